@@ -1,0 +1,53 @@
+import type { Channel } from './channel.js';
+
+/** A scalar or list value of a profile attribute or a request context field. */
+export type AttributeValue = string | number | boolean | null | readonly (string | number)[];
+
+/**
+ * A customer as the engine sees it. Affinities are the precomputed top-K products with a score in
+ * [0, 1] (market-basket rules, models), loaded offline; they are the prior of the propensity.
+ */
+export interface CustomerProfile {
+  readonly id: string;
+  readonly attributes: Readonly<Record<string, AttributeValue>>;
+  /** Channels the customer agreed to be contacted on; a channel that is absent is not consented. */
+  readonly consent: Readonly<Partial<Record<Channel, boolean>>>;
+  readonly holdings: ReadonlySet<string>;
+  readonly affinities: ReadonlyMap<string, number>;
+}
+
+/** The profile of a visitor nobody knows: no attributes, no holdings, no affinities. */
+export function anonymousProfile(id: string): CustomerProfile {
+  return { id, attributes: {}, consent: {}, holdings: new Set(), affinities: new Map() };
+}
+
+/** The interchange form of a profile (NDJSON lines, API bodies): plain JSON. */
+export interface ProfileRecord {
+  id: string;
+  attributes?: Record<string, AttributeValue>;
+  consent?: Partial<Record<Channel, boolean>>;
+  holdings?: string[];
+  affinities?: { product: string; score: number }[];
+}
+
+export function profileFromRecord(record: ProfileRecord): CustomerProfile {
+  const affinities = new Map<string, number>();
+  for (const a of record.affinities ?? []) affinities.set(a.product, a.score);
+  return {
+    id: record.id,
+    attributes: record.attributes ?? {},
+    consent: record.consent ?? {},
+    holdings: new Set(record.holdings ?? []),
+    affinities,
+  };
+}
+
+export function profileToRecord(profile: CustomerProfile): ProfileRecord {
+  return {
+    id: profile.id,
+    attributes: { ...profile.attributes },
+    consent: { ...profile.consent },
+    holdings: [...profile.holdings],
+    affinities: [...profile.affinities].map(([product, score]) => ({ product, score })),
+  };
+}

@@ -1,0 +1,122 @@
+import type { Channel } from '../domain/channel.js';
+
+/**
+ * The shapes analysts write in `rules/*.yaml`, as validated by `rules/schema/ruleset.schema.json`.
+ * Any file may hold any of the top-level sections; the loader merges all files of a directory.
+ */
+export interface RulesFile {
+  segments?: SegmentSource[];
+  campaigns?: CampaignSource[];
+  offers?: OfferSource[];
+  contactPolicies?: ContactPolicySource[];
+}
+
+export interface SegmentSource {
+  id: string;
+  name?: string;
+  description?: string;
+  /** An expression over `customer` (and `context`); see docs/expressions.md. */
+  when: string;
+}
+
+export type CampaignObjective =
+  | 'cross_sell'
+  | 'up_sell'
+  | 'retention'
+  | 'acquisition'
+  | 'activation'
+  | 'service';
+
+export interface CampaignSource {
+  id: string;
+  name: string;
+  objective: CampaignObjective;
+  kpi?: { metric: 'accept_rate' | 'conversion_rate' | 'conversions' | 'revenue'; target: number };
+  /** Target segments: a customer must be in at least one. Absent or empty: everybody. */
+  segments?: string[];
+  schedule?: { start?: string; end?: string };
+  /** Share of customers held out as the control group, in [0, 0.5]. */
+  controlGroup?: number;
+  /** Multiplies the score of every offer of the campaign. */
+  priority?: number;
+  budget?: number;
+  caps?: CapsSource;
+}
+
+export interface CapsSource {
+  total?: number;
+  perDay?: number;
+}
+
+export interface WebCreative {
+  headline: string;
+  body?: string;
+  image: string;
+  link: string;
+  cta?: string;
+}
+export interface CallCenterCreative {
+  talkTrack: string;
+  headline?: string;
+}
+export interface AppCardCreative {
+  title: string;
+  body: string;
+  image?: string;
+  link?: string;
+  cta?: string;
+}
+export interface EmailCreative {
+  subject: string;
+  body: string;
+  link: string;
+}
+export interface CreativesSource {
+  call_center?: CallCenterCreative;
+  web?: WebCreative;
+  mobile?: AppCardCreative;
+  sales_force?: AppCardCreative;
+  email?: EmailCreative;
+}
+export type Creative = CallCenterCreative | WebCreative | AppCardCreative | EmailCreative;
+
+export interface OfferSource {
+  id: string;
+  name: string;
+  campaign: string;
+  product: string;
+  /** Diversity group: at most one offer per group in a decision. Defaults to the product. */
+  group?: string;
+  channels: Channel[];
+  /** Placements per channel; a channel without an entry accepts every placement. */
+  placements?: Partial<Record<Channel, string[]>>;
+  /** Margin of an accepted offer, in the business currency. */
+  value: number;
+  /** Business weight (levers), multiplies the score. */
+  weight?: number;
+  /** Response rate assumed when the customer has no precomputed affinity for the product. */
+  basePropensity?: number;
+  validity?: { from?: string; to?: string };
+  /** Eligibility expression; absent means always eligible. */
+  when?: string;
+  caps?: CapsSource;
+  creatives: CreativesSource;
+}
+
+export interface ContactPolicySource {
+  /** A channel, or `all` for limits across every channel. */
+  channel: Channel | 'all';
+  /** At most `max` impressions per customer within each `window` (e.g. `7d`, `12h`). */
+  limits?: { max: number; window: string }[];
+  /** The same offer is not shown again for this long after a reject / an accept. */
+  suppressAfterReject?: string;
+  suppressAfterAccept?: string;
+  /** Cost of one contact on this channel, subtracted from the score. */
+  cost?: number;
+  /** Score multiplier when this is the customer's preferred channel (`customer.preferredChannel`). */
+  preferredChannelFit?: number;
+  /** Multiplier when it is not; defaults to 1. */
+  otherChannelFit?: number;
+  /** Require the customer's consent for this channel. */
+  requiresConsent?: boolean;
+}
