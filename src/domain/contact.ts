@@ -19,6 +19,8 @@ export interface CapUsage {
   offerToday(offerId: string): number;
   campaignTotal(campaignId: string): number;
   campaignToday(campaignId: string): number;
+  /** Channel cost spent on the campaign's contacts so far, against its budget. */
+  campaignSpend(campaignId: string): number;
 }
 
 export const NO_USAGE: CapUsage = {
@@ -26,4 +28,5 @@ export const NO_USAGE: CapUsage = {
   offerToday: () => 0,
   campaignTotal: () => 0,
   campaignToday: () => 0,
+  campaignSpend: () => 0,
 };

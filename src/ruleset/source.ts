@@ -15,7 +15,7 @@ export interface SegmentSource {
   id: string;
   name?: string;
   description?: string;
-  /** An expression over `customer` (and `context`); see docs/expressions.md. */
+  /** An expression over `customer` only (segments must not depend on the request); see docs/expressions.md. */
   when: string;
 }
 
@@ -30,6 +30,7 @@ export type CampaignObjective =
 export interface CampaignSource {
   id: string;
   name: string;
+  description?: string;
   objective: CampaignObjective;
   kpi?: { metric: 'accept_rate' | 'conversion_rate' | 'conversions' | 'revenue'; target: number };
   /** Target segments: a customer must be in at least one. Absent or empty: everybody. */
@@ -39,6 +40,7 @@ export interface CampaignSource {
   controlGroup?: number;
   /** Multiplies the score of every offer of the campaign. */
   priority?: number;
+  /** Most the campaign may spend on contacts, in the currency of channel costs. */
   budget?: number;
   caps?: CapsSource;
 }
@@ -83,6 +85,7 @@ export type Creative = CallCenterCreative | WebCreative | AppCardCreative | Emai
 export interface OfferSource {
   id: string;
   name: string;
+  description?: string;
   campaign: string;
   product: string;
   /** Diversity group: at most one offer per group in a decision. Defaults to the product. */

@@ -1,0 +1,148 @@
+import path from 'node:path';
+import { ConfigError } from './errors.js';
+
+export const SCOPES = ['decide', 'feedback', 'report', 'admin'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export interface ApiKeyConfig {
+  readonly key: string;
+  readonly name: string;
+  readonly scopes: ReadonlySet<Scope>;
+}
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/** The whole configuration: one typed, frozen object, read from the environment once at start. */
+export interface Config {
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    /** Largest accepted request body, in bytes. */
+    readonly bodyLimit: number;
+  };
+  readonly redis: { readonly url: string | null };
+  readonly auth: {
+    readonly keys: readonly ApiKeyConfig[];
+    /** True when no keys were configured and the demo key (all scopes) is in force. */
+    readonly demoKey: boolean;
+  };
+  readonly rules: { readonly dir: string; readonly watch: boolean };
+  readonly data: {
+    /** NDJSON profiles to load into the embedded store; null: generate a demo population. */
+    readonly profilesFile: string | null;
+    readonly demoCustomers: number;
+    readonly demoSeed: number;
+  };
+  readonly decisions: { readonly defaultLimit: number; readonly maxLimit: number };
+  readonly log: { readonly level: LogLevel };
+}
+
+export const DEMO_API_KEY = 'demo';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Builds the config from environment variables; throws ConfigError listing every problem. */
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  const problems: string[] = [];
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max}, got '${raw}'`);
+      return fallback;
+    }
+    return n;
+  };
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (raw === 'true' || raw === '1') return true;
+    if (raw === 'false' || raw === '0') return false;
+    problems.push(`${name} must be true or false, got '${raw}'`);
+    return fallback;
+  };
+  const str = (name: string): string | null => {
+    const raw = env[name]?.trim();
+    return raw ? raw : null;
+  };
+
+  const level = (str('OFFERLOOP_LOG_LEVEL') ?? 'info') as LogLevel;
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) {
+    problems.push(`OFFERLOOP_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent`);
+  }
+
+  const redisUrl = str('REDIS_URL');
+  if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) {
+    problems.push(`REDIS_URL must start with redis:// or rediss://, got '${redisUrl}'`);
+  }
+
+  const keys = parseApiKeys(str('OFFERLOOP_API_KEYS'), problems);
+  const demoKey = keys.length === 0 && redisUrl === null;
+  if (keys.length === 0 && redisUrl !== null) {
+    problems.push(
+      'OFFERLOOP_API_KEYS is required when REDIS_URL is set (e.g. OFFERLOOP_API_KEYS=agent-key=decide+feedback,ops-key=admin+report); the demo key is only for the embedded store',
+    );
+  }
+
+  const profilesFile = str('OFFERLOOP_PROFILES');
+  const config: Config = {
+    http: {
+      host: str('HOST') ?? '127.0.0.1',
+      port: int('PORT', 8080, 0, 65535),
+      bodyLimit: int('OFFERLOOP_BODY_LIMIT', 64 * 1024, 1024, 16 * 1024 * 1024),
+    },
+    redis: { url: redisUrl },
+    auth: {
+      keys: demoKey ? [{ key: DEMO_API_KEY, name: 'demo', scopes: new Set(SCOPES) }] : keys,
+      demoKey,
+    },
+    rules: {
+      dir: path.resolve(cwd, str('OFFERLOOP_RULES') ?? 'rules'),
+      watch: bool('OFFERLOOP_WATCH_RULES', true),
+    },
+    data: {
+      profilesFile: profilesFile ? path.resolve(cwd, profilesFile) : null,
+      demoCustomers: int('OFFERLOOP_DEMO_CUSTOMERS', 100_000, 0, 10_000_000),
+      demoSeed: int('OFFERLOOP_DEMO_SEED', 42, 0, 2 ** 31 - 1),
+    },
+    decisions: {
+      defaultLimit: int('OFFERLOOP_DEFAULT_LIMIT', 3, 1, 20),
+      maxLimit: 20,
+    },
+    log: { level },
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return deepFreeze(config);
+}
+
+/** `agent-key=decide+feedback,ops-key=admin+report`: a key, `=`, scopes joined by `+`. */
+function parseApiKeys(raw: string | null, problems: string[]): ApiKeyConfig[] {
+  if (!raw) return [];
+  const keys: ApiKeyConfig[] = [];
+  raw.split(',').forEach((entry, i) => {
+    const [key, scopeList, ...rest] = entry.trim().split('=');
+    const position = `OFFERLOOP_API_KEYS entry ${i + 1}`;
+    if (!key || !scopeList || rest.length > 0) {
+      problems.push(`${position} must look like key=scope+scope`);
+      return;
+    }
+    if (key.length < 4) problems.push(`${position}: a key must have at least 4 characters`);
+    const scopes = new Set<Scope>();
+    for (const s of scopeList.split('+')) {
+      if ((SCOPES as readonly string[]).includes(s)) scopes.add(s as Scope);
+      else problems.push(`${position}: unknown scope '${s}' (known: ${SCOPES.join(', ')})`);
+    }
+    // Keys are secrets: the name shown in logs is a short prefix, never the key itself.
+    keys.push({ key, name: `${key.slice(0, 3)}…`, scopes });
+  });
+  return keys;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !(value instanceof Set)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,78 @@
+/**
+ * One error model for the whole project. Every error that reaches a client is an OfferloopError:
+ * a stable machine-readable code, an HTTP status and a message that names the problem.
+ * Anything else is a bug: the HTTP layer logs it and answers a masked 500.
+ */
+export class OfferloopError extends Error {
+  constructor(
+    readonly code: string,
+    readonly statusCode: number,
+    message: string,
+    readonly details?: Readonly<Record<string, unknown>>,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+
+  toJSON(): { error: { code: string; message: string; details?: Readonly<Record<string, unknown>> } } {
+    return {
+      error: { code: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) },
+    };
+  }
+}
+
+export class BadRequestError extends OfferloopError {
+  constructor(message: string, details?: Readonly<Record<string, unknown>>) {
+    super('bad_request', 400, message, details);
+  }
+}
+
+export class UnauthorizedError extends OfferloopError {
+  constructor(message = 'missing or invalid API key: send Authorization: Bearer <key>') {
+    super('unauthorized', 401, message);
+  }
+}
+
+export class ForbiddenError extends OfferloopError {
+  constructor(scope: string) {
+    super('forbidden', 403, `this API key lacks the '${scope}' scope`);
+  }
+}
+
+export class NotFoundError extends OfferloopError {
+  constructor(message: string) {
+    super('not_found', 404, message);
+  }
+}
+
+/** A rules file that does not load: the file, the 1-based line and the reason. */
+export interface RulesProblem {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  readonly path: string;
+  readonly message: string;
+}
+
+export class RulesetError extends OfferloopError {
+  constructor(readonly problems: readonly RulesProblem[]) {
+    super(
+      'invalid_ruleset',
+      422,
+      `ruleset rejected: ${problems.length} problem(s); first: ${formatProblem(problems[0])}`,
+      { problems },
+    );
+  }
+}
+
+export function formatProblem(p: RulesProblem | undefined): string {
+  if (!p) return 'unknown problem';
+  return `${p.file}:${p.line}:${p.column}: ${p.message}${p.path ? ` (at ${p.path})` : ''}`;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}

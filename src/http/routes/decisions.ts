@@ -1,0 +1,132 @@
+import type { FastifyInstance } from 'fastify';
+import { CHANNELS } from '../../domain/channel.js';
+import type { DecideCommand, DecisionResult, DecisionService } from '../../service/decision-service.js';
+import type { ApiKeyAuth } from '../auth.js';
+import { errorResponseSchema } from '../error-handler.js';
+
+const contextValue = {
+  anyOf: [
+    { type: ['string', 'number', 'boolean', 'null'] },
+    { type: 'array', maxItems: 32, items: { type: ['string', 'number'] } },
+  ],
+} as const;
+
+export const decisionRequestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['customerId', 'channel'],
+  properties: {
+    customerId: { type: 'string', minLength: 1, maxLength: 128, example: 'cust-42' },
+    channel: { type: 'string', enum: CHANNELS },
+    placement: { type: 'string', pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$', example: 'home-hero' },
+    limit: { type: 'integer', minimum: 1, maximum: 20 },
+    context: {
+      type: 'object',
+      maxProperties: 32,
+      propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]{0,63}$' },
+      additionalProperties: contextValue,
+      example: { intent: 'card_issue' },
+    },
+    explain: { type: 'boolean' },
+  },
+} as const;
+
+const offerSchema = {
+  type: 'object',
+  properties: {
+    offerId: { type: 'string' },
+    campaignId: { type: 'string' },
+    productId: { type: 'string' },
+    name: { type: 'string' },
+    rank: { type: 'integer' },
+    score: { type: 'number' },
+    propensity: { type: 'number' },
+    probability: { type: 'number' },
+    reasons: { type: 'array', items: { type: 'string' } },
+    creative: { type: 'object', additionalProperties: true },
+  },
+} as const;
+
+export const decisionResponseSchema = {
+  type: 'object',
+  properties: {
+    decisionId: { type: 'string' },
+    customerId: { type: 'string' },
+    customerKnown: { type: 'boolean' },
+    channel: { type: 'string' },
+    placement: { type: ['string', 'null'] },
+    rulesetVersion: { type: 'string' },
+    decidedAt: { type: 'string' },
+    degraded: { type: 'boolean' },
+    offers: { type: 'array', items: offerSchema },
+    suppressed: {
+      type: 'array',
+      description: 'Only with explain: true. Candidates not shown and why.',
+      items: {
+        type: 'object',
+        properties: {
+          offerId: { type: 'string' },
+          campaignId: { type: 'string' },
+          reason: { type: 'string' },
+        },
+      },
+    },
+  },
+} as const;
+
+/** The JSON shape of a decision, shared by every channel that returns one. */
+export function decisionToJson(d: DecisionResult) {
+  return {
+    decisionId: d.decisionId,
+    customerId: d.customerId,
+    customerKnown: d.customerKnown,
+    channel: d.channel,
+    placement: d.placement,
+    rulesetVersion: d.rulesetVersion,
+    decidedAt: new Date(d.decidedAt).toISOString(),
+    degraded: d.degraded,
+    offers: d.engine.offers.map((o) => ({
+      offerId: o.offer.id,
+      campaignId: o.offer.campaign.id,
+      productId: o.offer.productId,
+      name: o.offer.name,
+      rank: o.rank,
+      score: round(o.score),
+      propensity: o.propensity,
+      probability: o.probability,
+      reasons: o.reasons,
+      creative: o.creative,
+    })),
+    ...(d.engine.suppressed
+      ? {
+          suppressed: d.engine.suppressed.map((s) => ({
+            offerId: s.offer.id,
+            campaignId: s.offer.campaign.id,
+            reason: s.code,
+          })),
+        }
+      : {}),
+  };
+}
+
+const round = (n: number) => Math.round(n * 1e4) / 1e4;
+
+export function decisionRoutes(
+  app: FastifyInstance,
+  deps: { auth: ApiKeyAuth; decisions: DecisionService },
+): void {
+  app.post<{ Body: DecideCommand }>(
+    '/v1/decisions',
+    {
+      onRequest: deps.auth.require('decide'),
+      schema: {
+        summary: 'Decide the next best offers for a customer on a channel',
+        tags: ['decisions'],
+        security: [{ apiKey: [] }],
+        body: decisionRequestSchema,
+        response: { 200: decisionResponseSchema, '4xx': errorResponseSchema },
+      },
+    },
+    async (request) => decisionToJson(await deps.decisions.decide(request.body)),
+  );
+}

@@ -1,0 +1,394 @@
+import { CHANNELS, type Channel, channelIndex } from '../domain/channel.js';
+import { RulesetError, type RulesProblem } from '../errors.js';
+import { stableHash32 } from '../learning/control-group.js';
+import {
+  type CompileOptions,
+  type Condition,
+  compileCondition,
+  ExpressionError,
+  type ExprFunction,
+  NOT_CONSTANT,
+  type Value,
+} from './expr/index.js';
+import type {
+  CandidateList,
+  ChannelIndex,
+  ChannelPolicy,
+  CompiledCampaign,
+  CompiledOffer,
+  CompiledSegment,
+  EvalContext,
+  RulesetSnapshot,
+} from './snapshot.js';
+import type { ContactPolicySource, Creative, RulesFile } from './source.js';
+import { DAY_MS, parseDate, parseDuration } from './time.js';
+
+/** One parsed rules file and a way to find the source position of any value in it. */
+export interface ParsedRulesFile {
+  readonly name: string;
+  readonly content: RulesFile;
+  locate(path: readonly (string | number)[]): { line: number; column: number };
+}
+
+export interface CompileMeta {
+  readonly version: string;
+  readonly loadedAt: number;
+}
+
+const UNBOUNDED = Number.POSITIVE_INFINITY;
+
+/**
+ * Turns validated rules files into an immutable snapshot: checks references and uniqueness,
+ * compiles every expression once, and builds the candidate indexes the engine walks.
+ * Pure: no I/O. Collects every problem before failing, so an analyst fixes a file in one pass.
+ */
+export function compileRuleset(files: readonly ParsedRulesFile[], meta: CompileMeta): RulesetSnapshot {
+  const problems: RulesProblem[] = [];
+  const problem = (
+    file: ParsedRulesFile,
+    path: (string | number)[],
+    message: string,
+    offset?: ExprOffset,
+  ) => {
+    const at = file.locate(path);
+    const line = at.line + (offset ? offset.line - 1 : 0);
+    const column = offset ? (offset.line > 1 ? offset.column : at.column + offset.column - 1) : at.column;
+    problems.push({ file: file.name, line, column, path: `/${path.join('/')}`, message });
+  };
+
+  // Segments first: campaigns and conditions refer to them.
+  const segmentSources = collect(files, 'segments', problems);
+  const segmentById = new Map<string, CompiledSegment>();
+  const segmentDeps = new Map<string, string[]>();
+  const segments: CompiledSegment[] = [];
+  let currentDeps: string[] | null = null;
+  const offerOptions = expressionOptions(segmentById, (id) => currentDeps?.push(id));
+  // Segments describe the customer, not the request: reports and learned rates are kept per segment.
+  const segmentOptions: CompileOptions<EvalContext> = {
+    ...offerOptions,
+    roots: { customer: (s) => s.customer },
+  };
+  const compileWhen = (
+    file: ParsedRulesFile,
+    path: (string | number)[],
+    source: string,
+    options = offerOptions,
+  ): Condition<EvalContext> | null => {
+    try {
+      return compileCondition(source, options);
+    } catch (err) {
+      if (!(err instanceof ExpressionError)) throw err;
+      problem(file, path, `expression: ${err.message}`, err);
+      return null;
+    }
+  };
+  // Ids are known before any condition compiles, so inSegment() may name a segment defined later.
+  for (const { item } of segmentSources) segmentById.set(item.id, placeholderSegment(item.id));
+  for (const { file, item, path } of segmentSources) {
+    currentDeps = [];
+    const when = compileWhen(file, [...path, 'when'], item.when, segmentOptions);
+    segmentDeps.set(item.id, currentDeps);
+    currentDeps = null;
+    const compiled: CompiledSegment = {
+      ordinal: segments.length,
+      id: item.id,
+      name: item.name ?? item.id,
+      when: when ?? (() => false),
+      reason: `segment:${item.id}`,
+    };
+    segments.push(compiled);
+    segmentById.set(item.id, compiled);
+  }
+  for (const cycle of findCycles(segmentDeps)) {
+    const at = segmentSources.find((s) => s.item.id === cycle[0]);
+    if (at)
+      problem(at.file, [...at.path, 'when'], `segments refer to each other in a cycle: ${cycle.join(' → ')}`);
+  }
+
+  const campaignById = new Map<string, CompiledCampaign>();
+  const campaigns: CompiledCampaign[] = [];
+  for (const { file, item, path } of collect(files, 'campaigns', problems)) {
+    const targets: CompiledSegment[] = [];
+    (item.segments ?? []).forEach((id, i) => {
+      const s = segmentById.get(id);
+      if (s) targets.push(s);
+      else problem(file, [...path, 'segments', i], `unknown segment '${id}'`);
+    });
+    const start = dateOr(item.schedule?.start, Number.NEGATIVE_INFINITY);
+    const end = dateOr(item.schedule?.end, UNBOUNDED, DAY_MS - 1);
+    if (start > end) problem(file, [...path, 'schedule'], 'schedule.start is after schedule.end');
+    const compiled: CompiledCampaign = {
+      ordinal: campaigns.length,
+      id: item.id,
+      name: item.name,
+      objective: item.objective,
+      kpi: item.kpi ?? null,
+      segments: targets,
+      start,
+      end,
+      controlShare: item.controlGroup ?? 0,
+      salt: stableHash32(item.id),
+      priority: item.priority ?? 1,
+      budget: item.budget ?? null,
+      capTotal: item.caps?.total ?? UNBOUNDED,
+      capPerDay: item.caps?.perDay ?? UNBOUNDED,
+      reason: `campaign:${item.id}`,
+    };
+    campaigns.push(compiled);
+    campaignById.set(item.id, compiled);
+  }
+
+  const offers: CompiledOffer[] = [];
+  const offerById = new Map<string, CompiledOffer>();
+  const placements: Map<string, ReadonlySet<string> | null>[] = CHANNELS.map(() => new Map());
+  for (const { file, item, path } of collect(files, 'offers', problems)) {
+    const campaign = campaignById.get(item.campaign);
+    if (!campaign) problem(file, [...path, 'campaign'], `unknown campaign '${item.campaign}'`);
+    const creatives: (Creative | null)[] = CHANNELS.map(() => null);
+    for (const channel of item.channels) {
+      const creative = item.creatives[channel];
+      if (creative) creatives[channelIndex(channel)] = creative;
+      else
+        problem(file, [...path, 'creatives'], `no creative for channel '${channel}', which the offer lists`);
+    }
+    for (const [channel, list] of Object.entries(item.placements ?? {})) {
+      if (!item.channels.includes(channel as Channel)) {
+        problem(
+          file,
+          [...path, 'placements', channel],
+          `placements for '${channel}', which the offer does not list`,
+        );
+      } else if (list) {
+        placements[channelIndex(channel)]!.set(item.id, new Set(list));
+      }
+    }
+    const validFrom = dateOr(item.validity?.from, Number.NEGATIVE_INFINITY);
+    const validTo = dateOr(item.validity?.to, UNBOUNDED, DAY_MS - 1);
+    if (validFrom > validTo) problem(file, [...path, 'validity'], 'validity.from is after validity.to');
+    const when = item.when === undefined ? null : compileWhen(file, [...path, 'when'], item.when);
+    if (!campaign) continue;
+    const weight = item.weight ?? 1;
+    const compiled: CompiledOffer = {
+      ordinal: offers.length,
+      id: item.id,
+      name: item.name,
+      campaign,
+      productId: item.product,
+      group: item.group ?? item.product,
+      channels: item.channels,
+      value: item.value,
+      weight,
+      basePropensity: item.basePropensity ?? 0.01,
+      worth: item.value * weight * campaign.priority,
+      validFrom,
+      validTo,
+      when,
+      capTotal: item.caps?.total ?? UNBOUNDED,
+      capPerDay: item.caps?.perDay ?? UNBOUNDED,
+      creatives,
+      affinityReason: `affinity:${item.product}`,
+    };
+    offers.push(compiled);
+    offerById.set(item.id, compiled);
+  }
+
+  const { policies, globalPolicy } = compilePolicies(files, problem);
+  if (problems.length > 0) throw new RulesetError(problems);
+
+  return {
+    version: meta.version,
+    loadedAt: meta.loadedAt,
+    files: files.map((f) => f.name),
+    segments,
+    campaigns,
+    offers,
+    segmentById,
+    campaignById,
+    offerById,
+    policies,
+    globalPolicy,
+    channels: CHANNELS.map((channel, i) => indexChannel(offers, channel, placements[i]!)),
+  };
+}
+
+interface ExprOffset {
+  readonly line: number;
+  readonly column: number;
+}
+
+type Section = 'segments' | 'campaigns' | 'offers';
+type Item<S extends Section> = NonNullable<RulesFile[S]>[number];
+
+/** Every item of one section across files, with duplicates reported where they repeat. */
+function collect<S extends Section>(
+  files: readonly ParsedRulesFile[],
+  section: S,
+  problems: RulesProblem[],
+): { file: ParsedRulesFile; item: Item<S>; path: (string | number)[] }[] {
+  const seen = new Map<string, string>();
+  const out: { file: ParsedRulesFile; item: Item<S>; path: (string | number)[] }[] = [];
+  for (const file of files) {
+    const items = (file.content[section] ?? []) as Item<S>[];
+    items.forEach((item, i) => {
+      const path = [section, i];
+      const first = seen.get(item.id);
+      if (first !== undefined) {
+        const at = file.locate([...path, 'id']);
+        problems.push({
+          file: file.name,
+          line: at.line,
+          column: at.column,
+          path: `/${path.join('/')}/id`,
+          message: `duplicate ${section.slice(0, -1)} id '${item.id}' (first defined in ${first})`,
+        });
+        return;
+      }
+      seen.set(item.id, file.name);
+      out.push({ file, item, path });
+    });
+  }
+  return out;
+}
+
+function compilePolicies(
+  files: readonly ParsedRulesFile[],
+  problem: (file: ParsedRulesFile, path: (string | number)[], message: string) => void,
+): { policies: ChannelPolicy[]; globalPolicy: ChannelPolicy } {
+  const byChannel = new Map<string, ChannelPolicy>();
+  for (const file of files) {
+    (file.content.contactPolicies ?? []).forEach((source, i) => {
+      if (byChannel.has(source.channel)) {
+        problem(file, ['contactPolicies', i, 'channel'], `a second contact policy for '${source.channel}'`);
+        return;
+      }
+      byChannel.set(source.channel, compilePolicy(source));
+    });
+  }
+  const policies = CHANNELS.map((c) => byChannel.get(c) ?? compilePolicy({ channel: c }));
+  return { policies, globalPolicy: byChannel.get('all') ?? compilePolicy({ channel: 'all' }) };
+}
+
+function compilePolicy(source: ContactPolicySource): ChannelPolicy {
+  const ms = (d: string | undefined) => (d === undefined ? 0 : (parseDuration(d) ?? 0));
+  return {
+    channel: source.channel,
+    limits: (source.limits ?? []).map((l) => ({ max: l.max, windowMs: ms(l.window) })),
+    suppressAfterRejectMs: ms(source.suppressAfterReject),
+    suppressAfterAcceptMs: ms(source.suppressAfterAccept),
+    cost: source.cost ?? 0,
+    preferredFit: source.preferredChannelFit ?? 1,
+    otherFit: source.otherChannelFit ?? 1,
+    requiresConsent: source.requiresConsent ?? false,
+  };
+}
+
+function indexChannel(
+  offers: readonly CompiledOffer[],
+  channel: Channel,
+  placements: ReadonlyMap<string, ReadonlySet<string> | null>,
+): ChannelIndex {
+  const onChannel = offers.filter((o) => o.channels.includes(channel));
+  const names = new Set<string>();
+  for (const set of placements.values()) for (const p of set ?? []) names.add(p);
+  const open = (o: CompiledOffer) => !placements.get(o.id);
+  const byPlacement = new Map<string, CandidateList>();
+  for (const name of names) {
+    byPlacement.set(name, candidateList(onChannel.filter((o) => open(o) || placements.get(o.id)!.has(name))));
+  }
+  return { all: candidateList(onChannel), byPlacement, unlisted: candidateList(onChannel.filter(open)) };
+}
+
+function candidateList(offers: readonly CompiledOffer[]): CandidateList {
+  const byStaticScore = [...offers].sort(
+    (a, b) => b.basePropensity * b.worth - a.basePropensity * a.worth || a.ordinal - b.ordinal,
+  );
+  const byProduct = new Map<string, CompiledOffer[]>();
+  for (const o of byStaticScore) {
+    const list = byProduct.get(o.productId);
+    if (list) list.push(o);
+    else byProduct.set(o.productId, [o]);
+  }
+  return { byStaticScore, byProduct };
+}
+
+function dateOr(text: string | undefined, fallback: number, add = 0): number {
+  if (text === undefined) return fallback;
+  const ms = parseDate(text);
+  if (ms === null) return fallback;
+  // A bare date as an end means the whole of that day.
+  return text.length === 10 ? ms + add : ms;
+}
+
+function placeholderSegment(id: string): CompiledSegment {
+  return { ordinal: -1, id, name: id, when: () => false, reason: `segment:${id}` };
+}
+
+/** Expression roots and the domain functions analysts use in conditions. */
+function expressionOptions(
+  segmentById: ReadonlyMap<string, CompiledSegment>,
+  onSegmentReference: (id: string) => void,
+): CompileOptions<EvalContext> {
+  const constantString = (what: string) => (args: readonly (Value | typeof NOT_CONSTANT)[]) =>
+    args[0] === NOT_CONSTANT || typeof args[0] === 'string' ? null : `${what} must be a string`;
+  const functions: Record<string, ExprFunction<EvalContext>> = {
+    holds: {
+      minArgs: 1,
+      maxArgs: 1,
+      call: (scope, product) => typeof product === 'string' && scope.holdings.has(product),
+      checkArgs: constantString('the product id'),
+    },
+    affinity: {
+      minArgs: 1,
+      maxArgs: 1,
+      call: (scope, product) => (typeof product === 'string' ? (scope.affinities.get(product) ?? 0) : 0),
+      checkArgs: constantString('the product id'),
+    },
+    daysSince: {
+      minArgs: 1,
+      maxArgs: 1,
+      call: (scope, date) => {
+        const ms = typeof date === 'number' ? date : typeof date === 'string' ? parseDate(date) : null;
+        return ms === null ? null : Math.floor((scope.now - ms) / DAY_MS);
+      },
+    },
+    inSegment: {
+      minArgs: 1,
+      maxArgs: 1,
+      call: (scope, id) => {
+        const segment = typeof id === 'string' ? segmentById.get(id) : undefined;
+        return segment !== undefined && scope.inSegment(segment);
+      },
+      checkArgs: (args) => {
+        const id = args[0];
+        if (id === NOT_CONSTANT) return 'inSegment() takes a segment id written as a string literal';
+        if (typeof id !== 'string' || !segmentById.has(id)) {
+          return `unknown segment '${String(id)}' (known: ${[...segmentById.keys()].join(', ') || 'none'})`;
+        }
+        onSegmentReference(id);
+        return null;
+      },
+    },
+  };
+  return {
+    roots: { customer: (s) => s.customer, context: (s) => s.context },
+    functions,
+  };
+}
+
+/** Cycles in the segment reference graph, each as the ids along it. */
+function findCycles(deps: ReadonlyMap<string, readonly string[]>): string[][] {
+  const cycles: string[][] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (id: string, trail: string[]) => {
+    if (state.get(id) === 'done') return;
+    if (state.get(id) === 'visiting') {
+      cycles.push([...trail.slice(trail.indexOf(id)), id]);
+      return;
+    }
+    state.set(id, 'visiting');
+    for (const next of deps.get(id) ?? []) visit(next, [...trail, id]);
+    state.set(id, 'done');
+  };
+  for (const id of deps.keys()) visit(id, []);
+  return cycles;
+}

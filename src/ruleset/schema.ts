@@ -1,0 +1,409 @@
+// The JSON Schema of a rules file. Single source of truth: rules/schema/ruleset.schema.json is
+// written from it by `npm run schema` for editors, and schema.test.ts fails when the two differ.
+export const rulesetSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://offerloop.dev/schema/ruleset.schema.json',
+  title: 'Offerloop rules file',
+  description:
+    'One YAML file of an Offerloop ruleset. Any file may hold any of the sections; the loader merges every *.yaml file of the rules directory. Conditions are Offerloop expressions (docs/expressions.md).',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    segments: {
+      type: 'array',
+      items: {
+        $ref: '#/definitions/segment',
+      },
+    },
+    campaigns: {
+      type: 'array',
+      items: {
+        $ref: '#/definitions/campaign',
+      },
+    },
+    offers: {
+      type: 'array',
+      items: {
+        $ref: '#/definitions/offer',
+      },
+    },
+    contactPolicies: {
+      type: 'array',
+      items: {
+        $ref: '#/definitions/contactPolicy',
+      },
+    },
+  },
+  definitions: {
+    id: {
+      type: 'string',
+      pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$',
+      description: "Lower-case letters, digits, '_', '.', '-'; at most 64 characters.",
+    },
+    channel: {
+      type: 'string',
+      enum: ['call_center', 'web', 'mobile', 'sales_force', 'email'],
+    },
+    expression: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 4000,
+    },
+    date: {
+      type: 'string',
+      pattern: '^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}:\\d{2}))?$',
+      description: 'An ISO date (2026-01-31, midnight UTC) or date-time with a zone.',
+    },
+    duration: {
+      type: 'string',
+      pattern: '^\\d+(ms|s|m|h|d|w)$',
+      description: 'A duration such as 30m, 12h, 7d, 2w.',
+    },
+    caps: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        total: {
+          type: 'integer',
+          minimum: 1,
+        },
+        perDay: {
+          type: 'integer',
+          minimum: 1,
+        },
+      },
+    },
+    segment: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['id', 'when'],
+      properties: {
+        id: {
+          $ref: '#/definitions/id',
+        },
+        name: {
+          type: 'string',
+        },
+        description: {
+          type: 'string',
+        },
+        when: {
+          $ref: '#/definitions/expression',
+        },
+      },
+    },
+    campaign: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['id', 'name', 'objective'],
+      properties: {
+        id: {
+          $ref: '#/definitions/id',
+        },
+        name: {
+          type: 'string',
+          minLength: 1,
+        },
+        description: {
+          type: 'string',
+        },
+        objective: {
+          enum: ['cross_sell', 'up_sell', 'retention', 'acquisition', 'activation', 'service'],
+        },
+        kpi: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['metric', 'target'],
+          properties: {
+            metric: {
+              enum: ['accept_rate', 'conversion_rate', 'conversions', 'revenue'],
+            },
+            target: {
+              type: 'number',
+              minimum: 0,
+              description: 'Rates are fractions (0.04 is 4%); counts and revenue are absolute.',
+            },
+          },
+        },
+        segments: {
+          type: 'array',
+          items: {
+            $ref: '#/definitions/id',
+          },
+          uniqueItems: true,
+        },
+        schedule: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            start: {
+              $ref: '#/definitions/date',
+            },
+            end: {
+              $ref: '#/definitions/date',
+            },
+          },
+        },
+        controlGroup: {
+          type: 'number',
+          minimum: 0,
+          maximum: 0.5,
+        },
+        priority: {
+          type: 'number',
+          exclusiveMinimum: 0,
+          maximum: 10,
+          description: 'A score multiplier for every offer of the campaign (1 is neutral), not a rank.',
+        },
+        budget: {
+          type: 'number',
+          minimum: 0,
+          description:
+            'Most the campaign may spend on contacts, in the currency of the channel costs; once spent, its offers stop (why-not code budget_exhausted).',
+        },
+        caps: {
+          $ref: '#/definitions/caps',
+        },
+      },
+    },
+    creatives: {
+      type: 'object',
+      additionalProperties: false,
+      minProperties: 1,
+      properties: {
+        call_center: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['talkTrack'],
+          properties: {
+            talkTrack: {
+              type: 'string',
+              minLength: 1,
+            },
+            headline: {
+              type: 'string',
+            },
+          },
+        },
+        web: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['headline', 'image', 'link'],
+          properties: {
+            headline: {
+              type: 'string',
+              minLength: 1,
+            },
+            body: {
+              type: 'string',
+            },
+            image: {
+              type: 'string',
+              minLength: 1,
+            },
+            link: {
+              type: 'string',
+              minLength: 1,
+            },
+            cta: {
+              type: 'string',
+            },
+          },
+        },
+        mobile: {
+          $ref: '#/definitions/appCard',
+        },
+        sales_force: {
+          $ref: '#/definitions/appCard',
+        },
+        email: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['subject', 'body', 'link'],
+          properties: {
+            subject: {
+              type: 'string',
+              minLength: 1,
+            },
+            body: {
+              type: 'string',
+              minLength: 1,
+            },
+            link: {
+              type: 'string',
+              minLength: 1,
+            },
+          },
+        },
+      },
+    },
+    appCard: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['title', 'body'],
+      properties: {
+        title: {
+          type: 'string',
+          minLength: 1,
+        },
+        body: {
+          type: 'string',
+          minLength: 1,
+        },
+        image: {
+          type: 'string',
+        },
+        link: {
+          type: 'string',
+        },
+        cta: {
+          type: 'string',
+        },
+      },
+    },
+    offer: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['id', 'name', 'campaign', 'product', 'channels', 'value', 'creatives'],
+      properties: {
+        id: {
+          $ref: '#/definitions/id',
+        },
+        name: {
+          type: 'string',
+          minLength: 1,
+        },
+        description: {
+          type: 'string',
+        },
+        campaign: {
+          $ref: '#/definitions/id',
+        },
+        product: {
+          $ref: '#/definitions/id',
+          description:
+            'The product offered. An offer is never shown to a customer who already holds its product (why-not code holds_product).',
+        },
+        group: {
+          $ref: '#/definitions/id',
+        },
+        channels: {
+          type: 'array',
+          items: {
+            $ref: '#/definitions/channel',
+          },
+          minItems: 1,
+          uniqueItems: true,
+        },
+        placements: {
+          type: 'object',
+          propertyNames: {
+            $ref: '#/definitions/channel',
+          },
+          patternProperties: {
+            '.*': {
+              type: 'array',
+              items: {
+                $ref: '#/definitions/id',
+              },
+              minItems: 1,
+              uniqueItems: true,
+            },
+          },
+        },
+        value: {
+          type: 'number',
+          minimum: 0,
+        },
+        weight: {
+          type: 'number',
+          minimum: 0,
+          maximum: 100,
+        },
+        basePropensity: {
+          type: 'number',
+          minimum: 0,
+          maximum: 1,
+        },
+        validity: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            from: {
+              $ref: '#/definitions/date',
+            },
+            to: {
+              $ref: '#/definitions/date',
+            },
+          },
+        },
+        when: {
+          $ref: '#/definitions/expression',
+        },
+        caps: {
+          $ref: '#/definitions/caps',
+        },
+        creatives: {
+          $ref: '#/definitions/creatives',
+        },
+      },
+    },
+    contactPolicy: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['channel'],
+      properties: {
+        channel: {
+          anyOf: [
+            {
+              $ref: '#/definitions/channel',
+            },
+            {
+              const: 'all',
+            },
+          ],
+        },
+        limits: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['max', 'window'],
+            properties: {
+              max: {
+                type: 'integer',
+                minimum: 0,
+              },
+              window: {
+                $ref: '#/definitions/duration',
+              },
+            },
+          },
+        },
+        suppressAfterReject: {
+          $ref: '#/definitions/duration',
+        },
+        suppressAfterAccept: {
+          $ref: '#/definitions/duration',
+        },
+        cost: {
+          type: 'number',
+          minimum: 0,
+        },
+        preferredChannelFit: {
+          type: 'number',
+          minimum: 0,
+          maximum: 10,
+        },
+        otherChannelFit: {
+          type: 'number',
+          minimum: 0,
+          maximum: 10,
+        },
+        requiresConsent: {
+          type: 'boolean',
+        },
+      },
+    },
+  },
+} as const;

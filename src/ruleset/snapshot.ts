@@ -1,0 +1,113 @@
+import type { Channel } from '../domain/channel.js';
+import type { Condition } from './expr/index.js';
+import type { CampaignObjective, Creative } from './source.js';
+
+// A compiled, immutable ruleset. Requests read only the current snapshot; a reload builds a new one
+// and swaps it in one assignment (see ruleset-holder.ts), so no request sees half a ruleset.
+
+export interface CompiledSegment {
+  readonly ordinal: number;
+  readonly id: string;
+  readonly name: string;
+  readonly when: Condition<EvalContext>;
+  /** Precomputed reason code, so a decision allocates no strings for it. */
+  readonly reason: string;
+}
+
+export interface CompiledCampaign {
+  readonly ordinal: number;
+  readonly id: string;
+  readonly name: string;
+  readonly objective: CampaignObjective;
+  readonly kpi: { readonly metric: string; readonly target: number } | null;
+  /** Target segments (any of); empty: everybody. */
+  readonly segments: readonly CompiledSegment[];
+  readonly start: number;
+  readonly end: number;
+  readonly controlShare: number;
+  /** Mixed with the customer hash for a stable control-group draw per campaign. */
+  readonly salt: number;
+  readonly priority: number;
+  readonly budget: number | null;
+  readonly capTotal: number;
+  readonly capPerDay: number;
+  readonly reason: string;
+}
+
+export interface CompiledOffer {
+  readonly ordinal: number;
+  readonly id: string;
+  readonly name: string;
+  readonly campaign: CompiledCampaign;
+  readonly productId: string;
+  readonly group: string;
+  readonly channels: readonly Channel[];
+  readonly value: number;
+  readonly weight: number;
+  readonly basePropensity: number;
+  /** value × weight × campaign priority: the customer-independent part of the score. */
+  readonly worth: number;
+  readonly validFrom: number;
+  readonly validTo: number;
+  readonly when: Condition<EvalContext> | null;
+  readonly capTotal: number;
+  readonly capPerDay: number;
+  /** Creative per channel index (see CHANNELS); null where the offer is not on that channel. */
+  readonly creatives: readonly (Creative | null)[];
+  readonly affinityReason: string;
+}
+
+export interface ChannelPolicy {
+  readonly channel: Channel | 'all';
+  readonly limits: readonly { readonly max: number; readonly windowMs: number }[];
+  readonly suppressAfterRejectMs: number;
+  readonly suppressAfterAcceptMs: number;
+  readonly cost: number;
+  readonly preferredFit: number;
+  readonly otherFit: number;
+  readonly requiresConsent: boolean;
+}
+
+/** Offers that may appear in one channel (and placement), best customer-independent score first. */
+export interface CandidateList {
+  readonly byStaticScore: readonly CompiledOffer[];
+  readonly byProduct: ReadonlyMap<string, readonly CompiledOffer[]>;
+}
+
+export interface ChannelIndex {
+  /** Requests without a placement. */
+  readonly all: CandidateList;
+  readonly byPlacement: ReadonlyMap<string, CandidateList>;
+  /** A placement no offer names: only offers open to every placement. */
+  readonly unlisted: CandidateList;
+}
+
+export interface RulesetSnapshot {
+  /** Content hash of the source files: equal sources, equal version. */
+  readonly version: string;
+  readonly loadedAt: number;
+  readonly files: readonly string[];
+  readonly segments: readonly CompiledSegment[];
+  readonly campaigns: readonly CompiledCampaign[];
+  readonly offers: readonly CompiledOffer[];
+  readonly segmentById: ReadonlyMap<string, CompiledSegment>;
+  readonly campaignById: ReadonlyMap<string, CompiledCampaign>;
+  readonly offerById: ReadonlyMap<string, CompiledOffer>;
+  /** Indexed by channel index (see CHANNELS). */
+  readonly policies: readonly ChannelPolicy[];
+  readonly globalPolicy: ChannelPolicy;
+  readonly channels: readonly ChannelIndex[];
+}
+
+/**
+ * What compiled conditions read. Built once per decision by the engine; segment results are
+ * memoised in it so that a segment used by many offers is evaluated once.
+ */
+export interface EvalContext {
+  readonly customer: Readonly<Record<string, unknown>>;
+  readonly context: Readonly<Record<string, unknown>>;
+  readonly holdings: ReadonlySet<string>;
+  readonly affinities: ReadonlyMap<string, number>;
+  readonly now: number;
+  inSegment(segment: CompiledSegment): boolean;
+}

@@ -1,0 +1,58 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { ApiKeyAuth } from './http/auth.js';
+import { installErrorHandling } from './http/error-handler.js';
+import { customerRoutes } from './http/routes/customers.js';
+import { decisionRoutes } from './http/routes/decisions.js';
+import { healthRoutes } from './http/routes/health.js';
+import { rulesetRoutes } from './http/routes/ruleset.js';
+import { validatorCompiler } from './http/validation.js';
+import type { Services } from './services.js';
+
+/** Builds the HTTP app from a config and the services; does not listen (tests use inject). */
+export async function buildServer(
+  config: Pick<Config, 'http' | 'auth'>,
+  services: Services,
+  log: Logger,
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    // Request lines carry customer ids; we log outcomes that matter, not every request.
+    disableRequestLogging: true,
+    bodyLimit: config.http.bodyLimit,
+    // Header and URL limits: a request line longer than this is not one of ours.
+    maxParamLength: 200,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  app.decorateRequest('apiKey', null);
+  // The API speaks JSON only; a text body is a client mistake (415), not a string to validate.
+  app.removeContentTypeParser('text/plain');
+  app.setValidatorCompiler(validatorCompiler());
+  installErrorHandling(app);
+
+  const auth = new ApiKeyAuth(config.auth.keys);
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'Offerloop',
+        description: 'Real-time next-best-offer engine. Send `Authorization: Bearer <key>`.',
+        version: '0.1.0',
+      },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    uiHooks: { onRequest: auth.require(null) },
+  });
+
+  healthRoutes(app, { readiness: services.readiness });
+  decisionRoutes(app, { auth, decisions: services.decisions });
+  customerRoutes(app, { auth, dossiers: services.dossiers });
+  rulesetRoutes(app, { auth, rules: services.rules });
+  return app;
+}

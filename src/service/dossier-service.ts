@@ -1,0 +1,62 @@
+import type { ContactEvent } from '../domain/contact.js';
+import type { AttributeValue } from '../domain/profile.js';
+import { segmentsOf } from '../engine/decision-scope.js';
+import { NotFoundError } from '../errors.js';
+import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
+import type { ContactHistoryStore } from '../store/contact-history-store.js';
+import type { ProfileStore } from '../store/profile-store.js';
+
+export interface Dossier {
+  readonly customerId: string;
+  readonly attributes: Readonly<Record<string, AttributeValue>>;
+  readonly consent: Readonly<Record<string, boolean>>;
+  readonly holdings: readonly string[];
+  readonly affinities: readonly { product: string; score: number }[];
+  readonly segments: readonly { id: string; name: string }[];
+  readonly recentContacts: readonly (Omit<ContactEvent, 'at'> & { at: string })[];
+  readonly degraded: boolean;
+}
+
+export interface DossierServiceDeps {
+  readonly rules: Pick<RulesetHolder, 'current'>;
+  readonly profiles: ProfileStore;
+  readonly history: ContactHistoryStore;
+  readonly clock: () => number;
+}
+
+const TOP_AFFINITIES = 10;
+const RECENT_CONTACTS = 20;
+
+/** What an agent sees when a customer calls: who they are, what they hold and what they may want. */
+export class DossierService {
+  constructor(private readonly deps: DossierServiceDeps) {}
+
+  async dossier(customerId: string): Promise<Dossier> {
+    const [lookup, contacts] = await Promise.all([
+      this.deps.profiles.get(customerId),
+      this.deps.history.recent(customerId),
+    ]);
+    const profile = lookup.profile;
+    if (!profile) throw new NotFoundError(`no customer '${customerId}'`);
+    const now = this.deps.clock();
+    return {
+      customerId: profile.id,
+      attributes: profile.attributes,
+      consent: profile.consent,
+      holdings: [...profile.holdings],
+      affinities: [...profile.affinities]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, TOP_AFFINITIES)
+        .map(([product, score]) => ({ product, score })),
+      segments: segmentsOf(this.deps.rules.current.segments, profile, {}, now).map((s) => ({
+        id: s.id,
+        name: s.name,
+      })),
+      recentContacts: [...contacts]
+        .sort((a, b) => b.at - a.at)
+        .slice(0, RECENT_CONTACTS)
+        .map((c) => ({ ...c, at: new Date(c.at).toISOString() })),
+      degraded: lookup.degraded,
+    };
+  }
+}

@@ -1,0 +1,33 @@
+import type { CustomerProfile } from '../domain/profile.js';
+import type { ProfileLookup, ProfileStore } from './profile-store.js';
+
+/** The embedded store: every profile in one Map. It is the data, not a cache of it, so nothing is evicted. */
+export class MemoryProfileStore implements ProfileStore {
+  readonly kind = 'embedded';
+  private readonly profiles = new Map<string, CustomerProfile>();
+
+  constructor(profiles: Iterable<CustomerProfile> = []) {
+    for (const p of profiles) this.profiles.set(p.id, p);
+  }
+
+  get(customerId: string): Promise<ProfileLookup> {
+    return Promise.resolve({ profile: this.profiles.get(customerId) ?? null, degraded: false });
+  }
+
+  put(profile: CustomerProfile): Promise<void> {
+    this.profiles.set(profile.id, profile);
+    return Promise.resolve();
+  }
+
+  delete(customerId: string): Promise<boolean> {
+    return Promise.resolve(this.profiles.delete(customerId));
+  }
+
+  count(): Promise<number> {
+    return Promise.resolve(this.profiles.size);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,69 @@
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { Ajv } from 'ajv';
+import { type CustomerProfile, type ProfileRecord, profileFromRecord } from '../domain/profile.js';
+import { profileRecordSchema } from '../domain/profile-schema.js';
+
+const validateRecord = new Ajv({
+  allErrors: false,
+  strict: true,
+  allowUnionTypes: true,
+}).compile<ProfileRecord>(profileRecordSchema);
+
+export interface BadLine {
+  readonly line: number;
+  readonly reason: string;
+}
+
+export interface ProfilesFileResult {
+  readonly profiles: CustomerProfile[];
+  readonly lines: number;
+  readonly bad: readonly BadLine[];
+  readonly badCount: number;
+}
+
+/** Parses one NDJSON line into a profile, or says why not. */
+export function parseProfileLine(text: string): CustomerProfile | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return `not JSON: ${(err as Error).message}`;
+  }
+  if (!validateRecord(value)) {
+    const e = validateRecord.errors?.[0];
+    return `${e?.instancePath || '/'} ${e?.message ?? 'is invalid'}`;
+  }
+  return profileFromRecord(value);
+}
+
+/**
+ * Reads a profiles NDJSON file. Bad lines are counted and the first ones kept with their line
+ * numbers; more than `maxBadShare` of bad lines aborts, since the file is then the wrong file.
+ */
+export async function readProfilesFile(file: string, maxBadShare = 0.01): Promise<ProfilesFileResult> {
+  const profiles: CustomerProfile[] = [];
+  const bad: BadLine[] = [];
+  let badCount = 0;
+  let lines = 0;
+  const input = createInterface({
+    input: createReadStream(file, 'utf8'),
+    crlfDelay: Number.POSITIVE_INFINITY,
+  });
+  for await (const text of input) {
+    lines++;
+    if (text.trim() === '') continue;
+    const result = parseProfileLine(text);
+    if (typeof result === 'string') {
+      badCount++;
+      if (bad.length < 20) bad.push({ line: lines, reason: result });
+    } else {
+      profiles.push(result);
+    }
+  }
+  if (badCount > Math.max(10, lines * maxBadShare)) {
+    const first = bad.map((b) => `line ${b.line}: ${b.reason}`).join('; ');
+    throw new Error(`${file}: ${badCount} of ${lines} lines are not valid profiles (${first})`);
+  }
+  return { profiles, lines, bad, badCount };
+}

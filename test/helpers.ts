@@ -1,0 +1,20 @@
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { loadConfig } from '../src/config.js';
+
+export const FIXTURE_RULES = fileURLToPath(new URL('./fixtures/rules', import.meta.url));
+export const FIXTURE_PROFILES = fileURLToPath(new URL('./fixtures/profiles.ndjson', import.meta.url));
+export const EXAMPLE_RULES = fileURLToPath(new URL('../rules', import.meta.url));
+
+/** A logger that keeps quiet in tests unless OFFERLOOP_TEST_LOG is set. */
+export const testLog = pino({ level: process.env.OFFERLOOP_TEST_LOG ?? 'silent' });
+
+/** A config as the server would read it from these environment variables. */
+export function testConfig(env: Record<string, string> = {}) {
+  return loadConfig({
+    OFFERLOOP_RULES: FIXTURE_RULES,
+    OFFERLOOP_PROFILES: FIXTURE_PROFILES,
+    OFFERLOOP_WATCH_RULES: 'false',
+    ...env,
+  });
+}
