@@ -5,7 +5,7 @@ const USAGE = `usage: offerloop <command> [options]
 
 commands:
   serve                     start the server (configured by environment variables; see README)
-  generate --offers N --customers M --out DIR [--affinities K] [--seed S]
+  generate --offers N --customers M --out DIR [--affinities K] [--seed S] [--baskets B]
                             write a synthetic ruleset, profiles and transactions
   help                      this text
 `;

@@ -150,18 +150,18 @@ export function decide(input: DecisionInput): EngineDecision {
       if (suppressed) suppressed.push({ offer, code });
       continue;
     }
+    if (offers.length >= request.limit) {
+      suppressed?.push({ offer, code: 'ranked_out' });
+      continue;
+    }
     const campaign = offer.campaign;
     if (campaign.controlShare > 0) {
       if (customerHash < 0) customerHash = stableHash32(profile.id);
       if (inControlGroup(customerHash, campaign.salt, campaign.controlShare)) {
         heldOut.push({ offer, score, propensity });
-        if (suppressed) suppressed.push({ offer, code: 'control_group' });
+        suppressed?.push({ offer, code: 'control_group' });
         continue;
       }
-    }
-    if (offers.length >= request.limit) {
-      suppressed?.push({ offer, code: 'ranked_out' });
-      continue;
     }
     groups.push(offer.group);
     offers.push({

@@ -1,0 +1,172 @@
+/**
+ * A tiny command-line flag parser for the offerloop commands: `--name value`, `--name=value`,
+ * boolean `--flag`, `--` ends the flags. Numbers are checked (integer, range) with messages a user
+ * can act on. Errors are thrown as UsageError; a command prints the message and its usage and
+ * exits with code 2.
+ */
+
+export type FlagType = 'string' | 'number' | 'integer' | 'boolean';
+
+export interface FlagSpec {
+  readonly type: FlagType;
+  /** Shown by formatFlags(), e.g. 'number of offers'. */
+  readonly description?: string;
+  /** Placeholder for the value in formatFlags(), e.g. 'N'. */
+  readonly placeholder?: string;
+  readonly required?: boolean;
+  readonly default?: string | number | boolean;
+  /** Inclusive bounds for number and integer flags. */
+  readonly min?: number;
+  readonly max?: number;
+  /** A one-letter alias, used as `-x`. */
+  readonly short?: string;
+}
+
+export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
+
+type ValueOf<F extends FlagSpec> = F['type'] extends 'boolean'
+  ? boolean
+  : F['type'] extends 'string'
+    ? string
+    : number;
+
+/** The parsed values: booleans are always present; others when required, defaulted or given. */
+export type FlagValues<S extends FlagSpecs> = {
+  -readonly [K in keyof S]: S[K]['type'] extends 'boolean'
+    ? boolean
+    : S[K] extends { required: true }
+      ? ValueOf<S[K]>
+      : S[K] extends { default: string | number | boolean }
+        ? ValueOf<S[K]>
+        : ValueOf<S[K]> | undefined;
+};
+
+export interface ParsedArgs<S extends FlagSpecs> {
+  flags: FlagValues<S>;
+  positionals: string[];
+}
+
+/** A mistake in the command line; the message says which flag and why. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
+function parseValue(name: string, spec: FlagSpec, raw: string): string | number {
+  if (spec.type === 'string') return raw;
+  // Digit groups as in `1_000_000`; an underscore anywhere else makes the value invalid.
+  const text = /^[+-]?\d+(_\d+)+$/.test(raw) ? raw.replaceAll('_', '') : raw;
+  const value = NUMBER.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isFinite(value)) throw new UsageError(`--${name} must be a number, got '${raw}'`);
+  if (spec.type === 'integer' && !Number.isSafeInteger(value)) {
+    throw new UsageError(`--${name} must be a whole number, got '${raw}'`);
+  }
+  if (spec.min !== undefined && value < spec.min) {
+    throw new UsageError(`--${name} must be at least ${spec.min}, got ${raw}`);
+  }
+  if (spec.max !== undefined && value > spec.max) {
+    throw new UsageError(`--${name} must be at most ${spec.max}, got ${raw}`);
+  }
+  return value;
+}
+
+/** Parses `argv` (without the node and command words) against `specs`; throws UsageError. */
+export function parseArgs<const S extends FlagSpecs>(argv: readonly string[], specs: S): ParsedArgs<S> {
+  const values: Record<string, string | number | boolean | undefined> = {};
+  const shorts = new Map<string, string>();
+  for (const [name, spec] of Object.entries(specs)) {
+    if (spec.short !== undefined) shorts.set(spec.short, name);
+  }
+  const positionals: string[] = [];
+
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    let name: string;
+    let inline: string | undefined;
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+      inline = eq === -1 ? undefined : arg.slice(eq + 1);
+    } else if (arg.length > 1 && arg.startsWith('-') && !NUMBER.test(arg)) {
+      const long = arg.length === 2 ? shorts.get(arg.slice(1)) : undefined;
+      if (long === undefined) throw new UsageError(`unknown option ${arg}`);
+      name = long;
+    } else {
+      positionals.push(arg);
+      continue;
+    }
+
+    const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
+    if (spec === undefined) throw new UsageError(`unknown option --${name}`);
+    if (values[name] !== undefined) throw new UsageError(`--${name} is given more than once`);
+
+    if (spec.type === 'boolean') {
+      if (inline === undefined || inline === 'true') values[name] = true;
+      else if (inline === 'false') values[name] = false;
+      else throw new UsageError(`--${name} is a switch and takes no value (got '${inline}')`);
+      continue;
+    }
+    let raw = inline;
+    if (raw === undefined) {
+      const nextArg = argv[i + 1];
+      // A following flag is not a value, but a negative number is.
+      if (nextArg === undefined || (nextArg.startsWith('-') && !NUMBER.test(nextArg))) {
+        throw new UsageError(`--${name} needs a value`);
+      }
+      raw = nextArg;
+      i++;
+    }
+    if (raw === '') throw new UsageError(`--${name} needs a value`);
+    values[name] = parseValue(name, spec, raw);
+  }
+
+  for (const [name, spec] of Object.entries(specs)) {
+    if (values[name] !== undefined) continue;
+    if (spec.type === 'boolean') values[name] = spec.default === true;
+    else if (spec.required) throw new UsageError(`--${name} is required`);
+    else if (spec.default !== undefined) values[name] = spec.default;
+  }
+  return { flags: values as FlagValues<S>, positionals };
+}
+
+/** True when argv asks for help (`--help` or `-h` before any `--`). */
+export function wantsHelp(argv: readonly string[]): boolean {
+  for (const arg of argv) {
+    if (arg === '--') return false;
+    if (arg === '--help' || arg === '-h') return true;
+  }
+  return false;
+}
+
+/** The options section of a usage text, one flag per line, aligned. */
+export function formatFlags(specs: FlagSpecs): string {
+  const rows = Object.entries(specs).map(([name, spec]) => {
+    const value = spec.type === 'boolean' ? '' : ` ${spec.placeholder ?? name.toUpperCase()}`;
+    const left = `${spec.short === undefined ? '    ' : `-${spec.short}, `}--${name}${value}`;
+    const notes: string[] = [];
+    if (spec.description !== undefined) notes.push(spec.description);
+    if (spec.required) notes.push('(required)');
+    else if (spec.default !== undefined && spec.type !== 'boolean') notes.push(`(default ${spec.default})`);
+    return [left, notes.join(' ')] as const;
+  });
+  const width = Math.max(0, ...rows.map(([left]) => left.length));
+  return rows.map(([left, note]) => `  ${left.padEnd(width)}  ${note}`.trimEnd()).join('\n');
+}
+
+/** Where a command writes: process.stdout/stderr in production, buffers in tests. */
+export interface CliOutput {
+  write(text: string): unknown;
+  readonly isTTY?: boolean;
+}
+
+export interface CliIo {
+  readonly stdout: CliOutput;
+  readonly stderr: CliOutput;
+}
+
+export const processIo: CliIo = { stdout: process.stdout, stderr: process.stderr };

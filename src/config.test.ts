@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { DEMO_API_KEY, loadConfig } from './config.js';
+import { ConfigError } from './errors.js';
+
+describe('loadConfig', () => {
+  it('has defaults that start the embedded demo', () => {
+    const c = loadConfig({}, '/srv/offerloop');
+    expect(c.http).toEqual({ host: '127.0.0.1', port: 8080, bodyLimit: 65536 });
+    expect(c.rules.dir).toBe('/srv/offerloop/rules');
+    expect(c.data).toMatchObject({ profilesFile: null, demoCustomers: 100_000 });
+    expect(c.auth.demoKey).toBe(true);
+    expect(c.auth.keys.map((k) => k.key)).toEqual([DEMO_API_KEY]);
+    expect(Object.isFrozen(c) && Object.isFrozen(c.http)).toBe(true);
+  });
+
+  it('parses API keys with scopes, and then there is no demo key', () => {
+    const c = loadConfig({ OFFERLOOP_API_KEYS: 'agent-key=decide+feedback, ops-key=admin+report' });
+    expect(c.auth.demoKey).toBe(false);
+    expect(c.auth.keys.map((k) => [k.key, [...k.scopes]])).toEqual([
+      ['agent-key', ['decide', 'feedback']],
+      ['ops-key', ['admin', 'report']],
+    ]);
+  });
+
+  it('refuses Redis without API keys, with a message that says what to set', () => {
+    expect(() => loadConfig({ REDIS_URL: 'redis://localhost:6379' })).toThrow(/OFFERLOOP_API_KEYS is required/);
+  });
+
+  it('lists every problem at once', () => {
+    try {
+      loadConfig({ PORT: 'eighty', OFFERLOOP_API_KEYS: 'k1=decide+fly', REDIS_URL: 'http://x', OFFERLOOP_WATCH_RULES: 'maybe' });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const problems = (err as ConfigError).problems.join('\n');
+      expect(problems).toMatch(/PORT must be an integer from 0 to 65535, got 'eighty'/);
+      expect(problems).toMatch(/unknown scope 'fly'/);
+      expect(problems).toMatch(/at least 4 characters/);
+      expect(problems).toMatch(/REDIS_URL must start with redis:\/\//);
+      expect(problems).toMatch(/OFFERLOOP_WATCH_RULES must be true or false/);
+    }
+  });
+
+  it('never puts a key in the name used for logs', () => {
+    const c = loadConfig({ OFFERLOOP_API_KEYS: 'super-secret-key=admin' });
+    expect(c.auth.keys[0]?.name).not.toContain('secret');
+  });
+});
