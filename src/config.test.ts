@@ -5,7 +5,7 @@ import { ConfigError } from './errors.js';
 describe('loadConfig', () => {
   it('has defaults that start the embedded demo', () => {
     const c = loadConfig({}, '/srv/offerloop');
-    expect(c.http).toEqual({ host: '127.0.0.1', port: 8080, bodyLimit: 65536 });
+    expect(c.http).toEqual({ host: '127.0.0.1', port: 8080, bodyLimit: 65536, publicDocs: true });
     expect(c.rules.dir).toBe('/srv/offerloop/rules');
     expect(c.data).toMatchObject({ profilesFile: null, demoCustomers: 100_000 });
     expect(c.auth.demoKey).toBe(true);
@@ -16,6 +16,7 @@ describe('loadConfig', () => {
   it('parses API keys with scopes, and then there is no demo key', () => {
     const c = loadConfig({ OFFERLOOP_API_KEYS: 'agent-key=decide+feedback, ops-key=admin+report' });
     expect(c.auth.demoKey).toBe(false);
+    expect(c.http.publicDocs).toBe(false);
     expect(c.auth.keys.map((k) => [k.key, [...k.scopes]])).toEqual([
       ['agent-key', ['decide', 'feedback']],
       ['ops-key', ['admin', 'report']],
@@ -23,12 +24,19 @@ describe('loadConfig', () => {
   });
 
   it('refuses Redis without API keys, with a message that says what to set', () => {
-    expect(() => loadConfig({ REDIS_URL: 'redis://localhost:6379' })).toThrow(/OFFERLOOP_API_KEYS is required/);
+    expect(() => loadConfig({ REDIS_URL: 'redis://localhost:6379' })).toThrow(
+      /OFFERLOOP_API_KEYS is required/,
+    );
   });
 
   it('lists every problem at once', () => {
     try {
-      loadConfig({ PORT: 'eighty', OFFERLOOP_API_KEYS: 'k1=decide+fly', REDIS_URL: 'http://x', OFFERLOOP_WATCH_RULES: 'maybe' });
+      loadConfig({
+        PORT: 'eighty',
+        OFFERLOOP_API_KEYS: 'k1=decide+fly',
+        REDIS_URL: 'http://x',
+        OFFERLOOP_WATCH_RULES: 'maybe',
+      });
       expect.unreachable();
     } catch (err) {
       expect(err).toBeInstanceOf(ConfigError);

@@ -19,6 +19,8 @@ export interface Config {
     readonly port: number;
     /** Largest accepted request body, in bytes. */
     readonly bodyLimit: number;
+    /** Serve /docs without a key. Default: only in the embedded demo (no keys configured). */
+    readonly publicDocs: boolean;
   };
   readonly redis: { readonly url: string | null };
   readonly auth: {
@@ -91,6 +93,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       host: str('HOST') ?? '127.0.0.1',
       port: int('PORT', 8080, 0, 65535),
       bodyLimit: int('OFFERLOOP_BODY_LIMIT', 64 * 1024, 1024, 16 * 1024 * 1024),
+      publicDocs: bool('OFFERLOOP_PUBLIC_DOCS', demoKey),
     },
     redis: { url: redisUrl },
     auth: {

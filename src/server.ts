@@ -1,6 +1,6 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { ApiKeyAuth } from './http/auth.js';
@@ -21,10 +21,10 @@ export async function buildServer(
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     // Request lines carry customer ids; we log outcomes that matter, not every request.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.http.bodyLimit,
     // Header and URL limits: a request line longer than this is not one of ours.
-    maxParamLength: 200,
+    routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
@@ -47,7 +47,7 @@ export async function buildServer(
   });
   await app.register(swaggerUi, {
     routePrefix: '/docs',
-    uiHooks: { onRequest: auth.require(null) },
+    uiHooks: config.http.publicDocs ? {} : { onRequest: auth.require(null) },
   });
 
   healthRoutes(app, { readiness: services.readiness });

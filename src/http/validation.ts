@@ -6,18 +6,14 @@ import type { FastifySchemaCompiler } from 'fastify';
  * default would silently strip them). Query strings and params arrive as text, so they coerce.
  */
 export function validatorCompiler(): FastifySchemaCompiler<unknown> {
-  const strict = new Ajv({
+  const options = {
     allErrors: false,
-    coerceTypes: false,
     removeAdditional: false,
     useDefaults: true,
-  });
-  const lenient = new Ajv({
-    allErrors: false,
-    coerceTypes: true,
-    removeAdditional: false,
-    useDefaults: true,
-  });
+    allowUnionTypes: true,
+  } as const;
+  const strict = new Ajv({ ...options, coerceTypes: false });
+  const lenient = new Ajv({ ...options, coerceTypes: true });
   for (const ajv of [strict, lenient]) ajv.addKeyword('example');
   return ({ schema, httpPart }) => {
     const ajv = httpPart === 'body' ? strict : lenient;
