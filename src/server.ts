@@ -22,6 +22,9 @@ export async function buildServer(
     loggerInstance: log as FastifyBaseLogger,
     // Request lines carry customer ids; we log outcomes that matter, not every request.
     logController: new LogController({ disableRequestLogging: true }),
+    // No child logger per request (it costs more than the rest of a decision's bookkeeping);
+    // the few request logs we write carry the request id themselves.
+    childLoggerFactory: (logger) => logger,
     bodyLimit: config.http.bodyLimit,
     // Header and URL limits: a request line longer than this is not one of ours.
     routerOptions: { maxParamLength: 200 },

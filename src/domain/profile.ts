@@ -1,4 +1,5 @@
 import type { Channel } from './channel.js';
+import { internId } from './intern.js';
 
 /** A scalar or list value of a profile attribute or a request context field. */
 export type AttributeValue = string | number | boolean | null | readonly (string | number)[];
@@ -32,12 +33,12 @@ export interface ProfileRecord {
 
 export function profileFromRecord(record: ProfileRecord): CustomerProfile {
   const affinities = new Map<string, number>();
-  for (const a of record.affinities ?? []) affinities.set(a.product, a.score);
+  for (const a of record.affinities ?? []) affinities.set(internId(a.product), a.score);
   return {
     id: record.id,
     attributes: record.attributes ?? {},
     consent: record.consent ?? {},
-    holdings: new Set(record.holdings ?? []),
+    holdings: new Set((record.holdings ?? []).map(internId)),
     affinities,
   };
 }

@@ -92,7 +92,14 @@ describe('decide() over the example ruleset, for any profile and request', () =>
   it('is deterministic: the same input gives the same decision', () => {
     fc.assert(
       fc.property(profileArb, requestArb, (record, request) => {
-        const input = { snapshot, profile: profileFromRecord(record), history: [], usage: NO_USAGE, request, now: NOW };
+        const input = {
+          snapshot,
+          profile: profileFromRecord(record),
+          history: [],
+          usage: NO_USAGE,
+          request,
+          now: NOW,
+        };
         const ids = (r: ReturnType<typeof decide>) => r.offers.map((o) => [o.offer.id, o.score]);
         expect(ids(decide(input))).toEqual(ids(decide(input)));
       }),

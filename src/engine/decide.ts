@@ -4,7 +4,11 @@ import type { AttributeValue, CustomerProfile } from '../domain/profile.js';
 import { inControlGroup, stableHash32 } from '../learning/control-group.js';
 import type { CandidateList, ChannelPolicy, CompiledOffer, RulesetSnapshot } from '../ruleset/snapshot.js';
 import type { Creative } from '../ruleset/source.js';
+import { AffinityQueue } from './affinity-queue.js';
 import { DecisionScope } from './decision-scope.js';
+
+// decide() is synchronous and never re-entered, so one queue serves every decision.
+const affinityQueue = new AffinityQueue();
 
 export interface DecisionRequest {
   readonly channel: Channel;
@@ -107,10 +111,9 @@ export function decide(input: DecisionInput): EngineDecision {
   const suppressions = offerSuppressions(input.history, policy, snapshot.globalPolicy, now);
   const scope = new DecisionScope(profile, request.context, now, snapshot.segments.length);
 
-  const boosted = affinityCandidates(candidates, profile.affinities, fit, cost);
+  const boosted = affinityQueue;
+  boosted.fill(candidates, profile.affinities, fit, cost);
   const others = candidates.byStaticScore;
-  const affinities = profile.affinities;
-  let b = 0;
   let s = 0;
   const offers: ChosenOffer[] = [];
   const heldOut: HeldOutOffer[] = [];
@@ -118,22 +121,23 @@ export function decide(input: DecisionInput): EngineDecision {
   let customerHash = -1;
 
   for (;;) {
-    while (s < others.length && affinities.has(others[s]!.productId)) s++;
+    while (s < others.length && boosted.queued(others[s]!)) s++;
     const nextOther = s < others.length ? others[s]! : null;
     const otherScore = nextOther ? nextOther.basePropensity * nextOther.worth * fit - cost : 0;
     let offer: CompiledOffer;
     let propensity: number;
     let score: number;
+    const b = boosted.best();
     const fromBoosted =
-      b < boosted.length &&
+      b >= 0 &&
       (nextOther === null ||
-        boosted[b]!.score > otherScore ||
-        (boosted[b]!.score === otherScore && boosted[b]!.offer.ordinal < nextOther.ordinal));
+        boosted.score(b) > otherScore ||
+        (boosted.score(b) === otherScore && boosted.offer(b).ordinal < nextOther.ordinal));
     if (fromBoosted) {
-      const c = boosted[b++]!;
-      offer = c.offer;
-      propensity = c.propensity;
-      score = c.score;
+      offer = boosted.offer(b);
+      propensity = boosted.propensity(b);
+      score = boosted.score(b);
+      boosted.remove(b);
     } else if (nextOther !== null) {
       offer = nextOther;
       propensity = nextOther.basePropensity;
@@ -170,7 +174,7 @@ export function decide(input: DecisionInput): EngineDecision {
       score,
       propensity,
       probability: 1,
-      reasons: reasonsFor(offer, scope, affinities.has(offer.productId), preferred),
+      reasons: reasonsFor(offer, scope, fromBoosted, preferred),
       creative: offer.creatives[ch]!,
     });
   }
@@ -287,30 +291,6 @@ function screen(
     return 'not_in_target_segment';
   if (offer.when !== null && !offer.when(scope)) return 'not_eligible';
   return null;
-}
-
-interface Boosted {
-  readonly offer: CompiledOffer;
-  readonly propensity: number;
-  readonly score: number;
-}
-
-/** Offers for the customer's affinity products, scored with the affinity as propensity, best first. */
-function affinityCandidates(
-  candidates: CandidateList,
-  affinities: ReadonlyMap<string, number>,
-  fit: number,
-  cost: number,
-): Boosted[] {
-  const out: Boosted[] = [];
-  for (const [product, affinity] of affinities) {
-    const offers = candidates.byProduct.get(product);
-    if (offers === undefined) continue;
-    for (const offer of offers)
-      out.push({ offer, propensity: affinity, score: affinity * offer.worth * fit - cost });
-  }
-  if (out.length > 1) out.sort((x, y) => y.score - x.score || x.offer.ordinal - y.offer.ordinal);
-  return out;
 }
 
 function reasonsFor(

@@ -39,7 +39,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
       return reply.code(err.statusCode).send(body('bad_request', err.message));
     }
-    request.log.error({ err }, 'unhandled error');
+    request.log.error({ err, reqId: request.id, route: request.routeOptions.url }, 'unhandled error');
     return reply.code(500).send(body('internal', 'internal server error'));
   });
 

@@ -1,4 +1,5 @@
 import { CHANNELS, type Channel, channelIndex } from '../domain/channel.js';
+import { internId } from '../domain/intern.js';
 import { RulesetError, type RulesProblem } from '../errors.js';
 import { stableHash32 } from '../learning/control-group.js';
 import {
@@ -173,7 +174,7 @@ export function compileRuleset(files: readonly ParsedRulesFile[], meta: CompileM
       id: item.id,
       name: item.name,
       campaign,
-      productId: item.product,
+      productId: internId(item.product),
       group: item.group ?? item.product,
       channels: item.channels,
       value: item.value,

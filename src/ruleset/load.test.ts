@@ -38,7 +38,9 @@ describe('buildRuleset', () => {
     expect(s.loadedAt).toBe(NOW);
     // The same sources give the same version; any change gives another.
     expect(buildRuleset([{ name: 'a.yaml', text: campaigns + offer() }], NOW + 1).version).toBe(s.version);
-    expect(buildRuleset([{ name: 'a.yaml', text: `${campaigns + offer()}\n` }], NOW).version).not.toBe(s.version);
+    expect(buildRuleset([{ name: 'a.yaml', text: `${campaigns + offer()}\n` }], NOW).version).not.toBe(
+      s.version,
+    );
   });
 
   it('merges sections across files', () => {
@@ -131,7 +133,9 @@ describe('buildRuleset', () => {
   });
 
   it('does not let a segment depend on the request context', () => {
-    const [p] = problemsOf([{ name: 's.yaml', text: "segments:\n  - id: a\n    when: context.intent == 'x'\n" }]);
+    const [p] = problemsOf([
+      { name: 's.yaml', text: "segments:\n  - id: a\n    when: context.intent == 'x'\n" },
+    ]);
     expect(p?.message).toMatch(/context/);
   });
 

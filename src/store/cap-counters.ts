@@ -1,58 +1,69 @@
 import type { CapUsage } from '../domain/contact.js';
 import { DAY_MS } from '../ruleset/time.js';
 
-/**
- * Offers shown per offer and campaign, in total and for the current UTC day, on this node.
- * Caps are enforced against these counts. (Cluster-wide exact counts live in Redis.)
- */
 export interface CapCounters extends CapUsage {
   record(offerId: string, campaignId: string, now: number, cost: number): void;
   rollover(now: number): void;
 }
 
+interface Count {
+  total: number;
+  today: number;
+  /** The UTC day `today` counts; an older day reads as zero. */
+  day: number;
+  spend: number;
+}
+
+/**
+ * Offers shown per offer and campaign, in total and for the current UTC day, and the channel cost
+ * spent per campaign, on this node. Caps and budgets are enforced against these counts.
+ */
 export class MemoryCapCounters implements CapCounters {
   private day = -1;
-  private readonly total = new Map<string, number>();
-  private readonly today = new Map<string, number>();
-
-  private readonly spend = new Map<string, number>();
+  private readonly offers = new Map<string, Count>();
+  private readonly campaigns = new Map<string, Count>();
 
   /** Counts one offer shown at `now`, and the channel cost it spent. */
   record(offerId: string, campaignId: string, now: number, cost: number): void {
     this.rollover(now);
-    if (cost > 0) this.spend.set(campaignId, (this.spend.get(campaignId) ?? 0) + cost);
-    bump(this.total, `o:${offerId}`);
-    bump(this.today, `o:${offerId}`);
-    bump(this.total, `c:${campaignId}`);
-    bump(this.today, `c:${campaignId}`);
+    bump(this.offers, offerId, this.day, 0);
+    bump(this.campaigns, campaignId, this.day, cost);
   }
 
-  /** Moves to the day of `now`; call before reading so yesterday's counts do not cap today. */
+  /** Moves to the day of `now`, so that yesterday's counts do not cap today. */
   rollover(now: number): void {
-    const day = Math.floor(now / DAY_MS);
-    if (day !== this.day) {
-      this.day = day;
-      this.today.clear();
-    }
+    this.day = Math.floor(now / DAY_MS);
   }
 
   offerTotal(offerId: string): number {
-    return this.total.get(`o:${offerId}`) ?? 0;
+    return this.offers.get(offerId)?.total ?? 0;
   }
   offerToday(offerId: string): number {
-    return this.today.get(`o:${offerId}`) ?? 0;
+    return today(this.offers.get(offerId), this.day);
   }
   campaignTotal(campaignId: string): number {
-    return this.total.get(`c:${campaignId}`) ?? 0;
+    return this.campaigns.get(campaignId)?.total ?? 0;
   }
   campaignToday(campaignId: string): number {
-    return this.today.get(`c:${campaignId}`) ?? 0;
+    return today(this.campaigns.get(campaignId), this.day);
   }
   campaignSpend(campaignId: string): number {
-    return this.spend.get(campaignId) ?? 0;
+    return this.campaigns.get(campaignId)?.spend ?? 0;
   }
 }
 
-function bump(map: Map<string, number>, key: string): void {
-  map.set(key, (map.get(key) ?? 0) + 1);
+function today(count: Count | undefined, day: number): number {
+  return count !== undefined && count.day === day ? count.today : 0;
+}
+
+function bump(map: Map<string, Count>, id: string, day: number, cost: number): void {
+  const count = map.get(id);
+  if (count === undefined) {
+    map.set(id, { total: 1, today: 1, day, spend: cost });
+    return;
+  }
+  count.total++;
+  count.today = count.day === day ? count.today + 1 : 1;
+  count.day = day;
+  count.spend += cost;
 }

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { CHANNELS } from '../../domain/channel.js';
-import type { DecideCommand, DecisionResult, DecisionService } from '../../service/decision-service.js';
+import type { DecideCommand, DecisionService } from '../../service/decision-service.js';
 import type { ApiKeyAuth } from '../auth.js';
+import { decisionJson } from '../decision-json.js';
 import { errorResponseSchema } from '../error-handler.js';
 
 const contextValue = {
@@ -74,43 +75,6 @@ export const decisionResponseSchema = {
   },
 } as const;
 
-/** The JSON shape of a decision, shared by every channel that returns one. */
-export function decisionToJson(d: DecisionResult) {
-  return {
-    decisionId: d.decisionId,
-    customerId: d.customerId,
-    customerKnown: d.customerKnown,
-    channel: d.channel,
-    placement: d.placement,
-    rulesetVersion: d.rulesetVersion,
-    decidedAt: new Date(d.decidedAt).toISOString(),
-    degraded: d.degraded,
-    offers: d.engine.offers.map((o) => ({
-      offerId: o.offer.id,
-      campaignId: o.offer.campaign.id,
-      productId: o.offer.productId,
-      name: o.offer.name,
-      rank: o.rank,
-      score: round(o.score),
-      propensity: o.propensity,
-      probability: o.probability,
-      reasons: o.reasons,
-      creative: o.creative,
-    })),
-    ...(d.engine.suppressed
-      ? {
-          suppressed: d.engine.suppressed.map((s) => ({
-            offerId: s.offer.id,
-            campaignId: s.offer.campaign.id,
-            reason: s.code,
-          })),
-        }
-      : {}),
-  };
-}
-
-const round = (n: number) => Math.round(n * 1e4) / 1e4;
-
 export function decisionRoutes(
   app: FastifyInstance,
   deps: { auth: ApiKeyAuth; decisions: DecisionService },
@@ -127,6 +91,9 @@ export function decisionRoutes(
         response: { 200: decisionResponseSchema, '4xx': errorResponseSchema },
       },
     },
-    async (request) => decisionToJson(await deps.decisions.decide(request.body)),
+    async (request, reply) => {
+      const decision = await deps.decisions.decide(request.body);
+      return reply.type('application/json; charset=utf-8').send(decisionJson(decision));
+    },
   );
 }

@@ -1,0 +1,90 @@
+import type { CandidateList, CompiledOffer } from '../ruleset/snapshot.js';
+
+/**
+ * The offers for the products a customer has an affinity for, scored for that customer, handed
+ * out best first. Selection is lazy (one scan per pop) because a decision usually takes only the
+ * first few. The buffers are reused by every decision: decide() is synchronous and never
+ * re-entered, so one queue per process is enough and a decision allocates nothing here.
+ */
+export class AffinityQueue {
+  private offers: (CompiledOffer | null)[] = [];
+  private scores = new Float64Array(64);
+  private propensities = new Float64Array(64);
+  private size = 0;
+  private bestIndex = -1;
+  /** stamps[ordinal] === epoch: the offer was queued in this fill (an array read, not a Map lookup). */
+  private stamps = new Int32Array(1024);
+  private epoch = 0;
+
+  fill(candidates: CandidateList, affinities: ReadonlyMap<string, number>, fit: number, cost: number): void {
+    this.size = 0;
+    this.bestIndex = -1;
+    if (++this.epoch === 0x7fffffff) {
+      this.stamps.fill(0);
+      this.epoch = 1;
+    }
+    for (const [product, affinity] of affinities) {
+      const offers = candidates.byProduct.get(product);
+      if (offers === undefined) continue;
+      for (const offer of offers) this.push(offer, affinity, affinity * offer.worth * fit - cost);
+    }
+  }
+
+  /** True when fill() queued this offer: its product is one the customer has an affinity for. */
+  queued(offer: CompiledOffer): boolean {
+    return offer.ordinal < this.stamps.length && this.stamps[offer.ordinal] === this.epoch;
+  }
+
+  /** Index of the best remaining offer (ties: catalog order), or -1 when empty. */
+  best(): number {
+    if (this.bestIndex >= 0 || this.size === 0) return this.bestIndex;
+    let best = 0;
+    for (let i = 1; i < this.size; i++) {
+      const d = this.scores[i]! - this.scores[best]!;
+      if (d > 0 || (d === 0 && this.offers[i]!.ordinal < this.offers[best]!.ordinal)) best = i;
+    }
+    this.bestIndex = best;
+    return best;
+  }
+
+  offer(i: number): CompiledOffer {
+    return this.offers[i]!;
+  }
+  score(i: number): number {
+    return this.scores[i]!;
+  }
+  propensity(i: number): number {
+    return this.propensities[i]!;
+  }
+
+  /** Removes entry i (order is not kept: the last entry moves into its place). */
+  remove(i: number): void {
+    const last = --this.size;
+    this.offers[i] = this.offers[last]!;
+    this.scores[i] = this.scores[last]!;
+    this.propensities[i] = this.propensities[last]!;
+    this.offers[last] = null;
+    this.bestIndex = -1;
+  }
+
+  private push(offer: CompiledOffer, propensity: number, score: number): void {
+    if (this.size === this.scores.length) {
+      const scores = new Float64Array(this.size * 2);
+      scores.set(this.scores);
+      this.scores = scores;
+      const propensities = new Float64Array(this.size * 2);
+      propensities.set(this.propensities);
+      this.propensities = propensities;
+    }
+    if (offer.ordinal >= this.stamps.length) {
+      const stamps = new Int32Array(Math.max(offer.ordinal + 1, this.stamps.length * 2));
+      stamps.set(this.stamps);
+      this.stamps = stamps;
+    }
+    this.stamps[offer.ordinal] = this.epoch;
+    this.offers[this.size] = offer;
+    this.scores[this.size] = score;
+    this.propensities[this.size] = propensity;
+    this.size++;
+  }
+}

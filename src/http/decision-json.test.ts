@@ -1,0 +1,112 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Ajv } from 'ajv';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { FIXTURE_RULES } from '../../test/helpers.js';
+import { CHANNELS } from '../domain/channel.js';
+import { NO_USAGE } from '../domain/contact.js';
+import { profileFromRecord } from '../domain/profile.js';
+import { decide } from '../engine/decide.js';
+import { buildRuleset } from '../ruleset/load.js';
+import type { DecisionResult } from '../service/decision-service.js';
+import { decisionJson } from './decision-json.js';
+import { decisionResponseSchema } from './routes/decisions.js';
+
+const NOW = Date.parse('2026-11-22T12:00:00Z');
+const snapshot = buildRuleset(
+  readdirSync(FIXTURE_RULES).map((name) => ({
+    name,
+    text: readFileSync(path.join(FIXTURE_RULES, name), 'utf8'),
+  })),
+  NOW,
+);
+
+/** The schema with every object closed, so that a field the schema does not name fails. */
+function closed(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(closed);
+  if (schema === null || typeof schema !== 'object') return schema;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(schema)) out[k] = k === 'creative' ? v : closed(v);
+  if ('properties' in out && !('additionalProperties' in out)) {
+    out.additionalProperties = false;
+    out.required = Object.keys(out.properties as object).filter((k) => k !== 'suppressed');
+  }
+  return out;
+}
+const validate = new Ajv({ allowUnionTypes: true, strict: false }).compile(
+  closed(decisionResponseSchema) as object,
+);
+
+function result(customerId: string, channel: (typeof CHANNELS)[number], explain: boolean): DecisionResult {
+  const profile = profileFromRecord({ id: customerId, affinities: [{ product: 'card-gold', score: 0.5 }] });
+  const engine = decide({
+    snapshot,
+    profile,
+    history: [],
+    usage: NO_USAGE,
+    now: NOW,
+    request: { channel, placement: null, limit: 5, context: { intent: 'travel' }, explain },
+  });
+  return {
+    decisionId: '0b6f1a52-4c8e-4f57-9d0a-3c1c2b0c9e11',
+    customerId,
+    customerKnown: true,
+    channel,
+    placement: null,
+    rulesetVersion: snapshot.version,
+    decidedAt: NOW,
+    degraded: false,
+    engine,
+  };
+}
+
+describe('decisionJson', () => {
+  it('writes valid JSON of the documented shape, for any customer id, channel and explain', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 40 }),
+        fc.constantFrom(...CHANNELS),
+        fc.boolean(),
+        (id, ch, ex) => {
+          const d = result(id, ch, ex);
+          const parsed = JSON.parse(decisionJson(d));
+          expect(validate(parsed), JSON.stringify(validate.errors)).toBe(true);
+          expect(parsed.customerId).toBe(id);
+          expect(parsed.offers.map((o: { offerId: string }) => o.offerId)).toEqual(
+            d.engine.offers.map((o) => o.offer.id),
+          );
+          expect(parsed.suppressed === undefined).toBe(!ex);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('carries the creative of the channel asked for, and the decision numbers', () => {
+    const d = result('c-1', 'call_center', false);
+    const first = JSON.parse(decisionJson(d)).offers[0];
+    expect(first).toEqual({
+      offerId: 'gold-card',
+      campaignId: 'cards',
+      productId: 'card-gold',
+      name: 'Gold card',
+      rank: 1,
+      score: 49.5,
+      propensity: 0.5,
+      probability: 1,
+      reasons: ['campaign:cards', 'eligibility_rule', 'affinity:card-gold'],
+      creative: { talkTrack: 'Offer the gold card.' },
+    });
+  });
+});
+
+describe('decisionJson output encoding', () => {
+  it('is pure ASCII, with non-ASCII text escaped, and parses back to the same text', () => {
+    const d = result('kunde-ø—✓', 'web', false);
+    const json = decisionJson(d);
+    expect(/^[\x20-\x7e]*$/.test(json)).toBe(true);
+    expect(JSON.parse(json).customerId).toBe('kunde-ø—✓');
+    expect(decisionJson(d)).toBe(json);
+  });
+});

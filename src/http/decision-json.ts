@@ -1,0 +1,75 @@
+import { CHANNELS } from '../domain/channel.js';
+import type { ChosenOffer } from '../engine/decide.js';
+import type { CompiledOffer } from '../ruleset/snapshot.js';
+import type { DecisionResult } from '../service/decision-service.js';
+
+// The JSON of a decision, written by hand because it is the hottest response of the server.
+// Most of an offer's JSON (ids, name, creative) depends only on the offer and the channel, so it
+// is serialised once per compiled offer and reused by every decision that shows it; a decision
+// adds only its own numbers and reasons. The shape is decisionResponseSchema (routes/decisions.ts);
+// decision-json.test.ts checks that the two agree.
+
+interface OfferJson {
+  /** `{"offerId":…,"campaignId":…,"productId":…,"name":…,` */
+  readonly head: string;
+  /** `,"creative":{…}}` per channel index */
+  readonly tails: readonly string[];
+}
+
+const offerJson = new WeakMap<CompiledOffer, OfferJson>();
+
+const NON_ASCII = /[\u007f-\uffff]/g;
+const HAS_NON_ASCII = /[\u007f-\uffff]/;
+
+/**
+ * JSON with every non-ASCII character escaped: the response stays a one-byte string, which V8
+ * concatenates, measures and writes to the socket much faster than a two-byte one.
+ */
+function asciiJson(value: unknown): string {
+  const json = JSON.stringify(value);
+  return HAS_NON_ASCII.test(json)
+    ? json.replace(NON_ASCII, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+    : json;
+}
+
+function jsonOf(offer: CompiledOffer): OfferJson {
+  let cached = offerJson.get(offer);
+  if (cached === undefined) {
+    const head = asciiJson({
+      offerId: offer.id,
+      campaignId: offer.campaign.id,
+      productId: offer.productId,
+      name: offer.name,
+    });
+    cached = {
+      head: `${head.slice(0, -1)},`,
+      tails: CHANNELS.map((_, i) => `,"creative":${asciiJson(offer.creatives[i] ?? null)}}`),
+    };
+    offerJson.set(offer, cached);
+  }
+  return cached;
+}
+
+const num = (n: number): string => (Number.isFinite(n) ? String(n) : 'null');
+const round4 = (n: number): number => Math.round(n * 1e4) / 1e4;
+
+function offerToJson(o: ChosenOffer, ch: number): string {
+  const json = jsonOf(o.offer);
+  return `${json.head}"rank":${o.rank},"score":${num(round4(o.score))},"propensity":${num(o.propensity)},"probability":${num(o.probability)},"reasons":${JSON.stringify(o.reasons)}${json.tails[ch]}`;
+}
+
+export function decisionJson(d: DecisionResult): string {
+  const ch = CHANNELS.indexOf(d.channel);
+  let offers = '';
+  for (const o of d.engine.offers) offers += offers === '' ? offerToJson(o, ch) : `,${offerToJson(o, ch)}`;
+  const suppressed = d.engine.suppressed
+    ? `,"suppressed":${JSON.stringify(
+        d.engine.suppressed.map((s) => ({
+          offerId: s.offer.id,
+          campaignId: s.offer.campaign.id,
+          reason: s.code,
+        })),
+      )}`
+    : '';
+  return `{"decisionId":"${d.decisionId}","customerId":${asciiJson(d.customerId)},"customerKnown":${d.customerKnown},"channel":"${d.channel}","placement":${d.placement === null ? 'null' : asciiJson(d.placement)},"rulesetVersion":"${d.rulesetVersion}","decidedAt":"${new Date(d.decidedAt).toISOString()}","degraded":${d.degraded},"offers":[${offers}]${suppressed}}`;
+}
