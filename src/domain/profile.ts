@@ -1,3 +1,4 @@
+import { AffinityTable } from './affinity-table.js';
 import type { Channel } from './channel.js';
 import { internId } from './intern.js';
 
@@ -14,12 +15,12 @@ export interface CustomerProfile {
   /** Channels the customer agreed to be contacted on; a channel that is absent is not consented. */
   readonly consent: Readonly<Partial<Record<Channel, boolean>>>;
   readonly holdings: ReadonlySet<string>;
-  readonly affinities: ReadonlyMap<string, number>;
+  readonly affinities: AffinityTable;
 }
 
 /** The profile of a visitor nobody knows: no attributes, no holdings, no affinities. */
 export function anonymousProfile(id: string): CustomerProfile {
-  return { id, attributes: {}, consent: {}, holdings: new Set(), affinities: new Map() };
+  return { id, attributes: {}, consent: {}, holdings: new Set(), affinities: AffinityTable.EMPTY };
 }
 
 /** The interchange form of a profile (NDJSON lines, API bodies): plain JSON. */
@@ -32,14 +33,12 @@ export interface ProfileRecord {
 }
 
 export function profileFromRecord(record: ProfileRecord): CustomerProfile {
-  const affinities = new Map<string, number>();
-  for (const a of record.affinities ?? []) affinities.set(internId(a.product), a.score);
   return {
     id: record.id,
     attributes: record.attributes ?? {},
     consent: record.consent ?? {},
     holdings: new Set((record.holdings ?? []).map(internId)),
-    affinities,
+    affinities: AffinityTable.from(record.affinities ?? []),
   };
 }
 

@@ -1,3 +1,4 @@
+import type { AffinityTable } from '../domain/affinity-table.js';
 import type { CandidateList, CompiledOffer } from '../ruleset/snapshot.js';
 
 /**
@@ -16,15 +17,17 @@ export class AffinityQueue {
   private stamps = new Int32Array(1024);
   private epoch = 0;
 
-  fill(candidates: CandidateList, affinities: ReadonlyMap<string, number>, fit: number, cost: number): void {
+  fill(candidates: CandidateList, affinities: AffinityTable, fit: number, cost: number): void {
     this.size = 0;
     this.bestIndex = -1;
     if (++this.epoch === 0x7fffffff) {
       this.stamps.fill(0);
       this.epoch = 1;
     }
-    for (const [product, affinity] of affinities) {
-      const offers = candidates.byProduct.get(product);
+    const { products, scores } = affinities;
+    for (let a = 0; a < products.length; a++) {
+      const offers = candidates.byProduct.get(products[a]!);
+      const affinity = scores[a]!;
       if (offers === undefined) continue;
       for (const offer of offers) this.push(offer, affinity, affinity * offer.worth * fit - cost);
     }

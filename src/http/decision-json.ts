@@ -27,9 +27,10 @@ const HAS_NON_ASCII = /[\u007f-\uffff]/;
  */
 function asciiJson(value: unknown): string {
   const json = JSON.stringify(value);
-  return HAS_NON_ASCII.test(json)
-    ? json.replace(NON_ASCII, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
-    : json;
+  if (!HAS_NON_ASCII.test(json)) return json;
+  const escaped = json.replace(NON_ASCII, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  // replace() on a two-byte string may keep the two-byte representation: copy it into one byte.
+  return Buffer.from(escaped, 'latin1').toString('latin1');
 }
 
 function jsonOf(offer: CompiledOffer): OfferJson {
