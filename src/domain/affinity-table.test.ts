@@ -11,7 +11,7 @@ describe('AffinityTable', () => {
     fc.assert(
       fc.property(fc.array(entry, { maxLength: 12 }), fc.constantFrom('a', 'b', 'z'), (entries, probe) => {
         const table = AffinityTable.from(entries);
-        const map = new Map(entries.map((e) => [e.product, e.score]));
+        const map = new Map<string, number>(entries.map((e) => [e.product, e.score]));
         expect(table.size).toBe(map.size);
         expect(table.get(probe)).toBe(map.get(probe));
         expect(table.has(probe)).toBe(map.has(probe));
