@@ -62,6 +62,19 @@ describe('the embedded demo', () => {
     }
   });
 
+  it('has a default banner for a visitor nobody knows', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/decisions',
+      headers: demo,
+      payload: { customerId: 'visitor-123', channel: 'web', placement: 'home-hero' },
+    });
+    expect(res.json()).toMatchObject({
+      customerKnown: false,
+      offers: [{ offerId: 'mobile-banking-activate-web' }],
+    });
+  });
+
   it('serves the docs page without a key, since no keys are configured', async () => {
     const res = await app.inject({ url: '/docs' });
     expect([200, 302]).toContain(res.statusCode);
