@@ -7,8 +7,9 @@ import type { Creative } from '../ruleset/source.js';
 import { AffinityQueue } from './affinity-queue.js';
 import { DecisionScope } from './decision-scope.js';
 
-// decide() is synchronous and never re-entered, so one queue serves every decision.
+// decide() is synchronous and never re-entered, so one queue and one scope serve every decision.
 const affinityQueue = new AffinityQueue();
+const decisionScope = new DecisionScope();
 
 export interface DecisionRequest {
   readonly channel: Channel;
@@ -109,7 +110,7 @@ export function decide(input: DecisionInput): EngineDecision {
   const fit = preferred ? policy.preferredFit : policy.otherFit;
   const cost = policy.cost;
   const suppressions = offerSuppressions(input.history, policy, snapshot.globalPolicy, now);
-  const scope = new DecisionScope(profile, request.context, now, snapshot.segments.length);
+  const scope = decisionScope.reset(profile, request.context, now, snapshot.segments.length);
 
   const boosted = affinityQueue;
   boosted.fill(candidates, profile.affinities, fit, cost);

@@ -1,41 +1,52 @@
-import type { AttributeValue, CustomerProfile } from '../domain/profile.js';
+import type { AffinityTable } from '../domain/affinity-table.js';
+import { type AttributeValue, anonymousProfile, type CustomerProfile } from '../domain/profile.js';
 import type { CompiledSegment, EvalContext } from '../ruleset/snapshot.js';
 
-// 0: not evaluated yet
+// Segment memo states; 0 is "not evaluated yet".
 const IN = 1;
 const OUT = 2;
 const EVALUATING = 3;
 
+const NOBODY = anonymousProfile('');
+
 /**
  * What conditions see during one decision. Segment membership is evaluated on first use and
- * remembered, so a segment shared by many offers costs one evaluation per decision.
+ * remembered, so a segment shared by many offers costs one evaluation per decision. reset()
+ * readies it for the next decision, so the engine can reuse one scope instead of allocating.
  */
 export class DecisionScope implements EvalContext {
-  readonly customer: Readonly<Record<string, AttributeValue>>;
-  readonly holdings: ReadonlySet<string>;
-  readonly affinities: ReadonlyMap<string, number>;
-  private memo: Uint8Array | null = null;
+  customer: Readonly<Record<string, AttributeValue>> = NOBODY.attributes;
+  context: Readonly<Record<string, AttributeValue>> = NOBODY.attributes;
+  holdings: ReadonlySet<string> = NOBODY.holdings;
+  affinities: AffinityTable = NOBODY.affinities;
+  now = 0;
+  private memo = new Uint8Array(16);
 
-  constructor(
+  reset(
     profile: CustomerProfile,
-    readonly context: Readonly<Record<string, AttributeValue>>,
-    readonly now: number,
-    private readonly segmentCount: number,
-  ) {
+    context: Readonly<Record<string, AttributeValue>>,
+    now: number,
+    segmentCount: number,
+  ): this {
     this.customer = profile.attributes;
+    this.context = context;
     this.holdings = profile.holdings;
     this.affinities = profile.affinities;
+    this.now = now;
+    if (this.memo.length < segmentCount) this.memo = new Uint8Array(segmentCount * 2);
+    else this.memo.fill(0, 0, segmentCount);
+    return this;
   }
 
   inSegment(segment: CompiledSegment): boolean {
-    if (segment.ordinal < 0) return false;
-    this.memo ??= new Uint8Array(this.segmentCount);
-    const state = this.memo[segment.ordinal];
+    const i = segment.ordinal;
+    if (i < 0 || i >= this.memo.length) return false;
+    const state = this.memo[i];
     if (state === IN) return true;
     if (state === OUT || state === EVALUATING) return false; // cycles are rejected at compile time
-    this.memo[segment.ordinal] = EVALUATING;
+    this.memo[i] = EVALUATING;
     const result = segment.when(this);
-    this.memo[segment.ordinal] = result ? IN : OUT;
+    this.memo[i] = result ? IN : OUT;
     return result;
   }
 
@@ -53,6 +64,6 @@ export function segmentsOf(
   context: Readonly<Record<string, AttributeValue>>,
   now: number,
 ): CompiledSegment[] {
-  const scope = new DecisionScope(profile, context, now, segments.length);
+  const scope = new DecisionScope().reset(profile, context, now, segments.length);
   return segments.filter((s) => scope.inSegment(s));
 }

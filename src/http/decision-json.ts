@@ -54,9 +54,23 @@ function jsonOf(offer: CompiledOffer): OfferJson {
 const num = (n: number): string => (Number.isFinite(n) ? String(n) : 'null');
 const round4 = (n: number): number => Math.round(n * 1e4) / 1e4;
 
+/** Reason codes are built from ids the schema restricts to [a-z0-9_.-], so they need no escaping. */
+const reasonsJson = (reasons: readonly string[]): string => `["${reasons.join('","')}"]`;
+
 function offerToJson(o: ChosenOffer, ch: number): string {
   const json = jsonOf(o.offer);
-  return `${json.head}"rank":${o.rank},"score":${num(round4(o.score))},"propensity":${num(o.propensity)},"probability":${num(o.probability)},"reasons":${JSON.stringify(o.reasons)}${json.tails[ch]}`;
+  return `${json.head}"rank":${o.rank},"score":${num(round4(o.score))},"propensity":${num(o.propensity)},"probability":${num(o.probability)},"reasons":${reasonsJson(o.reasons)}${json.tails[ch]}`;
+}
+
+// Many decisions share a millisecond under load: format its timestamp once.
+let isoMs = Number.NaN;
+let isoText = '';
+function isoTime(ms: number): string {
+  if (ms !== isoMs) {
+    isoMs = ms;
+    isoText = new Date(ms).toISOString();
+  }
+  return isoText;
 }
 
 export function decisionJson(d: DecisionResult): string {
@@ -72,5 +86,5 @@ export function decisionJson(d: DecisionResult): string {
         })),
       )}`
     : '';
-  return `{"decisionId":"${d.decisionId}","customerId":${asciiJson(d.customerId)},"customerKnown":${d.customerKnown},"channel":"${d.channel}","placement":${d.placement === null ? 'null' : asciiJson(d.placement)},"rulesetVersion":"${d.rulesetVersion}","decidedAt":"${new Date(d.decidedAt).toISOString()}","degraded":${d.degraded},"offers":[${offers}]${suppressed}}`;
+  return `{"decisionId":"${d.decisionId}","customerId":${asciiJson(d.customerId)},"customerKnown":${d.customerKnown},"channel":"${d.channel}","placement":${d.placement === null ? 'null' : asciiJson(d.placement)},"rulesetVersion":"${d.rulesetVersion}","decidedAt":"${isoTime(d.decidedAt)}","degraded":${d.degraded},"offers":[${offers}]${suppressed}}`;
 }

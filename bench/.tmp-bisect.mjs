@@ -1,0 +1,22 @@
+import pino from 'pino';
+import { loadConfig } from '../dist/src/config.js';
+import { createServices } from '../dist/src/services.js';
+import { buildServer } from '../dist/src/server.js';
+import { decisionJson } from '../dist/src/http/decision-json.js';
+import { decisionRequestSchema } from '../dist/src/http/routes/decisions.js';
+const config = loadConfig({ PORT: process.env.PORT, OFFERLOOP_RULES: 'bench/results/data/rules', OFFERLOOP_PROFILES: process.argv[2], OFFERLOOP_WATCH_RULES: 'false', OFFERLOOP_API_KEYS: 'bench-key=decide' });
+const log = pino({ level: 'warn' });
+const services = await createServices(config, log);
+const app = await buildServer(config, services, log);
+let n = 0, tDecide = 0n, tJson = 0n;
+app.post('/x4', { schema: { body: decisionRequestSchema } }, async (req, reply) => {
+  const t0 = process.hrtime.bigint();
+  const d = await services.decisions.decide(req.body);
+  const t1 = process.hrtime.bigint();
+  const j = decisionJson(d);
+  const t2 = process.hrtime.bigint();
+  n++; tDecide += t1 - t0; tJson += t2 - t1;
+  return reply.type('application/json; charset=utf-8').send(j);
+});
+setInterval(() => { if (n) console.log(JSON.stringify({ n, decideUs: Number(tDecide / BigInt(n)) / 1000, jsonUs: Number(tJson / BigInt(n)) / 1000 })); n = 0; tDecide = 0n; tJson = 0n; }, 4000).unref();
+await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
