@@ -29,6 +29,12 @@ describe('loadConfig', () => {
     );
   });
 
+  it('says plainly that this release has no Redis tier yet', () => {
+    expect(() =>
+      loadConfig({ REDIS_URL: 'redis://localhost:6379', OFFERLOOP_API_KEYS: 'ops-key=admin' }),
+    ).toThrow(/serves the embedded store only: unset REDIS_URL/);
+  });
+
   it('lists every problem at once', () => {
     try {
       loadConfig({

@@ -79,6 +79,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     problems.push(`REDIS_URL must start with redis:// or rediss://, got '${redisUrl}'`);
   }
 
+  if (redisUrl && !problems.length) {
+    // The Redis tier is the next milestone (see the issue tracker); until then say so plainly.
+    problems.push('REDIS_URL is set, but this release serves the embedded store only: unset REDIS_URL');
+  }
   const keys = parseApiKeys(str('OFFERLOOP_API_KEYS'), problems);
   const demoKey = keys.length === 0 && redisUrl === null;
   if (keys.length === 0 && redisUrl !== null) {

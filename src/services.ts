@@ -25,13 +25,10 @@ export interface Services {
 }
 
 export async function createServices(
-  config: Pick<Config, 'rules' | 'data' | 'redis' | 'decisions'>,
+  config: Pick<Config, 'rules' | 'data' | 'decisions'>,
   log: Logger,
   clock: () => number = Date.now,
 ): Promise<Services> {
-  if (config.redis.url !== null) {
-    throw new Error('REDIS_URL is set, but this build serves the embedded store only; unset REDIS_URL');
-  }
   const rules = await RulesetHolder.open(config.rules.dir, log, clock);
   if (config.rules.watch) rules.watch();
   const profiles = new MemoryProfileStore(await initialProfiles(config.data, rules, log));
