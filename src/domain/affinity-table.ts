@@ -1,4 +1,4 @@
-import { internId } from './intern.js';
+import { idIndex, internId } from './intern.js';
 
 /**
  * A customer's precomputed affinities: product → score in [0, 1]. Two flat arrays instead of a
@@ -9,10 +9,15 @@ import { internId } from './intern.js';
 export class AffinityTable implements ReadonlyMap<string, number> {
   static readonly EMPTY = new AffinityTable([], new Float64Array(0));
 
+  /** idIndex() of each product, so the engine finds a product's offers with an array read. */
+  readonly indexes: Int32Array;
+
   private constructor(
     readonly products: readonly string[],
     readonly scores: Float64Array,
-  ) {}
+  ) {
+    this.indexes = Int32Array.from(products, idIndex);
+  }
 
   /** Builds a table; a product listed twice keeps its last score, as a Map would. */
   static from(entries: Iterable<{ readonly product: string; readonly score: number }>): AffinityTable {

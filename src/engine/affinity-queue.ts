@@ -24,9 +24,10 @@ export class AffinityQueue {
       this.stamps.fill(0);
       this.epoch = 1;
     }
-    const { products, scores } = affinities;
-    for (let a = 0; a < products.length; a++) {
-      const offers = candidates.byProduct.get(products[a]!);
+    const { indexes, scores } = affinities;
+    const byProduct = candidates.byProduct;
+    for (let a = 0; a < indexes.length; a++) {
+      const offers = byProduct[indexes[a]!];
       const affinity = scores[a]!;
       if (offers === undefined) continue;
       for (const offer of offers) this.push(offer, affinity, affinity * offer.worth * fit - cost);

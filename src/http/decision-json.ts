@@ -22,15 +22,22 @@ const NON_ASCII = /[\u007f-\uffff]/g;
 const HAS_NON_ASCII = /[\u007f-\uffff]/;
 
 /**
- * JSON with every non-ASCII character escaped: the response stays a one-byte string, which V8
- * concatenates, measures and writes to the socket much faster than a two-byte one.
+ * JSON with every non-ASCII character escaped, as a flat one-byte string: V8 concatenates,
+ * measures and writes those to a socket much faster than two-byte ones, and text sliced from a
+ * file with a single non-Latin-1 character (an em dash in a YAML creative) is two-byte.
  */
 function asciiJson(value: unknown): string {
   const json = JSON.stringify(value);
-  if (!HAS_NON_ASCII.test(json)) return json;
-  const escaped = json.replace(NON_ASCII, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  // replace() on a two-byte string may keep the two-byte representation: copy it into one byte.
-  return Buffer.from(escaped, 'latin1').toString('latin1');
+  const ascii = HAS_NON_ASCII.test(json)
+    ? json.replace(NON_ASCII, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+    : json;
+  return Buffer.from(ascii, 'latin1').toString('latin1');
+}
+
+/** A per-request string as JSON: usually ASCII already, so only escape when it is not. */
+function jsonString(text: string): string {
+  const json = JSON.stringify(text);
+  return HAS_NON_ASCII.test(json) ? asciiJson(text) : json;
 }
 
 function jsonOf(offer: CompiledOffer): OfferJson {
@@ -86,5 +93,5 @@ export function decisionJson(d: DecisionResult): string {
         })),
       )}`
     : '';
-  return `{"decisionId":"${d.decisionId}","customerId":${asciiJson(d.customerId)},"customerKnown":${d.customerKnown},"channel":"${d.channel}","placement":${d.placement === null ? 'null' : asciiJson(d.placement)},"rulesetVersion":"${d.rulesetVersion}","decidedAt":"${isoTime(d.decidedAt)}","degraded":${d.degraded},"offers":[${offers}]${suppressed}}`;
+  return `{"decisionId":"${d.decisionId}","customerId":${jsonString(d.customerId)},"customerKnown":${d.customerKnown},"channel":"${d.channel}","placement":${d.placement === null ? 'null' : jsonString(d.placement)},"rulesetVersion":"${d.rulesetVersion}","decidedAt":"${isoTime(d.decidedAt)}","degraded":${d.degraded},"offers":[${offers}]${suppressed}}`;
 }

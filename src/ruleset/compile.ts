@@ -1,5 +1,5 @@
 import { CHANNELS, type Channel, channelIndex } from '../domain/channel.js';
-import { internId } from '../domain/intern.js';
+import { idIndex, internId, oneByte } from '../domain/intern.js';
 import { RulesetError, type RulesProblem } from '../errors.js';
 import { stableHash32 } from '../learning/control-group.js';
 import {
@@ -95,7 +95,7 @@ export function compileRuleset(files: readonly ParsedRulesFile[], meta: CompileM
       id: item.id,
       name: item.name ?? item.id,
       when: when ?? (() => false),
-      reason: `segment:${item.id}`,
+      reason: oneByte(`segment:${item.id}`),
     };
     segments.push(compiled);
     segmentById.set(item.id, compiled);
@@ -133,7 +133,7 @@ export function compileRuleset(files: readonly ParsedRulesFile[], meta: CompileM
       budget: item.budget ?? null,
       capTotal: item.caps?.total ?? UNBOUNDED,
       capPerDay: item.caps?.perDay ?? UNBOUNDED,
-      reason: `campaign:${item.id}`,
+      reason: oneByte(`campaign:${item.id}`),
     };
     campaigns.push(compiled);
     campaignById.set(item.id, compiled);
@@ -187,7 +187,7 @@ export function compileRuleset(files: readonly ParsedRulesFile[], meta: CompileM
       capTotal: item.caps?.total ?? UNBOUNDED,
       capPerDay: item.caps?.perDay ?? UNBOUNDED,
       creatives,
-      affinityReason: `affinity:${item.product}`,
+      affinityReason: oneByte(`affinity:${item.product}`),
     };
     offers.push(compiled);
     offerById.set(item.id, compiled);
@@ -303,12 +303,10 @@ function candidateList(offers: readonly CompiledOffer[]): CandidateList {
   const byStaticScore = [...offers].sort(
     (a, b) => b.basePropensity * b.worth - a.basePropensity * a.worth || a.ordinal - b.ordinal,
   );
-  const byProduct = new Map<string, CompiledOffer[]>();
-  for (const o of byStaticScore) {
-    const list = byProduct.get(o.productId);
-    if (list) list.push(o);
-    else byProduct.set(o.productId, [o]);
-  }
+  // A packed array (no holes) indexed by product number: an array read on the hot path.
+  const size = offers.reduce((max, o) => Math.max(max, idIndex(o.productId) + 1), 0);
+  const byProduct: (CompiledOffer[] | undefined)[] = new Array(size).fill(undefined);
+  for (const o of byStaticScore) (byProduct[idIndex(o.productId)] ??= []).push(o);
   return { byStaticScore, byProduct };
 }
 

@@ -71,7 +71,8 @@ export interface ChannelPolicy {
 /** Offers that may appear in one channel (and placement), best customer-independent score first. */
 export interface CandidateList {
   readonly byStaticScore: readonly CompiledOffer[];
-  readonly byProduct: ReadonlyMap<string, readonly CompiledOffer[]>;
+  /** Offers by product, indexed by the product id's idIndex() (domain/intern.ts). */
+  readonly byProduct: readonly (readonly CompiledOffer[] | undefined)[];
 }
 
 export interface ChannelIndex {
