@@ -7,7 +7,7 @@
  * every string built from ids one-byte, and cheap to concatenate and write to a socket.
  */
 const pool = new Map<string, InternedId>();
-const ASCII = /^[\x00-\x7f]*$/;
+const NON_ASCII = /[\u0080-\uffff]/;
 
 interface InternedId {
   readonly id: string;
@@ -16,7 +16,7 @@ interface InternedId {
 
 /** An ASCII string as a flat one-byte copy; anything else unchanged. */
 export function oneByte(text: string): string {
-  return ASCII.test(text) ? Buffer.from(text, 'latin1').toString('latin1') : text;
+  return NON_ASCII.test(text) ? text : Buffer.from(text, 'latin1').toString('latin1');
 }
 
 function intern(id: string): InternedId {

@@ -306,7 +306,12 @@ function candidateList(offers: readonly CompiledOffer[]): CandidateList {
   // A packed array (no holes) indexed by product number: an array read on the hot path.
   const size = offers.reduce((max, o) => Math.max(max, idIndex(o.productId) + 1), 0);
   const byProduct: (CompiledOffer[] | undefined)[] = new Array(size).fill(undefined);
-  for (const o of byStaticScore) (byProduct[idIndex(o.productId)] ??= []).push(o);
+  for (const o of byStaticScore) {
+    const i = idIndex(o.productId);
+    const list = byProduct[i];
+    if (list) list.push(o);
+    else byProduct[i] = [o];
+  }
   return { byStaticScore, byProduct };
 }
 
