@@ -21,12 +21,6 @@ export class OfferloopError extends Error {
   }
 }
 
-export class BadRequestError extends OfferloopError {
-  constructor(message: string, details?: Readonly<Record<string, unknown>>) {
-    super('bad_request', 400, message, details);
-  }
-}
-
 export class UnauthorizedError extends OfferloopError {
   constructor(message = 'missing or invalid API key: send Authorization: Bearer <key>') {
     super('unauthorized', 401, message);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { buildServer } from '../src/server.js';
 import { createServices, type Services } from '../src/services.js';
-import { EXAMPLE_RULES, testLog } from './helpers.js';
+import { EXAMPLE_RULES, postDecision, testLog } from './helpers.js';
 
 // What `npm start` serves: the example rules and a generated population, with the demo key.
 let app: FastifyInstance;
@@ -35,12 +35,7 @@ describe('the embedded demo', () => {
   });
 
   it('accepts the demo key for every scope', async () => {
-    const decision = await app.inject({
-      method: 'POST',
-      url: '/v1/decisions',
-      headers: demo,
-      payload: { customerId: 'cust-42', channel: 'web' },
-    });
+    const decision = await postDecision(app, 'demo', { customerId: 'cust-42', channel: 'web' });
     expect(decision.statusCode).toBe(200);
     expect((await app.inject({ url: '/v1/ruleset', headers: demo })).statusCode).toBe(200);
   });
@@ -63,11 +58,10 @@ describe('the embedded demo', () => {
   });
 
   it('has a default banner for a visitor nobody knows', async () => {
-    const res = await app.inject({
-      method: 'POST',
-      url: '/v1/decisions',
-      headers: demo,
-      payload: { customerId: 'visitor-123', channel: 'web', placement: 'home-hero' },
+    const res = await postDecision(app, 'demo', {
+      customerId: 'visitor-123',
+      channel: 'web',
+      placement: 'home-hero',
     });
     expect(res.json()).toMatchObject({
       customerKnown: false,

@@ -1,11 +1,10 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Channel } from '../src/domain/channel.js';
 import type { CapUsage, ContactEvent, ContactOutcome } from '../src/domain/contact.js';
 import { type AttributeValue, type ProfileRecord, profileFromRecord } from '../src/domain/profile.js';
 import { decide } from '../src/engine/decide.js';
-import { buildRuleset } from '../src/ruleset/load.js';
+import { loadRuleset } from '../src/ruleset/load.js';
 import { parseDuration } from '../src/ruleset/time.js';
 import { FIXTURE_RULES } from './helpers.js';
 
@@ -31,13 +30,7 @@ const golden = JSON.parse(readFileSync(new URL('./golden/decisions.json', import
   cases: GoldenCase[];
 };
 const now = Date.parse(golden.now);
-const snapshot = buildRuleset(
-  readdirSync(FIXTURE_RULES)
-    .filter((f) => f.endsWith('.yaml'))
-    .sort()
-    .map((name) => ({ name, text: readFileSync(path.join(FIXTURE_RULES, name), 'utf8') })),
-  now,
-);
+const snapshot = await loadRuleset(FIXTURE_RULES, now);
 
 function usageFrom(table: GoldenCase['usage'] = {}): CapUsage {
   const read = (kind: keyof CapUsage) => (id: string) => table[kind]?.[id] ?? 0;

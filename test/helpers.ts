@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { loadConfig } from '../src/config.js';
 
@@ -16,5 +17,15 @@ export function testConfig(env: Record<string, string> = {}) {
     OFFERLOOP_PROFILES: FIXTURE_PROFILES,
     OFFERLOOP_WATCH_RULES: 'false',
     ...env,
+  });
+}
+
+/** POST /v1/decisions through inject, with a Bearer key. */
+export function postDecision(app: FastifyInstance, key: string, payload: object) {
+  return app.inject({
+    method: 'POST',
+    url: '/v1/decisions',
+    headers: { authorization: `Bearer ${key}` },
+    payload,
   });
 }

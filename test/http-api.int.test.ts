@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/server.js';
 import { createServices, type Services } from '../src/services.js';
-import { testConfig, testLog } from './helpers.js';
+import { postDecision, testConfig, testLog } from './helpers.js';
 
 const NOW = Date.parse('2026-11-22T12:00:00Z');
 const KEYS = 'agent-key=decide+feedback,ops-key=admin+report,report-key=report';
@@ -21,8 +21,7 @@ afterAll(async () => {
   await services.close();
 });
 
-const decide = (body: unknown, key = 'agent-key') =>
-  app.inject({ method: 'POST', url: '/v1/decisions', headers: auth(key), payload: body as object });
+const decide = (body: object, key = 'agent-key') => postDecision(app, key, body);
 
 describe('POST /v1/decisions', () => {
   it('returns ranked offers with reasons and creatives for a known customer', async () => {

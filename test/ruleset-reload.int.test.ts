@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/server.js';
 import { createServices, type Services } from '../src/services.js';
-import { FIXTURE_RULES, testConfig, testLog } from './helpers.js';
+import { FIXTURE_RULES, postDecision, testConfig, testLog } from './helpers.js';
 
 let dir: string;
 let app: FastifyInstance;
@@ -39,12 +39,7 @@ describe('POST /v1/ruleset/reload', () => {
     expect(body.error.message).toMatch(/offers\.yaml:\d+:\d+: expression: /);
     expect(body.error.details.problems[0]).toMatchObject({ file: 'offers.yaml', path: '/offers/0/when' });
 
-    const decision = await app.inject({
-      method: 'POST',
-      url: '/v1/decisions',
-      headers: ops,
-      payload: { customerId: 'cust-1', channel: 'web' },
-    });
+    const decision = await postDecision(app, 'ops-key', { customerId: 'cust-1', channel: 'web' });
     expect(decision.statusCode).toBe(200);
     expect(decision.json().rulesetVersion).toBe(before);
 

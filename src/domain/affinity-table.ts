@@ -4,7 +4,7 @@ import { idIndex, internId } from './intern.js';
  * A customer's precomputed affinities: product → score in [0, 1]. Two flat arrays instead of a
  * Map, because a decision reads the affinities of a customer whose data is usually not in the CPU
  * cache: a Map keeps each score in a separate heap number, this keeps all of them in one block.
- * A customer has tens of affinities, so a linear scan over interned ids beats hashing.
+ * A customer has tens of affinities, so get() scans linearly over the interned ids.
  */
 export class AffinityTable implements ReadonlyMap<string, number> {
   static readonly EMPTY = new AffinityTable([], new Float64Array(0));

@@ -5,10 +5,6 @@ export type Channel = (typeof CHANNELS)[number];
 
 const channelIndexes: ReadonlyMap<string, number> = new Map(CHANNELS.map((c, i) => [c, i]));
 
-export function isChannel(value: string): value is Channel {
-  return channelIndexes.has(value);
-}
-
 /** Index of a channel in CHANNELS; -1 for an unknown name. */
 export function channelIndex(value: string): number {
   return channelIndexes.get(value) ?? -1;

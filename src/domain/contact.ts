@@ -16,9 +16,10 @@ export interface ContactEvent {
 /** How many offers have been shown so far, for offer and campaign caps. */
 export interface CapUsage {
   offerTotal(offerId: string): number;
-  offerToday(offerId: string): number;
+  /** Offers shown on the UTC day of `now`. */
+  offerToday(offerId: string, now: number): number;
   campaignTotal(campaignId: string): number;
-  campaignToday(campaignId: string): number;
+  campaignToday(campaignId: string, now: number): number;
   /** Channel cost spent on the campaign's contacts so far, against its budget. */
   campaignSpend(campaignId: string): number;
 }

@@ -18,9 +18,18 @@ export interface CustomerProfile {
   readonly affinities: AffinityTable;
 }
 
+const NOTHING: Readonly<Record<string, never>> = Object.freeze({});
+const NO_HOLDINGS: ReadonlySet<string> = new Set();
+
 /** The profile of a visitor nobody knows: no attributes, no holdings, no affinities. */
 export function anonymousProfile(id: string): CustomerProfile {
-  return { id, attributes: {}, consent: {}, holdings: new Set(), affinities: AffinityTable.EMPTY };
+  return {
+    id,
+    attributes: NOTHING,
+    consent: NOTHING,
+    holdings: NO_HOLDINGS,
+    affinities: AffinityTable.EMPTY,
+  };
 }
 
 /** The interchange form of a profile (NDJSON lines, API bodies): plain JSON. */
@@ -39,15 +48,5 @@ export function profileFromRecord(record: ProfileRecord): CustomerProfile {
     consent: record.consent ?? {},
     holdings: new Set((record.holdings ?? []).map(internId)),
     affinities: AffinityTable.from(record.affinities ?? []),
-  };
-}
-
-export function profileToRecord(profile: CustomerProfile): ProfileRecord {
-  return {
-    id: profile.id,
-    attributes: { ...profile.attributes },
-    consent: { ...profile.consent },
-    holdings: [...profile.holdings],
-    affinities: [...profile.affinities].map(([product, score]) => ({ product, score })),
   };
 }

@@ -1,21 +1,14 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EXAMPLE_RULES } from '../../test/helpers.js';
 import { CHANNELS } from '../domain/channel.js';
 import { NO_USAGE } from '../domain/contact.js';
 import { profileFromRecord } from '../domain/profile.js';
-import { buildRuleset } from '../ruleset/load.js';
+import { buildRuleset, loadRuleset } from '../ruleset/load.js';
 import { decide } from './decide.js';
 
 const NOW = Date.parse('2026-11-22T12:00:00Z');
-const snapshot = buildRuleset(
-  readdirSync(EXAMPLE_RULES)
-    .filter((f) => f.endsWith('.yaml'))
-    .map((name) => ({ name, text: readFileSync(path.join(EXAMPLE_RULES, name), 'utf8') })),
-  NOW,
-);
+const snapshot = await loadRuleset(EXAMPLE_RULES, NOW);
 const products = [...new Set(snapshot.offers.map((o) => o.productId))];
 
 const attributeValue = fc.oneof(
@@ -124,3 +117,47 @@ describe('decide() over the example ruleset, for any profile and request', () =>
 function now(from: number, to: number): boolean {
   return from <= NOW && NOW <= to;
 }
+
+describe('decide() walks the catalog best-first', () => {
+  const offers = Array.from(
+    { length: 300 },
+    (_, i) => `  - id: o${i}
+    name: Offer ${i}
+    campaign: c1
+    product: p${i}
+    channels: [web]
+    value: ${1000 - i}
+    when: context.probe
+    creatives:
+      web: { headline: H, image: /i.png, link: /l }
+`,
+  ).join('');
+  const text = `campaigns:\n  - id: c1\n    name: C\n    objective: cross_sell\noffers:\n${offers}`;
+  const catalog = buildRuleset([{ name: 'catalog.yaml', text }], NOW);
+
+  function evaluations(explain: boolean): number {
+    let count = 0;
+    // A getter counts how often an eligibility condition reads the request context.
+    const context = {
+      get probe() {
+        count++;
+        return true;
+      },
+    };
+    const result = decide({
+      snapshot: catalog,
+      profile: profileFromRecord({ id: 'c' }),
+      history: [],
+      usage: NO_USAGE,
+      now: NOW,
+      request: { channel: 'web', placement: null, limit: 3, context, explain },
+    });
+    expect(result.offers.map((o) => o.offer.id)).toEqual(['o0', 'o1', 'o2']);
+    return count;
+  }
+
+  it('evaluates only the conditions of the offers it needs, however large the catalog', () => {
+    expect(evaluations(false)).toBe(3);
+    expect(evaluations(true)).toBe(300);
+  });
+});

@@ -272,7 +272,7 @@ function screen(
   const usage = input.usage;
   if (offer.capTotal !== Number.POSITIVE_INFINITY && usage.offerTotal(offer.id) >= offer.capTotal)
     return 'offer_cap';
-  if (offer.capPerDay !== Number.POSITIVE_INFINITY && usage.offerToday(offer.id) >= offer.capPerDay)
+  if (offer.capPerDay !== Number.POSITIVE_INFINITY && usage.offerToday(offer.id, now) >= offer.capPerDay)
     return 'offer_cap';
   if (
     campaign.capTotal !== Number.POSITIVE_INFINITY &&
@@ -282,7 +282,7 @@ function screen(
   }
   if (
     campaign.capPerDay !== Number.POSITIVE_INFINITY &&
-    usage.campaignToday(campaign.id) >= campaign.capPerDay
+    usage.campaignToday(campaign.id, now) >= campaign.capPerDay
   ) {
     return 'campaign_cap';
   }

@@ -1,5 +1,3 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { Ajv } from 'ajv';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -8,19 +6,13 @@ import { CHANNELS } from '../domain/channel.js';
 import { NO_USAGE } from '../domain/contact.js';
 import { profileFromRecord } from '../domain/profile.js';
 import { decide } from '../engine/decide.js';
-import { buildRuleset } from '../ruleset/load.js';
+import { loadRuleset } from '../ruleset/load.js';
 import type { DecisionResult } from '../service/decision-service.js';
 import { decisionJson } from './decision-json.js';
 import { decisionResponseSchema } from './routes/decisions.js';
 
 const NOW = Date.parse('2026-11-22T12:00:00Z');
-const snapshot = buildRuleset(
-  readdirSync(FIXTURE_RULES).map((name) => ({
-    name,
-    text: readFileSync(path.join(FIXTURE_RULES, name), 'utf8'),
-  })),
-  NOW,
-);
+const snapshot = await loadRuleset(FIXTURE_RULES, NOW);
 
 /** The schema with every object closed, so that a field the schema does not name fails. */
 function closed(schema: unknown): unknown {

@@ -1,4 +1,5 @@
-import { CHANNELS } from '../domain/channel.js';
+import { channelIndex } from '../domain/channel.js';
+import { oneByte } from '../domain/intern.js';
 import type { ChosenOffer } from '../engine/decide.js';
 import type { CompiledOffer } from '../ruleset/snapshot.js';
 import type { DecisionResult } from '../service/decision-service.js';
@@ -22,16 +23,16 @@ const NON_ASCII = /[\u007f-\uffff]/g;
 const HAS_NON_ASCII = /[\u007f-\uffff]/;
 
 /**
- * JSON with every non-ASCII character escaped, as a flat one-byte string: V8 concatenates,
- * measures and writes those to a socket much faster than two-byte ones, and text sliced from a
- * file with a single non-Latin-1 character (an em dash in a YAML creative) is two-byte.
+ * JSON with every non-ASCII character escaped, as a flat one-byte string (see oneByte): text
+ * sliced from a YAML file with one em dash in it is two-byte, and so would every response be.
  */
 function asciiJson(value: unknown): string {
   const json = JSON.stringify(value);
-  const ascii = HAS_NON_ASCII.test(json)
-    ? json.replace(NON_ASCII, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
-    : json;
-  return Buffer.from(ascii, 'latin1').toString('latin1');
+  return oneByte(
+    HAS_NON_ASCII.test(json)
+      ? json.replace(NON_ASCII, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+      : json,
+  );
 }
 
 /** A per-request string as JSON: usually ASCII already, so only escape when it is not. */
@@ -51,7 +52,7 @@ function jsonOf(offer: CompiledOffer): OfferJson {
     });
     cached = {
       head: `${head.slice(0, -1)},`,
-      tails: CHANNELS.map((_, i) => `,"creative":${asciiJson(offer.creatives[i] ?? null)}}`),
+      tails: offer.creatives.map((creative) => `,"creative":${asciiJson(creative)}}`),
     };
     offerJson.set(offer, cached);
   }
@@ -81,7 +82,7 @@ function isoTime(ms: number): string {
 }
 
 export function decisionJson(d: DecisionResult): string {
-  const ch = CHANNELS.indexOf(d.channel);
+  const ch = channelIndex(d.channel);
   let offers = '';
   for (const o of d.engine.offers) offers += offers === '' ? offerToJson(o, ch) : `,${offerToJson(o, ch)}`;
   const suppressed = d.engine.suppressed

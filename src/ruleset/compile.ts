@@ -45,12 +45,7 @@ const UNBOUNDED = Number.POSITIVE_INFINITY;
  */
 export function compileRuleset(files: readonly ParsedRulesFile[], meta: CompileMeta): RulesetSnapshot {
   const problems: RulesProblem[] = [];
-  const problem = (
-    file: ParsedRulesFile,
-    path: (string | number)[],
-    message: string,
-    offset?: ExprOffset,
-  ) => {
+  const problem: ProblemAt = (file, path, message, offset) => {
     const at = file.locate(path);
     const line = at.line + (offset ? offset.line - 1 : 0);
     const column = offset ? (offset.line > 1 ? offset.column : at.column + offset.column - 1) : at.column;
@@ -58,7 +53,7 @@ export function compileRuleset(files: readonly ParsedRulesFile[], meta: CompileM
   };
 
   // Segments first: campaigns and conditions refer to them.
-  const segmentSources = collect(files, 'segments', problems);
+  const segmentSources = collect(files, 'segments', problem);
   const segmentById = new Map<string, CompiledSegment>();
   const segmentDeps = new Map<string, string[]>();
   const segments: CompiledSegment[] = [];
@@ -108,7 +103,7 @@ export function compileRuleset(files: readonly ParsedRulesFile[], meta: CompileM
 
   const campaignById = new Map<string, CompiledCampaign>();
   const campaigns: CompiledCampaign[] = [];
-  for (const { file, item, path } of collect(files, 'campaigns', problems)) {
+  for (const { file, item, path } of collect(files, 'campaigns', problem)) {
     const targets: CompiledSegment[] = [];
     (item.segments ?? []).forEach((id, i) => {
       const s = segmentById.get(id);
@@ -142,7 +137,7 @@ export function compileRuleset(files: readonly ParsedRulesFile[], meta: CompileM
   const offers: CompiledOffer[] = [];
   const offerById = new Map<string, CompiledOffer>();
   const placements: Map<string, ReadonlySet<string> | null>[] = CHANNELS.map(() => new Map());
-  for (const { file, item, path } of collect(files, 'offers', problems)) {
+  for (const { file, item, path } of collect(files, 'offers', problem)) {
     const campaign = campaignById.get(item.campaign);
     if (!campaign) problem(file, [...path, 'campaign'], `unknown campaign '${item.campaign}'`);
     const creatives: (Creative | null)[] = CHANNELS.map(() => null);
@@ -217,6 +212,14 @@ interface ExprOffset {
   readonly column: number;
 }
 
+/** Reports a problem at a value of a file, optionally at an offset inside an expression there. */
+type ProblemAt = (
+  file: ParsedRulesFile,
+  path: (string | number)[],
+  message: string,
+  offset?: ExprOffset,
+) => void;
+
 type Section = 'segments' | 'campaigns' | 'offers';
 type Item<S extends Section> = NonNullable<RulesFile[S]>[number];
 
@@ -224,7 +227,7 @@ type Item<S extends Section> = NonNullable<RulesFile[S]>[number];
 function collect<S extends Section>(
   files: readonly ParsedRulesFile[],
   section: S,
-  problems: RulesProblem[],
+  problem: ProblemAt,
 ): { file: ParsedRulesFile; item: Item<S>; path: (string | number)[] }[] {
   const seen = new Map<string, string>();
   const out: { file: ParsedRulesFile; item: Item<S>; path: (string | number)[] }[] = [];
@@ -234,14 +237,11 @@ function collect<S extends Section>(
       const path = [section, i];
       const first = seen.get(item.id);
       if (first !== undefined) {
-        const at = file.locate([...path, 'id']);
-        problems.push({
-          file: file.name,
-          line: at.line,
-          column: at.column,
-          path: `/${path.join('/')}/id`,
-          message: `duplicate ${section.slice(0, -1)} id '${item.id}' (first defined in ${first})`,
-        });
+        problem(
+          file,
+          [...path, 'id'],
+          `duplicate ${section.slice(0, -1)} id '${item.id}' (first defined in ${first})`,
+        );
         return;
       }
       seen.set(item.id, file.name);
@@ -253,7 +253,7 @@ function collect<S extends Section>(
 
 function compilePolicies(
   files: readonly ParsedRulesFile[],
-  problem: (file: ParsedRulesFile, path: (string | number)[], message: string) => void,
+  problem: ProblemAt,
 ): { policies: ChannelPolicy[]; globalPolicy: ChannelPolicy } {
   const byChannel = new Map<string, ChannelPolicy>();
   for (const file of files) {

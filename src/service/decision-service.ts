@@ -52,7 +52,6 @@ export class DecisionService {
     // Read the clock and the snapshot after the awaits: the decision uses the ruleset in force now.
     const now = clock();
     const snapshot = rules.current;
-    counters.rollover(now);
     const engine = decide({
       snapshot,
       profile: lookup.profile ?? anonymousProfile(command.customerId),

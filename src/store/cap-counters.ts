@@ -3,7 +3,6 @@ import { DAY_MS } from '../ruleset/time.js';
 
 export interface CapCounters extends CapUsage {
   record(offerId: string, campaignId: string, now: number, cost: number): void;
-  rollover(now: number): void;
 }
 
 interface Count {
@@ -19,41 +18,37 @@ interface Count {
  * spent per campaign, on this node. Caps and budgets are enforced against these counts.
  */
 export class MemoryCapCounters implements CapCounters {
-  private day = -1;
   private readonly offers = new Map<string, Count>();
   private readonly campaigns = new Map<string, Count>();
 
   /** Counts one offer shown at `now`, and the channel cost it spent. */
   record(offerId: string, campaignId: string, now: number, cost: number): void {
-    this.rollover(now);
-    bump(this.offers, offerId, this.day, 0);
-    bump(this.campaigns, campaignId, this.day, cost);
-  }
-
-  /** Moves to the day of `now`, so that yesterday's counts do not cap today. */
-  rollover(now: number): void {
-    this.day = Math.floor(now / DAY_MS);
+    bump(this.offers, offerId, dayOf(now), 0);
+    bump(this.campaigns, campaignId, dayOf(now), cost);
   }
 
   offerTotal(offerId: string): number {
     return this.offers.get(offerId)?.total ?? 0;
   }
-  offerToday(offerId: string): number {
-    return today(this.offers.get(offerId), this.day);
+  offerToday(offerId: string, now: number): number {
+    return today(this.offers.get(offerId), now);
   }
   campaignTotal(campaignId: string): number {
     return this.campaigns.get(campaignId)?.total ?? 0;
   }
-  campaignToday(campaignId: string): number {
-    return today(this.campaigns.get(campaignId), this.day);
+  campaignToday(campaignId: string, now: number): number {
+    return today(this.campaigns.get(campaignId), now);
   }
   campaignSpend(campaignId: string): number {
     return this.campaigns.get(campaignId)?.spend ?? 0;
   }
 }
 
-function today(count: Count | undefined, day: number): number {
-  return count !== undefined && count.day === day ? count.today : 0;
+const dayOf = (now: number): number => Math.floor(now / DAY_MS);
+
+/** A count's `today` is for the day it was last bumped; on any other day, today's count is zero. */
+function today(count: Count | undefined, now: number): number {
+  return count !== undefined && count.day === dayOf(now) ? count.today : 0;
 }
 
 function bump(map: Map<string, Count>, id: string, day: number, cost: number): void {

@@ -54,12 +54,16 @@ describe('MemoryCapCounters', () => {
     const day1 = 20_000 * DAY + 1000;
     counters.record('o1', 'c1', day1, 0.5);
     counters.record('o2', 'c1', day1 + 1, 0.5);
-    expect([counters.offerToday('o1'), counters.campaignToday('c1'), counters.campaignSpend('c1')]).toEqual([
-      1, 2, 1,
-    ]);
-    counters.rollover(day1 + DAY);
-    expect([counters.offerToday('o1'), counters.offerTotal('o1'), counters.campaignTotal('c1')]).toEqual([
-      0, 1, 2,
-    ]);
+    expect([
+      counters.offerToday('o1', day1),
+      counters.campaignToday('c1', day1),
+      counters.campaignSpend('c1'),
+    ]).toEqual([1, 2, 1]);
+    const day2 = day1 + DAY;
+    expect([
+      counters.offerToday('o1', day2),
+      counters.offerTotal('o1'),
+      counters.campaignTotal('c1'),
+    ]).toEqual([0, 1, 2]);
   });
 });
