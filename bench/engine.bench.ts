@@ -11,10 +11,10 @@ import { type AttributeValue, type CustomerProfile, profileFromRecord } from '..
 import { type DecisionInput, decide } from '../src/engine/decide.js';
 import { buildRuleset } from '../src/ruleset/load.js';
 import type { RulesetSnapshot } from '../src/ruleset/snapshot.js';
-import { catalogProducts, generateRuleset } from '../src/sim/catalog.js';
+import { catalogProducts, generateRuleset, rulesFileTexts } from '../src/sim/catalog.js';
 import { generatePopulation, REFERENCE_DATE } from '../src/sim/population.js';
 import { Rng } from '../src/sim/random.js';
-import { envNumber, machine, round, rulesSources, verdict, writeResult } from './support.js';
+import { envNumber, machine, round, verdict, writeResult } from './support.js';
 
 const TARGET_DECISIONS_PER_SEC = 50_000;
 const SEED = 42;
@@ -40,7 +40,7 @@ interface World {
 
 function buildWorld(offers: number): World {
   const files = generateRuleset({ offers, seed: SEED });
-  const sources = rulesSources(files);
+  const sources = rulesFileTexts(files);
   let t = performance.now();
   const snapshot = buildRuleset(sources, NOW);
   const compileMs = performance.now() - t;

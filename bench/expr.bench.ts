@@ -21,6 +21,9 @@ import {
   validateExpression,
 } from '../src/ruleset/expr/index.js';
 import * as sem from '../src/ruleset/expr/values.js';
+import { DAY_MS } from '../src/ruleset/time.js';
+import { Rng } from '../src/sim/random.js';
+import { machine, round, writeResult } from './support.js';
 
 type Attribute = string | number | boolean | null | readonly (string | number)[];
 
@@ -33,7 +36,6 @@ interface Scope {
   readonly now: number;
 }
 
-const DAY_MS = 86_400_000;
 const NOW = Date.UTC(2026, 0, 15);
 const PRODUCTS = [
   'credit-card-gold',
@@ -46,22 +48,12 @@ const PRODUCTS = [
 const SEGMENTS = new Set(['high_value', 'young_professional', 'at_risk']);
 
 // ---------------------------------------------------------------------------------------------
-// Data: deterministic pseudo-random customers (mulberry32).
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Data: deterministic pseudo-random customers (the seeded generator of src/sim).
 
 function makeScopes(n: number): Scope[] {
-  const r = rng(42);
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const rng = new Rng(42, 'expr-bench');
+  const r = () => rng.next();
+  const pick = <T>(xs: readonly T[]): T => rng.pick(xs);
   const scopes: Scope[] = [];
   for (let i = 0; i < n; i++) {
     // JSON round trip: attributes look exactly as they do when loaded from Redis or NDJSON.
@@ -380,8 +372,6 @@ async function run(tasks: Readonly<Record<string, () => void>>, time: number): P
   return out;
 }
 
-const round = (x: number, digits: number) => Number(x.toFixed(digits));
-
 interface Row {
   case: string;
   'compile µs: ours': number;
@@ -469,15 +459,9 @@ async function main(): Promise<void> {
   );
 
   console.table(rows);
-  console.log(
-    JSON.stringify({
-      bench: 'expr',
-      node: process.version,
-      scopes: SCOPES.length,
-      results: rows,
-      sink: sink & 1,
-    }),
-  );
+  const result = { bench: 'expr', ...machine(), scopes: SCOPES.length, results: rows, sink: sink & 1 };
+  console.log(JSON.stringify(result));
+  console.log(`expr bench: wrote ${await writeResult('expr', result)}`);
 }
 
 function row(

@@ -11,7 +11,7 @@ interface HelloBody {
 
 const port = Number(process.env.PORT ?? 3000);
 const host = process.env.HOST ?? '127.0.0.1';
-// Diagnostic only (default 0): pad the answer to about the size of a decision (~1,600 bytes) to
+// Diagnostic only (default 0): pad the answer to about the size of a decision (~1,250 bytes) to
 // tell what the transport costs per byte from what our code costs. See bench/README.md.
 const pad = 'x'.repeat(Math.max(0, Number(process.env.HELLO_PAD_BYTES ?? 0) || 0));
 

@@ -6,9 +6,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
-import type { RulesSource } from '../src/ruleset/load.js';
-import type { RulesFile } from '../src/ruleset/source.js';
 
 /** The repository root: the nearest directory above this file with a package.json (src or dist). */
 export const REPO_ROOT = findRoot(path.dirname(fileURLToPath(import.meta.url)));
@@ -51,10 +48,7 @@ export function envNumber(name: string, fallback: number): number {
   return n;
 }
 
-export const round = (x: number, digits = 0): number => {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
-};
+export { round } from '../src/sim/random.js';
 
 /** The q-quantile (0..1) of an ascending array, by linear interpolation. */
 export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
@@ -70,13 +64,6 @@ export function median(xs: readonly number[]): number {
     [...xs].sort((a, b) => a - b),
     0.5,
   );
-}
-
-/** A generated ruleset as the sources buildRuleset() reads, i.e. what `offerloop generate` writes. */
-export function rulesSources(files: Readonly<Record<string, RulesFile>>): RulesSource[] {
-  return Object.entries(files)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([name, content]) => ({ name, text: stringify(content, { lineWidth: 0 }) }));
 }
 
 export const verdict = (ok: boolean): 'PASS' | 'FAIL' => (ok ? 'PASS' : 'FAIL');

@@ -1,3 +1,4 @@
+import { stringify } from 'yaml';
 import { CHANNELS, type Channel } from '../domain/channel.js';
 import type {
   CampaignObjective,
@@ -8,7 +9,7 @@ import type {
   RulesFile,
   SegmentSource,
 } from '../ruleset/source.js';
-import { Rng, type Seed } from './random.js';
+import { Rng, round, type Seed } from './random.js';
 
 /**
  * A synthetic ruleset of any size for benchmarks and load tests: N offers over about N/4 products
@@ -164,11 +165,6 @@ function productName(n: number): string {
   const b = NOUNS[Math.floor((n - 1) / ADJECTIVES.length) % NOUNS.length]!;
   const series = Math.floor((n - 1) / (ADJECTIVES.length * NOUNS.length));
   return series === 0 ? `${a} ${b}` : `${a} ${b} ${series + 1}`;
-}
-
-function round(x: number, decimals: number): number {
-  const f = 10 ** decimals;
-  return Math.round(x * f) / f;
 }
 
 /** An eligibility condition: one or two clauses, about half of them about the offer's product. */
@@ -340,4 +336,14 @@ export function catalogProducts(files: Readonly<Record<string, RulesFile>>): str
     for (const offer of file.offers ?? []) seen.add(offer.product);
   }
   return [...seen];
+}
+
+/** A generated ruleset as rules files, name → YAML text in name order, each after `header`. */
+export function rulesFileTexts(
+  files: Readonly<Record<string, RulesFile>>,
+  header = '',
+): { name: string; text: string }[] {
+  return Object.entries(files)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, content]) => ({ name, text: header + stringify(content, { lineWidth: 0 }) }));
 }

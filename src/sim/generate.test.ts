@@ -1,22 +1,17 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Ajv } from 'ajv';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { CliIo } from '../cli/args.js';
 import { runGenerate } from '../cli/generate-command.js';
 import type { ProfileRecord } from '../domain/profile.js';
+import { loadRuleset } from '../ruleset/load.js';
 import type { RulesFile } from '../ruleset/source.js';
 import { catalogProducts } from './catalog.js';
 
 // End-to-end test of `offerloop generate` (src/cli/generate-command.ts); it lives with the
 // generators it drives.
-
-const schema: object = JSON.parse(
-  await readFile(new URL('../../rules/schema/ruleset.schema.json', import.meta.url), 'utf8'),
-);
-const validate = new Ajv({ allErrors: true }).compile(schema);
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -72,8 +67,8 @@ describe('runGenerate', () => {
 
     const rules = await readRules(dir);
     expect(Object.keys(rules)).toEqual(['campaigns.yaml', 'offers.yaml', 'policies.yaml', 'segments.yaml']);
-    for (const content of Object.values(rules))
-      expect(validate(content), JSON.stringify(validate.errors)).toBe(true);
+    // The real loader validates every file against the ruleset schema and resolves references.
+    expect((await loadRuleset(join(dir, 'rules'))).offers.length).toBeGreaterThan(0);
     const products = new Set(catalogProducts(rules));
     expect(products.size).toBe(10);
 

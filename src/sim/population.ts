@@ -1,6 +1,7 @@
 import { CHANNELS, type Channel } from '../domain/channel.js';
 import type { ProfileRecord } from '../domain/profile.js';
-import { Rng, type Seed } from './random.js';
+import { DAY_MS, parseDate } from '../ruleset/time.js';
+import { Rng, round, type Seed } from './random.js';
 
 /**
  * A synthetic retail-bank population. Attributes are drawn so that they hang together (a student is
@@ -295,8 +296,7 @@ function sortDescending(keys: number[], items: number[]): void {
   }
 }
 
-const DAY_MS = 86_400_000;
-const REFERENCE = new Date(`${REFERENCE_DATE}T00:00:00Z`);
+const REFERENCE = new Date(parseDate(REFERENCE_DATE)!);
 // Filled lazily; pre-sized so that V8 keeps it a fast array rather than a dictionary.
 const dateCache: string[] = new Array<string>(41 * 365).fill('');
 
@@ -318,11 +318,6 @@ function openedDate(tenure: number, daysBack: number): string {
 
 function clamp(x: number, lo: number, hi: number): number {
   return Math.min(Math.max(x, lo), hi);
-}
-
-function round(x: number, decimals: number): number {
-  const f = 10 ** decimals;
-  return Math.round(x * f) / f;
 }
 
 // ---- generation ----------------------------------------------------------------------------------

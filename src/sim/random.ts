@@ -175,3 +175,9 @@ export class Rng {
 export function createRng(seed: Seed, stream: Seed = 0): Rng {
   return new Rng(seed, stream);
 }
+
+/** `x` rounded to `decimals` decimal places (0 by default). */
+export function round(x: number, decimals = 0): number {
+  const f = 10 ** decimals;
+  return Math.round(x * f) / f;
+}

@@ -57,14 +57,3 @@ export interface BinaryNode extends Span {
 }
 
 export type AstNode = LiteralNode | ListNode | PathNode | CallNode | UnaryNode | BinaryNode;
-
-export const COMPARISON_OPERATORS: ReadonlySet<string> = new Set<ComparisonOperator>([
-  '==',
-  '!=',
-  '<',
-  '<=',
-  '>',
-  '>=',
-  'in',
-  'not in',
-]);

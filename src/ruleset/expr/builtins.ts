@@ -33,12 +33,20 @@ function extremum(pick: (x: number, best: number) => boolean): ExprFunction<unkn
     if (!num(c)) return null;
     if (pick(c, best)) best = c;
     if (d === undefined) return best;
-    for (const x of [d, e, f, g, h]) {
-      if (x === undefined) break;
-      if (!num(x)) return null;
-      if (pick(x, best)) best = x;
-    }
-    return best;
+    if (!num(d)) return null;
+    if (pick(d, best)) best = d;
+    if (e === undefined) return best;
+    if (!num(e)) return null;
+    if (pick(e, best)) best = e;
+    if (f === undefined) return best;
+    if (!num(f)) return null;
+    if (pick(f, best)) best = f;
+    if (g === undefined) return best;
+    if (!num(g)) return null;
+    if (pick(g, best)) best = g;
+    if (h === undefined) return best;
+    if (!num(h)) return null;
+    return pick(h, best) ? h : best;
   };
   return { minArgs: 1, maxArgs: 8, pure: true, call };
 }

@@ -1,7 +1,7 @@
-import type { AstNode, CallNode, PathNode, Value } from './ast.js';
+import type { ArithmeticOperator, AstNode, CallNode, PathNode, Value } from './ast.js';
 import { BUILTINS } from './builtins.js';
 import { ExpressionError } from './errors.js';
-import { type FieldReader, fieldReader } from './fields.js';
+import { type FieldReader, FORBIDDEN_FIELDS, fieldReader } from './fields.js';
 import { isKeyword, parseExpression } from './parser.js';
 import {
   type CompileOptions,
@@ -28,7 +28,9 @@ import {
 
 // Expressions compile to nested closures, specialized at compile time for the common shapes
 // (a path compared with a constant, `in` a constant list, arithmetic with a constant, calls by
-// arity), so evaluating one allocates nothing. Constant subtrees are folded. The only generated
+// arity), so evaluating one allocates nothing except in the cases docs/expressions.md lists
+// (non-constant list literals outside `in`, calls with more than 3 arguments, non-integer numbers
+// passed between closures). Constant subtrees are folded. The only generated
 // code is the per-field readers of fields.ts, from a fixed template: see
 // docs/decisions/0001-expression-language.md.
 
@@ -62,9 +64,6 @@ interface Env<S> {
   readonly roots: ReadonlyMap<string, (scope: S) => unknown>;
   readonly functions: ReadonlyMap<string, ExprFunction<S>>;
 }
-
-/** Segment names that would reach into JavaScript internals; rejected even though reads are own-only. */
-const FORBIDDEN_FIELDS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** Built-ins return Values by construction, so their results skip the toValue() check. */
 const TRUSTED: ReadonlySet<ExprFunction<unknown>> = new Set(Object.values(BUILTINS));
@@ -654,8 +653,6 @@ function compileIn<S>(l: Compiled<S>, r: Compiled<S>, negated: boolean): Compile
   const b = r.fn;
   return negated ? dyn((s) => !isIn(a(s), b(s)), true) : dyn((s) => isIn(a(s), b(s)), true);
 }
-
-type ArithmeticOperator = '+' | '-' | '*' | '/' | '%';
 
 function compileArithmetic<S>(op: ArithmeticOperator, l: Compiled<S>, r: Compiled<S>): Compiled<S> {
   if (l.constant && r.constant) return K(arithmetic(op, l.value, r.value));

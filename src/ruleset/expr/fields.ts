@@ -3,9 +3,9 @@ import { field } from './values.js';
 // Field readers: `o => own property K of plain object o, else undefined`, one per field name.
 //
 // Why generated: a closure or helper shared by all paths does its property load from one call
-// site, which sees every field name and becomes megamorphic (~20 ns a read); a function per name
-// keeps the load monomorphic (~1-2 ns). Measured in bench/expr.bench.ts ("closures only" vs
-// "ours"); decision in docs/decisions/0001-expression-language.md.
+// site, which sees every field name and becomes megamorphic; a function per name keeps the load
+// monomorphic. bench/expr.bench.ts measures both ("closures only" vs "ours": 1.6x on the mixed
+// ruleset); decision in docs/decisions/0001-expression-language.md.
 //
 // Why safe: the source is a fixed template; the only inserted text is JSON.stringify(name), and
 // only for a name that matches IDENTIFIER (the lexer's rule for a field name, checked again
@@ -16,7 +16,8 @@ import { field } from './values.js';
 export type FieldReader = (o: unknown) => unknown;
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
-const FORBIDDEN: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+/** Field names that would reach into JavaScript internals; rejected even though reads are own-only. */
+export const FORBIDDEN_FIELDS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 /** Enough for any ruleset; beyond it readers are still correct, just not shared. */
 const MAX_CACHED = 4096;
 
@@ -34,7 +35,7 @@ export function fieldReader(name: string): FieldReader {
 
 /** Exported for tests and the benchmark: a fresh reader, generated or not. */
 export function createFieldReader(name: string, generate: boolean): FieldReader {
-  if (generate && IDENTIFIER.test(name) && !FORBIDDEN.has(name)) {
+  if (generate && IDENTIFIER.test(name) && !FORBIDDEN_FIELDS.has(name)) {
     try {
       return generated(JSON.stringify(name));
     } catch {
