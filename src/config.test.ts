@@ -29,10 +29,38 @@ describe('loadConfig', () => {
     );
   });
 
-  it('says plainly that this release has no Redis tier yet', () => {
+  it('selects one Redis or a cluster, with prefix and deadline', () => {
+    const keys = { OFFERLOOP_API_KEYS: 'ops-key=admin' };
+    expect(loadConfig({ ...keys, REDIS_URL: 'redis://localhost:6379' }).redis).toEqual({
+      url: 'redis://localhost:6379',
+      clusterNodes: [],
+      prefix: 'offerloop',
+      timeoutMs: 100,
+    });
+    const cluster = loadConfig({
+      ...keys,
+      REDIS_CLUSTER_NODES: 'redis://10.0.0.1:7000, redis://10.0.0.2:7000',
+      REDIS_PREFIX: 'bank-a',
+      REDIS_TIMEOUT_MS: '40',
+    }).redis;
+    expect(cluster).toEqual({
+      url: null,
+      clusterNodes: ['redis://10.0.0.1:7000', 'redis://10.0.0.2:7000'],
+      prefix: 'bank-a',
+      timeoutMs: 40,
+    });
+    expect(loadConfig({}).redis).toBeNull();
+  });
+
+  it('refuses both Redis modes at once, and a prefix that would be a hash tag', () => {
     expect(() =>
-      loadConfig({ REDIS_URL: 'redis://localhost:6379', OFFERLOOP_API_KEYS: 'ops-key=admin' }),
-    ).toThrow(/serves the embedded store only: unset REDIS_URL/);
+      loadConfig({
+        OFFERLOOP_API_KEYS: 'ops-key=admin',
+        REDIS_URL: 'redis://a:1',
+        REDIS_CLUSTER_NODES: 'redis://b:1',
+        REDIS_PREFIX: '{x}',
+      }),
+    ).toThrow(/not both[\s\S]*REDIS_PREFIX must be/);
   });
 
   it('lists every problem at once', () => {
@@ -50,7 +78,7 @@ describe('loadConfig', () => {
       expect(problems).toMatch(/PORT must be an integer from 0 to 65535, got 'eighty'/);
       expect(problems).toMatch(/unknown scope 'fly'/);
       expect(problems).toMatch(/at least 4 characters/);
-      expect(problems).toMatch(/REDIS_URL must start with redis:\/\//);
+      expect(problems).toMatch(/REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/);
       expect(problems).toMatch(/OFFERLOOP_WATCH_RULES must be true or false/);
     }
   });

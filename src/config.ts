@@ -22,7 +22,13 @@ export interface Config {
     /** Serve /docs without a key. Default: only in the embedded demo (no keys configured). */
     readonly publicDocs: boolean;
   };
-  readonly redis: { readonly url: string | null };
+  /** Null: the embedded store. Otherwise one Redis (`url`) or a Redis Cluster (`clusterNodes`). */
+  readonly redis: RedisConfig | null;
+  /** The memory tier in front of Redis. */
+  readonly cache: {
+    /** Budget of the profile cache in bytes (estimated from the encoded size). */
+    readonly maxBytes: number;
+  };
   readonly auth: {
     readonly keys: readonly ApiKeyConfig[];
     /** True when no keys were configured and the demo key (all scopes) is in force. */
@@ -37,6 +43,17 @@ export interface Config {
   };
   readonly decisions: { readonly defaultLimit: number; readonly maxLimit: number };
   readonly log: { readonly level: LogLevel };
+}
+
+export interface RedisConfig {
+  /** `redis://…` of a single node, or null for a cluster. */
+  readonly url: string | null;
+  /** `redis://host:port` of some cluster nodes (the rest are discovered), or empty for a single node. */
+  readonly clusterNodes: readonly string[];
+  /** Prepended to every key and channel, so several deployments can share one Redis. */
+  readonly prefix: string;
+  /** Deadline of one Redis call on the request path; past it the request is answered degraded. */
+  readonly timeoutMs: number;
 }
 
 export const DEMO_API_KEY = 'demo';
@@ -74,20 +91,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     problems.push(`OFFERLOOP_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent`);
   }
 
-  const redisUrl = str('REDIS_URL');
-  if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) {
-    problems.push(`REDIS_URL must start with redis:// or rediss://, got '${redisUrl}'`);
-  }
-
-  if (redisUrl && !problems.length) {
-    // The Redis tier is the next milestone (see the issue tracker); until then say so plainly.
-    problems.push('REDIS_URL is set, but this release serves the embedded store only: unset REDIS_URL');
-  }
+  const redis = parseRedis(env, str, int, problems);
   const keys = parseApiKeys(str('OFFERLOOP_API_KEYS'), problems);
-  const demoKey = keys.length === 0 && redisUrl === null;
-  if (keys.length === 0 && redisUrl !== null) {
+  const demoKey = keys.length === 0 && redis === null;
+  if (keys.length === 0 && redis !== null) {
     problems.push(
-      'OFFERLOOP_API_KEYS is required when REDIS_URL is set (e.g. OFFERLOOP_API_KEYS=agent-key=decide+feedback,ops-key=admin+report); the demo key is only for the embedded store',
+      'OFFERLOOP_API_KEYS is required with Redis (e.g. OFFERLOOP_API_KEYS=agent-key=decide+feedback,ops-key=admin+report); the demo key is only for the embedded store',
     );
   }
 
@@ -99,7 +108,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       bodyLimit: int('OFFERLOOP_BODY_LIMIT', 64 * 1024, 1024, 16 * 1024 * 1024),
       publicDocs: bool('OFFERLOOP_PUBLIC_DOCS', demoKey),
     },
-    redis: { url: redisUrl },
+    redis,
+    cache: { maxBytes: int('OFFERLOOP_CACHE_MB', 256, 1, 1024 * 1024) * 1024 * 1024 },
     auth: {
       keys: demoKey ? [{ key: DEMO_API_KEY, name: 'demo', scopes: new Set(SCOPES) }] : keys,
       demoKey,
@@ -121,6 +131,41 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);
+}
+
+/** REDIS_URL (one node) or REDIS_CLUSTER_NODES (comma-separated), never both; null when neither. */
+function parseRedis(
+  env: Env,
+  str: (name: string) => string | null,
+  int: (name: string, fallback: number, min: number, max: number) => number,
+  problems: string[],
+): RedisConfig | null {
+  const url = str('REDIS_URL');
+  const nodes = (str('REDIS_CLUSTER_NODES') ?? '')
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
+  for (const [name, value] of [
+    ['REDIS_URL', url] as const,
+    ...nodes.map((n) => ['REDIS_CLUSTER_NODES', n] as const),
+  ]) {
+    if (value !== null && !/^rediss?:\/\/[^/\s]+/.test(value)) {
+      problems.push(`${name} must be a redis:// or rediss:// URL, got '${value}'`);
+    }
+  }
+  if (url !== null && nodes.length > 0) problems.push('set REDIS_URL or REDIS_CLUSTER_NODES, not both');
+  const prefix = str('REDIS_PREFIX') ?? 'offerloop';
+  // Braces would become a hash tag and put every key of the deployment on one cluster slot.
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(prefix)) {
+    problems.push(`REDIS_PREFIX must be 1-64 of letters, digits, '_', '.', ':', '-', got '${prefix}'`);
+  }
+  const timeoutMs = int('REDIS_TIMEOUT_MS', 100, 5, 60_000);
+  if (url === null && nodes.length === 0) {
+    if (env.REDIS_PREFIX !== undefined)
+      problems.push('REDIS_PREFIX is set, but neither REDIS_URL nor REDIS_CLUSTER_NODES');
+    return null;
+  }
+  return { url, clusterNodes: nodes, prefix, timeoutMs };
 }
 
 /** `agent-key=decide+feedback,ops-key=admin+report`: a key, `=`, scopes joined by `+`. */

@@ -87,15 +87,26 @@ describe('GET /v1/customers/:id', () => {
   });
 
   it('shows recent contacts newest first', async () => {
-    await services.history.record('cust-3', [
+    await services.history.append('cust-2', [
       { offerId: 'gold-card', campaignId: 'cards', channel: 'web', outcome: 'impression', at: NOW - 2000 },
       { offerId: 'gold-card', campaignId: 'cards', channel: 'web', outcome: 'reject', at: NOW - 1000 },
     ]);
-    const res = await app.inject({ url: '/v1/customers/cust-3', headers: auth('agent-key') });
+    const res = await app.inject({ url: '/v1/customers/cust-2', headers: auth('agent-key') });
     expect(res.json().recentContacts.map((c: { outcome: string }) => c.outcome)).toEqual([
       'reject',
       'impression',
     ]);
+  });
+
+  it('shows the offers a decision showed as impressions', async () => {
+    const decided = (await decide({ customerId: 'cust-1', channel: 'web', placement: 'home-hero' })).json();
+    const res = await app.inject({ url: '/v1/customers/cust-1', headers: auth('agent-key') });
+    const shown = res
+      .json()
+      .recentContacts.filter((c: { channel: string }) => c.channel === 'web')
+      .map((c: { offerId: string; outcome: string }) => [c.offerId, c.outcome]);
+    expect(decided.offers.length).toBeGreaterThan(0);
+    for (const offer of decided.offers) expect(shown).toContainEqual([offer.offerId, 'impression']);
   });
 
   it('answers 404 for an unknown customer', async () => {

@@ -100,7 +100,10 @@ export function decide(input: DecisionInput): EngineDecision {
   const explain = request.explain;
   const suppressed: Suppression[] | null = explain ? [] : null;
 
-  const blocked = channelBlock(input, policy, snapshot.globalPolicy);
+  // Contact limits count impressions, so a decision shows no more offers than the limits have room for.
+  const consented = !policy.requiresConsent || profile.consent[request.channel] === true;
+  const limit = Math.min(request.limit, contactRoom(input, policy, snapshot.globalPolicy));
+  const blocked: WhyNot | null = !consented ? 'no_consent' : limit <= 0 ? 'contact_cap' : null;
   if (blocked !== null) {
     if (suppressed) for (const offer of candidates.byStaticScore) suppressed.push({ offer, code: blocked });
     return { offers: [], heldOut: [], suppressed };
@@ -149,14 +152,14 @@ export function decide(input: DecisionInput): EngineDecision {
     }
 
     // The walk is in score order: past the limit, or below zero, nothing better can follow.
-    if (!explain && (offers.length >= request.limit || score <= 0)) break;
+    if (!explain && (offers.length >= limit || score <= 0)) break;
     const code = screen(offer, score, cost, input, scope, suppressions, groups);
     if (code !== null) {
       if (suppressed) suppressed.push({ offer, code });
       continue;
     }
-    if (offers.length >= request.limit) {
-      suppressed?.push({ offer, code: 'ranked_out' });
+    if (offers.length >= limit) {
+      suppressed?.push({ offer, code: offers.length >= request.limit ? 'ranked_out' : 'contact_cap' });
       continue;
     }
     const campaign = offer.campaign;
@@ -188,21 +191,21 @@ function candidateList(snapshot: RulesetSnapshot, ch: number, placement: string 
   return index.byPlacement.get(placement) ?? index.unlisted;
 }
 
-/** A reason that keeps the whole channel closed for this customer, or null. */
-function channelBlock(input: DecisionInput, policy: ChannelPolicy, global: ChannelPolicy): WhyNot | null {
-  if (policy.requiresConsent && input.profile.consent[input.request.channel] !== true) return 'no_consent';
-  if (input.history.length === 0) return null;
-  if (overLimit(input.history, policy, input.request.channel, input.now)) return 'contact_cap';
-  if (overLimit(input.history, global, null, input.now)) return 'contact_cap';
-  return null;
+/** How many more offers this customer may be shown on the channel now, under the channel's and the global limits. */
+function contactRoom(input: DecisionInput, policy: ChannelPolicy, global: ChannelPolicy): number {
+  return Math.min(
+    roomUnder(input.history, policy, input.request.channel, input.now),
+    roomUnder(input.history, global, null, input.now),
+  );
 }
 
-function overLimit(
+function roomUnder(
   history: readonly ContactEvent[],
   policy: ChannelPolicy,
   channel: Channel | null,
   now: number,
-) {
+): number {
+  let room = Number.POSITIVE_INFINITY;
   for (const limit of policy.limits) {
     const since = now - limit.windowMs;
     let count = 0;
@@ -216,9 +219,9 @@ function overLimit(
         count++;
       }
     }
-    if (count >= limit.max) return true;
+    room = Math.min(room, limit.max - count);
   }
-  return false;
+  return room;
 }
 
 type SuppressionMap = ReadonlyMap<string, WhyNot> | null;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type Channel, channelIndex } from '../domain/channel.js';
+import type { ContactEvent } from '../domain/contact.js';
 import { type AttributeValue, anonymousProfile } from '../domain/profile.js';
 import { decide, type EngineDecision } from '../engine/decide.js';
 import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
@@ -39,45 +40,71 @@ export interface DecisionServiceDeps {
 
 const NO_CONTEXT: Readonly<Record<string, AttributeValue>> = Object.freeze({});
 
-/** The I/O around the pure engine: fetch the profile and history, decide, count what was shown. */
+/**
+ * The I/O around the pure engine: fetch the profile and the contact history, decide, and record
+ * what was shown in the history (compare-and-append) and the cap counters.
+ */
 export class DecisionService {
   constructor(private readonly deps: DecisionServiceDeps) {}
 
   async decide(command: DecideCommand): Promise<DecisionResult> {
     const { rules, profiles, history, counters, clock } = this.deps;
-    const [lookup, contacts] = await Promise.all([
-      profiles.get(command.customerId),
-      history.recent(command.customerId),
-    ]);
-    // Read the clock and the snapshot after the awaits: the decision uses the ruleset in force now.
-    const now = clock();
-    const snapshot = rules.current;
-    const engine = decide({
-      snapshot,
-      profile: lookup.profile ?? anonymousProfile(command.customerId),
-      history: contacts,
-      usage: counters,
-      now,
-      request: {
+    const customerId = command.customerId;
+    const [lookup, firstRead] = await Promise.all([profiles.get(customerId), history.read(customerId)]);
+    const profile = lookup.profile ?? anonymousProfile(customerId);
+    let seen = firstRead;
+    for (let attempt = 1; ; attempt++) {
+      // Read the clock and the snapshot after the awaits: the decision uses the ruleset in force now.
+      const now = clock();
+      const snapshot = rules.current;
+      const policy = snapshot.policies[channelIndex(command.channel)]!;
+      let engine = decide({
+        snapshot,
+        profile,
+        history: seen.events,
+        usage: counters,
+        now,
+        request: {
+          channel: command.channel,
+          placement: command.placement ?? null,
+          limit: command.limit ?? this.deps.defaultLimit,
+          context: command.context ?? NO_CONTEXT,
+          explain: command.explain ?? false,
+        },
+      });
+      if (engine.offers.length > 0) {
+        const shown = engine.offers.map((c) =>
+          impression(c.offer.id, c.offer.campaign.id, command.channel, now),
+        );
+        const newer = await history.appendIfUnchanged(customerId, seen, shown);
+        if (newer !== null) {
+          // Another decision for this customer was recorded since we read the history: decide
+          // again on the newer one, so that no cap is exceeded. Guarded by redis-tier.int.test.ts "exact caps".
+          seen = newer;
+          if (attempt < MAX_ATTEMPTS) continue;
+          engine = { offers: [], heldOut: engine.heldOut, suppressed: engine.suppressed };
+        }
+        for (const chosen of engine.offers)
+          counters.record(chosen.offer.id, chosen.offer.campaign.id, now, policy.cost);
+      }
+      return {
+        decisionId: randomUUID(),
+        customerId,
+        customerKnown: lookup.profile !== null,
         channel: command.channel,
         placement: command.placement ?? null,
-        limit: command.limit ?? this.deps.defaultLimit,
-        context: command.context ?? NO_CONTEXT,
-        explain: command.explain ?? false,
-      },
-    });
-    const cost = snapshot.policies[channelIndex(command.channel)]!.cost;
-    for (const chosen of engine.offers) counters.record(chosen.offer.id, chosen.offer.campaign.id, now, cost);
-    return {
-      decisionId: randomUUID(),
-      customerId: command.customerId,
-      customerKnown: lookup.profile !== null,
-      channel: command.channel,
-      placement: command.placement ?? null,
-      rulesetVersion: snapshot.version,
-      decidedAt: now,
-      degraded: lookup.degraded,
-      engine,
-    };
+        rulesetVersion: snapshot.version,
+        decidedAt: now,
+        degraded: lookup.degraded || seen.degraded,
+        engine,
+      };
+    }
   }
+}
+
+/** Conflicting appends for one customer are rare; after this many the decision shows nothing. */
+const MAX_ATTEMPTS = 3;
+
+function impression(offerId: string, campaignId: string, channel: Channel, at: number): ContactEvent {
+  return { offerId, campaignId, channel, outcome: 'impression', at };
 }

@@ -32,9 +32,9 @@ export class DossierService {
   constructor(private readonly deps: DossierServiceDeps) {}
 
   async dossier(customerId: string): Promise<Dossier> {
-    const [lookup, contacts] = await Promise.all([
+    const [lookup, history] = await Promise.all([
       this.deps.profiles.get(customerId),
-      this.deps.history.recent(customerId),
+      this.deps.history.read(customerId),
     ]);
     const profile = lookup.profile;
     if (!profile) throw new NotFoundError(`no customer '${customerId}'`);
@@ -52,11 +52,11 @@ export class DossierService {
         id: s.id,
         name: s.name,
       })),
-      recentContacts: [...contacts]
+      recentContacts: [...history.events]
         .sort((a, b) => b.at - a.at)
         .slice(0, RECENT_CONTACTS)
         .map((c) => ({ ...c, at: new Date(c.at).toISOString() })),
-      degraded: lookup.degraded,
+      degraded: lookup.degraded || history.degraded,
     };
   }
 }

@@ -1,10 +1,31 @@
 import { LRUCache } from 'lru-cache';
 import type { ContactEvent } from '../domain/contact.js';
 
-/** Contact history per customer, read by contact policy on every decision. */
+/** A customer's recent contacts as read at one revision. */
+export interface ContactHistory {
+  readonly events: readonly ContactEvent[];
+  /** Grows by one with every append; compare-and-append checks it. */
+  readonly revision: number;
+  /** True when the store could not be read and this is only what this node saw. */
+  readonly degraded: boolean;
+}
+
+/**
+ * Contact history per customer, read by contact policy on every decision. Shown offers are added
+ * with compare-and-append: the write succeeds only if nobody appended since the decision read
+ * the history, so that two nodes deciding for one customer at once cannot both take the last
+ * contact a cap allows; the loser decides again on the newer history.
+ */
 export interface ContactHistoryStore {
-  recent(customerId: string): Promise<readonly ContactEvent[]>;
-  record(customerId: string, events: readonly ContactEvent[]): Promise<void>;
+  read(customerId: string): Promise<ContactHistory>;
+  /** Appends if the history is still at `seen.revision` and returns null; otherwise writes nothing and returns the newer history. */
+  appendIfUnchanged(
+    customerId: string,
+    seen: ContactHistory,
+    events: readonly ContactEvent[],
+  ): Promise<ContactHistory | null>;
+  /** Appends whatever the revision (reactions reported by channels). */
+  append(customerId: string, events: readonly ContactEvent[]): Promise<void>;
   erase(customerId: string): Promise<void>;
 }
 
@@ -15,14 +36,14 @@ export interface MemoryHistoryOptions {
   readonly maxEventsPerCustomer: number;
 }
 
-const NONE: readonly ContactEvent[] = Object.freeze([]);
+const EMPTY: ContactHistory = Object.freeze({ events: Object.freeze([]), revision: 0, degraded: false });
 
 /**
- * The embedded contact history. Bounded (an LRU over customers, a cap per customer) because an
- * embedded server must not grow without limit; Redis keeps the durable history in production.
+ * The embedded contact history, and the Redis store's fallback while Redis is down. Bounded (an
+ * LRU over customers, a cap per customer) because it must not grow without limit.
  */
 export class MemoryContactHistoryStore implements ContactHistoryStore {
-  private readonly byCustomer: LRUCache<string, ContactEvent[]>;
+  private readonly byCustomer: LRUCache<string, ContactHistory>;
 
   constructor(
     private readonly options: MemoryHistoryOptions = { maxCustomers: 1_000_000, maxEventsPerCustomer: 100 },
@@ -30,19 +51,38 @@ export class MemoryContactHistoryStore implements ContactHistoryStore {
     this.byCustomer = new LRUCache({ max: options.maxCustomers });
   }
 
-  recent(customerId: string): Promise<readonly ContactEvent[]> {
+  read(customerId: string): Promise<ContactHistory> {
     // peek: reading must not reorder the LRU; only new contacts make a customer recent.
-    return Promise.resolve(this.byCustomer.peek(customerId) ?? NONE);
+    return Promise.resolve(this.byCustomer.peek(customerId) ?? EMPTY);
   }
 
-  record(customerId: string, events: readonly ContactEvent[]): Promise<void> {
-    const list = [...(this.byCustomer.peek(customerId) ?? []), ...events].sort((a, b) => a.at - b.at);
-    this.byCustomer.set(customerId, list.slice(-this.options.maxEventsPerCustomer));
+  appendIfUnchanged(
+    customerId: string,
+    seen: ContactHistory,
+    events: readonly ContactEvent[],
+  ): Promise<ContactHistory | null> {
+    const current = this.byCustomer.peek(customerId) ?? EMPTY;
+    if (current.revision !== seen.revision) return Promise.resolve(current);
+    this.add(customerId, current, events);
+    return Promise.resolve(null);
+  }
+
+  append(customerId: string, events: readonly ContactEvent[]): Promise<void> {
+    this.add(customerId, this.byCustomer.peek(customerId) ?? EMPTY, events);
     return Promise.resolve();
   }
 
   erase(customerId: string): Promise<void> {
     this.byCustomer.delete(customerId);
     return Promise.resolve();
+  }
+
+  private add(customerId: string, current: ContactHistory, events: readonly ContactEvent[]): void {
+    const list = [...current.events, ...events].sort((a, b) => a.at - b.at);
+    this.byCustomer.set(customerId, {
+      events: list.slice(-this.options.maxEventsPerCustomer),
+      revision: current.revision + 1,
+      degraded: false,
+    });
   }
 }

@@ -30,21 +30,31 @@ describe('MemoryProfileStore', () => {
 describe('MemoryContactHistoryStore', () => {
   it('keeps events in time order, bounded per customer', async () => {
     const store = new MemoryContactHistoryStore({ maxCustomers: 10, maxEventsPerCustomer: 3 });
-    await store.record('a', [event(5), event(1)]);
-    await store.record('a', [event(3), event(4)]);
-    expect((await store.recent('a')).map((e) => e.at)).toEqual([3, 4, 5]);
+    await store.append('a', [event(5), event(1)]);
+    await store.append('a', [event(3), event(4)]);
+    expect((await store.read('a')).events.map((e) => e.at)).toEqual([3, 4, 5]);
     await store.erase('a');
-    expect(await store.recent('a')).toEqual([]);
+    expect((await store.read('a')).events).toEqual([]);
+  });
+
+  it('appends only to the revision that was read', async () => {
+    const store = new MemoryContactHistoryStore();
+    const seen = await store.read('a');
+    expect(await store.appendIfUnchanged('a', seen, [event(1)])).toBeNull();
+    const newer = await store.appendIfUnchanged('a', seen, [event(2)]);
+    expect(newer?.events.map((e) => e.at)).toEqual([1]);
+    expect(await store.appendIfUnchanged('a', newer!, [event(2)])).toBeNull();
+    expect((await store.read('a')).revision).toBe(2);
   });
 
   it('forgets the least recently contacted customers first when full', async () => {
     const store = new MemoryContactHistoryStore({ maxCustomers: 2, maxEventsPerCustomer: 10 });
-    await store.record('a', [event(1)]);
-    await store.record('b', [event(1)]);
-    await store.recent('a'); // reading does not make a customer recent
-    await store.record('c', [event(1)]);
-    expect(await store.recent('a')).toEqual([]);
-    expect(await store.recent('b')).toHaveLength(1);
+    await store.append('a', [event(1)]);
+    await store.append('b', [event(1)]);
+    await store.read('a'); // reading does not make a customer recent
+    await store.append('c', [event(1)]);
+    expect((await store.read('a')).events).toEqual([]);
+    expect((await store.read('b')).events).toHaveLength(1);
   });
 });
 

@@ -22,6 +22,13 @@ export interface ProfilesFileResult {
   readonly badCount: number;
 }
 
+/** Checks a value against the profile record schema (shared by the NDJSON and CSV formats). */
+export function validateProfileRecord(value: unknown): ProfileRecord | string {
+  if (validateRecord(value)) return value;
+  const e = validateRecord.errors?.[0];
+  return `${e?.instancePath || '/'} ${e?.message ?? 'is invalid'}`;
+}
+
 /** Parses one NDJSON line into a profile, or says why not. */
 export function parseProfileLine(text: string): CustomerProfile | string {
   let value: unknown;
@@ -30,11 +37,8 @@ export function parseProfileLine(text: string): CustomerProfile | string {
   } catch (err) {
     return `not JSON: ${(err as Error).message}`;
   }
-  if (!validateRecord(value)) {
-    const e = validateRecord.errors?.[0];
-    return `${e?.instancePath || '/'} ${e?.message ?? 'is invalid'}`;
-  }
-  return profileFromRecord(value);
+  const record = validateProfileRecord(value);
+  return typeof record === 'string' ? record : profileFromRecord(record);
 }
 
 /**

@@ -1,0 +1,255 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { createClient, createCluster, ErrorReply, RESP_TYPES } from 'redis';
+import type { RedisConfig } from '../../config.js';
+
+/** A reply as Redis sends it (RESP2): bulk strings as Buffer or string, integers, arrays, nil. */
+export type RedisReply = string | number | Buffer | null | readonly RedisReply[];
+export type RedisArg = string | Buffer;
+
+export interface SendOptions {
+  /** Bulk strings come back as Buffers (binary values) instead of strings. */
+  readonly buffers?: boolean;
+  /** Milliseconds before the call is given up; default: the configured request deadline; 0: none. */
+  readonly timeoutMs?: number;
+}
+
+/** Redis did not answer in time, or is known to be down: the caller answers from what it has. */
+export class RedisUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RedisUnavailableError';
+  }
+}
+
+/** The few things Offerloop needs of node-redis, the same for one node and for a cluster. */
+interface Driver {
+  readonly isReady: boolean;
+  connect(): Promise<unknown>;
+  send(key: string | undefined, args: RedisArg[], buffers: boolean): Promise<unknown>;
+  subscribe(channel: string, listener: (message: string) => void): Promise<void>;
+  /** One client per master (the client itself for one node), for SCAN and INFO. */
+  masters(): Promise<Driver[]>;
+  destroy(): void;
+}
+
+const BUFFERS = { [RESP_TYPES.BLOB_STRING]: Buffer } as const;
+
+export interface RedisConnectionOptions {
+  /** How often the health check pings. */
+  readonly pingEveryMs?: number;
+  /** A Redis that answers no ping for this long is hung (SIGSTOP, dead peer): the connection is rebuilt. */
+  readonly hungAfterMs?: number;
+}
+
+type ConnectionEvents = { up: []; down: [] };
+
+/**
+ * One logical connection to Redis (a node or a cluster) that never makes a caller wait for a Redis
+ * that is gone: every call has a deadline, calls fail at once while Redis is known to be down, a
+ * health check notices when it comes back, and a hung connection is replaced. It emits `down` and
+ * `up`; listeners resynchronise on `up` because pub/sub messages sent meanwhile are lost.
+ */
+export class RedisConnection extends EventEmitter<ConnectionEvents> {
+  private driver: Driver;
+  private subscriber: Driver | null = null;
+  private readonly channels = new Map<string, (message: string) => void>();
+  private healthy = true;
+  private lastPong = Date.now();
+  private readonly timer: NodeJS.Timeout;
+  private closed = false;
+
+  private constructor(
+    private readonly config: RedisConfig,
+    private readonly log: Logger,
+    private readonly options: Required<RedisConnectionOptions>,
+  ) {
+    super();
+    this.driver = makeDriver(config, log);
+    this.timer = setInterval(() => void this.check(), options.pingEveryMs).unref();
+  }
+
+  /** Connects, or fails after the connect deadline with a clear message. */
+  static async open(
+    config: RedisConfig,
+    log: Logger,
+    options: RedisConnectionOptions = {},
+  ): Promise<RedisConnection> {
+    const connection = new RedisConnection(config, log, {
+      pingEveryMs: options.pingEveryMs ?? 500,
+      hungAfterMs: options.hungAfterMs ?? 3000,
+    });
+    try {
+      await withDeadline(connection.driver.connect(), 5000, `connecting to ${describe(config)}`);
+    } catch (err) {
+      connection.close();
+      throw new Error(`cannot connect to Redis at ${describe(config)}: ${(err as Error).message}`);
+    }
+    return connection;
+  }
+
+  get isUp(): boolean {
+    return this.healthy && this.driver.isReady;
+  }
+
+  get timeoutMs(): number {
+    return this.config.timeoutMs;
+  }
+
+  /** Sends one command, routed by `key` in a cluster. Rejects with RedisUnavailableError when Redis is down or late. */
+  send<T extends RedisReply>(
+    key: string | undefined,
+    args: RedisArg[],
+    options: SendOptions = {},
+  ): Promise<T> {
+    if (!this.isUp) return Promise.reject(new RedisUnavailableError(`Redis is unavailable`));
+    const reply = this.driver.send(key, args, options.buffers ?? false) as Promise<T>;
+    const ms = options.timeoutMs ?? this.config.timeoutMs;
+    return ms > 0 ? withDeadline(reply, ms, `Redis ${args[0]}`) : reply;
+  }
+
+  publish(channel: string, message: string): Promise<number> {
+    return this.send<number>(channel, ['PUBLISH', channel, message]);
+  }
+
+  /** Listens on a channel for the life of the connection, across reconnects and rebuilds. */
+  async subscribe(channel: string, listener: (message: string) => void): Promise<void> {
+    this.channels.set(channel, listener);
+    this.subscriber ??= makeDriver(this.config, this.log);
+    if (!this.subscriber.isReady) await withDeadline(this.subscriber.connect(), 5000, 'subscribing');
+    await this.subscriber.subscribe(channel, listener);
+  }
+
+  /** Clients of every master, for commands that must visit all of them (SCAN, INFO). */
+  async eachMaster<T>(fn: (send: (args: RedisArg[]) => Promise<RedisReply>) => Promise<T>): Promise<T[]> {
+    const masters = await this.driver.masters();
+    return Promise.all(
+      masters.map((m) => fn((args) => m.send(undefined, args, false) as Promise<RedisReply>)),
+    );
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    this.driver.destroy();
+    this.subscriber?.destroy();
+  }
+
+  private async check(): Promise<void> {
+    try {
+      await withDeadline(this.driver.send(undefined, ['PING'], false), this.options.pingEveryMs, 'PING');
+      this.lastPong = Date.now();
+      if (!this.healthy) {
+        this.healthy = true;
+        this.log.info({ redis: describe(this.config) }, 'Redis is back');
+        this.emit('up');
+      }
+    } catch (err) {
+      if (this.closed) return;
+      if (this.healthy) {
+        this.healthy = false;
+        this.log.warn({ redis: describe(this.config), err: (err as Error).message }, 'Redis is unavailable');
+        this.emit('down');
+      }
+      if (Date.now() - this.lastPong > this.options.hungAfterMs) this.rebuild();
+    }
+  }
+
+  /**
+   * A connection whose peer stopped answering (a hung process, a silent network) would wait for TCP
+   * to time out, which takes minutes; replace it instead. node-redis reconnects a closed socket by
+   * itself, but not one that is open and silent. Guarded by redis-outage.int.test.ts "SIGSTOP".
+   */
+  private rebuild(): void {
+    this.log.warn({ redis: describe(this.config) }, 'Redis connection hung: reconnecting');
+    this.lastPong = Date.now();
+    const old = [this.driver, this.subscriber];
+    this.driver = makeDriver(this.config, this.log);
+    this.subscriber = null;
+    for (const d of old) d?.destroy();
+    this.driver.connect().catch(() => {});
+    const channels = [...this.channels];
+    this.channels.clear();
+    for (const [channel, listener] of channels) this.subscribe(channel, listener).catch(() => {});
+  }
+}
+
+function describe(config: RedisConfig): string {
+  const where = config.url ?? config.clusterNodes.join(',');
+  return where.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new RedisUnavailableError(`${what}: no answer in ${ms} ms`)), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        // An error reply is Redis answering (e.g. NOSCRIPT); anything else means it is not reachable.
+        reject(err instanceof ErrorReply ? err : new RedisUnavailableError((err as Error).message));
+      },
+    );
+  });
+}
+
+const reconnectStrategy = (retries: number): number => Math.min(50 * 2 ** retries, 2000);
+
+function makeDriver(config: RedisConfig, log: Logger): Driver {
+  const clientOptions = {
+    RESP: 2 as const,
+    // Fail at once while disconnected instead of queueing: a request must not wait for a reconnect.
+    disableOfflineQueue: true,
+    // Bounds what piles up while a hung Redis answers nothing.
+    commandsQueueMaxLength: 50_000,
+    socket: { connectTimeout: 2000, reconnectStrategy },
+  };
+  // node-redis emits an error for every failed reconnect; the health check logs the state changes.
+  const onError = (err: Error) => log.debug({ err: err.message }, 'redis client error');
+  if (config.url !== null) {
+    return clientDriver(createClient({ ...clientOptions, url: config.url }).on('error', onError));
+  }
+  const cluster = createCluster({
+    rootNodes: config.clusterNodes.map((url) => ({ url })),
+    defaults: clientOptions,
+    RESP: 2,
+  }).on('error', onError);
+  return {
+    get isReady() {
+      return cluster.isReady;
+    },
+    connect: () => cluster.connect(),
+    send: (key, args, buffers) =>
+      cluster.sendCommand(key, false, args, buffers ? { typeMapping: BUFFERS } : undefined),
+    subscribe: (channel, listener) => cluster.subscribe(channel, listener),
+    masters: () => Promise.all(cluster.masters.map(async (m) => clientDriver(await cluster.nodeClient(m)))),
+    destroy: () => cluster.destroy(),
+  };
+}
+
+/** The part of a node-redis client (standalone, or one node of a cluster) that clientDriver uses. */
+interface NodeClient {
+  readonly isReady: boolean;
+  connect(): Promise<unknown>;
+  sendCommand(args: RedisArg[], options?: { typeMapping: typeof BUFFERS }): Promise<unknown>;
+  subscribe(channel: string, listener: (message: string) => void): Promise<void>;
+  destroy(): void;
+}
+
+function clientDriver(client: NodeClient): Driver {
+  const self: Driver = {
+    get isReady() {
+      return client.isReady;
+    },
+    connect: () => client.connect(),
+    send: (_key, args, buffers) => client.sendCommand(args, buffers ? { typeMapping: BUFFERS } : undefined),
+    subscribe: (channel, listener) => client.subscribe(channel, listener),
+    masters: () => Promise.resolve([self]),
+    destroy: () => client.destroy(),
+  };
+  return self;
+}

@@ -1,0 +1,32 @@
+/**
+ * Every Redis key and channel name Offerloop uses, in one place. Layout, for prefix `p`:
+ *
+ * - `p:population:current`       the population version being served (an integer)
+ * - `p:population:next`          counter that numbers new versions
+ * - `p:population:loading`       the version a bulk load is writing now, with a TTL
+ * - `p:pop:{V}:meta`             JSON meta of version V: bucket count, symbol dictionary, counts
+ * - `p:pop:{V}:b:N`              hash of bucket N of version V: customer id → encoded profile
+ * - `p:pop:{V}:dirty`            customers changed through the API while V was loading
+ * - `p:contacts:{id}`            list of the customer's recent contacts
+ * - `p:contacts-rev:{id}`        revision of that list, for compare-and-append
+ * - `p:events`                   pub/sub channel: version flips and per-customer invalidations
+ *
+ * A customer's two contact keys share the hash tag `{id}`, so that the Lua scripts that read and
+ * append them touch one cluster slot. Profiles are bucketed (many customers per hash) because a
+ * small hash costs far fewer bytes per entry than a key per customer; the buckets of a version
+ * spread over the cluster, and its meta and dirty set share the tag `{V}`.
+ */
+export class RedisKeys {
+  constructor(readonly prefix: string) {}
+
+  readonly currentVersion = (): string => `${this.prefix}:population:current`;
+  readonly versionCounter = (): string => `${this.prefix}:population:next`;
+  readonly loadingVersion = (): string => `${this.prefix}:population:loading`;
+  readonly versionMeta = (version: number): string => `${this.prefix}:pop:{${version}}:meta`;
+  readonly versionDirty = (version: number): string => `${this.prefix}:pop:{${version}}:dirty`;
+  /** Buckets are deliberately not tagged: a version's profiles spread over every cluster node. */
+  readonly bucket = (version: number, bucket: number): string => `${this.prefix}:pop:${version}:b:${bucket}`;
+  readonly contacts = (customerId: string): string => `${this.prefix}:contacts:{${customerId}}`;
+  readonly contactsRevision = (customerId: string): string => `${this.prefix}:contacts-rev:{${customerId}}`;
+  readonly events = (): string => `${this.prefix}:events`;
+}
