@@ -55,7 +55,7 @@ export async function buildServer(
 
   healthRoutes(app, { readiness: services.readiness });
   decisionRoutes(app, { auth, decisions: services.decisions });
-  customerRoutes(app, { auth, dossiers: services.dossiers });
+  customerRoutes(app, { auth, dossiers: services.dossiers, profiles: services.profileChanges });
   rulesetRoutes(app, { auth, rules: services.rules });
   return app;
 }

@@ -1,17 +1,24 @@
 import type { Logger } from 'pino';
-import type { Config } from './config.js';
+import type { Config, RedisConfig } from './config.js';
 import type { CustomerProfile } from './domain/profile.js';
 import { profileFromRecord } from './domain/profile.js';
 import type { ReadinessCheck } from './http/routes/health.js';
 import { RulesetHolder } from './ruleset/ruleset-holder.js';
 import { DecisionService } from './service/decision-service.js';
 import { DossierService } from './service/dossier-service.js';
+import { ProfileService } from './service/profile-service.js';
 import { generatePopulation } from './sim/population.js';
 import { MemoryCapCounters } from './store/cap-counters.js';
 import { type ContactHistoryStore, MemoryContactHistoryStore } from './store/contact-history-store.js';
 import { MemoryProfileStore } from './store/memory-profile-store.js';
 import { readProfilesFile } from './store/profile-file.js';
 import type { ProfileStore } from './store/profile-store.js';
+import { PopulationSync } from './store/redis/population-sync.js';
+import { RedisConnection } from './store/redis/redis-connection.js';
+import { RedisContactHistoryStore } from './store/redis/redis-contact-history-store.js';
+import { RedisKeys } from './store/redis/redis-keys.js';
+import { RedisProfileStore } from './store/redis/redis-profile-store.js';
+import { TieredProfileStore } from './store/tiered-profile-store.js';
 
 /** Everything the HTTP layer talks to. Built in one place (the composition root), injected into routes. */
 export interface Services {
@@ -20,49 +27,117 @@ export interface Services {
   readonly history: ContactHistoryStore;
   readonly decisions: DecisionService;
   readonly dossiers: DossierService;
+  readonly profileChanges: ProfileService;
   readonly readiness: ReadinessCheck;
   close(): Promise<void>;
 }
 
 export async function createServices(
-  config: Pick<Config, 'rules' | 'data' | 'decisions'>,
+  config: Pick<Config, 'rules' | 'data' | 'decisions' | 'redis' | 'cache'>,
   log: Logger,
   clock: () => number = Date.now,
 ): Promise<Services> {
   const rules = await RulesetHolder.open(config.rules.dir, log, clock);
   if (config.rules.watch) rules.watch();
-  const profiles = new MemoryProfileStore(await initialProfiles(config.data, rules, log));
-  const history = new MemoryContactHistoryStore();
-  const counters = new MemoryCapCounters();
-  const decisions = new DecisionService({
-    rules,
-    profiles,
-    history,
-    counters,
-    clock,
-    defaultLimit: config.decisions.defaultLimit,
-  });
-  const dossiers = new DossierService({ rules, profiles, history, clock });
-  const readiness: ReadinessCheck = async () => ({
-    ready: true,
-    details: {
-      store: profiles.kind,
-      customers: await profiles.count(),
-      rulesetVersion: rules.current.version,
-    },
-  });
+  try {
+    const stores = config.redis
+      ? await redisStores(config.redis, config.cache, log)
+      : await embeddedStores(config.data, rules, log);
+    const { profiles, history } = stores;
+    const counters = new MemoryCapCounters();
+    const decisions = new DecisionService({
+      rules,
+      profiles,
+      history,
+      counters,
+      clock,
+      defaultLimit: config.decisions.defaultLimit,
+    });
+    const dossiers = new DossierService({ rules, profiles, history, clock });
+    const profileChanges = new ProfileService({ profiles, history, changed: stores.changed });
+    const readiness: ReadinessCheck = async () => {
+      const store = await stores.health();
+      return {
+        ready: true,
+        degraded: store.degraded,
+        details: { ...store.details, rulesetVersion: rules.current.version },
+      };
+    };
+    return {
+      rules,
+      profiles,
+      history,
+      decisions,
+      dossiers,
+      profileChanges,
+      readiness,
+      async close() {
+        rules.close();
+        await stores.close();
+      },
+    };
+  } catch (err) {
+    rules.close();
+    throw err;
+  }
+}
+
+/** The stores of one deployment mode, and what the services need to know about them. */
+interface Stores {
+  readonly profiles: ProfileStore;
+  readonly history: ContactHistoryStore;
+  readonly changed: (customerId: string) => Promise<void>;
+  health(): Promise<{ degraded: boolean; details: Record<string, unknown> }>;
+  close(): Promise<void>;
+}
+
+async function embeddedStores(data: Config['data'], rules: RulesetHolder, log: Logger): Promise<Stores> {
+  const profiles = new MemoryProfileStore(await initialProfiles(data, rules, log));
   return {
-    rules,
     profiles,
-    history,
-    decisions,
-    dossiers,
-    readiness,
-    async close() {
-      rules.close();
-      await profiles.close();
-    },
+    history: new MemoryContactHistoryStore(),
+    changed: () => Promise.resolve(),
+    health: async () => ({
+      degraded: false,
+      details: { store: profiles.kind, customers: await profiles.count() },
+    }),
+    close: () => profiles.close(),
   };
+}
+
+async function redisStores(redisConfig: RedisConfig, cache: Config['cache'], log: Logger): Promise<Stores> {
+  const redis = await RedisConnection.open(redisConfig, log);
+  try {
+    const keys = new RedisKeys(redisConfig.prefix);
+    const backing = await RedisProfileStore.open(redis, keys);
+    const profiles = new TieredProfileStore(backing, { maxBytes: cache.maxBytes });
+    const sync = await PopulationSync.start(redis, keys, backing, profiles, log);
+    log.info({ version: backing.version, customers: await backing.count() }, 'serving profiles from Redis');
+    return {
+      profiles,
+      history: new RedisContactHistoryStore(redis, keys),
+      changed: (customerId) => sync.customerChanged(customerId),
+      health: async () => ({
+        // Decisions go on while Redis is away (memory tier, then anonymous): degraded, not down.
+        degraded: !redis.isUp,
+        details: {
+          store: profiles.kind,
+          redis: redis.isUp ? 'up' : 'unavailable',
+          populationVersion: backing.version,
+          customers: await backing.count(),
+          memoryTier: profiles.stats(),
+        },
+      }),
+      async close() {
+        sync.close();
+        await profiles.close();
+        redis.close();
+      },
+    };
+  } catch (err) {
+    redis.close();
+    throw err;
+  }
 }
 
 async function initialProfiles(

@@ -1,5 +1,6 @@
 import { main as serve } from '../main.js';
 import { runGenerate } from './generate-command.js';
+import { runLoad } from './load-command.js';
 
 const USAGE = `usage: offerloop <command> [options]
 
@@ -7,6 +8,8 @@ commands:
   serve                     start the server (configured by environment variables; see README)
   generate --offers N --customers M --out DIR [--affinities K] [--seed S] [--baskets B]
                             write a synthetic ruleset, profiles and transactions
+  load [--redis URL | --cluster URL,URL] FILE
+                            load customer profiles (NDJSON or CSV) into Redis as a new version
   help                      this text
 `;
 
@@ -19,6 +22,8 @@ export async function cli(argv: readonly string[]): Promise<number> {
       return 0;
     case 'generate':
       return runGenerate(rest);
+    case 'load':
+      return runLoad(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -1,5 +1,5 @@
 import type { CustomerProfile } from '../domain/profile.js';
-import type { ProfileLookup, ProfileStore } from './profile-store.js';
+import type { ProfileChange, ProfileLookup, ProfileStore } from './profile-store.js';
 
 /** The embedded store: every profile in one Map. It is the data, not a cache of it, so nothing is evicted. */
 export class MemoryProfileStore implements ProfileStore {
@@ -14,9 +14,12 @@ export class MemoryProfileStore implements ProfileStore {
     return Promise.resolve({ profile: this.profiles.get(customerId) ?? null, degraded: false });
   }
 
-  put(profile: CustomerProfile): Promise<void> {
-    this.profiles.set(profile.id, profile);
-    return Promise.resolve();
+  update(customerId: string, change: ProfileChange): Promise<CustomerProfile | null> {
+    // Synchronous between read and write, so no other writer can interleave.
+    const next = change(this.profiles.get(customerId) ?? null);
+    if (next === null) this.profiles.delete(customerId);
+    else this.profiles.set(customerId, next);
+    return Promise.resolve(next);
   }
 
   delete(customerId: string): Promise<boolean> {

@@ -19,7 +19,7 @@ describe('MemoryProfileStore', () => {
     const store = new MemoryProfileStore([profileFromRecord({ id: 'a' })]);
     expect((await store.get('a')).profile?.id).toBe('a');
     expect(await store.get('b')).toEqual({ profile: null, degraded: false });
-    await store.put(profileFromRecord({ id: 'b', holdings: ['x'] }));
+    await store.update('b', () => profileFromRecord({ id: 'b', holdings: ['x'] }));
     expect((await store.get('b')).profile?.holdings.has('x')).toBe(true);
     expect(await store.delete('a')).toBe(true);
     expect(await store.delete('a')).toBe(false);

@@ -1,8 +1,7 @@
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { Ajv } from 'ajv';
 import { type CustomerProfile, type ProfileRecord, profileFromRecord } from '../domain/profile.js';
 import { profileRecordSchema } from '../domain/profile-schema.js';
+import { profileLines } from './profile-lines.js';
 
 const validateRecord = new Ajv({
   allErrors: false,
@@ -29,40 +28,34 @@ export function validateProfileRecord(value: unknown): ProfileRecord | string {
   return `${e?.instancePath || '/'} ${e?.message ?? 'is invalid'}`;
 }
 
-/** Parses one NDJSON line into a profile, or says why not. */
-export function parseProfileLine(text: string): CustomerProfile | string {
+/** Parses one NDJSON line into a record, or says why not. */
+export function parseRecordLine(text: string): ProfileRecord | string {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
     return `not JSON: ${(err as Error).message}`;
   }
-  const record = validateProfileRecord(value);
-  return typeof record === 'string' ? record : profileFromRecord(record);
+  return validateProfileRecord(value);
 }
 
 /**
- * Reads a profiles NDJSON file. Bad lines are counted and the first ones kept with their line
- * numbers; more than `maxBadShare` of bad lines aborts, since the file is then the wrong file.
+ * Reads a whole profiles file (NDJSON, or CSV by its extension) for the embedded store. Bad lines
+ * are counted and the first ones kept with their line numbers; more than `maxBadShare` of bad
+ * lines aborts, since the file is then the wrong file.
  */
 export async function readProfilesFile(file: string, maxBadShare = 0.01): Promise<ProfilesFileResult> {
   const profiles: CustomerProfile[] = [];
   const bad: BadLine[] = [];
   let badCount = 0;
   let lines = 0;
-  const input = createInterface({
-    input: createReadStream(file, 'utf8'),
-    crlfDelay: Number.POSITIVE_INFINITY,
-  });
-  for await (const text of input) {
-    lines++;
-    if (text.trim() === '') continue;
-    const result = parseProfileLine(text);
-    if (typeof result === 'string') {
+  for await (const parsed of profileLines(file)) {
+    lines = parsed.line;
+    if ('error' in parsed) {
       badCount++;
-      if (bad.length < 20) bad.push({ line: lines, reason: result });
+      if (bad.length < 20) bad.push({ line: parsed.line, reason: parsed.error });
     } else {
-      profiles.push(result);
+      profiles.push(profileFromRecord(parsed.record));
     }
   }
   if (badCount > Math.max(10, lines * maxBadShare)) {

@@ -7,14 +7,21 @@ export interface ProfileLookup {
   readonly degraded: boolean;
 }
 
+/** A change to one profile: the new profile from the current one (null: none), or null to erase it. */
+export type ProfileChange = (current: CustomerProfile | null) => CustomerProfile | null;
+
 /**
- * Where customer profiles live. The embedded store implements it now; the Redis and tiered stores
- * implement the same interface, so routes and services never know which one they talk to.
+ * Where customer profiles live: the embedded store, Redis, or Redis behind a memory tier. Routes
+ * and services never know which one they talk to.
  */
 export interface ProfileStore {
   readonly kind: string;
   get(customerId: string): Promise<ProfileLookup>;
-  put(profile: CustomerProfile): Promise<void>;
+  /**
+   * Applies `change` atomically: if another writer changed the profile meanwhile, `change` runs
+   * again on the newer profile. Returns the profile as stored (null: erased or never existed).
+   */
+  update(customerId: string, change: ProfileChange): Promise<CustomerProfile | null>;
   /** Erases the customer; true when there was one. */
   delete(customerId: string): Promise<boolean>;
   count(): Promise<number>;

@@ -1,7 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 
 /** Whether the server can serve decisions now, with details for operators. */
-export type ReadinessCheck = () => Promise<{ ready: boolean; details: Record<string, unknown> }>;
+export type ReadinessCheck = () => Promise<{
+  ready: boolean;
+  /** Serving, but with less than the full data (e.g. Redis unreachable: memory tier and anonymous profiles). */
+  degraded: boolean;
+  details: Record<string, unknown>;
+}>;
 
 /** Liveness and readiness: open to everybody, so load balancers and orchestrators need no key. */
 export function healthRoutes(app: FastifyInstance, deps: { readiness: ReadinessCheck }): void {
@@ -12,8 +17,11 @@ export function healthRoutes(app: FastifyInstance, deps: { readiness: ReadinessC
     '/health/ready',
     { schema: { tags: ['health'], summary: 'Ready to serve decisions' } },
     async (_req, reply) => {
-      const { ready, details } = await deps.readiness();
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', ...details });
+      const { ready, degraded, details } = await deps.readiness();
+      // Degraded stays 200: taking every node out of the load balancer while Redis is away would
+      // turn a degraded service into none.
+      const status = !ready ? 'not_ready' : degraded ? 'degraded' : 'ready';
+      return reply.code(ready ? 200 : 503).send({ status, ...details });
     },
   );
 }

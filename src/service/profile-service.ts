@@ -1,0 +1,45 @@
+import { type CustomerProfile, type ProfileRecord, profileFromRecord } from '../domain/profile.js';
+import { applyPatch, type ProfilePatch } from '../domain/profile-patch.js';
+import { NotFoundError } from '../errors.js';
+import type { ContactHistoryStore } from '../store/contact-history-store.js';
+import type { ProfileStore } from '../store/profile-store.js';
+
+export interface ProfileServiceDeps {
+  readonly profiles: ProfileStore;
+  readonly history: ContactHistoryStore;
+  /** Tells every server to forget its memory copy of the customer (a no-op for the embedded store). */
+  readonly changed: (customerId: string) => Promise<void>;
+}
+
+/** Real-time profile changes from the CRM, and erasure. */
+export class ProfileService {
+  constructor(private readonly deps: ProfileServiceDeps) {}
+
+  /** Creates or replaces the whole profile. */
+  async replace(customerId: string, record: Omit<ProfileRecord, 'id'>): Promise<CustomerProfile> {
+    const profile = profileFromRecord({ ...record, id: customerId });
+    await this.deps.profiles.update(customerId, () => profile);
+    await this.deps.changed(customerId);
+    return profile;
+  }
+
+  /** Changes part of a known profile; 404 for a customer nobody knows. */
+  async patch(customerId: string, patch: ProfilePatch): Promise<CustomerProfile> {
+    const next = await this.deps.profiles.update(customerId, (current) =>
+      current === null ? null : applyPatch(current, patch),
+    );
+    if (next === null) throw new NotFoundError(`no customer '${customerId}'`);
+    await this.deps.changed(customerId);
+    return next;
+  }
+
+  /** Erases profile, affinities and contact history; afterwards the customer is served as anonymous. */
+  async erase(customerId: string): Promise<{ erased: boolean }> {
+    const [existed] = await Promise.all([
+      this.deps.profiles.delete(customerId),
+      this.deps.history.erase(customerId),
+    ]);
+    await this.deps.changed(customerId);
+    return { erased: existed };
+  }
+}

@@ -1,0 +1,93 @@
+import { stableHash32 } from '../../learning/control-group.js';
+import { ProfileCodec, SymbolDictionary } from '../profile-codec.js';
+import type { RedisConnection } from './redis-connection.js';
+import type { RedisKeys } from './redis-keys.js';
+
+/** What a bulk load writes next to its profiles, and servers read when they switch to it. */
+export interface PopulationMeta {
+  readonly version: number;
+  /** Profiles are spread over this many hashes; the bucket of a customer is a hash of the id. */
+  readonly buckets: number;
+  /** Symbols the profiles of this version are encoded with; fixed once the version is served. */
+  readonly dictionary: readonly string[];
+  readonly customers: number;
+  readonly loadedAt: string;
+  readonly source: string;
+}
+
+/** A population version as a server uses it: where each customer is and how to decode them. */
+export class PopulationVersion {
+  readonly codec: ProfileCodec;
+
+  constructor(readonly meta: PopulationMeta) {
+    this.codec = new ProfileCodec(SymbolDictionary.from(meta.dictionary));
+  }
+
+  get version(): number {
+    return this.meta.version;
+  }
+
+  bucketOf(customerId: string): number {
+    return bucketOf(customerId, this.meta.buckets);
+  }
+}
+
+export function bucketOf(customerId: string, buckets: number): number {
+  return stableHash32(customerId) % buckets;
+}
+
+/** Buckets of an empty population created by the first API write before any bulk load. */
+const EMPTY_POPULATION_BUCKETS = 1024;
+
+/** The version servers should serve now, or null before the first load. */
+export async function readCurrentVersion(
+  redis: RedisConnection,
+  keys: RedisKeys,
+  timeoutMs?: number,
+): Promise<PopulationVersion | null> {
+  const options = timeoutMs === undefined ? {} : { timeoutMs };
+  const current = await redis.send<string | null>(
+    keys.currentVersion(),
+    ['GET', keys.currentVersion()],
+    options,
+  );
+  if (current === null) return null;
+  return readVersion(redis, keys, Number(current), options.timeoutMs);
+}
+
+export async function readVersion(
+  redis: RedisConnection,
+  keys: RedisKeys,
+  version: number,
+  timeoutMs?: number,
+): Promise<PopulationVersion> {
+  const metaKey = keys.versionMeta(version);
+  const options = timeoutMs === undefined ? {} : { timeoutMs };
+  const json = await redis.send<string | null>(metaKey, ['GET', metaKey], options);
+  if (json === null) throw new Error(`population version ${version} has no meta (${metaKey})`);
+  return new PopulationVersion(JSON.parse(json) as PopulationMeta);
+}
+
+/**
+ * The version to write an API change to: the current one, or a new empty one when nothing was
+ * ever loaded (SET NX, so that two servers doing this at once agree on one).
+ */
+export async function currentOrEmptyVersion(
+  redis: RedisConnection,
+  keys: RedisKeys,
+): Promise<PopulationVersion> {
+  const existing = await readCurrentVersion(redis, keys);
+  if (existing !== null) return existing;
+  const version = await redis.send<number>(keys.versionCounter(), ['INCR', keys.versionCounter()]);
+  const meta: PopulationMeta = {
+    version,
+    buckets: EMPTY_POPULATION_BUCKETS,
+    dictionary: [],
+    customers: 0,
+    loadedAt: new Date().toISOString(),
+    source: 'api',
+  };
+  await redis.send(keys.versionMeta(version), ['SET', keys.versionMeta(version), JSON.stringify(meta)]);
+  await redis.send(keys.currentVersion(), ['SET', keys.currentVersion(), String(version), 'NX']);
+  return (await readCurrentVersion(redis, keys)) ?? new PopulationVersion(meta);
+}
