@@ -1,0 +1,94 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { RedisConfig } from '../../src/config.js';
+import type { ProfileRecord } from '../../src/domain/profile.js';
+import { buildServer } from '../../src/server.js';
+import { createServices, type Services } from '../../src/services.js';
+import { type LoadResult, loadPopulation } from '../../src/store/redis/bulk-loader.js';
+import { RedisConnection } from '../../src/store/redis/redis-connection.js';
+import { RedisKeys } from '../../src/store/redis/redis-keys.js';
+import { testConfig, testLog } from '../helpers.js';
+
+export const NOW = Date.parse('2026-11-22T12:00:00Z');
+export const KEYS = 'agent-key=decide+feedback,admin-key=admin';
+export const auth = (key: string) => ({ authorization: `Bearer ${key}` });
+
+/** Where a test's servers find Redis: one node or a cluster, and a prefix of its own. */
+export interface RedisTarget {
+  readonly env: Readonly<Record<string, string>>;
+  readonly config: RedisConfig;
+}
+
+export function redisTarget(where: { url: string } | { nodes: readonly string[] }): RedisTarget {
+  const prefix = `t-${randomUUID().slice(0, 8)}`;
+  if ('url' in where) {
+    return {
+      env: { REDIS_URL: where.url, REDIS_PREFIX: prefix },
+      config: { url: where.url, clusterNodes: [], prefix, timeoutMs: 1000 },
+    };
+  }
+  return {
+    env: { REDIS_CLUSTER_NODES: where.nodes.join(','), REDIS_PREFIX: prefix },
+    config: { url: null, clusterNodes: where.nodes, prefix, timeoutMs: 1000 },
+  };
+}
+
+/** One Offerloop server on Redis, as `npm start` builds it, reached through inject. */
+export interface OfferloopNode {
+  readonly app: FastifyInstance;
+  readonly services: Services;
+  close(): Promise<void>;
+}
+
+export async function startNode(
+  target: RedisTarget,
+  env: Record<string, string> = {},
+): Promise<OfferloopNode> {
+  const config = testConfig({ OFFERLOOP_API_KEYS: KEYS, ...target.env, ...env });
+  const services = await createServices(config, testLog, () => NOW);
+  const app = await buildServer(config, services, testLog);
+  return {
+    app,
+    services,
+    async close() {
+      await app.close();
+      await services.close();
+    },
+  };
+}
+
+/** Loads records as a new population version, as `offerloop load` does. */
+export async function loadRecords(
+  target: RedisTarget,
+  records: readonly ProfileRecord[],
+  graceMs = 200,
+): Promise<LoadResult> {
+  const redis = await RedisConnection.open({ ...target.config, timeoutMs: 5000 }, testLog);
+  try {
+    async function* lines() {
+      let line = 0;
+      for (const record of records) yield { line: ++line, record };
+    }
+    return await loadPopulation(redis, new RedisKeys(target.config.prefix), lines(), {
+      buckets: 16,
+      source: 'test',
+      graceMs,
+    });
+  } finally {
+    redis.close();
+  }
+}
+
+/** Retries `check` until it passes or `ms` elapse (for what travels through pub/sub). */
+export async function eventually(check: () => Promise<void>, ms = 3000): Promise<void> {
+  const until = Date.now() + ms;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (err) {
+      if (Date.now() > until) throw err;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+}
