@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ProfileRecord } from '../src/domain/profile.js';
+import { FIXTURE_PROFILES, postDecision } from './helpers.js';
+import {
+  auth,
+  eventually,
+  loadRecords,
+  type OfferloopNode,
+  type RedisTarget,
+  redisTarget,
+  startNode,
+} from './support/offerloop-node.js';
+import { type RedisProcess, startRedis } from './support/redis.js';
+
+const RECORDS: ProfileRecord[] = readFileSync(FIXTURE_PROFILES, 'utf8')
+  .split('\n')
+  .filter((l) => l.trim() !== '')
+  .map((l) => JSON.parse(l) as ProfileRecord);
+
+let redis: RedisProcess;
+let target: RedisTarget;
+let node: OfferloopNode;
+
+beforeAll(async () => {
+  // Persisted, so that the population survives the crash and the restart.
+  redis = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
+  target = redisTarget({ url: redis.url });
+  await loadRecords(target, RECORDS);
+  node = await startNode(target, { REDIS_TIMEOUT_MS: '150' });
+});
+afterAll(async () => {
+  await node?.close();
+  await redis?.stop();
+});
+
+const decide = (customerId: string) => postDecision(node.app, 'agent-key', { customerId, channel: 'web' });
+const ready = async () => (await node.app.inject({ url: '/health/ready' })).json();
+
+/** Back to normal: Redis answers, a customer not in memory is found, nothing is degraded. */
+async function expectRecovered(customerId: string) {
+  await eventually(async () => {
+    expect(await ready()).toMatchObject({ status: 'ready', redis: 'up' });
+    const decision = (await decide(customerId)).json();
+    expect(decision).toMatchObject({ customerKnown: true, degraded: false });
+  }, 15_000);
+}
+
+describe('when Redis dies', () => {
+  it('keeps answering: customers in memory as themselves, others as anonymous, all marked degraded', async () => {
+    expect((await decide('cust-1')).json()).toMatchObject({ customerKnown: true, degraded: false }); // cached
+    await redis.kill();
+    const cached = await decide('cust-1');
+    expect(cached.statusCode).toBe(200);
+    expect(cached.json()).toMatchObject({ customerKnown: true, degraded: true });
+    expect(cached.json().offers.length).toBeGreaterThan(0);
+    const cold = await decide('cust-2');
+    expect(cold.statusCode).toBe(200);
+    expect(cold.json()).toMatchObject({ customerKnown: false, degraded: true });
+    const dossier = await node.app.inject({ url: '/v1/customers/cust-1', headers: auth('agent-key') });
+    expect(dossier.json()).toMatchObject({ customerId: 'cust-1', degraded: true });
+  });
+
+  it('reports the degraded state on /health/ready, still 200 so the load balancer keeps the node', async () => {
+    await eventually(async () => {
+      const res = await node.app.inject({ url: '/health/ready' });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toMatchObject({ status: 'degraded', redis: 'unavailable' });
+    });
+  });
+
+  it('reconnects by itself when Redis is back', async () => {
+    await redis.start();
+    await expectRecovered('cust-2');
+  });
+});
+
+describe('when Redis hangs (SIGSTOP)', () => {
+  it('answers within the deadline, degraded, while the process is stopped', async () => {
+    redis.pause();
+    try {
+      // Redis stays stopped until the finally below: without the deadline this would never answer.
+      const res = await decide('cust-3');
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toMatchObject({ degraded: true });
+      await eventually(async () => expect(await ready()).toMatchObject({ status: 'degraded' }));
+      // Long enough for the health check to give up on the silent connection and rebuild it.
+      await new Promise((r) => setTimeout(r, 3500));
+      expect((await decide('cust-3')).json()).toMatchObject({ degraded: true });
+    } finally {
+      redis.resume();
+    }
+  });
+
+  it('recovers when the process continues, over the rebuilt connection', async () => {
+    await expectRecovered('cust-3');
+  });
+});
