@@ -4,6 +4,8 @@ import type { CustomerProfile } from './domain/profile.js';
 import { profileFromRecord } from './domain/profile.js';
 import type { ReadinessCheck } from './http/routes/health.js';
 import { RulesetHolder } from './ruleset/ruleset-holder.js';
+import type { RulesetSnapshot } from './ruleset/snapshot.js';
+import { DAY_MS } from './ruleset/time.js';
 import { DecisionService } from './service/decision-service.js';
 import { DossierService } from './service/dossier-service.js';
 import { ProfileService } from './service/profile-service.js';
@@ -15,7 +17,10 @@ import { readProfilesFile } from './store/profile-file.js';
 import type { ProfileStore } from './store/profile-store.js';
 import { PopulationSync } from './store/redis/population-sync.js';
 import { RedisConnection } from './store/redis/redis-connection.js';
-import { RedisContactHistoryStore } from './store/redis/redis-contact-history-store.js';
+import {
+  type HistoryRetention,
+  RedisContactHistoryStore,
+} from './store/redis/redis-contact-history-store.js';
 import { RedisKeys } from './store/redis/redis-keys.js';
 import { RedisProfileStore } from './store/redis/redis-profile-store.js';
 import { TieredProfileStore } from './store/tiered-profile-store.js';
@@ -41,7 +46,7 @@ export async function createServices(
   if (config.rules.watch) rules.watch();
   try {
     const stores = config.redis
-      ? await redisStores(config.redis, config.cache, log)
+      ? await redisStores(config.redis, config.cache, () => historyRetention(rules.current), log)
       : await embeddedStores(config.data, rules, log);
     const { profiles, history } = stores;
     const counters = new MemoryCapCounters();
@@ -105,7 +110,12 @@ async function embeddedStores(data: Config['data'], rules: RulesetHolder, log: L
   };
 }
 
-async function redisStores(redisConfig: RedisConfig, cache: Config['cache'], log: Logger): Promise<Stores> {
+async function redisStores(
+  redisConfig: RedisConfig,
+  cache: Config['cache'],
+  retention: () => HistoryRetention,
+  log: Logger,
+): Promise<Stores> {
   const redis = await RedisConnection.open(redisConfig, log);
   try {
     const keys = new RedisKeys(redisConfig.prefix);
@@ -115,7 +125,7 @@ async function redisStores(redisConfig: RedisConfig, cache: Config['cache'], log
     log.info({ version: backing.version, customers: await backing.count() }, 'serving profiles from Redis');
     return {
       profiles,
-      history: new RedisContactHistoryStore(redis, keys),
+      history: new RedisContactHistoryStore(redis, keys, { maxEvents: 100, retention }),
       changed: (customerId) => sync.customerChanged(customerId),
       health: async () => ({
         // Decisions go on while Redis is away (memory tier, then anonymous): degraded, not down.
@@ -138,6 +148,17 @@ async function redisStores(redisConfig: RedisConfig, cache: Config['cache'], log
     redis.close();
     throw err;
   }
+}
+
+/** The longest windows the policies in force look back over (a day at least). */
+function historyRetention(snapshot: RulesetSnapshot): HistoryRetention {
+  let impressionsMs = DAY_MS;
+  let reactionsMs = DAY_MS;
+  for (const policy of [...snapshot.policies, snapshot.globalPolicy]) {
+    for (const limit of policy.limits) impressionsMs = Math.max(impressionsMs, limit.windowMs);
+    reactionsMs = Math.max(reactionsMs, policy.suppressAfterAcceptMs, policy.suppressAfterRejectMs);
+  }
+  return { impressionsMs, reactionsMs: Math.max(reactionsMs, impressionsMs) };
 }
 
 async function initialProfiles(

@@ -208,6 +208,28 @@ describe.each([
     expect(history.revision).toBe(1);
   });
 
+  it('keeps a history only as long as the policies look back at it', async () => {
+    // Fixture policies: impressions count for up to 7 days, a reject suppresses for 30, an accept for 180.
+    await postDecision(a.app, 'agent-key', { customerId: 'visitor-1', channel: 'call_center' });
+    const keys = new RedisKeys(target.config.prefix);
+    const ttlDays = async () => {
+      const redis = await RedisConnection.open(target.config, testLog);
+      try {
+        const key = keys.contacts('visitor-1');
+        return (await redis.send<number>(key, ['PTTL', key])) / 86_400_000;
+      } finally {
+        redis.close();
+      }
+    };
+    expect(await ttlDays()).toBeCloseTo(7, 1);
+    await a.services.history.append('visitor-1', [
+      { offerId: 'gold-card', campaignId: 'cards', channel: 'web', outcome: 'accept', at: Date.now() },
+    ]);
+    expect(await ttlDays()).toBeCloseTo(180, 1);
+    await postDecision(a.app, 'agent-key', { customerId: 'visitor-1', channel: 'web' });
+    expect(await ttlDays()).toBeCloseTo(180, 1); // an impression does not shorten it
+  });
+
   it('creates a customer with PUT, visible to every server', async () => {
     const put = await a.app.inject({
       method: 'PUT',

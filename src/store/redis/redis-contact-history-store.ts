@@ -17,6 +17,7 @@ return { redis.call('GET', KEYS[2]) or '0', redis.call('LRANGE', KEYS[1], 0, -1)
 
 // KEYS: contacts list, revision. ARGV: expected revision (-1: any), events kept, TTL ms, events…
 // Returns { new revision } when appended, or { revision, events } of the newer history when not.
+// The TTL only ever grows: an impression must not cut short the life of an older reject.
 const APPEND = new RedisScript(`
 local revision = tonumber(redis.call('GET', KEYS[2]) or '0')
 if ARGV[1] ~= '-1' and revision ~= tonumber(ARGV[1]) then
@@ -24,16 +25,27 @@ if ARGV[1] ~= '-1' and revision ~= tonumber(ARGV[1]) then
 end
 redis.call('RPUSH', KEYS[1], unpack(ARGV, 4))
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('SET', KEYS[2], revision + 1, 'PX', ARGV[3])
+local ttl = math.max(tonumber(ARGV[3]), redis.call('PTTL', KEYS[1]))
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('SET', KEYS[2], revision + 1, 'PX', ttl)
 return { tostring(revision + 1) }
 `);
+
+/**
+ * How long contacts matter to the contact policies in force: impressions for the longest limit
+ * window, accepts and rejects for the longest suppression. A customer's history expires after
+ * that, so anonymous visitors' histories do not pile up in Redis.
+ */
+export interface HistoryRetention {
+  readonly impressionsMs: number;
+  readonly reactionsMs: number;
+}
 
 export interface RedisHistoryOptions {
   /** Events kept per customer, newest. */
   readonly maxEvents: number;
-  /** A customer not contacted for this long has no history left (the longest policy window). */
-  readonly retentionMs: number;
+  /** Read for every write, so that a ruleset reload changes it. */
+  readonly retention: () => HistoryRetention;
 }
 
 const OUTCOMES: readonly ContactOutcome[] = ['impression', 'accept', 'reject'];
@@ -52,7 +64,10 @@ export class RedisContactHistoryStore implements ContactHistoryStore {
   constructor(
     private readonly redis: RedisConnection,
     private readonly keys: RedisKeys,
-    private readonly options: RedisHistoryOptions = { maxEvents: 100, retentionMs: 400 * DAY_MS },
+    private readonly options: RedisHistoryOptions = {
+      maxEvents: 100,
+      retention: () => ({ impressionsMs: 30 * DAY_MS, reactionsMs: 365 * DAY_MS }),
+    },
   ) {}
 
   async read(customerId: string): Promise<ContactHistory> {
@@ -93,11 +108,15 @@ export class RedisContactHistoryStore implements ContactHistoryStore {
     events: readonly ContactEvent[],
   ): Promise<ContactHistory | null> {
     if (events.length === 0) return null;
+    const retention = this.options.retention();
+    const ttl = events.some((e) => e.outcome !== 'impression')
+      ? retention.reactionsMs
+      : retention.impressionsMs;
     try {
       const reply = await APPEND.run<[string] | [string, string[]]>(this.redis, this.keyPair(customerId), [
         expected,
         String(this.options.maxEvents),
-        String(this.options.retentionMs),
+        String(Math.max(ttl, 1)),
         ...events.map(encodeEvent),
       ]);
       if (reply.length === 1) return null;
