@@ -10,12 +10,13 @@ import { DecisionService } from './service/decision-service.js';
 import { DossierService } from './service/dossier-service.js';
 import { ProfileService } from './service/profile-service.js';
 import { generatePopulation } from './sim/population.js';
-import { MemoryCapCounters } from './store/cap-counters.js';
+import { type CapCounters, MemoryCapCounters } from './store/cap-counters.js';
 import { type ContactHistoryStore, MemoryContactHistoryStore } from './store/contact-history-store.js';
 import { MemoryProfileStore } from './store/memory-profile-store.js';
 import { readProfilesFile } from './store/profile-file.js';
 import type { ProfileStore } from './store/profile-store.js';
 import { PopulationSync } from './store/redis/population-sync.js';
+import { RedisCapCounters } from './store/redis/redis-cap-counters.js';
 import { RedisConnection } from './store/redis/redis-connection.js';
 import {
   type HistoryRetention,
@@ -46,10 +47,9 @@ export async function createServices(
   if (config.rules.watch) rules.watch();
   try {
     const stores = config.redis
-      ? await redisStores(config.redis, config.cache, () => historyRetention(rules.current), log)
+      ? await redisStores(config.redis, config.cache, () => historyRetention(rules.current), log, clock)
       : await embeddedStores(config.data, rules, log);
-    const { profiles, history } = stores;
-    const counters = new MemoryCapCounters();
+    const { profiles, history, counters } = stores;
     const decisions = new DecisionService({
       rules,
       profiles,
@@ -91,6 +91,7 @@ export async function createServices(
 interface Stores {
   readonly profiles: ProfileStore;
   readonly history: ContactHistoryStore;
+  readonly counters: CapCounters;
   readonly changed: (customerId: string) => Promise<void>;
   health(): Promise<{ degraded: boolean; details: Record<string, unknown> }>;
   close(): Promise<void>;
@@ -101,6 +102,7 @@ async function embeddedStores(data: Config['data'], rules: RulesetHolder, log: L
   return {
     profiles,
     history: new MemoryContactHistoryStore(),
+    counters: new MemoryCapCounters(),
     changed: () => Promise.resolve(),
     health: async () => ({
       degraded: false,
@@ -115,6 +117,7 @@ async function redisStores(
   cache: Config['cache'],
   retention: () => HistoryRetention,
   log: Logger,
+  clock: () => number,
 ): Promise<Stores> {
   const redis = await RedisConnection.open(redisConfig, log);
   try {
@@ -122,10 +125,12 @@ async function redisStores(
     const backing = await RedisProfileStore.open(redis, keys);
     const profiles = new TieredProfileStore(backing, { maxBytes: cache.maxBytes });
     const sync = await PopulationSync.start(redis, keys, backing, profiles, log);
+    const counters = new RedisCapCounters(redis, keys, log, clock);
     log.info({ version: backing.version, customers: await backing.count() }, 'serving profiles from Redis');
     return {
       profiles,
       history: new RedisContactHistoryStore(redis, keys, { maxEvents: 100, retention }),
+      counters,
       changed: (customerId) => sync.customerChanged(customerId),
       health: async () => ({
         // Decisions go on while Redis is away (memory tier, then anonymous): degraded, not down.
@@ -140,6 +145,7 @@ async function redisStores(
       }),
       async close() {
         sync.close();
+        await counters.close();
         await profiles.close();
         redis.close();
       },

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProfileRecord } from '../src/domain/profile.js';
 import { profileFromRecord } from '../src/domain/profile.js';
+import { RedisCapCounters } from '../src/store/redis/redis-cap-counters.js';
 import { RedisConnection } from '../src/store/redis/redis-connection.js';
 import { RedisKeys } from '../src/store/redis/redis-keys.js';
 import { RedisProfileStore } from '../src/store/redis/redis-profile-store.js';
@@ -228,6 +229,34 @@ describe.each([
     expect(await ttlDays()).toBeCloseTo(180, 1);
     await postDecision(a.app, 'agent-key', { customerId: 'visitor-1', channel: 'web' });
     expect(await ttlDays()).toBeCloseTo(180, 1); // an impression does not shorten it
+  });
+
+  it('counts offer and campaign caps and budgets over every server', async () => {
+    const redis = await RedisConnection.open(target.config, testLog);
+    const keys = new RedisKeys(target.config.prefix);
+    const now = () => Date.parse('2026-11-22T12:00:00Z');
+    const [one, two] = [
+      new RedisCapCounters(redis, keys, testLog, now),
+      new RedisCapCounters(redis, keys, testLog, now),
+    ];
+    try {
+      for (let i = 0; i < 3; i++) one.record('cap-offer', 'cap-campaign', now(), 0.5);
+      for (let i = 0; i < 2; i++) two.record('cap-offer', 'cap-campaign', now(), 0.25);
+      expect(two.offerTotal('cap-offer')).toBe(2); // before a sync, only what this server showed
+      await one.sync();
+      await two.sync();
+      await one.sync();
+      for (const counters of [one, two]) {
+        expect(counters.offerTotal('cap-offer')).toBe(5);
+        expect(counters.offerToday('cap-offer', now())).toBe(5);
+        expect(counters.offerToday('cap-offer', now() + 86_400_000)).toBe(0);
+        expect(counters.campaignTotal('cap-campaign')).toBe(5);
+        expect(counters.campaignSpend('cap-campaign')).toBeCloseTo(2, 9);
+      }
+    } finally {
+      await Promise.all([one.close(), two.close()]);
+      redis.close();
+    }
   });
 
   it('creates a customer with PUT, visible to every server', async () => {

@@ -9,6 +9,9 @@
  * - `p:pop:{V}:dirty`            customers changed through the API while V was loading
  * - `p:contacts:{id}`            list of the customer's recent contacts
  * - `p:contacts-rev:{id}`        revision of that list, for compare-and-append
+ * - `p:caps:total`               hash of offers shown, all time: `o:<offer>` and `c:<campaign>`
+ * - `p:caps:day:<n>`             the same for UTC day n (expires after two days)
+ * - `p:caps:spend`               hash of channel cost spent per campaign, `c:<campaign>`
  * - `p:events`                   pub/sub channel: version flips and per-customer invalidations
  *
  * A customer's two contact keys share the hash tag `{id}`, so that the Lua scripts that read and
@@ -28,5 +31,8 @@ export class RedisKeys {
   readonly bucket = (version: number, bucket: number): string => `${this.prefix}:pop:${version}:b:${bucket}`;
   readonly contacts = (customerId: string): string => `${this.prefix}:contacts:{${customerId}}`;
   readonly contactsRevision = (customerId: string): string => `${this.prefix}:contacts-rev:{${customerId}}`;
+  readonly capsTotal = (): string => `${this.prefix}:caps:total`;
+  readonly capsDay = (day: number): string => `${this.prefix}:caps:day:${day}`;
+  readonly capsSpend = (): string => `${this.prefix}:caps:spend`;
   readonly events = (): string => `${this.prefix}:events`;
 }
