@@ -259,7 +259,8 @@ describe.each([
     }
   });
 
-  it('creates a customer with PUT, visible to every server', async () => {
+  it('creates a customer with PUT, visible to every server, also one that remembered them as unknown', async () => {
+    expect((await dossier(b, 'cust-new')).statusCode).toBe(404); // b now caches "unknown"
     const put = await a.app.inject({
       method: 'PUT',
       url: '/v1/customers/cust-new',
