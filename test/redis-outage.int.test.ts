@@ -1,10 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ProfileRecord } from '../src/domain/profile.js';
-import { FIXTURE_PROFILES, postDecision } from './helpers.js';
+import { postDecision } from './helpers.js';
 import {
   auth,
   eventually,
+  FIXTURE_RECORDS,
   loadRecords,
   type OfferloopNode,
   type RedisTarget,
@@ -12,11 +11,6 @@ import {
   startNode,
 } from './support/offerloop-node.js';
 import { type RedisProcess, startRedis } from './support/redis.js';
-
-const RECORDS: ProfileRecord[] = readFileSync(FIXTURE_PROFILES, 'utf8')
-  .split('\n')
-  .filter((l) => l.trim() !== '')
-  .map((l) => JSON.parse(l) as ProfileRecord);
 
 let redis: RedisProcess;
 let target: RedisTarget;
@@ -26,7 +20,7 @@ beforeAll(async () => {
   // Persisted, so that the population survives the crash and the restart.
   redis = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
   target = redisTarget({ url: redis.url });
-  await loadRecords(target, RECORDS);
+  await loadRecords(target, FIXTURE_RECORDS);
   node = await startNode(target, { REDIS_TIMEOUT_MS: '150' });
 });
 afterAll(async () => {

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProfileRecord } from '../src/domain/profile.js';
 import { profileFromRecord } from '../src/domain/profile.js';
@@ -7,10 +6,11 @@ import { RedisConnection } from '../src/store/redis/redis-connection.js';
 import { RedisKeys } from '../src/store/redis/redis-keys.js';
 import { RedisProfileStore } from '../src/store/redis/redis-profile-store.js';
 import { TieredProfileStore } from '../src/store/tiered-profile-store.js';
-import { FIXTURE_PROFILES, postDecision, testLog } from './helpers.js';
+import { postDecision, testLog } from './helpers.js';
 import {
   auth,
   eventually,
+  FIXTURE_RECORDS,
   loadRecords,
   type OfferloopNode,
   type RedisTarget,
@@ -23,11 +23,6 @@ import {
   startRedis,
   startRedisCluster,
 } from './support/redis.js';
-
-const FIXTURE_RECORDS: ProfileRecord[] = readFileSync(FIXTURE_PROFILES, 'utf8')
-  .split('\n')
-  .filter((l) => l.trim() !== '')
-  .map((l) => JSON.parse(l) as ProfileRecord);
 
 /** The fixture customers, tagged with the generation of the load they came from. */
 const generation = (gen: number): ProfileRecord[] =>

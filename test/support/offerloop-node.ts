@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { RedisConfig } from '../../src/config.js';
 import type { ProfileRecord } from '../../src/domain/profile.js';
@@ -7,9 +8,15 @@ import { createServices, type Services } from '../../src/services.js';
 import { type LoadResult, loadPopulation } from '../../src/store/redis/bulk-loader.js';
 import { RedisConnection } from '../../src/store/redis/redis-connection.js';
 import { RedisKeys } from '../../src/store/redis/redis-keys.js';
-import { testConfig, testLog } from '../helpers.js';
+import { FIXTURE_PROFILES, testConfig, testLog } from '../helpers.js';
 
 export const NOW = Date.parse('2026-11-22T12:00:00Z');
+
+/** The fixture customers as records, ready to load. */
+export const FIXTURE_RECORDS: readonly ProfileRecord[] = readFileSync(FIXTURE_PROFILES, 'utf8')
+  .split('\n')
+  .filter((l) => l.trim() !== '')
+  .map((l) => JSON.parse(l) as ProfileRecord);
 export const KEYS = 'agent-key=decide+feedback,admin-key=admin';
 export const auth = (key: string) => ({ authorization: `Bearer ${key}` });
 
