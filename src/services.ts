@@ -124,12 +124,15 @@ async function redisStores(
     const keys = new RedisKeys(redisConfig.prefix);
     const backing = await RedisProfileStore.open(redis, keys);
     const profiles = new TieredProfileStore(backing, { maxBytes: cache.maxBytes });
-    const sync = await PopulationSync.start(redis, keys, backing, profiles, log);
+    const history = new RedisContactHistoryStore(redis, keys, { maxEvents: 100, retention });
+    const sync = await PopulationSync.start(redis, keys, backing, profiles, log, [
+      (id) => history.forget(id),
+    ]);
     const counters = new RedisCapCounters(redis, keys, log, clock);
     log.info({ version: backing.version, customers: await backing.count() }, 'serving profiles from Redis');
     return {
       profiles,
-      history: new RedisContactHistoryStore(redis, keys, { maxEvents: 100, retention }),
+      history,
       counters,
       changed: (customerId) => sync.customerChanged(customerId),
       health: async () => ({

@@ -50,9 +50,10 @@ export class DecisionService {
   async decide(command: DecideCommand): Promise<DecisionResult> {
     const { rules, profiles, history, counters, clock } = this.deps;
     const customerId = command.customerId;
-    const [lookup, firstRead] = await Promise.all([profiles.get(customerId), history.read(customerId)]);
+    const [lookup, firstRead] = await Promise.all([profiles.get(customerId), history.lastSeen(customerId)]);
     const profile = lookup.profile ?? anonymousProfile(customerId);
     let seen = firstRead;
+    let degraded = lookup.degraded || seen.degraded;
     for (let attempt = 1; ; attempt++) {
       // Read the clock and the snapshot after the awaits: the decision uses the ruleset in force now.
       const now = clock();
@@ -76,11 +77,13 @@ export class DecisionService {
         const shown = engine.offers.map((c) =>
           impression(c.offer.id, c.offer.campaign.id, command.channel, now),
         );
-        const newer = await history.appendIfUnchanged(customerId, seen, shown);
-        if (newer !== null) {
+        const outcome = await history.appendIfUnchanged(customerId, seen, shown);
+        if (outcome.appended) degraded ||= outcome.degraded;
+        else {
           // Another decision for this customer was recorded since we read the history: decide
           // again on the newer one, so that no cap is exceeded. Guarded by redis-tier.int.test.ts "exact caps".
-          seen = newer;
+          seen = outcome.newer;
+          degraded ||= seen.degraded;
           if (attempt < MAX_ATTEMPTS) continue;
           engine = { offers: [], heldOut: engine.heldOut, suppressed: engine.suppressed };
         }
@@ -95,7 +98,7 @@ export class DecisionService {
         placement: command.placement ?? null,
         rulesetVersion: snapshot.version,
         decidedAt: now,
-        degraded: lookup.degraded || seen.degraded,
+        degraded,
         engine,
       };
     }

@@ -4,11 +4,20 @@ import type { ContactEvent } from '../domain/contact.js';
 /** A customer's recent contacts as read at one revision. */
 export interface ContactHistory {
   readonly events: readonly ContactEvent[];
-  /** Grows by one with every append; compare-and-append checks it. */
-  readonly revision: number;
+  /** Changes with every append; compare-and-append checks it. Opaque: only compared for equality. */
+  readonly revision: string;
   /** True when the store could not be read and this is only what this node saw. */
   readonly degraded: boolean;
 }
+
+/** What became of a compare-and-append. */
+export type AppendOutcome =
+  /** Appended; `degraded`: only to this node's memory, because the shared store was unreachable. */
+  | { readonly appended: true; readonly degraded: boolean }
+  /** Someone appended since `seen`: nothing was written; decide again on `newer`. */
+  | { readonly appended: false; readonly newer: ContactHistory };
+
+export const APPENDED: AppendOutcome = Object.freeze({ appended: true, degraded: false });
 
 /**
  * Contact history per customer, read by contact policy on every decision. Shown offers are added
@@ -18,12 +27,17 @@ export interface ContactHistory {
  */
 export interface ContactHistoryStore {
   read(customerId: string): Promise<ContactHistory>;
-  /** Appends if the history is still at `seen.revision` and returns null; otherwise writes nothing and returns the newer history. */
+  /**
+   * The history as this node saw it last, without a round trip where the store can avoid one. It
+   * may be stale: a decision starts from it, and appendIfUnchanged catches the difference.
+   */
+  lastSeen(customerId: string): Promise<ContactHistory>;
+  /** Appends if the history is still at `seen.revision`; otherwise writes nothing and returns the newer history. */
   appendIfUnchanged(
     customerId: string,
     seen: ContactHistory,
     events: readonly ContactEvent[],
-  ): Promise<ContactHistory | null>;
+  ): Promise<AppendOutcome>;
   /** Appends whatever the revision (reactions reported by channels). */
   append(customerId: string, events: readonly ContactEvent[]): Promise<void>;
   erase(customerId: string): Promise<void>;
@@ -36,7 +50,7 @@ export interface MemoryHistoryOptions {
   readonly maxEventsPerCustomer: number;
 }
 
-const EMPTY: ContactHistory = Object.freeze({ events: Object.freeze([]), revision: 0, degraded: false });
+const EMPTY: ContactHistory = Object.freeze({ events: Object.freeze([]), revision: '0', degraded: false });
 
 /**
  * The embedded contact history, and the Redis store's fallback while Redis is down. Bounded (an
@@ -56,15 +70,19 @@ export class MemoryContactHistoryStore implements ContactHistoryStore {
     return Promise.resolve(this.byCustomer.peek(customerId) ?? EMPTY);
   }
 
+  lastSeen(customerId: string): Promise<ContactHistory> {
+    return this.read(customerId);
+  }
+
   appendIfUnchanged(
     customerId: string,
     seen: ContactHistory,
     events: readonly ContactEvent[],
-  ): Promise<ContactHistory | null> {
+  ): Promise<AppendOutcome> {
     const current = this.byCustomer.peek(customerId) ?? EMPTY;
-    if (current.revision !== seen.revision) return Promise.resolve(current);
+    if (current.revision !== seen.revision) return Promise.resolve({ appended: false, newer: current });
     this.add(customerId, current, events);
-    return Promise.resolve(null);
+    return Promise.resolve(APPENDED);
   }
 
   append(customerId: string, events: readonly ContactEvent[]): Promise<void> {
@@ -81,7 +99,7 @@ export class MemoryContactHistoryStore implements ContactHistoryStore {
     const list = [...current.events, ...events].sort((a, b) => a.at - b.at);
     this.byCustomer.set(customerId, {
       events: list.slice(-this.options.maxEventsPerCustomer),
-      revision: current.revision + 1,
+      revision: String(Number(current.revision) + 1),
       degraded: false,
     });
   }

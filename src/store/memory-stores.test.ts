@@ -40,11 +40,12 @@ describe('MemoryContactHistoryStore', () => {
   it('appends only to the revision that was read', async () => {
     const store = new MemoryContactHistoryStore();
     const seen = await store.read('a');
-    expect(await store.appendIfUnchanged('a', seen, [event(1)])).toBeNull();
-    const newer = await store.appendIfUnchanged('a', seen, [event(2)]);
-    expect(newer?.events.map((e) => e.at)).toEqual([1]);
-    expect(await store.appendIfUnchanged('a', newer!, [event(2)])).toBeNull();
-    expect((await store.read('a')).revision).toBe(2);
+    expect(await store.appendIfUnchanged('a', seen, [event(1)])).toEqual({ appended: true, degraded: false });
+    const refused = await store.appendIfUnchanged('a', seen, [event(2)]);
+    if (refused.appended) expect.unreachable('the revision changed');
+    expect(refused.newer.events.map((e) => e.at)).toEqual([1]);
+    expect((await store.appendIfUnchanged('a', refused.newer, [event(2)])).appended).toBe(true);
+    expect((await store.read('a')).revision).toBe('2');
   });
 
   it('forgets the least recently contacted customers first when full', async () => {

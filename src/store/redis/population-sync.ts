@@ -23,6 +23,7 @@ export class PopulationSync {
     private readonly store: RedisProfileStore,
     private readonly tier: TieredProfileStore,
     private readonly log: Logger,
+    private readonly forgetters: readonly ((customerId: string) => void)[],
     pollMs: number,
   ) {
     this.timer = setInterval(() => void this.refresh(), pollMs).unref();
@@ -35,9 +36,11 @@ export class PopulationSync {
     store: RedisProfileStore,
     tier: TieredProfileStore,
     log: Logger,
+    /** Other per-customer memory to drop when a customer changes (e.g. the contact history seen last). */
+    forgetters: readonly ((customerId: string) => void)[] = [],
     pollMs = 5000,
   ): Promise<PopulationSync> {
-    const sync = new PopulationSync(redis, keys, store, tier, log, pollMs);
+    const sync = new PopulationSync(redis, keys, store, tier, log, forgetters, pollMs);
     await redis.subscribe(keys.events(), (message) => sync.onMessage(message));
     return sync;
   }
@@ -57,8 +60,10 @@ export class PopulationSync {
     const space = message.indexOf(' ');
     const kind = message.slice(0, space);
     const subject = message.slice(space + 1);
-    if (kind === 'customer') this.tier.invalidate(subject);
-    else if (kind === 'version') void this.refresh();
+    if (kind === 'customer') {
+      this.tier.invalidate(subject);
+      for (const forget of this.forgetters) forget(subject);
+    } else if (kind === 'version') void this.refresh();
   }
 
   private readonly onReconnect = (): void => {

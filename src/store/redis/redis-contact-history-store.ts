@@ -1,7 +1,10 @@
+import { LRUCache } from 'lru-cache';
 import { CHANNELS, channelIndex } from '../../domain/channel.js';
 import type { ContactEvent, ContactOutcome } from '../../domain/contact.js';
 import { DAY_MS } from '../../ruleset/time.js';
 import {
+  APPENDED,
+  type AppendOutcome,
   type ContactHistory,
   type ContactHistoryStore,
   MemoryContactHistoryStore,
@@ -17,18 +20,23 @@ return { redis.call('GET', KEYS[2]) or '0', redis.call('LRANGE', KEYS[1], 0, -1)
 
 // KEYS: contacts list, revision. ARGV: expected revision (-1: any), events kept, TTL ms, events…
 // Returns { new revision } when appended, or { revision, events } of the newer history when not.
-// The TTL only ever grows: an impression must not cut short the life of an older reject.
+// A revision is the server time in microseconds (or one more than the last, if that is larger),
+// never a count: after an expired history starts again from nothing, a node's cached revision of
+// the old one can never match by chance. The TTL only ever grows: an impression must not cut
+// short the life of an older reject.
 const APPEND = new RedisScript(`
-local revision = tonumber(redis.call('GET', KEYS[2]) or '0')
-if ARGV[1] ~= '-1' and revision ~= tonumber(ARGV[1]) then
-  return { tostring(revision), redis.call('LRANGE', KEYS[1], 0, -1) }
+local revision = redis.call('GET', KEYS[2]) or '0'
+if ARGV[1] ~= '-1' and revision ~= ARGV[1] then
+  return { revision, redis.call('LRANGE', KEYS[1], 0, -1) }
 end
 redis.call('RPUSH', KEYS[1], unpack(ARGV, 4))
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
 local ttl = math.max(tonumber(ARGV[3]), redis.call('PTTL', KEYS[1]))
 redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('SET', KEYS[2], revision + 1, 'PX', ttl)
-return { tostring(revision + 1) }
+local time = redis.call('TIME')
+local next = string.format('%.0f', math.max(tonumber(revision) + 1, tonumber(time[1]) * 1000000 + tonumber(time[2])))
+redis.call('SET', KEYS[2], next, 'PX', ttl)
+return { next }
 `);
 
 /**
@@ -50,12 +58,25 @@ export interface RedisHistoryOptions {
 
 const OUTCOMES: readonly ContactOutcome[] = ['impression', 'accept', 'reject'];
 
+const DEGRADED: AppendOutcome = Object.freeze({ appended: true, degraded: true });
+
+/** A customer this node has not seen: assume no history; the append corrects that if wrong. */
+const NEVER_SEEN: ContactHistory = Object.freeze({
+  revision: '0',
+  events: Object.freeze([]),
+  degraded: false,
+});
+
 /**
  * Contact history in Redis, exact across nodes: reads and appends are Lua scripts over the
  * customer's two keys (one slot, thanks to the hash tag), so a compare-and-append is atomic.
- * While Redis is down, reads and writes fall back to this node's memory and say so (`degraded`).
+ * Decisions start from the history this node saw last (kept in memory), so a decision costs one
+ * round trip, the append; if another node wrote since, the append fails and returns the newer
+ * history in the same round trip. While Redis is down, reads and writes fall back to this node's
+ * memory and say so (`degraded`).
  */
 export class RedisContactHistoryStore implements ContactHistoryStore {
+  private readonly seen = new LRUCache<string, ContactHistory>({ max: 100_000 });
   private readonly fallback = new MemoryContactHistoryStore({
     maxCustomers: 100_000,
     maxEventsPerCustomer: 100,
@@ -73,59 +94,84 @@ export class RedisContactHistoryStore implements ContactHistoryStore {
   async read(customerId: string): Promise<ContactHistory> {
     try {
       const reply = await READ.run<[string, string[]]>(this.redis, this.keyPair(customerId), []);
-      return { revision: Number(reply[0]), events: reply[1].map(decodeEvent), degraded: false };
+      return this.remember(customerId, reply[0], reply[1].map(decodeEvent));
     } catch (err) {
       if (!(err instanceof RedisUnavailableError)) throw err;
       return { ...(await this.fallback.read(customerId)), degraded: true };
     }
   }
 
+  lastSeen(customerId: string): Promise<ContactHistory> {
+    return Promise.resolve(this.seen.get(customerId) ?? NEVER_SEEN);
+  }
+
   async appendIfUnchanged(
     customerId: string,
     seen: ContactHistory,
     events: readonly ContactEvent[],
-  ): Promise<ContactHistory | null> {
+  ): Promise<AppendOutcome> {
     // A decision taken on this node's memory stays there: it cannot be checked against Redis.
-    if (seen.degraded)
-      return this.fallback.appendIfUnchanged(customerId, { ...seen, degraded: false }, events);
-    return this.write(customerId, String(seen.revision), events);
+    if (seen.degraded) {
+      const outcome = await this.fallback.appendIfUnchanged(customerId, { ...seen, degraded: false }, events);
+      return outcome.appended ? DEGRADED : { appended: false, newer: { ...outcome.newer, degraded: true } };
+    }
+    return this.write(customerId, seen, events);
   }
 
   async append(customerId: string, events: readonly ContactEvent[]): Promise<void> {
-    await this.write(customerId, '-1', events);
+    await this.write(customerId, null, events);
+  }
+
+  /** Drops this node's copy (another node erased the customer). */
+  forget(customerId: string): void {
+    this.seen.delete(customerId);
   }
 
   async erase(customerId: string): Promise<void> {
+    this.seen.delete(customerId);
     await this.fallback.erase(customerId);
     const [contacts, revision] = this.keyPair(customerId);
     // One DEL of two keys of one slot: atomic, and valid in a cluster.
     await this.redis.send(contacts, ['DEL', contacts, revision]);
   }
 
+  /** Appends `events` if the history is still at `seen` (null: whatever it is). */
   private async write(
     customerId: string,
-    expected: string,
+    seen: ContactHistory | null,
     events: readonly ContactEvent[],
-  ): Promise<ContactHistory | null> {
-    if (events.length === 0) return null;
+  ): Promise<AppendOutcome> {
+    if (events.length === 0) return APPENDED;
     const retention = this.options.retention();
     const ttl = events.some((e) => e.outcome !== 'impression')
       ? retention.reactionsMs
       : retention.impressionsMs;
     try {
       const reply = await APPEND.run<[string] | [string, string[]]>(this.redis, this.keyPair(customerId), [
-        expected,
+        seen === null ? '-1' : seen.revision,
         String(this.options.maxEvents),
         String(Math.max(ttl, 1)),
         ...events.map(encodeEvent),
       ]);
-      if (reply.length === 1) return null;
-      return { revision: Number(reply[0]), events: reply[1].map(decodeEvent), degraded: false };
+      if (reply.length === 2) {
+        return { appended: false, newer: this.remember(customerId, reply[0], reply[1].map(decodeEvent)) };
+      }
+      // What Redis holds now is what we saw plus what we added; after a blind append we do not know.
+      if (seen === null) this.seen.delete(customerId);
+      else this.remember(customerId, reply[0], [...seen.events, ...events].slice(-this.options.maxEvents));
+      return APPENDED;
     } catch (err) {
       if (!(err instanceof RedisUnavailableError)) throw err;
+      this.seen.delete(customerId);
       await this.fallback.append(customerId, events);
-      return null;
+      return DEGRADED;
     }
+  }
+
+  private remember(customerId: string, revision: string, events: readonly ContactEvent[]): ContactHistory {
+    const history: ContactHistory = { revision, events, degraded: false };
+    this.seen.set(customerId, history);
+    return history;
   }
 
   private keyPair(customerId: string): [string, string] {
