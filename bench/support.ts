@@ -1,11 +1,19 @@
 // Helpers shared by the benchmarks in bench/: where results go, number formatting, percentiles,
-// and the env knobs. Nothing here is measured.
+// the env knobs, and for the HTTP benches child processes, CPU meters and autocannon runs.
+// Nothing here is measured.
 
-import { existsSync } from 'node:fs';
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { cpus } from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { round } from '../src/sim/random.js';
 
 /** The repository root: the nearest directory above this file with a package.json (src or dist). */
 export const REPO_ROOT = findRoot(path.dirname(fileURLToPath(import.meta.url)));
@@ -48,7 +56,7 @@ export function envNumber(name: string, fallback: number): number {
   return n;
 }
 
-export { round } from '../src/sim/random.js';
+export { round };
 
 /** The q-quantile (0..1) of an ascending array, by linear interpolation. */
 export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
@@ -67,3 +75,456 @@ export function median(xs: readonly number[]): number {
 }
 
 export const verdict = (ok: boolean): 'PASS' | 'FAIL' => (ok ? 'PASS' : 'FAIL');
+
+// ---------------------------------------------------------------------------------------------
+// Child processes (servers, Redis, loaders) for the HTTP benches. They run outside the bench
+// process, so that the load generator does not share an event loop with them; whatever happens,
+// they die with it. The handlers are installed by the first child, so the benches that spawn
+// nothing (engine, expr) are not affected.
+
+const children = new Set<ChildProcess>();
+let supervisorLabel = 'bench';
+let supervising = false;
+
+/** Names the bench in the message printed when SIGINT or SIGTERM stops it. */
+export function superviseChildren(label: string): void {
+  supervisorLabel = label;
+  if (supervising) return;
+  supervising = true;
+  process.on('exit', killChildren);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      process.stderr.write(`\n${supervisorLabel}: ${signal}, stopping the child processes\n`);
+      killChildren();
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  }
+}
+
+// On Linux, `setpriv --pdeathsig KILL` (util-linux) makes the kernel kill a child when the bench dies,
+// however it dies (even by SIGKILL, which skips every handler). setpriv execs the command, so the pid
+// we measure and signal is still the child's own.
+const WITH_DEATH_SIGNAL = process.platform === 'linux' && existsSync('/usr/bin/setpriv');
+
+/** spawn(), tracked (see trackChild) and, where the platform allows, killed with the bench. */
+export function spawnChild(command: string, args: readonly string[], options: SpawnOptions): ChildProcess {
+  const proc = WITH_DEATH_SIGNAL
+    ? spawn('/usr/bin/setpriv', ['--pdeathsig', 'KILL', command, ...args], options)
+    : spawn(command, args, options);
+  trackChild(proc);
+  return proc;
+}
+
+/** Kills `proc` (SIGKILL) when the bench exits, fails or is interrupted, unless it has exited by then. */
+export function trackChild(proc: ChildProcess): void {
+  superviseChildren(supervisorLabel);
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
+  proc.once('error', () => children.delete(proc));
+}
+
+export function killChildren(): void {
+  for (const child of children) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    child.kill('SIGCONT');
+    child.kill('SIGKILL');
+  }
+}
+
+/** A port the OS considers free right now (listen on 0, read it, close). */
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  probe.listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const address = probe.address();
+  probe.close();
+  await once(probe, 'close');
+  if (address === null || typeof address === 'string') throw new Error('no port from the probe');
+  return address.port;
+}
+
+/** A pino line of a server (or the ready line of the hello server). */
+export interface LogLine {
+  readonly level?: number;
+  readonly msg?: string;
+  readonly readyInMs?: number;
+  readonly customers?: number;
+  readonly [field: string]: unknown;
+}
+
+export interface Server {
+  readonly name: string;
+  readonly proc: ChildProcess;
+  readonly pid: number;
+  readonly url: string;
+  /** Spawn to ready line, measured here. */
+  readonly spawnToReadyMs: number;
+  /** What the child says it took (process.uptime() at ready). */
+  readonly readyInMs: number | null;
+  readonly customersLoaded: number | null;
+  /** pino lines at level error or worse since start. */
+  errorLogs: number;
+  /** pino lines at level warn since start. */
+  warnLogs: number;
+}
+
+export interface StartOptions {
+  /** Extra arguments for node, before the script (e.g. --cpu-prof). */
+  readonly nodeArgs?: readonly string[];
+  readonly readyTimeoutMs?: number;
+  /** Every JSON line the server prints, with performance.now() when it was read. */
+  readonly onLog?: (log: LogLine, at: number) => void;
+}
+
+/** Spawns `node script` on a free port of 127.0.0.1 and resolves when it prints `{"msg": readyMsg}`. */
+export async function startServer(
+  name: string,
+  script: string,
+  env: Readonly<Record<string, string>>,
+  readyMsg: string,
+  options: StartOptions = {},
+): Promise<Server> {
+  const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
+  const port = await freePort();
+  const started = performance.now();
+  const proc = spawnChild(process.execPath, [...(options.nodeArgs ?? []), script], {
+    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const tail: string[] = [];
+  const remember = (line: string) => {
+    tail.push(line);
+    if (tail.length > 20) tail.shift();
+  };
+  let customersLoaded: number | null = null;
+  const server: { value: Server | null; errorLogs: number; warnLogs: number } = {
+    value: null,
+    errorLogs: 0,
+    warnLogs: 0,
+  };
+
+  return new Promise<Server>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      fail(new Error(`${name} not ready after ${readyTimeoutMs} ms`));
+    }, readyTimeoutMs);
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      proc.kill('SIGKILL');
+      reject(new Error(`${err.message}\n--- last output of ${name} ---\n${tail.join('\n')}`));
+    };
+    proc.once('exit', (code, signal) => {
+      if (server.value === null) fail(new Error(`${name} exited before it was ready (${code ?? signal})`));
+    });
+    proc.once('error', fail);
+    createInterface({ input: proc.stderr! }).on('line', remember);
+    // Read stdout to the end: a full pipe would block the server's logger.
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      remember(line);
+      let log: LogLine;
+      try {
+        log = JSON.parse(line) as LogLine;
+      } catch {
+        return;
+      }
+      const counts = server.value ?? server;
+      if ((log.level ?? 0) >= 50) counts.errorLogs++;
+      else if ((log.level ?? 0) >= 40) counts.warnLogs++;
+      options.onLog?.(log, performance.now());
+      if (log.msg === 'profiles loaded' && typeof log.customers === 'number') customersLoaded = log.customers;
+      if (log.msg === readyMsg && server.value === null) {
+        clearTimeout(timer);
+        server.value = {
+          name,
+          proc,
+          pid: proc.pid!,
+          url: `http://127.0.0.1:${port}`,
+          spawnToReadyMs: Math.round(performance.now() - started),
+          readyInMs: typeof log.readyInMs === 'number' ? log.readyInMs : null,
+          customersLoaded,
+          errorLogs: server.errorLogs,
+          warnLogs: server.warnLogs,
+        };
+        resolve(server.value);
+      }
+    });
+  });
+}
+
+/** SIGTERM, then SIGKILL after 5 s. */
+export async function stopServer(server: { readonly proc: ChildProcess }): Promise<void> {
+  const { proc } = server;
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = once(proc, 'exit');
+  proc.kill('SIGTERM');
+  // Unref'd: once the server is gone, this timer must not hold the bench open.
+  const timeout = sleep(5_000, undefined, { ref: false }).then(() => 'timeout' as const);
+  if ((await Promise.race([exited, timeout])) === 'timeout') proc.kill('SIGKILL');
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU use, to tell a saturated server from a saturated load generator (2 cores on this machine).
+
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+/** CPU time (user + system) of a process so far, from /proc; null when it cannot be read. */
+export function processCpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the state field.
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+
+export interface CpuMeter {
+  /** `pct` of one core, for process `pid` and for this process (the load generator). */
+  stop(): { serverPct: number | null; serverMs: number | null; loadgenPct: number };
+}
+
+export function cpuMeter(pid: number): CpuMeter {
+  const wall = performance.now();
+  const server = processCpuMs(pid);
+  const own = process.cpuUsage();
+  return {
+    stop() {
+      const elapsed = performance.now() - wall;
+      const serverNow = processCpuMs(pid);
+      const ownDelta = process.cpuUsage(own);
+      return {
+        serverPct:
+          server !== null && serverNow !== null ? round(((serverNow - server) / elapsed) * 100) : null,
+        serverMs: server !== null && serverNow !== null ? serverNow - server : null,
+        loadgenPct: round(((ownDelta.user + ownDelta.system) / 1000 / elapsed) * 100),
+      };
+    },
+  };
+}
+
+/** All cores together, from /proc/stat: busy and stolen time in % of one core (up to cores × 100). */
+export interface MachineMeter {
+  stop(): { busyPct: number | null; stealPct: number | null };
+}
+
+function machineTicks(): { busy: number; steal: number } | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+    // cpu user nice system idle iowait irq softirq steal …
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    const at = (i: number) => f[i] ?? 0;
+    // Busy: user, nice, system, irq, softirq (idle and iowait are not).
+    return { busy: at(0) + at(1) + at(2) + at(5) + at(6), steal: at(7) };
+  } catch {
+    return null;
+  }
+}
+
+export function machineMeter(): MachineMeter {
+  const wall = performance.now();
+  const start = machineTicks();
+  return {
+    stop() {
+      const elapsed = performance.now() - wall;
+      const end = machineTicks();
+      if (start === null || end === null) return { busyPct: null, stealPct: null };
+      const pct = (ticks: number) => round(((ticks * 1000) / CLOCK_TICKS / elapsed) * 100);
+      return { busyPct: pct(end.busy - start.busy), stealPct: pct(end.steal - start.steal) };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load with autocannon: request bodies dealt out in slices, one slice per connection.
+
+/** What a run sends: one route, the same headers, and slices of bodies (one slice per connection). */
+export interface RequestSet {
+  readonly route: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly slices: readonly (readonly string[])[];
+}
+
+export interface FireOptions {
+  readonly duration: number;
+  readonly connections: number;
+  readonly overallRate?: number;
+  /** The slice of bodies the first connection gets (the next ones get the following slices). */
+  readonly firstSlice?: number;
+  /** Called with each response time in ms (float); autocannon's own histogram rounds to 1 ms. */
+  readonly onResponse?: (ms: number) => void;
+  /** Sees every response body; returning false counts a mismatch (autocannon's `mismatches`). */
+  readonly verifyBody?: (body: string | Buffer | undefined) => boolean;
+  /** Stops the run early; the result covers what was done until then. */
+  readonly signal?: AbortSignal;
+  /**
+   * Called when the clients are set up and the duration starts. Setting up costs this process
+   * about 10 µs per request body per connection, before any request is timed.
+   */
+  readonly onStart?: () => void;
+}
+
+/** Gives each new connection its own slice of bodies, so connections do not send in lockstep. */
+function sliceDealer(requests: RequestSet, first: number): (client: autocannon.Client) => void {
+  let next = first;
+  return (client) => {
+    const bodies = requests.slices[next++ % requests.slices.length]!;
+    client.setRequests(
+      bodies.map((body) => ({ method: 'POST', path: requests.route, headers: requests.headers, body })),
+    );
+  };
+}
+
+/** One autocannon run against `url` (the server's base URL). */
+export function fire(url: string, requests: RequestSet, opts: FireOptions): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: `${url}${requests.route}`,
+        method: 'POST',
+        headers: { ...requests.headers },
+        body: requests.slices[0]![0]!,
+        connections: opts.connections,
+        pipelining: 1,
+        duration: opts.duration,
+        timeout: 10,
+        setupClient: sliceDealer(requests, opts.firstSlice ?? 0),
+        ...(opts.verifyBody ? { verifyBody: opts.verifyBody } : {}),
+        ...(opts.overallRate !== undefined
+          ? { overallRate: opts.overallRate, ignoreCoordinatedOmission: true }
+          : {}),
+      },
+      (err: unknown, result) =>
+        err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(result),
+    );
+    const onResponse = opts.onResponse;
+    if (onResponse) instance.on('response', (_client, _status, _bytes, ms) => onResponse(ms));
+    const onStart = opts.onStart;
+    if (onStart) instance.once('start', () => onStart());
+    const signal = opts.signal;
+    if (signal) {
+      if (signal.aborted) instance.stop();
+      else signal.addEventListener('abort', () => instance.stop(), { once: true });
+    }
+  });
+}
+
+/**
+ * The latency runs are split into this many autocannon instances started 1/GROUPS s apart.
+ * Autocannon paces with a per-connection budget that refills once a second, so one instance fires
+ * each second's requests in a burst; staggered groups spread the bursts over the second.
+ */
+export const LATENCY_GROUPS = 10;
+
+export interface PacedOptions extends Omit<FireOptions, 'overallRate'> {
+  /** Requests per second, over all groups. */
+  readonly rate: number;
+}
+
+/**
+ * A run at a fixed rate, split into staggered autocannon groups (see LATENCY_GROUPS). Each group runs
+ * the full duration at its share of the rate, only its start is offset. Groups not yet started when
+ * `signal` aborts are skipped, so the array may be shorter than the number of groups.
+ */
+export async function pacedRun(
+  url: string,
+  requests: RequestSet,
+  opts: PacedOptions,
+): Promise<autocannon.Result[]> {
+  const groups = pacedGroups(opts.connections, opts.rate);
+  const results = await Promise.all(
+    Array.from({ length: groups }, async (_, g) => {
+      await sleep((g * 1000) / groups);
+      if (opts.signal?.aborted) return null;
+      const share = (n: number) => Math.floor(n / groups) + (g < n % groups ? 1 : 0);
+      const connections = Math.max(1, share(opts.connections));
+      return fire(url, requests, {
+        ...opts,
+        connections,
+        firstSlice: (opts.firstSlice ?? 0) + g * connections,
+        overallRate: share(opts.rate),
+      });
+    }),
+  );
+  return results.filter((r): r is autocannon.Result => r !== null);
+}
+
+/** How many groups pacedRun uses for these connections and this rate. */
+export function pacedGroups(connections: number, rate: number): number {
+  return Math.max(1, Math.min(LATENCY_GROUPS, connections, rate));
+}
+
+/** p50 … max in ms (2 decimals) of response times in ms. */
+export function latencySummary(times: ArrayLike<number>): {
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+} {
+  const sorted = Float64Array.from(times).sort();
+  const q = (p: number) => round(quantileSorted(sorted, p), 2);
+  return {
+    p50Ms: q(0.5),
+    p90Ms: q(0.9),
+    p99Ms: q(0.99),
+    p999Ms: q(0.999),
+    maxMs: round(sorted[sorted.length - 1] ?? Number.NaN, 2),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// A look at what the decisions route answers: 200s, known customers, offers.
+
+export interface DecisionSample {
+  readonly requests: number;
+  readonly ok: number;
+  readonly customerKnown: number;
+  readonly degraded: number;
+  readonly meanOffers: number;
+  readonly emptyShare: number;
+}
+
+interface DecisionJson {
+  readonly customerKnown?: boolean;
+  readonly degraded?: boolean;
+  readonly offers?: readonly unknown[];
+}
+
+/** POSTs each body with fetch, one at a time; throws on any status but 200. */
+export async function sampleDecisions(
+  server: { readonly name: string; readonly url: string },
+  requests: Pick<RequestSet, 'route' | 'headers'>,
+  bodies: readonly string[],
+): Promise<DecisionSample> {
+  let ok = 0;
+  let known = 0;
+  let degraded = 0;
+  let offers = 0;
+  let empty = 0;
+  for (const body of bodies) {
+    const res = await fetch(`${server.url}${requests.route}`, {
+      method: 'POST',
+      headers: requests.headers,
+      body,
+    });
+    const text = await res.text();
+    if (res.status !== 200) {
+      throw new Error(`${server.name} answered ${res.status} to ${body}: ${text.slice(0, 500)}`);
+    }
+    ok++;
+    const json = JSON.parse(text) as DecisionJson;
+    if (json.customerKnown === true) known++;
+    if (json.degraded === true) degraded++;
+    const n = json.offers?.length ?? 0;
+    offers += n;
+    if (n === 0) empty++;
+  }
+  return {
+    requests: bodies.length,
+    ok,
+    customerKnown: known,
+    degraded,
+    meanOffers: round(offers / bodies.length, 2),
+    emptyShare: round(empty / bodies.length, 3),
+  };
+}

@@ -43,8 +43,18 @@ function memoryIo() {
   return {
     out,
     io: {
-      stdout: { write: (s: string) => ((out.stdout += s), true) },
-      stderr: { write: (s: string) => ((out.stderr += s), true) },
+      stdout: {
+        write: (s: string) => {
+          out.stdout += s;
+          return true;
+        },
+      },
+      stderr: {
+        write: (s: string) => {
+          out.stderr += s;
+          return true;
+        },
+      },
     },
   };
 }

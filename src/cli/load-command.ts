@@ -3,8 +3,8 @@ import { basename } from 'node:path';
 import pino from 'pino';
 import type { RedisConfig } from '../config.js';
 import { parseDuration } from '../ruleset/time.js';
-import { formatOf, profileLines } from '../store/profile-lines.js';
-import { LoadAbortedError, loadPopulation } from '../store/redis/bulk-loader.js';
+import { fileChunks, formatOf } from '../store/profile-lines.js';
+import { defaultLoadWorkers, LoadAbortedError, loadPopulationText } from '../store/redis/bulk-loader.js';
 import { RedisConnection } from '../store/redis/redis-connection.js';
 import { RedisKeys } from '../store/redis/redis-keys.js';
 import {
@@ -46,6 +46,13 @@ const FLAGS = {
     placeholder: 'SHARE',
     description: 'abort when more than this share of lines is bad',
   },
+  workers: {
+    type: 'integer',
+    min: 0,
+    max: 64,
+    placeholder: 'N',
+    description: 'threads that parse and encode (default: none below 20 MB, else one per core, at most 4)',
+  },
   grace: {
     type: 'string',
     default: '10s',
@@ -54,6 +61,9 @@ const FLAGS = {
   },
   help: { type: 'boolean', short: 'h', description: 'show this help' },
 } as const;
+
+/** Files smaller than this are parsed on the main thread unless --workers says otherwise. */
+const WORKERS_FROM_BYTES = 20 << 20;
 
 export const LOAD_USAGE = `Usage: offerloop load [--redis URL | --cluster URL,URL] FILE
 
@@ -102,21 +112,25 @@ export async function runLoad(
   let redis: RedisConnection | null = null;
   try {
     const size = (await stat(file)).size;
-    redis = await RedisConnection.open(redisConfig, log);
+    // A busy loader answers pings late: a long deadline, so that it does not think Redis is gone.
+    redis = await RedisConnection.open(redisConfig, log, { pingEveryMs: 2000, hungAfterMs: 15_000 });
     await warnIfHashesAreNotCompact(redis, io);
     const buckets = flags.buckets ?? (await estimateBuckets(file, size));
     const progress = new Progress(io.stderr, 'load', { total: size, unit: 'bytes' });
     let read = 0;
     const started = performance.now();
-    const result = await loadPopulation(
+    const result = await loadPopulationText(
       redis,
       new RedisKeys(flags.prefix ?? env.REDIS_PREFIX ?? 'offerloop'),
-      profileLines(file, (flags.format as 'ndjson' | 'csv' | undefined) ?? formatOf(file), (bytes) => {
+      fileChunks(file, (bytes) => {
         read = bytes;
       }),
       {
         buckets,
         source: basename(file),
+        format: (flags.format as 'ndjson' | 'csv' | undefined) ?? formatOf(file),
+        // Threads take ~0.1 s to start: not worth it for a small file.
+        workers: flags.workers ?? (size < WORKERS_FROM_BYTES ? 0 : defaultLoadWorkers()),
         maxBadShare: flags['max-bad'],
         graceMs,
         onProgress: (lines, bad) =>

@@ -8,7 +8,13 @@ import {
   profileFromRecord,
 } from '../domain/profile.js';
 import { generatePopulation } from '../sim/population.js';
-import { CodecError, DictionaryBuilder, ProfileCodec, SymbolDictionary } from './profile-codec.js';
+import {
+  CodecError,
+  DictionaryBuilder,
+  ProfileCodec,
+  SymbolCounter,
+  SymbolDictionary,
+} from './profile-codec.js';
 
 // ---- arbitraries (within profile-schema limits) ------------------------------------------------
 
@@ -176,6 +182,73 @@ describe('ProfileCodec', () => {
   });
 });
 
+describe('ProfileCodec.encodeRecord', () => {
+  const demoRecords = [...generatePopulation(2000, PRODUCTS, { seed: 7, affinities: 20 })];
+  const counter = new SymbolCounter();
+  for (const rec of demoRecords.slice(0, 500)) counter.addRecord(rec);
+  const dictionaries = {
+    none: SymbolDictionary.EMPTY,
+    demo: demoBuilder.freeze(),
+    'by frequency': counter.dictionary(),
+    'by frequency, 40 entries': new SymbolCounter(40).dictionary(),
+    'seeded, capped': (() => {
+      const c = new SymbolCounter(50);
+      for (const rec of demoRecords.slice(0, 50)) c.addRecord(rec);
+      return c.dictionary(PRODUCTS.slice(0, 10));
+    })(),
+  };
+
+  it.each(Object.entries(dictionaries))(
+    'gives the bytes of encode(profileFromRecord()) for generated profiles (%s)',
+    (_, dictionary) => {
+      const codec = new ProfileCodec(dictionary);
+      for (const rec of demoRecords) {
+        expect(codec.encodeRecord(rec).equals(codec.encode(profileFromRecord(rec)))).toBe(true);
+      }
+    },
+  );
+
+  it('gives the bytes of encode(profileFromRecord()) for any valid record, duplicates included', () => {
+    const withDuplicates = record.chain((rec) =>
+      fc.tuple(fc.nat(5), fc.nat(5)).map(([h, a]) => ({
+        ...rec,
+        holdings: rec.holdings && [...rec.holdings, ...rec.holdings.slice(0, h)],
+        affinities: rec.affinities && [
+          ...rec.affinities,
+          ...rec.affinities.slice(0, a).map((x) => ({ ...x, score: 1 - x.score })),
+        ],
+      })),
+    );
+    fc.assert(
+      fc.property(withDuplicates, fc.oneof(fc.constant(-1), fc.nat(600)), (rec, cap) => {
+        const profile = profileFromRecord(rec);
+        const codec = new ProfileCodec(cap < 0 ? undefined : dictionaryFor(profile, cap));
+        expect([...codec.encodeRecord(rec)]).toEqual([...codec.encode(profile)]);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('keeps the first position and the last score of a product listed twice', () => {
+    const rec: ProfileRecord = {
+      id: 'a',
+      holdings: ['p', 'q', 'p'],
+      affinities: [
+        { product: 'x', score: 0.1 },
+        { product: 'y', score: 0.2 },
+        { product: 'x', score: 0.9 },
+      ],
+    };
+    for (const dictionary of [SymbolDictionary.EMPTY, SymbolDictionary.from(['y', 'x', 'p'])]) {
+      const codec = new ProfileCodec(dictionary);
+      const decoded = codec.decode('a', codec.encodeRecord(rec));
+      expect([...decoded.holdings]).toEqual(['p', 'q']);
+      expect(decoded.affinities.products).toEqual(['x', 'y']);
+      expect(decoded.affinities.get('x')).toBeCloseTo(0.9, 4);
+    }
+  });
+});
+
 describe('ProfileCodec.decode of bad bytes', () => {
   it('throws a CodecError for every truncation of a valid encoding', () => {
     for (const profile of demo.slice(0, 5)) {
@@ -234,6 +307,29 @@ describe('SymbolDictionary and DictionaryBuilder', () => {
     expect(dict.at(3)).toBeUndefined();
     expect(JSON.parse(JSON.stringify(dict))).toEqual(['a', 'b', 'c']);
     expect(SymbolDictionary.from(dict.toJSON()).toJSON()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('orders a counted dictionary by frequency after the seeds, up to its caps', () => {
+    const counter = new SymbolCounter(5, 3);
+    counter.addRecord({ id: '1', holdings: ['a'], affinities: [{ product: 'b', score: 1 }] });
+    counter.addRecord({ id: '2', holdings: ['b', 'long'], attributes: { k: 'v', l: ['b', 1] } });
+    // b 3×, then a, k, v, l once each in order of first sight; 'long' is too long.
+    expect(counter.dictionary().toJSON()).toEqual(['b', 'a', 'k', 'v', 'l']);
+    expect(counter.dictionary(['v', 'zz', 'v', 'toolong']).toJSON()).toEqual(['v', 'zz', 'b', 'a', 'k']);
+  });
+
+  it('makes smaller profiles ordered by frequency than in order of first sight', () => {
+    const counter = new SymbolCounter();
+    const records = [...generatePopulation(1000, PRODUCTS, { seed: 42, affinities: 20 })];
+    for (const rec of records) counter.addRecord(rec);
+    const byFrequency = new ProfileCodec(counter.dictionary());
+    let frequent = 0;
+    let firstSeen = 0;
+    for (const rec of records) {
+      frequent += byFrequency.encodeRecord(rec).length;
+      firstSeen += demoCodec.encodeRecord(rec).length;
+    }
+    expect(frequent).toBeLessThan(firstSeen);
   });
 
   it('learns strings on first sight, up to its caps', () => {

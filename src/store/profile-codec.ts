@@ -30,7 +30,7 @@
 import { AffinityTable } from '../domain/affinity-table.js';
 import { CHANNELS, type Channel } from '../domain/channel.js';
 import { internId } from '../domain/intern.js';
-import type { AttributeValue, CustomerProfile } from '../domain/profile.js';
+import type { AttributeValue, CustomerProfile, ProfileRecord } from '../domain/profile.js';
 
 export const FORMAT_VERSION = 1;
 
@@ -86,8 +86,10 @@ export class SymbolDictionary implements SymbolLookup {
 }
 
 /**
- * Learns a dictionary while a bulk loader streams profiles. Entries are only appended, so values
- * encoded with the dictionary as it stood earlier stay decodable with any later one.
+ * Learns a dictionary while profiles stream by, in order of first sight. Entries are only
+ * appended, so values encoded with the dictionary as it stood earlier stay decodable with any
+ * later one. (The bulk loader learns from a sample with SymbolCounter instead, so that its worker
+ * threads share one frozen dictionary.)
  */
 export class DictionaryBuilder implements SymbolLookup {
   private readonly list: string[] = [];
@@ -142,6 +144,57 @@ export class DictionaryBuilder implements SymbolLookup {
   }
 }
 
+/**
+ * Counts how often each string of sample profiles would be written, to build a dictionary in
+ * order of frequency: the 64 most frequent strings get the one-byte codes, which is the order that
+ * makes the encoded profiles smallest. A bulk loader counts the first few thousand records, then
+ * freezes the dictionary, so that every worker thread encodes with the same one.
+ */
+export class SymbolCounter {
+  private readonly counts = new Map<string, number>();
+
+  constructor(
+    readonly maxEntries = 4096,
+    /** Longer strings gain little from a 2-byte index and would bloat the dictionary. */
+    readonly maxLength = 64,
+  ) {}
+
+  private count(s: string): void {
+    if (s.length <= this.maxLength) this.counts.set(s, (this.counts.get(s) ?? 0) + 1);
+  }
+
+  addRecord(record: ProfileRecord): void {
+    for (const product of record.holdings ?? []) this.count(product);
+    for (const affinity of record.affinities ?? []) this.count(affinity.product);
+    const attributes = record.attributes ?? {};
+    for (const key of Object.keys(attributes)) {
+      this.count(key);
+      const value = attributes[key];
+      if (typeof value === 'string') this.count(value);
+      else if (Array.isArray(value)) for (const item of value) if (typeof item === 'string') this.count(item);
+    }
+  }
+
+  /** `seeds` first (in their order), then the counted strings, most frequent first (ties: first seen). */
+  dictionary(seeds: readonly string[] = []): SymbolDictionary {
+    const list: string[] = [];
+    const taken = new Set<string>();
+    for (const s of seeds) {
+      if (list.length >= this.maxEntries) break;
+      if (s.length > this.maxLength || taken.has(s)) continue;
+      taken.add(s);
+      list.push(s);
+    }
+    // Array.prototype.sort is stable: equal counts keep the order of first sight.
+    const byCount = [...this.counts].sort((a, b) => b[1] - a[1]);
+    for (const [s] of byCount) {
+      if (list.length >= this.maxEntries) break;
+      if (!taken.has(s)) list.push(s);
+    }
+    return SymbolDictionary.from(list);
+  }
+}
+
 // ---- encoding ----------------------------------------------------------------------------------
 
 const NULL = 0;
@@ -169,19 +222,35 @@ function ensure(n: number): void {
 
 function writeVarint(v: number): void {
   ensure(8);
-  while (v >= 0x80) {
-    out[pos++] = (v % 0x80) | 0x80;
-    v = Math.floor(v / 0x80);
-  }
-  out[pos++] = v;
+  pos = putVarint(out, pos, v);
 }
 
-function writeZigzag(n: number): void {
-  writeVarint(n >= 0 ? n * 2 : -n * 2 - 1);
+/** Writes varint `v` into `target` at `at` (room for 8 bytes needed); returns where it ends. */
+export function putVarint(target: Uint8Array, at: number, v: number): number {
+  // Most varints are symbol codes and counts: one or two bytes.
+  if (v < 0x80) {
+    target[at] = v;
+    return at + 1;
+  }
+  if (v < 0x4000) {
+    target[at] = (v & 0x7f) | 0x80;
+    target[at + 1] = v >>> 7;
+    return at + 2;
+  }
+  while (v >= 0x80) {
+    target[at++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  target[at++] = v;
+  return at;
 }
 
 function writeSymbol(s: string, dict: SymbolLookup): void {
-  const i = dict.indexOf(s);
+  writeSymbolAt(dict.indexOf(s), s);
+}
+
+/** `s`, whose dictionary index is `i` (or -1). */
+function writeSymbolAt(i: number, s: string): void {
   if (i >= 0) {
     writeVarint(i * 2 + 1);
     return;
@@ -202,19 +271,22 @@ function writeSymbol(s: string, dict: SymbolLookup): void {
 
 function writeNumber(v: number): void {
   ensure(9);
+  pos = putNumber(out, pos, v);
+}
+
+/** Writes number `v` with its tag into `target` at `at` (room for 9 bytes needed); returns where it ends. */
+export function putNumber(target: Buffer, at: number, v: number): number {
   if (Number.isInteger(v) && Math.abs(v) < INT_LIMIT && !Object.is(v, -0)) {
-    out[pos++] = INT;
-    writeZigzag(v);
-    return;
+    target[at] = INT;
+    return putVarint(target, at + 1, v >= 0 ? v * 2 : -v * 2 - 1);
   }
   const cents = Math.round(v * 100);
   if (Math.abs(cents) < INT_LIMIT && cents / 100 === v && !Object.is(v, -0)) {
-    out[pos++] = DEC2;
-    writeZigzag(cents);
-    return;
+    target[at] = DEC2;
+    return putVarint(target, at + 1, cents >= 0 ? cents * 2 : -cents * 2 - 1);
   }
-  out[pos++] = FLOAT64;
-  pos = out.writeDoubleLE(v, pos);
+  target[at] = FLOAT64;
+  return target.writeDoubleLE(v, at + 1);
 }
 
 function writeValue(value: AttributeValue, dict: SymbolLookup): void {
@@ -239,6 +311,111 @@ function writeValue(value: AttributeValue, dict: SymbolLookup): void {
     }
   } else throw new CodecError(`cannot encode attribute value ${String(value)}`);
 }
+
+function writeAttributes(attributes: Readonly<Record<string, AttributeValue>>, dict: SymbolLookup): void {
+  const keys = Object.keys(attributes);
+  writeVarint(keys.length);
+  for (const key of keys) {
+    writeSymbol(key, dict);
+    writeValue(attributes[key]!, dict);
+  }
+}
+
+function writeConsent(consent: Readonly<Partial<Record<Channel, boolean>>>): void {
+  let present = 0;
+  let values = 0;
+  for (let i = 0; i < CHANNELS.length; i++) {
+    const given = consent[CHANNELS[i]!];
+    if (given === undefined) continue;
+    present |= 1 << i;
+    if (given) values |= 1 << i;
+  }
+  ensure(2);
+  out[pos++] = present;
+  out[pos++] = values;
+}
+
+/** Clamped so that an out-of-range score (or NaN) cannot wrap around. */
+function writeScore(score: number): void {
+  const q = score > 0 ? Math.min(0xffff, Math.round(score * 0xffff)) : 0;
+  ensure(2);
+  out[pos++] = q & 0xff;
+  out[pos++] = q >>> 8;
+}
+
+// Scratch for writeRecord: the dictionary index of each item, and where it first occurred.
+let codes = new Int32Array(256);
+let firsts = new Int32Array(256);
+let scoreAt = new Float64Array(256);
+
+function scratchFor(n: number): void {
+  if (n <= codes.length) return;
+  codes = new Int32Array(n);
+  firsts = new Int32Array(n);
+  scoreAt = new Float64Array(n);
+}
+
+/**
+ * Marks in `firsts` where each of the n items (codes[i], or names(i) when not in the dictionary)
+ * first occurred, and returns how many distinct items there are. Equal strings have equal codes,
+ * so dictionary items compare as integers.
+ */
+function dedupe(n: number, name: (i: number) => string): number {
+  let distinct = 0;
+  for (let i = 0; i < n; i++) {
+    const code = codes[i]!;
+    let first = i;
+    for (let j = 0; j < i; j++) {
+      if (firsts[j] !== j || codes[j] !== code) continue;
+      if (code >= 0 || name(j) === name(i)) {
+        first = j;
+        break;
+      }
+    }
+    firsts[i] = first;
+    if (first === i) distinct++;
+  }
+  return distinct;
+}
+
+/**
+ * Writes a record as encode(profileFromRecord(record)) would, without building the profile:
+ * holdings are a set (the first of equal ids is kept), affinities keep the position of a product's
+ * first occurrence and the score of its last, as AffinityTable.from does.
+ */
+function writeRecord(record: ProfileRecord, dict: SymbolLookup): void {
+  ensure(1);
+  out[pos++] = FORMAT_VERSION;
+  writeAttributes(record.attributes ?? {}, dict);
+  writeConsent(record.consent ?? {});
+
+  const holdings = record.holdings ?? [];
+  let n = holdings.length;
+  scratchFor(n);
+  for (let i = 0; i < n; i++) codes[i] = dict.indexOf(holdings[i]!);
+  writeVarint(n < 2 ? n : dedupe(n, (i) => holdings[i]!));
+  for (let i = 0; i < n; i++) if (n < 2 || firsts[i] === i) writeSymbolAt(codes[i]!, holdings[i]!);
+
+  const affinities = record.affinities ?? [];
+  n = affinities.length;
+  scratchFor(n);
+  for (let i = 0; i < n; i++) {
+    codes[i] = dict.indexOf(affinities[i]!.product);
+    scoreAt[i] = affinities[i]!.score;
+  }
+  const distinct = n < 2 ? n : dedupe(n, (i) => affinities[i]!.product);
+  // A product listed twice keeps its last score, at the position where it was first listed.
+  if (distinct < n) for (let i = 0; i < n; i++) if (firsts[i] !== i) scoreAt[firsts[i]!] = scoreAt[i]!;
+  writeVarint(distinct);
+  for (let i = 0; i < n; i++) {
+    if (n >= 2 && firsts[i] !== i) continue;
+    writeSymbolAt(codes[i]!, affinities[i]!.product);
+    writeScore(scoreAt[i]!);
+  }
+}
+
+/** Value tags, for the bulk loader's JSON fast path (profile-json-fast.ts). */
+export const TAGS = { NULL, TRUE, FALSE, STRING, LIST } as const;
 
 // ---- decoding ----------------------------------------------------------------------------------
 
@@ -351,26 +528,8 @@ export class ProfileCodec {
     pos = 0;
     ensure(1);
     out[pos++] = FORMAT_VERSION;
-
-    const attributes = profile.attributes;
-    const keys = Object.keys(attributes);
-    writeVarint(keys.length);
-    for (const key of keys) {
-      writeSymbol(key, dict);
-      writeValue(attributes[key]!, dict);
-    }
-
-    let present = 0;
-    let values = 0;
-    for (let i = 0; i < CHANNELS.length; i++) {
-      const consent = profile.consent[CHANNELS[i]!];
-      if (consent === undefined) continue;
-      present |= 1 << i;
-      if (consent) values |= 1 << i;
-    }
-    ensure(2);
-    out[pos++] = present;
-    out[pos++] = values;
+    writeAttributes(profile.attributes, dict);
+    writeConsent(profile.consent);
 
     writeVarint(profile.holdings.size);
     for (const product of profile.holdings) writeSymbol(product, dict);
@@ -379,14 +538,19 @@ export class ProfileCodec {
     writeVarint(products.length);
     for (let i = 0; i < products.length; i++) {
       writeSymbol(products[i]!, dict);
-      const score = scores[i]!;
-      // Clamped so that an out-of-range score (or NaN) cannot wrap around.
-      const q = score > 0 ? Math.min(0xffff, Math.round(score * 0xffff)) : 0;
-      ensure(2);
-      out[pos++] = q & 0xff;
-      out[pos++] = q >>> 8;
+      writeScore(scores[i]!);
     }
 
+    return Buffer.from(out.subarray(0, pos));
+  }
+
+  /**
+   * The bytes of encode(profileFromRecord(record)), without building the profile (no Set, no
+   * AffinityTable, no interning): what a bulk loader needs of a validated record.
+   */
+  encodeRecord(record: ProfileRecord): Buffer {
+    pos = 0;
+    writeRecord(record, this.dictionary);
     return Buffer.from(out.subarray(0, pos));
   }
 

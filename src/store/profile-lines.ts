@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { ProfileRecord } from '../domain/profile.js';
 import { CsvProfileParser } from './profile-csv.js';
@@ -27,7 +28,12 @@ export async function* profileLines(
 ): AsyncGenerator<ParsedLine> {
   const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
   let bytes = 0;
-  if (onBytes) stream.on('data', (chunk) => onBytes((bytes += Buffer.byteLength(chunk))));
+  if (onBytes) {
+    stream.on('data', (chunk) => {
+      bytes += Buffer.byteLength(chunk);
+      onBytes(bytes);
+    });
+  }
   const input = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
   let csv: CsvProfileParser | null = null;
   let line = 0;
@@ -40,5 +46,39 @@ export async function* profileLines(
     }
     const result = csv !== null ? csv.parse(text) : parseRecordLine(text);
     yield typeof result === 'string' ? { line, error: result } : { line, record: result };
+  }
+}
+
+/**
+ * The bytes of a file in chunks of `size`, each in memory of its own (the bulk loader moves them to
+ * worker threads). The next chunk is read while the caller works on this one. `onBytes` reports
+ * how much of the file was read, for a progress bar.
+ */
+export async function* fileChunks(
+  file: string,
+  onBytes?: (bytes: number) => void,
+  size = 1 << 20,
+): AsyncGenerator<Uint8Array> {
+  const handle = await open(file, 'r');
+  const read = async () => {
+    const buffer = new Uint8Array(size);
+    const { bytesRead } = await handle.read(buffer, 0, size, null);
+    return bytesRead === size ? buffer : buffer.subarray(0, bytesRead);
+  };
+  let bytes = 0;
+  let pending = read();
+  try {
+    for (;;) {
+      const chunk = await pending;
+      if (chunk.length === 0) return;
+      pending = read();
+      bytes += chunk.length;
+      onBytes?.(bytes);
+      yield chunk;
+    }
+  } finally {
+    // The read ahead must end before the file is closed.
+    await pending.catch(() => {});
+    await handle.close();
   }
 }

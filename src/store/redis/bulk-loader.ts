@@ -1,11 +1,28 @@
-import { profileFromRecord } from '../../domain/profile.js';
-import { DictionaryBuilder, ProfileCodec } from '../profile-codec.js';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { ProfileCodec, SymbolCounter, type SymbolDictionary } from '../profile-codec.js';
+import { CsvProfileParser } from '../profile-csv.js';
 import type { BadLine } from '../profile-file.js';
-import type { ParsedLine } from '../profile-lines.js';
+import type { ParsedLine, ProfileFormat } from '../profile-lines.js';
+import {
+  type ChunkContext,
+  chunkContext,
+  chunkText,
+  type EncodedChunk,
+  eachLine,
+  encodeChunkBytes,
+  fieldFragment,
+  parseFragment,
+  parseLine,
+} from './load-chunk.js';
+import type { WorkerChunk, WorkerReply, WorkerSetup } from './load-worker.js';
 import { versionMessage } from './population-sync.js';
 import { bucketOf, type PopulationMeta, type PopulationVersion, readVersion } from './population-version.js';
-import type { RedisConnection, RedisReply } from './redis-connection.js';
+import type { RedisArg, RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
+import { RespPipe } from './resp-pipe.js';
 
 export interface LoadOptions {
   /** Hashes the population is spread over; about 64 customers each keeps them compact. */
@@ -35,11 +52,31 @@ export interface LoadResult {
   readonly deletedKeys: number;
 }
 
+export interface TextLoadOptions extends LoadOptions {
+  /** Default: ndjson. */
+  readonly format?: ProfileFormat;
+  /**
+   * Worker threads that parse, validate and encode the lines, so that this thread only talks to
+   * Redis; 0 (the default) does everything here. Workers run from the compiled JavaScript only:
+   * where load-worker.js is missing (TypeScript run by vitest), the load runs here.
+   */
+  readonly workers?: number;
+}
+
 export class LoadAbortedError extends Error {}
 
-const BATCH = 2000;
-const BATCHES_IN_FLIGHT = 4;
 const LOCK_MS = 60_000;
+/** The dictionary is learned from the records among the first this many lines, then frozen. */
+const SAMPLE_LINES = 10_000;
+/** … or among the lines in this many bytes, if fewer (a file of huge lines). */
+const SAMPLE_BYTES = 64 << 20;
+/** Records between progress reports and back-pressure checks (record-by-record loads). */
+const BATCH = 2000;
+
+/** Worker threads `offerloop load` uses for a big file: one per core, at most 4 (Redis wants a core too). */
+export function defaultLoadWorkers(): number {
+  return Math.max(1, Math.min(4, availableParallelism()));
+}
 
 /**
  * Loads a whole population as a new version and flips to it when complete: profiles are written
@@ -47,12 +84,48 @@ const LOCK_MS = 60_000;
  * API meanwhile are carried over, then one SET moves the `current` pointer and a message tells
  * every server. Older versions are deleted after a grace period. A failed or aborted load leaves
  * the current version untouched; its partial keys are removed by the next successful load.
+ *
+ * The symbol dictionary is learned from the records among the first 10,000 lines (most frequent
+ * strings first), then frozen; strings it lacks are written inline. Customers are gathered per
+ * bucket, 16 to an HSET, and a single Redis gets them through a raw pipe of pre-rendered commands
+ * (RespPipe) rather than node-redis, whose per-command cost would be most of the loader's.
  */
-export async function loadPopulation(
+export function loadPopulation(
   redis: RedisConnection,
   keys: RedisKeys,
   lines: AsyncIterable<ParsedLine>,
   options: LoadOptions,
+): Promise<LoadResult> {
+  return loadVersion(redis, keys, options, (writer) => writeParsedLines(lines, writer, options));
+}
+
+/**
+ * loadPopulation() from the raw bytes of a profiles file (NDJSON or CSV, as profileLines() reads
+ * it), in chunks of any size, parsed and encoded by worker threads when `workers` > 0. The
+ * chunks' memory is handed over: it may be moved to a worker thread, so the caller must not reuse it.
+ */
+export function loadPopulationText(
+  redis: RedisConnection,
+  keys: RedisKeys,
+  chunks: AsyncIterable<Uint8Array>,
+  options: TextLoadOptions,
+): Promise<LoadResult> {
+  return loadVersion(redis, keys, options, (writer) => writeText(chunks, writer, options));
+}
+
+interface Written {
+  readonly dictionary: SymbolDictionary;
+  readonly customers: number;
+  readonly lines: number;
+  readonly badCount: number;
+  readonly bad: readonly BadLine[];
+}
+
+async function loadVersion(
+  redis: RedisConnection,
+  keys: RedisKeys,
+  options: LoadOptions,
+  writeProfiles: (writer: BucketWriter) => Promise<Written>,
 ): Promise<LoadResult> {
   const version = await redis.send<number>(keys.versionCounter(), ['INCR', keys.versionCounter()]);
   const lock = await redis.send<string | null>(keys.loadingVersion(), [
@@ -71,10 +144,15 @@ export async function loadPopulation(
     redis.send(keys.loadingVersion(), ['PEXPIRE', keys.loadingVersion(), String(LOCK_MS)]).catch(() => {});
   }, LOCK_MS / 3).unref();
   try {
-    const written = await writeProfiles(redis, keys, version, lines, options).catch(async (err: unknown) => {
-      await deleteVersions(redis, keys, (v) => v === version).catch(() => {});
-      throw err;
-    });
+    const writer = await BucketWriter.open(redis, keys, version);
+    const written = await writeProfiles(writer)
+      .catch(async (err: unknown) => {
+        // HSETs still under way would recreate keys after the delete.
+        await writer.settle();
+        await deleteVersions(redis, keys, (v) => v === version).catch(() => {});
+        throw err;
+      })
+      .finally(() => writer.close());
     const meta: PopulationMeta = {
       version,
       buckets: options.buckets,
@@ -113,57 +191,564 @@ export async function loadPopulation(
   }
 }
 
-async function writeProfiles(
-  redis: RedisConnection,
-  keys: RedisKeys,
-  version: number,
-  lines: AsyncIterable<ParsedLine>,
-  options: LoadOptions,
-) {
-  const dictionary = new DictionaryBuilder();
-  for (const symbol of options.seedSymbols ?? []) dictionary.add(symbol);
-  const codec = new ProfileCodec(dictionary);
-  const maxBadShare = options.maxBadShare ?? 0.01;
-  const bad: BadLine[] = [];
-  let badCount = 0;
-  let customers = 0;
-  let count = 0;
-  let batch: Promise<RedisReply>[] = [];
-  const inFlight: Promise<unknown>[] = [];
+/** Counts bad lines, keeps the first ones, and aborts the load when there are too many. */
+class BadLines {
+  count = 0;
+  readonly first: BadLine[] = [];
 
-  for await (const parsed of lines) {
-    count = parsed.line;
-    if ('error' in parsed) {
-      badCount++;
-      if (bad.length < 20) bad.push({ line: parsed.line, reason: parsed.error });
-      if (badCount > Math.max(10, count * maxBadShare)) {
-        await Promise.allSettled(inFlight);
-        const first = bad.map((b) => `line ${b.line}: ${b.reason}`).join('; ');
-        throw new LoadAbortedError(
-          `${badCount} of ${count} lines are not valid profiles, more than ${maxBadShare * 100}%: load aborted, nothing changed (${first})`,
-        );
-      }
-      continue;
-    }
-    const profile = profileFromRecord(parsed.record);
-    dictionary.addProfile(profile);
-    const key = keys.bucket(version, bucketOf(profile.id, options.buckets));
-    // Not awaited one by one: node-redis writes the commands of one tick as one pipeline.
-    batch.push(redis.send(key, ['HSET', key, profile.id, codec.encode(profile)], { timeoutMs: 0 }));
-    customers++;
-    if (batch.length === BATCH) {
-      inFlight.push(Promise.all(batch));
-      batch = [];
-      if (inFlight.length >= BATCHES_IN_FLIGHT) await inFlight.shift();
-      options.onProgress?.(count, badCount);
+  constructor(private readonly maxShare: number) {}
+
+  /** Bad line number `line`; throws LoadAbortedError when more than maxShare of the lines so far are bad. */
+  add(line: number, reason: string | undefined): void {
+    this.count++;
+    if (this.first.length < 20) this.first.push({ line, reason: reason ?? 'bad line' });
+    if (this.count > Math.max(10, line * this.maxShare)) {
+      const first = this.first.map((b) => `line ${b.line}: ${b.reason}`).join('; ');
+      throw new LoadAbortedError(
+        `${this.count} of ${line} lines are not valid profiles, more than ${this.maxShare * 100}%: load aborted, nothing changed (${first})`,
+      );
     }
   }
-  inFlight.push(Promise.all(batch));
-  await Promise.all(inFlight);
-  options.onProgress?.(count, badCount);
-  return { dictionary: dictionary.freeze(), customers, lines: count, badCount, bad };
 }
 
+/** Customers of one bucket written by one HSET, at most. */
+const FIELDS_PER_HSET = 16;
+/** Customers waiting for more of their bucket, at most; then every bucket is sent. */
+const MAX_GATHERED = 200_000;
+/** Customers sent and not acknowledged yet, at most, before the loader waits for Redis. */
+const MAX_UNANSWERED = 32_768;
+
+/** Where the HSETs of a load go: a raw pipe to a single Redis, or node-redis (a cluster). */
+interface HsetSink {
+  /**
+   * One HSET into `key` of the customers in `parts`: (buffer, start, end) three by three, each
+   * range a fieldFragment().
+   */
+  hset(key: string, parts: readonly (Buffer | number)[]): void;
+  /** Waits while more than `most` customers are unacknowledged; throws the first error. */
+  drain(most: number): Promise<void>;
+  /** Waits until everything sent is acknowledged or failed, errors ignored. */
+  settle(): Promise<void>;
+  close(): void;
+}
+
+const CRLF = '\r\n';
+
+/** HSETs rendered here and written to a RespPipe in large writes. */
+class PipeSink implements HsetSink {
+  private out = Buffer.allocUnsafeSlow(1 << 20);
+  private at = 0;
+  private commands = 0;
+
+  constructor(private readonly pipe: RespPipe) {}
+
+  hset(key: string, parts: readonly (Buffer | number)[]): void {
+    const fields = parts.length / 3;
+    const header = `*${2 + 2 * fields}${CRLF}$4${CRLF}HSET${CRLF}$${Buffer.byteLength(key)}${CRLF}${key}${CRLF}`;
+    let size = Buffer.byteLength(header);
+    for (let k = 0; k < parts.length; k += 3) size += (parts[k + 2] as number) - (parts[k + 1] as number);
+    if (this.at + size > this.out.length) this.flush(size);
+    this.at += this.out.write(header, this.at, 'utf8');
+    for (let k = 0; k < parts.length; k += 3) {
+      this.at += (parts[k] as Buffer).copy(this.out, this.at, parts[k + 1] as number, parts[k + 2] as number);
+    }
+    this.commands++;
+  }
+
+  private flush(room = 0): void {
+    if (this.at > 0) {
+      // The socket keeps the written bytes until they are sent: a new buffer for the next ones.
+      this.pipe.write(this.out.subarray(0, this.at), this.commands);
+      this.out = Buffer.allocUnsafeSlow(Math.max(1 << 20, room));
+    } else if (this.out.length < room) this.out = Buffer.allocUnsafeSlow(room);
+    this.at = 0;
+    this.commands = 0;
+  }
+
+  async drain(most: number): Promise<void> {
+    this.flush();
+    // The pipe counts commands, of FIELDS_PER_HSET customers at most.
+    await this.pipe.drain(Math.floor(most / FIELDS_PER_HSET));
+  }
+
+  settle(): Promise<void> {
+    // Unsent HSETs are dropped: the load failed.
+    this.at = 0;
+    this.commands = 0;
+    return this.pipe.settle();
+  }
+
+  close(): void {
+    this.pipe.close();
+  }
+}
+
+/** HSETs through node-redis, which routes them in a cluster. */
+class RedisSink implements HsetSink {
+  private unanswered = 0;
+  private failure: unknown = null;
+  private wake: (() => void) | null = null;
+  private wakeAt = 0;
+
+  constructor(private readonly redis: RedisConnection) {}
+
+  hset(key: string, parts: readonly (Buffer | number)[]): void {
+    const args: RedisArg[] = ['HSET', key];
+    for (let k = 0; k < parts.length; k += 3) {
+      const { id, value } = parseFragment(
+        (parts[k] as Buffer).subarray(parts[k + 1] as number, parts[k + 2] as number),
+      );
+      args.push(id, value);
+    }
+    const n = parts.length / 3;
+    this.unanswered += n;
+    this.redis.send(key, args, { timeoutMs: 0 }).then(
+      () => this.answered(n),
+      (err: unknown) => {
+        this.failure ??= err;
+        this.answered(n);
+      },
+    );
+  }
+
+  private answered(n: number): void {
+    this.unanswered -= n;
+    if (this.wake !== null && this.unanswered <= this.wakeAt) {
+      const wake = this.wake;
+      this.wake = null;
+      wake();
+    }
+  }
+
+  async drain(most: number): Promise<void> {
+    // Wakes at half the limit, so that the loader does not wake for every reply.
+    while (this.unanswered > most) {
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        this.wakeAt = Math.floor(most / 2);
+      });
+    }
+    if (this.failure !== null) throw this.failure;
+  }
+
+  settle(): Promise<void> {
+    return this.drain(0).catch(() => {});
+  }
+
+  close(): void {}
+}
+
+/**
+ * Writes customers into the buckets of a version. Customers are gathered per bucket so that one
+ * HSET writes several of them: a command costs Redis more than a field. drain() is the
+ * back-pressure. Customers of one bucket are written in the order they were added, so the last of
+ * two lines with the same id wins.
+ */
+class BucketWriter {
+  /** Per bucket: (buffer, start, end) of each customer waiting, three by three. */
+  private readonly gathered = new Map<number, (Buffer | number)[]>();
+  private gatheredCount = 0;
+
+  constructor(
+    private readonly sink: HsetSink,
+    private readonly keys: RedisKeys,
+    private readonly version: number,
+  ) {}
+
+  /** A single Redis gets a raw pipe; a cluster, or a URL the pipe cannot open, goes through node-redis. */
+  static async open(redis: RedisConnection, keys: RedisKeys, version: number): Promise<BucketWriter> {
+    let sink: HsetSink = new RedisSink(redis);
+    const url = redis.nodeUrl;
+    if (url !== null) {
+      try {
+        sink = new PipeSink(await RespPipe.open(url));
+      } catch {
+        // e.g. a unix socket or TLS options the URL does not carry: node-redis knows how.
+      }
+    }
+    return new BucketWriter(sink, keys, version);
+  }
+
+  /** The customer in `source[start, end)` (a fieldFragment()) into bucket `bucket`. */
+  add(bucket: number, source: Buffer, start: number, end: number): void {
+    let parts = this.gathered.get(bucket);
+    if (parts === undefined) {
+      parts = [];
+      this.gathered.set(bucket, parts);
+    }
+    parts.push(source, start, end);
+    this.gatheredCount++;
+    if (parts.length === 3 * FIELDS_PER_HSET) {
+      this.gathered.delete(bucket);
+      this.gatheredCount -= FIELDS_PER_HSET;
+      this.sink.hset(this.keys.bucket(this.version, bucket), parts);
+    }
+  }
+
+  /** Waits while Redis is behind; throws the error of a failed HSET. */
+  async room(): Promise<void> {
+    if (this.gatheredCount >= MAX_GATHERED) await this.sendGathered();
+    await this.sink.drain(MAX_UNANSWERED);
+  }
+
+  /** Sends what is gathered and waits until Redis has acknowledged everything; throws the error of a failed HSET. */
+  async finish(): Promise<void> {
+    await this.sendGathered();
+    await this.sink.drain(0);
+  }
+
+  /** Waits until Redis has answered everything sent (after an error: before deleting the version). */
+  async settle(): Promise<void> {
+    this.gathered.clear();
+    this.gatheredCount = 0;
+    await this.sink.settle();
+  }
+
+  close(): void {
+    this.sink.close();
+  }
+
+  private async sendGathered(): Promise<void> {
+    const all = [...this.gathered];
+    this.gathered.clear();
+    this.gatheredCount = 0;
+    let sent = 0;
+    for (const [bucket, parts] of all) {
+      this.sink.hset(this.keys.bucket(this.version, bucket), parts);
+      sent += parts.length / 3;
+      if (sent >= MAX_UNANSWERED / 2) {
+        sent = 0;
+        await this.sink.drain(MAX_UNANSWERED);
+      }
+    }
+  }
+}
+
+async function writeParsedLines(
+  lines: AsyncIterable<ParsedLine>,
+  writer: BucketWriter,
+  options: LoadOptions,
+): Promise<Written> {
+  const bad = new BadLines(options.maxBadShare ?? 0.01);
+  const counter = new SymbolCounter();
+  let sample: ParsedLine[] | null = [];
+  let dictionary: SymbolDictionary | null = null;
+  let codec: ProfileCodec | null = null;
+  let customers = 0;
+  let count = 0;
+
+  const write = async (parsed: ParsedLine) => {
+    count = parsed.line;
+    if ('error' in parsed) {
+      bad.add(parsed.line, parsed.error);
+      return;
+    }
+    const record = parsed.record;
+    const fragment = fieldFragment(record.id, codec!.encodeRecord(record));
+    writer.add(bucketOf(record.id, options.buckets), fragment, 0, fragment.length);
+    if (++customers % BATCH === 0) {
+      await writer.room();
+      options.onProgress?.(count, bad.count);
+    }
+  };
+  const endSample = async () => {
+    dictionary = counter.dictionary(options.seedSymbols);
+    codec = new ProfileCodec(dictionary);
+    const lines = sample!;
+    sample = null;
+    for (const parsed of lines) await write(parsed);
+  };
+
+  for await (const parsed of lines) {
+    if (sample === null) {
+      await write(parsed);
+      continue;
+    }
+    sample.push(parsed);
+    if ('record' in parsed) counter.addRecord(parsed.record);
+    if (sample.length >= SAMPLE_LINES) await endSample();
+  }
+  if (sample !== null) await endSample();
+  await writer.finish();
+  options.onProgress?.(count, bad.count);
+  return { dictionary: dictionary!, customers, lines: count, badCount: bad.count, bad: bad.first };
+}
+
+// ---- text chunks ------------------------------------------------------------------------------
+
+/** Whole lines of a file (see chunkText()). */
+interface Piece {
+  readonly head: Uint8Array | null;
+  readonly bytes: Uint8Array;
+  /** Lines of the piece the sample already read as blank lines or the CSV header. */
+  skip: number;
+}
+
+/**
+ * Cuts chunks of a file into pieces of whole lines. The line a chunk boundary cuts in two is put
+ * together again as the next piece's head (a copy); the rest of a chunk is not copied.
+ */
+class LineCutter {
+  private tail: Uint8Array | null = null;
+
+  push(chunk: Uint8Array): Piece | null {
+    const last = chunk.lastIndexOf(LF);
+    if (last < 0) {
+      this.tail = concat(this.tail, chunk);
+      return null;
+    }
+    const first = this.tail === null ? -1 : chunk.indexOf(LF);
+    const head = this.tail === null ? null : concat(this.tail, chunk.subarray(0, first + 1));
+    const piece = { head, bytes: chunk.subarray(first + 1, last + 1), skip: 0 };
+    // A copy: the chunk's memory goes to a worker with the piece.
+    this.tail = last + 1 < chunk.length ? concat(null, chunk.subarray(last + 1)) : null;
+    return piece;
+  }
+
+  /** The file's last line, when it does not end in a line break. */
+  end(): Piece | null {
+    const tail = this.tail;
+    this.tail = null;
+    return tail === null ? null : { head: null, bytes: tail, skip: 0 };
+  }
+}
+
+const LF = 10;
+
+/** A copy of `a` then `b` in memory of its own (not Buffer's pool, not a view of either). */
+function concat(a: Uint8Array | null, b: Uint8Array): Uint8Array {
+  const joined = new Uint8Array((a?.length ?? 0) + b.length);
+  if (a !== null) joined.set(a);
+  joined.set(b, a?.length ?? 0);
+  return joined;
+}
+
+/**
+ * Reads the first pieces of a file on this thread: finds the CSV header, and counts the strings of
+ * the first records for the dictionary. The pieces are kept, then encoded like all the others.
+ */
+class Sampler {
+  readonly counter = new SymbolCounter();
+  readonly pieces: Piece[] = [];
+  csv: CsvProfileParser | null = null;
+  header: string | null = null;
+  private headerSeen: boolean;
+  private lines = 0;
+  private bytes = 0;
+
+  constructor(format: ProfileFormat) {
+    this.headerSeen = format !== 'csv';
+  }
+
+  get complete(): boolean {
+    return this.headerSeen && (this.lines >= SAMPLE_LINES || this.bytes >= SAMPLE_BYTES);
+  }
+
+  read(piece: Piece): void {
+    this.pieces.push(piece);
+    this.bytes += piece.bytes.length + (piece.head?.length ?? 0);
+    if (this.complete) return;
+    eachLine(chunkText(piece.head, piece.bytes), (line, n) => {
+      if (!this.headerSeen) {
+        if (line.trim() === '') return;
+        this.csv = CsvProfileParser.fromHeader(line);
+        this.header = line;
+        this.headerSeen = true;
+        piece.skip = n;
+        return;
+      }
+      if (this.lines >= SAMPLE_LINES) return;
+      const result = parseLine(line, this.csv);
+      if (result === null) return;
+      this.lines++;
+      if (typeof result !== 'string') this.counter.addRecord(result);
+    });
+  }
+}
+
+/** Encodes pieces, here or in worker threads; results come back in the order the pieces went in. */
+interface ChunkEncoder {
+  encode(piece: Piece): Promise<EncodedChunk>;
+  close(): Promise<void>;
+}
+
+class LocalEncoder implements ChunkEncoder {
+  constructor(private readonly context: ChunkContext) {}
+
+  encode(piece: Piece): Promise<EncodedChunk> {
+    try {
+      return Promise.resolve(encodeChunkBytes(piece.head, piece.bytes, piece.skip, this.context));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+const WORKER_URL = new URL('./load-worker.js', import.meta.url);
+
+class WorkerEncoders implements ChunkEncoder {
+  private readonly workers: Worker[];
+  private readonly waiting = new Map<
+    number,
+    { resolve: (c: EncodedChunk) => void; reject: (e: Error) => void }
+  >();
+  private seq = 0;
+  private failure: Error | null = null;
+
+  /** Null when the worker script is not there (TypeScript sources run by vitest). */
+  static start(count: number): WorkerEncoders | null {
+    return existsSync(fileURLToPath(WORKER_URL)) ? new WorkerEncoders(count) : null;
+  }
+
+  private constructor(count: number) {
+    this.workers = Array.from({ length: count }, () => {
+      const worker = new Worker(WORKER_URL);
+      worker.on('message', (reply: WorkerReply) => {
+        const waiting = this.waiting.get(reply.seq);
+        if (waiting === undefined) return;
+        this.waiting.delete(reply.seq);
+        if ('error' in reply) waiting.reject(new Error(`load worker: ${reply.error}`));
+        else waiting.resolve(reply.chunk);
+      });
+      worker.on('error', (err) => this.fail(err));
+      worker.on('exit', (code) => this.fail(new Error(`load worker exited with code ${code}`)));
+      return worker;
+    });
+  }
+
+  setup(setup: WorkerSetup): void {
+    for (const worker of this.workers) worker.postMessage(setup);
+  }
+
+  encode(piece: Piece): Promise<EncodedChunk> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    const seq = this.seq++;
+    const message: WorkerChunk = {
+      type: 'chunk',
+      seq,
+      head: piece.head,
+      bytes: piece.bytes,
+      skip: piece.skip,
+    };
+    const worker = this.workers[seq % this.workers.length]!;
+    return new Promise<EncodedChunk>((resolve, reject) => {
+      this.waiting.set(seq, { resolve, reject });
+      try {
+        // Moved, not copied; the head is small.
+        worker.postMessage(message, piece.bytes.buffer instanceof ArrayBuffer ? [piece.bytes.buffer] : []);
+      } catch {
+        worker.postMessage(message); // memory that cannot be transferred (a pool) is copied
+      }
+    });
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    for (const waiting of this.waiting.values()) waiting.reject(err);
+    this.waiting.clear();
+  }
+
+  async close(): Promise<void> {
+    this.failure ??= new Error('load workers closed');
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+async function writeText(
+  chunks: AsyncIterable<Uint8Array>,
+  writer: BucketWriter,
+  options: TextLoadOptions,
+): Promise<Written> {
+  const format = options.format ?? 'ndjson';
+  // Started first: they load their modules while this thread reads the sample.
+  const workers = (options.workers ?? 0) > 0 ? WorkerEncoders.start(options.workers!) : null;
+  let encoder: ChunkEncoder | null = workers;
+  const iterator = chunks[Symbol.asyncIterator]();
+  let exhausted = false;
+  const next = async (): Promise<Uint8Array | null> => {
+    const item = await iterator.next();
+    if (item.done) exhausted = true;
+    return item.done ? null : item.value;
+  };
+  try {
+    const cutter = new LineCutter();
+    const sampler = new Sampler(format);
+    while (!sampler.complete) {
+      const chunk = await next();
+      const piece = chunk === null ? cutter.end() : cutter.push(chunk);
+      if (piece !== null) sampler.read(piece);
+      if (chunk === null) break;
+    }
+    const dictionary = sampler.counter.dictionary(options.seedSymbols);
+    if (workers !== null) {
+      workers.setup({
+        type: 'setup',
+        dictionary: dictionary.toJSON(),
+        buckets: options.buckets,
+        csvHeader: sampler.header,
+      });
+    } else {
+      encoder = new LocalEncoder(chunkContext(dictionary, options.buckets, sampler.csv));
+    }
+
+    const bad = new BadLines(options.maxBadShare ?? 0.01);
+    let customers = 0;
+    let lines = 0;
+    /** Lines before the piece being written. */
+    let base = 0;
+    const write = (chunk: EncodedChunk) => {
+      for (let i = 0; i < chunk.badLines.length; i++) bad.add(base + chunk.badLines[i]!, chunk.badReasons[i]);
+      if (chunk.lastLine > 0) lines = base + chunk.lastLine;
+      base += chunk.lines;
+      const fragments = Buffer.from(
+        chunk.fragments.buffer,
+        chunk.fragments.byteOffset,
+        chunk.fragments.byteLength,
+      );
+      const { fragmentEnds, buckets } = chunk;
+      let start = 0;
+      for (let i = 0; i < chunk.count; i++) {
+        const end = fragmentEnds[i]!;
+        writer.add(buckets[i]!, fragments, start, end);
+        start = end;
+      }
+      customers += chunk.count;
+    };
+
+    const queue: Promise<EncodedChunk>[] = [];
+    const inFlight = workers === null ? 1 : 3 * options.workers!;
+    const submit = async (piece: Piece) => {
+      const encoded = encoder!.encode(piece);
+      encoded.catch(() => {}); // awaited below, in order; this only keeps a rejection from being "unhandled"
+      queue.push(encoded);
+      while (queue.length >= inFlight) {
+        write(await queue.shift()!);
+        await writer.room();
+        options.onProgress?.(lines, bad.count);
+      }
+    };
+    for (const piece of sampler.pieces) await submit(piece);
+    while (!exhausted) {
+      const chunk = await next();
+      const piece = chunk === null ? cutter.end() : cutter.push(chunk);
+      if (piece !== null) await submit(piece);
+    }
+    while (queue.length > 0) {
+      write(await queue.shift()!);
+      await writer.room();
+    }
+    await writer.finish();
+    options.onProgress?.(lines, bad.count);
+    return { dictionary, customers, lines, badCount: bad.count, bad: bad.first };
+  } finally {
+    if (!exhausted) await iterator.return?.();
+    await encoder?.close();
+  }
+}
 async function currentVersionNumber(redis: RedisConnection, keys: RedisKeys): Promise<number | null> {
   const current = await redis.send<string | null>(keys.currentVersion(), ['GET', keys.currentVersion()]);
   return current === null ? null : Number(current);

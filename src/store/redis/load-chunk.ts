@@ -1,0 +1,299 @@
+/**
+ * The per-line work of a bulk load, one chunk of a file at a time: split into lines, parse,
+ * validate, encode, and find each customer's bucket. It runs in worker threads (load-worker.ts)
+ * or, for small files and in tests, on the loader's own thread; the result is the same.
+ */
+import type { ProfileRecord } from '../../domain/profile.js';
+import { ProfileCodec, type SymbolDictionary } from '../profile-codec.js';
+import type { CsvProfileParser } from '../profile-csv.js';
+import { parseRecordLine } from '../profile-file.js';
+import { FAST_BLANK, FAST_ENCODED, JsonLineEncoder } from '../profile-json-fast.js';
+import { bucketOf } from './population-version.js';
+
+/** What a chunk of lines became; line numbers are relative to the chunk (its first line is 1). */
+export interface EncodedChunk {
+  /** Lines in the chunk, blank ones and skipped ones included. */
+  readonly lines: number;
+  /** The last line that was a record or a bad line; 0 when there was none. */
+  readonly lastLine: number;
+  /** Customers encoded. */
+  readonly count: number;
+  /**
+   * Each customer as the field and value of an HSET in RESP (fieldFragment()), back to back:
+   * customer i is fragments[fragmentEnds[i - 1] ?? 0 … fragmentEnds[i]).
+   */
+  readonly fragments: Uint8Array;
+  readonly fragmentEnds: Uint32Array;
+  readonly buckets: Uint32Array;
+  /** Every bad line, in order. */
+  readonly badLines: Uint32Array;
+  /** Why, for the first MAX_REASONS of them. */
+  readonly badReasons: readonly string[];
+}
+
+/** The loader reports the first 20 bad lines of a file, so no chunk needs to say more. */
+export const MAX_REASONS = 20;
+
+export interface ChunkContext {
+  readonly codec: ProfileCodec;
+  readonly buckets: number;
+  /** CSV files: the parser made from the header; null for NDJSON. */
+  readonly csv: CsvProfileParser | null;
+  /** NDJSON: the fast path for plain lines, with the codec's dictionary; null: JSON.parse every line. */
+  readonly fast: JsonLineEncoder | null;
+}
+
+export function chunkContext(
+  dictionary: SymbolDictionary,
+  buckets: number,
+  csv: CsvProfileParser | null,
+): ChunkContext {
+  const fast = csv === null ? new JsonLineEncoder(dictionary.toJSON(), buckets) : null;
+  return { codec: new ProfileCodec(dictionary), buckets, csv, fast };
+}
+
+/** The memory a chunk's typed arrays own, for postMessage's transfer list. */
+export function transferablesOf(chunk: EncodedChunk): ArrayBuffer[] {
+  return [chunk.fragments, chunk.fragmentEnds, chunk.buckets, chunk.badLines].map(
+    (a) => a.buffer as ArrayBuffer,
+  );
+}
+
+const LINE_BREAK = /\r\n|\n|\r/g;
+
+/**
+ * Calls `fn` with each line of `text` and its number (from 1), split as node:readline splits them
+ * (\n, \r\n or a lone \r), and returns how many lines there were. Text after the last line break
+ * is a line unless it is empty.
+ */
+export function eachLine(text: string, fn: (line: string, n: number) => void): number {
+  let n = 0;
+  let from = 0;
+  if (!text.includes('\r')) {
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', from)) {
+      fn(text.slice(from, nl), ++n);
+      from = nl + 1;
+    }
+  } else {
+    LINE_BREAK.lastIndex = 0;
+    for (let m = LINE_BREAK.exec(text); m !== null; m = LINE_BREAK.exec(text)) {
+      fn(text.slice(from, m.index), ++n);
+      from = LINE_BREAK.lastIndex;
+    }
+  }
+  if (from < text.length) fn(text.slice(from), ++n);
+  return n;
+}
+
+/** A line as profileLines() reads it: a record, the reason it is not one, or null when blank. */
+export function parseLine(text: string, csv: CsvProfileParser | null): ProfileRecord | string | null {
+  if (text.trim() === '') return null;
+  return csv !== null ? csv.parse(text) : parseRecordLine(text);
+}
+
+/**
+ * The text of a piece of a file: `head` then `bytes`, each of whole lines. The head is the line
+ * that the previous chunk's end cut in two, put together again (null when no line was cut).
+ */
+export function chunkText(head: Uint8Array | null, bytes: Uint8Array): string {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  return head === null ? text : Buffer.from(head).toString('utf8') + text;
+}
+
+/** Where ChunkBuilders write; encodeChunk() is synchronous, so one serves them all. */
+let scratch = Buffer.allocUnsafeSlow(1 << 18);
+
+/** Collects what encodeChunk() makes of the lines of a chunk. */
+class ChunkBuilder {
+  private out = scratch;
+  private at = 0;
+  private readonly ends: number[] = [];
+  private readonly buckets: number[] = [];
+  private readonly badLines: number[] = [];
+  private readonly badReasons: string[] = [];
+  lastLine = 0;
+
+  constructor(private readonly context: ChunkContext) {}
+
+  private room(n: number): Buffer {
+    if (this.at + n > this.out.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(this.out.length * 2, this.at + n));
+      this.out.copy(bigger, 0, 0, this.at);
+      this.out = bigger;
+      scratch = bigger;
+    }
+    return this.out;
+  }
+
+  /** A customer whose id is `bytes[idStart, idEnd)` (UTF-8) and profile `value[0, length)`. */
+  customer(
+    bytes: Uint8Array,
+    idStart: number,
+    idEnd: number,
+    value: Buffer,
+    length: number,
+    bucket: number,
+  ): void {
+    const out = this.room(idEnd - idStart + length + 30);
+    let at = bulkHeader(out, this.at, idEnd - idStart);
+    for (let k = idStart; k < idEnd; k++) out[at++] = bytes[k]!;
+    at = crlf(out, at);
+    at = bulkHeader(out, at, length);
+    at += value.copy(out, at, 0, length);
+    this.at = crlf(out, at);
+    this.ends.push(this.at);
+    this.buckets.push(bucket);
+  }
+
+  bad(line: number, reason: string): void {
+    this.badLines.push(line);
+    if (this.badReasons.length < MAX_REASONS) this.badReasons.push(reason);
+  }
+
+  /** The general path: parse, validate, encodeRecord. */
+  line(text: string, n: number): void {
+    const result = parseLine(text, this.context.csv);
+    if (result === null) return;
+    this.lastLine = n;
+    if (typeof result === 'string') {
+      this.bad(n, result);
+      return;
+    }
+    let value: Buffer;
+    try {
+      value = this.context.codec.encodeRecord(result);
+    } catch (err) {
+      // Cannot happen to a record that passed the schema; reported like a bad line all the same.
+      this.bad(n, `cannot encode: ${(err as Error).message}`);
+      return;
+    }
+    const id = Buffer.from(result.id);
+    this.customer(id, 0, id.length, value, value.length, bucketOf(result.id, this.context.buckets));
+  }
+
+  build(lines: number): EncodedChunk {
+    const fragments = new Uint8Array(new ArrayBuffer(this.at));
+    fragments.set(this.out.subarray(0, this.at));
+    return {
+      lines,
+      lastLine: this.lastLine,
+      count: this.ends.length,
+      fragments,
+      fragmentEnds: Uint32Array.from(this.ends),
+      buckets: Uint32Array.from(this.buckets),
+      badLines: Uint32Array.from(this.badLines),
+      badReasons: this.badReasons,
+    };
+  }
+}
+
+const LF = 10;
+const CR = 13;
+
+/** Writes `$<length>\r\n` at `at`; returns where it ends. */
+function bulkHeader(out: Uint8Array, at: number, length: number): number {
+  out[at++] = 36; // $
+  if (length < 10) out[at++] = 48 + length;
+  else if (length < 100) {
+    out[at++] = 48 + Math.floor(length / 10);
+    out[at++] = 48 + (length % 10);
+  } else if (length < 1000) {
+    out[at++] = 48 + Math.floor(length / 100);
+    out[at++] = 48 + (Math.floor(length / 10) % 10);
+    out[at++] = 48 + (length % 10);
+  } else {
+    const digits = String(length);
+    for (let k = 0; k < digits.length; k++) out[at++] = digits.charCodeAt(k);
+  }
+  return crlf(out, at);
+}
+
+function crlf(out: Uint8Array, at: number): number {
+  out[at] = CR;
+  out[at + 1] = LF;
+  return at + 2;
+}
+
+/** A customer's id and encoded profile as the field and value of an HSET in RESP (see EncodedChunk). */
+export function fieldFragment(id: string, value: Uint8Array): Buffer {
+  const idLength = Buffer.byteLength(id);
+  const out = Buffer.allocUnsafe(idLength + value.length + 32);
+  let at = bulkHeader(out, 0, idLength);
+  at += out.write(id, at, 'utf8');
+  at = crlf(out, at);
+  at = bulkHeader(out, at, value.length);
+  out.set(value, at);
+  return out.subarray(0, crlf(out, at + value.length));
+}
+
+/** The id and value of a fieldFragment(). */
+export function parseFragment(fragment: Buffer): { id: string; value: Buffer } {
+  let at = fragment.indexOf(CR);
+  const idLength = Number(fragment.toString('latin1', 1, at));
+  const id = fragment.toString('utf8', at + 2, at + 2 + idLength);
+  const valueHeader = at + 2 + idLength + 2;
+  at = fragment.indexOf(CR, valueHeader);
+  const valueLength = Number(fragment.toString('latin1', valueHeader + 1, at));
+  return { id, value: fragment.subarray(at + 2, at + 2 + valueLength) };
+}
+
+/** True when every \r of `data` starts a \r\n: lines are then split at \n alone. */
+function onlyCrLf(data: Buffer): boolean {
+  for (let cr = data.indexOf(CR); cr >= 0; cr = data.indexOf(CR, cr + 1))
+    if (data[cr + 1] !== LF) return false;
+  return true;
+}
+
+/**
+ * Encodes the lines of a piece of a profiles file (see chunkText()), given as its bytes: NDJSON
+ * lines through the fast path when they are plain, every other line (and CSV) through the general
+ * path. The first `skip` lines are counted but not read (the blank lines and header of a CSV
+ * file, which the loader has read already).
+ */
+export function encodeChunkBytes(
+  head: Uint8Array | null,
+  bytes: Uint8Array,
+  skip: number,
+  context: ChunkContext,
+): EncodedChunk {
+  const fast = context.fast;
+  const parts = (head === null ? [bytes] : [head, bytes]).map((p) =>
+    Buffer.from(p.buffer, p.byteOffset, p.byteLength),
+  );
+  // A lone \r is a line break for node:readline; such pieces take the general path.
+  if (fast === null || context.csv !== null || !parts.every(onlyCrLf)) {
+    return encodeChunk(chunkText(head, bytes), skip, context);
+  }
+  const builder = new ChunkBuilder(context);
+  let lines = 0;
+  for (let buffer of parts) {
+    // Every line must end in a line break, where the fast path's scans stop (the file's last may not).
+    if (buffer.length > 0 && buffer[buffer.length - 1] !== LF)
+      buffer = Buffer.concat([buffer, Buffer.of(LF)]);
+    for (let from = 0; from < buffer.length; ) {
+      const lf = buffer.indexOf(LF, from);
+      const end = lf > from && buffer[lf - 1] === CR ? lf - 1 : lf;
+      const n = ++lines;
+      if (n > skip) {
+        const status = fast.encodeLine(buffer, from, end);
+        if (status === FAST_ENCODED) {
+          builder.lastLine = n;
+          builder.customer(buffer, fast.idStart, fast.idEnd, fast.value, fast.length, fast.bucket);
+        } else if (status !== FAST_BLANK) {
+          builder.line(buffer.toString('utf8', from, end), n);
+        }
+      }
+      from = lf + 1;
+    }
+  }
+  return builder.build(lines);
+}
+
+/** encodeChunkBytes() for text: every line through the general path. */
+export function encodeChunk(text: string, skip: number, context: ChunkContext): EncodedChunk {
+  const builder = new ChunkBuilder(context);
+  const lines = eachLine(text, (line, n) => {
+    if (n > skip) builder.line(line, n);
+  });
+  return builder.build(lines);
+}
