@@ -118,7 +118,6 @@ export async function runLoad(
     const buckets = flags.buckets ?? (await estimateBuckets(file, size));
     const progress = new Progress(io.stderr, 'load', { total: size, unit: 'bytes' });
     let read = 0;
-    const started = performance.now();
     const result = await loadPopulationText(
       redis,
       new RedisKeys(flags.prefix ?? env.REDIS_PREFIX ?? 'offerloop'),
@@ -135,16 +134,24 @@ export async function runLoad(
         graceMs,
         onProgress: (lines, bad) =>
           progress.update(read, `${lines.toLocaleString('en-US')} lines, ${bad} bad`),
+        // The load proper ends with the flip: the rate leaves out the grace period that follows.
+        onFlipped: ({ version, previousVersion, customers, loadSeconds }) => {
+          progress.finish(
+            `${customers.toLocaleString('en-US')} customers in ${loadSeconds.toFixed(1)} s ` +
+              `(${Math.round(customers / loadSeconds).toLocaleString('en-US')}/s), version ${version}`,
+          );
+          if (previousVersion !== null && graceMs > 0)
+            io.stderr.write(
+              `load: version ${previousVersion} stays readable for ${formatSeconds(graceMs)} (--grace), then it is deleted\n`,
+            );
+        },
       },
-    );
-    const seconds = (performance.now() - started) / 1000;
-    progress.finish(
-      `${result.customers.toLocaleString('en-US')} customers in ${seconds.toFixed(1)} s ` +
-        `(${Math.round(result.customers / seconds).toLocaleString('en-US')}/s), version ${result.version}`,
     );
     for (const b of result.bad) io.stderr.write(`  line ${b.line}: ${b.reason}\n`);
     if (result.badCount > result.bad.length)
       io.stderr.write(`  … ${result.badCount - result.bad.length} more bad lines\n`);
+    if (result.deletedKeys > 0)
+      io.stderr.write(`load: ${result.deletedKeys.toLocaleString('en-US')} keys of older versions deleted\n`);
     io.stdout.write(`${JSON.stringify(result)}\n`);
     return 0;
   } catch (err) {
@@ -201,4 +208,8 @@ async function warnIfHashesAreNotCompact(redis: RedisConnection, io: CliIo): Pro
   } catch {
     // CONFIG is often disabled on managed Redis; the load works either way.
   }
+}
+
+function formatSeconds(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Number((ms / 1000).toFixed(1))} s`;
 }

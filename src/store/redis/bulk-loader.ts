@@ -13,8 +13,6 @@ import {
   type EncodedChunk,
   eachLine,
   encodeChunkBytes,
-  fieldFragment,
-  parseFragment,
   parseLine,
 } from './load-chunk.js';
 import type { WorkerChunk, WorkerReply, WorkerSetup } from './load-worker.js';
@@ -22,7 +20,6 @@ import { versionMessage } from './population-sync.js';
 import { bucketOf, type PopulationMeta, type PopulationVersion, readVersion } from './population-version.js';
 import type { RedisArg, RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
-import { RespPipe } from './resp-pipe.js';
 
 export interface LoadOptions {
   /** Hashes the population is spread over; about 64 customers each keeps them compact. */
@@ -36,6 +33,17 @@ export interface LoadOptions {
   /** Symbols likely in every profile (product ids), so they get the shortest codes. */
   readonly seedSymbols?: readonly string[];
   readonly onProgress?: (lines: number, bad: number) => void;
+  /** Called once servers are told to switch to the new version, before the grace period. */
+  readonly onFlipped?: (flip: LoadFlip) => void;
+}
+
+/** The load proper, up to the flip. */
+export interface LoadFlip {
+  readonly version: number;
+  readonly previousVersion: number | null;
+  readonly customers: number;
+  /** Seconds from the start of the load to the flip (see LoadResult.loadSeconds). */
+  readonly loadSeconds: number;
 }
 
 export interface LoadResult {
@@ -50,6 +58,12 @@ export interface LoadResult {
   readonly carriedOver: number;
   /** Keys of older versions deleted after the flip. */
   readonly deletedKeys: number;
+  /**
+   * Seconds from the start of the load to the flip (to the millisecond): writing the profiles, the
+   * meta, carrying changes over, moving the pointer. The grace period and the deletion of older
+   * versions follow, and are not counted.
+   */
+  readonly loadSeconds: number;
 }
 
 export interface TextLoadOptions extends LoadOptions {
@@ -87,8 +101,7 @@ export function defaultLoadWorkers(): number {
  *
  * The symbol dictionary is learned from the records among the first 10,000 lines (most frequent
  * strings first), then frozen; strings it lacks are written inline. Customers are gathered per
- * bucket, 16 to an HSET, and a single Redis gets them through a raw pipe of pre-rendered commands
- * (RespPipe) rather than node-redis, whose per-command cost would be most of the loader's.
+ * bucket, up to 64 to an HSET, sent through RedisConnection.send with a bounded number in flight.
  */
 export function loadPopulation(
   redis: RedisConnection,
@@ -127,6 +140,7 @@ async function loadVersion(
   options: LoadOptions,
   writeProfiles: (writer: BucketWriter) => Promise<Written>,
 ): Promise<LoadResult> {
+  const started = performance.now();
   const version = await redis.send<number>(keys.versionCounter(), ['INCR', keys.versionCounter()]);
   const lock = await redis.send<string | null>(keys.loadingVersion(), [
     'SET',
@@ -144,15 +158,13 @@ async function loadVersion(
     redis.send(keys.loadingVersion(), ['PEXPIRE', keys.loadingVersion(), String(LOCK_MS)]).catch(() => {});
   }, LOCK_MS / 3).unref();
   try {
-    const writer = await BucketWriter.open(redis, keys, version);
-    const written = await writeProfiles(writer)
-      .catch(async (err: unknown) => {
-        // HSETs still under way would recreate keys after the delete.
-        await writer.settle();
-        await deleteVersions(redis, keys, (v) => v === version).catch(() => {});
-        throw err;
-      })
-      .finally(() => writer.close());
+    const writer = new BucketWriter(redis, keys, version);
+    const written = await writeProfiles(writer).catch(async (err: unknown) => {
+      // HSETs still under way would recreate keys after the delete.
+      await writer.settle();
+      await deleteVersions(redis, keys, (v) => v === version).catch(() => {});
+      throw err;
+    });
     const meta: PopulationMeta = {
       version,
       buckets: options.buckets,
@@ -171,6 +183,8 @@ async function loadVersion(
       timeoutMs: 0,
     });
     await redis.publish(keys.events(), versionMessage(version));
+    const loadSeconds = Math.round(performance.now() - started) / 1000;
+    options.onFlipped?.({ version, previousVersion: previous, customers: written.customers, loadSeconds });
     // Servers that have not seen the flip yet still write API changes to the old version: wait, then copy again.
     await sleep(options.graceMs ?? 10_000);
     carriedOver += await carryOverChanges(redis, keys, previous, population);
@@ -184,6 +198,7 @@ async function loadVersion(
       bad: written.bad,
       carriedOver,
       deletedKeys,
+      loadSeconds,
     };
   } finally {
     clearInterval(keepLock);
@@ -212,95 +227,92 @@ class BadLines {
 }
 
 /** Customers of one bucket written by one HSET, at most. */
-const FIELDS_PER_HSET = 16;
+const FIELDS_PER_HSET = 64;
 /** Customers waiting for more of their bucket, at most; then every bucket is sent. */
 const MAX_GATHERED = 200_000;
-/** Customers sent and not acknowledged yet, at most, before the loader waits for Redis. */
+/**
+ * Customers sent and not acknowledged yet before the loader waits for Redis. Checked between
+ * chunks, so a chunk may add its full HSETs (of FIELDS_PER_HSET customers) on top; either way the
+ * HSETs in flight stay well below node-redis' queue limit (commandsQueueMaxLength, 50,000).
+ */
 const MAX_UNANSWERED = 32_768;
 
-/** Where the HSETs of a load go: a raw pipe to a single Redis, or node-redis (a cluster). */
-interface HsetSink {
+/**
+ * Writes customers into the buckets of a version, through RedisConnection.send like every other
+ * command (node-redis, which routes them in a cluster). Customers are gathered per bucket so that
+ * one HSET writes several of them: a command costs Redis more than a field, and node-redis a
+ * promise and a reply more. room() is the back-pressure. Customers of one bucket are written in the
+ * order they were added, so the last of two lines with the same id wins.
+ */
+class BucketWriter {
   /**
-   * One HSET into `key` of the customers in `parts`: (buffer, start, end) three by three, each
-   * range a fieldFragment().
+   * Per bucket, the customers waiting, four items each: the buffer they are in, where the id
+   * starts, where it ends and the profile starts, and where the profile ends.
    */
-  hset(key: string, parts: readonly (Buffer | number)[]): void;
-  /** Waits while more than `most` customers are unacknowledged; throws the first error. */
-  drain(most: number): Promise<void>;
-  /** Waits until everything sent is acknowledged or failed, errors ignored. */
-  settle(): Promise<void>;
-  close(): void;
-}
-
-const CRLF = '\r\n';
-
-/** HSETs rendered here and written to a RespPipe in large writes. */
-class PipeSink implements HsetSink {
-  private out = Buffer.allocUnsafeSlow(1 << 20);
-  private at = 0;
-  private commands = 0;
-
-  constructor(private readonly pipe: RespPipe) {}
-
-  hset(key: string, parts: readonly (Buffer | number)[]): void {
-    const fields = parts.length / 3;
-    const header = `*${2 + 2 * fields}${CRLF}$4${CRLF}HSET${CRLF}$${Buffer.byteLength(key)}${CRLF}${key}${CRLF}`;
-    let size = Buffer.byteLength(header);
-    for (let k = 0; k < parts.length; k += 3) size += (parts[k + 2] as number) - (parts[k + 1] as number);
-    if (this.at + size > this.out.length) this.flush(size);
-    this.at += this.out.write(header, this.at, 'utf8');
-    for (let k = 0; k < parts.length; k += 3) {
-      this.at += (parts[k] as Buffer).copy(this.out, this.at, parts[k + 1] as number, parts[k + 2] as number);
-    }
-    this.commands++;
-  }
-
-  private flush(room = 0): void {
-    if (this.at > 0) {
-      // The socket keeps the written bytes until they are sent: a new buffer for the next ones.
-      this.pipe.write(this.out.subarray(0, this.at), this.commands);
-      this.out = Buffer.allocUnsafeSlow(Math.max(1 << 20, room));
-    } else if (this.out.length < room) this.out = Buffer.allocUnsafeSlow(room);
-    this.at = 0;
-    this.commands = 0;
-  }
-
-  async drain(most: number): Promise<void> {
-    this.flush();
-    // The pipe counts commands, of FIELDS_PER_HSET customers at most.
-    await this.pipe.drain(Math.floor(most / FIELDS_PER_HSET));
-  }
-
-  settle(): Promise<void> {
-    // Unsent HSETs are dropped: the load failed.
-    this.at = 0;
-    this.commands = 0;
-    return this.pipe.settle();
-  }
-
-  close(): void {
-    this.pipe.close();
-  }
-}
-
-/** HSETs through node-redis, which routes them in a cluster. */
-class RedisSink implements HsetSink {
+  private readonly gathered = new Map<number, (Buffer | number)[]>();
+  private gatheredCount = 0;
   private unanswered = 0;
   private failure: unknown = null;
   private wake: (() => void) | null = null;
   private wakeAt = 0;
 
-  constructor(private readonly redis: RedisConnection) {}
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly keys: RedisKeys,
+    private readonly version: number,
+  ) {}
 
-  hset(key: string, parts: readonly (Buffer | number)[]): void {
-    const args: RedisArg[] = ['HSET', key];
-    for (let k = 0; k < parts.length; k += 3) {
-      const { id, value } = parseFragment(
-        (parts[k] as Buffer).subarray(parts[k + 1] as number, parts[k + 2] as number),
-      );
-      args.push(id, value);
+  /**
+   * The customer whose id (UTF-8) is `source[start, idEnd)` and whose encoded profile is
+   * `source[idEnd, end)`, into bucket `bucket`. The buffer is referenced until the customer is sent.
+   */
+  add(bucket: number, source: Buffer, start: number, idEnd: number, end: number): void {
+    let parts = this.gathered.get(bucket);
+    if (parts === undefined) {
+      parts = [];
+      this.gathered.set(bucket, parts);
     }
-    const n = parts.length / 3;
+    parts.push(source, start, idEnd, end);
+    this.gatheredCount++;
+    if (parts.length === 4 * FIELDS_PER_HSET) {
+      this.gathered.delete(bucket);
+      this.gatheredCount -= FIELDS_PER_HSET;
+      this.hset(bucket, parts);
+    }
+  }
+
+  /** Waits while Redis is behind; throws the error of a failed HSET. */
+  async room(): Promise<void> {
+    if (this.gatheredCount >= MAX_GATHERED) await this.sendGathered();
+    await this.drain(MAX_UNANSWERED);
+  }
+
+  /** Sends what is gathered and waits until Redis has acknowledged everything; throws the error of a failed HSET. */
+  async finish(): Promise<void> {
+    await this.sendGathered();
+    await this.drain(0);
+  }
+
+  /** Waits until Redis has answered everything sent (after an error: before deleting the version). */
+  async settle(): Promise<void> {
+    this.gathered.clear();
+    this.gatheredCount = 0;
+    await this.answeredDownTo(0, false);
+  }
+
+  private hset(bucket: number, parts: readonly (Buffer | number)[]): void {
+    const key = this.keys.bucket(this.version, bucket);
+    const args: RedisArg[] = ['HSET', key];
+    for (let k = 0; k < parts.length; k += 4) {
+      const source = parts[k] as Buffer;
+      const idEnd = parts[k + 2] as number;
+      // The id as a string: node-redis joins string arguments into one write, a Buffer is a write of its own.
+      args.push(
+        source.toString('utf8', parts[k + 1] as number, idEnd),
+        source.subarray(idEnd, parts[k + 3] as number),
+      );
+    }
+    const n = parts.length / 4;
     this.unanswered += n;
     this.redis.send(key, args, { timeoutMs: 0 }).then(
       () => this.answered(n),
@@ -313,113 +325,43 @@ class RedisSink implements HsetSink {
 
   private answered(n: number): void {
     this.unanswered -= n;
-    if (this.wake !== null && this.unanswered <= this.wakeAt) {
+    if (this.wake !== null && (this.unanswered <= this.wakeAt || this.failure !== null)) {
       const wake = this.wake;
       this.wake = null;
       wake();
     }
   }
 
-  async drain(most: number): Promise<void> {
+  /** Waits while more than `most` customers are unacknowledged; throws the first error. */
+  private async drain(most: number): Promise<void> {
+    await this.answeredDownTo(most, true);
+    if (this.failure !== null) throw this.failure;
+  }
+
+  /** Waits until at most `most` customers are unacknowledged, or, if `orFailure`, an HSET failed. */
+  private async answeredDownTo(most: number, orFailure: boolean): Promise<void> {
     // Wakes at half the limit, so that the loader does not wake for every reply.
-    while (this.unanswered > most) {
+    while (this.unanswered > most && !(orFailure && this.failure !== null)) {
       await new Promise<void>((resolve) => {
         this.wake = resolve;
         this.wakeAt = Math.floor(most / 2);
       });
     }
-    if (this.failure !== null) throw this.failure;
-  }
-
-  settle(): Promise<void> {
-    return this.drain(0).catch(() => {});
-  }
-
-  close(): void {}
-}
-
-/**
- * Writes customers into the buckets of a version. Customers are gathered per bucket so that one
- * HSET writes several of them: a command costs Redis more than a field. drain() is the
- * back-pressure. Customers of one bucket are written in the order they were added, so the last of
- * two lines with the same id wins.
- */
-class BucketWriter {
-  /** Per bucket: (buffer, start, end) of each customer waiting, three by three. */
-  private readonly gathered = new Map<number, (Buffer | number)[]>();
-  private gatheredCount = 0;
-
-  constructor(
-    private readonly sink: HsetSink,
-    private readonly keys: RedisKeys,
-    private readonly version: number,
-  ) {}
-
-  /** A single Redis gets a raw pipe; a cluster, or a URL the pipe cannot open, goes through node-redis. */
-  static async open(redis: RedisConnection, keys: RedisKeys, version: number): Promise<BucketWriter> {
-    let sink: HsetSink = new RedisSink(redis);
-    const url = redis.nodeUrl;
-    if (url !== null) {
-      try {
-        sink = new PipeSink(await RespPipe.open(url));
-      } catch {
-        // e.g. a unix socket or TLS options the URL does not carry: node-redis knows how.
-      }
-    }
-    return new BucketWriter(sink, keys, version);
-  }
-
-  /** The customer in `source[start, end)` (a fieldFragment()) into bucket `bucket`. */
-  add(bucket: number, source: Buffer, start: number, end: number): void {
-    let parts = this.gathered.get(bucket);
-    if (parts === undefined) {
-      parts = [];
-      this.gathered.set(bucket, parts);
-    }
-    parts.push(source, start, end);
-    this.gatheredCount++;
-    if (parts.length === 3 * FIELDS_PER_HSET) {
-      this.gathered.delete(bucket);
-      this.gatheredCount -= FIELDS_PER_HSET;
-      this.sink.hset(this.keys.bucket(this.version, bucket), parts);
-    }
-  }
-
-  /** Waits while Redis is behind; throws the error of a failed HSET. */
-  async room(): Promise<void> {
-    if (this.gatheredCount >= MAX_GATHERED) await this.sendGathered();
-    await this.sink.drain(MAX_UNANSWERED);
-  }
-
-  /** Sends what is gathered and waits until Redis has acknowledged everything; throws the error of a failed HSET. */
-  async finish(): Promise<void> {
-    await this.sendGathered();
-    await this.sink.drain(0);
-  }
-
-  /** Waits until Redis has answered everything sent (after an error: before deleting the version). */
-  async settle(): Promise<void> {
-    this.gathered.clear();
-    this.gatheredCount = 0;
-    await this.sink.settle();
-  }
-
-  close(): void {
-    this.sink.close();
   }
 
   private async sendGathered(): Promise<void> {
     const all = [...this.gathered];
     this.gathered.clear();
     this.gatheredCount = 0;
-    let sent = 0;
+    // Half the limit at a time, on top of at most the other half: these HSETs may be of one customer each.
+    let sent = MAX_UNANSWERED / 2;
     for (const [bucket, parts] of all) {
-      this.sink.hset(this.keys.bucket(this.version, bucket), parts);
-      sent += parts.length / 3;
       if (sent >= MAX_UNANSWERED / 2) {
         sent = 0;
-        await this.sink.drain(MAX_UNANSWERED);
+        await this.drain(MAX_UNANSWERED / 2);
       }
+      this.hset(bucket, parts);
+      sent += parts.length / 4;
     }
   }
 }
@@ -444,8 +386,9 @@ async function writeParsedLines(
       return;
     }
     const record = parsed.record;
-    const fragment = fieldFragment(record.id, codec!.encodeRecord(record));
-    writer.add(bucketOf(record.id, options.buckets), fragment, 0, fragment.length);
+    const id = Buffer.from(record.id);
+    const both = Buffer.concat([id, codec!.encodeRecord(record)]);
+    writer.add(bucketOf(record.id, options.buckets), both, 0, id.length, both.length);
     if (++customers % BATCH === 0) {
       await writer.room();
       options.onProgress?.(count, bad.count);
@@ -704,16 +647,12 @@ async function writeText(
       for (let i = 0; i < chunk.badLines.length; i++) bad.add(base + chunk.badLines[i]!, chunk.badReasons[i]);
       if (chunk.lastLine > 0) lines = base + chunk.lastLine;
       base += chunk.lines;
-      const fragments = Buffer.from(
-        chunk.fragments.buffer,
-        chunk.fragments.byteOffset,
-        chunk.fragments.byteLength,
-      );
-      const { fragmentEnds, buckets } = chunk;
+      const data = Buffer.from(chunk.data.buffer, chunk.data.byteOffset, chunk.data.byteLength);
+      const { ends, buckets } = chunk;
       let start = 0;
       for (let i = 0; i < chunk.count; i++) {
-        const end = fragmentEnds[i]!;
-        writer.add(buckets[i]!, fragments, start, end);
+        const end = ends[2 * i + 1]!;
+        writer.add(buckets[i]!, data, start, ends[2 * i]!, end);
         start = end;
       }
       customers += chunk.count;

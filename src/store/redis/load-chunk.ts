@@ -19,11 +19,11 @@ export interface EncodedChunk {
   /** Customers encoded. */
   readonly count: number;
   /**
-   * Each customer as the field and value of an HSET in RESP (fieldFragment()), back to back:
-   * customer i is fragments[fragmentEnds[i - 1] ?? 0 … fragmentEnds[i]).
+   * Each customer's id (UTF-8) then its encoded profile, customer after customer: customer i's id
+   * is data[ends[2i - 1] ?? 0 … ends[2i]) and its profile data[ends[2i] … ends[2i + 1]).
    */
-  readonly fragments: Uint8Array;
-  readonly fragmentEnds: Uint32Array;
+  readonly data: Uint8Array;
+  readonly ends: Uint32Array;
   readonly buckets: Uint32Array;
   /** Every bad line, in order. */
   readonly badLines: Uint32Array;
@@ -54,9 +54,7 @@ export function chunkContext(
 
 /** The memory a chunk's typed arrays own, for postMessage's transfer list. */
 export function transferablesOf(chunk: EncodedChunk): ArrayBuffer[] {
-  return [chunk.fragments, chunk.fragmentEnds, chunk.buckets, chunk.badLines].map(
-    (a) => a.buffer as ArrayBuffer,
-  );
+  return [chunk.data, chunk.ends, chunk.buckets, chunk.badLines].map((a) => a.buffer as ArrayBuffer);
 }
 
 const LINE_BREAK = /\r\n|\n|\r/g;
@@ -134,13 +132,11 @@ class ChunkBuilder {
     length: number,
     bucket: number,
   ): void {
-    const out = this.room(idEnd - idStart + length + 30);
-    let at = bulkHeader(out, this.at, idEnd - idStart);
+    const out = this.room(idEnd - idStart + length);
+    let at = this.at;
     for (let k = idStart; k < idEnd; k++) out[at++] = bytes[k]!;
-    at = crlf(out, at);
-    at = bulkHeader(out, at, length);
-    at += value.copy(out, at, 0, length);
-    this.at = crlf(out, at);
+    this.ends.push(at);
+    this.at = at + value.copy(out, at, 0, length);
     this.ends.push(this.at);
     this.buckets.push(bucket);
   }
@@ -172,14 +168,14 @@ class ChunkBuilder {
   }
 
   build(lines: number): EncodedChunk {
-    const fragments = new Uint8Array(new ArrayBuffer(this.at));
-    fragments.set(this.out.subarray(0, this.at));
+    const data = new Uint8Array(new ArrayBuffer(this.at));
+    data.set(this.out.subarray(0, this.at));
     return {
       lines,
       lastLine: this.lastLine,
-      count: this.ends.length,
-      fragments,
-      fragmentEnds: Uint32Array.from(this.ends),
+      count: this.buckets.length,
+      data,
+      ends: Uint32Array.from(this.ends),
       buckets: Uint32Array.from(this.buckets),
       badLines: Uint32Array.from(this.badLines),
       badReasons: this.badReasons,
@@ -189,53 +185,6 @@ class ChunkBuilder {
 
 const LF = 10;
 const CR = 13;
-
-/** Writes `$<length>\r\n` at `at`; returns where it ends. */
-function bulkHeader(out: Uint8Array, at: number, length: number): number {
-  out[at++] = 36; // $
-  if (length < 10) out[at++] = 48 + length;
-  else if (length < 100) {
-    out[at++] = 48 + Math.floor(length / 10);
-    out[at++] = 48 + (length % 10);
-  } else if (length < 1000) {
-    out[at++] = 48 + Math.floor(length / 100);
-    out[at++] = 48 + (Math.floor(length / 10) % 10);
-    out[at++] = 48 + (length % 10);
-  } else {
-    const digits = String(length);
-    for (let k = 0; k < digits.length; k++) out[at++] = digits.charCodeAt(k);
-  }
-  return crlf(out, at);
-}
-
-function crlf(out: Uint8Array, at: number): number {
-  out[at] = CR;
-  out[at + 1] = LF;
-  return at + 2;
-}
-
-/** A customer's id and encoded profile as the field and value of an HSET in RESP (see EncodedChunk). */
-export function fieldFragment(id: string, value: Uint8Array): Buffer {
-  const idLength = Buffer.byteLength(id);
-  const out = Buffer.allocUnsafe(idLength + value.length + 32);
-  let at = bulkHeader(out, 0, idLength);
-  at += out.write(id, at, 'utf8');
-  at = crlf(out, at);
-  at = bulkHeader(out, at, value.length);
-  out.set(value, at);
-  return out.subarray(0, crlf(out, at + value.length));
-}
-
-/** The id and value of a fieldFragment(). */
-export function parseFragment(fragment: Buffer): { id: string; value: Buffer } {
-  let at = fragment.indexOf(CR);
-  const idLength = Number(fragment.toString('latin1', 1, at));
-  const id = fragment.toString('utf8', at + 2, at + 2 + idLength);
-  const valueHeader = at + 2 + idLength + 2;
-  at = fragment.indexOf(CR, valueHeader);
-  const valueLength = Number(fragment.toString('latin1', valueHeader + 1, at));
-  return { id, value: fragment.subarray(at + 2, at + 2 + valueLength) };
-}
 
 /** True when every \r of `data` starts a \r\n: lines are then split at \n alone. */
 function onlyCrLf(data: Buffer): boolean {

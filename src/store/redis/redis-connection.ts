@@ -96,11 +96,6 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
     return this.config.timeoutMs;
   }
 
-  /** The URL of the single Redis this connects to; null for a cluster. */
-  get nodeUrl(): string | null {
-    return this.config.url;
-  }
-
   /** Sends one command, routed by `key` in a cluster. Rejects with RedisUnavailableError when Redis is down or late. */
   send<T extends RedisReply>(
     key: string | undefined,
