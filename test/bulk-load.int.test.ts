@@ -206,6 +206,21 @@ describe('a population load', () => {
     expect((await dossier('c40')).statusCode).toBe(404);
   });
 
+  it('keeps to a maximum rate when asked, to spare a Redis that serves traffic', async () => {
+    async function* lines(): AsyncGenerator<ParsedLine> {
+      for (let i = 0; i < 5000; i++) yield { line: i + 1, record: customer(i, 4) };
+    }
+    const result = await loadPopulation(connection, new RedisKeys(target.config.prefix), lines(), {
+      buckets: 8,
+      source: 'paced',
+      graceMs: 0,
+      maxRate: 10_000,
+    });
+    expect(result.customers).toBe(5000);
+    // 5,000 customers at 10,000/s: at least the 0.4 s the pauses after 2,000 and 4,000 add up to.
+    expect(result.loadSeconds).toBeGreaterThanOrEqual(0.35);
+  });
+
   it('refuses a second load while one is running', async () => {
     let release!: () => void;
     const paused = new Promise<void>((resolve) => {

@@ -53,6 +53,12 @@ const FLAGS = {
     placeholder: 'N',
     description: 'threads that parse and encode (default: none below 20 MB, else one per core, at most 4)',
   },
+  rate: {
+    type: 'integer',
+    min: 1,
+    placeholder: 'N',
+    description: 'customers per second at most, to spare a Redis that serves traffic (default: no limit)',
+  },
   grace: {
     type: 'string',
     default: '10s',
@@ -131,6 +137,7 @@ export async function runLoad(
         // Threads take ~0.1 s to start: not worth it for a small file.
         workers: flags.workers ?? (size < WORKERS_FROM_BYTES ? 0 : defaultLoadWorkers()),
         maxBadShare: flags['max-bad'],
+        ...(flags.rate === undefined ? {} : { maxRate: flags.rate }),
         graceMs,
         onProgress: (lines, bad) =>
           progress.update(read, `${lines.toLocaleString('en-US')} lines, ${bad} bad`),

@@ -33,6 +33,11 @@ export interface LoadOptions {
   /** Symbols likely in every profile (product ids), so they get the shortest codes. */
   readonly seedSymbols?: readonly string[];
   readonly onProgress?: (lines: number, bad: number) => void;
+  /**
+   * Customers per second at most (default: as fast as Redis takes them). A load into a Redis that
+   * serves decisions competes with them; a slower load keeps their latency down.
+   */
+  readonly maxRate?: number;
   /** Called once servers are told to switch to the new version, before the grace period. */
   readonly onFlipped?: (flip: LoadFlip) => void;
 }
@@ -158,7 +163,7 @@ async function loadVersion(
     redis.send(keys.loadingVersion(), ['PEXPIRE', keys.loadingVersion(), String(LOCK_MS)]).catch(() => {});
   }, LOCK_MS / 3).unref();
   try {
-    const writer = new BucketWriter(redis, keys, version);
+    const writer = new BucketWriter(redis, keys, version, options.maxRate ?? 0);
     const written = await writeProfiles(writer).catch(async (err: unknown) => {
       // HSETs still under way would recreate keys after the delete.
       await writer.settle();
@@ -255,11 +260,15 @@ class BucketWriter {
   private failure: unknown = null;
   private wake: (() => void) | null = null;
   private wakeAt = 0;
+  private added = 0;
+  private readonly started = performance.now();
 
   constructor(
     private readonly redis: RedisConnection,
     private readonly keys: RedisKeys,
     private readonly version: number,
+    /** Customers per second at most; 0: no limit. */
+    private readonly maxRate: number,
   ) {}
 
   /**
@@ -274,6 +283,7 @@ class BucketWriter {
     }
     parts.push(source, start, idEnd, end);
     this.gatheredCount++;
+    this.added++;
     if (parts.length === 4 * FIELDS_PER_HSET) {
       this.gathered.delete(bucket);
       this.gatheredCount -= FIELDS_PER_HSET;
@@ -285,6 +295,14 @@ class BucketWriter {
   async room(): Promise<void> {
     if (this.gatheredCount >= MAX_GATHERED) await this.sendGathered();
     await this.drain(MAX_UNANSWERED);
+    if (this.maxRate > 0) {
+      const ahead = (this.added / this.maxRate) * 1000 - (performance.now() - this.started);
+      if (ahead > 1) {
+        // Hand what is gathered to Redis now, so the writes spread over time instead of bunching.
+        await this.sendGathered();
+        await new Promise((resolve) => setTimeout(resolve, ahead));
+      }
+    }
   }
 
   /** Sends what is gathered and waits until Redis has acknowledged everything; throws the error of a failed HSET. */
