@@ -8,13 +8,7 @@ import {
   profileFromRecord,
 } from '../domain/profile.js';
 import { generatePopulation } from '../sim/population.js';
-import {
-  CodecError,
-  DictionaryBuilder,
-  ProfileCodec,
-  SymbolCounter,
-  SymbolDictionary,
-} from './profile-codec.js';
+import { CodecError, ProfileCodec, SymbolCounter, SymbolDictionary } from './profile-codec.js';
 
 // ---- arbitraries (within profile-schema limits) ------------------------------------------------
 
@@ -60,9 +54,14 @@ const record: fc.Arbitrary<ProfileRecord> = fc.record(
 
 /** A dictionary of some of the profile's strings (capped, so that others are written inline). */
 function dictionaryFor(profile: CustomerProfile, cap: number): SymbolDictionary {
-  const builder = new DictionaryBuilder(cap);
-  builder.addProfile(profile);
-  return builder.freeze();
+  const counter = new SymbolCounter(cap);
+  counter.addRecord({
+    id: profile.id,
+    attributes: { ...profile.attributes } as ProfileRecord['attributes'],
+    holdings: [...profile.holdings],
+    affinities: [...profile.affinities].map(([product, score]) => ({ product, score })),
+  });
+  return counter.dictionary();
 }
 
 function expectSameProfile(decoded: CustomerProfile, expected: CustomerProfile): void {
@@ -92,10 +91,12 @@ function expectCodecError(decode: () => unknown, message?: RegExp): void {
 // ---- the demo population -------------------------------------------------------------------------
 
 const PRODUCTS = Array.from({ length: 40 }, (_, i) => `prod-${String(i + 1).padStart(2, '0')}`);
-const demo = [...generatePopulation(1000, PRODUCTS, { seed: 42, affinities: 20 })].map(profileFromRecord);
-const demoBuilder = new DictionaryBuilder();
-for (const profile of demo) demoBuilder.addProfile(profile);
-const demoCodec = new ProfileCodec(demoBuilder.freeze());
+const demoPopulation = [...generatePopulation(1000, PRODUCTS, { seed: 42, affinities: 20 })];
+const demo = demoPopulation.map(profileFromRecord);
+const demoCounter = new SymbolCounter();
+for (const record of demoPopulation) demoCounter.addRecord(record);
+const demoDictionary = demoCounter.dictionary();
+const demoCodec = new ProfileCodec(demoDictionary);
 
 // ---- tests ---------------------------------------------------------------------------------------
 
@@ -167,19 +168,6 @@ describe('ProfileCodec', () => {
     for (const profile of demo) total += demoCodec.encode(profile).length;
     expect(total / demo.length).toBeLessThanOrEqual(131);
   });
-
-  it('keeps values encoded with a growing dictionary decodable with the final one', () => {
-    const builder = new DictionaryBuilder();
-    const growing = new ProfileCodec(builder);
-    const encoded = demo.slice(0, 50).map((profile) => {
-      builder.addProfile(profile);
-      return growing.encode(profile);
-    });
-    const frozen = new ProfileCodec(builder.freeze());
-    encoded.forEach((bytes, i) => {
-      expectSameProfile(frozen.decode(demo[i]!.id, bytes), demo[i]!);
-    });
-  });
 });
 
 describe('ProfileCodec.encodeRecord', () => {
@@ -188,7 +176,7 @@ describe('ProfileCodec.encodeRecord', () => {
   for (const rec of demoRecords.slice(0, 500)) counter.addRecord(rec);
   const dictionaries = {
     none: SymbolDictionary.EMPTY,
-    demo: demoBuilder.freeze(),
+    demo: demoDictionary,
     'by frequency': counter.dictionary(),
     'by frequency, 40 entries': new SymbolCounter(40).dictionary(),
     'seeded, capped': (() => {
@@ -298,7 +286,7 @@ describe('ProfileCodec.decode of bad bytes', () => {
   });
 });
 
-describe('SymbolDictionary and DictionaryBuilder', () => {
+describe('SymbolDictionary and SymbolCounter', () => {
   it('serialises to its list and back', () => {
     const dict = SymbolDictionary.from(['a', 'b', 'c']);
     expect(dict.indexOf('b')).toBe(1);
@@ -316,30 +304,5 @@ describe('SymbolDictionary and DictionaryBuilder', () => {
     // b 3×, then a, k, v, l once each in order of first sight; 'long' is too long.
     expect(counter.dictionary().toJSON()).toEqual(['b', 'a', 'k', 'v', 'l']);
     expect(counter.dictionary(['v', 'zz', 'v', 'toolong']).toJSON()).toEqual(['v', 'zz', 'b', 'a', 'k']);
-  });
-
-  it('makes smaller profiles ordered by frequency than in order of first sight', () => {
-    const counter = new SymbolCounter();
-    const records = [...generatePopulation(1000, PRODUCTS, { seed: 42, affinities: 20 })];
-    for (const rec of records) counter.addRecord(rec);
-    const byFrequency = new ProfileCodec(counter.dictionary());
-    let frequent = 0;
-    let firstSeen = 0;
-    for (const rec of records) {
-      frequent += byFrequency.encodeRecord(rec).length;
-      firstSeen += demoCodec.encodeRecord(rec).length;
-    }
-    expect(frequent).toBeLessThan(firstSeen);
-  });
-
-  it('learns strings on first sight, up to its caps', () => {
-    const builder = new DictionaryBuilder(2, 3);
-    expect(builder.add('abc')).toBe(0);
-    expect(builder.add('abcd')).toBe(-1); // too long
-    expect(builder.add('abc')).toBe(0);
-    expect(builder.indexOf('abc')).toBe(0);
-    expect(builder.add('x')).toBe(1);
-    expect(builder.add('y')).toBe(-1); // full
-    expect(builder.freeze().toJSON()).toEqual(['abc', 'x']);
   });
 });

@@ -86,65 +86,6 @@ export class SymbolDictionary implements SymbolLookup {
 }
 
 /**
- * Learns a dictionary while profiles stream by, in order of first sight. Entries are only
- * appended, so values encoded with the dictionary as it stood earlier stay decodable with any
- * later one. (The bulk loader learns from a sample with SymbolCounter instead, so that its worker
- * threads share one frozen dictionary.)
- */
-export class DictionaryBuilder implements SymbolLookup {
-  private readonly list: string[] = [];
-  private readonly index = new Map<string, number>();
-
-  constructor(
-    readonly maxEntries = 4096,
-    /** Longer strings gain little from a 2-byte index and would bloat the dictionary. */
-    readonly maxLength = 64,
-  ) {}
-
-  get size(): number {
-    return this.list.length;
-  }
-
-  /** Index of `s`, learning it on first sight; -1 when it is too long or the dictionary is full. */
-  add(s: string): number {
-    let i = this.index.get(s);
-    if (i === undefined) {
-      if (this.list.length >= this.maxEntries || s.length > this.maxLength) return -1;
-      i = this.list.push(s) - 1;
-      this.index.set(s, i);
-    }
-    return i;
-  }
-
-  /**
-   * Learns the strings of a profile. Products first: every affinity names one, so they deserve the
-   * one-byte indexes (0-63) more than attribute values that may be unique (dates).
-   */
-  addProfile(profile: CustomerProfile): void {
-    for (const product of profile.holdings) this.add(product);
-    for (const product of profile.affinities.products) this.add(product);
-    for (const key in profile.attributes) this.add(key);
-    for (const key in profile.attributes) {
-      const value = profile.attributes[key];
-      if (typeof value === 'string') this.add(value);
-      else if (Array.isArray(value)) for (const item of value) if (typeof item === 'string') this.add(item);
-    }
-  }
-
-  indexOf(s: string): number {
-    return this.index.get(s) ?? -1;
-  }
-
-  at(i: number): string | undefined {
-    return this.list[i];
-  }
-
-  freeze(): SymbolDictionary {
-    return SymbolDictionary.from(this.list);
-  }
-}
-
-/**
  * Counts how often each string of sample profiles would be written, to build a dictionary in
  * order of frequency: the 64 most frequent strings get the one-byte codes, which is the order that
  * makes the encoded profiles smallest. A bulk loader counts the first few thousand records, then
