@@ -17,7 +17,7 @@ import {
   redisTarget,
   startNode,
 } from './support/offerloop-node.js';
-import { type RedisProcess, startRedis } from './support/redis.js';
+import { type RedisProcess, startRedis, startRedisCluster } from './support/redis.js';
 
 let redis: RedisProcess;
 let dir: string;
@@ -105,6 +105,41 @@ describe('offerloop load', () => {
       ).toBe(404);
     } finally {
       await node.close();
+    }
+  });
+
+  it('loads into a Redis Cluster with --cluster', async () => {
+    const cluster = await startRedisCluster();
+    try {
+      const target = redisTarget({ nodes: cluster.nodes });
+      const file = path.join(dir, 'cluster.ndjson');
+      await writeFile(
+        file,
+        `${Array.from({ length: 500 }, (_, i) => JSON.stringify(customer(i, 7))).join('\n')}\n`,
+      );
+      const { io, out } = memoryIo();
+      const args = [
+        '--cluster',
+        cluster.nodes.join(','),
+        '--prefix',
+        target.config.prefix,
+        '--grace',
+        '0s',
+        file,
+      ];
+      expect(await runLoad(args, io)).toBe(0);
+      expect(JSON.parse(out.stdout)).toMatchObject({ customers: 500, badCount: 0 });
+      const node = await startNode(target);
+      try {
+        for (const id of ['c0', 'c250', 'c499']) {
+          const res = await node.app.inject({ url: `/v1/customers/${id}`, headers: auth('agent-key') });
+          expect(res.json().attributes.generation).toBe(7);
+        }
+      } finally {
+        await node.close();
+      }
+    } finally {
+      await cluster.stop();
     }
   });
 
