@@ -8,16 +8,21 @@
 // Knobs (env): BENCH_LOAD_CUSTOMERS (1000000), BENCH_LOAD_WORKERS (--workers; default: the CLI's
 // choice), BENCH_LOAD_DATA_DIR (default bench/results/data-load, generated once, then reused).
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { access, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
 import { runGenerate } from '../src/cli/generate-command.js';
 import { runLoad } from '../src/cli/load-command.js';
-import { envNumber, machine, RESULTS_DIR, round, verdict, writeResult } from './support.js';
+import { startRedis } from '../test/support/redis.js';
+import {
+  envNumber,
+  machine,
+  RESULTS_DIR,
+  round,
+  superviseChildren,
+  verdict,
+  writeResult,
+} from './support.js';
 
 const CUSTOMERS = Math.floor(envNumber('BENCH_LOAD_CUSTOMERS', 1_000_000));
 const WORKERS = process.env.BENCH_LOAD_WORKERS?.trim()
@@ -36,79 +41,11 @@ const TARGET_BYTES = 200;
 const SAMPLED_BUCKETS = 8;
 
 // ---------------------------------------------------------------------------------------------
-// redis-server: started here, and killed whatever happens.
+// redis-server: test/support/redis.ts (free port, --save "" --appendonly no, its own temp dir,
+// killed with the bench), one fresh server per load. SIGINT and SIGTERM end the bench through
+// process.exit, whose 'exit' handler kills them.
 
-const servers = new Set<ChildProcess>();
-
-function killServers(): void {
-  for (const proc of servers) if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-}
-
-process.on('exit', killServers);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    process.stderr.write(`\nload bench: ${signal}, stopping redis-server\n`);
-    killServers();
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  });
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  probe.listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const address = probe.address();
-  probe.close();
-  await once(probe, 'close');
-  if (address === null || typeof address === 'string') throw new Error('no port from the probe');
-  return address.port;
-}
-
-interface RedisServer {
-  readonly proc: ChildProcess;
-  readonly pid: number;
-  readonly url: string;
-}
-
-async function startRedis(listpackValue: number): Promise<RedisServer> {
-  const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
-  args.push('--hash-max-listpack-value', String(listpackValue));
-  const proc = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] });
-  servers.add(proc);
-  const spawned = await Promise.race([
-    once(proc, 'spawn').then(() => true),
-    once(proc, 'error').then(([err]) => {
-      throw new Error(`cannot start redis-server: ${(err as Error).message}`);
-    }),
-  ]);
-  if (!spawned || proc.pid === undefined) throw new Error('redis-server did not start');
-  const url = `redis://127.0.0.1:${port}`;
-  for (let tries = 0; ; tries++) {
-    const client = createClient({ url, socket: { reconnectStrategy: false } });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      await client.ping();
-      client.destroy();
-      return { proc, pid: proc.pid, url };
-    } catch {
-      client.destroy();
-      if (tries > 100 || proc.exitCode !== null)
-        throw new Error(`redis-server on port ${port} does not answer`);
-      await sleep(50);
-    }
-  }
-}
-
-async function stopRedis(server: RedisServer): Promise<void> {
-  if (server.proc.exitCode !== null || server.proc.signalCode !== null) return;
-  const exited = once(server.proc, 'exit');
-  server.proc.kill('SIGTERM');
-  const timeout = sleep(5000, undefined, { ref: false }).then(() => 'timeout' as const);
-  if ((await Promise.race([exited, timeout])) === 'timeout') server.proc.kill('SIGKILL');
-  servers.delete(server.proc);
-}
+superviseChildren('load bench');
 
 /** CPU time (user + system) of a process in ms, from /proc; null where there is no /proc. */
 async function processCpuMs(pid: number): Promise<number | null> {
@@ -185,7 +122,7 @@ interface LoadRun {
 }
 
 async function loadOnce(data: DataSet, listpackValue: number): Promise<LoadRun> {
-  const server = await startRedis(listpackValue);
+  const server = await startRedis({ args: ['--hash-max-listpack-value', String(listpackValue)] });
   const client = createClient({ url: server.url });
   client.on('error', () => {});
   await client.connect();
@@ -245,7 +182,7 @@ async function loadOnce(data: DataSet, listpackValue: number): Promise<LoadRun> 
     };
   } finally {
     client.destroy();
-    await stopRedis(server);
+    await server.stop();
   }
 }
 
@@ -338,6 +275,5 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   process.stderr.write(`load bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  killServers();
-  process.exit(1);
+  process.exit(1); // its 'exit' handler kills redis-server
 });

@@ -16,10 +16,7 @@
 // BENCH_RELOAD_NICE (run the reload's loader under nice -n N, to tell its CPU from Redis' work),
 // BENCH_CPU_PROF=DIR (profile our server with node --cpu-prof; the profile is written at its exit).
 
-import type { ChildProcess } from 'node:child_process';
-import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { access, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,11 +25,11 @@ import type autocannon from 'autocannon';
 import { runGenerate } from '../src/cli/generate-command.js';
 import { CHANNELS } from '../src/domain/channel.js';
 import { Rng } from '../src/sim/random.js';
+import { type RedisProcess, redisCommand, startRedis } from '../test/support/redis.js';
 import {
   cpuMeter,
   envNumber,
   fire,
-  freePort,
   killChildren,
   latencySummary,
   machine,
@@ -110,108 +107,9 @@ superviseChildren('redis-http bench');
 const say = (text: string) => process.stderr.write(`redis-http bench: ${text}\n`);
 
 // ---------------------------------------------------------------------------------------------
-// Redis: our own redis-server on a free port, nothing persisted, compact hashes as docker/redis.conf.
-
-interface RedisProcess {
-  readonly proc: ChildProcess;
-  readonly pid: number;
-  readonly port: number;
-  readonly url: string;
-  readonly dir: string;
-}
-
-async function startRedis(): Promise<RedisProcess> {
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    const dir = await mkdtemp(path.join(tmpdir(), 'offerloop-bench-redis-'));
-    // biome-ignore format: one option and its value per line
-    const args = [
-      '--port', String(port),
-      '--bind', '127.0.0.1',
-      '--save', '',
-      '--appendonly', 'no',
-      '--hash-max-listpack-value', '512',
-      '--dir', dir,
-      '--daemonize', 'no',
-    ];
-    const proc = spawnChild(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const log: string[] = [];
-    const remember = (chunk: Buffer) => {
-      log.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      log.splice(0, log.length - 40);
-    };
-    proc.stdout?.on('data', remember);
-    proc.stderr?.on('data', remember);
-    let gone: string | null = null;
-    proc.once('exit', (code, signal) => {
-      gone = `exited (${code ?? signal})`;
-    });
-    proc.once('error', (err) => {
-      gone = err.message;
-    });
-    const deadline = performance.now() + 10_000;
-    for (;;) {
-      if (gone !== null) break;
-      const reply = await redisCommand(port, ['PING'], 1_000).catch(() => '');
-      if (reply.startsWith('+PONG'))
-        return { proc, pid: proc.pid!, port, url: `redis://127.0.0.1:${port}`, dir };
-      if (performance.now() > deadline) {
-        proc.kill('SIGKILL');
-        gone = 'no answer to PING in 10 s';
-        break;
-      }
-      await sleep(20);
-    }
-    await rm(dir, { recursive: true, force: true });
-    const why = `${REDIS_SERVER} on port ${port}: ${gone}\n${log.join('\n')}`;
-    if (attempt >= 3 || !/address already in use/i.test(why)) throw new Error(why);
-  }
-}
-
-async function stopRedis(redis: RedisProcess): Promise<void> {
-  await stopServer(redis);
-  await rm(redis.dir, { recursive: true, force: true });
-}
-
-/** One command in RESP; resolves with the raw reply, e.g. '+PONG\r\n' or '$N\r\n…\r\n'. */
-function redisCommand(port: number, args: readonly string[], timeoutMs = 5_000): Promise<string> {
-  const payload = `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
-  return new Promise((resolve, reject) => {
-    let buf = Buffer.alloc(0);
-    const socket = net.connect({ host: '127.0.0.1', port }, () => socket.write(payload));
-    socket.setTimeout(timeoutMs, () =>
-      socket.destroy(new Error(`no reply from port ${port} in ${timeoutMs} ms`)),
-    );
-    socket.on('data', (chunk) => {
-      buf = Buffer.concat([buf, chunk]);
-      const end = replyEnd(buf, 0);
-      if (end < 0) return;
-      socket.destroy();
-      resolve(buf.toString('utf8', 0, end));
-    });
-    socket.on('error', reject);
-    socket.on('close', () => reject(new Error(`connection to port ${port} closed before a full reply`)));
-  });
-}
-
-/** Index just past the RESP2 value starting at `at`, or -1 while it is still incomplete. */
-function replyEnd(buf: Buffer, at: number): number {
-  const eol = buf.indexOf('\r\n', at);
-  if (eol < 0) return -1;
-  const n = Number(buf.toString('latin1', at + 1, eol));
-  switch (String.fromCharCode(buf[at] ?? 0)) {
-    case '$': // bulk string: length line, payload, CRLF ($-1 is null)
-      if (n < 0) return eol + 2;
-      return buf.length >= eol + 2 + n + 2 ? eol + 2 + n + 2 : -1;
-    case '*': {
-      let next = eol + 2;
-      for (let i = 0; i < n && next >= 0; i++) next = replyEnd(buf, next);
-      return next;
-    }
-    default: // + - : are a single line
-      return eol + 2;
-  }
-}
+// Redis: our own redis-server on a free port (test/support/redis.ts: --save "" --appendonly no, its
+// own temp dir, killed with the bench), with compact hashes as docker/redis.conf.
+const REDIS_ARGS = ['--hash-max-listpack-value', '512'];
 
 interface RedisMemory {
   readonly usedMemory: number;
@@ -221,9 +119,9 @@ interface RedisMemory {
 }
 
 async function redisMemory(redis: RedisProcess): Promise<RedisMemory> {
-  const info = await redisCommand(redis.port, ['INFO', 'memory']);
+  const info = await redisCommand(redis.port, 'INFO', 'memory');
   const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? Number.NaN);
-  const keys = Number(/^:(\d+)/.exec(await redisCommand(redis.port, ['DBSIZE']))?.[1] ?? Number.NaN);
+  const keys = Number(/^:(\d+)/.exec(await redisCommand(redis.port, 'DBSIZE'))?.[1] ?? Number.NaN);
   return {
     usedMemory: field('used_memory'),
     usedMemoryRss: field('used_memory_rss'),
@@ -796,7 +694,7 @@ async function main(): Promise<void> {
   const data = await prepareData();
 
   say(`starting ${REDIS_SERVER}…`);
-  const redis = await startRedis();
+  const redis = await startRedis({ args: REDIS_ARGS, binary: REDIS_SERVER });
   const emptyMemory = await redisMemory(redis);
 
   say(`loading ${CUSTOMERS.toLocaleString('en-US')} customers with offerloop load…`);
@@ -895,7 +793,7 @@ async function main(): Promise<void> {
   const sampleAfter = await sampleDecisions(offerloop, REQUESTS, SLICE_BODIES[SLICES - 1]!.slice(-500));
 
   await Promise.all([stopServer(hello), stopServer(offerloop)]);
-  await stopRedis(redis);
+  await redis.stop();
 
   const reloadDuring = reload.phases.find((p) => p.phase === 'during')!;
   const reloadFailed = reload.non2xx + reload.errors;

@@ -15,6 +15,8 @@ import { type RedisProcess, startRedis } from './support/redis.js';
 let redis: RedisProcess;
 let target: RedisTarget;
 let node: OfferloopNode;
+/** A second server, whose changes `node` must keep hearing about after every outage. */
+let other: OfferloopNode;
 
 beforeAll(async () => {
   // Persisted, so that the population survives the crash and the restart.
@@ -22,14 +24,39 @@ beforeAll(async () => {
   target = redisTarget({ url: redis.url });
   await loadRecords(target, FIXTURE_RECORDS);
   node = await startNode(target, { REDIS_TIMEOUT_MS: '150' });
+  other = await startNode(target);
 });
 afterAll(async () => {
+  await other?.close();
   await node?.close();
   await redis?.stop();
 });
 
 const decide = (customerId: string) => postDecision(node.app, 'agent-key', { customerId, channel: 'web' });
 const ready = async () => (await node.app.inject({ url: '/health/ready' })).json();
+
+/** A change made on the other server reaches this one: the invalidation channel works again. */
+async function expectInvalidationsHeard(clv: number) {
+  await eventually(async () => {
+    expect((await other.app.inject({ url: '/health/ready' })).json()).toMatchObject({ status: 'ready' });
+  }, 15_000);
+  await eventually(async () => {
+    expect(
+      (await node.app.inject({ url: '/v1/customers/cust-1', headers: auth('agent-key') })).statusCode,
+    ).toBe(200);
+  }); // cust-1 is now in node's memory
+  const patched = await other.app.inject({
+    method: 'PATCH',
+    url: '/v1/customers/cust-1',
+    headers: auth('admin-key'),
+    payload: { attributes: { clv } },
+  });
+  expect(patched.statusCode).toBe(200);
+  await eventually(async () => {
+    const dossier = await node.app.inject({ url: '/v1/customers/cust-1', headers: auth('agent-key') });
+    expect(dossier.json().attributes.clv).toBe(clv);
+  }, 2000);
+}
 
 /** Back to normal: Redis answers, a customer not in memory is found, nothing is degraded. */
 async function expectRecovered(customerId: string) {
@@ -63,9 +90,10 @@ describe('when Redis dies', () => {
     });
   });
 
-  it('reconnects by itself when Redis is back', async () => {
+  it('reconnects by itself when Redis is back, and hears other servers again', async () => {
     await redis.start();
     await expectRecovered('cust-2');
+    await expectInvalidationsHeard(1111);
   });
 });
 
@@ -86,7 +114,8 @@ describe('when Redis hangs (SIGSTOP)', () => {
     }
   });
 
-  it('recovers when the process continues, over the rebuilt connection', async () => {
+  it('recovers when the process continues, over the rebuilt connection, and hears other servers again', async () => {
     await expectRecovered('cust-3');
+    await expectInvalidationsHeard(2222);
   });
 });

@@ -38,12 +38,18 @@ describe('startRedis', () => {
     const dir = (await redisCommand(port, 'CONFIG', 'GET', 'dir')).split('\r\n')[4]!;
     expect(dir).toMatch(/offerloop-redis-/);
     expect(existsSync(dir)).toBe(true);
+    // pid is redis-server's own (setpriv execs it), as CPU meters need.
+    const processId = async () =>
+      Number(/process_id:(\d+)/.exec(await redisCommand(port, 'INFO', 'server'))?.[1]);
+    expect(redis.pid).toBe(await processId());
 
     await redis.kill();
     await expect(redisCommand(port, 'PING')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    expect(() => redis?.pid).toThrow(/not running/);
 
     await redis.start();
     expect(await redisCommand(port, 'PING')).toBe('+PONG\r\n');
+    expect(redis.pid).toBe(await processId());
     // Same arguments after a restart.
     expect(await redisCommand(port, 'CONFIG', 'GET', 'maxmemory')).toContain('10485760');
 
@@ -64,6 +70,12 @@ describe('startRedis', () => {
   it('reports the server output when it cannot start', async () => {
     await expect(startRedis({ args: ['--no-such-directive', 'x'] })).rejects.toThrow(
       /exited during start-up[\s\S]*no-such-directive/,
+    );
+  });
+
+  it('starts the given binary', async () => {
+    await expect(startRedis({ binary: '/nonexistent/redis-server' })).rejects.toThrow(
+      /nonexistent\/redis-server on port \d+ exited during start-up/,
     );
   });
 

@@ -3,6 +3,7 @@
  *
  * Each process gets an OS-assigned free port and its own temp dir, never touches the system Redis on
  * 6379, and is SIGKILLed when the test process exits, whatever the tests forget to clean up.
+ * Free of vitest: the benches use it too (built to dist/test/support/redis.js).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
@@ -17,6 +18,8 @@ export interface RedisProcess {
   readonly port: number;
   /** redis://127.0.0.1:PORT */
   readonly url: string;
+  /** Pid of the running redis-server (e.g. for CPU meters); throws while it is not running. */
+  readonly pid: number;
   /** SIGKILL the process (simulates a crash) and wait until it has exited. */
   kill(): Promise<void>;
   /** Start it again on the same port with the same arguments; resolves when it answers PING. */
@@ -32,6 +35,8 @@ export interface RedisProcess {
 export interface StartRedisOptions {
   /** Extra redis-server arguments, e.g. ['--maxmemory', '10mb']. */
   readonly args?: readonly string[];
+  /** The redis-server binary (default 'redis-server', from PATH). */
+  readonly binary?: string;
 }
 
 export interface RedisClusterProcess {
@@ -144,16 +149,20 @@ async function pickPort(withBus: boolean): Promise<number> {
 }
 
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisProcess> {
-  return launch(options.args ?? [], false);
+  return launch(options.args ?? [], false, options.binary);
 }
 
-async function launch(extraArgs: readonly string[], withBus: boolean): Promise<RedisProcess> {
+async function launch(
+  extraArgs: readonly string[],
+  withBus: boolean,
+  binary = 'redis-server',
+): Promise<RedisProcess> {
   // Another process may grab the port between picking and binding; then try a fresh one.
   for (let attempt = 1; ; attempt++) {
     const port = await pickPort(withBus);
     const dir = await mkdtemp(path.join(tmpdir(), 'offerloop-redis-'));
     tempDirs.add(dir);
-    const proc = new ManagedRedis(port, dir, extraArgs);
+    const proc = new ManagedRedis(port, dir, extraArgs, binary);
     try {
       await proc.start();
       return proc;
@@ -177,8 +186,15 @@ class ManagedRedis implements RedisProcess {
     readonly port: number,
     private readonly dir: string,
     private readonly extraArgs: readonly string[],
+    private readonly binary: string,
   ) {
     this.url = `redis://127.0.0.1:${port}`;
+  }
+
+  get pid(): number {
+    const pid = this.child?.pid;
+    if (pid === undefined) throw new Error(`redis on ${this.port} is not running`);
+    return pid;
   }
 
   async start(): Promise<void> {
@@ -195,10 +211,10 @@ class ManagedRedis implements RedisProcess {
       ...this.extraArgs,
     ];
     const child = WITH_DEATH_SIGNAL
-      ? spawn('setpriv', ['--pdeathsig', 'KILL', 'redis-server', ...args], {
+      ? spawn('setpriv', ['--pdeathsig', 'KILL', this.binary, ...args], {
           stdio: ['ignore', 'pipe', 'pipe'],
         })
-      : spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      : spawn(this.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.paused = false;
     running.add(child);
@@ -227,7 +243,7 @@ class ManagedRedis implements RedisProcess {
     for (;;) {
       if (this.child !== child) {
         throw new Error(
-          `redis-server on port ${this.port} exited during start-up` +
+          `${this.binary} on port ${this.port} exited during start-up` +
             `${spawnError ? `: ${spawnError.message}` : ''}\n${this.log.join('\n')}`,
         );
       }
@@ -236,7 +252,7 @@ class ManagedRedis implements RedisProcess {
       if (Date.now() > deadline) {
         await this.kill();
         throw new Error(
-          `redis-server on port ${this.port} did not answer PING in time\n${this.log.join('\n')}`,
+          `${this.binary} on port ${this.port} did not answer PING in time\n${this.log.join('\n')}`,
         );
       }
       await sleep(POLL_MS);

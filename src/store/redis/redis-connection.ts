@@ -55,6 +55,8 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
   private subscriber: Driver | null = null;
   private readonly channels = new Map<string, (message: string) => void>();
   private healthy = true;
+  /** The subscriber was replaced and has not subscribed to every channel again yet. */
+  private subscriptionsStale = false;
   private lastPong = Date.now();
   private readonly timer: NodeJS.Timeout;
   private closed = false;
@@ -140,6 +142,9 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
     try {
       await withDeadline(this.driver.send(undefined, ['PING'], false), this.options.pingEveryMs, 'PING');
       this.lastPong = Date.now();
+      // Subscribe again before saying `up`: listeners resynchronise on `up`, and must not miss
+      // messages sent after they did.
+      if (this.subscriptionsStale && (await this.resubscribe())) this.emit('up');
       if (!this.healthy) {
         this.healthy = true;
         this.log.info({ redis: describe(this.config) }, 'Redis is back');
@@ -169,9 +174,22 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
     this.subscriber = null;
     for (const d of old) d?.destroy();
     this.driver.connect().catch(() => {});
-    const channels = [...this.channels];
-    this.channels.clear();
-    for (const [channel, listener] of channels) this.subscribe(channel, listener).catch(() => {});
+    // Subscribing now would wait on the same silent Redis; the health check does it once Redis answers.
+    this.subscriptionsStale = this.channels.size > 0;
+  }
+
+  /** A new subscriber for every channel; false (and stale still) if Redis did not take it. */
+  private async resubscribe(): Promise<boolean> {
+    this.subscriber?.destroy();
+    this.subscriber = null;
+    try {
+      for (const [channel, listener] of this.channels) await this.subscribe(channel, listener);
+      this.subscriptionsStale = false;
+      return true;
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, 'resubscribing failed; trying again');
+      return false;
+    }
   }
 }
 
