@@ -1,25 +1,22 @@
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { ProfileCodec, SymbolCounter, type SymbolDictionary } from '../profile-codec.js';
-import { CsvProfileParser } from '../profile-csv.js';
 import type { BadLine } from '../profile-file.js';
 import type { ParsedLine, ProfileFormat } from '../profile-lines.js';
-import {
-  type ChunkContext,
-  chunkContext,
-  chunkText,
-  type EncodedChunk,
-  eachLine,
-  encodeChunkBytes,
-  parseLine,
-} from './load-chunk.js';
-import type { WorkerChunk, WorkerReply, WorkerSetup } from './load-worker.js';
+import { BucketWriter } from './bucket-writer.js';
+import { chunkContext, type EncodedChunk } from './load-chunk.js';
 import { versionMessage } from './population-sync.js';
 import { bucketOf, type PopulationMeta, type PopulationVersion, readVersion } from './population-version.js';
-import type { RedisArg, RedisConnection } from './redis-connection.js';
+import type { RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
+import {
+  type ChunkEncoder,
+  LineCutter,
+  LocalEncoder,
+  type Piece,
+  SAMPLE_LINES,
+  Sampler,
+  WorkerEncoders,
+} from './text-pieces.js';
 
 export interface LoadOptions {
   /** Hashes the population is spread over; about 64 customers each keeps them compact. */
@@ -85,10 +82,6 @@ export interface TextLoadOptions extends LoadOptions {
 export class LoadAbortedError extends Error {}
 
 const LOCK_MS = 60_000;
-/** The dictionary is learned from the records among the first this many lines, then frozen. */
-const SAMPLE_LINES = 10_000;
-/** … or among the lines in this many bytes, if fewer (a file of huge lines). */
-const SAMPLE_BYTES = 64 << 20;
 /** Records between progress reports and back-pressure checks (record-by-record loads). */
 const BATCH = 2000;
 
@@ -231,159 +224,6 @@ class BadLines {
   }
 }
 
-/** Customers of one bucket written by one HSET, at most. */
-const FIELDS_PER_HSET = 64;
-/** Customers waiting for more of their bucket, at most; then every bucket is sent. */
-const MAX_GATHERED = 200_000;
-/**
- * Customers sent and not acknowledged yet before the loader waits for Redis. Checked between
- * chunks, so a chunk may add its full HSETs (of FIELDS_PER_HSET customers) on top; either way the
- * HSETs in flight stay well below node-redis' queue limit (commandsQueueMaxLength, 50,000).
- */
-const MAX_UNANSWERED = 32_768;
-
-/**
- * Writes customers into the buckets of a version, through RedisConnection.send like every other
- * command (node-redis, which routes them in a cluster). Customers are gathered per bucket so that
- * one HSET writes several of them: a command costs Redis more than a field, and node-redis a
- * promise and a reply more. room() is the back-pressure. Customers of one bucket are written in the
- * order they were added, so the last of two lines with the same id wins.
- */
-class BucketWriter {
-  /**
-   * Per bucket, the customers waiting, four items each: the buffer they are in, where the id
-   * starts, where it ends and the profile starts, and where the profile ends.
-   */
-  private readonly gathered = new Map<number, (Buffer | number)[]>();
-  private gatheredCount = 0;
-  private unanswered = 0;
-  private failure: unknown = null;
-  private wake: (() => void) | null = null;
-  private wakeAt = 0;
-  private added = 0;
-  private readonly started = performance.now();
-
-  constructor(
-    private readonly redis: RedisConnection,
-    private readonly keys: RedisKeys,
-    private readonly version: number,
-    /** Customers per second at most; 0: no limit. */
-    private readonly maxRate: number,
-  ) {}
-
-  /**
-   * The customer whose id (UTF-8) is `source[start, idEnd)` and whose encoded profile is
-   * `source[idEnd, end)`, into bucket `bucket`. The buffer is referenced until the customer is sent.
-   */
-  add(bucket: number, source: Buffer, start: number, idEnd: number, end: number): void {
-    let parts = this.gathered.get(bucket);
-    if (parts === undefined) {
-      parts = [];
-      this.gathered.set(bucket, parts);
-    }
-    parts.push(source, start, idEnd, end);
-    this.gatheredCount++;
-    this.added++;
-    if (parts.length === 4 * FIELDS_PER_HSET) {
-      this.gathered.delete(bucket);
-      this.gatheredCount -= FIELDS_PER_HSET;
-      this.hset(bucket, parts);
-    }
-  }
-
-  /** Waits while Redis is behind; throws the error of a failed HSET. */
-  async room(): Promise<void> {
-    if (this.gatheredCount >= MAX_GATHERED) await this.sendGathered();
-    await this.drain(MAX_UNANSWERED);
-    if (this.maxRate > 0) {
-      const ahead = (this.added / this.maxRate) * 1000 - (performance.now() - this.started);
-      if (ahead > 1) {
-        // Hand what is gathered to Redis now, so the writes spread over time instead of bunching.
-        await this.sendGathered();
-        await new Promise((resolve) => setTimeout(resolve, ahead));
-      }
-    }
-  }
-
-  /** Sends what is gathered and waits until Redis has acknowledged everything; throws the error of a failed HSET. */
-  async finish(): Promise<void> {
-    await this.sendGathered();
-    await this.drain(0);
-  }
-
-  /** Waits until Redis has answered everything sent (after an error: before deleting the version). */
-  async settle(): Promise<void> {
-    this.gathered.clear();
-    this.gatheredCount = 0;
-    await this.answeredDownTo(0, false);
-  }
-
-  private hset(bucket: number, parts: readonly (Buffer | number)[]): void {
-    const key = this.keys.bucket(this.version, bucket);
-    const args: RedisArg[] = ['HSET', key];
-    for (let k = 0; k < parts.length; k += 4) {
-      const source = parts[k] as Buffer;
-      const idEnd = parts[k + 2] as number;
-      // The id as a string: node-redis joins string arguments into one write, a Buffer is a write of its own.
-      args.push(
-        source.toString('utf8', parts[k + 1] as number, idEnd),
-        source.subarray(idEnd, parts[k + 3] as number),
-      );
-    }
-    const n = parts.length / 4;
-    this.unanswered += n;
-    this.redis.send(key, args, { timeoutMs: 0 }).then(
-      () => this.answered(n),
-      (err: unknown) => {
-        this.failure ??= err;
-        this.answered(n);
-      },
-    );
-  }
-
-  private answered(n: number): void {
-    this.unanswered -= n;
-    if (this.wake !== null && (this.unanswered <= this.wakeAt || this.failure !== null)) {
-      const wake = this.wake;
-      this.wake = null;
-      wake();
-    }
-  }
-
-  /** Waits while more than `most` customers are unacknowledged; throws the first error. */
-  private async drain(most: number): Promise<void> {
-    await this.answeredDownTo(most, true);
-    if (this.failure !== null) throw this.failure;
-  }
-
-  /** Waits until at most `most` customers are unacknowledged, or, if `orFailure`, an HSET failed. */
-  private async answeredDownTo(most: number, orFailure: boolean): Promise<void> {
-    // Wakes at half the limit, so that the loader does not wake for every reply.
-    while (this.unanswered > most && !(orFailure && this.failure !== null)) {
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        this.wakeAt = Math.floor(most / 2);
-      });
-    }
-  }
-
-  private async sendGathered(): Promise<void> {
-    const all = [...this.gathered];
-    this.gathered.clear();
-    this.gatheredCount = 0;
-    // Half the limit at a time, on top of at most the other half: these HSETs may be of one customer each.
-    let sent = MAX_UNANSWERED / 2;
-    for (const [bucket, parts] of all) {
-      if (sent >= MAX_UNANSWERED / 2) {
-        sent = 0;
-        await this.drain(MAX_UNANSWERED / 2);
-      }
-      this.hset(bucket, parts);
-      sent += parts.length / 4;
-    }
-  }
-}
-
 async function writeParsedLines(
   lines: AsyncIterable<ParsedLine>,
   writer: BucketWriter,
@@ -433,190 +273,6 @@ async function writeParsedLines(
   await writer.finish();
   options.onProgress?.(count, bad.count);
   return { dictionary: dictionary!, customers, lines: count, badCount: bad.count, bad: bad.first };
-}
-
-// ---- text chunks ------------------------------------------------------------------------------
-
-/** Whole lines of a file (see chunkText()). */
-interface Piece {
-  readonly head: Uint8Array | null;
-  readonly bytes: Uint8Array;
-  /** Lines of the piece the sample already read as blank lines or the CSV header. */
-  skip: number;
-}
-
-/**
- * Cuts chunks of a file into pieces of whole lines. The line a chunk boundary cuts in two is put
- * together again as the next piece's head (a copy); the rest of a chunk is not copied.
- */
-class LineCutter {
-  private tail: Uint8Array | null = null;
-
-  push(chunk: Uint8Array): Piece | null {
-    const last = chunk.lastIndexOf(LF);
-    if (last < 0) {
-      this.tail = concat(this.tail, chunk);
-      return null;
-    }
-    const first = this.tail === null ? -1 : chunk.indexOf(LF);
-    const head = this.tail === null ? null : concat(this.tail, chunk.subarray(0, first + 1));
-    const piece = { head, bytes: chunk.subarray(first + 1, last + 1), skip: 0 };
-    // A copy: the chunk's memory goes to a worker with the piece.
-    this.tail = last + 1 < chunk.length ? concat(null, chunk.subarray(last + 1)) : null;
-    return piece;
-  }
-
-  /** The file's last line, when it does not end in a line break. */
-  end(): Piece | null {
-    const tail = this.tail;
-    this.tail = null;
-    return tail === null ? null : { head: null, bytes: tail, skip: 0 };
-  }
-}
-
-const LF = 10;
-
-/** A copy of `a` then `b` in memory of its own (not Buffer's pool, not a view of either). */
-function concat(a: Uint8Array | null, b: Uint8Array): Uint8Array {
-  const joined = new Uint8Array((a?.length ?? 0) + b.length);
-  if (a !== null) joined.set(a);
-  joined.set(b, a?.length ?? 0);
-  return joined;
-}
-
-/**
- * Reads the first pieces of a file on this thread: finds the CSV header, and counts the strings of
- * the first records for the dictionary. The pieces are kept, then encoded like all the others.
- */
-class Sampler {
-  readonly counter = new SymbolCounter();
-  readonly pieces: Piece[] = [];
-  csv: CsvProfileParser | null = null;
-  header: string | null = null;
-  private headerSeen: boolean;
-  private lines = 0;
-  private bytes = 0;
-
-  constructor(format: ProfileFormat) {
-    this.headerSeen = format !== 'csv';
-  }
-
-  get complete(): boolean {
-    return this.headerSeen && (this.lines >= SAMPLE_LINES || this.bytes >= SAMPLE_BYTES);
-  }
-
-  read(piece: Piece): void {
-    this.pieces.push(piece);
-    this.bytes += piece.bytes.length + (piece.head?.length ?? 0);
-    if (this.complete) return;
-    eachLine(chunkText(piece.head, piece.bytes), (line, n) => {
-      if (!this.headerSeen) {
-        if (line.trim() === '') return;
-        this.csv = CsvProfileParser.fromHeader(line);
-        this.header = line;
-        this.headerSeen = true;
-        piece.skip = n;
-        return;
-      }
-      if (this.lines >= SAMPLE_LINES) return;
-      const result = parseLine(line, this.csv);
-      if (result === null) return;
-      this.lines++;
-      if (typeof result !== 'string') this.counter.addRecord(result);
-    });
-  }
-}
-
-/** Encodes pieces, here or in worker threads; results come back in the order the pieces went in. */
-interface ChunkEncoder {
-  encode(piece: Piece): Promise<EncodedChunk>;
-  close(): Promise<void>;
-}
-
-class LocalEncoder implements ChunkEncoder {
-  constructor(private readonly context: ChunkContext) {}
-
-  encode(piece: Piece): Promise<EncodedChunk> {
-    try {
-      return Promise.resolve(encodeChunkBytes(piece.head, piece.bytes, piece.skip, this.context));
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
-const WORKER_URL = new URL('./load-worker.js', import.meta.url);
-
-class WorkerEncoders implements ChunkEncoder {
-  private readonly workers: Worker[];
-  private readonly waiting = new Map<
-    number,
-    { resolve: (c: EncodedChunk) => void; reject: (e: Error) => void }
-  >();
-  private seq = 0;
-  private failure: Error | null = null;
-
-  /** Null when the worker script is not there (TypeScript sources run by vitest). */
-  static start(count: number): WorkerEncoders | null {
-    return existsSync(fileURLToPath(WORKER_URL)) ? new WorkerEncoders(count) : null;
-  }
-
-  private constructor(count: number) {
-    this.workers = Array.from({ length: count }, () => {
-      const worker = new Worker(WORKER_URL);
-      worker.on('message', (reply: WorkerReply) => {
-        const waiting = this.waiting.get(reply.seq);
-        if (waiting === undefined) return;
-        this.waiting.delete(reply.seq);
-        if ('error' in reply) waiting.reject(new Error(`load worker: ${reply.error}`));
-        else waiting.resolve(reply.chunk);
-      });
-      worker.on('error', (err) => this.fail(err));
-      worker.on('exit', (code) => this.fail(new Error(`load worker exited with code ${code}`)));
-      return worker;
-    });
-  }
-
-  setup(setup: WorkerSetup): void {
-    for (const worker of this.workers) worker.postMessage(setup);
-  }
-
-  encode(piece: Piece): Promise<EncodedChunk> {
-    if (this.failure !== null) return Promise.reject(this.failure);
-    const seq = this.seq++;
-    const message: WorkerChunk = {
-      type: 'chunk',
-      seq,
-      head: piece.head,
-      bytes: piece.bytes,
-      skip: piece.skip,
-    };
-    const worker = this.workers[seq % this.workers.length]!;
-    return new Promise<EncodedChunk>((resolve, reject) => {
-      this.waiting.set(seq, { resolve, reject });
-      try {
-        // Moved, not copied; the head is small.
-        worker.postMessage(message, piece.bytes.buffer instanceof ArrayBuffer ? [piece.bytes.buffer] : []);
-      } catch {
-        worker.postMessage(message); // memory that cannot be transferred (a pool) is copied
-      }
-    });
-  }
-
-  private fail(err: Error): void {
-    this.failure ??= err;
-    for (const waiting of this.waiting.values()) waiting.reject(err);
-    this.waiting.clear();
-  }
-
-  async close(): Promise<void> {
-    this.failure ??= new Error('load workers closed');
-    await Promise.all(this.workers.map((w) => w.terminate()));
-  }
 }
 
 async function writeText(
