@@ -19,22 +19,16 @@ export class AffinityTable implements ReadonlyMap<string, number> {
     this.indexes = Int32Array.from(products, idIndex);
   }
 
+  /** For AffinityTableBuilder: products interned and unique. */
+  static of(products: readonly string[], scores: readonly number[]): AffinityTable {
+    return new AffinityTable(products, Float64Array.from(scores));
+  }
+
   /** Builds a table; a product listed twice keeps its last score, as a Map would. */
   static from(entries: Iterable<{ readonly product: string; readonly score: number }>): AffinityTable {
-    const products: string[] = [];
-    const scores: number[] = [];
-    for (const { product, score } of entries) {
-      const id = internId(product);
-      const at = products.indexOf(id);
-      if (at >= 0) scores[at] = score;
-      else {
-        products.push(id);
-        scores.push(score);
-      }
-    }
-    return products.length === 0
-      ? AffinityTable.EMPTY
-      : new AffinityTable(products, Float64Array.from(scores));
+    const table = new AffinityTableBuilder();
+    for (const { product, score } of entries) table.add(product, score);
+    return table.build();
   }
 
   get size(): number {
@@ -69,5 +63,26 @@ export class AffinityTable implements ReadonlyMap<string, number> {
 
   [Symbol.iterator](): MapIterator<[string, number]> {
     return this.entries();
+  }
+}
+
+/** Collects a table entry by entry, without an object per entry (the profile decoder's path). */
+export class AffinityTableBuilder {
+  private readonly products: string[] = [];
+  private readonly scores: number[] = [];
+
+  /** A product added twice keeps its last score. */
+  add(product: string, score: number): void {
+    const id = internId(product);
+    const at = this.products.indexOf(id);
+    if (at >= 0) this.scores[at] = score;
+    else {
+      this.products.push(id);
+      this.scores.push(score);
+    }
+  }
+
+  build(): AffinityTable {
+    return this.products.length === 0 ? AffinityTable.EMPTY : AffinityTable.of(this.products, this.scores);
   }
 }

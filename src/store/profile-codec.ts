@@ -27,7 +27,7 @@
  * throws a CodecError instead of yielding half a profile. Strings with lone surrogates do not
  * survive UTF-8 (they come back with U+FFFD), as with any UTF-8 store.
  */
-import { AffinityTable } from '../domain/affinity-table.js';
+import { AffinityTableBuilder } from '../domain/affinity-table.js';
 import { CHANNELS, type Channel } from '../domain/channel.js';
 import { internId } from '../domain/intern.js';
 import type { AttributeValue, CustomerProfile, ProfileRecord } from '../domain/profile.js';
@@ -533,15 +533,15 @@ export class ProfileCodec {
       const holdings = new Set<string>();
       for (let n = readCount(); n > 0; n--) holdings.add(internId(readSymbol(dict)));
 
-      const affinities: { product: string; score: number }[] = [];
+      const affinities = new AffinityTableBuilder();
       for (let n = readCount(); n > 0; n--) {
         const product = readSymbol(dict);
         const q = readByte() | (readByte() << 8);
-        affinities.push({ product, score: q / 0xffff });
+        affinities.add(product, q / 0xffff);
       }
 
       if (at !== end) throw new CodecError(`${end - at} unexpected bytes after the profile at offset ${at}`);
-      return { id, attributes, consent, holdings, affinities: AffinityTable.from(affinities) };
+      return { id, attributes, consent, holdings, affinities: affinities.build() };
     } finally {
       // So that the module does not keep the caller's buffer alive.
       src = EMPTY;

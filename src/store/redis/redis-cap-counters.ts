@@ -45,27 +45,29 @@ export class RedisCapCounters implements CapCounters {
       this.pending.today.clear();
       this.pending.day = day;
     }
-    for (const field of [`o:${offerId}`, `c:${campaignId}`]) {
-      add(this.pending.total, field, 1);
-      add(this.pending.today, field, 1);
-    }
-    if (cost !== 0) add(this.pending.spend, `c:${campaignId}`, cost);
+    const offer = fieldOf(OFFER_FIELDS, 'o:', offerId);
+    const campaign = fieldOf(CAMPAIGN_FIELDS, 'c:', campaignId);
+    add(this.pending.total, offer, 1);
+    add(this.pending.today, offer, 1);
+    add(this.pending.total, campaign, 1);
+    add(this.pending.today, campaign, 1);
+    if (cost !== 0) add(this.pending.spend, campaign, cost);
   }
 
   offerTotal(offerId: string): number {
-    return this.read(this.total, this.pending.total, `o:${offerId}`);
+    return this.read(this.total, this.pending.total, fieldOf(OFFER_FIELDS, 'o:', offerId));
   }
   offerToday(offerId: string, now: number): number {
-    return this.readToday(`o:${offerId}`, now);
+    return this.readToday(fieldOf(OFFER_FIELDS, 'o:', offerId), now);
   }
   campaignTotal(campaignId: string): number {
-    return this.read(this.total, this.pending.total, `c:${campaignId}`);
+    return this.read(this.total, this.pending.total, fieldOf(CAMPAIGN_FIELDS, 'c:', campaignId));
   }
   campaignToday(campaignId: string, now: number): number {
-    return this.readToday(`c:${campaignId}`, now);
+    return this.readToday(fieldOf(CAMPAIGN_FIELDS, 'c:', campaignId), now);
   }
   campaignSpend(campaignId: string): number {
-    return this.read(this.spend, this.pending.spend, `c:${campaignId}`);
+    return this.read(this.spend, this.pending.spend, fieldOf(CAMPAIGN_FIELDS, 'c:', campaignId));
   }
 
   /** Adds this server's counts to Redis and reads everybody's totals. Public for tests. */
@@ -142,6 +144,20 @@ export class RedisCapCounters implements CapCounters {
 }
 
 const dayOf = (now: number): number => Math.floor(now / DAY_MS);
+
+// Field names per id, made once: caps are read and counted on every decision.
+const OFFER_FIELDS = new Map<string, string>();
+const CAMPAIGN_FIELDS = new Map<string, string>();
+
+function fieldOf(fields: Map<string, string>, prefix: string, id: string): string {
+  let field = fields.get(id);
+  if (field === undefined) {
+    field = prefix + id;
+    // Ids come from the rulesets in force, so this stays small; a bound guards against surprises.
+    if (fields.size < 100_000) fields.set(id, field);
+  }
+  return field;
+}
 
 function add(counts: Counts, field: string, n: number): void {
   counts.set(field, (counts.get(field) ?? 0) + n);
