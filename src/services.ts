@@ -4,8 +4,7 @@ import type { CustomerProfile } from './domain/profile.js';
 import { profileFromRecord } from './domain/profile.js';
 import type { ReadinessCheck } from './http/routes/health.js';
 import { RulesetHolder } from './ruleset/ruleset-holder.js';
-import type { RulesetSnapshot } from './ruleset/snapshot.js';
-import { DAY_MS } from './ruleset/time.js';
+import type { ContactLookback } from './ruleset/snapshot.js';
 import { DecisionService } from './service/decision-service.js';
 import { DossierService } from './service/dossier-service.js';
 import { ProfileService } from './service/profile-service.js';
@@ -18,10 +17,7 @@ import type { ProfileStore } from './store/profile-store.js';
 import { PopulationSync } from './store/redis/population-sync.js';
 import { RedisCapCounters } from './store/redis/redis-cap-counters.js';
 import { RedisConnection } from './store/redis/redis-connection.js';
-import {
-  type HistoryRetention,
-  RedisContactHistoryStore,
-} from './store/redis/redis-contact-history-store.js';
+import { RedisContactHistoryStore } from './store/redis/redis-contact-history-store.js';
 import { RedisKeys } from './store/redis/redis-keys.js';
 import { RedisProfileStore } from './store/redis/redis-profile-store.js';
 import { TieredProfileStore } from './store/tiered-profile-store.js';
@@ -47,7 +43,7 @@ export async function createServices(
   if (config.rules.watch) rules.watch();
   try {
     const stores = config.redis
-      ? await redisStores(config.redis, config.cache, () => historyRetention(rules.current), log, clock)
+      ? await redisStores(config.redis, config.cache, () => rules.current.lookback, log, clock)
       : await embeddedStores(config.data, rules, log);
     const { profiles, history, counters } = stores;
     const decisions = new DecisionService({
@@ -115,7 +111,7 @@ async function embeddedStores(data: Config['data'], rules: RulesetHolder, log: L
 async function redisStores(
   redisConfig: RedisConfig,
   cache: Config['cache'],
-  retention: () => HistoryRetention,
+  retention: () => ContactLookback,
   log: Logger,
   clock: () => number,
 ): Promise<Stores> {
@@ -141,6 +137,7 @@ async function redisStores(
         details: {
           store: profiles.kind,
           redis: redis.isUp ? 'up' : 'unavailable',
+          hungConnectionsReplaced: redis.hungConnectionsReplaced,
           populationVersion: backing.version,
           customers: await backing.count(),
           memoryTier: profiles.stats(),
@@ -157,17 +154,6 @@ async function redisStores(
     redis.close();
     throw err;
   }
-}
-
-/** The longest windows the policies in force look back over (a day at least). */
-function historyRetention(snapshot: RulesetSnapshot): HistoryRetention {
-  let impressionsMs = DAY_MS;
-  let reactionsMs = DAY_MS;
-  for (const policy of [...snapshot.policies, snapshot.globalPolicy]) {
-    for (const limit of policy.limits) impressionsMs = Math.max(impressionsMs, limit.windowMs);
-    reactionsMs = Math.max(reactionsMs, policy.suppressAfterAcceptMs, policy.suppressAfterRejectMs);
-  }
-  return { impressionsMs, reactionsMs: Math.max(reactionsMs, impressionsMs) };
 }
 
 async function initialProfiles(

@@ -106,8 +106,11 @@ describe('when Redis hangs (SIGSTOP)', () => {
       expect(res.statusCode).toBe(200);
       expect(res.json()).toMatchObject({ degraded: true });
       await eventually(async () => expect(await ready()).toMatchObject({ status: 'degraded' }));
-      // Long enough for the health check to give up on the silent connection and rebuild it.
-      await new Promise((r) => setTimeout(r, 3500));
+      // Long enough for the health check to give up on the silent connection and replace it.
+      const replacedBefore = (await ready()).hungConnectionsReplaced;
+      await eventually(async () => {
+        expect((await ready()).hungConnectionsReplaced).toBeGreaterThan(replacedBefore);
+      }, 6000);
       expect((await decide('cust-3')).json()).toMatchObject({ degraded: true });
     } finally {
       redis.resume();

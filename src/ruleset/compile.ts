@@ -18,6 +18,7 @@ import type {
   CompiledCampaign,
   CompiledOffer,
   CompiledSegment,
+  ContactLookback,
   EvalContext,
   RulesetSnapshot,
 } from './snapshot.js';
@@ -203,8 +204,19 @@ export function compileRuleset(files: readonly ParsedRulesFile[], meta: CompileM
     offerById,
     policies,
     globalPolicy,
+    lookback: lookbackOf([...policies, globalPolicy]),
     channels: CHANNELS.map((channel, i) => indexChannel(offers, channel, placements[i]!)),
   };
+}
+
+function lookbackOf(policies: readonly ChannelPolicy[]): ContactLookback {
+  let impressionsMs = DAY_MS;
+  let reactionsMs = DAY_MS;
+  for (const policy of policies) {
+    for (const limit of policy.limits) impressionsMs = Math.max(impressionsMs, limit.windowMs);
+    reactionsMs = Math.max(reactionsMs, policy.suppressAfterAcceptMs, policy.suppressAfterRejectMs);
+  }
+  return { impressionsMs, reactionsMs: Math.max(reactionsMs, impressionsMs) };
 }
 
 interface ExprOffset {

@@ -55,6 +55,23 @@ describe('buildRuleset', () => {
     expect(s.offers[0]?.campaign.id).toBe('c1');
   });
 
+  it('knows how far back its contact policies look', () => {
+    const policies = `contactPolicies:
+  - channel: web
+    limits: [{ max: 3, window: 7d }]
+    suppressAfterReject: 30d
+  - channel: all
+    limits: [{ max: 9, window: 2d }]
+    suppressAfterAccept: 90d
+`;
+    const s = buildRuleset([{ name: 'a.yaml', text: campaigns + offer() + policies }], NOW);
+    expect(s.lookback).toEqual({ impressionsMs: 7 * 86_400_000, reactionsMs: 90 * 86_400_000 });
+    expect(buildRuleset([{ name: 'a.yaml', text: campaigns + offer() }], NOW).lookback).toEqual({
+      impressionsMs: 86_400_000,
+      reactionsMs: 86_400_000,
+    });
+  });
+
   it('reports YAML syntax errors with file and line', () => {
     const [p] = problemsOf([{ name: 'broken.yaml', text: 'offers:\n  - id: o1\n   name: [unclosed\n' }]);
     expect(p).toMatchObject({ file: 'broken.yaml' });

@@ -97,7 +97,15 @@ export interface RulesetSnapshot {
   /** Indexed by channel index (see CHANNELS). */
   readonly policies: readonly ChannelPolicy[];
   readonly globalPolicy: ChannelPolicy;
+  /** How far back the policies look; contacts older than that no longer matter. */
+  readonly lookback: ContactLookback;
   readonly channels: readonly ChannelIndex[];
+}
+
+/** The longest limit window (impressions) and the longest suppression (accepts, rejects), a day at least. */
+export interface ContactLookback {
+  readonly impressionsMs: number;
+  readonly reactionsMs: number;
 }
 
 /**

@@ -5,7 +5,13 @@ import type { ParsedLine, ProfileFormat } from '../profile-lines.js';
 import { BucketWriter } from './bucket-writer.js';
 import { chunkContext, type EncodedChunk } from './load-chunk.js';
 import { versionMessage } from './population-sync.js';
-import { bucketOf, type PopulationMeta, type PopulationVersion, readVersion } from './population-version.js';
+import {
+  bucketOf,
+  type PopulationMeta,
+  type PopulationVersion,
+  readCurrentVersionNumber,
+  readVersion,
+} from './population-version.js';
 import type { RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
 import {
@@ -27,8 +33,6 @@ export interface LoadOptions {
   readonly maxBadShare?: number;
   /** How long the previous version stays readable after the flip, for servers that have not seen it yet. */
   readonly graceMs?: number;
-  /** Symbols likely in every profile (product ids), so they get the shortest codes. */
-  readonly seedSymbols?: readonly string[];
   readonly onProgress?: (lines: number, bad: number) => void;
   /**
    * Customers per second at most (default: as fast as Redis takes them). A load into a Redis that
@@ -174,7 +178,7 @@ async function loadVersion(
     await redis.send(keys.versionMeta(version), ['SET', keys.versionMeta(version), JSON.stringify(meta)], {
       timeoutMs: 0,
     });
-    const previous = await currentVersionNumber(redis, keys);
+    const previous = await readCurrentVersionNumber(redis, keys);
     const population = await readVersion(redis, keys, version, 0);
     let carriedOver = await carryOverChanges(redis, keys, previous, population);
     await redis.send(keys.currentVersion(), ['SET', keys.currentVersion(), String(version)], {
@@ -253,7 +257,7 @@ async function writeParsedLines(
     }
   };
   const endSample = async () => {
-    dictionary = counter.dictionary(options.seedSymbols);
+    dictionary = counter.dictionary();
     codec = new ProfileCodec(dictionary);
     const lines = sample!;
     sample = null;
@@ -300,7 +304,7 @@ async function writeText(
       if (piece !== null) sampler.read(piece);
       if (chunk === null) break;
     }
-    const dictionary = sampler.counter.dictionary(options.seedSymbols);
+    const dictionary = sampler.counter.dictionary();
     if (workers !== null) {
       workers.setup({
         type: 'setup',
@@ -362,11 +366,6 @@ async function writeText(
     await encoder?.close();
   }
 }
-async function currentVersionNumber(redis: RedisConnection, keys: RedisKeys): Promise<number | null> {
-  const current = await redis.send<string | null>(keys.currentVersion(), ['GET', keys.currentVersion()]);
-  return current === null ? null : Number(current);
-}
-
 /**
  * Copies the customers changed through the API during the load (listed in the new version's dirty
  * set) from the previous version, re-encoded for the new one, or removes them if they were erased.

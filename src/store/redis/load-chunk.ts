@@ -32,7 +32,7 @@ export interface EncodedChunk {
 }
 
 /** The loader reports the first 20 bad lines of a file, so no chunk needs to say more. */
-export const MAX_REASONS = 20;
+const MAX_REASONS = 20;
 
 export interface ChunkContext {
   readonly codec: ProfileCodec;
@@ -239,7 +239,7 @@ export function encodeChunkBytes(
 }
 
 /** encodeChunkBytes() for text: every line through the general path. */
-export function encodeChunk(text: string, skip: number, context: ChunkContext): EncodedChunk {
+function encodeChunk(text: string, skip: number, context: ChunkContext): EncodedChunk {
   const builder = new ChunkBuilder(context);
   const lines = eachLine(text, (line, n) => {
     if (n > skip) builder.line(line, n);

@@ -39,20 +39,29 @@ export function bucketOf(customerId: string, buckets: number): number {
 /** Buckets of an empty population created by the first API write before any bulk load. */
 const EMPTY_POPULATION_BUCKETS = 1024;
 
+/** The number of the version servers should serve now, or null before the first load. */
+export async function readCurrentVersionNumber(
+  redis: RedisConnection,
+  keys: RedisKeys,
+  timeoutMs?: number,
+): Promise<number | null> {
+  const pointer = keys.currentVersion();
+  const current = await redis.send<string | null>(
+    pointer,
+    ['GET', pointer],
+    timeoutMs === undefined ? {} : { timeoutMs },
+  );
+  return current === null ? null : Number(current);
+}
+
 /** The version servers should serve now, or null before the first load. */
 export async function readCurrentVersion(
   redis: RedisConnection,
   keys: RedisKeys,
   timeoutMs?: number,
 ): Promise<PopulationVersion | null> {
-  const options = timeoutMs === undefined ? {} : { timeoutMs };
-  const current = await redis.send<string | null>(
-    keys.currentVersion(),
-    ['GET', keys.currentVersion()],
-    options,
-  );
-  if (current === null) return null;
-  return readVersion(redis, keys, Number(current), options.timeoutMs);
+  const current = await readCurrentVersionNumber(redis, keys, timeoutMs);
+  return current === null ? null : readVersion(redis, keys, current, timeoutMs);
 }
 
 export async function readVersion(

@@ -58,6 +58,7 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
   /** The subscriber was replaced and has not subscribed to every channel again yet. */
   private subscriptionsStale = false;
   private lastPong = Date.now();
+  private replaced = 0;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
 
@@ -90,12 +91,13 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
     return connection;
   }
 
-  get isUp(): boolean {
-    return this.healthy && this.driver.isReady;
+  /** Connections replaced because Redis stopped answering on them (see rebuild()). */
+  get hungConnectionsReplaced(): number {
+    return this.replaced;
   }
 
-  get timeoutMs(): number {
-    return this.config.timeoutMs;
+  get isUp(): boolean {
+    return this.healthy && this.driver.isReady;
   }
 
   /** Sends one command, routed by `key` in a cluster. Rejects with RedisUnavailableError when Redis is down or late. */
@@ -168,6 +170,7 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
    */
   private rebuild(): void {
     this.log.warn({ redis: describe(this.config) }, 'Redis connection hung: reconnecting');
+    this.replaced++;
     this.lastPong = Date.now();
     const old = [this.driver, this.subscriber];
     this.driver = makeDriver(this.config, this.log);
@@ -198,7 +201,7 @@ function describe(config: RedisConfig): string {
   return where.replace(/\/\/[^@/]*@/, '//***@');
 }
 
-export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new RedisUnavailableError(`${what}: no answer in ${ms} ms`)), ms);
     promise.then(

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { CHANNELS, channelIndex } from '../../domain/channel.js';
 import type { ContactEvent, ContactOutcome } from '../../domain/contact.js';
-import { DAY_MS } from '../../ruleset/time.js';
+import type { ContactLookback } from '../../ruleset/snapshot.js';
 import {
   APPENDED,
   type AppendOutcome,
@@ -39,21 +39,15 @@ redis.call('SET', KEYS[2], next, 'PX', ttl)
 return { next }
 `);
 
-/**
- * How long contacts matter to the contact policies in force: impressions for the longest limit
- * window, accepts and rejects for the longest suppression. A customer's history expires after
- * that, so anonymous visitors' histories do not pile up in Redis.
- */
-export interface HistoryRetention {
-  readonly impressionsMs: number;
-  readonly reactionsMs: number;
-}
-
 export interface RedisHistoryOptions {
   /** Events kept per customer, newest. */
   readonly maxEvents: number;
-  /** Read for every write, so that a ruleset reload changes it. */
-  readonly retention: () => HistoryRetention;
+  /**
+   * How long a customer's history must live: impressions as long as the longest limit window,
+   * reactions as long as the longest suppression; so anonymous visitors' histories do not pile
+   * up. Read for every write (a property of the ruleset in force), so a reload changes it.
+   */
+  readonly retention: () => ContactLookback;
 }
 
 const OUTCOMES: readonly ContactOutcome[] = ['impression', 'accept', 'reject'];
@@ -85,10 +79,7 @@ export class RedisContactHistoryStore implements ContactHistoryStore {
   constructor(
     private readonly redis: RedisConnection,
     private readonly keys: RedisKeys,
-    private readonly options: RedisHistoryOptions = {
-      maxEvents: 100,
-      retention: () => ({ impressionsMs: 30 * DAY_MS, reactionsMs: 365 * DAY_MS }),
-    },
+    private readonly options: RedisHistoryOptions,
   ) {}
 
   async read(customerId: string): Promise<ContactHistory> {
@@ -180,11 +171,11 @@ export class RedisContactHistoryStore implements ContactHistoryStore {
 }
 
 /** `at|channel outcome|offerId|campaignId`, e.g. `1767225600000|10|gold-card|cards`. */
-export function encodeEvent(e: ContactEvent): string {
+function encodeEvent(e: ContactEvent): string {
   return `${e.at}|${channelIndex(e.channel)}${OUTCOMES.indexOf(e.outcome)}|${e.offerId}|${e.campaignId}`;
 }
 
-export function decodeEvent(text: string): ContactEvent {
+function decodeEvent(text: string): ContactEvent {
   const a = text.indexOf('|');
   const b = text.indexOf('|', a + 1);
   const c = text.indexOf('|', b + 1);

@@ -1,6 +1,12 @@
 import type { CustomerProfile } from '../../domain/profile.js';
 import type { ProfileChange, ProfileLookup, ProfileStore } from '../profile-store.js';
-import { currentOrEmptyVersion, type PopulationVersion, readCurrentVersion } from './population-version.js';
+import {
+  currentOrEmptyVersion,
+  type PopulationVersion,
+  readCurrentVersion,
+  readCurrentVersionNumber,
+  readVersion,
+} from './population-version.js';
 import type { RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
 import { RedisScript } from './redis-script.js';
@@ -41,9 +47,10 @@ export class RedisProfileStore implements ProfileStore {
 
   /** Re-reads the version pointer; true when the version changed (the memory tier must be dropped). */
   async refresh(): Promise<boolean> {
-    const latest = await readCurrentVersion(this.redis, this.keys);
-    if (latest === null || latest.version === this.population?.version) return false;
-    this.population = latest;
+    // Polled every few seconds: read the pointer, and the meta (and its dictionary) only when it moved.
+    const current = await readCurrentVersionNumber(this.redis, this.keys);
+    if (current === null || current === this.population?.version) return false;
+    this.population = await readVersion(this.redis, this.keys, current);
     return true;
   }
 
