@@ -10,14 +10,16 @@
 
 import { access, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { runGenerate } from '../src/cli/generate-command.js';
-import { CHANNELS } from '../src/domain/channel.js';
-import { Rng } from '../src/sim/random.js';
 import {
+  API_KEY,
+  CPU_PROF_DIR,
   cpuMeter,
+  decisionBodies,
   envNumber,
   fire,
+  HEADERS,
+  HELLO_SCRIPT,
   killChildren,
   latencySummary,
   machine,
@@ -26,7 +28,9 @@ import {
   pacedRun,
   RESULTS_DIR,
   type RequestSet,
+  ROUTE,
   round,
+  SERVER_SCRIPT,
   type Server,
   sampleDecisions,
   startServer,
@@ -46,21 +50,14 @@ const CUSTOMERS = Math.floor(envNumber('BENCH_CUSTOMERS', 100_000));
 const OFFERS = 500;
 const SEED = '42';
 const DATA_DIR = path.resolve(process.env.BENCH_DATA_DIR ?? path.join(RESULTS_DIR, 'data'));
-/** Diagnostic: run our server under `node --cpu-prof` and write the profile here when it stops. */
-const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : null;
 
 const TARGET_RATIO = 0.6;
 const TARGET_P99_MS = 5;
 const TARGET_STARTUP_MS = 5_000;
 
-const API_KEY = 'bench-key';
-const ROUTE = '/v1/decisions';
-const HEADERS = { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` };
 /** Bodies per connection; each connection cycles through its own slice. */
 const BODIES_PER_SLICE = 256;
 const SLICES = 64;
-const HELLO_SCRIPT = fileURLToPath(new URL('./hello-server.js', import.meta.url));
-const SERVER_SCRIPT = fileURLToPath(new URL('../src/main.js', import.meta.url));
 
 superviseChildren('http bench');
 
@@ -102,16 +99,7 @@ async function prepareData(): Promise<DataSet> {
 // ---------------------------------------------------------------------------------------------
 // Request bodies: random customers and channels, drawn once, identical for both targets.
 
-function drawSlices(): string[][] {
-  const rng = new Rng(SEED, 'http-bench');
-  return Array.from({ length: SLICES }, () =>
-    Array.from({ length: BODIES_PER_SLICE }, () =>
-      JSON.stringify({ customerId: `cust-${rng.int(1, CUSTOMERS)}`, channel: rng.pick(CHANNELS), limit: 3 }),
-    ),
-  );
-}
-
-const SLICE_BODIES = drawSlices();
+const SLICE_BODIES = decisionBodies('http-bench', SLICES, BODIES_PER_SLICE, CUSTOMERS);
 
 const REQUESTS: RequestSet = { route: ROUTE, headers: HEADERS, slices: SLICE_BODIES };
 

@@ -17,6 +17,7 @@ import { startRedis } from '../test/support/redis.js';
 import {
   envNumber,
   machine,
+  processCpuMs,
   RESULTS_DIR,
   round,
   superviseChildren,
@@ -48,15 +49,6 @@ const SAMPLED_BUCKETS = 8;
 superviseChildren('load bench');
 
 /** CPU time (user + system) of a process in ms, from /proc; null where there is no /proc. */
-async function processCpuMs(pid: number): Promise<number | null> {
-  try {
-    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (100/s)
-  } catch {
-    return null;
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Data: `offerloop generate --offers 500 --customers N --affinities 20 --baskets 0` once.
 
@@ -129,7 +121,7 @@ async function loadOnce(data: DataSet, listpackValue: number): Promise<LoadRun> 
   try {
     const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await client.info('memory'))![1]);
     const memoryBefore = await usedMemory();
-    const redisCpuBefore = await processCpuMs(server.pid);
+    const redisCpuBefore = processCpuMs(server.pid);
     const cpuBefore = process.cpuUsage();
     let stdout = '';
     const argv = ['--redis', server.url, '--prefix', PREFIX, '--grace', '0s'];
@@ -145,7 +137,7 @@ async function loadOnce(data: DataSet, listpackValue: number): Promise<LoadRun> 
     );
     const seconds = (performance.now() - started) / 1000;
     const cpu = process.cpuUsage(cpuBefore);
-    const redisCpuAfter = await processCpuMs(server.pid);
+    const redisCpuAfter = processCpuMs(server.pid);
     if (code !== 0) throw new Error(`offerloop load failed with exit code ${code}`);
     const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { customers: number; version: number };
     const memoryAfter = await usedMemory();

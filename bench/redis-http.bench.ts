@@ -20,16 +20,18 @@ import { access, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import type autocannon from 'autocannon';
 import { runGenerate } from '../src/cli/generate-command.js';
-import { CHANNELS } from '../src/domain/channel.js';
-import { Rng } from '../src/sim/random.js';
 import { type RedisProcess, redisCommand, startRedis } from '../test/support/redis.js';
 import {
+  API_KEY,
+  CPU_PROF_DIR,
   cpuMeter,
+  decisionBodies,
   envNumber,
   fire,
+  HEADERS,
+  HELLO_SCRIPT,
   killChildren,
   latencySummary,
   machine,
@@ -41,7 +43,9 @@ import {
   REPO_ROOT,
   RESULTS_DIR,
   type RequestSet,
+  ROUTE,
   round,
+  SERVER_SCRIPT,
   type Server,
   sampleDecisions,
   spawnChild,
@@ -65,7 +69,6 @@ const REDIS_SERVER = process.env.BENCH_REDIS_SERVER?.trim() || 'redis-server';
 /** Diagnostics: extra arguments for both `offerloop load` runs, and the reload's niceness (0-19). */
 const LOAD_ARGS = (process.env.BENCH_LOAD_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
 const RELOAD_NICE = Math.min(19, Math.floor(Number(process.env.BENCH_RELOAD_NICE ?? 0) || 0));
-const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : null;
 const OFFERS = 500;
 const AFFINITIES = 20;
 const SEED = '42';
@@ -84,9 +87,6 @@ const TARGET_P99_MS = 10;
 /** p99 while a population is reloaded, as a multiple of the steady p99. */
 const TARGET_RELOAD_P99_FACTOR = 2;
 
-const API_KEY = 'bench-key';
-const ROUTE = '/v1/decisions';
-const HEADERS = { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` };
 /**
  * Bodies per connection; each connection cycles through its own slice. 256 × 2,048 = 524,288 bodies.
  * Each run takes the next slices (hello and decisions of one round the same ones), so that a
@@ -97,8 +97,6 @@ const HEADERS = { 'content-type': 'application/json', authorization: `Bearer ${A
 const BODIES_PER_SLICE = 2048;
 const SLICES = 256;
 
-const HELLO_SCRIPT = fileURLToPath(new URL('./hello-server.js', import.meta.url));
-const SERVER_SCRIPT = fileURLToPath(new URL('../src/main.js', import.meta.url));
 /** The offerloop CLI (bin/offerloop → dist/src/cli/main.js → runLoad). */
 const CLI_SCRIPT = path.join(REPO_ROOT, 'bin', 'offerloop');
 
@@ -274,18 +272,7 @@ async function runLoadChild(
 
 const drawnCustomers = new Set<number>();
 
-function drawSlices(): string[][] {
-  const rng = new Rng(SEED, 'redis-http-bench');
-  return Array.from({ length: SLICES }, () =>
-    Array.from({ length: BODIES_PER_SLICE }, () => {
-      const n = rng.int(1, CUSTOMERS);
-      drawnCustomers.add(n);
-      return JSON.stringify({ customerId: `cust-${n}`, channel: rng.pick(CHANNELS), limit: 3 });
-    }),
-  );
-}
-
-const SLICE_BODIES = drawSlices();
+const SLICE_BODIES = decisionBodies('redis-http-bench', SLICES, BODIES_PER_SLICE, CUSTOMERS, drawnCustomers);
 const REQUESTS: RequestSet = { route: ROUTE, headers: HEADERS, slices: SLICE_BODIES };
 const DISTINCT_CUSTOMERS = drawnCustomers.size;
 

@@ -13,13 +13,24 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { round } from '../src/sim/random.js';
+import { CHANNELS } from '../src/domain/channel.js';
+import { Rng, round } from '../src/sim/random.js';
 
 /** The repository root: the nearest directory above this file with a package.json (src or dist). */
 export const REPO_ROOT = findRoot(path.dirname(fileURLToPath(import.meta.url)));
 
 /** Git-ignored; each bench writes `<name>.json` here, the http bench also keeps its data set here. */
 export const RESULTS_DIR = path.join(REPO_ROOT, 'bench', 'results');
+
+/** The key both benches' servers accept, the route they measure and its request headers. */
+export const API_KEY = 'bench-key';
+export const ROUTE = '/v1/decisions';
+export const HEADERS = { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` };
+/** The bare Fastify server the decisions are compared with, and ours (compiled, under dist/). */
+export const HELLO_SCRIPT = fileURLToPath(new URL('./hello-server.js', import.meta.url));
+export const SERVER_SCRIPT = fileURLToPath(new URL('../src/main.js', import.meta.url));
+/** Diagnostic: run our server under `node --cpu-prof` and write the profile here when it stops. */
+export const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : null;
 
 function findRoot(dir: string): string {
   for (let d = dir; ; d = path.dirname(d)) {
@@ -527,4 +538,26 @@ export async function sampleDecisions(
     meanOffers: round(offers / bodies.length, 2),
     emptyShare: round(empty / bodies.length, 3),
   };
+}
+
+/**
+ * Decision request bodies for autocannon: `slices` lists of `perSlice` bodies, each for a customer
+ * drawn uniformly from `cust-1`…`cust-<customers>`, a random channel and `limit: 3`; seeded, so
+ * that every run of a bench sends the same requests. `drawn` collects the customers drawn.
+ */
+export function decisionBodies(
+  stream: string,
+  slices: number,
+  perSlice: number,
+  customers: number,
+  drawn?: Set<number>,
+): string[][] {
+  const rng = new Rng('42', stream);
+  return Array.from({ length: slices }, () =>
+    Array.from({ length: perSlice }, () => {
+      const n = rng.int(1, customers);
+      drawn?.add(n);
+      return JSON.stringify({ customerId: `cust-${n}`, channel: rng.pick(CHANNELS), limit: 3 });
+    }),
+  );
 }
