@@ -4,7 +4,6 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runLoad } from '../src/cli/load-command.js';
 import type { ProfileRecord } from '../src/domain/profile.js';
-import type { ParsedLine } from '../src/store/profile-lines.js';
 import { LoadAbortedError, loadPopulation } from '../src/store/redis/bulk-loader.js';
 import { RedisConnection } from '../src/store/redis/redis-connection.js';
 import { RedisKeys } from '../src/store/redis/redis-keys.js';
@@ -12,10 +11,12 @@ import { testLog } from './helpers.js';
 import {
   auth,
   loadRecords,
+  ndjson,
   type OfferloopNode,
   type RedisTarget,
   redisTarget,
   startNode,
+  toAsync,
 } from './support/offerloop-node.js';
 import { type RedisProcess, startRedis, startRedisCluster } from './support/redis.js';
 
@@ -176,13 +177,11 @@ describe('a population load', () => {
 
   it('aborts on too many bad lines, leaving the population served untouched and no keys behind', async () => {
     const keysBefore = await connection.send<string[]>(undefined, ['KEYS', `${target.config.prefix}:pop:*`]);
-    async function* mostlyBad(): AsyncGenerator<ParsedLine> {
-      for (let line = 1; line <= 100; line++) {
-        yield line % 3 === 0 ? { line, record: customer(line, 2) } : { line, error: 'not JSON' };
-      }
-    }
+    const mostlyBad = Array.from({ length: 100 }, (_, i) =>
+      (i + 1) % 3 === 0 ? JSON.stringify(customer(i + 1, 2)) : 'not JSON',
+    );
     await expect(
-      loadPopulation(connection, new RedisKeys(target.config.prefix), mostlyBad(), {
+      loadPopulation(connection, new RedisKeys(target.config.prefix), toAsync(ndjson(mostlyBad)), {
         buckets: 4,
         source: 'bad',
         graceMs: 0,
@@ -202,14 +201,15 @@ describe('a population load', () => {
     const reachedHalfway = new Promise<void>((resolve) => {
       halfway = resolve;
     });
-    async function* slowFile(): AsyncGenerator<ParsedLine> {
-      for (let i = 0; i < 50; i++) {
-        if (i === 25) {
-          halfway();
-          await paused;
-        }
-        yield { line: i + 1, record: customer(i, 2) };
-      }
+    async function* slowFile(): AsyncGenerator<Uint8Array> {
+      const [first, second] = ndjson(
+        Array.from({ length: 50 }, (_, i) => JSON.stringify(customer(i, 2))),
+        25,
+      );
+      yield first!;
+      halfway();
+      await paused;
+      yield second!;
     }
     const load = loadPopulation(connection, new RedisKeys(target.config.prefix), slowFile(), {
       buckets: 4,
@@ -242,17 +242,20 @@ describe('a population load', () => {
   });
 
   it('keeps to a maximum rate when asked, to spare a Redis that serves traffic', async () => {
-    async function* lines(): AsyncGenerator<ParsedLine> {
-      for (let i = 0; i < 5000; i++) yield { line: i + 1, record: customer(i, 4) };
-    }
-    const result = await loadPopulation(connection, new RedisKeys(target.config.prefix), lines(), {
-      buckets: 8,
-      source: 'paced',
-      graceMs: 0,
-      maxRate: 10_000,
-    });
+    const lines = Array.from({ length: 5000 }, (_, i) => JSON.stringify(customer(i, 4)));
+    const result = await loadPopulation(
+      connection,
+      new RedisKeys(target.config.prefix),
+      toAsync(ndjson(lines, 500)),
+      {
+        buckets: 8,
+        source: 'paced',
+        graceMs: 0,
+        maxRate: 10_000,
+      },
+    );
     expect(result.customers).toBe(5000);
-    // 5,000 customers at 10,000/s: at least the 0.4 s the pauses after 2,000 and 4,000 add up to.
+    // 5,000 customers at 10,000/s, checked after every chunk of 500: at least 0.45 s of pauses.
     expect(result.loadSeconds).toBeGreaterThanOrEqual(0.35);
   });
 
@@ -261,9 +264,9 @@ describe('a population load', () => {
     const paused = new Promise<void>((resolve) => {
       release = resolve;
     });
-    async function* waiting(): AsyncGenerator<ParsedLine> {
+    async function* waiting(): AsyncGenerator<Uint8Array> {
       await paused;
-      yield { line: 1, record: customer(1, 3) };
+      yield* ndjson([JSON.stringify(customer(1, 3))]);
     }
     const keys = new RedisKeys(target.config.prefix);
     const first = loadPopulation(connection, keys, waiting(), { buckets: 1, source: 'first', graceMs: 0 });

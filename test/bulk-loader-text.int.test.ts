@@ -1,5 +1,6 @@
-// loadPopulationText() (raw file chunks) against loadPopulation() (parsed lines), both into a real
-// redis-server, compared by reading the hashes back. Under vitest the worker script does not exist
+// loadPopulation() (raw file chunks, in pieces of any size) into a real redis-server, compared by
+// reading the hashes back with what the file's lines say, line by line: profileLines() parses and
+// validates them, SymbolCounter learns the dictionary, the codec encodes each record. Under vitest the worker script does not exist
 // (TypeScript sources), so `workers` > 0 falls back to encoding on the loader's thread; the
 // compiled loader with workers is exercised by `npm run bench:load`.
 
@@ -9,14 +10,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ProfileRecord, profileFromRecord } from '../src/domain/profile.js';
 import { generatePopulation } from '../src/sim/population.js';
-import { fileChunks, profileLines } from '../src/store/profile-lines.js';
-import {
-  LoadAbortedError,
-  type LoadResult,
-  loadPopulation,
-  loadPopulationText,
-} from '../src/store/redis/bulk-loader.js';
-import { type PopulationMeta, PopulationVersion } from '../src/store/redis/population-version.js';
+import { ProfileCodec, SymbolCounter } from '../src/store/profile-codec.js';
+import type { BadLine } from '../src/store/profile-file.js';
+import { fileChunks, type ParsedLine, profileLines } from '../src/store/profile-lines.js';
+import { LoadAbortedError, type LoadResult, loadPopulation } from '../src/store/redis/bulk-loader.js';
+import { bucketOf, type PopulationMeta, PopulationVersion } from '../src/store/redis/population-version.js';
 import { RedisConnection } from '../src/store/redis/redis-connection.js';
 import { RedisKeys } from '../src/store/redis/redis-keys.js';
 import { testLog } from './helpers.js';
@@ -103,14 +101,40 @@ async function versionKeys(keys: RedisKeys): Promise<string[]> {
 const OPTIONS = { buckets: 64, source: 'test', graceMs: 0, maxBadShare: 0.05 };
 const strip = ({ version: _v, loadSeconds: _s, ...rest }: LoadResult) => rest;
 
-/** What loadPopulation() makes of a file: the reference the text path must match. */
+/** What a load of the file must give, worked out line by line without the loader. */
 async function reference(fileName: string, format?: 'ndjson' | 'csv') {
-  const keys = freshKeys('ref');
-  const result = await loadPopulation(redis, keys, profileLines(fileName, format), OPTIONS);
-  return { result, population: await population(keys, result.version) };
+  const parsed: ParsedLine[] = [];
+  for await (const line of profileLines(fileName, format)) parsed.push(line);
+  const counter = new SymbolCounter();
+  for (const line of parsed) if ('record' in line) counter.addRecord(line.record);
+  const dictionary = counter.dictionary();
+  const codec = new ProfileCodec(dictionary);
+  const buckets: Record<number, Record<string, string>> = {};
+  const bad: BadLine[] = [];
+  let customers = 0;
+  for (const line of parsed) {
+    if ('error' in line) {
+      bad.push({ line: line.line, reason: line.error });
+      continue;
+    }
+    customers++;
+    const b = bucketOf(line.record.id, OPTIONS.buckets);
+    buckets[b] ??= {};
+    buckets[b][line.record.id] = codec.encodeRecord(line.record).toString('hex');
+  }
+  const result = {
+    previousVersion: null,
+    customers,
+    lines: parsed.at(-1)?.line ?? 0,
+    badCount: bad.length,
+    bad: bad.slice(0, 20),
+    carriedOver: 0,
+    deletedKeys: 0,
+  };
+  return { result, population: { dictionary: dictionary.toJSON(), buckets } };
 }
 
-describe('loadPopulationText', () => {
+describe('loadPopulation', () => {
   let mixed: ReturnType<typeof reference>;
   beforeAll(() => {
     mixed = reference(NDJSON);
@@ -121,21 +145,18 @@ describe('loadPopulationText', () => {
     [0, 4096],
     [0, 333],
     [2, 7777],
-  ])(
-    'loads what loadPopulation loads, byte for byte (workers %i, chunks of %i bytes)',
-    async (workers, size) => {
-      const expected = await mixed;
-      const keys = freshKeys('text');
-      const result = await loadPopulationText(redis, keys, fileChunks(NDJSON, undefined, size), {
-        ...OPTIONS,
-        workers,
-      });
-      expect(strip(result)).toEqual(strip(expected.result));
-      expect(result.badCount).toBeGreaterThan(10);
-      expect(Object.keys(expected.population.buckets)).toHaveLength(OPTIONS.buckets);
-      expect(await population(keys, result.version)).toEqual(expected.population);
-    },
-  );
+  ])('loads what the lines say, byte for byte (workers %i, chunks of %i bytes)', async (workers, size) => {
+    const expected = await mixed;
+    const keys = freshKeys('text');
+    const result = await loadPopulation(redis, keys, fileChunks(NDJSON, undefined, size), {
+      ...OPTIONS,
+      workers,
+    });
+    expect(strip(result)).toEqual(expected.result);
+    expect(result.badCount).toBeGreaterThan(10);
+    expect(Object.keys(expected.population.buckets)).toHaveLength(OPTIONS.buckets);
+    expect(await population(keys, result.version)).toEqual(expected.population);
+  });
 
   it.each([1, 2, 5])(
     'puts lines cut by chunk boundaries together again (chunks of %i bytes)',
@@ -144,8 +165,8 @@ describe('loadPopulationText', () => {
       const tiny = file(`tiny-${size}.ndjson`, text);
       const expected = await reference(tiny);
       const keys = freshKeys('text');
-      const result = await loadPopulationText(redis, keys, fileChunks(tiny, undefined, size), OPTIONS);
-      expect(strip(result)).toEqual(strip(expected.result));
+      const result = await loadPopulation(redis, keys, fileChunks(tiny, undefined, size), OPTIONS);
+      expect(strip(result)).toEqual(expected.result);
       expect(result).toMatchObject({ customers: 11, badCount: 1 });
       expect(await population(keys, result.version)).toEqual(expected.population);
     },
@@ -157,7 +178,7 @@ describe('loadPopulationText', () => {
       JSON.stringify(r),
     );
     const keys = freshKeys('p');
-    const result = await loadPopulationText(
+    const result = await loadPopulation(
       redis,
       keys,
       fileChunks(file('small.ndjson', `${lines.join('\n')}\n`), undefined, 1000),
@@ -182,7 +203,7 @@ describe('loadPopulationText', () => {
     }
   });
 
-  it('reads CSV, header and all, as loadPopulation does', async () => {
+  it('reads CSV, header and all', async () => {
     const rows = records.slice(0, 400).map((r, i) => {
       const holdings = (r.holdings ?? []).join(';');
       const affinities = (r.affinities ?? []).map((a) => `${a.product}:${a.score}`).join(';');
@@ -194,34 +215,29 @@ describe('loadPopulationText', () => {
     const csv = file('p.csv', `\n \r\nid,holdings,affinities,consent,region\r\n${rows.join('\r\n')}\r\n`);
     const expected = await reference(csv);
     const keys = freshKeys('text');
-    const result = await loadPopulationText(redis, keys, fileChunks(csv, undefined, 999), {
+    const result = await loadPopulation(redis, keys, fileChunks(csv, undefined, 999), {
       ...OPTIONS,
       format: 'csv',
     });
-    expect(strip(result)).toEqual(strip(expected.result));
+    expect(strip(result)).toEqual(expected.result);
     expect(result.customers).toBe(392);
     expect(await population(keys, result.version)).toEqual(expected.population);
   });
 
-  it('aborts where loadPopulation aborts, and leaves nothing of the version behind', async () => {
+  it('aborts at the line where too many are bad, and leaves nothing of the version behind', async () => {
     const lines = records
       .slice(0, 2000)
       .map((r, i) => (i % 20 === 0 && i > 1000 ? '{"id":' : JSON.stringify(r)));
     const bad = file('bad.ndjson', lines.join('\n'));
-    const refKeys = freshKeys('ref');
-    const message = await loadPopulation(redis, refKeys, profileLines(bad), {
-      ...OPTIONS,
-      maxBadShare: 0.01,
-    }).catch((err: Error) => err.message);
-    expect(message).toMatch(/^13 of 1261 lines are not valid profiles, more than 1%: load aborted/);
     const keys = freshKeys('text');
-    const thrown = await loadPopulationText(redis, keys, fileChunks(bad, undefined, 10_000), {
+    const thrown = await loadPopulation(redis, keys, fileChunks(bad, undefined, 10_000), {
       ...OPTIONS,
       maxBadShare: 0.01,
     }).catch((err: unknown) => err);
     expect(thrown).toBeInstanceOf(LoadAbortedError);
-    expect((thrown as Error).message).toBe(message);
-    expect(await versionKeys(refKeys)).toEqual([]);
+    expect((thrown as Error).message).toMatch(
+      /^13 of 1261 lines are not valid profiles, more than 1%: load aborted, nothing changed \(line 1021: /,
+    );
     expect(await versionKeys(keys)).toEqual([]);
   });
 
@@ -229,7 +245,7 @@ describe('loadPopulationText', () => {
     const keys = freshKeys('wrongtype');
     // Version 1 of this prefix is the next; a string where one of its buckets goes makes HSET fail.
     await redis.send(undefined, ['SET', keys.bucket(1, 5), 'not a hash']);
-    const thrown = await loadPopulationText(redis, keys, fileChunks(NDJSON, undefined, 4096), OPTIONS).catch(
+    const thrown = await loadPopulation(redis, keys, fileChunks(NDJSON, undefined, 4096), OPTIONS).catch(
       (err: unknown) => err,
     );
     expect(String(thrown)).toMatch(/WRONGTYPE/);
@@ -238,7 +254,7 @@ describe('loadPopulationText', () => {
 
   it('loads an empty file as an empty population', async () => {
     const keys = freshKeys('e');
-    const result = await loadPopulationText(redis, keys, fileChunks(file('empty.ndjson', '\n\n')), OPTIONS);
+    const result = await loadPopulation(redis, keys, fileChunks(file('empty.ndjson', '\n\n')), OPTIONS);
     expect(result).toMatchObject({ customers: 0, lines: 0, badCount: 0 });
     expect(await population(keys, result.version)).toEqual({ dictionary: expect.any(Array), buckets: {} });
   });

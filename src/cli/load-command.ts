@@ -4,7 +4,7 @@ import pino from 'pino';
 import type { RedisConfig } from '../config.js';
 import { parseDuration } from '../ruleset/time.js';
 import { fileChunks, formatOf } from '../store/profile-lines.js';
-import { defaultLoadWorkers, LoadAbortedError, loadPopulationText } from '../store/redis/bulk-loader.js';
+import { defaultLoadWorkers, LoadAbortedError, loadPopulation } from '../store/redis/bulk-loader.js';
 import { RedisConnection } from '../store/redis/redis-connection.js';
 import { RedisKeys } from '../store/redis/redis-keys.js';
 import {
@@ -124,7 +124,7 @@ export async function runLoad(
     const buckets = flags.buckets ?? (await estimateBuckets(file, size));
     const progress = new Progress(io.stderr, 'load', { total: size, unit: 'bytes' });
     let read = 0;
-    const result = await loadPopulationText(
+    const result = await loadPopulation(
       redis,
       new RedisKeys(flags.prefix ?? env.REDIS_PREFIX ?? 'offerloop'),
       fileChunks(file, (bytes) => {

@@ -64,6 +64,15 @@ export async function startNode(
   };
 }
 
+/** NDJSON lines as a file's chunks would come, `perChunk` lines each (memory of their own). */
+export function ndjson(lines: readonly string[], perChunk = 1000): Uint8Array[] {
+  const chunks: Uint8Array[] = [];
+  for (let i = 0; i < lines.length; i += perChunk) {
+    chunks.push(new TextEncoder().encode(`${lines.slice(i, i + perChunk).join('\n')}\n`));
+  }
+  return chunks;
+}
+
 /** Loads records as a new population version, as `offerloop load` does. */
 export async function loadRecords(
   target: RedisTarget,
@@ -72,11 +81,8 @@ export async function loadRecords(
 ): Promise<LoadResult> {
   const redis = await RedisConnection.open({ ...target.config, timeoutMs: 5000 }, testLog);
   try {
-    async function* lines() {
-      let line = 0;
-      for (const record of records) yield { line: ++line, record };
-    }
-    return await loadPopulation(redis, new RedisKeys(target.config.prefix), lines(), {
+    const chunks = ndjson(records.map((r) => JSON.stringify(r)));
+    return await loadPopulation(redis, new RedisKeys(target.config.prefix), toAsync(chunks), {
       buckets: 16,
       source: 'test',
       graceMs,
@@ -84,6 +90,10 @@ export async function loadRecords(
   } finally {
     redis.close();
   }
+}
+
+export async function* toAsync<T>(items: Iterable<T>): AsyncGenerator<T> {
+  yield* items;
 }
 
 /** Retries `check` until it passes or `ms` elapse (for what travels through pub/sub). */

@@ -1,12 +1,11 @@
 import { availableParallelism } from 'node:os';
-import { ProfileCodec, SymbolCounter, type SymbolDictionary } from '../profile-codec.js';
+import type { SymbolDictionary } from '../profile-codec.js';
 import type { BadLine } from '../profile-file.js';
-import type { ParsedLine, ProfileFormat } from '../profile-lines.js';
+import type { ProfileFormat } from '../profile-lines.js';
 import { BucketWriter } from './bucket-writer.js';
 import { chunkContext, type EncodedChunk } from './load-chunk.js';
 import { versionMessage } from './population-sync.js';
 import {
-  bucketOf,
   type PopulationMeta,
   type PopulationVersion,
   readCurrentVersionNumber,
@@ -19,12 +18,19 @@ import {
   LineCutter,
   LocalEncoder,
   type Piece,
-  SAMPLE_LINES,
   Sampler,
   WorkerEncoders,
 } from './text-pieces.js';
 
 export interface LoadOptions {
+  /** Default: ndjson. */
+  readonly format?: ProfileFormat;
+  /**
+   * Worker threads that parse, validate and encode the lines, so that this thread only talks to
+   * Redis; 0 (the default) does everything here. Workers run from the compiled JavaScript only:
+   * where load-worker.js is missing (TypeScript run by vitest), the load runs here.
+   */
+  readonly workers?: number;
   /** Hashes the population is spread over; about 64 customers each keeps them compact. */
   readonly buckets: number;
   /** Where the data came from (a file name), kept in the version's meta. */
@@ -72,22 +78,9 @@ export interface LoadResult {
   readonly loadSeconds: number;
 }
 
-export interface TextLoadOptions extends LoadOptions {
-  /** Default: ndjson. */
-  readonly format?: ProfileFormat;
-  /**
-   * Worker threads that parse, validate and encode the lines, so that this thread only talks to
-   * Redis; 0 (the default) does everything here. Workers run from the compiled JavaScript only:
-   * where load-worker.js is missing (TypeScript run by vitest), the load runs here.
-   */
-  readonly workers?: number;
-}
-
 export class LoadAbortedError extends Error {}
 
 const LOCK_MS = 60_000;
-/** Records between progress reports and back-pressure checks (record-by-record loads). */
-const BATCH = 2000;
 
 /** Worker threads `offerloop load` uses for a big file: one per core, at most 4 (Redis wants a core too). */
 export function defaultLoadWorkers(): number {
@@ -99,31 +92,20 @@ export function defaultLoadWorkers(): number {
  * into keys of the new version (pipelined), then its meta, then the customers changed through the
  * API meanwhile are carried over, then one SET moves the `current` pointer and a message tells
  * every server. Older versions are deleted after a grace period. A failed or aborted load leaves
- * the current version untouched; its partial keys are removed by the next successful load.
+ * the current version untouched and no keys behind.
  *
- * The symbol dictionary is learned from the records among the first 10,000 lines (most frequent
- * strings first), then frozen; strings it lacks are written inline. Customers are gathered per
- * bucket, up to 64 to an HSET, sent through RedisConnection.send with a bounded number in flight.
+ * The file comes as its raw bytes (NDJSON or CSV, lines as profileLines() reads them) in chunks of
+ * any size, parsed and encoded by worker threads when `workers` > 0. The chunks' memory is handed
+ * over: it may be moved to a worker thread, so the caller must not reuse it. The symbol dictionary
+ * is learned from the records among the first 10,000 lines (most frequent strings first), then
+ * frozen; strings it lacks are written inline. Customers are gathered per bucket, up to 64 to an
+ * HSET, sent through RedisConnection.send with a bounded number in flight.
  */
 export function loadPopulation(
   redis: RedisConnection,
   keys: RedisKeys,
-  lines: AsyncIterable<ParsedLine>,
-  options: LoadOptions,
-): Promise<LoadResult> {
-  return loadVersion(redis, keys, options, (writer) => writeParsedLines(lines, writer, options));
-}
-
-/**
- * loadPopulation() from the raw bytes of a profiles file (NDJSON or CSV, as profileLines() reads
- * it), in chunks of any size, parsed and encoded by worker threads when `workers` > 0. The
- * chunks' memory is handed over: it may be moved to a worker thread, so the caller must not reuse it.
- */
-export function loadPopulationText(
-  redis: RedisConnection,
-  keys: RedisKeys,
   chunks: AsyncIterable<Uint8Array>,
-  options: TextLoadOptions,
+  options: LoadOptions,
 ): Promise<LoadResult> {
   return loadVersion(redis, keys, options, (writer) => writeText(chunks, writer, options));
 }
@@ -228,61 +210,10 @@ class BadLines {
   }
 }
 
-async function writeParsedLines(
-  lines: AsyncIterable<ParsedLine>,
-  writer: BucketWriter,
-  options: LoadOptions,
-): Promise<Written> {
-  const bad = new BadLines(options.maxBadShare ?? 0.01);
-  const counter = new SymbolCounter();
-  let sample: ParsedLine[] | null = [];
-  let dictionary: SymbolDictionary | null = null;
-  let codec: ProfileCodec | null = null;
-  let customers = 0;
-  let count = 0;
-
-  const write = async (parsed: ParsedLine) => {
-    count = parsed.line;
-    if ('error' in parsed) {
-      bad.add(parsed.line, parsed.error);
-      return;
-    }
-    const record = parsed.record;
-    const id = Buffer.from(record.id);
-    const both = Buffer.concat([id, codec!.encodeRecord(record)]);
-    writer.add(bucketOf(record.id, options.buckets), both, 0, id.length, both.length);
-    if (++customers % BATCH === 0) {
-      await writer.room();
-      options.onProgress?.(count, bad.count);
-    }
-  };
-  const endSample = async () => {
-    dictionary = counter.dictionary();
-    codec = new ProfileCodec(dictionary);
-    const lines = sample!;
-    sample = null;
-    for (const parsed of lines) await write(parsed);
-  };
-
-  for await (const parsed of lines) {
-    if (sample === null) {
-      await write(parsed);
-      continue;
-    }
-    sample.push(parsed);
-    if ('record' in parsed) counter.addRecord(parsed.record);
-    if (sample.length >= SAMPLE_LINES) await endSample();
-  }
-  if (sample !== null) await endSample();
-  await writer.finish();
-  options.onProgress?.(count, bad.count);
-  return { dictionary: dictionary!, customers, lines: count, badCount: bad.count, bad: bad.first };
-}
-
 async function writeText(
   chunks: AsyncIterable<Uint8Array>,
   writer: BucketWriter,
-  options: TextLoadOptions,
+  options: LoadOptions,
 ): Promise<Written> {
   const format = options.format ?? 'ndjson';
   // Started first: they load their modules while this thread reads the sample.

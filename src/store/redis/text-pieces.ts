@@ -19,7 +19,7 @@ import type { WorkerChunk, WorkerReply, WorkerSetup } from './load-worker.js';
 // or in worker threads).
 
 /** The dictionary is learned from the records among the first this many lines, then frozen. */
-export const SAMPLE_LINES = 10_000;
+const SAMPLE_LINES = 10_000;
 /** … or among the lines in this many bytes, if fewer (a file of huge lines). */
 const SAMPLE_BYTES = 64 << 20;
 
