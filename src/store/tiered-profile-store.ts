@@ -7,10 +7,6 @@ export interface TieredOptions {
   readonly maxBytes: number;
 }
 
-/** Marks a customer Redis does not know, so unknown visitors do not cost a Redis call each time. */
-const UNKNOWN = Symbol('unknown');
-type Entry = CustomerProfile | typeof UNKNOWN;
-
 interface Flight {
   readonly promise: Promise<ProfileLookup>;
 }
@@ -23,7 +19,11 @@ interface Flight {
  */
 export class TieredProfileStore implements ProfileStore {
   readonly kind: string;
-  private readonly cache: LRUCache<string, Entry>;
+  /**
+   * Settled lookups, kept as the resolved promises get() returns: a hit allocates nothing. Unknown
+   * customers are kept too, so unknown visitors do not cost a Redis call each time.
+   */
+  private readonly cache: LRUCache<string, Promise<ProfileLookup>>;
   private readonly flights = new Map<string, Flight>();
   private hits = 0;
   private misses = 0;
@@ -33,17 +33,14 @@ export class TieredProfileStore implements ProfileStore {
     options: TieredOptions,
   ) {
     this.kind = `${backing.kind}+memory`;
-    this.cache = new LRUCache<string, Entry>({
-      maxSize: options.maxBytes,
-      sizeCalculation: (entry, id) => estimateBytes(entry, id),
-    });
+    this.cache = new LRUCache<string, Promise<ProfileLookup>>({ maxSize: options.maxBytes });
   }
 
   get(customerId: string): Promise<ProfileLookup> {
     const cached = this.cache.get(customerId);
     if (cached !== undefined) {
       this.hits++;
-      return Promise.resolve({ profile: cached === UNKNOWN ? null : cached, degraded: false });
+      return cached;
     }
     // Intentionally one shared Promise: concurrent requests for a cold customer share one Redis
     // read. Guarded by redis-tier.int.test.ts "single flight".
@@ -56,7 +53,9 @@ export class TieredProfileStore implements ProfileStore {
         // started means its answer may be older than the data now.
         if (this.flights.get(customerId) === flight) {
           this.flights.delete(customerId);
-          if (!lookup.degraded) this.cache.set(customerId, lookup.profile ?? UNKNOWN);
+          if (!lookup.degraded) {
+            this.cache.set(customerId, promise, { size: estimateBytes(lookup.profile, customerId) });
+          }
         }
         return lookup;
       },
@@ -119,8 +118,8 @@ const DEGRADED: ProfileLookup = { profile: null, degraded: true };
  * A rough size of a decoded profile: object headers, the id, and per attribute, holding and
  * affinity. It only needs to be proportional, so that the budget bounds memory.
  */
-function estimateBytes(entry: Entry, id: string): number {
-  if (entry === UNKNOWN) return 64 + id.length * 2;
+function estimateBytes(entry: CustomerProfile | null, id: string): number {
+  if (entry === null) return 64 + id.length * 2;
   let attributes = 0;
   for (const key in entry.attributes) {
     const value = entry.attributes[key];

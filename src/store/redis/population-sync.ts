@@ -45,9 +45,11 @@ export class PopulationSync {
     return sync;
   }
 
-  /** Tells every server (this one included) to forget its copy of the customer. */
+  /**
+   * Tells every server to forget its copy of the customer. (This one forgot already: the tier
+   * drops what it writes, and the message comes back here too.)
+   */
   async customerChanged(customerId: string): Promise<void> {
-    this.tier.invalidate(customerId);
     await this.redis.publish(this.keys.events(), customerMessage(customerId));
   }
 
