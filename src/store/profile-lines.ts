@@ -18,35 +18,32 @@ export function formatOf(file: string): ProfileFormat {
 
 /**
  * The lines of a profiles file (NDJSON, or CSV with a header), each parsed into a record or the
- * reason it is not one, with its line number. Blank lines are skipped. `onBytes` reports how much
- * of the file was read, for a progress bar.
+ * reason it is not one, with its line number. Blank lines are skipped.
  */
 export async function* profileLines(
   file: string,
   format: ProfileFormat = formatOf(file),
-  onBytes?: (bytes: number) => void,
 ): AsyncGenerator<ParsedLine> {
   const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
-  let bytes = 0;
-  if (onBytes) {
-    stream.on('data', (chunk) => {
-      bytes += Buffer.byteLength(chunk);
-      onBytes(bytes);
-    });
-  }
   const input = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
   let csv: CsvProfileParser | null = null;
   let line = 0;
   for await (const text of input) {
     line++;
-    if (text.trim() === '') continue;
     if (format === 'csv' && csv === null) {
-      csv = CsvProfileParser.fromHeader(text);
+      if (text.trim() !== '') csv = CsvProfileParser.fromHeader(text);
       continue;
     }
-    const result = csv !== null ? csv.parse(text) : parseRecordLine(text);
-    yield typeof result === 'string' ? { line, error: result } : { line, record: result };
+    const result = parseLine(text, csv);
+    if (result !== null)
+      yield typeof result === 'string' ? { line, error: result } : { line, record: result };
   }
+}
+
+/** One line of a profiles file: a record, the reason it is not one, or null when blank. */
+export function parseLine(text: string, csv: CsvProfileParser | null): ProfileRecord | string | null {
+  if (text.trim() === '') return null;
+  return csv !== null ? csv.parse(text) : parseRecordLine(text);
 }
 
 /**

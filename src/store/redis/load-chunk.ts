@@ -3,11 +3,10 @@
  * validate, encode, and find each customer's bucket. It runs in worker threads (load-worker.ts)
  * or, for small files and in tests, on the loader's own thread; the result is the same.
  */
-import type { ProfileRecord } from '../../domain/profile.js';
 import { ProfileCodec, type SymbolDictionary } from '../profile-codec.js';
 import type { CsvProfileParser } from '../profile-csv.js';
-import { parseRecordLine } from '../profile-file.js';
 import { FAST_BLANK, FAST_ENCODED, JsonLineEncoder } from '../profile-json-fast.js';
+import { parseLine } from '../profile-lines.js';
 import { bucketOf } from './population-version.js';
 
 /** What a chunk of lines became; line numbers are relative to the chunk (its first line is 1). */
@@ -81,12 +80,6 @@ export function eachLine(text: string, fn: (line: string, n: number) => void): n
   }
   if (from < text.length) fn(text.slice(from), ++n);
   return n;
-}
-
-/** A line as profileLines() reads it: a record, the reason it is not one, or null when blank. */
-export function parseLine(text: string, csv: CsvProfileParser | null): ProfileRecord | string | null {
-  if (text.trim() === '') return null;
-  return csv !== null ? csv.parse(text) : parseRecordLine(text);
 }
 
 /**

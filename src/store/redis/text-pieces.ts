@@ -3,15 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { SymbolCounter } from '../profile-codec.js';
 import { CsvProfileParser } from '../profile-csv.js';
-import type { ProfileFormat } from '../profile-lines.js';
-import {
-  type ChunkContext,
-  chunkText,
-  type EncodedChunk,
-  eachLine,
-  encodeChunkBytes,
-  parseLine,
-} from './load-chunk.js';
+import { type ProfileFormat, parseLine } from '../profile-lines.js';
+import { type ChunkContext, chunkText, type EncodedChunk, eachLine, encodeChunkBytes } from './load-chunk.js';
 import type { WorkerChunk, WorkerReply, WorkerSetup } from './load-worker.js';
 
 // The text path of a bulk load: a file's chunks cut into pieces of whole lines, a sample of the
