@@ -339,6 +339,20 @@ function placeholderSegment(id: string): CompiledSegment {
   return { ordinal: -1, id, name: id, when: () => false, reason: `segment:${id}` };
 }
 
+// Dates in profiles are strings (`accountOpened: 2019-04-02`), read by daysSince() on every
+// evaluation; a population has few distinct ones, so each is parsed once. Bounded: cleared when full.
+const parsedDates = new Map<string, number | null>();
+
+function profileDate(text: string): number | null {
+  let ms = parsedDates.get(text);
+  if (ms === undefined) {
+    if (parsedDates.size >= 50_000) parsedDates.clear();
+    ms = parseDate(text);
+    parsedDates.set(text, ms);
+  }
+  return ms;
+}
+
 /** Expression roots and the domain functions analysts use in conditions. */
 function expressionOptions(
   segmentById: ReadonlyMap<string, CompiledSegment>,
@@ -363,7 +377,7 @@ function expressionOptions(
       minArgs: 1,
       maxArgs: 1,
       call: (scope, date) => {
-        const ms = typeof date === 'number' ? date : typeof date === 'string' ? parseDate(date) : null;
+        const ms = typeof date === 'number' ? date : typeof date === 'string' ? profileDate(date) : null;
         return ms === null ? null : Math.floor((scope.now - ms) / DAY_MS);
       },
     },
