@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { profileFromRecord } from '../domain/profile.js';
+import { segmentsOf } from '../engine/decision-scope.js';
 import { RulesetError } from '../errors.js';
 import { buildRuleset, type RulesSource } from './load.js';
 
@@ -70,6 +72,24 @@ describe('buildRuleset', () => {
       impressionsMs: 86_400_000,
       reactionsMs: 86_400_000,
     });
+  });
+
+  it('counts days since a date in the profile, each time the same', () => {
+    const segments = `segments:
+  - id: recent
+    name: Recent
+    when: daysSince(customer.opened) <= 90
+`;
+    const s = buildRuleset([{ name: 'a.yaml', text: campaigns + offer() + segments }], NOW);
+    const isRecent = (opened: string | number) =>
+      segmentsOf(s.segments, profileFromRecord({ id: 'c', attributes: { opened } }), {}, NOW).length === 1;
+    for (let round = 0; round < 2; round++) {
+      expect(isRecent('2026-10-01')).toBe(true);
+      expect(isRecent('2025-01-01')).toBe(false);
+      expect(isRecent('2026-08-24T12:00:00Z')).toBe(true); // exactly 90 days
+      expect(isRecent('not a date')).toBe(false);
+      expect(isRecent(NOW - 10 * 86_400_000)).toBe(true);
+    }
   });
 
   it('reports YAML syntax errors with file and line', () => {
