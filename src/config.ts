@@ -42,6 +42,7 @@ export interface Config {
     readonly demoSeed: number;
   };
   readonly decisions: { readonly defaultLimit: number; readonly maxLimit: number };
+  readonly feedback: FeedbackConfig;
   readonly log: { readonly level: LogLevel };
 }
 
@@ -55,6 +56,26 @@ export interface RedisConfig {
   /** Deadline of one Redis call on the request path; past it the request is answered degraded. */
   readonly timeoutMs: number;
 }
+
+/** The feedback log: decisions and reactions, and the consumers that turn them into aggregates. */
+export interface FeedbackConfig {
+  /** Streams the log is split over (each with its own hash tag). Change only with an empty log. */
+  readonly shards: number;
+  /** Where events go while Redis is unreachable; one directory per server (several may share it). */
+  readonly spoolDir: string;
+  /** Reactions (impression, click, accept, reject, dismiss) count within this long after the decision. */
+  readonly reactionWindowMs: number;
+  /** Conversions count within this long after the decision; decision records live this long. */
+  readonly conversionWindowMs: number;
+  /** Log entries are kept this long for export (never trimmed before every consumer processed them). */
+  readonly retentionMs: number;
+  /** Consumers run inside the server; 0: run `offerloop worker` processes instead. */
+  readonly consumers: number;
+  /** Most events in one POST /v1/feedback. */
+  readonly maxBatch: number;
+}
+
+const HOUR_MS = 3_600_000;
 
 export const DEMO_API_KEY = 'demo';
 
@@ -126,6 +147,15 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     decisions: {
       defaultLimit: int('OFFERLOOP_DEFAULT_LIMIT', 3, 1, 20),
       maxLimit: 20,
+    },
+    feedback: {
+      shards: int('FEEDBACK_SHARDS', 1, 1, 1024),
+      spoolDir: path.resolve(cwd, str('FEEDBACK_SPOOL_DIR') ?? '.offerloop/spool'),
+      reactionWindowMs: int('FEEDBACK_REACTION_WINDOW_HOURS', 24, 1, 24 * 366) * HOUR_MS,
+      conversionWindowMs: int('FEEDBACK_CONVERSION_WINDOW_HOURS', 7 * 24, 1, 24 * 366) * HOUR_MS,
+      retentionMs: int('FEEDBACK_RETENTION_HOURS', 7 * 24, 1, 24 * 3660) * HOUR_MS,
+      consumers: int('FEEDBACK_CONSUMERS', 1, 0, 64),
+      maxBatch: 1000,
     },
     log: { level },
   };

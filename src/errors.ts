@@ -33,6 +33,13 @@ export class ForbiddenError extends OfferloopError {
   }
 }
 
+/** A request that passed the schema but still makes no sense (e.g. 30 February). Changes nothing. */
+export class BadRequestError extends OfferloopError {
+  constructor(message: string) {
+    super('invalid_request', 400, message);
+  }
+}
+
 export class NotFoundError extends OfferloopError {
   constructor(message: string) {
     super('not_found', 404, message);

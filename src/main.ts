@@ -44,13 +44,22 @@ export async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
+    // A shutdown that hangs (a wedged disk) must still end; the spool has what was acknowledged.
+    setTimeout(() => {
+      log.error({ afterMs: SHUTDOWN_DEADLINE_MS }, 'shutdown took too long: exiting');
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
+    // Stop accepting, let in-flight requests finish; then flush the feedback log and close stores.
     await app.close();
     await services.close();
+    log.info({ feedback: services.feedbackLog.health() }, 'stopped');
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 }
+
+const SHUTDOWN_DEADLINE_MS = 30_000;
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   main().catch((err: unknown) => {

@@ -7,6 +7,7 @@ import { ApiKeyAuth } from './http/auth.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { customerRoutes } from './http/routes/customers.js';
 import { decisionRoutes } from './http/routes/decisions.js';
+import { feedbackRoutes } from './http/routes/feedback.js';
 import { healthRoutes } from './http/routes/health.js';
 import { rulesetRoutes } from './http/routes/ruleset.js';
 import { validatorCompiler } from './http/validation.js';
@@ -14,7 +15,7 @@ import type { Services } from './services.js';
 
 /** Builds the HTTP app from a config and the services; does not listen (tests use inject). */
 export async function buildServer(
-  config: Pick<Config, 'http' | 'auth'>,
+  config: Pick<Config, 'http' | 'auth' | 'feedback'>,
   services: Services,
   log: Logger,
 ): Promise<FastifyInstance> {
@@ -55,6 +56,7 @@ export async function buildServer(
 
   healthRoutes(app, { readiness: services.readiness });
   decisionRoutes(app, { auth, decisions: services.decisions });
+  feedbackRoutes(app, { auth, feedback: services.feedback, maxBatch: config.feedback.maxBatch });
   customerRoutes(app, { auth, dossiers: services.dossiers, profiles: services.profileChanges });
   rulesetRoutes(app, { auth, rules: services.rules });
   return app;

@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
@@ -10,9 +13,10 @@ export const EXAMPLE_RULES = fileURLToPath(new URL('../rules', import.meta.url))
 /** A logger that keeps quiet in tests unless OFFERLOOP_TEST_LOG is set. */
 export const testLog = pino({ level: process.env.OFFERLOOP_TEST_LOG ?? 'silent' });
 
-/** A config as the server would read it from these environment variables. */
+/** A config as the server would read it from these environment variables; a spool dir of its own unless given. */
 export function testConfig(env: Record<string, string> = {}) {
   return loadConfig({
+    FEEDBACK_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'offerloop-spool-')),
     OFFERLOOP_RULES: FIXTURE_RULES,
     OFFERLOOP_PROFILES: FIXTURE_PROFILES,
     OFFERLOOP_WATCH_RULES: 'false',

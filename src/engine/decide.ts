@@ -2,7 +2,13 @@ import { type Channel, channelIndex } from '../domain/channel.js';
 import type { CapUsage, ContactEvent } from '../domain/contact.js';
 import type { AttributeValue, CustomerProfile } from '../domain/profile.js';
 import { inControlGroup, stableHash32 } from '../learning/control-group.js';
-import type { CandidateList, ChannelPolicy, CompiledOffer, RulesetSnapshot } from '../ruleset/snapshot.js';
+import type {
+  CandidateList,
+  ChannelPolicy,
+  CompiledOffer,
+  CompiledSegment,
+  RulesetSnapshot,
+} from '../ruleset/snapshot.js';
 import type { Creative } from '../ruleset/source.js';
 import { AffinityQueue } from './affinity-queue.js';
 import { DecisionScope } from './decision-scope.js';
@@ -59,6 +65,8 @@ export interface ChosenOffer {
   readonly propensity: number;
   /** Probability with which this policy shows the offer here; 1 while arbitration is greedy. */
   readonly probability: number;
+  /** The campaign's target segment the customer qualified through; null for an untargeted campaign. */
+  readonly segmentId: string | null;
   readonly reasons: readonly string[];
   readonly creative: Creative;
 }
@@ -68,6 +76,7 @@ export interface HeldOutOffer {
   readonly offer: CompiledOffer;
   readonly score: number;
   readonly propensity: number;
+  readonly segmentId: string | null;
 }
 
 export interface Suppression {
@@ -163,10 +172,13 @@ export function decide(input: DecisionInput): EngineDecision {
       continue;
     }
     const campaign = offer.campaign;
+    // Memoised in the scope: screen() evaluated the campaign's segments already.
+    const segment = campaign.segments.length > 0 ? scope.firstSegmentOf(campaign.segments) : null;
+    const segmentId = segment === null ? null : segment.id;
     if (campaign.controlShare > 0) {
       if (customerHash < 0) customerHash = stableHash32(profile.id);
       if (inControlGroup(customerHash, campaign.salt, campaign.controlShare)) {
-        heldOut.push({ offer, score, propensity });
+        heldOut.push({ offer, score, propensity, segmentId });
         suppressed?.push({ offer, code: 'control_group' });
         continue;
       }
@@ -178,7 +190,8 @@ export function decide(input: DecisionInput): EngineDecision {
       score,
       propensity,
       probability: 1,
-      reasons: reasonsFor(offer, scope, fromBoosted, preferred),
+      segmentId,
+      reasons: reasonsFor(offer, segment, fromBoosted, preferred),
       creative: offer.creatives[ch]!,
     });
   }
@@ -299,12 +312,11 @@ function screen(
 
 function reasonsFor(
   offer: CompiledOffer,
-  scope: DecisionScope,
+  segment: CompiledSegment | null,
   hasAffinity: boolean,
   preferred: boolean,
 ): string[] {
   const reasons = [offer.campaign.reason];
-  const segment = offer.campaign.segments.length > 0 ? scope.firstSegmentOf(offer.campaign.segments) : null;
   if (segment !== null) reasons.push(segment.reason);
   if (offer.when !== null) reasons.push('eligibility_rule');
   reasons.push(hasAffinity ? offer.affinityReason : 'base_propensity');

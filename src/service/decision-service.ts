@@ -3,6 +3,8 @@ import { type Channel, channelIndex } from '../domain/channel.js';
 import type { ContactEvent } from '../domain/contact.js';
 import { type AttributeValue, anonymousProfile } from '../domain/profile.js';
 import { decide, type EngineDecision } from '../engine/decide.js';
+import type { DecisionLogEntry } from '../feedback/feedback-event.js';
+import type { FeedbackLog } from '../feedback/feedback-log.js';
 import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
 import type { CapCounters } from '../store/cap-counters.js';
 import type { ContactHistoryStore } from '../store/contact-history-store.js';
@@ -34,6 +36,7 @@ export interface DecisionServiceDeps {
   readonly profiles: ProfileStore;
   readonly history: ContactHistoryStore;
   readonly counters: CapCounters;
+  readonly log: Pick<FeedbackLog, 'recordDecision'>;
   readonly clock: () => number;
   readonly defaultLimit: number;
 }
@@ -41,8 +44,8 @@ export interface DecisionServiceDeps {
 const NO_CONTEXT: Readonly<Record<string, AttributeValue>> = Object.freeze({});
 
 /**
- * The I/O around the pure engine: fetch the profile and the contact history, decide, and record
- * what was shown in the history (compare-and-append) and the cap counters.
+ * The I/O around the pure engine: fetch the profile and the contact history, decide, record what
+ * was shown in the history (compare-and-append) and the cap counters, and log the decision.
  */
 export class DecisionService {
   constructor(private readonly deps: DecisionServiceDeps) {}
@@ -90,7 +93,7 @@ export class DecisionService {
         for (const chosen of engine.offers)
           counters.record(chosen.offer.id, chosen.offer.campaign.id, now, policy.cost);
       }
-      return {
+      const result: DecisionResult = {
         decisionId: randomUUID(),
         customerId,
         customerKnown: lookup.profile !== null,
@@ -101,6 +104,8 @@ export class DecisionService {
         degraded,
         engine,
       };
+      this.deps.log.recordDecision(logEntryOf(result));
+      return result;
     }
   }
 }
@@ -110,4 +115,31 @@ const MAX_ATTEMPTS = 3;
 
 function impression(offerId: string, campaignId: string, channel: Channel, at: number): ContactEvent {
   return { offerId, campaignId, channel, outcome: 'impression', at };
+}
+
+function logEntryOf(d: DecisionResult): DecisionLogEntry {
+  return {
+    decisionId: d.decisionId,
+    customerId: d.customerId,
+    channel: d.channel,
+    placement: d.placement,
+    rulesetVersion: d.rulesetVersion,
+    at: d.decidedAt,
+    offers: d.engine.offers.map((c) => ({
+      offerId: c.offer.id,
+      campaignId: c.offer.campaign.id,
+      segmentId: c.segmentId,
+      score: c.score,
+      propensity: c.propensity,
+      probability: c.probability,
+    })),
+    heldOut: d.engine.heldOut.map((h) => ({
+      offerId: h.offer.id,
+      campaignId: h.offer.campaign.id,
+      segmentId: h.segmentId,
+      score: h.score,
+      propensity: h.propensity,
+      probability: 0,
+    })),
+  };
 }

@@ -13,6 +13,15 @@
  * - `p:caps:day:<n>`             the same for UTC day n (expires after two days)
  * - `p:caps:spend`               hash of channel cost spent per campaign, `c:<campaign>`
  * - `p:events`                   pub/sub channel: version flips and per-customer invalidations
+ * - `p:fb:{S}:log`               stream of shard S of the feedback log: decisions and feedback
+ * - `p:fb:{S}:d:<decisionId>`    hash: a decision's customer, offers and reactions, for attribution
+ * - `p:fb:{S}:rejected`          stream: replayed events that turned out invalid (kept, not dropped)
+ * - `p:fb:{S}:dead`              stream: dead letters, entries that kept failing in consumers
+ * - `p:fb:{S}:stats:<day>`       hash: counters per offer × channel × segment × metric of UTC day n
+ *
+ * Every key of a feedback shard shares the tag `{S}`, so that the intake script can judge an event
+ * against its decision and append it to the stream atomically, and a consumer can apply an entry's
+ * counters and acknowledge it in one script.
  *
  * A customer's two contact keys share the hash tag `{id}`, so that the Lua scripts that read and
  * append them touch one cluster slot. Profiles are bucketed (many customers per hash) because a
@@ -35,4 +44,11 @@ export class RedisKeys {
   readonly capsDay = (day: number): string => `${this.prefix}:caps:day:${day}`;
   readonly capsSpend = (): string => `${this.prefix}:caps:spend`;
   readonly events = (): string => `${this.prefix}:events`;
+  readonly feedbackLog = (shard: number): string => `${this.prefix}:fb:{${shard}}:log`;
+  /** Prefix of the decision records of a shard; the record of decision D is this + D. */
+  readonly feedbackDecisionPrefix = (shard: number): string => `${this.prefix}:fb:{${shard}}:d:`;
+  readonly feedbackRejected = (shard: number): string => `${this.prefix}:fb:{${shard}}:rejected`;
+  readonly feedbackDead = (shard: number): string => `${this.prefix}:fb:{${shard}}:dead`;
+  readonly feedbackStats = (shard: number, day: number): string =>
+    `${this.prefix}:fb:{${shard}}:stats:${day}`;
 }

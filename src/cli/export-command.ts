@@ -1,0 +1,339 @@
+import { once } from 'node:events';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import pino from 'pino';
+import type { RedisConfig } from '../config.js';
+import type { LogEntry } from '../feedback/feedback-event.js';
+import { decodeLogEntry, fieldsOf, type LogEntryFields } from '../feedback/log-entry.js';
+import { parseDate } from '../ruleset/time.js';
+import { RedisConnection, type RedisReply } from '../store/redis/redis-connection.js';
+import { RedisKeys } from '../store/redis/redis-keys.js';
+import {
+  type CliIo,
+  type FlagValues,
+  formatFlags,
+  parseArgs,
+  processIo,
+  UsageError,
+  wantsHelp,
+} from './args.js';
+import { Progress } from './progress.js';
+
+/** Same bound as FEEDBACK_SHARDS in config.ts. */
+const MAX_SHARDS = 1024;
+
+const FLAGS = {
+  redis: {
+    type: 'string',
+    placeholder: 'URL',
+    description: 'Redis to read from (default: $REDIS_URL, else redis://127.0.0.1:6379)',
+  },
+  cluster: {
+    type: 'string',
+    placeholder: 'URL,URL',
+    description: 'Redis Cluster nodes instead (default: $REDIS_CLUSTER_NODES)',
+  },
+  prefix: {
+    type: 'string',
+    placeholder: 'P',
+    description: 'key prefix (default: $REDIS_PREFIX or offerloop)',
+  },
+  shards: {
+    type: 'integer',
+    min: 1,
+    max: MAX_SHARDS,
+    placeholder: 'N',
+    description: 'shards of the feedback log (default: $FEEDBACK_SHARDS or 1)',
+  },
+  since: {
+    type: 'string',
+    required: true,
+    placeholder: 'TIME',
+    description: 'first entry time, inclusive',
+  },
+  until: {
+    type: 'string',
+    placeholder: 'TIME',
+    description: 'last entry time, inclusive (default: the end of the log)',
+  },
+  out: { type: 'string', required: true, placeholder: 'FILE', description: 'NDJSON file to write' },
+  help: { type: 'boolean', short: 'h', description: 'show this help' },
+} as const;
+
+export const EXPORT_USAGE = `Usage: offerloop export [--redis URL | --cluster URL,URL] [--prefix P] [--shards N]
+                        --since TIME [--until TIME] --out FILE
+
+Writes the feedback log (decisions and feedback events of every shard) between two times as
+NDJSON, one entry per line, ordered by time within each shard:
+
+  {"id":"<stream id>","shard":0,"kind":"decision","time":"<ISO>","decision":{…}}
+  {"id":"<stream id>","shard":0,"kind":"feedback","time":"<ISO>","event":{…},"attribution":{…}}
+  {"id":"<stream id>","shard":0,"kind":"malformed","reason":"…","fields":{…}}
+
+Times select by stream id, i.e. when the entry was appended; "time" is decision.at or event.at.
+TIME is an ISO 8601 date or date-time (2026-11-01, 2026-11-01T10:00:00Z; UTC unless it has an
+offset) or epoch milliseconds. The file appears only when the export is complete (FILE.tmp until then).
+
+Options:
+${formatFlags(FLAGS)}
+`;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Entries per XRANGE call: large enough to amortise the round trip, small enough to stay responsive. */
+const PAGE = 1000;
+/** The largest sequence number of a stream id: `<ms>-MAX_SEQ` is the last possible id of a millisecond. */
+const MAX_SEQ = '18446744073709551615';
+
+interface Counts {
+  decision: number;
+  feedback: number;
+  malformed: number;
+}
+
+/** `offerloop export …`; returns the exit code (0 written, 1 Redis or file error, 2 usage error). */
+export async function runExport(
+  argv: readonly string[],
+  io: CliIo = processIo,
+  env: Env = process.env,
+): Promise<number> {
+  if (wantsHelp(argv)) {
+    io.stdout.write(EXPORT_USAGE);
+    return 0;
+  }
+  let redisConfig: RedisConfig;
+  let shards: number;
+  let sinceMs: number;
+  let untilMs: number | null;
+  let out: string;
+  try {
+    const { flags, positionals } = parseArgs(argv, FLAGS);
+    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    redisConfig = redisTarget(flags, env);
+    shards = flags.shards ?? envShards(env);
+    sinceMs = parseTime('since', flags.since);
+    untilMs = flags.until === undefined ? null : parseTime('until', flags.until);
+    if (untilMs !== null && untilMs < sinceMs) throw new UsageError('--until is before --since');
+    out = flags.out;
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    io.stderr.write(`offerloop export: ${err.message}\n\n${EXPORT_USAGE}`);
+    return 2;
+  }
+
+  const started = performance.now();
+  const tmp = `${out}.tmp`;
+  const keys = new RedisKeys(redisConfig.prefix);
+  const counts: Counts = { decision: 0, feedback: 0, malformed: 0 };
+  let firstMalformed: string | null = null;
+  // Any Redis trouble fails the export with its own message; the connection's warnings would be noise.
+  const log = pino({ level: 'error' }, pino.destination(2));
+  let redis: RedisConnection | null = null;
+  let writer: LineWriter | null = null;
+  try {
+    // The file first: a path that cannot be written should fail before Redis is bothered.
+    writer = await LineWriter.open(tmp);
+    redis = await RedisConnection.open(redisConfig, log);
+    const progress = new Progress(io.stderr, 'export');
+    const end = untilMs === null ? '+' : `${untilMs}-${MAX_SEQ}`;
+    for (let shard = 0; shard < shards; shard++) {
+      const key = keys.feedbackLog(shard);
+      for await (const page of readRange(redis, key, `${sinceMs}-0`, end)) {
+        let text = '';
+        for (const [id, flat] of page) {
+          const line = exportLine(id, shard, fieldsOf(flat));
+          counts[line.kind]++;
+          if (line.kind === 'malformed' && firstMalformed === null)
+            firstMalformed = `shard ${shard} id ${id}: ${line.reason}`;
+          text += `${JSON.stringify(line)}\n`;
+        }
+        await writer.write(text);
+        progress.update(counts.decision + counts.feedback + counts.malformed, `shard ${shard + 1}/${shards}`);
+      }
+    }
+    await warnIfMoreShards(redis, keys, shards, io);
+    await writer.end();
+    await rename(tmp, out);
+    const seconds = (performance.now() - started) / 1000;
+    progress.finish(
+      `${fmt(counts.decision)} decisions, ${fmt(counts.feedback)} feedback, ${fmt(counts.malformed)} malformed ` +
+        `from ${shards} shard${shards === 1 ? '' : 's'} to ${out} in ${seconds.toFixed(1)} s`,
+    );
+    if (counts.malformed > 0)
+      io.stderr.write(
+        `export: ${fmt(counts.malformed)} entries did not decode and are written as kind "malformed"; first: ${firstMalformed}\n`,
+      );
+    return 0;
+  } catch (err) {
+    await writer?.abort();
+    await rm(tmp, { force: true }).catch(() => {});
+    io.stderr.write(`\nofferloop export: failed: ${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    redis?.close();
+  }
+}
+
+type StreamEntry = readonly [id: string, fields: readonly string[]];
+
+/** Pages of XRANGE start..end; each page starts just after the last id of the previous one. */
+async function* readRange(
+  redis: RedisConnection,
+  key: string,
+  start: string,
+  end: string,
+): AsyncGenerator<StreamEntry[]> {
+  for (;;) {
+    let reply: RedisReply;
+    try {
+      reply = await redis.send<RedisReply>(key, ['XRANGE', key, start, end, 'COUNT', String(PAGE)]);
+    } catch (err) {
+      throw new Error(`reading ${key}: ${(err as Error).message}`);
+    }
+    const page = streamEntries(reply, key);
+    if (page.length > 0) yield page;
+    if (page.length < PAGE) return;
+    // Exclusive start (Redis 6.2+): an id can be the last of its millisecond, so `id+1` is not an id.
+    start = `(${page[page.length - 1]![0]}`;
+  }
+}
+
+function streamEntries(reply: RedisReply, key: string): StreamEntry[] {
+  if (!Array.isArray(reply)) throw new Error(`reading ${key}: XRANGE answered no list`);
+  return reply.map((entry: RedisReply): StreamEntry => {
+    if (Array.isArray(entry) && typeof entry[0] === 'string' && Array.isArray(entry[1])) {
+      const fields = entry[1] as readonly RedisReply[];
+      if (fields.every((f) => typeof f === 'string')) return [entry[0], fields as readonly string[]];
+    }
+    throw new Error(`reading ${key}: XRANGE answered an entry that is not [id, fields]`);
+  });
+}
+
+type ExportLine =
+  | { id: string; shard: number; kind: 'decision' | 'feedback'; time: string; [part: string]: unknown }
+  | { id: string; shard: number; kind: 'malformed'; reason: string; fields: LogEntryFields };
+
+/** One output line; an entry that does not decode is kept (with the reason) rather than lost. */
+function exportLine(id: string, shard: number, fields: LogEntryFields): ExportLine {
+  let entry: LogEntry;
+  try {
+    entry = decodeLogEntry(fields);
+  } catch (err) {
+    return { id, shard, kind: 'malformed', reason: (err as Error).message, fields };
+  }
+  const at = entry.kind === 'decision' ? entry.decision.at : entry.event.at;
+  // decodeLogEntry does not check a decision's `at`; toISOString() would throw on a bad one.
+  if (typeof at !== 'number' || !Number.isFinite(at) || Math.abs(at) > 8.64e15)
+    return { id, shard, kind: 'malformed', reason: `${entry.kind} has no valid at`, fields };
+  return { id, shard, kind: entry.kind, time: new Date(at).toISOString(), ...withoutKind(entry) };
+}
+
+function withoutKind(entry: LogEntry): Record<string, unknown> {
+  const { kind: _kind, ...rest } = entry;
+  return rest;
+}
+
+/**
+ * A write stream that respects backpressure: exports run to millions of lines, which must not pile
+ * up in memory when the disk is slower than Redis.
+ */
+class LineWriter {
+  private failure: Error | null = null;
+  private readonly closed: Promise<void>;
+
+  private constructor(private readonly stream: WriteStream) {
+    // An error between writes (nobody awaiting) would otherwise be unhandled and crash the process.
+    stream.on('error', (err) => {
+      this.failure ??= err;
+    });
+    // Not events.once(): that rejects on 'error', and nobody may be awaiting this yet.
+    this.closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
+  }
+
+  /** Creates (or truncates) the file; rejects when it cannot be opened. */
+  static async open(path: string): Promise<LineWriter> {
+    const writer = new LineWriter(createWriteStream(path));
+    try {
+      await once(writer.stream, 'ready');
+    } catch (err) {
+      throw new Error(`cannot write ${path}: ${(err as Error).message}`);
+    }
+    return writer;
+  }
+
+  async write(text: string): Promise<void> {
+    if (this.failure !== null) throw this.failure;
+    if (text === '' || this.stream.write(text)) return;
+    await once(this.stream, 'drain'); // rejects on 'error'
+  }
+
+  /** Flushes and closes; rejects if any write failed. */
+  async end(): Promise<void> {
+    if (this.failure !== null) throw this.failure;
+    this.stream.end();
+    await this.closed;
+    if (this.failure !== null) throw this.failure;
+  }
+
+  /** Closes the file without flushing, after a failure; never rejects. */
+  async abort(): Promise<void> {
+    this.stream.destroy();
+    await this.closed;
+  }
+}
+
+/** Exporting fewer shards than the log has would silently drop data: say so. */
+async function warnIfMoreShards(redis: RedisConnection, keys: RedisKeys, shards: number, io: CliIo) {
+  const next = keys.feedbackLog(shards);
+  if ((await redis.send<number>(next, ['EXISTS', next])) === 1)
+    io.stderr.write(
+      `export: warning: ${next} exists but was not exported; is --shards (${shards}) too small?\n`,
+    );
+}
+
+/** Epoch ms of an ISO 8601 date (UTC midnight), date-time (UTC unless it has an offset) or epoch ms. */
+export function parseTime(flag: string, text: string): number {
+  const bad = () =>
+    new UsageError(
+      `--${flag} must be an ISO 8601 date or date-time (2026-11-01, 2026-11-01T10:00:00Z) or epoch milliseconds, got '${text}'`,
+    );
+  if (/^\d+$/.test(text)) {
+    const ms = Number(text);
+    if (!Number.isSafeInteger(ms)) throw bad();
+    return ms;
+  }
+  const ms = parseDate(text);
+  if (ms === null || ms < 0) throw bad();
+  return ms;
+}
+
+function envShards(env: Env): number {
+  const raw = env.FEEDBACK_SHARDS;
+  if (raw === undefined || raw === '') return 1;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_SHARDS)
+    throw new UsageError(`FEEDBACK_SHARDS must be an integer from 1 to ${MAX_SHARDS}, got '${raw}'`);
+  return n;
+}
+
+function redisTarget(flags: FlagValues<typeof FLAGS>, env: Env): RedisConfig {
+  const fromEnv = (name: string) => (env[name] === '' ? undefined : env[name]);
+  const prefix = flags.prefix ?? fromEnv('REDIS_PREFIX') ?? 'offerloop';
+  const url = flags.redis ?? (flags.cluster === undefined ? fromEnv('REDIS_URL') : undefined);
+  if (flags.redis !== undefined && flags.cluster !== undefined)
+    throw new UsageError('give --redis or --cluster, not both');
+  const cluster = flags.cluster ?? (url === undefined ? fromEnv('REDIS_CLUSTER_NODES') : undefined);
+  if (url === undefined && cluster !== undefined) {
+    const nodes = cluster
+      .split(',')
+      .map((n) => n.trim())
+      .filter((n) => n !== '');
+    if (nodes.length === 0) throw new UsageError('--cluster needs at least one URL');
+    return { url: null, clusterNodes: nodes, prefix, timeoutMs: 10_000 };
+  }
+  return { url: url ?? 'redis://127.0.0.1:6379', clusterNodes: [], prefix, timeoutMs: 10_000 };
+}
+
+function fmt(n: number): string {
+  return n.toLocaleString('en-US');
+}

@@ -1,0 +1,86 @@
+import type { Channel } from '../domain/channel.js';
+
+/** What a channel reports about an offer it showed. */
+export const FEEDBACK_TYPES = ['impression', 'click', 'accept', 'reject', 'convert', 'dismiss'] as const;
+export type FeedbackType = (typeof FEEDBACK_TYPES)[number];
+
+/**
+ * One reaction to one offer of one decision, as the log keeps it: `eventId` is the client's
+ * idempotency key, `at` the time it happened (epoch ms; the receipt time when the client sent none).
+ */
+export interface FeedbackEvent {
+  readonly eventId: string;
+  readonly decisionId: string;
+  readonly offerId: string;
+  readonly customerId: string;
+  readonly type: FeedbackType;
+  /** Revenue of a conversion, or any number the channel attaches; null when absent. */
+  readonly value: number | null;
+  readonly at: number;
+}
+
+/** An offer a decision showed (or withheld), as the decision log keeps it. */
+export interface LoggedOffer {
+  readonly offerId: string;
+  readonly campaignId: string;
+  /** The campaign's target segment through which the customer qualified; null: untargeted campaign. */
+  readonly segmentId: string | null;
+  readonly score: number;
+  readonly propensity: number;
+  /** Probability with which the policy showed it (1 while arbitration is greedy). */
+  readonly probability: number;
+}
+
+/** Every decision, as the decision log keeps it: what was shown, what was held out, under which rules. */
+export interface DecisionLogEntry {
+  readonly decisionId: string;
+  readonly customerId: string;
+  readonly channel: Channel;
+  readonly placement: string | null;
+  readonly rulesetVersion: string;
+  /** Epoch ms. */
+  readonly at: number;
+  readonly offers: readonly LoggedOffer[];
+  /** Offers withheld because the customer is in the campaign's control group (probability 0). */
+  readonly heldOut: readonly LoggedOffer[];
+}
+
+/**
+ * What became of one submitted event:
+ * - `accepted`: new, and durable in the log;
+ * - `queued`: durable in this node's spool while Redis is unreachable; judged when replayed;
+ * - `duplicate`: its eventId (or the same reaction to the same offer) was recorded before;
+ * - `unknown_decision`, `unknown_offer`: it refers to nothing this log knows;
+ * - `too_late`: it happened after the attribution window of its decision;
+ * - `conflict`: it contradicts the decision or an earlier reaction (e.g. reject after accept).
+ */
+export const FEEDBACK_STATUSES = [
+  'accepted',
+  'queued',
+  'duplicate',
+  'unknown_decision',
+  'unknown_offer',
+  'too_late',
+  'conflict',
+] as const;
+export type FeedbackStatus = (typeof FEEDBACK_STATUSES)[number];
+
+export interface FeedbackVerdict {
+  readonly status: FeedbackStatus;
+  /** Why, for every status but accepted and queued. */
+  readonly reason: string | null;
+}
+
+/** The campaign and segment an event is attributed to, copied from its decision into the log. */
+export interface Attribution {
+  readonly channel: Channel;
+  readonly campaignId: string;
+  readonly segmentId: string | null;
+  /** The offer was held out (control group): only a conversion can be attributed to it. */
+  readonly heldOut: boolean;
+}
+
+/** One entry of the feedback log (a stream entry in Redis). */
+export type LogEntry =
+  | { readonly kind: 'decision'; readonly decision: DecisionLogEntry }
+  | { readonly kind: 'feedback'; readonly event: FeedbackEvent; readonly attribution: Attribution };

@@ -1,0 +1,251 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RedisProcess, startRedis } from '../../test/support/redis.js';
+import { MemoryContactHistoryStore } from '../store/contact-history-store.js';
+import { RedisConnection } from '../store/redis/redis-connection.js';
+import { RedisKeys } from '../store/redis/redis-keys.js';
+import { type AttributionWindows, CLOCK_SKEW_MS } from './attribution.js';
+import type { DecisionLogEntry, FeedbackEvent, FeedbackVerdict } from './feedback-event.js';
+import type { FeedbackLog } from './feedback-log.js';
+import { FeedbackSpool } from './feedback-spool.js';
+import { MemoryFeedbackLog } from './memory-feedback-log.js';
+import { RedisFeedbackLog } from './redis-feedback-log.js';
+
+// One table of cases, run through the embedded log (judge() in TypeScript) and the Redis log (the
+// intake script in Lua): the two must give the same verdict, with the same reason, every time.
+
+const log = pino({ level: 'silent' });
+const HOUR = 3_600_000;
+const WINDOWS: AttributionWindows = { reactionMs: 24 * HOUR, conversionMs: 7 * 24 * HOUR };
+const T0 = Date.now() - 10 * 24 * HOUR;
+
+function decision(id: string, at: number): DecisionLogEntry {
+  const offer = (offerId: string, probability: number) => ({
+    offerId,
+    campaignId: 'cards',
+    segmentId: offerId === 'gold' ? 'young' : null,
+    score: 1.5,
+    propensity: 0.1,
+    probability,
+  });
+  return {
+    decisionId: id,
+    customerId: 'c1',
+    channel: 'web',
+    placement: null,
+    rulesetVersion: 'v1',
+    at,
+    offers: [offer('gold', 1), offer('silver', 1)],
+    heldOut: [offer('platinum', 0)],
+  };
+}
+
+let seq = 0;
+function event(
+  decisionId: string,
+  type: FeedbackEvent['type'],
+  at: number,
+  more: Partial<FeedbackEvent> = {},
+): FeedbackEvent {
+  return {
+    eventId: `e${++seq}`,
+    decisionId,
+    offerId: 'gold',
+    customerId: 'c1',
+    type,
+    value: null,
+    at,
+    ...more,
+  };
+}
+
+interface Case {
+  readonly name: string;
+  /** Submitted in one batch, `now` = receivedAt. */
+  readonly events: (d: string, decidedAt: number) => FeedbackEvent[];
+  readonly expected: readonly (readonly [FeedbackVerdict['status'], string | null])[];
+  /** Decision age at submit time. */
+  readonly age?: number;
+}
+
+const CASES: readonly Case[] = [
+  {
+    name: 'a click, then the same event again',
+    events: (d, t) => {
+      const click = event(d, 'click', t + 1000);
+      return [click, { ...click }];
+    },
+    expected: [
+      ['accepted', null],
+      ['duplicate', `event e${0} was recorded before`],
+    ],
+  },
+  {
+    name: 'an unknown decision',
+    events: (_d, t) => [event('no-such-decision', 'click', t)],
+    expected: [['unknown_decision', 'no such decision, or it is older than the attribution window']],
+  },
+  {
+    name: 'another customer',
+    events: (d, t) => [event(d, 'click', t, { customerId: 'c2' })],
+    expected: [['conflict', 'customerId is not the customer of the decision']],
+  },
+  {
+    name: 'an offer the decision did not show',
+    events: (d, t) => [event(d, 'click', t, { offerId: 'bronze' })],
+    expected: [['unknown_offer', 'the decision neither showed nor held out this offer']],
+  },
+  {
+    name: 'before the decision, and in the future',
+    events: (d, t) => [
+      event(d, 'click', t - CLOCK_SKEW_MS - 1),
+      event(d, 'accept', Date.now() + CLOCK_SKEW_MS + 60_000),
+    ],
+    expected: [
+      ['conflict', 'timestamp is before the decision'],
+      ['conflict', 'timestamp is in the future'],
+    ],
+  },
+  {
+    name: 'a click after the reaction window; a conversion within its own',
+    events: (d, t) => [
+      event(d, 'click', t + 25 * HOUR),
+      event(d, 'convert', t + 25 * HOUR, { value: 120.5 }),
+    ],
+    expected: [
+      ['too_late', 'click came after the attribution window of 24 h'],
+      ['accepted', null],
+    ],
+    age: 2 * 24 * HOUR,
+  },
+  {
+    name: 'a conversion after the conversion window (its decision not yet forgotten)',
+    events: (d, t) => [event(d, 'convert', t + 7 * 24 * HOUR + 60_000)],
+    expected: [['too_late', 'convert came after the attribution window of 168 h']],
+    age: 7 * 24 * HOUR + 120_000,
+  },
+  {
+    name: 'any event of a decision older than the conversion window',
+    events: (d, t) => [event(d, 'convert', t + 60_000)],
+    expected: [['unknown_decision', 'no such decision, or it is older than the attribution window']],
+    age: 7 * 24 * HOUR + CLOCK_SKEW_MS + 60_000,
+  },
+  {
+    name: 'a held-out offer: no accept, but a conversion',
+    events: (d, t) => [
+      event(d, 'accept', t, { offerId: 'platinum' }),
+      event(d, 'convert', t, { offerId: 'platinum' }),
+    ],
+    expected: [
+      ['conflict', 'the offer was held out (control group) and never shown'],
+      ['accepted', null],
+    ],
+  },
+  {
+    name: 'accept, reject, accept again, and a dismissal of another offer',
+    events: (d, t) => [
+      event(d, 'accept', t + 1),
+      event(d, 'reject', t + 2),
+      event(d, 'accept', t + 3),
+      event(d, 'dismiss', t + 4, { offerId: 'silver' }),
+      event(d, 'accept', t + 5, { offerId: 'silver' }),
+    ],
+    expected: [
+      ['accepted', null],
+      ['conflict', 'the offer was already accepted'],
+      ['duplicate', 'the offer was already accepted'],
+      ['accepted', null],
+      ['conflict', 'the offer was already dismissed'],
+    ],
+  },
+  {
+    name: 'two clicks and two impressions of one offer',
+    events: (d, t) => [
+      event(d, 'click', t),
+      event(d, 'click', t + 1),
+      event(d, 'impression', t),
+      event(d, 'impression', t),
+    ],
+    expected: [
+      ['accepted', null],
+      ['duplicate', 'a click of this offer was already recorded'],
+      ['accepted', null],
+      ['duplicate', 'a impression of this offer was already recorded'],
+    ],
+  },
+];
+
+let redis: RedisProcess;
+let connection: RedisConnection;
+let spoolDir: string;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  connection = await RedisConnection.open(
+    { url: redis.url, clusterNodes: [], prefix: 'c', timeoutMs: 1000 },
+    log,
+  );
+  spoolDir = await mkdtemp(path.join(tmpdir(), 'offerloop-contract-'));
+});
+
+afterAll(async () => {
+  connection?.close();
+  await redis?.stop();
+  await rm(spoolDir, { recursive: true, force: true });
+});
+
+async function redisLog(): Promise<FeedbackLog> {
+  const spool = await FeedbackSpool.open(spoolDir, log);
+  return RedisFeedbackLog.open(connection, new RedisKeys(`c${++seq}`), spool, log, {
+    shards: 2,
+    windows: WINDOWS,
+  });
+}
+
+function memoryLog(): FeedbackLog {
+  return new MemoryFeedbackLog(new MemoryContactHistoryStore(), {
+    windows: WINDOWS,
+    maxDecisions: 100,
+    maxEntries: 100,
+    clock: Date.now,
+  });
+}
+
+describe.each([
+  ['embedded (judge)', memoryLog],
+  ['Redis (intake script)', redisLog],
+] as const)('feedback verdicts: %s', (_name, open) => {
+  it.each(CASES)('$name', async (c) => {
+    const feedbackLog = await open();
+    const decidedAt = Date.now() - (c.age ?? 60_000);
+    const id = `d-${++seq}`;
+    feedbackLog.recordDecision(decision(id, decidedAt));
+    const first = seq + 1;
+    const events = c.events(id, decidedAt);
+    const verdicts = await feedbackLog.submit(events, Date.now());
+    // The first case's duplicate names the first event's id, known only now.
+    const expected = c.expected.map(([status, reason]) => ({
+      status,
+      reason: reason?.replace('event e0 ', `event e${first} `) ?? null,
+    }));
+    expect(verdicts).toEqual(expected);
+    await feedbackLog.close();
+  });
+});
+
+describe('feedback log on Redis', () => {
+  it('is idempotent: the same batch twice is recorded once', async () => {
+    const feedbackLog = await redisLog();
+    const id = `d-${++seq}`;
+    feedbackLog.recordDecision(decision(id, T0 + 9 * 24 * HOUR));
+    const batch = [event(id, 'click', T0 + 9 * 24 * HOUR + 10), event(id, 'accept', T0 + 9 * 24 * HOUR + 20)];
+    const once = await feedbackLog.submit(batch, Date.now());
+    const twice = await feedbackLog.submit(batch, Date.now());
+    expect(once.map((v) => v.status)).toEqual(['accepted', 'accepted']);
+    expect(twice.map((v) => v.status)).toEqual(['duplicate', 'duplicate']);
+    await feedbackLog.close();
+  });
+});

@@ -1,0 +1,139 @@
+import { LRUCache } from 'lru-cache';
+import type { ContactHistoryStore } from '../store/contact-history-store.js';
+import {
+  type AttributionWindows,
+  CLOCK_SKEW_MS,
+  type DecisionFacts,
+  judge,
+  type OfferFacts,
+  TERMINAL,
+} from './attribution.js';
+import { contactEventOf, countersOf, FeedbackStats } from './feedback-effects.js';
+import type { DecisionLogEntry, FeedbackEvent, FeedbackVerdict, LogEntry } from './feedback-event.js';
+import type { FeedbackLog, FeedbackLogHealth } from './feedback-log.js';
+
+/** A decision as the embedded log remembers it, with what was recorded against it. */
+interface DecisionRecord {
+  readonly facts: DecisionFacts;
+  readonly events: Set<string>;
+  /** Offer id → its terminal reaction. */
+  readonly terminal: Map<string, FeedbackEvent['type']>;
+  /** `offerId|type` of the non-terminal reactions recorded. */
+  readonly once: Set<string>;
+}
+
+export interface MemoryFeedbackLogOptions {
+  readonly windows: AttributionWindows;
+  /** Decisions remembered for attribution; the oldest are forgotten first. */
+  readonly maxDecisions: number;
+  /** Log entries kept for inspection, newest. */
+  readonly maxEntries: number;
+  readonly clock: () => number;
+}
+
+const HEALTH: FeedbackLogHealth = Object.freeze({
+  mode: 'embedded',
+  spool: Object.freeze({ segments: 0, bytes: 0, openLines: 0 }),
+  decisionsLost: 0,
+});
+
+/**
+ * The feedback log of the embedded store (the demo and single-node trials): the same judgement
+ * (attribution.ts) and the same effects (feedback-effects.ts) as with Redis, applied at once in
+ * memory. Bounded, and gone with the process, like the embedded store itself.
+ */
+export class MemoryFeedbackLog implements FeedbackLog {
+  readonly stats = new FeedbackStats();
+  private readonly decisions: LRUCache<string, DecisionRecord>;
+  private readonly recent: LogEntry[] = [];
+
+  constructor(
+    private readonly history: ContactHistoryStore,
+    private readonly options: MemoryFeedbackLogOptions,
+  ) {
+    this.decisions = new LRUCache({ max: options.maxDecisions, ttlAutopurge: false });
+  }
+
+  recordDecision(entry: DecisionLogEntry): void {
+    // Like a Redis decision record: remembered until the conversion window of its decision ends.
+    const ttl = entry.at + this.options.windows.conversionMs + CLOCK_SKEW_MS - this.options.clock();
+    if (entry.offers.length + entry.heldOut.length > 0 && ttl > 0) {
+      const offers = new Map<string, OfferFacts>();
+      for (const [list, heldOut] of [
+        [entry.offers, false],
+        [entry.heldOut, true],
+      ] as const) {
+        for (const o of list)
+          offers.set(o.offerId, { campaignId: o.campaignId, segmentId: o.segmentId, heldOut });
+      }
+      this.decisions.set(
+        entry.decisionId,
+        {
+          facts: { customerId: entry.customerId, channel: entry.channel, at: entry.at, offers },
+          events: new Set(),
+          terminal: new Map(),
+          once: new Set(),
+        },
+        { ttl },
+      );
+    }
+    this.apply({ kind: 'decision', decision: entry });
+  }
+
+  async submit(events: readonly FeedbackEvent[], receivedAt: number): Promise<FeedbackVerdict[]> {
+    const verdicts: FeedbackVerdict[] = [];
+    for (const event of events) {
+      const record = this.decisions.get(event.decisionId) ?? null;
+      const verdict = judge(
+        event,
+        record?.facts ?? null,
+        {
+          seen: record?.events.has(event.eventId) ?? false,
+          terminal: record?.terminal.get(event.offerId) ?? null,
+          repeated: record?.once.has(`${event.offerId}|${event.type}`) ?? false,
+        },
+        this.options.windows,
+        receivedAt,
+      );
+      verdicts.push(verdict);
+      if (verdict.status !== 'accepted' || record === null) continue;
+      record.events.add(event.eventId);
+      if (TERMINAL.has(event.type)) record.terminal.set(event.offerId, event.type);
+      else record.once.add(`${event.offerId}|${event.type}`);
+      const offer = record.facts.offers.get(event.offerId)!;
+      const entry: LogEntry = {
+        kind: 'feedback',
+        event,
+        attribution: { channel: record.facts.channel, ...offer },
+      };
+      await this.applyContact(entry);
+      this.apply(entry);
+    }
+    return verdicts;
+  }
+
+  /** The newest log entries, oldest first. */
+  entries(): readonly LogEntry[] {
+    return this.recent;
+  }
+
+  health(): FeedbackLogHealth {
+    return HEALTH;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  private apply(entry: LogEntry): void {
+    this.stats.add(countersOf(entry));
+    this.recent.push(entry);
+    if (this.recent.length > this.options.maxEntries)
+      this.recent.splice(0, this.recent.length - this.options.maxEntries);
+  }
+
+  private async applyContact(entry: LogEntry): Promise<void> {
+    const contact = contactEventOf(entry);
+    if (contact !== null) await this.history.append(contact.customerId, [contact.event]);
+  }
+}

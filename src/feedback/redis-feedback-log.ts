@@ -1,0 +1,493 @@
+import type { Logger } from 'pino';
+import { stableHash32 } from '../learning/control-group.js';
+import { type RedisConnection, RedisUnavailableError } from '../store/redis/redis-connection.js';
+import type { RedisKeys } from '../store/redis/redis-keys.js';
+import { RedisScript } from '../store/redis/redis-script.js';
+import { type AttributionWindows, CLOCK_SKEW_MS } from './attribution.js';
+import type { DecisionLogEntry, FeedbackEvent, FeedbackStatus, FeedbackVerdict } from './feedback-event.js';
+import type { FeedbackLog, FeedbackLogHealth } from './feedback-log.js';
+import type { FeedbackSpool } from './feedback-spool.js';
+import { offerTag } from './log-entry.js';
+
+// The intake: judges events against their decisions and appends decisions and accepted events to
+// the shard's stream, atomically, for a whole group of items at once. The rules are judge()'s
+// (attribution.ts), in the same order; feedback-log.contract.int.test.ts holds the two together.
+//
+// KEYS: [1] the shard's log stream, [2] its stream of rejected replays.
+// ARGV: [1] reaction window ms, [2] conversion window ms, [3] clock skew ms, [4] '1': keep
+// rejected events (a replay, whose clients were already answered), [5] prefix of decision records
+// (same tag as KEYS), then items:
+//   d, decisionId, meta `at|channel|customerId`, n, entry JSON, n × (offerId, offer tag)
+//   f, eventId, decisionId, offerId, customerId, type, at, receivedAt, event JSON
+// Returns per item { status, reason } flattened; for an accepted event the reason slot carries
+// nothing. A decision is recorded once: a replayed one whose record exists is skipped (one that
+// showed nothing has no record; see docs/decisions/0003-feedback-log.md).
+const INTAKE = new RedisScript(`
+local log, rejected = KEYS[1], KEYS[2]
+local reactionMs, conversionMs, skew = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local keepRejected, prefix = ARGV[4] == '1', ARGV[5]
+local terminal = { accept = 'accepted', reject = 'rejected', dismiss = 'dismissed' }
+
+local function judge(key, eventId, offerId, customerId, kind, at, received)
+  if redis.call('HEXISTS', key, 'e:' .. eventId) == 1 then
+    return 'duplicate', 'event ' .. eventId .. ' was recorded before'
+  end
+  local meta = redis.call('HGET', key, 'm')
+  if not meta then return 'unknown_decision', 'no such decision, or it is older than the attribution window' end
+  local a = string.find(meta, '|', 1, true)
+  local b = string.find(meta, '|', a + 1, true)
+  local decidedAt = tonumber(string.sub(meta, 1, a - 1))
+  if string.sub(meta, b + 1) ~= customerId then
+    return 'conflict', 'customerId is not the customer of the decision'
+  end
+  local offer = redis.call('HGET', key, 'o:' .. offerId)
+  if not offer then return 'unknown_offer', 'the decision neither showed nor held out this offer' end
+  if at < decidedAt - skew then return 'conflict', 'timestamp is before the decision' end
+  if at > received + skew then return 'conflict', 'timestamp is in the future' end
+  local window = reactionMs
+  if kind == 'convert' then window = conversionMs end
+  if at > decidedAt + window then
+    return 'too_late', kind .. ' came after the attribution window of ' .. (window / 3600000) .. ' h'
+  end
+  if string.sub(offer, 1, 1) == 'h' and kind ~= 'convert' then
+    return 'conflict', 'the offer was held out (control group) and never shown'
+  end
+  if terminal[kind] then
+    local previous = redis.call('HGET', key, 'r:' .. offerId)
+    if previous == kind then return 'duplicate', 'the offer was already ' .. terminal[kind] end
+    if previous then return 'conflict', 'the offer was already ' .. terminal[previous] end
+  elseif redis.call('HEXISTS', key, 'n:' .. offerId .. ':' .. kind) == 1 then
+    return 'duplicate', 'a ' .. kind .. ' of this offer was already recorded'
+  end
+  return 'accepted', string.sub(meta, a + 1, b - 1) .. '|' .. offer
+end
+
+local out = {}
+local i = 6
+while i <= #ARGV do
+  if ARGV[i] == 'd' then
+    local key, n = prefix .. ARGV[i + 1], tonumber(ARGV[i + 3])
+    if n > 0 and redis.call('EXISTS', key) == 1 then
+      out[#out + 1] = 'duplicate'
+    else
+      redis.call('XADD', log, '*', 't', 'd', 'e', ARGV[i + 4])
+      if n > 0 then
+        redis.call('HSET', key, 'm', ARGV[i + 2])
+        for j = 0, n - 1 do redis.call('HSET', key, 'o:' .. ARGV[i + 5 + 2 * j], ARGV[i + 6 + 2 * j]) end
+        local meta = ARGV[i + 2]
+        local decidedAt = tonumber(string.sub(meta, 1, string.find(meta, '|', 1, true) - 1))
+        redis.call('PEXPIREAT', key, decidedAt + conversionMs + skew)
+      end
+      out[#out + 1] = 'accepted'
+    end
+    out[#out + 1] = ''
+    i = i + 5 + 2 * n
+  else
+    local eventId, offerId, kind = ARGV[i + 1], ARGV[i + 3], ARGV[i + 5]
+    local key = prefix .. ARGV[i + 2]
+    local status, reason = judge(key, eventId, offerId, ARGV[i + 4], kind, tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7]))
+    if status == 'accepted' then
+      redis.call('HSET', key, 'e:' .. eventId, '1')
+      if terminal[kind] then redis.call('HSET', key, 'r:' .. offerId, kind)
+      else redis.call('HSET', key, 'n:' .. offerId .. ':' .. kind, '1') end
+      redis.call('XADD', log, '*', 't', 'f', 'e', ARGV[i + 8], 'x', reason)
+      reason = ''
+    elseif keepRejected then
+      redis.call('XADD', rejected, '*', 'e', ARGV[i + 8], 's', status, 'r', reason)
+    end
+    out[#out + 1] = status
+    out[#out + 1] = reason
+    i = i + 9
+  end
+end
+return out
+`);
+
+/** One decision or event on its way to the log: its script arguments and its spool line. */
+interface Item {
+  readonly shard: number;
+  readonly args: readonly string[];
+  readonly line: string;
+  /** The submit() call waiting for this event's verdict; null for a decision. */
+  readonly batch: Batch | null;
+  readonly index: number;
+}
+
+/** One submit() call: resolved when its last item is durable. */
+interface Batch {
+  readonly verdicts: FeedbackVerdict[];
+  pending: number;
+  failed: boolean;
+  resolve(verdicts: FeedbackVerdict[]): void;
+  reject(err: Error): void;
+}
+
+export interface RedisFeedbackLogOptions {
+  readonly shards: number;
+  readonly windows: AttributionWindows;
+  /** Called after entries were appended, e.g. to wake an in-process consumer. */
+  readonly onAppended?: () => void;
+}
+
+/** Items per script call: large enough to amortise the round trip, small enough not to stall Redis. */
+const CHUNK = 500;
+/** A write to Redis that takes longer goes to the spool instead (and is judged again on replay). */
+const WRITE_DEADLINE_MS = 1000;
+const REPLAY_DEADLINE_MS = 10_000;
+/** Below this many spooled lines the drain holds new events in memory for its last step. */
+const HOLD_BELOW_LINES = 5000;
+const CHECK_EVERY_MS = 1000;
+
+const QUEUED: FeedbackVerdict = Object.freeze({ status: 'queued', reason: null });
+const ACCEPTED: FeedbackVerdict = Object.freeze({ status: 'accepted', reason: null });
+
+/**
+ * The feedback log on Redis Streams, with a local spool for when Redis is away.
+ *
+ * Items that arrive in one tick are written together: one script call per shard and chunk, so a
+ * thousand single-event requests cost a handful of round trips. A call that fails or is late
+ * sends its items to the spool (fsynced in groups) and switches the log to spooling; when Redis
+ * answers again the spool is replayed in order. The replay is idempotent, so an item that did
+ * reach Redis before its call timed out is not recorded twice. To keep decisions ahead of the
+ * reactions to them, new items go to the spool until the backlog is small, and wait in memory
+ * (unacknowledged) while its last segment is replayed.
+ */
+export class RedisFeedbackLog implements FeedbackLog {
+  private mode: 'direct' | 'spooling' | 'draining' = 'direct';
+  private queue: Item[] = [];
+  /** Items that arrived while the drain replays its last segment. */
+  private held: Item[] | null = null;
+  private scheduled = false;
+  private readonly inflight = new Set<Promise<void>>();
+  private draining: Promise<void> | null = null;
+  private decisionsLost = 0;
+  private closed = false;
+  private readonly timer: NodeJS.Timeout;
+  private readonly prefixes: readonly string[];
+  private readonly streams: readonly (readonly [string, string])[];
+  private readonly head: readonly string[];
+
+  private constructor(
+    private readonly redis: RedisConnection,
+    keys: RedisKeys,
+    private readonly spool: FeedbackSpool,
+    private readonly log: Logger,
+    private readonly options: RedisFeedbackLogOptions,
+  ) {
+    const shards = Array.from({ length: options.shards }, (_, s) => s);
+    this.prefixes = shards.map((s) => keys.feedbackDecisionPrefix(s));
+    this.streams = shards.map((s) => [keys.feedbackLog(s), keys.feedbackRejected(s)] as const);
+    this.head = [
+      String(options.windows.reactionMs),
+      String(options.windows.conversionMs),
+      String(CLOCK_SKEW_MS),
+    ];
+    this.redis.on('up', this.onUp);
+    this.timer = setInterval(this.onUp, CHECK_EVERY_MS).unref();
+  }
+
+  /** Opens the log; a spool left by an earlier run (a crash, or Redis down at shutdown) is replayed. */
+  static open(
+    redis: RedisConnection,
+    keys: RedisKeys,
+    spool: FeedbackSpool,
+    log: Logger,
+    options: RedisFeedbackLogOptions,
+  ): RedisFeedbackLog {
+    const feedbackLog = new RedisFeedbackLog(redis, keys, spool, log, options);
+    if (spool.hasBacklog()) {
+      feedbackLog.mode = 'spooling';
+      feedbackLog.onUp();
+    }
+    return feedbackLog;
+  }
+
+  recordDecision(entry: DecisionLogEntry): void {
+    if (this.closed) {
+      this.decisionsLost++;
+      return;
+    }
+    const json = JSON.stringify(entry);
+    this.enqueue({
+      shard: this.shardOf(entry.decisionId),
+      args: decisionArgs(entry, json),
+      line: `d ${json}`,
+      batch: null,
+      index: 0,
+    });
+  }
+
+  submit(events: readonly FeedbackEvent[], receivedAt: number): Promise<FeedbackVerdict[]> {
+    if (this.closed) return Promise.reject(new Error('the feedback log is closed'));
+    if (events.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      const batch: Batch = {
+        verdicts: new Array(events.length),
+        pending: events.length,
+        failed: false,
+        resolve,
+        reject,
+      };
+      for (let i = 0; i < events.length; i++) {
+        const event = events[i]!;
+        const json = JSON.stringify(event);
+        this.enqueue({
+          shard: this.shardOf(event.decisionId),
+          args: feedbackArgs(event, json, receivedAt),
+          line: `f ${receivedAt} ${json}`,
+          batch,
+          index: i,
+        });
+      }
+    });
+  }
+
+  health(): FeedbackLogHealth {
+    return { mode: this.mode, spool: this.spool.stats(), decisionsLost: this.decisionsLost };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    this.redis.off('up', this.onUp);
+    // A drain in progress stops after its current chunk (see replay()); what it held goes out with the rest.
+    await this.draining;
+    this.flush();
+    while (this.inflight.size > 0) await Promise.all(this.inflight);
+    await this.spool.close();
+  }
+
+  private shardOf(decisionId: string): number {
+    return this.options.shards === 1 ? 0 : stableHash32(decisionId) % this.options.shards;
+  }
+
+  private enqueue(item: Item): void {
+    if (this.held !== null) {
+      this.held.push(item);
+      return;
+    }
+    this.queue.push(item);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  /** Sends what is queued: to Redis, or straight to the spool while spooling. */
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    const items = this.queue;
+    if (items.length === 0) return;
+    this.queue = [];
+    if (this.mode !== 'direct') {
+      this.track(this.toSpool(items));
+      return;
+    }
+    const byShard: Item[][] = this.prefixes.map(() => []);
+    for (const item of items) byShard[item.shard]!.push(item);
+    for (let shard = 0; shard < byShard.length; shard++) {
+      const shardItems = byShard[shard]!;
+      for (let i = 0; i < shardItems.length; i += CHUNK) {
+        this.track(this.toRedis(shard, shardItems.slice(i, i + CHUNK)));
+      }
+    }
+  };
+
+  private track(work: Promise<void>): void {
+    this.inflight.add(work);
+    void work.finally(() => this.inflight.delete(work));
+  }
+
+  private async toRedis(shard: number, items: readonly Item[]): Promise<void> {
+    let reply: string[];
+    try {
+      reply = await this.run(shard, items, false, WRITE_DEADLINE_MS);
+    } catch (err) {
+      this.startSpooling(err as Error);
+      return this.toSpool(items);
+    }
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      if (item.batch === null) continue;
+      const status = reply[2 * i] as FeedbackStatus;
+      settle(item, status === 'accepted' ? ACCEPTED : { status, reason: reply[2 * i + 1] || null });
+    }
+    this.options.onAppended?.();
+  }
+
+  private run(shard: number, items: readonly Item[], replay: boolean, timeoutMs: number): Promise<string[]> {
+    const args: string[] = [...this.head, replay ? '1' : '0', this.prefixes[shard]!];
+    for (const item of items) for (const a of item.args) args.push(a);
+    return INTAKE.run<string[]>(this.redis, this.streams[shard]!, args, { timeoutMs });
+  }
+
+  /** Every item is durable in the spool when this resolves, or its submitter got an error. */
+  private async toSpool(items: readonly Item[]): Promise<void> {
+    try {
+      await this.spool.append(items.map((i) => i.line));
+    } catch (err) {
+      const lost = items.filter((i) => i.batch === null).length;
+      this.decisionsLost += lost;
+      this.log.error({ err: (err as Error).message, decisionsLost: lost }, 'feedback spool write failed');
+      for (const item of items) item.batch && fail(item.batch, err as Error);
+      return;
+    }
+    for (const item of items) if (item.batch !== null) settle(item, QUEUED);
+  }
+
+  /** Whatever failed, the spool keeps the events; only an outage is expected, anything else is logged as a bug. */
+  private startSpooling(err: Error): void {
+    if (!(err instanceof RedisUnavailableError)) {
+      // An error reply: a full Redis (OOM) or a bug in the script.
+      this.log.error({ err: err.message }, 'feedback log: Redis refused a write');
+    }
+    if (this.mode === 'direct') {
+      this.mode = 'spooling';
+      this.log.warn({ err: err.message }, 'feedback log: Redis unreachable, spooling events locally');
+    }
+  }
+
+  private readonly onUp = (): void => {
+    if (this.closed || this.draining !== null || !this.redis.isUp) return;
+    if (this.mode === 'direct' && !this.spool.hasBacklog()) return;
+    this.draining = this.drain().finally(() => {
+      this.draining = null;
+    });
+  };
+
+  /**
+   * Replays the spool. New items keep going to the spool while the backlog is large; for the last
+   * segment they wait in memory, so that nothing overtakes what was spooled before it.
+   */
+  private async drain(): Promise<void> {
+    const wasDirect = this.mode === 'direct';
+    this.mode = 'draining';
+    try {
+      do {
+        await this.spool.rotate();
+        await this.replayClosed();
+      } while (this.spool.openLines >= HOLD_BELOW_LINES && !this.closed);
+      if (this.closed) throw new Error('closing');
+      this.held = [];
+      // Spool writes already under way land in the segment that rotate() closes.
+      while (this.inflight.size > 0) await Promise.all(this.inflight);
+      await this.spool.rotate();
+      await this.replayClosed();
+      this.mode = 'direct';
+      this.log.info({ wasDirect }, 'feedback log: spool replayed, writing to Redis again');
+    } catch (err) {
+      this.mode = 'spooling';
+      if (!this.closed) this.log.warn({ err: (err as Error).message }, 'feedback log: replay interrupted');
+    } finally {
+      const held = this.held ?? [];
+      this.held = null;
+      for (const item of held) this.enqueue(item);
+      if (this.closed) this.flush();
+    }
+  }
+
+  private async replayClosed(): Promise<void> {
+    for (const file of await this.spool.closedSegments()) {
+      let lines = 0;
+      let rejected = 0;
+      for await (const chunk of this.spool.readSegment(file, CHUNK)) {
+        if (this.closed) throw new Error('closing');
+        const byShard = new Map<number, Item[]>();
+        for (const line of chunk) {
+          const item = this.itemOfLine(line);
+          if (item === null) continue;
+          let list = byShard.get(item.shard);
+          if (list === undefined) byShard.set(item.shard, (list = []));
+          list.push(item);
+        }
+        for (const [shard, items] of byShard) {
+          const reply = await this.run(shard, items, true, REPLAY_DEADLINE_MS);
+          for (let i = 0; i < reply.length; i += 2)
+            if (reply[i] !== 'accepted' && reply[i] !== 'duplicate') rejected++;
+        }
+        lines += chunk.length;
+      }
+      await this.spool.removeSegment(file);
+      this.options.onAppended?.();
+      this.log.info({ lines, rejected }, 'feedback log: spool segment replayed');
+    }
+  }
+
+  /** Parses a spool line back into an item; null (and a warning) for a line that is not one of ours. */
+  private itemOfLine(line: string): Item | null {
+    try {
+      if (line.startsWith('d ')) {
+        const json = line.slice(2);
+        const entry = JSON.parse(json) as DecisionLogEntry;
+        return {
+          shard: this.shardOf(entry.decisionId),
+          args: decisionArgs(entry, json),
+          line,
+          batch: null,
+          index: 0,
+        };
+      }
+      if (line.startsWith('f ')) {
+        const space = line.indexOf(' ', 2);
+        const json = line.slice(space + 1);
+        const event = JSON.parse(json) as FeedbackEvent;
+        const receivedAt = Number(line.slice(2, space));
+        return {
+          shard: this.shardOf(event.decisionId),
+          args: feedbackArgs(event, json, receivedAt),
+          line,
+          batch: null,
+          index: 0,
+        };
+      }
+    } catch {
+      // fall through
+    }
+    this.log.warn({ length: line.length }, 'feedback log: skipped a spool line that is not an entry');
+    return null;
+  }
+}
+
+function decisionArgs(entry: DecisionLogEntry, json: string): string[] {
+  const offers = [
+    ...entry.offers.map((o) => [o, false] as const),
+    ...entry.heldOut.map((o) => [o, true] as const),
+  ];
+  const args = [
+    'd',
+    entry.decisionId,
+    `${entry.at}|${entry.channel}|${entry.customerId}`,
+    String(offers.length),
+    json,
+  ];
+  for (const [o, heldOut] of offers) args.push(o.offerId, offerTag(o.campaignId, o.segmentId, heldOut));
+  return args;
+}
+
+function feedbackArgs(e: FeedbackEvent, json: string, receivedAt: number): string[] {
+  return [
+    'f',
+    e.eventId,
+    e.decisionId,
+    e.offerId,
+    e.customerId,
+    e.type,
+    String(e.at),
+    String(receivedAt),
+    json,
+  ];
+}
+
+function settle(item: Item, verdict: FeedbackVerdict): void {
+  const batch = item.batch!;
+  if (batch.failed) return;
+  batch.verdicts[item.index] = verdict;
+  if (--batch.pending === 0) batch.resolve(batch.verdicts);
+}
+
+function fail(batch: Batch, err: Error): void {
+  if (batch.failed) return;
+  batch.failed = true;
+  batch.reject(err);
+}

@@ -1,0 +1,78 @@
+import { BadRequestError } from '../errors.js';
+import type { FeedbackEvent, FeedbackStatus, FeedbackType } from '../feedback/feedback-event.js';
+import type { FeedbackLog } from '../feedback/feedback-log.js';
+import { parseDate } from '../ruleset/time.js';
+
+/** One event as a channel sends it (POST /v1/feedback). */
+export interface FeedbackInput {
+  readonly eventId: string;
+  readonly decisionId: string;
+  readonly offerId: string;
+  readonly customerId: string;
+  readonly type: FeedbackType;
+  readonly value?: number | undefined;
+  /** ISO 8601; default: when the server received it. */
+  readonly timestamp?: string | undefined;
+}
+
+export interface FeedbackResult {
+  readonly eventId: string;
+  readonly status: FeedbackStatus;
+  readonly reason?: string;
+}
+
+/** The answer to a batch: counts, and every event's own status in the order sent. */
+export interface FeedbackReceipt {
+  /** New and durable in the shared log. */
+  readonly accepted: number;
+  /** Durable in this server's spool (Redis unreachable); judged when replayed. */
+  readonly queued: number;
+  readonly duplicates: number;
+  /** Unknown decision or offer, too late, or in conflict: not recorded. */
+  readonly rejected: number;
+  readonly results: readonly FeedbackResult[];
+}
+
+/** Feedback intake: normalises a batch, has the log judge and record it, and counts the verdicts. */
+export class FeedbackService {
+  constructor(private readonly deps: { readonly log: FeedbackLog; readonly clock: () => number }) {}
+
+  async record(inputs: readonly FeedbackInput[]): Promise<FeedbackReceipt> {
+    const receivedAt = this.deps.clock();
+    const events = inputs.map((input, i): FeedbackEvent => {
+      const at = input.timestamp === undefined ? receivedAt : parseDate(input.timestamp);
+      // The schema checks the shape; parseDate what a pattern cannot (a 30 February).
+      if (at === null)
+        throw new BadRequestError(`events/${i}/timestamp is not a valid date: '${input.timestamp}'`);
+      return {
+        eventId: input.eventId,
+        decisionId: input.decisionId,
+        offerId: input.offerId,
+        customerId: input.customerId,
+        type: input.type,
+        value: input.value ?? null,
+        at,
+      };
+    });
+    const verdicts = await this.deps.log.submit(events, receivedAt);
+    let accepted = 0;
+    let queued = 0;
+    let duplicates = 0;
+    const results = verdicts.map((v, i): FeedbackResult => {
+      if (v.status === 'accepted') accepted++;
+      else if (v.status === 'queued') queued++;
+      else if (v.status === 'duplicate') duplicates++;
+      const eventId = events[i]!.eventId;
+      return v.reason === null
+        ? { eventId, status: v.status }
+        : { eventId, status: v.status, reason: v.reason };
+    });
+    return {
+      accepted,
+      queued,
+      duplicates,
+      rejected: events.length - accepted - queued - duplicates,
+      results,
+    };
+  }
+}
