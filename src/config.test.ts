@@ -83,6 +83,23 @@ describe('loadConfig', () => {
     }
   });
 
+  it('reads the feedback log settings, windows in hours, and refuses a conversion window shorter than reactions', () => {
+    const c = loadConfig(
+      { FEEDBACK_SPOOL_DIR: 'spool', FEEDBACK_REACTION_WINDOW_HOURS: '2', FEEDBACK_SHARDS: '4' },
+      '/srv/offerloop',
+    );
+    expect(c.feedback).toMatchObject({
+      spoolDir: '/srv/offerloop/spool',
+      reactionWindowMs: 2 * 3_600_000,
+      conversionWindowMs: 168 * 3_600_000,
+      shards: 4,
+      consumers: 1,
+    });
+    expect(() =>
+      loadConfig({ FEEDBACK_REACTION_WINDOW_HOURS: '48', FEEDBACK_CONVERSION_WINDOW_HOURS: '24' }),
+    ).toThrow(/FEEDBACK_CONVERSION_WINDOW_HOURS must be at least FEEDBACK_REACTION_WINDOW_HOURS/);
+  });
+
   it('never puts a key in the name used for logs', () => {
     const c = loadConfig({ OFFERLOOP_API_KEYS: 'super-secret-key=admin' });
     expect(c.auth.keys[0]?.name).not.toContain('secret');

@@ -159,6 +159,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     },
     log: { level },
   };
+  if (config.feedback.conversionWindowMs < config.feedback.reactionWindowMs) {
+    problems.push('FEEDBACK_CONVERSION_WINDOW_HOURS must be at least FEEDBACK_REACTION_WINDOW_HOURS');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);
 }
