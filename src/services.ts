@@ -1,16 +1,28 @@
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import type { Config, RedisConfig } from './config.js';
+import type { Config, FeedbackConfig, RedisConfig } from './config.js';
 import type { CustomerProfile } from './domain/profile.js';
 import { profileFromRecord } from './domain/profile.js';
+import type { AttributionWindows } from './feedback/attribution.js';
+import type { FeedbackLog } from './feedback/feedback-log.js';
+import { FeedbackSpool } from './feedback/feedback-spool.js';
+import { MemoryFeedbackLog } from './feedback/memory-feedback-log.js';
+import { RedisFeedbackConsumer } from './feedback/redis-feedback-consumer.js';
+import { RedisFeedbackLog } from './feedback/redis-feedback-log.js';
 import type { ReadinessCheck } from './http/routes/health.js';
 import { RulesetHolder } from './ruleset/ruleset-holder.js';
 import type { ContactLookback } from './ruleset/snapshot.js';
 import { DecisionService } from './service/decision-service.js';
 import { DossierService } from './service/dossier-service.js';
+import { FeedbackService } from './service/feedback-service.js';
 import { ProfileService } from './service/profile-service.js';
 import { generatePopulation } from './sim/population.js';
 import { type CapCounters, MemoryCapCounters } from './store/cap-counters.js';
-import { type ContactHistoryStore, MemoryContactHistoryStore } from './store/contact-history-store.js';
+import {
+  CONTACT_EVENTS_KEPT,
+  type ContactHistoryStore,
+  MemoryContactHistoryStore,
+} from './store/contact-history-store.js';
 import { MemoryProfileStore } from './store/memory-profile-store.js';
 import { readProfilesFile } from './store/profile-file.js';
 import type { ProfileStore } from './store/profile-store.js';
@@ -30,12 +42,15 @@ export interface Services {
   readonly decisions: DecisionService;
   readonly dossiers: DossierService;
   readonly profileChanges: ProfileService;
+  readonly feedback: FeedbackService;
+  /** The feedback log itself (tests and tools inspect it; routes go through `feedback`). */
+  readonly feedbackLog: FeedbackLog;
   readonly readiness: ReadinessCheck;
   close(): Promise<void>;
 }
 
 export async function createServices(
-  config: Pick<Config, 'rules' | 'data' | 'decisions' | 'redis' | 'cache'>,
+  config: Pick<Config, 'rules' | 'data' | 'decisions' | 'redis' | 'cache' | 'feedback'>,
   log: Logger,
   clock: () => number = Date.now,
 ): Promise<Services> {
@@ -43,25 +58,35 @@ export async function createServices(
   if (config.rules.watch) rules.watch();
   try {
     const stores = config.redis
-      ? await redisStores(config.redis, config.cache, () => rules.current.lookback, log, clock)
-      : await embeddedStores(config.data, rules, log);
-    const { profiles, history, counters } = stores;
+      ? await redisStores(
+          config.redis,
+          config.cache,
+          config.feedback,
+          () => rules.current.lookback,
+          log,
+          clock,
+        )
+      : await embeddedStores(config.data, config.feedback, rules, log, clock);
+    const { profiles, history, counters, feedbackLog } = stores;
     const decisions = new DecisionService({
       rules,
       profiles,
       history,
       counters,
+      log: feedbackLog,
       clock,
       defaultLimit: config.decisions.defaultLimit,
     });
     const dossiers = new DossierService({ rules, profiles, history, clock });
     const profileChanges = new ProfileService({ profiles, history, changed: stores.changed });
+    const feedback = new FeedbackService({ log: feedbackLog, clock });
     const readiness: ReadinessCheck = async () => {
       const store = await stores.health();
+      const feedbackHealth = feedbackLog.health();
       return {
         ready: true,
-        degraded: store.degraded,
-        details: { ...store.details, rulesetVersion: rules.current.version },
+        degraded: store.degraded || feedbackHealth.mode === 'spooling' || feedbackHealth.decisionsLost > 0,
+        details: { ...store.details, feedback: feedbackHealth, rulesetVersion: rules.current.version },
       };
     };
     return {
@@ -71,6 +96,8 @@ export async function createServices(
       decisions,
       dossiers,
       profileChanges,
+      feedback,
+      feedbackLog,
       readiness,
       async close() {
         rules.close();
@@ -88,17 +115,35 @@ interface Stores {
   readonly profiles: ProfileStore;
   readonly history: ContactHistoryStore;
   readonly counters: CapCounters;
+  readonly feedbackLog: FeedbackLog;
   readonly changed: (customerId: string) => Promise<void>;
   health(): Promise<{ degraded: boolean; details: Record<string, unknown> }>;
   close(): Promise<void>;
 }
 
-async function embeddedStores(data: Config['data'], rules: RulesetHolder, log: Logger): Promise<Stores> {
+function windowsOf(feedback: FeedbackConfig): AttributionWindows {
+  return { reactionMs: feedback.reactionWindowMs, conversionMs: feedback.conversionWindowMs };
+}
+
+async function embeddedStores(
+  data: Config['data'],
+  feedback: FeedbackConfig,
+  rules: RulesetHolder,
+  log: Logger,
+  clock: () => number,
+): Promise<Stores> {
   const profiles = new MemoryProfileStore(await initialProfiles(data, rules, log));
+  const history = new MemoryContactHistoryStore();
   return {
     profiles,
-    history: new MemoryContactHistoryStore(),
+    history,
     counters: new MemoryCapCounters(),
+    feedbackLog: new MemoryFeedbackLog(history, {
+      windows: windowsOf(feedback),
+      maxDecisions: 1_000_000,
+      maxEntries: 10_000,
+      clock,
+    }),
     changed: () => Promise.resolve(),
     health: async () => ({
       degraded: false,
@@ -111,6 +156,7 @@ async function embeddedStores(data: Config['data'], rules: RulesetHolder, log: L
 async function redisStores(
   redisConfig: RedisConfig,
   cache: Config['cache'],
+  feedback: FeedbackConfig,
   retention: () => ContactLookback,
   log: Logger,
   clock: () => number,
@@ -120,16 +166,26 @@ async function redisStores(
     const keys = new RedisKeys(redisConfig.prefix);
     const backing = await RedisProfileStore.open(redis, keys);
     const profiles = new TieredProfileStore(backing, { maxBytes: cache.maxBytes });
-    const history = new RedisContactHistoryStore(redis, keys, { maxEvents: 100, retention });
+    const history = new RedisContactHistoryStore(redis, keys, { maxEvents: CONTACT_EVENTS_KEPT, retention });
     const sync = await PopulationSync.start(redis, keys, backing, profiles, log, [
       (id) => history.forget(id),
     ]);
     const counters = new RedisCapCounters(redis, keys, log, clock);
+    const consumers = await startConsumers(redis, keys, history, feedback, log);
+    const spool = await FeedbackSpool.open(feedback.spoolDir, log);
+    const feedbackLog = RedisFeedbackLog.open(redis, keys, spool, log, {
+      shards: feedback.shards,
+      windows: windowsOf(feedback),
+      onAppended: () => {
+        for (const c of consumers) c.nudge();
+      },
+    });
     log.info({ version: backing.version, customers: await backing.count() }, 'serving profiles from Redis');
     return {
       profiles,
       history,
       counters,
+      feedbackLog,
       changed: (customerId) => sync.customerChanged(customerId),
       health: async () => ({
         // Decisions go on while Redis is away (memory tier, then anonymous): degraded, not down.
@@ -144,6 +200,9 @@ async function redisStores(
         },
       }),
       async close() {
+        // Buffered decisions and events first (to Redis, or the spool), then what reads them.
+        await feedbackLog.close();
+        await Promise.all(consumers.map((c) => c.close()));
         sync.close();
         await counters.close();
         await profiles.close();
@@ -154,6 +213,27 @@ async function redisStores(
     redis.close();
     throw err;
   }
+}
+
+/** The in-process consumers of the feedback log (none when `offerloop worker` processes do it). */
+async function startConsumers(
+  redis: RedisConnection,
+  keys: RedisKeys,
+  history: ContactHistoryStore,
+  feedback: FeedbackConfig,
+  log: Logger,
+): Promise<RedisFeedbackConsumer[]> {
+  const consumers: RedisFeedbackConsumer[] = [];
+  for (let i = 0; i < feedback.consumers; i++) {
+    consumers.push(
+      await RedisFeedbackConsumer.start(redis, keys, history, log, {
+        shards: feedback.shards,
+        name: `${hostname()}-${process.pid}-${i}`,
+        retentionMs: feedback.retentionMs,
+      }),
+    );
+  }
+  return consumers;
 }
 
 async function initialProfiles(

@@ -1,6 +1,8 @@
 import { main as serve } from '../main.js';
+import { runExport } from './export-command.js';
 import { runGenerate } from './generate-command.js';
 import { runLoad } from './load-command.js';
+import { runWorker } from './worker-command.js';
 
 const USAGE = `usage: offerloop <command> [options]
 
@@ -10,6 +12,9 @@ commands:
                             write a synthetic ruleset, profiles and transactions
   load [--redis URL | --cluster URL,URL] FILE
                             load customer profiles (NDJSON or CSV) into Redis as a new version
+  export [--redis URL | --cluster URL,URL] [--shards N] --since TIME [--until TIME] --out FILE
+                            write the feedback log (decisions and feedback) as NDJSON
+  worker                    consume the feedback log into counters and contact history (until SIGTERM)
   help                      this text
 `;
 
@@ -24,6 +29,10 @@ export async function cli(argv: readonly string[]): Promise<number> {
       return runGenerate(rest);
     case 'load':
       return runLoad(rest);
+    case 'export':
+      return runExport(rest);
+    case 'worker':
+      return runWorker(rest);
     case undefined:
     case 'help':
     case '--help':

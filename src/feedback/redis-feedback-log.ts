@@ -397,9 +397,9 @@ export class RedisFeedbackLog implements FeedbackLog {
         for (const line of chunk) {
           const item = this.itemOfLine(line);
           if (item === null) continue;
-          let list = byShard.get(item.shard);
-          if (list === undefined) byShard.set(item.shard, (list = []));
-          list.push(item);
+          const list = byShard.get(item.shard);
+          if (list === undefined) byShard.set(item.shard, [item]);
+          else list.push(item);
         }
         for (const [shard, items] of byShard) {
           const reply = await this.run(shard, items, true, REPLAY_DEADLINE_MS);

@@ -17,6 +17,9 @@ export type AppendOutcome =
   /** Someone appended since `seen`: nothing was written; decide again on `newer`. */
   | { readonly appended: false; readonly newer: ContactHistory };
 
+/** Contacts kept per customer, newest: policies look back weeks, not years. */
+export const CONTACT_EVENTS_KEPT = 100;
+
 export const APPENDED: AppendOutcome = Object.freeze({ appended: true, degraded: false });
 
 /**
@@ -38,7 +41,11 @@ export interface ContactHistoryStore {
     seen: ContactHistory,
     events: readonly ContactEvent[],
   ): Promise<AppendOutcome>;
-  /** Appends whatever the revision (reactions reported by channels). */
+  /**
+   * Appends whatever the revision (reactions from the feedback log), skipping events already held,
+   * so that a redelivered reaction is added once. Rejects when the shared store is unreachable:
+   * the feedback consumer then leaves the entry unacknowledged and tries again.
+   */
   append(customerId: string, events: readonly ContactEvent[]): Promise<void>;
   erase(customerId: string): Promise<void>;
 }
@@ -60,7 +67,10 @@ export class MemoryContactHistoryStore implements ContactHistoryStore {
   private readonly byCustomer: LRUCache<string, ContactHistory>;
 
   constructor(
-    private readonly options: MemoryHistoryOptions = { maxCustomers: 1_000_000, maxEventsPerCustomer: 100 },
+    private readonly options: MemoryHistoryOptions = {
+      maxCustomers: 1_000_000,
+      maxEventsPerCustomer: CONTACT_EVENTS_KEPT,
+    },
   ) {
     this.byCustomer = new LRUCache({ max: options.maxCustomers });
   }
@@ -85,8 +95,17 @@ export class MemoryContactHistoryStore implements ContactHistoryStore {
     return Promise.resolve(APPENDED);
   }
 
+  /**
+   * Skips events equal to one already held: reactions come from an at-least-once log, and a
+   * redelivered accept must not be held twice. Guarded by memory-stores.test.ts "blind append".
+   */
   append(customerId: string, events: readonly ContactEvent[]): Promise<void> {
-    this.add(customerId, this.byCustomer.peek(customerId) ?? EMPTY, events);
+    const current = this.byCustomer.peek(customerId) ?? EMPTY;
+    const fresh: ContactEvent[] = [];
+    for (const e of events) {
+      if (!current.events.some((h) => sameEvent(h, e)) && !fresh.some((h) => sameEvent(h, e))) fresh.push(e);
+    }
+    if (fresh.length > 0) this.add(customerId, current, fresh);
     return Promise.resolve();
   }
 
@@ -103,4 +122,14 @@ export class MemoryContactHistoryStore implements ContactHistoryStore {
       degraded: false,
     });
   }
+}
+
+function sameEvent(a: ContactEvent, b: ContactEvent): boolean {
+  return (
+    a.at === b.at &&
+    a.offerId === b.offerId &&
+    a.outcome === b.outcome &&
+    a.channel === b.channel &&
+    a.campaignId === b.campaignId
+  );
 }

@@ -48,6 +48,27 @@ describe('MemoryContactHistoryStore', () => {
     expect((await store.read('a')).revision).toBe('2');
   });
 
+  it('blind append skips events it already holds (a redelivered reaction)', async () => {
+    const store = new MemoryContactHistoryStore();
+    const accept: ContactEvent = { ...event(7), outcome: 'accept' };
+    await store.append('a', [event(1), accept]);
+    const before = await store.read('a');
+    await store.append('a', [accept]);
+    expect(await store.read('a')).toBe(before); // nothing written, not even a new revision
+    await store.append('a', [
+      accept,
+      { ...accept, at: 8 },
+      { ...accept, at: 8 },
+      { ...accept, outcome: 'reject' },
+    ]);
+    expect((await store.read('a')).events.map((e) => `${e.at}${e.outcome}`)).toEqual([
+      '1impression',
+      '7accept',
+      '7reject',
+      '8accept',
+    ]);
+  });
+
   it('forgets the least recently contacted customers first when full', async () => {
     const store = new MemoryContactHistoryStore({ maxCustomers: 2, maxEventsPerCustomer: 10 });
     await store.append('a', [event(1)]);

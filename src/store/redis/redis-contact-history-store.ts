@@ -5,6 +5,7 @@ import type { ContactLookback } from '../../ruleset/snapshot.js';
 import {
   APPENDED,
   type AppendOutcome,
+  CONTACT_EVENTS_KEPT,
   type ContactHistory,
   type ContactHistoryStore,
   MemoryContactHistoryStore,
@@ -24,12 +25,30 @@ return { redis.call('GET', KEYS[2]) or '0', redis.call('LRANGE', KEYS[1], 0, -1)
 // never a count: after an expired history starts again from nothing, a node's cached revision of
 // the old one can never match by chance. The TTL only ever grows: an impression must not cut
 // short the life of an older reject.
+// A blind append (-1: reactions, from the feedback consumer) skips events already held: the log
+// is delivered at least once, and a redelivered accept must not count twice (only within the
+// events kept). The compare-and-append of decisions never pays for that LRANGE.
+// Guarded by redis-contact-history-dedupe.int.test.ts.
 const APPEND = new RedisScript(`
 local revision = redis.call('GET', KEYS[2]) or '0'
-if ARGV[1] ~= '-1' and revision ~= ARGV[1] then
-  return { revision, redis.call('LRANGE', KEYS[1], 0, -1) }
+if ARGV[1] ~= '-1' then
+  if revision ~= ARGV[1] then
+    return { revision, redis.call('LRANGE', KEYS[1], 0, -1) }
+  end
+  redis.call('RPUSH', KEYS[1], unpack(ARGV, 4))
+else
+  local held = {}
+  for _, e in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do held[e] = true end
+  local fresh = {}
+  for i = 4, #ARGV do
+    if not held[ARGV[i]] then
+      held[ARGV[i]] = true
+      fresh[#fresh + 1] = ARGV[i]
+    end
+  end
+  if #fresh == 0 then return { revision } end
+  redis.call('RPUSH', KEYS[1], unpack(fresh))
 end
-redis.call('RPUSH', KEYS[1], unpack(ARGV, 4))
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
 local ttl = math.max(tonumber(ARGV[3]), redis.call('PTTL', KEYS[1]))
 redis.call('PEXPIRE', KEYS[1], ttl)
@@ -73,7 +92,7 @@ export class RedisContactHistoryStore implements ContactHistoryStore {
   private readonly seen = new LRUCache<string, ContactHistory>({ max: 100_000 });
   private readonly fallback = new MemoryContactHistoryStore({
     maxCustomers: 100_000,
-    maxEventsPerCustomer: 100,
+    maxEventsPerCustomer: CONTACT_EVENTS_KEPT,
   });
 
   constructor(
@@ -152,7 +171,8 @@ export class RedisContactHistoryStore implements ContactHistoryStore {
       else this.remember(customerId, reply[0], [...seen.events, ...events].slice(-this.options.maxEvents));
       return APPENDED;
     } catch (err) {
-      if (!(err instanceof RedisUnavailableError)) throw err;
+      // A blind append (a reaction from the feedback log) must reach Redis: its consumer retries.
+      if (!(err instanceof RedisUnavailableError) || seen === null) throw err;
       this.seen.delete(customerId);
       await this.fallback.append(customerId, events);
       return DEGRADED;

@@ -1,0 +1,101 @@
+import { hostname } from 'node:os';
+import pino from 'pino';
+import { type Config, loadConfig } from '../config.js';
+import { ConfigError, RulesetError } from '../errors.js';
+import { RedisFeedbackConsumer } from '../feedback/redis-feedback-consumer.js';
+import { RulesetHolder } from '../ruleset/ruleset-holder.js';
+import { CONTACT_EVENTS_KEPT } from '../store/contact-history-store.js';
+import { RedisConnection } from '../store/redis/redis-connection.js';
+import { RedisContactHistoryStore } from '../store/redis/redis-contact-history-store.js';
+import { RedisKeys } from '../store/redis/redis-keys.js';
+import { type CliIo, parseArgs, processIo, UsageError, wantsHelp } from './args.js';
+
+export const WORKER_USAGE = `Usage: offerloop worker
+
+Consumes the feedback log in Redis: counters per offer, channel, segment and day, and accepts and
+rejects into contact history; dead-letters entries that keep failing; trims the log to its
+retention. Run any number of workers (they share the work), and set FEEDBACK_CONSUMERS=0 on the
+servers to leave it all to them. Configured by the server's environment variables (REDIS_URL or
+REDIS_CLUSTER_NODES, REDIS_PREFIX, OFFERLOOP_API_KEYS, OFFERLOOP_RULES, FEEDBACK_SHARDS,
+FEEDBACK_RETENTION_HOURS, OFFERLOOP_LOG_LEVEL). Stops cleanly on SIGTERM or SIGINT.
+`;
+
+/** `offerloop worker`; resolves with the exit code once stopped (0 on SIGTERM/SIGINT, 1 failed, 2 usage). */
+export async function runWorker(
+  argv: readonly string[],
+  io: CliIo = processIo,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<number> {
+  if (wantsHelp(argv)) {
+    io.stdout.write(WORKER_USAGE);
+    return 0;
+  }
+  let config: Config;
+  try {
+    if (parseArgs(argv, {}).positionals.length > 0) throw new UsageError('takes no arguments');
+    config = loadConfig(env);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`offerloop worker: ${err.message}\n\n${WORKER_USAGE}`);
+      return 2;
+    }
+    if (err instanceof ConfigError) {
+      io.stderr.write(`offerloop worker: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (config.redis === null) {
+    io.stderr.write(
+      'offerloop worker: needs Redis, where the feedback log is: set REDIS_URL or REDIS_CLUSTER_NODES\n',
+    );
+    return 2;
+  }
+
+  const log = pino({ level: config.log.level });
+  let rules: RulesetHolder | null = null;
+  let redis: RedisConnection | null = null;
+  try {
+    // The ruleset says how long contact histories must live (its longest suppression).
+    rules = await RulesetHolder.open(config.rules.dir, log);
+    if (config.rules.watch) rules.watch();
+    const holder = rules;
+    redis = await RedisConnection.open(config.redis, log);
+    const keys = new RedisKeys(config.redis.prefix);
+    const history = new RedisContactHistoryStore(redis, keys, {
+      maxEvents: CONTACT_EVENTS_KEPT,
+      retention: () => holder.current.lookback,
+    });
+    const name = `${hostname()}-${process.pid}`;
+    const consumer = await RedisFeedbackConsumer.start(redis, keys, history, log, {
+      shards: config.feedback.shards,
+      name,
+      retentionMs: config.feedback.retentionMs,
+    });
+    log.info({ name, shards: config.feedback.shards }, 'offerloop worker consuming the feedback log');
+    const signal = await nextSignal();
+    log.info({ signal, ...consumer.stats() }, 'worker shutting down');
+    await consumer.close();
+    log.info('worker stopped');
+    return 0;
+  } catch (err) {
+    if (err instanceof RulesetError) log.fatal({ problems: err.problems }, err.message);
+    else log.fatal({ err }, 'worker failed');
+    return 1;
+  } finally {
+    rules?.close();
+    redis?.close();
+  }
+}
+
+function nextSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals) => {
+      process.off('SIGTERM', on);
+      process.off('SIGINT', on);
+      resolve(signal);
+    };
+    process.on('SIGTERM', on);
+    process.on('SIGINT', on);
+  });
+}

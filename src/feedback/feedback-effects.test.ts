@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import { DAY_MS } from '../ruleset/time.js';
+import { contactEventOf, countersOf, FeedbackStats, METRICS, parseCounterField } from './feedback-effects.js';
+import type { Attribution, FeedbackEvent, FeedbackType, LogEntry, LoggedOffer } from './feedback-event.js';
+
+const DAY = 20_000;
+const AT = DAY * DAY_MS + 3_600_000;
+
+const offer = (offerId: string, segmentId: string | null): LoggedOffer => ({
+  offerId,
+  campaignId: 'cards',
+  segmentId,
+  score: 1,
+  propensity: 0.1,
+  probability: 1,
+});
+
+const decision: LogEntry = {
+  kind: 'decision',
+  decision: {
+    decisionId: 'd1',
+    customerId: 'cust-1',
+    channel: 'web',
+    placement: 'home',
+    rulesetVersion: 'v1',
+    at: AT,
+    offers: [offer('gold-card', 'vip'), offer('loan', null)],
+    heldOut: [offer('travel', 'vip')],
+  },
+};
+
+const shown: Attribution = { channel: 'call_center', campaignId: 'cards', segmentId: 'vip', heldOut: false };
+const held: Attribution = { ...shown, heldOut: true };
+
+function feedback(
+  type: FeedbackType,
+  attribution: Attribution,
+  value: number | null = null,
+  at = AT,
+): LogEntry {
+  const event: FeedbackEvent = {
+    eventId: `e-${type}`,
+    decisionId: 'd1',
+    offerId: 'gold-card',
+    customerId: 'cust-1',
+    type,
+    value,
+    at,
+  };
+  return { kind: 'feedback', event, attribution };
+}
+
+describe('countersOf', () => {
+  it('counts an impression per shown offer and a control per held-out one, on the decision day and channel', () => {
+    expect(countersOf(decision)).toEqual([
+      { day: DAY, field: 'gold-card|web|vip|impressions', amount: 1, float: false },
+      { day: DAY, field: 'loan|web|-|impressions', amount: 1, float: false },
+      { day: DAY, field: 'travel|web|vip|controls', amount: 1, float: false },
+    ]);
+  });
+
+  it('maps each reaction to a shown offer onto its metric, under the attributed channel and segment', () => {
+    const metrics = (['impression', 'click', 'accept', 'reject', 'dismiss', 'convert'] as const).map((t) =>
+      countersOf(feedback(t, shown)).map((c) => c.field),
+    );
+    expect(metrics).toEqual([
+      ['gold-card|call_center|vip|views'],
+      ['gold-card|call_center|vip|clicks'],
+      ['gold-card|call_center|vip|accepts'],
+      ['gold-card|call_center|vip|rejects'],
+      ['gold-card|call_center|vip|dismissals'],
+      ['gold-card|call_center|vip|conversions'],
+    ]);
+  });
+
+  it('adds revenue of a conversion as a float, only for a non-zero value', () => {
+    expect(countersOf(feedback('convert', shown, 12.5))).toEqual([
+      { day: DAY, field: 'gold-card|call_center|vip|conversions', amount: 1, float: false },
+      { day: DAY, field: 'gold-card|call_center|vip|revenue', amount: 12.5, float: true },
+    ]);
+    expect(countersOf(feedback('convert', shown, 0))).toHaveLength(1);
+    expect(countersOf(feedback('click', shown, 5))).toHaveLength(1); // a value on a click is no revenue
+  });
+
+  it('counts only conversions of held-out offers, as control conversions and revenue', () => {
+    expect(countersOf(feedback('convert', held, 7))).toEqual([
+      { day: DAY, field: 'gold-card|call_center|vip|controlConversions', amount: 1, float: false },
+      { day: DAY, field: 'gold-card|call_center|vip|controlRevenue', amount: 7, float: true },
+    ]);
+    for (const t of ['impression', 'click', 'accept', 'reject', 'dismiss'] as const) {
+      expect(countersOf(feedback(t, held))).toEqual([]);
+    }
+  });
+
+  it('dates feedback by the event, not by the decision', () => {
+    expect(countersOf(feedback('click', shown, null, AT + DAY_MS))[0]?.day).toBe(DAY + 1);
+  });
+});
+
+describe('contactEventOf', () => {
+  it('turns accepts and rejects of shown offers into contact events', () => {
+    expect(contactEventOf(feedback('accept', shown))).toEqual({
+      customerId: 'cust-1',
+      event: { offerId: 'gold-card', campaignId: 'cards', channel: 'call_center', outcome: 'accept', at: AT },
+    });
+    expect(contactEventOf(feedback('reject', shown))?.event.outcome).toBe('reject');
+  });
+
+  it('ignores decisions, other reactions and held-out offers', () => {
+    expect(contactEventOf(decision)).toBeNull();
+    for (const t of ['impression', 'click', 'dismiss', 'convert'] as const) {
+      expect(contactEventOf(feedback(t, shown))).toBeNull();
+    }
+    expect(contactEventOf(feedback('accept', held))).toBeNull();
+  });
+});
+
+describe('parseCounterField', () => {
+  it('reads back every field countersOf writes', () => {
+    expect(parseCounterField('loan|web|-|impressions')).toEqual({
+      offerId: 'loan',
+      channel: 'web',
+      segmentId: null,
+      metric: 'impressions',
+    });
+    for (const metric of METRICS) {
+      expect(parseCounterField(`o|email|seg|${metric}`)?.metric).toBe(metric);
+    }
+  });
+
+  it('returns null for anything else', () => {
+    expect(parseCounterField('o|web|-|nope')).toBeNull();
+    expect(parseCounterField('o|web|impressions')).toBeNull();
+  });
+});
+
+describe('FeedbackStats', () => {
+  it('sums increments per day and field', () => {
+    const stats = new FeedbackStats();
+    stats.add(countersOf(decision));
+    stats.add(countersOf(decision));
+    stats.add(countersOf(feedback('convert', shown, 2.25)));
+    stats.add(countersOf(feedback('convert', shown, 0.5)));
+    expect(stats.value(DAY, 'gold-card|web|vip|impressions')).toBe(2);
+    expect(stats.value(DAY, 'gold-card|call_center|vip|revenue')).toBe(2.75);
+    expect(stats.value(DAY + 1, 'gold-card|web|vip|impressions')).toBe(0);
+    expect(stats.snapshot().get(`${DAY}|travel|web|vip|controls`)).toBe(2);
+  });
+});

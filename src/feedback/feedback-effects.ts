@@ -1,0 +1,154 @@
+import type { ContactEvent } from '../domain/contact.js';
+import { DAY_MS } from '../ruleset/time.js';
+import type { LogEntry } from './feedback-event.js';
+
+/** What the aggregates count per offer × channel × segment × UTC day. */
+export const METRICS = [
+  'impressions',
+  'controls',
+  'views',
+  'clicks',
+  'accepts',
+  'rejects',
+  'dismissals',
+  'conversions',
+  'revenue',
+  'controlConversions',
+  'controlRevenue',
+] as const;
+export type Metric = (typeof METRICS)[number];
+
+/**
+ * One counter to add to: `field` is `offerId|channel|segmentId|metric` (`-` for no segment; ids
+ * never contain `|` and never start with `-`, by the ruleset schema). `float`: a revenue, added
+ * with HINCRBYFLOAT; every other metric is a whole count.
+ */
+export interface CounterIncrement {
+  readonly day: number;
+  readonly field: string;
+  readonly amount: number;
+  readonly float: boolean;
+}
+
+export interface CounterField {
+  readonly offerId: string;
+  readonly channel: string;
+  readonly segmentId: string | null;
+  readonly metric: Metric;
+}
+
+const REACTION_METRIC: ReadonlyMap<string, Metric> = new Map([
+  ['impression', 'views'],
+  ['click', 'clicks'],
+  ['accept', 'accepts'],
+  ['reject', 'rejects'],
+  ['dismiss', 'dismissals'],
+  ['convert', 'conversions'],
+]);
+
+export const dayOf = (ms: number): number => Math.floor(ms / DAY_MS);
+
+export function counterField(
+  offerId: string,
+  channel: string,
+  segmentId: string | null,
+  metric: Metric,
+): string {
+  return `${offerId}|${channel}|${segmentId ?? '-'}|${metric}`;
+}
+
+/** The counters one log entry adds to; applying them twice would count twice (the consumer acks first). */
+export function countersOf(entry: LogEntry): CounterIncrement[] {
+  if (entry.kind === 'decision') {
+    const d = entry.decision;
+    const day = dayOf(d.at);
+    const out: CounterIncrement[] = [];
+    for (const o of d.offers) {
+      out.push({
+        day,
+        field: counterField(o.offerId, d.channel, o.segmentId, 'impressions'),
+        amount: 1,
+        float: false,
+      });
+    }
+    for (const o of d.heldOut) {
+      out.push({
+        day,
+        field: counterField(o.offerId, d.channel, o.segmentId, 'controls'),
+        amount: 1,
+        float: false,
+      });
+    }
+    return out;
+  }
+  const { event, attribution: a } = entry;
+  const day = dayOf(event.at);
+  const field = (metric: Metric) => counterField(event.offerId, a.channel, a.segmentId, metric);
+  const revenue = typeof event.value === 'number' && Number.isFinite(event.value) && event.value !== 0;
+  if (a.heldOut) {
+    // A held-out offer was never shown: only a conversion (through another path) says anything, as uplift's baseline.
+    if (event.type !== 'convert') return [];
+    const out: CounterIncrement[] = [{ day, field: field('controlConversions'), amount: 1, float: false }];
+    if (revenue) out.push({ day, field: field('controlRevenue'), amount: event.value!, float: true });
+    return out;
+  }
+  const metric = REACTION_METRIC.get(event.type);
+  if (metric === undefined) return [];
+  const out: CounterIncrement[] = [{ day, field: field(metric), amount: 1, float: false }];
+  if (event.type === 'convert' && revenue)
+    out.push({ day, field: field('revenue'), amount: event.value!, float: true });
+  return out;
+}
+
+/**
+ * The contact-history event a log entry implies, if any: accepts and rejects of shown offers, which
+ * contact policy suppresses on. Impressions are recorded when the decision is made; a dismissal
+ * does not suppress; a held-out offer was never shown.
+ */
+export function contactEventOf(entry: LogEntry): { customerId: string; event: ContactEvent } | null {
+  if (entry.kind !== 'feedback' || entry.attribution.heldOut) return null;
+  const { event, attribution } = entry;
+  if (event.type !== 'accept' && event.type !== 'reject') return null;
+  return {
+    customerId: event.customerId,
+    event: {
+      offerId: event.offerId,
+      campaignId: attribution.campaignId,
+      channel: attribution.channel,
+      outcome: event.type,
+      at: event.at,
+    },
+  };
+}
+
+/** The parts of a counter field, for reports; null when it is not one. */
+export function parseCounterField(field: string): CounterField | null {
+  const parts = field.split('|');
+  if (parts.length !== 4 || !(METRICS as readonly string[]).includes(parts[3]!)) return null;
+  return {
+    offerId: parts[0]!,
+    channel: parts[1]!,
+    segmentId: parts[2] === '-' ? null : parts[2]!,
+    metric: parts[3] as Metric,
+  };
+}
+
+/** The counters in memory, for the embedded mode (no Redis). Keys are `day|field`. */
+export class FeedbackStats {
+  private readonly counters = new Map<string, number>();
+
+  add(increments: readonly CounterIncrement[]): void {
+    for (const i of increments) {
+      const key = `${i.day}|${i.field}`;
+      this.counters.set(key, (this.counters.get(key) ?? 0) + i.amount);
+    }
+  }
+
+  value(day: number, field: string): number {
+    return this.counters.get(`${day}|${field}`) ?? 0;
+  }
+
+  snapshot(): Map<string, number> {
+    return new Map(this.counters);
+  }
+}
