@@ -28,11 +28,11 @@ local reactionMs, conversionMs, skew = tonumber(ARGV[1]), tonumber(ARGV[2]), ton
 local keepRejected, prefix = ARGV[4] == '1', ARGV[5]
 local terminal = { accept = 'accepted', reject = 'rejected', dismiss = 'dismissed' }
 
-local function judge(key, eventId, offerId, customerId, kind, at, received)
-  if redis.call('HEXISTS', key, 'e:' .. eventId) == 1 then
-    return 'duplicate', 'event ' .. eventId .. ' was recorded before'
-  end
-  local meta = redis.call('HGET', key, 'm')
+-- One HMGET reads all a verdict needs: the event id, the decision, the offer and the reaction slot.
+local function judge(key, eventId, offerId, customerId, kind, at, received, reaction)
+  local got = redis.call('HMGET', key, 'e:' .. eventId, 'm', 'o:' .. offerId, reaction)
+  local meta, offer, previous = got[2], got[3], got[4]
+  if got[1] then return 'duplicate', 'event ' .. eventId .. ' was recorded before' end
   if not meta then return 'unknown_decision', 'no such decision, or it is older than the attribution window' end
   local a = string.find(meta, '|', 1, true)
   local b = string.find(meta, '|', a + 1, true)
@@ -40,7 +40,6 @@ local function judge(key, eventId, offerId, customerId, kind, at, received)
   if string.sub(meta, b + 1) ~= customerId then
     return 'conflict', 'customerId is not the customer of the decision'
   end
-  local offer = redis.call('HGET', key, 'o:' .. offerId)
   if not offer then return 'unknown_offer', 'the decision neither showed nor held out this offer' end
   if at < decidedAt - skew then return 'conflict', 'timestamp is before the decision' end
   if at > received + skew then return 'conflict', 'timestamp is in the future' end
@@ -53,10 +52,9 @@ local function judge(key, eventId, offerId, customerId, kind, at, received)
     return 'conflict', 'the offer was held out (control group) and never shown'
   end
   if terminal[kind] then
-    local previous = redis.call('HGET', key, 'r:' .. offerId)
     if previous == kind then return 'duplicate', 'the offer was already ' .. terminal[kind] end
     if previous then return 'conflict', 'the offer was already ' .. terminal[previous] end
-  elseif redis.call('HEXISTS', key, 'n:' .. offerId .. ':' .. kind) == 1 then
+  elseif previous then
     return 'duplicate', 'a ' .. kind .. ' of this offer was already recorded'
   end
   return 'accepted', string.sub(meta, a + 1, b - 1) .. '|' .. offer
@@ -72,8 +70,12 @@ while i <= #ARGV do
     else
       redis.call('XADD', log, '*', 't', 'd', 'e', ARGV[i + 4])
       if n > 0 then
-        redis.call('HSET', key, 'm', ARGV[i + 2])
-        for j = 0, n - 1 do redis.call('HSET', key, 'o:' .. ARGV[i + 5 + 2 * j], ARGV[i + 6 + 2 * j]) end
+        local record = { 'HSET', key, 'm', ARGV[i + 2] }
+        for j = 0, n - 1 do
+          record[#record + 1] = 'o:' .. ARGV[i + 5 + 2 * j]
+          record[#record + 1] = ARGV[i + 6 + 2 * j]
+        end
+        redis.call(unpack(record))
         local meta = ARGV[i + 2]
         local decidedAt = tonumber(string.sub(meta, 1, string.find(meta, '|', 1, true) - 1))
         redis.call('PEXPIREAT', key, decidedAt + conversionMs + skew)
@@ -85,11 +87,12 @@ while i <= #ARGV do
   else
     local eventId, offerId, kind = ARGV[i + 1], ARGV[i + 3], ARGV[i + 5]
     local key = prefix .. ARGV[i + 2]
-    local status, reason = judge(key, eventId, offerId, ARGV[i + 4], kind, tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7]))
+    -- A terminal reaction has one slot per offer (r:); others one per offer and type (n:).
+    local reaction, mark = 'n:' .. offerId .. ':' .. kind, '1'
+    if terminal[kind] then reaction, mark = 'r:' .. offerId, kind end
+    local status, reason = judge(key, eventId, offerId, ARGV[i + 4], kind, tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7]), reaction)
     if status == 'accepted' then
-      redis.call('HSET', key, 'e:' .. eventId, '1')
-      if terminal[kind] then redis.call('HSET', key, 'r:' .. offerId, kind)
-      else redis.call('HSET', key, 'n:' .. offerId .. ':' .. kind, '1') end
+      redis.call('HSET', key, 'e:' .. eventId, '1', reaction, mark)
       redis.call('XADD', log, '*', 't', 'f', 'e', ARGV[i + 8], 'x', reason)
       reason = ''
     elseif keepRejected then
