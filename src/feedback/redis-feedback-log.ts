@@ -15,7 +15,8 @@ import { offerTag } from './log-entry.js';
 //
 // KEYS: [1] the shard's log stream, [2] its stream of rejected replays.
 // ARGV: [1] reaction window ms, [2] conversion window ms, [3] clock skew ms, [4] '1': keep
-// rejected events (a replay, whose clients were already answered), [5] prefix of decision records
+// rejected events (a replay, whose clients were already answered; a duplicate is no rejection
+// there, but the replay being idempotent), [5] prefix of decision records
 // (same tag as KEYS), then items:
 //   d, decisionId, meta `at|channel|customerId`, n, entry JSON, n × (offerId, offer tag)
 //   f, eventId, decisionId, offerId, customerId, type, at, receivedAt, event JSON
@@ -95,7 +96,7 @@ while i <= #ARGV do
       redis.call('HSET', key, 'e:' .. eventId, '1', reaction, mark)
       redis.call('XADD', log, '*', 't', 'f', 'e', ARGV[i + 8], 'x', reason)
       reason = ''
-    elseif keepRejected then
+    elseif keepRejected and status ~= 'duplicate' then
       redis.call('XADD', rejected, '*', 'e', ARGV[i + 8], 's', status, 'r', reason)
     end
     out[#out + 1] = status
