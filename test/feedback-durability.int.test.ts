@@ -726,73 +726,67 @@ afterAll(() => {
 });
 
 describe('feedback durability: every acknowledged event is in the log exactly once', () => {
+  /**
+   * Paced load on one server while Redis fails and comes back: the spool takes what Redis cannot,
+   * and the replay adds it. `fault` injects the failure and returns once Redis is back.
+   */
+  async function underRedisFault(
+    name: string,
+    scenario: { decisions: number; seed: number; fault: (world: World) => Promise<void> },
+  ): Promise<void> {
+    const started = performance.now();
+    await inWorld(0, async (world) => {
+      const server = await world.startServer();
+      const pool = await makeDecisions(world, server, scenario.decisions, scenario.seed - 10);
+      const load = new Load(pool, { url: server.url, rate: PACED, stopOnError: false, seed: scenario.seed });
+      load.start();
+      try {
+        await acksReach(load, 1000, 'before the fault');
+        await scenario.fault(world);
+        // Load goes on through the replay and a little after it.
+        await drained(world, server);
+        await sleep(1500);
+      } finally {
+        await load.stop();
+      }
+      const final = await drained(world, server);
+      await expectExactlyAcknowledged(world, load, scenario.decisions, { name, started });
+      expect(load.failures).toEqual([]);
+      expect(load.counts.queued).toBeGreaterThan(0);
+      expect(final.feedback?.decisionsLost).toBe(0);
+    });
+  }
+
   it(
     '(a) Redis SIGKILLed under load and restarted 10 s later: the spool takes over, the replay adds the rest',
-    async () => {
-      const started = performance.now();
-      await inWorld(0, async (world) => {
-        const server = await world.startServer();
-        const decisions = 3500;
-        const pool = await makeDecisions(world, server, decisions, 1);
-        const load = new Load(pool, { url: server.url, rate: PACED, stopOnError: false, seed: 11 });
-        load.start();
-        try {
-          await acksReach(load, 1000, 'before the crash');
+    () =>
+      underRedisFault('(a) Redis SIGKILL, back after 10 s', {
+        decisions: 3500,
+        seed: 11,
+        fault: async (world) => {
           await world.redis.kill();
           await sleep(10_000);
           await world.redis.start();
-          // Load goes on through the replay and a little after it.
-          await drained(world, server);
-          await sleep(1500);
-        } finally {
-          await load.stop();
-        }
-        const final = await drained(world, server);
-        await expectExactlyAcknowledged(world, load, decisions, {
-          name: '(a) Redis SIGKILL, back after 10 s',
-          started,
-        });
-        expect(load.failures).toEqual([]);
-        expect(load.counts.queued).toBeGreaterThan(0);
-        expect(final.feedback?.decisionsLost).toBe(0);
-      });
-    },
+        },
+      }),
     SCENARIO_TIMEOUT_MS,
   );
 
   it(
     '(b) Redis hung (SIGSTOP) for 5 s: late writes go to the spool, and the replay does not count twice what reached Redis',
-    async () => {
-      const started = performance.now();
-      await inWorld(0, async (world) => {
-        const server = await world.startServer();
-        const decisions = 2500;
-        const pool = await makeDecisions(world, server, decisions, 2);
-        const load = new Load(pool, { url: server.url, rate: PACED, stopOnError: false, seed: 12 });
-        load.start();
-        try {
-          await acksReach(load, 1000, 'before the hang');
+    () =>
+      underRedisFault('(b) Redis SIGSTOP for 5 s', {
+        decisions: 2500,
+        seed: 12,
+        fault: async (world) => {
           world.redis.pause();
           try {
             await sleep(5000);
           } finally {
             world.redis.resume();
           }
-          await drained(world, server);
-          await sleep(1500);
-        } finally {
-          await load.stop();
-        }
-        const final = await drained(world, server);
-        await expectExactlyAcknowledged(world, load, decisions, {
-          name: '(b) Redis SIGSTOP for 5 s',
-          started,
-        });
-        expect(load.failures).toEqual([]);
-        expect(load.counts.queued).toBeGreaterThan(0);
-        expect(final.feedback?.decisionsLost).toBe(0);
-      });
-    },
+        },
+      }),
     SCENARIO_TIMEOUT_MS,
   );
 

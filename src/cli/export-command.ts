@@ -8,36 +8,15 @@ import { decodeLogEntry, fieldsOf, type LogEntryFields } from '../feedback/log-e
 import { parseDate } from '../ruleset/time.js';
 import { RedisConnection, type RedisReply } from '../store/redis/redis-connection.js';
 import { RedisKeys } from '../store/redis/redis-keys.js';
-import {
-  type CliIo,
-  type FlagValues,
-  formatFlags,
-  parseArgs,
-  processIo,
-  UsageError,
-  wantsHelp,
-} from './args.js';
+import { type CliIo, formatFlags, parseArgs, processIo, UsageError, wantsHelp } from './args.js';
 import { Progress } from './progress.js';
+import { REDIS_FLAGS, redisTargetOf } from './redis-flags.js';
 
 /** Same bound as FEEDBACK_SHARDS in config.ts. */
 const MAX_SHARDS = 1024;
 
 const FLAGS = {
-  redis: {
-    type: 'string',
-    placeholder: 'URL',
-    description: 'Redis to read from (default: $REDIS_URL, else redis://127.0.0.1:6379)',
-  },
-  cluster: {
-    type: 'string',
-    placeholder: 'URL,URL',
-    description: 'Redis Cluster nodes instead (default: $REDIS_CLUSTER_NODES)',
-  },
-  prefix: {
-    type: 'string',
-    placeholder: 'P',
-    description: 'key prefix (default: $REDIS_PREFIX or offerloop)',
-  },
+  ...REDIS_FLAGS,
   shards: {
     type: 'integer',
     min: 1,
@@ -109,7 +88,7 @@ export async function runExport(
   try {
     const { flags, positionals } = parseArgs(argv, FLAGS);
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
-    redisConfig = redisTarget(flags, env);
+    redisConfig = redisTargetOf(flags, env, 'redis://127.0.0.1:6379');
     shards = flags.shards ?? envShards(env);
     sinceMs = parseTime('since', flags.since);
     untilMs = flags.until === undefined ? null : parseTime('until', flags.until);
@@ -314,24 +293,6 @@ function envShards(env: Env): number {
   if (!Number.isInteger(n) || n < 1 || n > MAX_SHARDS)
     throw new UsageError(`FEEDBACK_SHARDS must be an integer from 1 to ${MAX_SHARDS}, got '${raw}'`);
   return n;
-}
-
-function redisTarget(flags: FlagValues<typeof FLAGS>, env: Env): RedisConfig {
-  const fromEnv = (name: string) => (env[name] === '' ? undefined : env[name]);
-  const prefix = flags.prefix ?? fromEnv('REDIS_PREFIX') ?? 'offerloop';
-  const url = flags.redis ?? (flags.cluster === undefined ? fromEnv('REDIS_URL') : undefined);
-  if (flags.redis !== undefined && flags.cluster !== undefined)
-    throw new UsageError('give --redis or --cluster, not both');
-  const cluster = flags.cluster ?? (url === undefined ? fromEnv('REDIS_CLUSTER_NODES') : undefined);
-  if (url === undefined && cluster !== undefined) {
-    const nodes = cluster
-      .split(',')
-      .map((n) => n.trim())
-      .filter((n) => n !== '');
-    if (nodes.length === 0) throw new UsageError('--cluster needs at least one URL');
-    return { url: null, clusterNodes: nodes, prefix, timeoutMs: 10_000 };
-  }
-  return { url: url ?? 'redis://127.0.0.1:6379', clusterNodes: [], prefix, timeoutMs: 10_000 };
 }
 
 function fmt(n: number): string {

@@ -17,19 +17,10 @@ import {
   wantsHelp,
 } from './args.js';
 import { Progress } from './progress.js';
+import { REDIS_FLAGS, redisTargetOf } from './redis-flags.js';
 
 const FLAGS = {
-  redis: { type: 'string', placeholder: 'URL', description: 'Redis to load into (default: $REDIS_URL)' },
-  cluster: {
-    type: 'string',
-    placeholder: 'URL,URL',
-    description: 'Redis Cluster nodes instead (default: $REDIS_CLUSTER_NODES)',
-  },
-  prefix: {
-    type: 'string',
-    placeholder: 'P',
-    description: 'key prefix (default: $REDIS_PREFIX or offerloop)',
-  },
+  ...REDIS_FLAGS,
   format: { type: 'string', placeholder: 'ndjson|csv', description: 'input format (default: by extension)' },
   buckets: {
     type: 'integer',
@@ -100,7 +91,7 @@ export async function runLoad(
     flags = parsed.flags;
     if (parsed.positionals.length !== 1) throw new UsageError('give exactly one FILE to load');
     file = parsed.positionals[0]!;
-    redisConfig = redisTarget(flags, env);
+    redisConfig = redisTargetOf(flags, env, null);
     const grace = parseDuration(flags.grace);
     if (grace === null)
       throw new UsageError(`--grace must be a duration like 10s or 500ms, got '${flags.grace}'`);
@@ -126,7 +117,7 @@ export async function runLoad(
     let read = 0;
     const result = await loadPopulation(
       redis,
-      new RedisKeys(flags.prefix ?? env.REDIS_PREFIX ?? 'offerloop'),
+      new RedisKeys(redisConfig.prefix),
       fileChunks(file, (bytes) => {
         read = bytes;
       }),
@@ -168,23 +159,6 @@ export async function runLoad(
   } finally {
     redis?.close();
   }
-}
-
-function redisTarget(
-  flags: FlagValues<typeof FLAGS>,
-  env: Readonly<Record<string, string | undefined>>,
-): RedisConfig {
-  const prefix = flags.prefix ?? env.REDIS_PREFIX ?? 'offerloop';
-  const url = flags.redis ?? (flags.cluster === undefined ? env.REDIS_URL : undefined);
-  const cluster = flags.cluster ?? (url === undefined ? env.REDIS_CLUSTER_NODES : undefined);
-  if (url === undefined && cluster === undefined)
-    throw new UsageError('say where to load: --redis URL or --cluster URL,URL');
-  return {
-    url: url ?? null,
-    clusterNodes: url === undefined ? (cluster ?? '').split(',').map((n) => n.trim()) : [],
-    prefix,
-    timeoutMs: 10_000,
-  };
 }
 
 /** About 64 customers per hash: small enough for Redis' compact listpack encoding, few enough keys. */
