@@ -162,6 +162,7 @@ async function redisStores(
   clock: () => number,
 ): Promise<Stores> {
   const redis = await RedisConnection.open(redisConfig, log);
+  const closeOnFailure = [redis];
   try {
     const keys = new RedisKeys(redisConfig.prefix);
     const backing = await RedisProfileStore.open(redis, keys);
@@ -171,9 +172,13 @@ async function redisStores(
       (id) => history.forget(id),
     ]);
     const counters = new RedisCapCounters(redis, keys, log, clock);
-    const consumers = await startConsumers(redis, keys, history, feedback, log);
+    // A connection of its own: Redis answers a connection's commands in order, and a decision's
+    // must not queue behind a flood of feedback scripts.
+    const feedbackRedis = await RedisConnection.open(redisConfig, log);
+    closeOnFailure.push(feedbackRedis);
+    const consumers = await startConsumers(feedbackRedis, keys, history, feedback, log);
     const spool = await FeedbackSpool.open(feedback.spoolDir, log);
-    const feedbackLog = RedisFeedbackLog.open(redis, keys, spool, log, {
+    const feedbackLog = RedisFeedbackLog.open(feedbackRedis, keys, spool, log, {
       shards: feedback.shards,
       windows: windowsOf(feedback),
       onAppended: () => {
@@ -206,11 +211,12 @@ async function redisStores(
         sync.close();
         await counters.close();
         await profiles.close();
+        feedbackRedis.close();
         redis.close();
       },
     };
   } catch (err) {
-    redis.close();
+    for (const connection of closeOnFailure) connection.close();
     throw err;
   }
 }

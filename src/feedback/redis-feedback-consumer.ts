@@ -100,6 +100,8 @@ return 1
 /** The consumer works in the background: a slow Redis may take its time rather than fail a request. */
 const COMMAND_TIMEOUT_MS = 2_000;
 const BACKOFF_MIN_MS = 200;
+/** Pause after a batch that was not full, so that the next one gathers more. */
+const GATHER_MS = 20;
 const BACKOFF_MAX_MS = 2_000;
 /** Entries looked at per XPENDING / XAUTOCLAIM, and rounds of XAUTOCLAIM per claim pass. */
 const CLAIM_COUNT = 100;
@@ -143,6 +145,8 @@ export class RedisFeedbackConsumer {
   private backoffMs = 0;
   private closing = false;
   private nudged = false;
+  /** A batch failed: this consumer's pending entries are read again before new ones. */
+  private retryOwn = false;
   private wake: { readonly fn: () => void; readonly byNudge: boolean } | null = null;
   private loop: Promise<void> = Promise.resolve();
 
@@ -220,16 +224,39 @@ export class RedisFeedbackConsumer {
           this.nextTrimAt = now + this.trimEveryMs;
           await this.trimAll();
         }
+        if (this.retryOwn) {
+          // What this consumer read before a failure is pending on it: take it up at once rather
+          // than after claimIdleMs.
+          for (let shard = 0; shard < this.options.shards && !this.closing; shard++)
+            await this.rereadShard(shard);
+          this.retryOwn = false;
+        }
         for (let shard = 0; shard < this.options.shards && !this.closing; shard++) {
           read += await this.readShard(shard);
         }
         this.backoffMs = 0;
       } catch (err) {
         this.failed(err);
+        this.retryOwn = true;
         await this.sleep(this.backoffMs, false);
         continue;
       }
-      if (read === 0 && !this.nudged) await this.sleep(this.idleMs, true);
+      if (read >= this.batch) continue;
+      if (read === 0 && this.nudged) continue;
+      // A short pause gathers what arrives into the next batch: many small reads cost Redis more
+      // than the few milliseconds of lag they save. Only an idle consumer wakes on a nudge.
+      await this.sleep(read > 0 ? GATHER_MS : this.idleMs, read === 0);
+    }
+  }
+
+  /** Processes this consumer's own pending entries of a shard, oldest first. */
+  private async rereadShard(shard: number): Promise<void> {
+    let after = '0';
+    for (;;) {
+      const entries = await this.read(shard, after);
+      if (entries.length === 0) return;
+      await this.process(shard, entries);
+      after = entries[entries.length - 1]!.id;
     }
   }
 
@@ -280,15 +307,20 @@ export class RedisFeedbackConsumer {
 
   /** Reads and processes one batch of new entries of a shard; returns how many were read. */
   private async readShard(shard: number): Promise<number> {
+    const entries = await this.read(shard, '>');
+    if (entries.length > 0) await this.process(shard, entries);
+    return entries.length;
+  }
+
+  /** `>`: entries never delivered; an id: this consumer's pending entries after it. */
+  private async read(shard: number, from: string): Promise<RawEntry[]> {
     const key = this.keys.feedbackLog(shard);
     // biome-ignore format: the command reads best on one line
     const reply = await this.send<RedisReply>(key, [
-      // No BLOCK: the connection is shared with requests and the health check, which a blocked read would stall.
-      'XREADGROUP', 'GROUP', this.group, this.options.name, 'COUNT', String(this.batch), 'STREAMS', key, '>',
+      // No BLOCK: the connection is shared with the health check, which a blocked read would stall.
+      'XREADGROUP', 'GROUP', this.group, this.options.name, 'COUNT', String(this.batch), 'STREAMS', key, from,
     ]);
-    const entries = readGroupEntries(reply);
-    if (entries.length > 0) await this.process(shard, entries);
-    return entries.length;
+    return readGroupEntries(reply);
   }
 
   /**

@@ -134,7 +134,12 @@ export interface RedisFeedbackLogOptions {
 }
 
 /** Items per script call: large enough to amortise the round trip, small enough not to stall Redis. */
-const CHUNK = 500;
+const CHUNK = 200;
+/**
+ * Script calls in flight at once. Beyond that, items wait and go out together in the next calls:
+ * this bounds how much feedback work Redis has queued ahead of a decision's commands.
+ */
+const MAX_IN_FLIGHT = 4;
 /** A write to Redis that takes longer goes to the spool instead (and is judged again on replay). */
 const WRITE_DEADLINE_MS = 1000;
 const REPLAY_DEADLINE_MS = 10_000;
@@ -162,6 +167,7 @@ export class RedisFeedbackLog implements FeedbackLog {
   /** Items that arrived while the drain replays its last segment. */
   private held: Item[] | null = null;
   private scheduled = false;
+  private redisCalls = 0;
   private readonly inflight = new Set<Promise<void>>();
   private draining: Promise<void> | null = null;
   private decisionsLost = 0;
@@ -257,8 +263,10 @@ export class RedisFeedbackLog implements FeedbackLog {
     this.redis.off('up', this.onUp);
     // A drain in progress stops after its current chunk (see replay()); what it held goes out with the rest.
     await this.draining;
-    this.flush();
-    while (this.inflight.size > 0) await Promise.all(this.inflight);
+    while (this.queue.length > 0 || this.inflight.size > 0) {
+      this.flush();
+      await Promise.all(this.inflight);
+    }
     await this.spool.close();
   }
 
@@ -272,10 +280,13 @@ export class RedisFeedbackLog implements FeedbackLog {
       return;
     }
     this.queue.push(item);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.flush);
-    }
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.scheduled || this.queue.length === 0) return;
+    this.scheduled = true;
+    setImmediate(this.flush);
   }
 
   /** Sends what is queued: to Redis, or straight to the spool while spooling. */
@@ -290,12 +301,21 @@ export class RedisFeedbackLog implements FeedbackLog {
     }
     const byShard: Item[][] = this.prefixes.map(() => []);
     for (const item of items) byShard[item.shard]!.push(item);
+    const waiting: Item[] = [];
     for (let shard = 0; shard < byShard.length; shard++) {
       const shardItems = byShard[shard]!;
       for (let i = 0; i < shardItems.length; i += CHUNK) {
-        this.track(this.toRedis(shard, shardItems.slice(i, i + CHUNK)));
+        const chunk = shardItems.slice(i, i + CHUNK);
+        if (this.redisCalls >= MAX_IN_FLIGHT) {
+          for (const item of chunk) waiting.push(item);
+          continue;
+        }
+        this.redisCalls++;
+        this.track(this.toRedis(shard, chunk));
       }
     }
+    // Sent when a call in flight returns (toRedis schedules the next flush).
+    this.queue = waiting;
   };
 
   private track(work: Promise<void>): void {
@@ -310,6 +330,9 @@ export class RedisFeedbackLog implements FeedbackLog {
     } catch (err) {
       this.startSpooling(err as Error);
       return this.toSpool(items);
+    } finally {
+      this.redisCalls--;
+      this.scheduleFlush();
     }
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;

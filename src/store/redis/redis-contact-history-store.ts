@@ -69,6 +69,9 @@ export interface RedisHistoryOptions {
   readonly retention: () => ContactLookback;
 }
 
+/** Deadline of a blind append: reactions are appended in the background, by feedback consumers. */
+const BACKGROUND = { timeoutMs: 2000 } as const;
+
 const OUTCOMES: readonly ContactOutcome[] = ['impression', 'accept', 'reject'];
 
 const DEGRADED: AppendOutcome = Object.freeze({ appended: true, degraded: true });
@@ -157,12 +160,18 @@ export class RedisContactHistoryStore implements ContactHistoryStore {
       ? retention.reactionsMs
       : retention.impressionsMs;
     try {
-      const reply = await APPEND.run<[string] | [string, string[]]>(this.redis, this.keyPair(customerId), [
-        seen === null ? '-1' : seen.revision,
-        String(this.options.maxEvents),
-        String(Math.max(ttl, 1)),
-        ...events.map(encodeEvent),
-      ]);
+      const reply = await APPEND.run<[string] | [string, string[]]>(
+        this.redis,
+        this.keyPair(customerId),
+        [
+          seen === null ? '-1' : seen.revision,
+          String(this.options.maxEvents),
+          String(Math.max(ttl, 1)),
+          ...events.map(encodeEvent),
+          // A decision waits for its append (the request deadline); a reaction's consumer does not.
+        ],
+        seen === null ? BACKGROUND : undefined,
+      );
       if (reply.length === 2) {
         return { appended: false, newer: this.remember(customerId, reply[0], reply[1].map(decodeEvent)) };
       }
