@@ -40,6 +40,7 @@ import {
   envNumber,
   HEADERS,
   HELLO_SCRIPT,
+  httpKnobs,
   killChildren,
   latencySummary,
   machine,
@@ -59,12 +60,10 @@ import {
   writeResult,
 } from './support.js';
 
-const DURATION = envNumber('BENCH_DURATION', 6);
-const ROUNDS = Math.floor(envNumber('BENCH_ROUNDS', 3));
-const CONNECTIONS = Math.floor(envNumber('BENCH_CONNECTIONS', 50));
-const WARMUP = envNumber('BENCH_WARMUP', 3);
-const LATENCY_DURATION = envNumber('BENCH_LATENCY_DURATION', DURATION);
-const LATENCY_CONNECTIONS = Math.floor(envNumber('BENCH_LATENCY_CONNECTIONS', 20));
+const { DURATION, ROUNDS, CONNECTIONS, WARMUP, LATENCY_DURATION, LATENCY_CONNECTIONS } = httpKnobs({
+  rounds: 3,
+  warmup: 3,
+});
 const BATCH = Math.min(1000, Math.floor(envNumber('BENCH_BATCH', 100)));
 const HEADROOM = envNumber('BENCH_HEADROOM', 1.5);
 const CONSUMERS = Math.floor(Number(process.env.BENCH_FEEDBACK_CONSUMERS ?? 1));

@@ -20,6 +20,7 @@ import {
   fire,
   HEADERS,
   HELLO_SCRIPT,
+  httpKnobs,
   killChildren,
   latencySummary,
   machine,
@@ -40,12 +41,10 @@ import {
   writeResult,
 } from './support.js';
 
-const DURATION = envNumber('BENCH_DURATION', 6);
-const ROUNDS = Math.floor(envNumber('BENCH_ROUNDS', 5));
-const CONNECTIONS = Math.floor(envNumber('BENCH_CONNECTIONS', 50));
-const WARMUP = envNumber('BENCH_WARMUP', 5);
-const LATENCY_DURATION = envNumber('BENCH_LATENCY_DURATION', DURATION);
-const LATENCY_CONNECTIONS = Math.floor(envNumber('BENCH_LATENCY_CONNECTIONS', 20));
+const { DURATION, ROUNDS, CONNECTIONS, WARMUP, LATENCY_DURATION, LATENCY_CONNECTIONS } = httpKnobs({
+  rounds: 5,
+  warmup: 5,
+});
 const CUSTOMERS = Math.floor(envNumber('BENCH_CUSTOMERS', 100_000));
 const OFFERS = 500;
 const SEED = '42';

@@ -32,6 +32,7 @@ import {
   fire,
   HEADERS,
   HELLO_SCRIPT,
+  httpKnobs,
   killChildren,
   latencySummary,
   machine,
@@ -57,12 +58,10 @@ import {
 } from './support.js';
 
 const CUSTOMERS = Math.floor(envNumber('BENCH_REDIS_CUSTOMERS', 1_000_000));
-const DURATION = envNumber('BENCH_DURATION', 6);
-const ROUNDS = Math.floor(envNumber('BENCH_ROUNDS', 3));
-const CONNECTIONS = Math.floor(envNumber('BENCH_CONNECTIONS', 50));
-const WARMUP = envNumber('BENCH_WARMUP', 5);
-const LATENCY_DURATION = envNumber('BENCH_LATENCY_DURATION', DURATION);
-const LATENCY_CONNECTIONS = Math.floor(envNumber('BENCH_LATENCY_CONNECTIONS', 20));
+const { DURATION, ROUNDS, CONNECTIONS, WARMUP, LATENCY_DURATION, LATENCY_CONNECTIONS } = httpKnobs({
+  rounds: 3,
+  warmup: 5,
+});
 const RELOAD_MARGIN = process.env.BENCH_RELOAD_MARGIN ? envNumber('BENCH_RELOAD_MARGIN', 3) : null;
 const DATA_DIR = path.resolve(process.env.BENCH_REDIS_DATA_DIR ?? path.join(RESULTS_DIR, 'data-redis'));
 const REDIS_SERVER = process.env.BENCH_REDIS_SERVER?.trim() || 'redis-server';

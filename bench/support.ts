@@ -69,6 +69,19 @@ export function envNumber(name: string, fallback: number): number {
 
 export { round };
 
+/** The knobs every HTTP bench reads (BENCH_DURATION …), with the bench's own defaults for rounds and warm-up. */
+export function httpKnobs(defaults: { readonly rounds: number; readonly warmup: number }) {
+  const duration = envNumber('BENCH_DURATION', 6);
+  return {
+    DURATION: duration,
+    ROUNDS: Math.floor(envNumber('BENCH_ROUNDS', defaults.rounds)),
+    CONNECTIONS: Math.floor(envNumber('BENCH_CONNECTIONS', 50)),
+    WARMUP: envNumber('BENCH_WARMUP', defaults.warmup),
+    LATENCY_DURATION: envNumber('BENCH_LATENCY_DURATION', duration),
+    LATENCY_CONNECTIONS: Math.floor(envNumber('BENCH_LATENCY_CONNECTIONS', 20)),
+  };
+}
+
 /** The q-quantile (0..1) of an ascending array, by linear interpolation. */
 export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
   if (sorted.length === 0) return Number.NaN;

@@ -76,6 +76,7 @@ export interface FeedbackConfig {
 }
 
 const HOUR_MS = 3_600_000;
+export const MAX_FEEDBACK_SHARDS = 1024;
 
 export const DEMO_API_KEY = 'demo';
 
@@ -149,7 +150,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       maxLimit: 20,
     },
     feedback: {
-      shards: int('FEEDBACK_SHARDS', 1, 1, 1024),
+      shards: int('FEEDBACK_SHARDS', 1, 1, MAX_FEEDBACK_SHARDS),
       spoolDir: path.resolve(cwd, str('FEEDBACK_SPOOL_DIR') ?? '.offerloop/spool'),
       reactionWindowMs: int('FEEDBACK_REACTION_WINDOW_HOURS', 24, 1, 24 * 366) * HOUR_MS,
       conversionWindowMs: int('FEEDBACK_CONVERSION_WINDOW_HOURS', 7 * 24, 1, 24 * 366) * HOUR_MS,

@@ -2,25 +2,22 @@ import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import pino from 'pino';
-import type { RedisConfig } from '../config.js';
+import { MAX_FEEDBACK_SHARDS, type RedisConfig } from '../config.js';
 import type { LogEntry } from '../feedback/feedback-event.js';
 import { decodeLogEntry, fieldsOf, type LogEntryFields } from '../feedback/log-entry.js';
 import { parseDate } from '../ruleset/time.js';
 import { RedisConnection, type RedisReply } from '../store/redis/redis-connection.js';
 import { RedisKeys } from '../store/redis/redis-keys.js';
 import { type CliIo, formatFlags, parseArgs, processIo, UsageError, wantsHelp } from './args.js';
-import { Progress } from './progress.js';
+import { formatCount, Progress } from './progress.js';
 import { REDIS_FLAGS, redisTargetOf } from './redis-flags.js';
-
-/** Same bound as FEEDBACK_SHARDS in config.ts. */
-const MAX_SHARDS = 1024;
 
 const FLAGS = {
   ...REDIS_FLAGS,
   shards: {
     type: 'integer',
     min: 1,
-    max: MAX_SHARDS,
+    max: MAX_FEEDBACK_SHARDS,
     placeholder: 'N',
     description: 'shards of the feedback log (default: $FEEDBACK_SHARDS or 1)',
   },
@@ -135,12 +132,12 @@ export async function runExport(
     await rename(tmp, out);
     const seconds = (performance.now() - started) / 1000;
     progress.finish(
-      `${fmt(counts.decision)} decisions, ${fmt(counts.feedback)} feedback, ${fmt(counts.malformed)} malformed ` +
+      `${formatCount(counts.decision)} decisions, ${formatCount(counts.feedback)} feedback, ${formatCount(counts.malformed)} malformed ` +
         `from ${shards} shard${shards === 1 ? '' : 's'} to ${out} in ${seconds.toFixed(1)} s`,
     );
     if (counts.malformed > 0)
       io.stderr.write(
-        `export: ${fmt(counts.malformed)} entries did not decode and are written as kind "malformed"; first: ${firstMalformed}\n`,
+        `export: ${formatCount(counts.malformed)} entries did not decode and are written as kind "malformed"; first: ${firstMalformed}\n`,
       );
     return 0;
   } catch (err) {
@@ -290,11 +287,7 @@ function envShards(env: Env): number {
   const raw = env.FEEDBACK_SHARDS;
   if (raw === undefined || raw === '') return 1;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > MAX_SHARDS)
-    throw new UsageError(`FEEDBACK_SHARDS must be an integer from 1 to ${MAX_SHARDS}, got '${raw}'`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_FEEDBACK_SHARDS)
+    throw new UsageError(`FEEDBACK_SHARDS must be an integer from 1 to ${MAX_FEEDBACK_SHARDS}, got '${raw}'`);
   return n;
-}
-
-function fmt(n: number): string {
-  return n.toLocaleString('en-US');
 }

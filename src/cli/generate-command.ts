@@ -22,6 +22,7 @@ import {
   UsageError,
   wantsHelp,
 } from './args.js';
+import { formatCount } from './progress.js';
 
 const FLAGS = {
   offers: {
@@ -153,20 +154,18 @@ class Progress {
     const percent = Math.floor((done * 100) / this.total);
     if (this.out.isTTY) {
       if (percent === this.shown) return;
-      this.out.write(`\rgenerating: ${percent}% (${fmt(done)} / ${fmt(this.total)} customers)`);
+      this.out.write(
+        `\rgenerating: ${percent}% (${formatCount(done)} / ${formatCount(this.total)} customers)`,
+      );
       this.shown = percent;
       if (done === this.total) this.out.write('\n');
     } else {
       const step = Math.floor(percent / 10) * 10;
       if (step === 0 || step <= this.shown) return;
-      this.out.write(`generating: ${step}% (${fmt(done)} / ${fmt(this.total)} customers)\n`);
+      this.out.write(`generating: ${step}% (${formatCount(done)} / ${formatCount(this.total)} customers)\n`);
       this.shown = step;
     }
   }
-}
-
-function fmt(n: number): string {
-  return n.toLocaleString('en-US');
 }
 
 /** `offerloop generate …`; returns the exit code (0 done, 1 failed, 2 usage error). */
@@ -258,11 +257,11 @@ export async function runGenerate(argv: readonly string[], io: CliIo = processIo
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     io.stdout.write(
       [
-        `wrote ${rulesDir}: ${fmt(offers)} offers over ${fmt(products.length)} products, ` +
+        `wrote ${rulesDir}: ${formatCount(offers)} offers over ${formatCount(products.length)} products, ` +
           `${ruleCounts.campaigns} campaigns, ${ruleCounts.segments} segments, ${ruleCounts.policies} contact policies`,
-        `wrote ${profilesPath}: ${fmt(customers)} customers, up to ${affinities} affinities each ` +
+        `wrote ${profilesPath}: ${formatCount(customers)} customers, up to ${affinities} affinities each ` +
           `(${(profileWriter.bytes / 1e6).toFixed(1)} MB)`,
-        `wrote ${transactionsPath}: ${fmt(transactions)} baskets, ${fmt(items)} items ` +
+        `wrote ${transactionsPath}: ${formatCount(transactions)} baskets, ${formatCount(items)} items ` +
           `(${(txWriter.bytes / 1e6).toFixed(1)} MB)`,
         `seed ${seed}, ${seconds} s`,
         '',

@@ -16,7 +16,7 @@ import {
   UsageError,
   wantsHelp,
 } from './args.js';
-import { Progress } from './progress.js';
+import { formatCount, Progress } from './progress.js';
 import { REDIS_FLAGS, redisTargetOf } from './redis-flags.js';
 
 const FLAGS = {
@@ -130,13 +130,12 @@ export async function runLoad(
         maxBadShare: flags['max-bad'],
         ...(flags.rate === undefined ? {} : { maxRate: flags.rate }),
         graceMs,
-        onProgress: (lines, bad) =>
-          progress.update(read, `${lines.toLocaleString('en-US')} lines, ${bad} bad`),
+        onProgress: (lines, bad) => progress.update(read, `${formatCount(lines)} lines, ${bad} bad`),
         // The load proper ends with the flip: the rate leaves out the grace period that follows.
         onFlipped: ({ version, previousVersion, customers, loadSeconds }) => {
           progress.finish(
-            `${customers.toLocaleString('en-US')} customers in ${loadSeconds.toFixed(1)} s ` +
-              `(${Math.round(customers / loadSeconds).toLocaleString('en-US')}/s), version ${version}`,
+            `${formatCount(customers)} customers in ${loadSeconds.toFixed(1)} s ` +
+              `(${formatCount(Math.round(customers / loadSeconds))}/s), version ${version}`,
           );
           if (previousVersion !== null && graceMs > 0)
             io.stderr.write(
@@ -149,7 +148,7 @@ export async function runLoad(
     if (result.badCount > result.bad.length)
       io.stderr.write(`  … ${result.badCount - result.bad.length} more bad lines\n`);
     if (result.deletedKeys > 0)
-      io.stderr.write(`load: ${result.deletedKeys.toLocaleString('en-US')} keys of older versions deleted\n`);
+      io.stderr.write(`load: ${formatCount(result.deletedKeys)} keys of older versions deleted\n`);
     io.stdout.write(`${JSON.stringify(result)}\n`);
     return 0;
   } catch (err) {

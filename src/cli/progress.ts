@@ -26,8 +26,13 @@ function formatDuration(seconds: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, '0')}m`;
 }
 
+/** A count for people: 1,234,567. */
+export function formatCount(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
 function formatAmount(n: number, unit: 'items' | 'bytes'): string {
-  if (unit === 'items') return Math.round(n).toLocaleString('en-US');
+  if (unit === 'items') return formatCount(n);
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
   while (n >= 1024 && i < units.length - 1) {

@@ -1,11 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisProcess, startRedis } from '../../test/support/redis.js';
 import { MemoryContactHistoryStore } from '../store/contact-history-store.js';
-import { RedisConnection } from '../store/redis/redis-connection.js';
+import { RedisConnection, type RedisReply } from '../store/redis/redis-connection.js';
 import { RedisKeys } from '../store/redis/redis-keys.js';
 import { type AttributionWindows, CLOCK_SKEW_MS } from './attribution.js';
 import type { DecisionLogEntry, FeedbackEvent, FeedbackVerdict } from './feedback-event.js';
@@ -247,5 +248,44 @@ describe('feedback log on Redis', () => {
     expect(once.map((v) => v.status)).toEqual(['accepted', 'accepted']);
     expect(twice.map((v) => v.status)).toEqual(['duplicate', 'duplicate']);
     await feedbackLog.close();
+  });
+
+  it('replays a spool left behind: valid events into the log once, invalid ones into the rejected stream', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'offerloop-replay-'));
+    const keys = new RedisKeys(`c${++seq}`);
+    const id = `d-${++seq}`;
+    const at = Date.now() - 60_000;
+    const valid = event(id, 'click', at + 10);
+    const unknown = event('no-such-decision', 'click', at + 10);
+    // What a server that died while Redis was down leaves: a decision, its click (twice, as a
+    // client retry), and an event for a decision nobody made.
+    const left = await FeedbackSpool.open(dir, log);
+    await left.append([
+      `d ${JSON.stringify(decision(id, at))}`,
+      ...[valid, valid, unknown].map((e) => `f ${Date.now()} ${JSON.stringify(e)}`),
+    ]);
+    await left.close();
+
+    const feedbackLog = RedisFeedbackLog.open(connection, keys, await FeedbackSpool.open(dir, log), log, {
+      shards: 1,
+      windows: WINDOWS,
+    });
+    const send = (args: string[]) => connection.send<RedisReply>(args[1], args);
+    for (let i = 0; i < 100 && feedbackLog.health().mode !== 'direct'; i++) await sleep(50);
+    expect(feedbackLog.health()).toMatchObject({ mode: 'direct', spool: { segments: 0 } });
+    const entries = (await send(['XRANGE', keys.feedbackLog(0), '-', '+'])) as unknown as [
+      string,
+      string[],
+    ][];
+    expect(entries.map(([, fields]) => fields[1])).toEqual(['d', 'f']);
+    const rejected = (await send(['XRANGE', keys.feedbackRejected(0), '-', '+'])) as unknown as [
+      string,
+      string[],
+    ][];
+    expect(rejected.map(([, fields]) => fields.slice(2))).toEqual([
+      ['s', 'unknown_decision', 'r', 'no such decision, or it is older than the attribution window'],
+    ]);
+    await feedbackLog.close();
+    await rm(dir, { recursive: true, force: true });
   });
 });

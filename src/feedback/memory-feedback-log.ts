@@ -45,7 +45,9 @@ const HEALTH: FeedbackLogHealth = Object.freeze({
 export class MemoryFeedbackLog implements FeedbackLog {
   readonly stats = new FeedbackStats();
   private readonly decisions: LRUCache<string, DecisionRecord>;
+  /** The newest entries, a ring: `next` is where the next one goes (over the oldest, once full). */
   private readonly recent: LogEntry[] = [];
+  private next = 0;
 
   constructor(
     private readonly history: ContactHistoryStore,
@@ -114,7 +116,7 @@ export class MemoryFeedbackLog implements FeedbackLog {
 
   /** The newest log entries, oldest first. */
   entries(): readonly LogEntry[] {
-    return this.recent;
+    return [...this.recent.slice(this.next), ...this.recent.slice(0, this.next)];
   }
 
   health(): FeedbackLogHealth {
@@ -127,9 +129,8 @@ export class MemoryFeedbackLog implements FeedbackLog {
 
   private apply(entry: LogEntry): void {
     this.stats.add(countersOf(entry));
-    this.recent.push(entry);
-    if (this.recent.length > this.options.maxEntries)
-      this.recent.splice(0, this.recent.length - this.options.maxEntries);
+    this.recent[this.next] = entry;
+    this.next = (this.next + 1) % this.options.maxEntries;
   }
 
   private async applyContact(entry: LogEntry): Promise<void> {

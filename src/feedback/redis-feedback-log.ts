@@ -477,18 +477,10 @@ export class RedisFeedbackLog implements FeedbackLog {
 }
 
 function decisionArgs(entry: DecisionLogEntry, json: string): string[] {
-  const offers = [
-    ...entry.offers.map((o) => [o, false] as const),
-    ...entry.heldOut.map((o) => [o, true] as const),
-  ];
-  const args = [
-    'd',
-    entry.decisionId,
-    `${entry.at}|${entry.channel}|${entry.customerId}`,
-    String(offers.length),
-    json,
-  ];
-  for (const [o, heldOut] of offers) args.push(o.offerId, offerTag(o.campaignId, o.segmentId, heldOut));
+  const n = entry.offers.length + entry.heldOut.length;
+  const args = ['d', entry.decisionId, `${entry.at}|${entry.channel}|${entry.customerId}`, String(n), json];
+  for (const o of entry.offers) args.push(o.offerId, offerTag(o.campaignId, o.segmentId, false));
+  for (const o of entry.heldOut) args.push(o.offerId, offerTag(o.campaignId, o.segmentId, true));
   return args;
 }
 

@@ -10,7 +10,7 @@ import {
   type ContactHistoryStore,
   MemoryContactHistoryStore,
 } from '../contact-history-store.js';
-import { type RedisConnection, RedisUnavailableError } from './redis-connection.js';
+import { type RedisConnection, RedisUnavailableError, type SendOptions } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
 import { RedisScript } from './redis-script.js';
 
@@ -70,7 +70,9 @@ export interface RedisHistoryOptions {
 }
 
 /** Deadline of a blind append: reactions are appended in the background, by feedback consumers. */
-const BACKGROUND = { timeoutMs: 2000 } as const;
+const BACKGROUND: SendOptions = { timeoutMs: 2000 };
+/** The APPEND script's "whatever the revision": a blind append, which skips events already held. */
+const ANY_REVISION = '-1';
 
 const OUTCOMES: readonly ContactOutcome[] = ['impression', 'accept', 'reject'];
 
@@ -123,16 +125,37 @@ export class RedisContactHistoryStore implements ContactHistoryStore {
     seen: ContactHistory,
     events: readonly ContactEvent[],
   ): Promise<AppendOutcome> {
+    if (events.length === 0) return APPENDED;
     // A decision taken on this node's memory stays there: it cannot be checked against Redis.
     if (seen.degraded) {
       const outcome = await this.fallback.appendIfUnchanged(customerId, { ...seen, degraded: false }, events);
       return outcome.appended ? DEGRADED : { appended: false, newer: { ...outcome.newer, degraded: true } };
     }
-    return this.write(customerId, seen, events);
+    try {
+      const reply = await this.runAppend(customerId, seen.revision, events);
+      if (reply.length === 2) {
+        return { appended: false, newer: this.remember(customerId, reply[0], reply[1].map(decodeEvent)) };
+      }
+      this.remember(customerId, reply[0], [...seen.events, ...events].slice(-this.options.maxEvents));
+      return APPENDED;
+    } catch (err) {
+      if (!(err instanceof RedisUnavailableError)) throw err;
+      this.seen.delete(customerId);
+      await this.fallback.append(customerId, events);
+      return DEGRADED;
+    }
   }
 
+  /**
+   * Reactions from the feedback log, whatever the revision; the script skips events the list
+   * holds. No fallback to memory: the consumer keeps the entry pending and retries, so an outage
+   * rejects. A background deadline, since no request waits for it.
+   */
   async append(customerId: string, events: readonly ContactEvent[]): Promise<void> {
-    await this.write(customerId, null, events);
+    if (events.length === 0) return;
+    await this.runAppend(customerId, ANY_REVISION, events, BACKGROUND);
+    // What Redis holds now is not what this node saw plus these events.
+    this.seen.delete(customerId);
   }
 
   /** Drops this node's copy (another node erased the customer). */
@@ -148,44 +171,23 @@ export class RedisContactHistoryStore implements ContactHistoryStore {
     await this.redis.send(contacts, ['DEL', contacts, revision]);
   }
 
-  /** Appends `events` if the history is still at `seen` (null: whatever it is). */
-  private async write(
+  /** Runs the APPEND script: `{ new revision }`, or `{ revision, events }` when `revision` is stale. */
+  private runAppend(
     customerId: string,
-    seen: ContactHistory | null,
+    revision: string,
     events: readonly ContactEvent[],
-  ): Promise<AppendOutcome> {
-    if (events.length === 0) return APPENDED;
+    options?: SendOptions,
+  ): Promise<[string] | [string, string[]]> {
     const retention = this.options.retention();
     const ttl = events.some((e) => e.outcome !== 'impression')
       ? retention.reactionsMs
       : retention.impressionsMs;
-    try {
-      const reply = await APPEND.run<[string] | [string, string[]]>(
-        this.redis,
-        this.keyPair(customerId),
-        [
-          seen === null ? '-1' : seen.revision,
-          String(this.options.maxEvents),
-          String(Math.max(ttl, 1)),
-          ...events.map(encodeEvent),
-          // A decision waits for its append (the request deadline); a reaction's consumer does not.
-        ],
-        seen === null ? BACKGROUND : undefined,
-      );
-      if (reply.length === 2) {
-        return { appended: false, newer: this.remember(customerId, reply[0], reply[1].map(decodeEvent)) };
-      }
-      // What Redis holds now is what we saw plus what we added; after a blind append we do not know.
-      if (seen === null) this.seen.delete(customerId);
-      else this.remember(customerId, reply[0], [...seen.events, ...events].slice(-this.options.maxEvents));
-      return APPENDED;
-    } catch (err) {
-      // A blind append (a reaction from the feedback log) must reach Redis: its consumer retries.
-      if (!(err instanceof RedisUnavailableError) || seen === null) throw err;
-      this.seen.delete(customerId);
-      await this.fallback.append(customerId, events);
-      return DEGRADED;
-    }
+    return APPEND.run(
+      this.redis,
+      this.keyPair(customerId),
+      [revision, String(this.options.maxEvents), String(Math.max(ttl, 1)), ...events.map(encodeEvent)],
+      options,
+    );
   }
 
   private remember(customerId: string, revision: string, events: readonly ContactEvent[]): ContactHistory {
