@@ -140,7 +140,7 @@ async function embeddedStores(
     counters: new MemoryCapCounters(),
     feedbackLog: new MemoryFeedbackLog(history, {
       windows: windowsOf(feedback),
-      maxDecisions: 1_000_000,
+      maxDecisions: 100_000,
       maxEntries: 10_000,
       clock,
     }),

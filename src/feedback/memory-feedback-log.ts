@@ -12,9 +12,18 @@ import { contactEventOf, countersOf, FeedbackStats } from './feedback-effects.js
 import type { DecisionLogEntry, FeedbackEvent, FeedbackVerdict, LogEntry } from './feedback-event.js';
 import type { FeedbackLog, FeedbackLogHealth } from './feedback-log.js';
 
-/** A decision as the embedded log remembers it, with what was recorded against it. */
+/**
+ * A decision as the embedded log remembers it. Decisions are many and feedback is rare, so a
+ * record holds the logged entry itself, and what attribution needs is built at the first event.
+ */
 interface DecisionRecord {
-  readonly facts: DecisionFacts;
+  readonly entry: DecisionLogEntry;
+  facts: DecisionFacts | null;
+  reactions: Reactions | null;
+}
+
+/** What was recorded against a decision. */
+interface Reactions {
   readonly events: Set<string>;
   /** Offer id → its terminal reaction. */
   readonly terminal: Map<string, FeedbackEvent['type']>;
@@ -60,24 +69,7 @@ export class MemoryFeedbackLog implements FeedbackLog {
     // Like a Redis decision record: remembered until the conversion window of its decision ends.
     const ttl = entry.at + this.options.windows.conversionMs + CLOCK_SKEW_MS - this.options.clock();
     if (entry.offers.length + entry.heldOut.length > 0 && ttl > 0) {
-      const offers = new Map<string, OfferFacts>();
-      for (const [list, heldOut] of [
-        [entry.offers, false],
-        [entry.heldOut, true],
-      ] as const) {
-        for (const o of list)
-          offers.set(o.offerId, { campaignId: o.campaignId, segmentId: o.segmentId, heldOut });
-      }
-      this.decisions.set(
-        entry.decisionId,
-        {
-          facts: { customerId: entry.customerId, channel: entry.channel, at: entry.at, offers },
-          events: new Set(),
-          terminal: new Map(),
-          once: new Set(),
-        },
-        { ttl },
-      );
+      this.decisions.set(entry.decisionId, { entry, facts: null, reactions: null }, { ttl });
     }
     this.apply({ kind: 'decision', decision: entry });
   }
@@ -86,28 +78,27 @@ export class MemoryFeedbackLog implements FeedbackLog {
     const verdicts: FeedbackVerdict[] = [];
     for (const event of events) {
       const record = this.decisions.get(event.decisionId) ?? null;
+      const facts = record === null ? null : (record.facts ??= factsOf(record.entry));
+      const reactions = record?.reactions ?? null;
       const verdict = judge(
         event,
-        record?.facts ?? null,
+        facts,
         {
-          seen: record?.events.has(event.eventId) ?? false,
-          terminal: record?.terminal.get(event.offerId) ?? null,
-          repeated: record?.once.has(`${event.offerId}|${event.type}`) ?? false,
+          seen: reactions?.events.has(event.eventId) ?? false,
+          terminal: reactions?.terminal.get(event.offerId) ?? null,
+          repeated: reactions?.once.has(`${event.offerId}|${event.type}`) ?? false,
         },
         this.options.windows,
         receivedAt,
       );
       verdicts.push(verdict);
-      if (verdict.status !== 'accepted' || record === null) continue;
-      record.events.add(event.eventId);
-      if (TERMINAL.has(event.type)) record.terminal.set(event.offerId, event.type);
-      else record.once.add(`${event.offerId}|${event.type}`);
-      const offer = record.facts.offers.get(event.offerId)!;
-      const entry: LogEntry = {
-        kind: 'feedback',
-        event,
-        attribution: { channel: record.facts.channel, ...offer },
-      };
+      if (verdict.status !== 'accepted' || record === null || facts === null) continue;
+      const recorded = (record.reactions ??= { events: new Set(), terminal: new Map(), once: new Set() });
+      recorded.events.add(event.eventId);
+      if (TERMINAL.has(event.type)) recorded.terminal.set(event.offerId, event.type);
+      else recorded.once.add(`${event.offerId}|${event.type}`);
+      const offer = facts.offers.get(event.offerId)!;
+      const entry: LogEntry = { kind: 'feedback', event, attribution: { channel: facts.channel, ...offer } };
       await this.applyContact(entry);
       this.apply(entry);
     }
@@ -137,4 +128,13 @@ export class MemoryFeedbackLog implements FeedbackLog {
     const contact = contactEventOf(entry);
     if (contact !== null) await this.history.append(contact.customerId, [contact.event]);
   }
+}
+
+function factsOf(entry: DecisionLogEntry): DecisionFacts {
+  const offers = new Map<string, OfferFacts>();
+  for (const o of entry.offers)
+    offers.set(o.offerId, { campaignId: o.campaignId, segmentId: o.segmentId, heldOut: false });
+  for (const o of entry.heldOut)
+    offers.set(o.offerId, { campaignId: o.campaignId, segmentId: o.segmentId, heldOut: true });
+  return { customerId: entry.customerId, channel: entry.channel, at: entry.at, offers };
 }
