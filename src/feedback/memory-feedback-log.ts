@@ -78,7 +78,7 @@ export class MemoryFeedbackLog implements FeedbackLog {
     const verdicts: FeedbackVerdict[] = [];
     for (const event of events) {
       const record = this.decisions.get(event.decisionId) ?? null;
-      const facts = record === null ? null : (record.facts ??= factsOf(record.entry));
+      const facts = record === null ? null : factsOfRecord(record);
       const reactions = record?.reactions ?? null;
       const verdict = judge(
         event,
@@ -93,7 +93,7 @@ export class MemoryFeedbackLog implements FeedbackLog {
       );
       verdicts.push(verdict);
       if (verdict.status !== 'accepted' || record === null || facts === null) continue;
-      const recorded = (record.reactions ??= { events: new Set(), terminal: new Map(), once: new Set() });
+      const recorded = reactionsOfRecord(record);
       recorded.events.add(event.eventId);
       if (TERMINAL.has(event.type)) recorded.terminal.set(event.offerId, event.type);
       else recorded.once.add(`${event.offerId}|${event.type}`);
@@ -137,4 +137,15 @@ function factsOf(entry: DecisionLogEntry): DecisionFacts {
   for (const o of entry.heldOut)
     offers.set(o.offerId, { campaignId: o.campaignId, segmentId: o.segmentId, heldOut: true });
   return { customerId: entry.customerId, channel: entry.channel, at: entry.at, offers };
+}
+
+function factsOfRecord(record: DecisionRecord): DecisionFacts {
+  if (record.facts === null) record.facts = factsOf(record.entry);
+  return record.facts;
+}
+
+function reactionsOfRecord(record: DecisionRecord): Reactions {
+  if (record.reactions === null)
+    record.reactions = { events: new Set(), terminal: new Map(), once: new Set() };
+  return record.reactions;
 }
