@@ -1,13 +1,20 @@
 import path from 'node:path';
 import { ConfigError } from './errors.js';
 
-export const SCOPES = ['decide', 'feedback', 'report', 'admin'] as const;
+/** `banner` is the scope of a public key that websites embed: banners and their beacons, nothing else. */
+export const SCOPES = ['decide', 'feedback', 'report', 'admin', 'banner'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export interface ApiKeyConfig {
   readonly key: string;
   readonly name: string;
   readonly scopes: ReadonlySet<Scope>;
+  /** Browser origins (`scheme://host[:port]`) allowed to use this key, besides Offerloop's own. */
+  readonly origins: ReadonlySet<string>;
+  /** Requests (and WebSocket messages) per second for the key, all clients together. */
+  readonly rate: number;
+  /** Banner keys: requests per second per client IP (the key is public, so anyone may hold it). */
+  readonly ipRate: number;
 }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -21,6 +28,8 @@ export interface Config {
     readonly bodyLimit: number;
     /** Serve /docs without a key. Default: only in the embedded demo (no keys configured). */
     readonly publicDocs: boolean;
+    /** Fastify's trustProxy: hops (or true) whose X-Forwarded-For names the client IP for rate limits. */
+    readonly trustProxy: boolean | number;
   };
   /** Null: the embedded store. Otherwise one Redis (`url`) or a Redis Cluster (`clusterNodes`). */
   readonly redis: RedisConfig | null;
@@ -43,6 +52,7 @@ export interface Config {
   };
   readonly decisions: { readonly defaultLimit: number; readonly maxLimit: number };
   readonly feedback: FeedbackConfig;
+  readonly ws: WsConfig;
   readonly log: { readonly level: LogLevel };
 }
 
@@ -73,6 +83,18 @@ export interface FeedbackConfig {
   readonly consumers: number;
   /** Most events in one POST /v1/feedback. */
   readonly maxBatch: number;
+}
+
+/** The WebSocket gateway's limits. */
+export interface WsConfig {
+  /** Largest message a client may send, in bytes. */
+  readonly maxMessageBytes: number;
+  /** Bytes a socket may have waiting to be sent; a client that lets more pile up is terminated. */
+  readonly sendBufferBytes: number;
+  /** Ping interval; a client that did not answer the previous ping is terminated. */
+  readonly heartbeatMs: number;
+  /** Topics (agents, customers) one session may subscribe to. */
+  readonly maxSubscriptions: number;
 }
 
 const HOUR_MS = 3_600_000;
@@ -114,7 +136,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   }
 
   const redis = parseRedis(env, str, int, problems);
-  const keys = parseApiKeys(str('OFFERLOOP_API_KEYS'), problems);
+  const limits = {
+    rate: int('OFFERLOOP_RATE_LIMIT', 10_000, 1, 10_000_000),
+    ipRate: int('OFFERLOOP_IP_RATE_LIMIT', 20, 1, 1_000_000),
+  };
+  const keys = parseApiKeys(str('OFFERLOOP_API_KEYS'), limits, problems);
   const demoKey = keys.length === 0 && redis === null;
   if (keys.length === 0 && redis !== null) {
     problems.push(
@@ -129,11 +155,22 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       port: int('PORT', 8080, 0, 65535),
       bodyLimit: int('OFFERLOOP_BODY_LIMIT', 64 * 1024, 1024, 16 * 1024 * 1024),
       publicDocs: bool('OFFERLOOP_PUBLIC_DOCS', demoKey),
+      trustProxy: parseTrustProxy(str('OFFERLOOP_TRUST_PROXY'), problems),
     },
     redis,
     cache: { maxBytes: int('OFFERLOOP_CACHE_MB', 256, 1, 1024 * 1024) * 1024 * 1024 },
     auth: {
-      keys: demoKey ? [{ key: DEMO_API_KEY, name: 'demo', scopes: new Set(SCOPES) }] : keys,
+      keys: demoKey
+        ? [
+            {
+              key: DEMO_API_KEY,
+              name: 'demo',
+              scopes: new Set(SCOPES),
+              origins: new Set<string>(),
+              ...limits,
+            },
+          ]
+        : keys,
       demoKey,
     },
     rules: {
@@ -157,6 +194,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       retentionMs: int('FEEDBACK_RETENTION_HOURS', 7 * 24, 1, 24 * 3660) * HOUR_MS,
       consumers: int('FEEDBACK_CONSUMERS', 1, 0, 64),
       maxBatch: 1000,
+    },
+    ws: {
+      maxMessageBytes: int('OFFERLOOP_WS_MAX_MESSAGE_BYTES', 16 * 1024, 256, 1024 * 1024),
+      sendBufferBytes: int('OFFERLOOP_WS_SEND_BUFFER_BYTES', 1024 * 1024, 16 * 1024, 64 * 1024 * 1024),
+      heartbeatMs: int('OFFERLOOP_WS_HEARTBEAT_MS', 30_000, 100, 3_600_000),
+      maxSubscriptions: 32,
     },
     log: { level },
   };
@@ -202,15 +245,35 @@ function parseRedis(
   return { url, clusterNodes: nodes, prefix, timeoutMs };
 }
 
-/** `agent-key=decide+feedback,ops-key=admin+report`: a key, `=`, scopes joined by `+`. */
-function parseApiKeys(raw: string | null, problems: string[]): ApiKeyConfig[] {
+/** `false` (default), `true`, or a number of trusted hops in front of the server. */
+function parseTrustProxy(raw: string | null, problems: string[]): boolean | number {
+  if (raw === null || raw === 'false' || raw === '0') return false;
+  if (raw === 'true') return true;
+  const hops = Number(raw);
+  if (Number.isInteger(hops) && hops > 0 && hops < 100) return hops;
+  problems.push(`OFFERLOOP_TRUST_PROXY must be true, false or a number of hops, got '${raw}'`);
+  return false;
+}
+
+const ORIGIN = /^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/;
+
+/**
+ * `agent-key=decide+feedback,pk-web=banner;origins=https://a.example|https://b.example;ipRate=20`:
+ * a key, `=`, scopes joined by `+`, then options after `;` (see docs/channels.md).
+ */
+function parseApiKeys(
+  raw: string | null,
+  limits: { rate: number; ipRate: number },
+  problems: string[],
+): ApiKeyConfig[] {
   if (!raw) return [];
   const keys: ApiKeyConfig[] = [];
   raw.split(',').forEach((entry, i) => {
-    const [key, scopeList, ...rest] = entry.trim().split('=');
+    const [head = '', ...options] = entry.trim().split(';');
+    const [key, scopeList, ...rest] = head.split('=');
     const position = `OFFERLOOP_API_KEYS entry ${i + 1}`;
     if (!key || !scopeList || rest.length > 0) {
-      problems.push(`${position} must look like key=scope+scope`);
+      problems.push(`${position} must look like key=scope+scope[;option=value]`);
       return;
     }
     if (key.length < 4) problems.push(`${position}: a key must have at least 4 characters`);
@@ -219,8 +282,26 @@ function parseApiKeys(raw: string | null, problems: string[]): ApiKeyConfig[] {
       if ((SCOPES as readonly string[]).includes(s)) scopes.add(s as Scope);
       else problems.push(`${position}: unknown scope '${s}' (known: ${SCOPES.join(', ')})`);
     }
+    const origins = new Set<string>();
+    let { rate, ipRate } = limits;
+    for (const option of options) {
+      const [name, value = ''] = option.split('=', 2);
+      if (name === 'origins') {
+        for (const origin of value.split('|')) {
+          if (ORIGIN.test(origin)) origins.add(origin.toLowerCase());
+          else problems.push(`${position}: '${origin}' is not an origin like https://www.example.com`);
+        }
+      } else if (name === 'rate' || name === 'ipRate') {
+        const n = Number(value);
+        if (!Number.isInteger(n) || n < 1) problems.push(`${position}: ${name} must be a positive integer`);
+        else if (name === 'rate') rate = n;
+        else ipRate = n;
+      } else {
+        problems.push(`${position}: unknown option '${name}' (known: origins, rate, ipRate)`);
+      }
+    }
     // Keys are secrets: the name shown in logs is a short prefix, never the key itself.
-    keys.push({ key, name: `${key.slice(0, 3)}…`, scopes });
+    keys.push({ key, name: `${key.slice(0, 3)}…`, scopes, origins, rate, ipRate });
   });
   return keys;
 }

@@ -33,6 +33,23 @@ export class ForbiddenError extends OfferloopError {
   }
 }
 
+/** Over the API key's (or the client's) rate limit; `Retry-After` says when to come back. */
+export class TooManyRequestsError extends OfferloopError {
+  readonly retryAfterSeconds: number;
+  constructor(waitMs: number) {
+    const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+    super('rate_limited', 429, `rate limit exceeded: retry after ${seconds} s`);
+    this.retryAfterSeconds = seconds;
+  }
+}
+
+/** A browser page whose origin this API key does not allow. */
+export class OriginNotAllowedError extends OfferloopError {
+  constructor(origin: string) {
+    super('origin_not_allowed', 403, `origin ${origin} is not allowed for this API key`);
+  }
+}
+
 /** A request that passed the schema but still makes no sense (e.g. 30 February). Changes nothing. */
 export class BadRequestError extends OfferloopError {
   constructor(message: string) {

@@ -5,17 +5,22 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { ApiKeyAuth } from './http/auth.js';
 import { installErrorHandling } from './http/error-handler.js';
+import { RateLimiter } from './http/rate-limiter.js';
+import { bannerRoutes } from './http/routes/banners.js';
 import { customerRoutes } from './http/routes/customers.js';
 import { decisionRoutes } from './http/routes/decisions.js';
 import { feedbackRoutes } from './http/routes/feedback.js';
 import { healthRoutes } from './http/routes/health.js';
+import { interactionRoutes } from './http/routes/interactions.js';
 import { rulesetRoutes } from './http/routes/ruleset.js';
+import { webRoutes } from './http/routes/web.js';
 import { validatorCompiler } from './http/validation.js';
 import type { Services } from './services.js';
+import { WsGateway } from './ws/ws-gateway.js';
 
 /** Builds the HTTP app from a config and the services; does not listen (tests use inject). */
 export async function buildServer(
-  config: Pick<Config, 'http' | 'auth' | 'feedback'>,
+  config: Pick<Config, 'http' | 'auth' | 'feedback' | 'ws'>,
   services: Services,
   log: Logger,
 ): Promise<FastifyInstance> {
@@ -31,6 +36,7 @@ export async function buildServer(
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    trustProxy: trustProxyOf(config.http.trustProxy),
   });
   app.decorateRequest('apiKey', null);
   // Node's server.close() closes idle keep-alive connections once, when closing starts; one busy at
@@ -46,7 +52,16 @@ export async function buildServer(
   app.setValidatorCompiler(validatorCompiler());
   installErrorHandling(app);
 
-  const auth = new ApiKeyAuth(config.auth.keys);
+  const auth = new ApiKeyAuth(config.auth.keys, new RateLimiter());
+  // First: @fastify/websocket must see every route that is added after it.
+  await WsGateway.register(app, {
+    auth,
+    decisions: services.decisions,
+    feedback: services.feedback,
+    hub: services.hub,
+    config: config.ws,
+    log,
+  });
   await app.register(swagger, {
     openapi: {
       info: {
@@ -67,5 +82,18 @@ export async function buildServer(
   feedbackRoutes(app, { auth, feedback: services.feedback, maxBatch: config.feedback.maxBatch });
   customerRoutes(app, { auth, dossiers: services.dossiers, profiles: services.profileChanges });
   rulesetRoutes(app, { auth, rules: services.rules });
+  interactionRoutes(app, { auth, calls: services.calls });
+  bannerRoutes(app, {
+    auth,
+    banners: services.banners,
+    feedback: services.feedback,
+    keys: config.auth.keys,
+  });
+  webRoutes(app);
   return app;
+}
+
+/** Fastify takes a number of trusted hops at run time, but its types want this function for it. */
+function trustProxyOf(setting: boolean | number): boolean | ((address: string, hop: number) => boolean) {
+  return typeof setting === 'number' ? (_address, hop) => hop < setting : setting;
 }

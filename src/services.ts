@@ -12,6 +12,9 @@ import { RedisFeedbackLog } from './feedback/redis-feedback-log.js';
 import type { ReadinessCheck } from './http/routes/health.js';
 import { RulesetHolder } from './ruleset/ruleset-holder.js';
 import type { ContactLookback } from './ruleset/snapshot.js';
+import { BannerService } from './service/banner-service.js';
+import { type CallRegistry, MemoryCallRegistry } from './service/call-registry.js';
+import { CallService } from './service/call-service.js';
 import { DecisionService } from './service/decision-service.js';
 import { DossierService } from './service/dossier-service.js';
 import { FeedbackService } from './service/feedback-service.js';
@@ -24,15 +27,20 @@ import {
   MemoryContactHistoryStore,
 } from './store/contact-history-store.js';
 import { MemoryProfileStore } from './store/memory-profile-store.js';
+import { MemoryPhoneDirectory, type PhoneDirectory } from './store/phone-directory.js';
 import { readProfilesFile } from './store/profile-file.js';
 import type { ProfileStore } from './store/profile-store.js';
 import { PopulationSync } from './store/redis/population-sync.js';
+import { RedisCallRegistry } from './store/redis/redis-call-registry.js';
 import { RedisCapCounters } from './store/redis/redis-cap-counters.js';
 import { RedisConnection } from './store/redis/redis-connection.js';
 import { RedisContactHistoryStore } from './store/redis/redis-contact-history-store.js';
 import { RedisKeys } from './store/redis/redis-keys.js';
+import { RedisPhoneDirectory } from './store/redis/redis-phone-directory.js';
 import { RedisProfileStore } from './store/redis/redis-profile-store.js';
 import { TieredProfileStore } from './store/tiered-profile-store.js';
+import { PushHub } from './ws/push-hub.js';
+import { RedisPushRelay } from './ws/redis-push-relay.js';
 
 /** Everything the HTTP layer talks to. Built in one place (the composition root), injected into routes. */
 export interface Services {
@@ -43,6 +51,10 @@ export interface Services {
   readonly dossiers: DossierService;
   readonly profileChanges: ProfileService;
   readonly feedback: FeedbackService;
+  readonly calls: CallService;
+  readonly banners: BannerService;
+  /** Who listens to pushes on this server (WebSocket sessions), and the way to the other servers. */
+  readonly hub: PushHub;
   /** The feedback log itself (tests and tools inspect it; routes go through `feedback`). */
   readonly feedbackLog: FeedbackLog;
   readonly readiness: ReadinessCheck;
@@ -57,12 +69,14 @@ export async function createServices(
   const rules = await RulesetHolder.open(config.rules.dir, log, clock);
   if (config.rules.watch) rules.watch();
   try {
+    const hub = new PushHub();
     const stores = config.redis
       ? await redisStores(
           config.redis,
           config.cache,
           config.feedback,
           () => rules.current.lookback,
+          hub,
           log,
           clock,
         )
@@ -78,8 +92,23 @@ export async function createServices(
       defaultLimit: config.decisions.defaultLimit,
     });
     const dossiers = new DossierService({ rules, profiles, history, clock });
-    const profileChanges = new ProfileService({ profiles, history, changed: stores.changed });
+    const profileChanges = new ProfileService({
+      profiles,
+      history,
+      changed: stores.changed,
+      phones: stores.phones,
+    });
     const feedback = new FeedbackService({ log: feedbackLog, clock });
+    const calls = new CallService({
+      decisions,
+      dossiers,
+      profiles,
+      phones: stores.phones,
+      calls: stores.calls,
+      hub,
+      clock,
+    });
+    const banners = new BannerService({ rules, decisions });
     const readiness: ReadinessCheck = async () => {
       const store = await stores.health();
       const feedbackHealth = feedbackLog.health();
@@ -97,6 +126,9 @@ export async function createServices(
       dossiers,
       profileChanges,
       feedback,
+      calls,
+      banners,
+      hub,
       feedbackLog,
       readiness,
       async close() {
@@ -116,6 +148,8 @@ interface Stores {
   readonly history: ContactHistoryStore;
   readonly counters: CapCounters;
   readonly feedbackLog: FeedbackLog;
+  readonly phones: PhoneDirectory;
+  readonly calls: CallRegistry;
   readonly changed: (customerId: string) => Promise<void>;
   health(): Promise<{ degraded: boolean; details: Record<string, unknown> }>;
   close(): Promise<void>;
@@ -132,11 +166,14 @@ async function embeddedStores(
   log: Logger,
   clock: () => number,
 ): Promise<Stores> {
-  const profiles = new MemoryProfileStore(await initialProfiles(data, rules, log));
+  const initial = await initialProfiles(data, rules, log);
+  const profiles = new MemoryProfileStore(initial);
   const history = new MemoryContactHistoryStore();
   return {
     profiles,
     history,
+    phones: new MemoryPhoneDirectory(initial),
+    calls: new MemoryCallRegistry(),
     counters: new MemoryCapCounters(),
     feedbackLog: new MemoryFeedbackLog(history, {
       windows: windowsOf(feedback),
@@ -158,6 +195,7 @@ async function redisStores(
   cache: Config['cache'],
   feedback: FeedbackConfig,
   retention: () => ContactLookback,
+  hub: PushHub,
   log: Logger,
   clock: () => number,
 ): Promise<Stores> {
@@ -172,6 +210,7 @@ async function redisStores(
       (id) => history.forget(id),
     ]);
     const counters = new RedisCapCounters(redis, keys, log, clock);
+    await RedisPushRelay.start(redis, keys, hub, log);
     // A connection of its own: Redis answers a connection's commands in order, and a decision's
     // must not queue behind a flood of feedback scripts.
     const feedbackRedis = await RedisConnection.open(redisConfig, log);
@@ -191,6 +230,8 @@ async function redisStores(
       history,
       counters,
       feedbackLog,
+      phones: new RedisPhoneDirectory(redis, keys),
+      calls: new RedisCallRegistry(redis, keys, log),
       changed: (customerId) => sync.customerChanged(customerId),
       health: async () => ({
         // Decisions go on while Redis is away (memory tier, then anonymous): degraded, not down.
@@ -246,7 +287,7 @@ async function initialProfiles(
   data: Config['data'],
   rules: RulesetHolder,
   log: Logger,
-): Promise<Iterable<CustomerProfile>> {
+): Promise<readonly CustomerProfile[]> {
   if (data.profilesFile !== null) {
     const result = await readProfilesFile(data.profilesFile);
     if (result.badCount > 0) {
@@ -264,6 +305,8 @@ async function initialProfiles(
   for (const record of generatePopulation(data.demoCustomers, products, {
     seed: data.demoSeed,
     affinities: 20,
+    // So that the tour can start a call by the caller's number (docs/channels.md).
+    phones: true,
   })) {
     profiles.push(profileFromRecord(record));
   }

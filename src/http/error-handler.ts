@@ -1,5 +1,6 @@
+import type { ErrorObject } from 'ajv';
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { OfferloopError } from '../errors.js';
+import { OfferloopError, TooManyRequestsError } from '../errors.js';
 
 interface ErrorBody {
   error: { code: string; message: string; details?: unknown };
@@ -20,18 +21,10 @@ const FASTIFY_CLIENT_ERRORS: Readonly<Record<string, { code: string; status: num
  */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err instanceof TooManyRequestsError) reply.header('retry-after', err.retryAfterSeconds);
     if (err instanceof OfferloopError) return reply.code(err.statusCode).send(err.toJSON());
     if (err.validation) {
-      const first = err.validation[0];
-      const where = err.validationContext ?? 'request';
-      const path = first?.instancePath ? `${where}${first.instancePath.replaceAll('/', '.')}` : where;
-      const params = (first?.params ?? {}) as Record<string, unknown>;
-      let message = `${path} ${first?.message ?? 'is invalid'}`;
-      if (first?.keyword === 'additionalProperties') {
-        message = `${path} has an unknown field '${String(params.additionalProperty)}'`;
-      } else if (first?.keyword === 'enum' && Array.isArray(params.allowedValues)) {
-        message = `${path} must be one of: ${params.allowedValues.join(', ')}`;
-      }
+      const message = validationMessage(err.validation, err.validationContext ?? 'request');
       return reply.code(400).send(body('invalid_request', message, { errors: err.validation.slice(0, 10) }));
     }
     const known = err.code ? FASTIFY_CLIENT_ERRORS[err.code] : undefined;
@@ -46,6 +39,20 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send(body('not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
   });
+}
+
+/** The first schema error as a sentence that names the field: `body.channel must be one of: …`. */
+export function validationMessage(errors: readonly ErrorObject[], where: string): string {
+  const first = errors[0];
+  const path = first?.instancePath ? `${where}${first.instancePath.replaceAll('/', '.')}` : where;
+  const params = (first?.params ?? {}) as Record<string, unknown>;
+  if (first?.keyword === 'additionalProperties') {
+    return `${path} has an unknown field '${String(params.additionalProperty)}'`;
+  }
+  if (first?.keyword === 'enum' && Array.isArray(params.allowedValues)) {
+    return `${path} must be one of: ${params.allowedValues.join(', ')}`;
+  }
+  return `${path} ${first?.message ?? 'is invalid'}`;
 }
 
 function body(code: string, message: string, details?: unknown): ErrorBody {

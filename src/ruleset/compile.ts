@@ -22,7 +22,7 @@ import type {
   EvalContext,
   RulesetSnapshot,
 } from './snapshot.js';
-import type { ContactPolicySource, Creative, RulesFile } from './source.js';
+import type { ContactPolicySource, Creative, RulesFile, WebCreative } from './source.js';
 import { DAY_MS, parseDate, parseDuration } from './time.js';
 
 /** One parsed rules file and a way to find the source position of any value in it. */
@@ -190,6 +190,7 @@ export function compileRuleset(files: readonly ParsedRulesFile[], meta: CompileM
   }
 
   const { policies, globalPolicy } = compilePolicies(files, problem);
+  const defaultBanners = compileDefaultBanners(files, problem);
   if (problems.length > 0) throw new RulesetError(problems);
 
   return {
@@ -206,7 +207,25 @@ export function compileRuleset(files: readonly ParsedRulesFile[], meta: CompileM
     globalPolicy,
     lookback: lookbackOf([...policies, globalPolicy]),
     channels: CHANNELS.map((channel, i) => indexChannel(offers, channel, placements[i]!)),
+    defaultBanners,
   };
+}
+
+function compileDefaultBanners(
+  files: readonly ParsedRulesFile[],
+  problem: ProblemAt,
+): Map<string, WebCreative> {
+  const banners = new Map<string, WebCreative>();
+  for (const file of files) {
+    (file.content.banners ?? []).forEach(({ placement, ...creative }, i) => {
+      if (banners.has(placement)) {
+        problem(file, ['banners', i, 'placement'], `a second default banner for placement '${placement}'`);
+        return;
+      }
+      banners.set(placement, Object.freeze(creative));
+    });
+  }
+  return banners;
 }
 
 function lookbackOf(policies: readonly ChannelPolicy[]): ContactLookback {

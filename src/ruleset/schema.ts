@@ -33,8 +33,31 @@ export const rulesetSchema = {
         $ref: '#/definitions/contactPolicy',
       },
     },
+    banners: {
+      type: 'array',
+      description:
+        "Default banners of website placements, shown when no offer is eligible; placement '*' covers every placement without its own.",
+      items: {
+        $ref: '#/definitions/defaultBanner',
+      },
+    },
   },
   definitions: {
+    defaultBanner: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['placement', 'headline', 'image', 'link'],
+      properties: {
+        placement: {
+          anyOf: [{ $ref: '#/definitions/id' }, { const: '*' }],
+        },
+        headline: { type: 'string', minLength: 1 },
+        body: { type: 'string' },
+        image: { type: 'string', minLength: 1 },
+        link: { type: 'string', minLength: 1 },
+        cta: { type: 'string' },
+      },
+    },
     id: {
       type: 'string',
       pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$',

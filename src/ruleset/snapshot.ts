@@ -1,6 +1,6 @@
 import type { Channel } from '../domain/channel.js';
 import type { Condition } from './expr/index.js';
-import type { CampaignObjective, Creative } from './source.js';
+import type { CampaignObjective, Creative, WebCreative } from './source.js';
 
 // A compiled, immutable ruleset. Requests read only the current snapshot; a reload builds a new one
 // and swaps it in one assignment (see ruleset-holder.ts), so no request sees half a ruleset.
@@ -100,6 +100,8 @@ export interface RulesetSnapshot {
   /** How far back the policies look; contacts older than that no longer matter. */
   readonly lookback: ContactLookback;
   readonly channels: readonly ChannelIndex[];
+  /** Default banner per web placement, `*` for the rest; see DefaultBannerSource. */
+  readonly defaultBanners: ReadonlyMap<string, WebCreative>;
 }
 
 /** The longest limit window (impressions) and the longest suppression (accepts, rejects), a day at least. */

@@ -9,6 +9,15 @@ export interface RulesFile {
   campaigns?: CampaignSource[];
   offers?: OfferSource[];
   contactPolicies?: ContactPolicySource[];
+  banners?: DefaultBannerSource[];
+}
+
+/**
+ * The banner a website placement shows when no offer is eligible (an unknown visitor, or everything
+ * capped). `placement: '*'` is the default of every placement without its own.
+ */
+export interface DefaultBannerSource extends WebCreative {
+  placement: string;
 }
 
 export interface SegmentSource {

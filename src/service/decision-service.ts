@@ -17,6 +17,12 @@ export interface DecideCommand {
   readonly limit?: number | undefined;
   readonly context?: Readonly<Record<string, AttributeValue>> | undefined;
   readonly explain?: boolean | undefined;
+  /**
+   * The decision is part of a contact that began at this time (a call that is decided again when
+   * the agent learns why the customer called): what the contact already showed on this channel is
+   * one contact, so it neither counts against the limits nor is recorded again.
+   */
+  readonly contactSince?: number | undefined;
 }
 
 export interface DecisionResult {
@@ -62,10 +68,11 @@ export class DecisionService {
       const now = clock();
       const snapshot = rules.current;
       const policy = snapshot.policies[channelIndex(command.channel)]!;
+      const since = command.contactSince;
       let engine = decide({
         snapshot,
         profile,
-        history: seen.events,
+        history: since === undefined ? seen.events : beforeContact(seen.events, command.channel, since),
         usage: counters,
         now,
         request: {
@@ -77,9 +84,11 @@ export class DecisionService {
         },
       });
       if (engine.offers.length > 0) {
-        const shown = engine.offers.map((c) =>
-          impression(c.offer.id, c.offer.campaign.id, command.channel, now),
-        );
+        const shown = engine.offers
+          .filter(
+            (c) => since === undefined || !shownInContact(seen.events, c.offer.id, command.channel, since),
+          )
+          .map((c) => impression(c.offer.id, c.offer.campaign.id, command.channel, now));
         const outcome = await history.appendIfUnchanged(customerId, seen, shown);
         if (outcome.appended) degraded ||= outcome.degraded;
         else {
@@ -112,6 +121,27 @@ export class DecisionService {
 
 /** Conflicting appends for one customer are rare; after this many the decision shows nothing. */
 const MAX_ATTEMPTS = 3;
+
+const isContactImpression = (e: ContactEvent, channel: Channel, since: number): boolean =>
+  e.outcome === 'impression' && e.channel === channel && e.at >= since;
+
+/** The history without the impressions of the contact in progress. */
+function beforeContact(
+  events: readonly ContactEvent[],
+  channel: Channel,
+  since: number,
+): readonly ContactEvent[] {
+  return events.filter((e) => !isContactImpression(e, channel, since));
+}
+
+function shownInContact(
+  events: readonly ContactEvent[],
+  offerId: string,
+  channel: Channel,
+  since: number,
+): boolean {
+  return events.some((e) => e.offerId === offerId && isContactImpression(e, channel, since));
+}
 
 function impression(offerId: string, campaignId: string, channel: Channel, at: number): ContactEvent {
   return { offerId, campaignId, channel, outcome: 'impression', at };

@@ -2,6 +2,7 @@ import { type CustomerProfile, type ProfileRecord, profileFromRecord } from '../
 import { applyPatch, type ProfilePatch } from '../domain/profile-patch.js';
 import { NotFoundError } from '../errors.js';
 import type { ContactHistoryStore } from '../store/contact-history-store.js';
+import type { PhoneDirectory } from '../store/phone-directory.js';
 import type { ProfileStore } from '../store/profile-store.js';
 
 export interface ProfileServiceDeps {
@@ -9,6 +10,7 @@ export interface ProfileServiceDeps {
   readonly history: ContactHistoryStore;
   /** Tells every server to forget its memory copy of the customer (a no-op for the embedded store). */
   readonly changed: (customerId: string) => Promise<void>;
+  readonly phones: PhoneDirectory;
 }
 
 /** Real-time profile changes from the CRM, and erasure. */
@@ -19,7 +21,7 @@ export class ProfileService {
   async replace(customerId: string, record: Omit<ProfileRecord, 'id'>): Promise<CustomerProfile> {
     const profile = profileFromRecord({ ...record, id: customerId });
     await this.deps.profiles.update(customerId, () => profile);
-    await this.deps.changed(customerId);
+    await Promise.all([this.deps.changed(customerId), this.deps.phones.record(profile)]);
     return profile;
   }
 
@@ -29,7 +31,7 @@ export class ProfileService {
       current === null ? null : applyPatch(current, patch),
     );
     if (next === null) throw new NotFoundError(`no customer '${customerId}'`);
-    await this.deps.changed(customerId);
+    await Promise.all([this.deps.changed(customerId), this.deps.phones.record(next)]);
     return next;
   }
 

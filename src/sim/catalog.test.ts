@@ -12,12 +12,19 @@ import {
 } from './catalog.js';
 
 function merged(files: Record<string, RulesFile>): Required<RulesFile> {
-  const all: Required<RulesFile> = { segments: [], campaigns: [], offers: [], contactPolicies: [] };
+  const all: Required<RulesFile> = {
+    segments: [],
+    campaigns: [],
+    offers: [],
+    contactPolicies: [],
+    banners: [],
+  };
   for (const f of Object.values(files)) {
     all.segments.push(...(f.segments ?? []));
     all.campaigns.push(...(f.campaigns ?? []));
     all.offers.push(...(f.offers ?? []));
     all.contactPolicies.push(...(f.contactPolicies ?? []));
+    all.banners.push(...(f.banners ?? []));
   }
   return all;
 }

@@ -56,6 +56,13 @@ export interface PopulationOptions {
   affinities?: number;
   /** Number of the first customer (`cust-${start}`); default 1. */
   start?: number;
+  /** Give each customer a (fictional, 555) phone number, `phone` = demoPhone(n); default false. */
+  phones?: boolean;
+}
+
+/** The demo phone number of customer `cust-${n}`: +1 555 and n in seven digits (`+15550000042`). */
+export function demoPhone(n: number): string {
+  return `+1555${String(n).padStart(7, '0')}`;
 }
 
 // ---- tables (weights follow the order of the value lists above) --------------------------------
@@ -540,6 +547,8 @@ export function* generatePopulation(
   const rng = new Rng(opts.seed);
   for (let n = start; n < start + count; n++) {
     rng.restart(n);
-    yield generateProfile(rng, n, products, profileOpts);
+    const record = generateProfile(rng, n, products, profileOpts);
+    if (opts.phones) record.attributes = { ...record.attributes, phone: demoPhone(n) };
+    yield record;
   }
 }

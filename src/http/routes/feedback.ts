@@ -26,7 +26,7 @@ export const feedbackEventSchema = {
   },
 } as const;
 
-const receiptSchema = {
+export const receiptSchema = {
   type: 'object',
   properties: {
     accepted: { type: 'integer' },

@@ -13,6 +13,9 @@
  * - `p:caps:day:<n>`             the same for UTC day n (expires after two days)
  * - `p:caps:spend`               hash of channel cost spent per campaign, `c:<campaign>`
  * - `p:events`                   pub/sub channel: version flips and per-customer invalidations
+ * - `p:push`                     pub/sub channel: pushes to WebSocket sessions on every server
+ * - `p:call:<callId>`            JSON of a call in progress (CTI events), expiring after 4 hours
+ * - `p:phone:<n>`                hash of phone number → customer id, bucket n of PHONE_BUCKETS
  * - `p:fb:{S}:log`               stream of shard S of the feedback log: decisions and feedback
  * - `p:fb:{S}:d:<decisionId>`    hash: a decision's customer, offers and reactions, for attribution
  * - `p:fb:{S}:rejected`          stream: replayed events that turned out invalid (kept, not dropped)
@@ -44,6 +47,9 @@ export class RedisKeys {
   readonly capsDay = (day: number): string => `${this.prefix}:caps:day:${day}`;
   readonly capsSpend = (): string => `${this.prefix}:caps:spend`;
   readonly events = (): string => `${this.prefix}:events`;
+  readonly push = (): string => `${this.prefix}:push`;
+  readonly call = (callId: string): string => `${this.prefix}:call:${callId}`;
+  readonly phoneBucket = (bucket: number): string => `${this.prefix}:phone:${bucket}`;
   readonly feedbackLog = (shard: number): string => `${this.prefix}:fb:{${shard}}:log`;
   /** Prefix of the decision records of a shard; the record of decision D is this + D. */
   readonly feedbackDecisionPrefix = (shard: number): string => `${this.prefix}:fb:{${shard}}:d:`;

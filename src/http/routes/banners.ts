@@ -1,0 +1,164 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ApiKeyConfig } from '../../config.js';
+import type { BannerService } from '../../service/banner-service.js';
+import type { FeedbackService } from '../../service/feedback-service.js';
+import type { ApiKeyAuth, AuthOptions } from '../auth.js';
+import { errorResponseSchema } from '../error-handler.js';
+import { receiptSchema } from './feedback.js';
+
+/** Browsers call these routes, with a public key that may come in the URL. */
+const BROWSER: AuthOptions = { browser: true, keyInUrl: true };
+
+const id = { type: 'string', minLength: 1, maxLength: 128 } as const;
+const placementParam = {
+  type: 'object',
+  required: ['placement'],
+  properties: { placement: { type: 'string', pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$' } },
+} as const;
+
+const bannerSchema = {
+  type: 'object',
+  properties: {
+    placement: { type: 'string' },
+    customerId: { type: ['string', 'null'] },
+    decisionId: {
+      type: ['string', 'null'],
+      description: 'Null for a default banner served without a decision.',
+    },
+    offerId: { type: ['string', 'null'] },
+    campaignId: { type: ['string', 'null'] },
+    default: { type: 'boolean', description: "True when the placement's default banner is shown." },
+    creative: {
+      type: 'object',
+      properties: {
+        headline: { type: 'string' },
+        body: { type: 'string' },
+        image: { type: 'string' },
+        link: { type: 'string' },
+        cta: { type: 'string' },
+      },
+    },
+  },
+} as const;
+
+interface BannerQuery {
+  customerId?: string;
+  key?: string;
+}
+
+interface BeaconQuery {
+  key?: string;
+  decisionId: string;
+  offerId: string;
+  customerId: string;
+  type: 'impression' | 'click';
+}
+
+/**
+ * Website banners and their beacons. Personalized answers are never stored by shared caches, and
+ * CORS answers only the origins configured for the key (see docs/channels.md).
+ */
+export function bannerRoutes(
+  app: FastifyInstance,
+  deps: {
+    auth: ApiKeyAuth;
+    banners: BannerService;
+    feedback: FeedbackService;
+    keys: readonly ApiKeyConfig[];
+  },
+): void {
+  // Preflights carry no key, so they are answered for any origin some banner key allows; the
+  // request itself is then checked against its own key's origins.
+  const bannerOrigins = new Set(
+    deps.keys.filter((k) => k.scopes.has('banner')).flatMap((k) => [...k.origins]),
+  );
+  const cors = (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    reply.header('vary', 'Origin');
+    const origin = request.headers.origin?.toLowerCase();
+    if (origin !== undefined && bannerOrigins.has(origin))
+      reply.header('access-control-allow-origin', origin);
+    done();
+  };
+
+  app.register(async (scope) => {
+    // navigator.sendBeacon may label even an empty beacon text/plain: accept it and ignore the body.
+    scope.addContentTypeParser('text/plain', { parseAs: 'string', bodyLimit: 1024 }, (_req, _body, done) =>
+      done(null, undefined),
+    );
+
+    scope.options('/v1/banners/*', { onRequest: cors, schema: { hide: true } }, async (_request, reply) => {
+      if (!reply.hasHeader('access-control-allow-origin')) {
+        return reply.code(403).send({ error: { code: 'origin_not_allowed', message: 'origin not allowed' } });
+      }
+      return reply
+        .code(204)
+        .header('access-control-allow-methods', 'GET, POST')
+        .header('access-control-allow-headers', 'Authorization')
+        .header('access-control-max-age', '600')
+        .send();
+    });
+
+    scope.get<{ Params: { placement: string }; Querystring: BannerQuery }>(
+      '/v1/banners/:placement',
+      {
+        onRequest: [cors, deps.auth.require('banner', BROWSER)],
+        schema: {
+          summary: 'A personalized banner for a website placement, ready to render',
+          description:
+            'Scope `banner` (a public key, also accepted as `?key=`). Without `customerId`, or when no offer is eligible, the placement\u2019s default banner.',
+          tags: ['channels'],
+          security: [{ apiKey: [] }],
+          params: placementParam,
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { customerId: id, key: { type: 'string', maxLength: 256 } },
+          },
+          response: { 200: bannerSchema, '4xx': errorResponseSchema },
+        },
+      },
+      async (request, reply) => {
+        const customerId = request.query.customerId ?? null;
+        const banner = await deps.banners.banner(request.params.placement, customerId);
+        return reply
+          .header('cache-control', customerId === null ? 'private, max-age=60' : 'private, no-store')
+          .send(banner);
+      },
+    );
+
+    scope.post<{ Querystring: BeaconQuery }>(
+      '/v1/banners/events',
+      {
+        onRequest: [cors, deps.auth.require('banner', BROWSER)],
+        bodyLimit: 1024,
+        schema: {
+          summary: 'A beacon: the banner was seen or clicked (for navigator.sendBeacon; no body)',
+          description:
+            'The event id is derived from decision, offer and type, so a repeated beacon is a duplicate. Scope `banner`.',
+          tags: ['channels'],
+          security: [{ apiKey: [] }],
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['decisionId', 'offerId', 'customerId', 'type'],
+            properties: {
+              key: { type: 'string', maxLength: 256 },
+              decisionId: id,
+              offerId: { type: 'string', pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$' },
+              customerId: id,
+              type: { type: 'string', enum: ['impression', 'click'] },
+            },
+          },
+          response: { 202: receiptSchema, '4xx': errorResponseSchema },
+        },
+      },
+      async (request, reply) => {
+        const { decisionId, offerId, customerId, type } = request.query;
+        const receipt = await deps.feedback.record([
+          { eventId: `${decisionId}:${offerId}:${type}`, decisionId, offerId, customerId, type },
+        ]);
+        return reply.code(202).header('cache-control', 'no-store').send(receipt);
+      },
+    );
+  });
+}

@@ -1,0 +1,54 @@
+import type { Logger } from 'pino';
+import {
+  CALL_TTL_MS,
+  type CallRegistry,
+  type CallState,
+  MemoryCallRegistry,
+} from '../../service/call-registry.js';
+import type { RedisConnection } from './redis-connection.js';
+import type { RedisKeys } from './redis-keys.js';
+
+/**
+ * Calls in Redis, so that a call.context reaching another server than its call.started finds the
+ * call, with this server's memory in front: a CTI that keeps talking to one server goes on working
+ * while Redis is away.
+ */
+export class RedisCallRegistry implements CallRegistry {
+  private readonly local = new MemoryCallRegistry();
+
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly keys: RedisKeys,
+    private readonly log: Logger,
+  ) {}
+
+  async get(callId: string): Promise<CallState | null> {
+    const local = await this.local.get(callId);
+    if (local !== null) return local;
+    const key = this.keys.call(callId);
+    const json = await this.redis.send<string | null>(key, ['GET', key]);
+    return json === null ? null : (JSON.parse(json) as CallState);
+  }
+
+  async put(call: CallState): Promise<void> {
+    await this.local.put(call);
+    const key = this.keys.call(call.callId);
+    try {
+      await this.redis.send(key, ['SET', key, JSON.stringify(call), 'PX', String(CALL_TTL_MS)]);
+    } catch (err) {
+      this.log.warn({ err }, 'call state kept in this server only: Redis unavailable');
+    }
+  }
+
+  async end(callId: string): Promise<CallState | null> {
+    const local = await this.local.end(callId);
+    const key = this.keys.call(callId);
+    try {
+      const json = await this.redis.send<string | null>(key, ['GETDEL', key]);
+      return local ?? (json === null ? null : (JSON.parse(json) as CallState));
+    } catch (err) {
+      if (local !== null) return local;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,469 @@
+/*
+ * The agent desktop (GET /agent/): signs in with an agent id and an API key, subscribes to the
+ * agent's calls over the WebSocket gateway, shows the caller and the offers of each call, and sends
+ * the agent's Accept / Reject back as feedback (docs/channels.md). No framework, no build step.
+ * Guarded by test/browser/agent-desktop.int.test.ts.
+ */
+(() => {
+  const STORE_AGENT = 'offerloop.agentId';
+  const STORE_KEY = 'offerloop.apiKey';
+  /** Reconnect delays in ms; the last one repeats. Jittered so a restarted server is not stampeded. */
+  const BACKOFF = [500, 1000, 2000, 4000, 8000, 15000, 30000];
+  /** Attributes shown first when the dossier has them; others fill up to SHOWN_ATTRIBUTES. */
+  const PREFERRED = ['name', 'phone', 'age', 'tenureYears', 'lifecycle', 'region', 'clv', 'preferredChannel'];
+  const SHOWN_ATTRIBUTES = 6;
+
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    status: $('status'),
+    error: $('error'),
+    signIn: $('sign-in'),
+    signInError: $('sign-in-error'),
+    agentId: $('agent-id'),
+    apiKey: $('api-key'),
+    signOut: $('sign-out'),
+    call: $('call'),
+    heading: $('call-heading'),
+    body: $('call-body'),
+    announcer: $('announcer'),
+  };
+
+  /** The session: null while signed out. */
+  let session = null;
+  let seq = 0;
+
+  // ---- small DOM helpers: text only, never HTML from a message -----------------------------------
+
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value !== null && value !== undefined && value !== false) el.setAttribute(name, String(value));
+    }
+    for (const child of children) {
+      if (child === null || child === undefined || child === false) continue;
+      el.append(child instanceof Node ? child : String(child));
+    }
+    return el;
+  }
+
+  function setStatus(state, text) {
+    ui.status.dataset.state = state;
+    ui.status.textContent = text;
+  }
+
+  function showError(el, message) {
+    el.textContent = message || '';
+    el.hidden = !message;
+  }
+
+  function announce(message) {
+    // Emptied first so the same words twice in a row are announced twice.
+    ui.announcer.textContent = '';
+    setTimeout(() => {
+      ui.announcer.textContent = message;
+    }, 50);
+  }
+
+  function base64url(text) {
+    let binary = '';
+    for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
+    return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  }
+
+  // ---- signing in and out ---------------------------------------------------------------------
+
+  function signIn(agentId, key) {
+    sessionStorage.setItem(STORE_AGENT, agentId);
+    sessionStorage.setItem(STORE_KEY, key);
+    session = { agentId, key, socket: null, attempt: 0, timer: 0, pending: new Map(), call: null };
+    ui.signIn.hidden = true;
+    ui.signOut.hidden = false;
+    ui.call.hidden = false;
+    showError(ui.error, '');
+    renderWaiting();
+    connect();
+  }
+
+  function signOut(message) {
+    if (session) {
+      clearTimeout(session.timer);
+      const socket = session.socket;
+      session = null;
+      if (socket) socket.close(1000, 'signed out');
+    }
+    sessionStorage.removeItem(STORE_KEY);
+    ui.signIn.hidden = false;
+    ui.signOut.hidden = true;
+    ui.call.hidden = true;
+    setStatus('signed-out', 'Signed out');
+    showError(ui.signInError, message || '');
+    ui.apiKey.value = '';
+    (ui.agentId.value ? ui.apiKey : ui.agentId).focus();
+  }
+
+  ui.signIn.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const agentId = ui.agentId.value.trim();
+    const key = ui.apiKey.value.trim();
+    if (!agentId || !key) {
+      showError(ui.signInError, 'Enter your agent id and your API key.');
+      (agentId ? ui.apiKey : ui.agentId).focus();
+      return;
+    }
+    showError(ui.signInError, '');
+    signIn(agentId, key);
+  });
+  ui.signOut.addEventListener('click', () => signOut());
+
+  // ---- the connection ---------------------------------------------------------------------------
+
+  function connect() {
+    const s = session;
+    if (!s) return;
+    setStatus(s.attempt === 0 ? 'connecting' : 'reconnecting', 'Connecting…');
+    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/ws`;
+    let socket;
+    try {
+      socket = new WebSocket(url, ['offerloop.v1', `bearer.${base64url(s.key)}`]);
+    } catch (err) {
+      // A key with characters no subprotocol may hold cannot be right either.
+      signOut(`Cannot connect with this key: ${err.message}`);
+      return;
+    }
+    s.socket = socket;
+    let opened = false;
+    socket.addEventListener('open', () => {
+      if (session !== s) return;
+      opened = true;
+      send({ type: 'subscribe', agentId: s.agentId }, { kind: 'subscribe' });
+    });
+    socket.addEventListener('message', (event) => {
+      if (session !== s || typeof event.data !== 'string') return;
+      let msg;
+      try {
+        msg = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      onMessage(msg);
+    });
+    socket.addEventListener('close', (event) => {
+      if (session !== s || s.socket !== socket) return;
+      s.socket = null;
+      failPending('Not sent: the connection was lost. Try again.');
+      if (event.code === 1008) {
+        setStatus('error', 'Connection closed');
+        showError(
+          ui.error,
+          'The server closed the connection: too many messages. Sign in again to reconnect.',
+        );
+        return;
+      }
+      if (opened) s.attempt = 0;
+      if (!opened) {
+        checkKey(s).then((problem) => {
+          if (session !== s) return;
+          if (problem) signOut(problem);
+          else retry(s);
+        });
+      } else retry(s);
+    });
+  }
+
+  /**
+   * Why a socket could not open. A browser does not tell the HTTP status of a refused upgrade, so the
+   * key is checked the same way through REST: POST /v1/decisions with an empty body answers 401 or 403
+   * for a bad key before it looks at the body (and 400 for a good one, deciding nothing).
+   */
+  async function checkKey(s) {
+    try {
+      const res = await fetch('/v1/decisions', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${s.key}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      if (res.status === 401) return 'This API key was not accepted.';
+      if (res.status === 403) return 'This API key may not take calls: it needs the decide scope.';
+    } catch {
+      // The server is unreachable: keep trying.
+    }
+    return null;
+  }
+
+  function retry(s) {
+    const delay = BACKOFF[Math.min(s.attempt, BACKOFF.length - 1)];
+    s.attempt++;
+    const wait = Math.round(delay * (0.75 + Math.random() * 0.5));
+    setStatus('reconnecting', `Connection lost — reconnecting in ${Math.max(1, Math.round(wait / 1000))} s…`);
+    s.timer = setTimeout(connect, wait);
+  }
+
+  /** Sends a request; `meta` is remembered until its answer comes back. False when not connected. */
+  function send(message, meta) {
+    const s = session;
+    if (s?.socket?.readyState !== WebSocket.OPEN) return false;
+    const id = String(++seq);
+    s.pending.set(id, meta);
+    s.socket.send(JSON.stringify({ ...message, id }));
+    return true;
+  }
+
+  function failPending(message) {
+    if (!session) return;
+    for (const meta of session.pending.values()) {
+      if (meta.kind === 'feedback') offerFailed(meta, message);
+    }
+    session.pending.clear();
+  }
+
+  function onMessage(msg) {
+    const s = session;
+    if (msg.type === 'call') {
+      onCall(msg);
+      return;
+    }
+    if (msg.type !== 'result' && msg.type !== 'error') return;
+    const meta = s.pending.get(msg.id);
+    s.pending.delete(msg.id);
+    const problem = msg.type === 'error' ? errorText(msg.error) : null;
+    if (!meta) {
+      if (problem) showError(ui.error, problem);
+      return;
+    }
+    if (meta.kind === 'subscribe') {
+      if (problem) {
+        setStatus('error', 'Not subscribed');
+        showError(ui.error, `Cannot take calls for ${s.agentId}: ${problem}`);
+      } else {
+        showError(ui.error, '');
+        setStatus('connected', `Connected as ${s.agentId}`);
+      }
+    } else if (meta.kind === 'feedback') {
+      if (problem) offerFailed(meta, problem);
+      else feedbackDone(meta, msg.result);
+    }
+  }
+
+  function errorText(error) {
+    if (error && typeof error.message === 'string') return error.message;
+    if (error && typeof error.code === 'string') return error.code;
+    return 'The server answered with an error.';
+  }
+
+  // ---- calls ------------------------------------------------------------------------------------
+
+  function onCall(msg) {
+    const s = session;
+    if (msg.event === 'call.started') {
+      s.call = {
+        callId: msg.callId,
+        customerId: msg.customerId ?? null,
+        customerKnown: msg.customerKnown !== false,
+        dossier: msg.dossier ?? null,
+        decision: msg.decision ?? null,
+        context: null,
+      };
+      renderCall(s.call);
+      announce(`Incoming call: ${msg.customerId ?? 'unknown caller'}`);
+    } else if (msg.event === 'call.context') {
+      if (!s.call || s.call.callId !== msg.callId) {
+        s.call = {
+          callId: msg.callId,
+          customerId: msg.customerId ?? null,
+          customerKnown: msg.customerKnown !== false,
+          dossier: msg.dossier ?? null,
+          decision: null,
+          context: null,
+        };
+      }
+      s.call.context = msg.context ?? null;
+      if (msg.dossier) s.call.dossier = msg.dossier;
+      s.call.decision = msg.decision ?? null;
+      renderCall(s.call);
+      announce(`Call update for ${msg.customerId ?? 'the caller'}: new offers`);
+    } else if (msg.event === 'call.ended') {
+      if (s.call && s.call.callId === msg.callId) {
+        s.call = null;
+        renderWaiting();
+        announce('Call ended');
+      }
+    }
+  }
+
+  function renderWaiting() {
+    ui.heading.textContent = 'Waiting for a call';
+    ui.call.dataset.callId = '';
+    ui.body.replaceChildren(
+      h(
+        'p',
+        { class: 'waiting' },
+        'When a call for you starts, the caller and the offers to make appear here.',
+      ),
+    );
+  }
+
+  function renderCall(call) {
+    ui.heading.textContent = call.customerId ? `Call with ${call.customerId}` : 'Call with an unknown caller';
+    ui.call.dataset.callId = call.callId || '';
+    const parts = [renderCaller(call)];
+    if (call.context) parts.push(renderContext(call.context));
+    parts.push(h('h3', {}, 'Offers'), renderOffers(call));
+    ui.body.replaceChildren(...parts);
+  }
+
+  function renderCaller(call) {
+    const box = h('div', { class: 'caller' });
+    const d = call.dossier;
+    if (!call.customerKnown || !d) {
+      box.append(
+        h(
+          'p',
+          { class: 'muted' },
+          call.customerKnown ? 'No dossier for this caller.' : 'Unknown caller: the number is not on file.',
+        ),
+      );
+      return h('section', { 'aria-label': 'Caller' }, h('h3', {}, 'Caller'), box);
+    }
+    const attrs = d.attributes && typeof d.attributes === 'object' ? d.attributes : {};
+    const names = PREFERRED.filter((n) => n in attrs);
+    for (const n of Object.keys(attrs)) if (!names.includes(n)) names.push(n);
+    const dl = h('dl', {}, h('dt', {}, 'Customer'), h('dd', {}, d.customerId ?? call.customerId));
+    for (const n of names.slice(0, SHOWN_ATTRIBUTES))
+      dl.append(h('dt', {}, label(n)), h('dd', {}, shown(attrs[n])));
+    const holdings = Array.isArray(d.holdings) ? d.holdings : [];
+    const segments = Array.isArray(d.segments) ? d.segments : [];
+    box.append(
+      dl,
+      h(
+        'div',
+        {},
+        h('h4', {}, 'Holdings'),
+        tags(holdings.map(String), 'No products held.'),
+        h('h4', {}, 'Segments'),
+        tags(
+          segments.map((seg) => (seg && typeof seg === 'object' ? (seg.name ?? seg.id) : String(seg))),
+          'No segments.',
+        ),
+      ),
+    );
+    return h('section', { 'aria-label': 'Caller' }, h('h3', {}, 'Caller'), box);
+  }
+
+  function label(name) {
+    const words = name.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
+    return words.charAt(0).toUpperCase() + words.slice(1);
+  }
+
+  function shown(value) {
+    if (typeof value === 'boolean') return value ? 'yes' : 'no';
+    if (value === null || value === undefined) return '—';
+    return typeof value === 'object' ? JSON.stringify(value) : String(value);
+  }
+
+  function tags(items, empty) {
+    if (items.length === 0) return h('p', { class: 'muted' }, empty);
+    return h('ul', { class: 'tags' }, ...items.map((t) => h('li', {}, t)));
+  }
+
+  function renderContext(context) {
+    const p = h('p', { class: 'context' });
+    if (typeof context.reason === 'string' && context.reason)
+      p.append(h('strong', {}, 'Reason: '), context.reason);
+    if (typeof context.intent === 'string' && context.intent) {
+      if (p.childNodes.length) p.append(' · ');
+      p.append(h('strong', {}, 'Intent: '), context.intent);
+    }
+    return p.childNodes.length ? p : null;
+  }
+
+  function renderOffers(call) {
+    const decision = call.decision;
+    const offers = decision && Array.isArray(decision.offers) ? decision.offers : [];
+    if (offers.length === 0) return h('p', { class: 'muted' }, 'No offers for this caller right now.');
+    const list = h('ol', { class: 'offers' });
+    for (const offer of offers) list.append(renderOffer(call, decision, offer));
+    return list;
+  }
+
+  function renderOffer(call, decision, offer) {
+    const creative = offer.creative && typeof offer.creative === 'object' ? offer.creative : {};
+    const nameId = `offer-${decision.decisionId}-${offer.offerId}`.replace(/[^A-Za-z0-9_-]/g, '_');
+    const status = h('span', { class: 'offer-status', 'aria-live': 'polite' });
+    const accept = h('button', { type: 'button', class: 'accept', 'aria-describedby': nameId }, 'Accept');
+    const reject = h('button', { type: 'button', class: 'reject', 'aria-describedby': nameId }, 'Reject');
+    const el = h(
+      'li',
+      { class: 'offer', 'data-offer-id': offer.offerId, 'data-decision-id': decision.decisionId },
+      h('h4', { id: nameId }, offer.name || offer.offerId),
+      typeof creative.headline === 'string' ? h('p', { class: 'headline' }, creative.headline) : null,
+      typeof creative.talkTrack === 'string' ? h('p', { class: 'talk-track' }, creative.talkTrack) : null,
+      Array.isArray(offer.reasons) && offer.reasons.length
+        ? h('p', { class: 'reasons' }, `Why: ${offer.reasons.join(', ')}`)
+        : null,
+      h('div', { class: 'actions' }, accept, reject, status),
+    );
+    const meta = {
+      kind: 'feedback',
+      el,
+      status,
+      buttons: [accept, reject],
+      decisionId: decision.decisionId,
+      offerId: offer.offerId,
+      customerId: decision.customerId ?? call.customerId,
+      type: null,
+    };
+    accept.addEventListener('click', () => react(meta, 'accept'));
+    reject.addEventListener('click', () => react(meta, 'reject'));
+    return el;
+  }
+
+  function react(meta, type) {
+    for (const b of meta.buttons) b.disabled = true;
+    meta.type = type;
+    meta.el.dataset.state = 'sending';
+    meta.status.textContent = 'Sending…';
+    const sent = send(
+      {
+        type: 'feedback',
+        events: [
+          {
+            eventId: crypto.randomUUID(),
+            decisionId: meta.decisionId,
+            offerId: meta.offerId,
+            customerId: meta.customerId,
+            type,
+          },
+        ],
+      },
+      meta,
+    );
+    if (!sent) offerFailed(meta, 'Not sent: not connected. Try again in a moment.');
+  }
+
+  function feedbackDone(meta, receipt) {
+    const result = receipt && Array.isArray(receipt.results) ? receipt.results[0] : null;
+    const status = result ? result.status : 'accepted';
+    if (status === 'accepted' || status === 'queued' || status === 'duplicate') {
+      meta.el.dataset.state = meta.type === 'accept' ? 'accepted' : 'rejected';
+      meta.status.textContent = meta.type === 'accept' ? 'Accepted' : 'Rejected';
+    } else {
+      // A verdict (conflict, too late, …) will not change by sending again.
+      meta.el.dataset.state = 'failed';
+      meta.status.textContent = `Not recorded: ${result.reason || status}`;
+    }
+  }
+
+  function offerFailed(meta, message) {
+    meta.el.dataset.state = 'failed';
+    meta.status.textContent = message;
+    for (const b of meta.buttons) b.disabled = false;
+  }
+
+  // ---- start ------------------------------------------------------------------------------------
+
+  const savedAgent = sessionStorage.getItem(STORE_AGENT);
+  const savedKey = sessionStorage.getItem(STORE_KEY);
+  if (savedAgent) ui.agentId.value = savedAgent;
+  if (savedAgent && savedKey) signIn(savedAgent, savedKey);
+  else (savedAgent ? ui.apiKey : ui.agentId).focus();
+})();

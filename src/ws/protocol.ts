@@ -1,0 +1,109 @@
+import { Ajv, type ValidateFunction } from 'ajv';
+import { validationMessage } from '../http/error-handler.js';
+import { decisionRequestSchema } from '../http/routes/decisions.js';
+import { feedbackEventSchema } from '../http/routes/feedback.js';
+import type { DecideCommand } from '../service/decision-service.js';
+import type { FeedbackInput } from '../service/feedback-service.js';
+
+// The WebSocket protocol, version 1 (docs/channels.md). One JSON text frame per message; requests
+// carry an `id` that their answer repeats; pushes have none.
+
+export const PROTOCOL = 'offerloop.v1';
+/** Browsers send the key as a second subprotocol: this prefix, then the key in base64url. */
+export const KEY_PROTOCOL_PREFIX = 'bearer.';
+
+export const CLOSE = {
+  normal: 1000,
+  goingAway: 1001,
+  unsupportedData: 1003,
+  policy: 1008,
+  tooBig: 1009,
+} as const;
+
+export type ClientMessage =
+  | {
+      readonly type: 'subscribe' | 'unsubscribe';
+      readonly id: string;
+      readonly agentId?: string;
+      readonly customerId?: string;
+    }
+  | { readonly type: 'decide'; readonly id: string; readonly request: DecideCommand }
+  | { readonly type: 'feedback'; readonly id: string; readonly events: FeedbackInput[] }
+  | { readonly type: 'ping'; readonly id: string };
+
+const requestId = { type: 'string', minLength: 1, maxLength: 64 } as const;
+const topicId = { type: 'string', minLength: 1, maxLength: 128 } as const;
+const message = (type: string, properties: Record<string, unknown>, required: string[]) => ({
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'id', ...required],
+  properties: { type: { const: type }, id: requestId, ...properties },
+});
+const subscription = (type: string) => ({
+  ...message(type, { agentId: topicId, customerId: topicId }, []),
+  oneOf: [{ required: ['agentId'] }, { required: ['customerId'] }],
+});
+
+/** The JSON Schema of every message a client may send; served at GET /v1/ws/schema. */
+export const clientMessageSchema = {
+  $id: 'https://offerloop.dev/schema/ws-client-message.json',
+  title: 'A message from a WebSocket client to Offerloop (protocol offerloop.v1)',
+  type: 'object',
+  required: ['type', 'id'],
+  properties: { type: { enum: ['subscribe', 'unsubscribe', 'decide', 'feedback', 'ping'] }, id: requestId },
+  oneOf: [
+    subscription('subscribe'),
+    subscription('unsubscribe'),
+    message('decide', { request: decisionRequestSchema }, ['request']),
+    message(
+      'feedback',
+      { events: { type: 'array', minItems: 1, maxItems: 100, items: feedbackEventSchema } },
+      ['events'],
+    ),
+    message('ping', {}, []),
+  ],
+} as const;
+
+/** What a text frame turned out to be: a valid message, or the error to answer (with the id, if one was readable). */
+export type Parsed =
+  | { readonly ok: true; readonly message: ClientMessage }
+  | { readonly ok: false; readonly id: string | null; readonly message: string };
+
+const ajv = new Ajv({ allErrors: false, strict: false });
+// Per message type, so an error names the field of the message that was meant, not a oneOf branch.
+const validators = new Map<string, ValidateFunction>(
+  clientMessageSchema.oneOf.map((schema) => [schema.properties.type.const, ajv.compile(schema)]),
+);
+
+/** Parses and validates one text frame. */
+export function parseClientMessage(text: string): Parsed {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, id: null, message: 'message is not valid JSON' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, id: null, message: 'message must be a JSON object' };
+  }
+  const record = value as Record<string, unknown>;
+  const id = typeof record.id === 'string' && record.id.length <= 64 ? record.id : null;
+  const validate = typeof record.type === 'string' ? validators.get(record.type) : undefined;
+  if (validate === undefined) {
+    return { ok: false, id, message: `message.type must be one of: ${[...validators.keys()].join(', ')}` };
+  }
+  if (!validate(value)) {
+    const errors = validate.errors ?? [];
+    // oneOf of agentId / customerId: say it plainly.
+    const message =
+      errors[0]?.keyword === 'oneOf'
+        ? `message must name exactly one of agentId, customerId`
+        : validationMessage(errors, 'message');
+    return { ok: false, id, message };
+  }
+  return { ok: true, message: value as ClientMessage };
+}
+
+/** The topic of an agent's or a customer's pushes. */
+export const agentTopic = (agentId: string): string => `agent:${agentId}`;
+export const customerTopic = (customerId: string): string => `customer:${customerId}`;

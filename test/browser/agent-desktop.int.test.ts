@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { channelIndex } from '../../src/domain/channel.js';
+import type { FeedbackEvent, FeedbackType } from '../../src/feedback/feedback-event.js';
+import { MemoryFeedbackLog } from '../../src/feedback/memory-feedback-log.js';
+import { buildServer } from '../../src/server.js';
+import { createServices, type Services } from '../../src/services.js';
+import { EXAMPLE_RULES, testConfig, testLog } from '../helpers.js';
+import { launchBrowser } from '../support/browser.js';
+
+// The agent desktop (/agent/) in a real Chromium: sign in, subscribe over the WebSocket gateway,
+// a CTI call pushes the caller and the offers, Accept goes back as feedback, the call ends.
+
+/** POST /v1/interactions/calls's answer (docs/channels.md). */
+interface CallAnswer {
+  readonly callId: string;
+  readonly event: string;
+  readonly agentId: string;
+  readonly customerId: string | null;
+  readonly customerKnown: boolean;
+  readonly decisionId: string | null;
+  readonly offers: readonly string[];
+  readonly sessions: number;
+}
+
+const AGENT = 'agent-7';
+/** Customer of the demo population who gets a call-center offer from the example rules. */
+const CUSTOMER = 'cust-7';
+const POLL = { timeout: 5_000, interval: 50 };
+
+describe('the agent desktop', () => {
+  let app: FastifyInstance;
+  let services: Services;
+  let origin: string;
+  let feedbackLog: MemoryFeedbackLog;
+  let browser: Browser;
+  let context: BrowserContext;
+
+  beforeAll(async () => {
+    const config = testConfig({
+      OFFERLOOP_RULES: EXAMPLE_RULES,
+      OFFERLOOP_PROFILES: '',
+      OFFERLOOP_DEMO_CUSTOMERS: '1000',
+      OFFERLOOP_API_KEYS: 'desk-key=decide+feedback,cti-key=decide,report-key=report',
+    });
+    services = await createServices(config, testLog);
+    app = await buildServer(config, services, testLog);
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    assert(services.feedbackLog instanceof MemoryFeedbackLog);
+    feedbackLog = services.feedbackLog;
+    browser = await launchBrowser();
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    context.setDefaultTimeout(10_000);
+  });
+
+  afterAll(async () => {
+    await context?.close();
+    await browser?.close();
+    await app?.close();
+    await services?.close();
+  });
+
+  /** What telephony would send: a call event for POST /v1/interactions/calls, with the CTI's key. */
+  async function callEvent(event: Record<string, unknown>): Promise<CallAnswer> {
+    const res = await fetch(`${origin}/v1/interactions/calls`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer cti-key', 'content-type': 'application/json' },
+      body: JSON.stringify(event),
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
+    return (await res.json()) as CallAnswer;
+  }
+
+  function recorded(type: FeedbackType, decisionId: string): FeedbackEvent[] {
+    return feedbackLog
+      .entries()
+      .flatMap((e) =>
+        e.kind === 'feedback' && e.event.type === type && e.event.decisionId === decisionId ? [e.event] : [],
+      );
+  }
+
+  function talkTrackOf(offerId: string): string | undefined {
+    const creative = services.rules.current.offerById.get(offerId)?.creatives[channelIndex('call_center')];
+    return creative && 'talkTrack' in creative ? creative.talkTrack : undefined;
+  }
+
+  async function signIn(page: Page, agentId: string, key: string): Promise<void> {
+    await page.goto(`${origin}/agent/`);
+    await page.getByLabel('Agent id').fill(agentId);
+    await page.getByLabel('API key').fill(key);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+  }
+
+  it('shows a call with its offers, sends Accept as feedback, and clears at the end', async () => {
+    const page = await context.newPage();
+    await signIn(page, AGENT, 'desk-key');
+    const status = page.locator('#status');
+    await page.locator('#status[data-state="connected"]').waitFor();
+    expect(await status.textContent()).toContain('Connected');
+    expect(await page.locator('#call [data-offer-id]').count()).toBe(0);
+
+    // The call starts: the push reaches this desktop, which shows the caller and the offers.
+    const started = await callEvent({
+      type: 'call.started',
+      callId: 'c-1',
+      agentId: AGENT,
+      customerId: CUSTOMER,
+    });
+    expect(started).toMatchObject({
+      event: 'call.started',
+      customerId: CUSTOMER,
+      customerKnown: true,
+      sessions: 1,
+    });
+    assert(started.decisionId !== null);
+    expect(started.offers.length).toBeGreaterThan(0);
+    const call = page.locator('#call');
+    await call.locator(`[data-offer-id="${started.offers[0]}"]`).waitFor();
+    expect(await call.getByRole('heading', { level: 2 }).textContent()).toContain(CUSTOMER);
+    expect(await call.getByText(CUSTOMER, { exact: true }).count()).toBeGreaterThan(0);
+    await expect
+      .poll(() => page.locator('#announcer').textContent(), POLL)
+      .toBe(`Incoming call: ${CUSTOMER}`);
+    expect(await page.locator('#announcer').getAttribute('aria-live')).toBe('assertive');
+    expect(await call.locator('[data-offer-id]').count()).toBe(started.offers.length);
+    for (const offerId of started.offers) {
+      const offer = call.locator(`[data-offer-id="${offerId}"]`);
+      expect(await offer.getAttribute('data-decision-id')).toBe(started.decisionId);
+      const talkTrack = talkTrackOf(offerId);
+      assert(talkTrack !== undefined, `${offerId} has a talk track`);
+      expect(await offer.locator('.talk-track').textContent()).toBe(talkTrack);
+      expect(await offer.getByRole('button', { name: 'Accept' }).isEnabled()).toBe(true);
+      expect(await offer.getByRole('button', { name: 'Reject' }).isEnabled()).toBe(true);
+    }
+
+    // Accept the first offer: one accept event for that decision and offer, and the UI says so.
+    const first = call.locator(`[data-offer-id="${started.offers[0]}"]`);
+    await first.getByRole('button', { name: 'Accept' }).click();
+    await expect.poll(() => first.locator('.offer-status').textContent(), POLL).toBe('Accepted');
+    expect(await first.getByRole('button', { name: 'Accept' }).isDisabled()).toBe(true);
+    expect(await first.getByRole('button', { name: 'Reject' }).isDisabled()).toBe(true);
+    const accepted = recorded('accept', started.decisionId);
+    expect(accepted).toHaveLength(1);
+    expect(accepted[0]).toMatchObject({ offerId: started.offers[0], customerId: CUSTOMER, type: 'accept' });
+
+    // Mid-call context: the reason is shown and the offers are those of the new decision.
+    const context1 = await callEvent({
+      type: 'call.context',
+      callId: 'c-1',
+      reason: 'lost my card',
+      intent: 'card_issue',
+    });
+    expect(context1).toMatchObject({ event: 'call.context', sessions: 1 });
+    await call.getByText('lost my card').waitFor();
+    expect(await call.locator('.context').textContent()).toContain('card_issue');
+    if (context1.offers.length === 0) {
+      await call.getByText('No offers for this caller right now.').waitFor();
+      expect(await call.locator('[data-offer-id]').count()).toBe(0);
+    } else {
+      await call
+        .locator(`[data-offer-id="${context1.offers[0]}"][data-decision-id="${context1.decisionId}"]`)
+        .waitFor();
+      expect(await call.locator('[data-offer-id]').count()).toBe(context1.offers.length);
+      expect(await call.locator(`[data-decision-id="${started.decisionId}"]`).count()).toBe(0);
+    }
+
+    // The call ends: back to waiting.
+    const ended = await callEvent({ type: 'call.ended', callId: 'c-1' });
+    expect(ended).toMatchObject({ event: 'call.ended', sessions: 1 });
+    await call.getByRole('heading', { name: 'Waiting for a call' }).waitFor();
+    expect(await call.locator('[data-offer-id]').count()).toBe(0);
+    expect(await call.getByText('lost my card').count()).toBe(0);
+    expect(await page.locator('#status[data-state="connected"]').count()).toBe(1);
+    await page.close();
+  });
+
+  it('shows why a key is refused and does not keep retrying', async () => {
+    const page = await context.newPage();
+    const upgrades: string[] = [];
+    page.on('websocket', (ws) => upgrades.push(ws.url()));
+
+    await signIn(page, AGENT, 'not-a-key');
+    const error = page.locator('#sign-in-error');
+    await error.waitFor({ state: 'visible' });
+    expect(await error.textContent()).toContain('not accepted');
+    expect(await page.locator('#status').getAttribute('data-state')).toBe('signed-out');
+
+    // A key without the decide scope is refused as well, with its own reason.
+    await page.getByLabel('API key').fill('report-key');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => error.textContent(), POLL).toContain('decide scope');
+    await page.waitForTimeout(1_000);
+    expect(upgrades).toHaveLength(2);
+    await page.close();
+  });
+});
