@@ -12,6 +12,7 @@
   /** Attributes shown first when the dossier has them; others fill up to SHOWN_ATTRIBUTES. */
   const PREFERRED = ['name', 'phone', 'age', 'tenureYears', 'lifecycle', 'region', 'clv', 'preferredChannel'];
   const SHOWN_ATTRIBUTES = 6;
+  const LABELS = { clv: 'Lifetime value', tenureYears: 'Years with us', preferredChannel: 'Prefers' };
 
   const $ = (id) => document.getElementById(id);
   const ui = {
@@ -350,6 +351,7 @@
   }
 
   function label(name) {
+    if (Object.hasOwn(LABELS, name)) return LABELS[name];
     const words = name.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
     return words.charAt(0).toUpperCase() + words.slice(1);
   }

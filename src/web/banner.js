@@ -90,6 +90,8 @@
       const img = document.createElement('img');
       img.setAttribute('src', image);
       img.setAttribute('alt', headline);
+      // A missing picture is left out rather than shown as a broken one on the customer's page.
+      img.addEventListener('error', () => img.remove());
       box.append(img);
     }
     const tracked = typeof banner.decisionId === 'string' && typeof banner.offerId === 'string';
@@ -103,7 +105,7 @@
     }
     el.replaceChildren(box);
     if (!tracked) return;
-    if (true) {
+    if (typeof IntersectionObserver !== 'function') {
       beacon(banner, 'impression');
       return;
     }

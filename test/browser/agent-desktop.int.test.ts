@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,6 +30,9 @@ interface CallAnswer {
 const AGENT = 'agent-7';
 /** Customer of the demo population who gets a call-center offer from the example rules. */
 const CUSTOMER = 'cust-7';
+/** Nothing to pitch by phone at first; with the intent `card_issue`, the Gold re-issue. */
+const CARD_ISSUE_CUSTOMER = 'cust-292';
+const REISSUE_OFFER = 'card-gold-reissue-cc';
 const POLL = { timeout: 5_000, interval: 50 };
 
 describe('the agent desktop', () => {
@@ -147,35 +151,97 @@ describe('the agent desktop', () => {
     expect(accepted).toHaveLength(1);
     expect(accepted[0]).toMatchObject({ offerId: started.offers[0], customerId: CUSTOMER, type: 'accept' });
 
-    // Mid-call context: the reason is shown and the offers are those of the new decision.
-    const context1 = await callEvent({
-      type: 'call.context',
-      callId: 'c-1',
-      reason: 'lost my card',
-      intent: 'card_issue',
-    });
-    expect(context1).toMatchObject({ event: 'call.context', sessions: 1 });
-    await call.getByText('lost my card').waitFor();
-    expect(await call.locator('.context').textContent()).toContain('card_issue');
-    if (context1.offers.length === 0) {
-      await call.getByText('No offers for this caller right now.').waitFor();
-      expect(await call.locator('[data-offer-id]').count()).toBe(0);
-    } else {
-      await call
-        .locator(`[data-offer-id="${context1.offers[0]}"][data-decision-id="${context1.decisionId}"]`)
-        .waitFor();
-      expect(await call.locator('[data-offer-id]').count()).toBe(context1.offers.length);
-      expect(await call.locator(`[data-decision-id="${started.decisionId}"]`).count()).toBe(0);
-    }
-
     // The call ends: back to waiting.
     const ended = await callEvent({ type: 'call.ended', callId: 'c-1' });
     expect(ended).toMatchObject({ event: 'call.ended', sessions: 1 });
     await call.getByRole('heading', { name: 'Waiting for a call' }).waitFor();
     expect(await call.locator('[data-offer-id]').count()).toBe(0);
-    expect(await call.getByText('lost my card').count()).toBe(0);
     expect(await page.locator('#status[data-state="connected"]').count()).toBe(1);
     await page.close();
+  });
+
+  it('replaces the offers on call.context, shows the reason, and sends Reject', async () => {
+    const page = await context.newPage();
+    await signIn(page, AGENT, 'desk-key');
+    await page.locator('#status[data-state="connected"]').waitFor();
+    const call = page.locator('#call');
+
+    // A caller with nothing to pitch at first…
+    const started = await callEvent({
+      type: 'call.started',
+      callId: 'c-2',
+      agentId: AGENT,
+      customerId: CARD_ISSUE_CUSTOMER,
+    });
+    expect(started.offers).toEqual([]);
+    await call.getByText('No offers for this caller right now.').waitFor();
+    expect(await call.getByRole('heading', { level: 2 }).textContent()).toContain(CARD_ISSUE_CUSTOMER);
+
+    // …until the agent learns why they call: the new decision's offer replaces "no offers".
+    const context1 = await callEvent({
+      type: 'call.context',
+      callId: 'c-2',
+      reason: 'lost my card',
+      intent: 'card_issue',
+    });
+    expect(context1).toMatchObject({ event: 'call.context', offers: [REISSUE_OFFER], sessions: 1 });
+    assert(context1.decisionId !== null);
+    const offer = call.locator(`[data-offer-id="${REISSUE_OFFER}"]`);
+    await offer.waitFor();
+    expect(await offer.getAttribute('data-decision-id')).toBe(context1.decisionId);
+    expect(await call.getByText('No offers for this caller right now.').count()).toBe(0);
+    const contextLine = call.locator('.context');
+    expect(await contextLine.textContent()).toContain('lost my card');
+    expect(await contextLine.textContent()).toContain('card_issue');
+    expect(await offer.locator('.talk-track').textContent()).toBe(talkTrackOf(REISSUE_OFFER));
+
+    // Reject: recorded against the decision of call.context, shown as rejected.
+    await offer.getByRole('button', { name: 'Reject' }).click();
+    await expect.poll(() => offer.locator('.offer-status').textContent(), POLL).toBe('Rejected');
+    expect(await offer.getByRole('button', { name: 'Accept' }).isDisabled()).toBe(true);
+    expect(recorded('reject', context1.decisionId)).toMatchObject([
+      { offerId: REISSUE_OFFER, customerId: CARD_ISSUE_CUSTOMER, type: 'reject' },
+    ]);
+
+    await callEvent({ type: 'call.ended', callId: 'c-2' });
+    await call.getByRole('heading', { name: 'Waiting for a call' }).waitFor();
+    expect(await call.getByText('lost my card').count()).toBe(0);
+    await page.close();
+  });
+
+  it('reconnects and subscribes again when the connection drops', async () => {
+    const sockets: Duplex[] = [];
+    const onUpgrade = (_request: unknown, socket: Duplex) => sockets.push(socket);
+    app.server.on('upgrade', onUpgrade);
+    try {
+      const page = await context.newPage();
+      await signIn(page, 'agent-8', 'desk-key');
+      await page.locator('#status[data-state="connected"]').waitFor();
+      expect(sockets).toHaveLength(1);
+
+      // The connection dies without a close frame (as when a server or a network goes away).
+      sockets[0]!.destroy();
+      await page.locator('#status[data-state="reconnecting"]').waitFor();
+      await page.locator('#status[data-state="connected"]').waitFor();
+      expect(sockets).toHaveLength(2);
+
+      // Subscribed again: the next call reaches the desktop.
+      const started = await callEvent({
+        type: 'call.started',
+        callId: 'c-3',
+        agentId: 'agent-8',
+        customerId: CUSTOMER,
+      });
+      expect(started.sessions).toBe(1);
+      await page
+        .locator('#call')
+        .getByRole('heading', { name: `Call with ${CUSTOMER}` })
+        .waitFor();
+      await callEvent({ type: 'call.ended', callId: 'c-3' });
+      await page.close();
+    } finally {
+      app.server.off('upgrade', onUpgrade);
+    }
   });
 
   it('shows why a key is refused and does not keep retrying', async () => {

@@ -35,6 +35,11 @@ const CUSTOMER = 'cust-7';
 const PLACEMENT = 'home-hero';
 const VIEWPORT = { width: 1024, height: 700 };
 const POLL = { timeout: 5_000, interval: 50 };
+/** The bank's banner pictures (`/static/banners/…` in the example rules): one transparent pixel. */
+const PIXEL = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=',
+  'base64',
+);
 
 /** The embedded demo (example rules, a small generated population), listening on a free port. */
 async function startOfferloop(
@@ -67,6 +72,8 @@ describe('banner.js on a page of another origin', () => {
       if (req.url === '/') {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
         res.end(bankPage(offerloop.origin));
+      } else if (req.url?.startsWith('/static/banners/')) {
+        res.writeHead(200, { 'content-type': 'image/png' }).end(PIXEL);
       } else {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
       }
@@ -207,20 +214,32 @@ describe('banner.js on a page of another origin', () => {
         cta: 'Go',
       },
     };
+    // The second slot's picture is a fine URL that does not exist.
+    const missingPicture = {
+      ...hostile,
+      placement: 'account-sidebar',
+      creative: { headline: 'Sidebar', image: '/static/missing.png', link: '/cards?src=sidebar' },
+    };
     await page.route(`${offerloop.origin}/v1/banners/**`, (route) =>
       route.fulfill({
         status: 200,
         contentType: 'application/json',
         headers: { 'access-control-allow-origin': pageOrigin },
-        body: JSON.stringify(hostile),
+        body: JSON.stringify(route.request().url().includes('/account-sidebar?') ? missingPicture : hostile),
       }),
     );
+    const missing = page.waitForResponse(`${pageOrigin}/static/missing.png`);
     await page.goto(`${pageOrigin}/`);
     const box = page.locator('#slot .offerloop-banner');
     await box.locator('h2').waitFor();
     expect(await box.locator('h2').textContent()).toBe(hostile.creative.headline);
     expect(await box.locator('p').textContent()).toBe('<b>bold</b>');
     expect(await box.locator('img, a, b').count()).toBe(0);
+    // Relative links are the page's own; a picture that fails to load is left out, not shown broken.
+    const sidebar = page.locator('#slot-2 .offerloop-banner');
+    expect(await sidebar.locator('a').getAttribute('href')).toBe(`${pageOrigin}/cards?src=sidebar`);
+    expect((await missing).status()).toBe(404);
+    await expect.poll(() => sidebar.locator('img').count(), POLL).toBe(0);
     await box.scrollIntoViewIfNeeded();
     await page.waitForTimeout(300);
     // Without a decision there is nothing to report.
