@@ -1,12 +1,18 @@
-// The baseline of the HTTP benchmark: a bare Fastify app (the same fastify as ours) with one POST
-// route that parses the same JSON body as POST /v1/decisions and answers a small JSON object.
+// The baseline of the HTTP benchmarks: a bare Fastify app (the same fastify as ours) with a POST
+// route that parses the same JSON body as POST /v1/decisions and answers a small JSON object, and
+// (for channels.bench.ts) a GET route at the banner URL that reads its query string the same way.
 // No logger, no plugins, no schema: what any Fastify route costs, which Offerloop cannot beat.
-// Run by http.bench.ts as a child process; alone: PORT=3000 node dist/bench/hello-server.js
+// Run by the HTTP benches as a child process; alone: PORT=3000 node dist/bench/hello-server.js
 
 import Fastify from 'fastify';
 
 interface HelloBody {
   readonly customerId?: unknown;
+}
+
+interface HelloBanner {
+  readonly Params: { readonly placement: string };
+  readonly Querystring: { readonly customerId?: string };
 }
 
 const port = Number(process.env.PORT ?? 3000);
@@ -21,6 +27,12 @@ app.post<{ Body: HelloBody }>('/v1/decisions', async (request) =>
   pad === ''
     ? { ok: true, customerId: request.body?.customerId ?? null }
     : { ok: true, customerId: request.body?.customerId ?? null, pad },
+);
+
+app.get<HelloBanner>('/v1/banners/:placement', async (request) =>
+  pad === ''
+    ? { ok: true, placement: request.params.placement, customerId: request.query.customerId ?? null }
+    : { ok: true, placement: request.params.placement, customerId: request.query.customerId ?? null, pad },
 );
 
 await app.listen({ port, host });

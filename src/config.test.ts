@@ -5,7 +5,13 @@ import { ConfigError } from './errors.js';
 describe('loadConfig', () => {
   it('has defaults that start the embedded demo', () => {
     const c = loadConfig({}, '/srv/offerloop');
-    expect(c.http).toEqual({ host: '127.0.0.1', port: 8080, bodyLimit: 65536, publicDocs: true });
+    expect(c.http).toEqual({
+      host: '127.0.0.1',
+      port: 8080,
+      bodyLimit: 65536,
+      publicDocs: true,
+      trustProxy: false,
+    });
     expect(c.rules.dir).toBe('/srv/offerloop/rules');
     expect(c.data).toMatchObject({ profilesFile: null, demoCustomers: 100_000 });
     expect(c.auth.demoKey).toBe(true);
@@ -21,6 +27,35 @@ describe('loadConfig', () => {
       ['agent-key', ['decide', 'feedback']],
       ['ops-key', ['admin', 'report']],
     ]);
+  });
+
+  it('reads per-key origins and rate limits, with defaults from the environment', () => {
+    const c = loadConfig({
+      OFFERLOOP_API_KEYS:
+        'desk-key=decide;origins=https://Desk.example|http://localhost:3000,pk-web=banner;rate=500;ipRate=5',
+      OFFERLOOP_RATE_LIMIT: '2000',
+      OFFERLOOP_TRUST_PROXY: '1',
+    });
+    const [desk, web] = c.auth.keys;
+    expect([...desk!.origins]).toEqual(['https://desk.example', 'http://localhost:3000']);
+    expect([desk!.rate, desk!.ipRate]).toEqual([2000, 20]);
+    expect([...web!.scopes]).toEqual(['banner']);
+    expect([web!.rate, web!.ipRate]).toEqual([500, 5]);
+    expect(c.http.trustProxy).toBe(1);
+    expect(c.ws).toEqual({
+      maxMessageBytes: 16384,
+      sendBufferBytes: 1048576,
+      heartbeatMs: 30000,
+      maxSubscriptions: 32,
+    });
+  });
+
+  it('refuses bad key options with the entry they are in', () => {
+    expect(() =>
+      loadConfig({ OFFERLOOP_API_KEYS: 'k-one=decide;origins=desk.example,k-two=banner;rate=0;colour=red' }),
+    ).toThrow(
+      /entry 1: 'desk.example' is not an origin[\s\S]*entry 2: rate must be a positive integer[\s\S]*entry 2: unknown option 'colour'/,
+    );
   });
 
   it('refuses Redis without API keys, with a message that says what to set', () => {

@@ -119,4 +119,17 @@ describe('ApiKeyAuth.check', () => {
     ]);
     expect(banner('10.0.0.2')).toBe('ok pk-web');
   });
+
+  it('limits per client IP only on the public banner routes, not every route a key with that scope may use', () => {
+    now += 10_000;
+    const all = new ApiKeyAuth(
+      [key('demo', ['decide', 'banner'], { rate: 1000, ipRate: 1 })],
+      new RateLimiter(),
+      () => now,
+    );
+    const decide = () => outcome(all.check('decide', request({ authorization: bearer('demo') })));
+    expect([decide(), decide(), decide()]).toEqual(['ok demo', 'ok demo', 'ok demo']);
+    const banner = () => outcome(all.check('banner', request({ authorization: bearer('demo') })));
+    expect([banner(), banner()]).toEqual(['ok demo', '429 rate_limited']);
+  });
 });

@@ -119,7 +119,8 @@ export class ApiKeyAuth {
     }
     const now = this.clock();
     let wait = this.limiter.takeForKey(key.key, key.rate, now);
-    if (wait === 0 && key.scopes.has('banner')) {
+    // Public routes (a banner key travels in every web page) are limited per client as well.
+    if (wait === 0 && scope === 'banner') {
       wait = this.limiter.takeForClient(`${key.key}|${credentials.ip}`, key.ipRate, now);
     }
     return wait === 0 ? key : new TooManyRequestsError(wait);
