@@ -54,6 +54,15 @@ import {
   writeResult,
 } from './support.js';
 
+/** A whole number ≥ 0 from the environment (0 skips what it counts), or the default. */
+function envCount(name: string, fallback: number): number {
+  const raw = process.env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number ≥ 0, got '${raw}'`);
+  return n;
+}
+
 const { DURATION, ROUNDS, CONNECTIONS, WARMUP } = httpKnobs({ rounds: 5, warmup: 3 });
 const CUSTOMERS = Math.floor(envNumber('BENCH_CUSTOMERS', 100_000));
 const WS_CONNECTIONS = Math.floor(envNumber('BENCH_WS_CONNECTIONS', 10_000));
@@ -62,9 +71,9 @@ const OPEN_CONCURRENCY = Math.floor(envNumber('BENCH_WS_OPEN_CONCURRENCY', 100))
 const PING_SAMPLE = Math.min(WS_CONNECTIONS, Math.floor(envNumber('BENCH_PING_SAMPLE', WS_CONNECTIONS)));
 const PUSH_SESSIONS = Math.min(WS_CONNECTIONS, Math.floor(envNumber('BENCH_PUSH_SESSIONS', 1_000)));
 const PUSH_EVENTS = Math.floor(envNumber('BENCH_PUSH_EVENTS', 2_000));
-const PUSH_WARMUP = Math.floor(envNumber('BENCH_PUSH_WARMUP', 200));
+const PUSH_WARMUP = envCount('BENCH_PUSH_WARMUP', 200);
 const PUSH_RATE = envNumber('BENCH_PUSH_RATE', 200);
-const PUSH_EVENTS_AT_MAX = Math.floor(envNumber('BENCH_PUSH_EVENTS_AT_MAX', 500));
+const PUSH_EVENTS_AT_MAX = envCount('BENCH_PUSH_EVENTS_AT_MAX', 500);
 const RULES = path.join(REPO_ROOT, 'rules');
 const PLACEMENT = 'home-hero';
 /** The public key a website embeds (banner scope only); the WebSocket clients and CTI use API_KEY. */
@@ -355,7 +364,11 @@ function postJson(agent: http.Agent, base: URL, route: string, body: string): Pr
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString(), at: performance.now() }),
+          resolve({
+            status: res.statusCode ?? 0,
+            text: Buffer.concat(chunks).toString(),
+            at: performance.now(),
+          }),
         );
         res.on('error', reject);
       },
@@ -612,7 +625,9 @@ async function bannerRun(
     personalizedShare:
       target === 'banner' ? round(personalized / Math.max(1, personalized + defaults), 3) : null,
     serverCpuUsPerReq:
-      cpu?.serverMs != null && r.requests.total > 0 ? round((cpu.serverMs * 1000) / r.requests.total, 1) : null,
+      cpu?.serverMs != null && r.requests.total > 0
+        ? round((cpu.serverMs * 1000) / r.requests.total, 1)
+        : null,
     serverCpuPct: cpu?.serverPct ?? null,
     loadgenCpuPct: cpu?.loadgenPct ?? Number.NaN,
     bytesPerResponse: r.requests.total > 0 ? Math.round(r.throughput.total / r.requests.total) : 0,
@@ -703,7 +718,12 @@ async function main(): Promise<void> {
       pingFailures++;
     }
   });
-  const ping = { asked: PING_SAMPLE, answered: pingTimes.length, failed: pingFailures, ...latencySummary(pingTimes) };
+  const ping = {
+    asked: PING_SAMPLE,
+    answered: pingTimes.length,
+    failed: pingFailures,
+    ...latencySummary(pingTimes),
+  };
 
   // -------------------------------------------------------------------------------------------
   // 2. Push latency: for information with every session open, then the target with PUSH_SESSIONS.
@@ -851,7 +871,10 @@ async function main(): Promise<void> {
       `flat (max/min ≤ ${FLAT_STEP_SPREAD})`,
       flat,
     ),
-    [`server RSS after closing to ${PUSH_SESSIONS} MB`]: line(round(memoryAfterClose.rssKb / 1024, 1), 'info'),
+    [`server RSS after closing to ${PUSH_SESSIONS} MB`]: line(
+      round(memoryAfterClose.rssKb / 1024, 1),
+      'info',
+    ),
     'hello GET req/s (median)': line(Math.round(helloRps)),
     'banner req/s (median)': line(Math.round(bannerRps)),
     'ratio banner / hello': line(round(ratio, 3), `≥ ${TARGET_RATIO}`, ratio >= TARGET_RATIO),
@@ -872,15 +895,18 @@ async function main(): Promise<void> {
 
   const problems: string[] = [];
   if (openFailures > 0) problems.push(`${openFailures} sessions failed to open (first: ${firstOpenFailure})`);
-  if (!allAnswer) problems.push(`${ping.asked - ping.answered} of ${ping.asked} sessions did not answer ping`);
+  if (!allAnswer)
+    problems.push(`${ping.asked - ping.answered} of ${ping.asked} sessions did not answer ping`);
   if (unexpectedCloses > 0)
     problems.push(
       `${unexpectedCloses} sessions closed by the server (codes ${JSON.stringify([...socketTrouble.closeCodes])})`,
     );
   for (const p of pushRows) {
-    if (p.pushesLost > 0) problems.push(`${p.label} push run: ${p.pushesLost} pushes not read in ${PUSH_TIMEOUT_MS} ms`);
+    if (p.pushesLost > 0)
+      problems.push(`${p.label} push run: ${p.pushesLost} pushes not read in ${PUSH_TIMEOUT_MS} ms`);
     if (p.failed > 0) problems.push(`${p.label} push run: ${p.failed} requests failed`);
-    if (p.sessionsNotOne > 0) problems.push(`${p.label} push run: ${p.sessionsNotOne} answers with sessions ≠ 1`);
+    if (p.sessionsNotOne > 0)
+      problems.push(`${p.label} push run: ${p.sessionsNotOne} answers with sessions ≠ 1`);
     if (p.unknownCustomers > 0) problems.push(`${p.label} push run: ${p.unknownCustomers} customers unknown`);
   }
   if (pushTrouble.unexpected + pushTrouble.wrongAgent + pushTrouble.notCallStarted > 0)

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ProfileRecord, profileFromRecord } from '../src/domain/profile.js';
 import { generatePopulation } from '../src/sim/population.js';
+import { normalizePhone } from '../src/store/phone-directory.js';
 import { ProfileCodec, SymbolCounter } from '../src/store/profile-codec.js';
 import type { BadLine } from '../src/store/profile-file.js';
 import { fileChunks, type ParsedLine, profileLines } from '../src/store/profile-lines.js';
@@ -250,6 +251,43 @@ describe('loadPopulation', () => {
     );
     expect(String(thrown)).toMatch(/WRONGTYPE/);
     expect(await versionKeys(keys)).toEqual([]);
+  });
+
+  it('writes the phone directory: every number of the file, normalised, to its customer', async () => {
+    const withPhones = [...generatePopulation(400, PRODUCTS, { seed: 7, phones: true })];
+    const lines = withPhones.map((record, i) => {
+      let line = JSON.stringify(record);
+      const phone = String(record.attributes?.phone);
+      if (i % 7 === 1)
+        line = line.replace(
+          `"phone":"${phone}"`,
+          `"phone":"${phone.slice(0, 2)} (${phone.slice(2, 5)}) ${phone.slice(5)}"`,
+        );
+      if (i % 11 === 2) line = line.replace(`"phone":"${phone}"`, `"phone" : "\\u002B${phone.slice(1)}"`);
+      if (i % 13 === 3) line = line.replace(`"phone":"${phone}"`, '"phone":"unknown"');
+      if (i % 17 === 4) line = line.replace(`,"phone":"${phone}"`, '');
+      if (i % 19 === 5) line = line.replace('"holdings":[', '"holdings":["phone",');
+      return line;
+    });
+    const fileName = file('phones.ndjson', `${lines.join('\n')}\n`);
+    const expected: Record<string, string> = {};
+    for await (const line of profileLines(fileName)) {
+      if (!('record' in line)) continue;
+      const phone = line.record.attributes?.phone;
+      const normalised = typeof phone === 'string' ? normalizePhone(phone) : null;
+      if (normalised !== null) expected[normalised] = line.record.id;
+    }
+    expect(Object.keys(expected).length).toBeGreaterThan(300);
+
+    const keys = freshKeys('phones');
+    await loadPopulation(redis, keys, fileChunks(fileName), OPTIONS);
+    const buckets = await redis.send<string[]>(undefined, ['KEYS', `${keys.prefix}:phone:*`]);
+    const written: Record<string, string> = {};
+    for (const key of buckets) {
+      const flat = await redis.send<string[]>(key, ['HGETALL', key]);
+      for (let i = 0; i < flat.length; i += 2) written[flat[i]!] = flat[i + 1]!;
+    }
+    expect(written).toEqual(expected);
   });
 
   it('loads an empty file as an empty population', async () => {

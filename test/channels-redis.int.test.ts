@@ -40,7 +40,10 @@ describe.each([
 
   beforeAll(async () => {
     target = makeTarget();
-    await loadRecords(target, FIXTURE_RECORDS);
+    await loadRecords(target, [
+      ...FIXTURE_RECORDS,
+      { id: 'cust-loaded', attributes: { phone: '+1 555 777 0001' }, consent: { call_center: true } },
+    ]);
     [a, b] = await Promise.all([startNode(target), startNode(target)]);
     await b.app.listen({ port: 0, host: '127.0.0.1' });
     const { port } = b.app.server.address() as { port: number };
@@ -97,6 +100,16 @@ describe.each([
     await desk.request({ type: 'ping' });
     await new Promise((r) => setTimeout(r, 200));
     expect(desk.received.filter((m) => m.callId === 'r-2')).toEqual([]);
+  });
+
+  it('finds a caller by the phone number a bulk load wrote', async () => {
+    const res = await call(a, {
+      type: 'call.started',
+      callId: 'r-5',
+      agentId: 'agent-r',
+      phone: '+1-555-777-0001',
+    });
+    expect(res.json()).toMatchObject({ customerId: 'cust-loaded', customerKnown: true });
   });
 
   it('finds a caller by the phone number written through another server', async () => {

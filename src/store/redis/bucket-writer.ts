@@ -1,5 +1,4 @@
 import type { RedisArg, RedisConnection } from './redis-connection.js';
-import type { RedisKeys } from './redis-keys.js';
 
 /** Customers of one bucket written by one HSET, at most. */
 const FIELDS_PER_HSET = 64;
@@ -13,7 +12,8 @@ const MAX_GATHERED = 200_000;
 const MAX_UNANSWERED = 32_768;
 
 /**
- * Writes customers into the buckets of a version, through RedisConnection.send like every other
+ * Writes fields into bucketed hashes (the buckets of a population version, or of the phone
+ * directory), through RedisConnection.send like every other
  * command (node-redis, which routes them in a cluster). Customers are gathered per bucket so that
  * one HSET writes several of them: a command costs Redis more than a field, and node-redis a
  * promise and a reply more. room() is the back-pressure. Customers of one bucket are written in the
@@ -35,8 +35,8 @@ export class BucketWriter {
 
   constructor(
     private readonly redis: RedisConnection,
-    private readonly keys: RedisKeys,
-    private readonly version: number,
+    /** The key of bucket n. */
+    private readonly keyOf: (bucket: number) => string,
     /** Customers per second at most; 0: no limit. */
     private readonly maxRate: number,
   ) {}
@@ -89,7 +89,7 @@ export class BucketWriter {
   }
 
   private hset(bucket: number, parts: readonly (Buffer | number)[]): void {
-    const key = this.keys.bucket(this.version, bucket);
+    const key = this.keyOf(bucket);
     const args: RedisArg[] = ['HSET', key];
     for (let k = 0; k < parts.length; k += 4) {
       const source = parts[k] as Buffer;

@@ -13,6 +13,7 @@ import {
 } from './population-version.js';
 import type { RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
+import { phoneBucketOf } from './redis-phone-directory.js';
 import {
   type ChunkEncoder,
   LineCutter,
@@ -107,7 +108,7 @@ export function loadPopulation(
   chunks: AsyncIterable<Uint8Array>,
   options: LoadOptions,
 ): Promise<LoadResult> {
-  return loadVersion(redis, keys, options, (writer) => writeText(chunks, writer, options));
+  return loadVersion(redis, keys, options, (writer, phones) => writeText(chunks, writer, phones, options));
 }
 
 interface Written {
@@ -122,7 +123,7 @@ async function loadVersion(
   redis: RedisConnection,
   keys: RedisKeys,
   options: LoadOptions,
-  writeProfiles: (writer: BucketWriter) => Promise<Written>,
+  writeProfiles: (writer: BucketWriter, phones: BucketWriter) => Promise<Written>,
 ): Promise<LoadResult> {
   const started = performance.now();
   const version = await redis.send<number>(keys.versionCounter(), ['INCR', keys.versionCounter()]);
@@ -142,10 +143,13 @@ async function loadVersion(
     redis.send(keys.loadingVersion(), ['PEXPIRE', keys.loadingVersion(), String(LOCK_MS)]).catch(() => {});
   }, LOCK_MS / 3).unref();
   try {
-    const writer = new BucketWriter(redis, keys, version, options.maxRate ?? 0);
-    const written = await writeProfiles(writer).catch(async (err: unknown) => {
+    const writer = new BucketWriter(redis, (bucket) => keys.bucket(version, bucket), options.maxRate ?? 0);
+    // The phone directory is not versioned: an entry written by a load that fails later does no
+    // harm, since every lookup is confirmed against the profile in force.
+    const phones = new BucketWriter(redis, (bucket) => keys.phoneBucket(bucket), 0);
+    const written = await writeProfiles(writer, phones).catch(async (err: unknown) => {
       // HSETs still under way would recreate keys after the delete.
-      await writer.settle();
+      await Promise.all([writer.settle(), phones.settle()]);
       await deleteVersions(redis, keys, (v) => v === version).catch(() => {});
       throw err;
     });
@@ -190,6 +194,19 @@ async function loadVersion(
   }
 }
 
+/** A chunk's phone numbers into the phone directory's buckets: number → customer id. */
+function writePhones(pairs: readonly string[], phones: BucketWriter): void {
+  if (pairs.length === 0) return;
+  const data = Buffer.from(pairs.join(''));
+  let start = 0;
+  for (let i = 0; i < pairs.length; i += 2) {
+    const idStart = start + Buffer.byteLength(pairs[i]!);
+    const end = idStart + Buffer.byteLength(pairs[i + 1]!);
+    phones.add(phoneBucketOf(pairs[i]!), data, start, idStart, end);
+    start = end;
+  }
+}
+
 /** Counts bad lines, keeps the first ones, and aborts the load when there are too many. */
 class BadLines {
   count = 0;
@@ -213,6 +230,7 @@ class BadLines {
 async function writeText(
   chunks: AsyncIterable<Uint8Array>,
   writer: BucketWriter,
+  phones: BucketWriter,
   options: LoadOptions,
 ): Promise<Written> {
   const format = options.format ?? 'ndjson';
@@ -265,6 +283,7 @@ async function writeText(
         start = end;
       }
       customers += chunk.count;
+      writePhones(chunk.phones, phones);
     };
 
     const queue: Promise<EncodedChunk>[] = [];
@@ -276,6 +295,7 @@ async function writeText(
       while (queue.length >= inFlight) {
         write(await queue.shift()!);
         await writer.room();
+        await phones.room();
         options.onProgress?.(lines, bad.count);
       }
     };
@@ -288,8 +308,9 @@ async function writeText(
     while (queue.length > 0) {
       write(await queue.shift()!);
       await writer.room();
+      await phones.room();
     }
-    await writer.finish();
+    await Promise.all([writer.finish(), phones.finish()]);
     options.onProgress?.(lines, bad.count);
     return { dictionary, customers, lines, badCount: bad.count, bad: bad.first };
   } finally {

@@ -3,6 +3,8 @@
  * validate, encode, and find each customer's bucket. It runs in worker threads (load-worker.ts)
  * or, for small files and in tests, on the loader's own thread; the result is the same.
  */
+
+import { normalizePhone } from '../phone-directory.js';
 import { ProfileCodec, type SymbolDictionary } from '../profile-codec.js';
 import type { CsvProfileParser } from '../profile-csv.js';
 import { FAST_BLANK, FAST_ENCODED, JsonLineEncoder } from '../profile-json-fast.js';
@@ -28,6 +30,8 @@ export interface EncodedChunk {
   readonly badLines: Uint32Array;
   /** Why, for the first MAX_REASONS of them. */
   readonly badReasons: readonly string[];
+  /** Customers with a phone number, as pairs: the normalised number, then the customer id. */
+  readonly phones: readonly string[];
 }
 
 /** The loader reports the first 20 bad lines of a file, so no chunk needs to say more. */
@@ -102,6 +106,7 @@ class ChunkBuilder {
   private readonly buckets: number[] = [];
   private readonly badLines: number[] = [];
   private readonly badReasons: string[] = [];
+  private readonly phones: string[] = [];
   lastLine = 0;
 
   constructor(private readonly context: ChunkContext) {}
@@ -134,6 +139,12 @@ class ChunkBuilder {
     this.buckets.push(bucket);
   }
 
+  /** The customer's phone number, as the profile has it (normalised here; ignored if it is none). */
+  phone(raw: string, customerId: string): void {
+    const phone = normalizePhone(raw);
+    if (phone !== null) this.phones.push(phone, customerId);
+  }
+
   bad(line: number, reason: string): void {
     this.badLines.push(line);
     if (this.badReasons.length < MAX_REASONS) this.badReasons.push(reason);
@@ -158,6 +169,8 @@ class ChunkBuilder {
     }
     const id = Buffer.from(result.id);
     this.customer(id, 0, id.length, value, value.length, bucketOf(result.id, this.context.buckets));
+    const phone = result.attributes?.phone;
+    if (typeof phone === 'string') this.phone(phone, result.id);
   }
 
   build(lines: number): EncodedChunk {
@@ -172,6 +185,7 @@ class ChunkBuilder {
       buckets: Uint32Array.from(this.buckets),
       badLines: Uint32Array.from(this.badLines),
       badReasons: this.badReasons,
+      phones: this.phones,
     };
   }
 }
@@ -221,6 +235,8 @@ export function encodeChunkBytes(
         if (status === FAST_ENCODED) {
           builder.lastLine = n;
           builder.customer(buffer, fast.idStart, fast.idEnd, fast.value, fast.length, fast.bucket);
+          const phone = phoneInLine(buffer, from, end);
+          if (phone !== null) builder.phone(phone, buffer.toString('utf8', fast.idStart, fast.idEnd));
         } else if (status !== FAST_BLANK) {
           builder.line(buffer.toString('utf8', from, end), n);
         }
@@ -229,6 +245,35 @@ export function encodeChunkBytes(
     }
   }
   return builder.build(lines);
+}
+
+const PHONE_KEY = Buffer.from('"phone"');
+const QUOTE = 0x22;
+const COLON = 0x3a;
+
+/**
+ * The `phone` attribute of a plain NDJSON line that the fast path encoded, or null. The schema
+ * allows the key `phone` only among attributes (top-level fields and consent are fixed), and an
+ * unescaped `"phone"` followed by a colon can only be a key; a value with escapes is parsed properly.
+ */
+export function phoneInLine(line: Buffer, from: number, end: number): string | null {
+  // A view of the line alone: searching the buffer itself would scan on through the next lines.
+  const at = line.subarray(from, end).indexOf(PHONE_KEY);
+  if (at < 0) return null;
+  let i = from + at + PHONE_KEY.length;
+  while (i < end && (line[i] === 0x20 || line[i] === 0x09)) i++;
+  if (line[i] !== COLON) return null;
+  i++;
+  while (i < end && (line[i] === 0x20 || line[i] === 0x09)) i++;
+  if (line[i] !== QUOTE) return null;
+  // With an escaped quote inside, this stops short at the backslash, which sends it to JSON.parse.
+  const close = line.indexOf(QUOTE, i + 1);
+  if (close < 0 || close > end) return null;
+  const value = line.toString('utf8', i + 1, close);
+  if (!value.includes('\\')) return value;
+  const attributes = (JSON.parse(line.toString('utf8', from, end)) as { attributes?: { phone?: unknown } })
+    .attributes;
+  return typeof attributes?.phone === 'string' ? attributes.phone : null;
 }
 
 /** encodeChunkBytes() for text: every line through the general path. */

@@ -7,7 +7,15 @@ import type { RedisKeys } from './redis-keys.js';
 /** Numbers spread over this many small hashes (cheap per entry, spread over a cluster). */
 const PHONE_BUCKETS = 1024;
 
-/** The phone directory in Redis, written when a profile is created or changed through the API. */
+/** The bucket of a normalised number; the bulk loader writes the same buckets. */
+export function phoneBucketOf(phone: string): number {
+  return bucketOf(phone, PHONE_BUCKETS);
+}
+
+/**
+ * The phone directory in Redis, written by the bulk loader and when a profile is created or changed
+ * through the API. Not versioned: lookups are confirmed against the profile in force.
+ */
 export class RedisPhoneDirectory implements PhoneDirectory {
   constructor(
     private readonly redis: RedisConnection,
@@ -15,14 +23,14 @@ export class RedisPhoneDirectory implements PhoneDirectory {
   ) {}
 
   lookup(phone: string): Promise<string | null> {
-    const key = this.keys.phoneBucket(bucketOf(phone, PHONE_BUCKETS));
+    const key = this.keys.phoneBucket(phoneBucketOf(phone));
     return this.redis.send<string | null>(key, ['HGET', key, phone]);
   }
 
   async record(profile: CustomerProfile): Promise<void> {
     const phone = phoneOf(profile);
     if (phone === null) return;
-    const key = this.keys.phoneBucket(bucketOf(phone, PHONE_BUCKETS));
+    const key = this.keys.phoneBucket(phoneBucketOf(phone));
     await this.redis.send(key, ['HSET', key, phone, profile.id]);
   }
 }
