@@ -3,7 +3,7 @@ import { BadRequestError, NotFoundError } from '../errors.js';
 import { decisionJson } from '../http/decision-json.js';
 import { normalizePhone, type PhoneDirectory, phoneOf } from '../store/phone-directory.js';
 import type { ProfileStore } from '../store/profile-store.js';
-import { agentTopic, customerTopic } from '../ws/protocol.js';
+import { agentTopic, callPushJson, customerTopic } from '../ws/protocol.js';
 import type { PushHub } from '../ws/push-hub.js';
 import type { CallRegistry, CallState } from './call-registry.js';
 import type { DecisionResult, DecisionService } from './decision-service.js';
@@ -157,18 +157,19 @@ export class CallService {
       call.customerId === null
         ? [agentTopic(call.agentId)]
         : [agentTopic(call.agentId), customerTopic(call.customerId)];
-    const head = JSON.stringify({
-      type: 'call',
-      event,
-      callId: call.callId,
-      agentId: call.agentId,
-      customerId: call.customerId,
-      customerKnown: call.customerKnown,
-      at: new Date(this.deps.clock()).toISOString(),
-      ...(event === 'call.context' ? { context: { ...call.context, reason: call.reason } } : {}),
-      ...(dossier === null ? {} : { dossier }),
-    });
-    const message = decision === null ? head : `${head.slice(0, -1)},"decision":${decisionJson(decision)}}`;
+    const message = callPushJson(
+      {
+        event,
+        callId: call.callId,
+        agentId: call.agentId,
+        customerId: call.customerId,
+        customerKnown: call.customerKnown,
+        at: this.deps.clock(),
+        ...(event === 'call.context' ? { context: { ...call.context, reason: call.reason } } : {}),
+        ...(dossier === null ? {} : { dossier }),
+      },
+      decision === null ? null : decisionJson(decision),
+    );
     const sessions = this.deps.hub.publish(topics, message);
     return {
       callId: call.callId,

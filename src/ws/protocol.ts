@@ -104,6 +104,34 @@ export function parseClientMessage(text: string): Parsed {
   return { ok: true, message: value as ClientMessage };
 }
 
+/** What a call push says besides the decision (whose JSON is spliced in as it is). */
+export interface CallPush {
+  readonly event: 'call.started' | 'call.context' | 'call.ended';
+  readonly callId: string;
+  readonly agentId: string;
+  readonly customerId: string | null;
+  readonly customerKnown: boolean;
+  readonly at: number;
+  readonly context?: Readonly<Record<string, unknown>>;
+  readonly dossier?: object;
+}
+
+/** The JSON of a call push: `{"type":"call",…,"decision":<decisionJson>}` (decision absent when there is none). */
+export function callPushJson(push: CallPush, decisionJson: string | null): string {
+  const head = JSON.stringify({
+    type: 'call',
+    event: push.event,
+    callId: push.callId,
+    agentId: push.agentId,
+    customerId: push.customerId,
+    customerKnown: push.customerKnown,
+    at: new Date(push.at).toISOString(),
+    ...(push.context === undefined ? {} : { context: push.context }),
+    ...(push.dossier === undefined ? {} : { dossier: push.dossier }),
+  });
+  return decisionJson === null ? head : `${head.slice(0, -1)},"decision":${decisionJson}}`;
+}
+
 /** The topic of an agent's or a customer's pushes. */
 export const agentTopic = (agentId: string): string => `agent:${agentId}`;
 export const customerTopic = (customerId: string): string => `customer:${customerId}`;

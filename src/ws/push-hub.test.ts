@@ -39,7 +39,7 @@ describe('PushHub', () => {
   it('counts only listeners that took the push, and forwards every push to the other servers', () => {
     const hub = new PushHub();
     const forwarded: string[] = [];
-    hub.forwardTo((topics, frame) => forwarded.push(`${topics.join('+')}=${frame.toString()}`));
+    hub.forwardTo((topics, message) => forwarded.push(`${topics.join('+')}=${message}`));
     hub.subscribe('agent:a-1', new Inbox(false));
     hub.subscribe('agent:a-1', new Inbox(true));
     expect(hub.publish(['agent:a-1'], 'call')).toBe(1);

@@ -5,7 +5,7 @@ export interface PushTarget {
 }
 
 /** Passes pushes on to the other servers (Redis pub/sub); absent on a single embedded server. */
-export type PushForwarder = (topics: readonly string[], frame: Buffer) => void;
+export type PushForwarder = (topics: readonly string[], message: string) => void;
 
 /**
  * Who listens to what on this server: topics (`agent:<id>`, `customer:<id>`) to sessions. A push is
@@ -41,9 +41,8 @@ export class PushHub {
 
   /** Pushes to every listener here and on the other servers; answers how many sessions here got it. */
   publish(topics: readonly string[], message: string): number {
-    const frame = Buffer.from(message);
-    this.forwarder?.(topics, frame);
-    return this.deliverLocally(topics, frame);
+    this.forwarder?.(topics, message);
+    return this.deliverLocally(topics, Buffer.from(message));
   }
 
   /** Delivers a push to the listeners on this server only (also: pushes from other servers). */

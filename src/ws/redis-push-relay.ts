@@ -28,12 +28,12 @@ export class RedisPushRelay {
   ): Promise<RedisPushRelay> {
     const relay = new RedisPushRelay(redis, keys.push(), hub, log);
     await redis.subscribe(relay.channel, (message) => relay.receive(message));
-    hub.forwardTo((topics, frame) => relay.forward(topics, frame));
+    hub.forwardTo((topics, message) => relay.forward(topics, message));
     return relay;
   }
 
-  private forward(topics: readonly string[], frame: Buffer): void {
-    const message = `${this.serverId}\n${topics.join('\t')}\n${frame.toString()}`;
+  private forward(topics: readonly string[], push: string): void {
+    const message = `${this.serverId}\n${topics.join('\t')}\n${push}`;
     this.redis.publish(this.channel, message).catch((err: unknown) => {
       this.log.warn({ err }, 'push not relayed to other servers: Redis unavailable');
     });
