@@ -10,7 +10,8 @@
 //     POST /v1/interactions/calls at BENCH_PUSH_RATE (200/s, open loop) and measures, per event, the
 //     time from just before the request is sent to the moment the agent's client reads the pushed
 //     `{"type":"call",…}` message; and the HTTP round trip of the same request. For information the
-//     same at 10,000 sessions (BENCH_PUSH_EVENTS_AT_MAX, 500), before the other 9,000 are closed.
+//     same at 10,000 sessions, before the other 9,000 are closed, for one heartbeat interval and 2 s
+//     (6,400 events), so that the run sees the server ping every session once.
 //  3. Banners: GET /v1/banners/home-hero?customerId=…&key=… with autocannon against the bare Fastify
 //     hello server's GET route (bench/hello-server.ts) at the same URLs, side by side in rounds.
 // Targets: push p99 < 10 ms (1,000 sessions); 10,000 connections held, memory per connection flat,
@@ -22,8 +23,9 @@
 // Knobs (env): BENCH_CUSTOMERS (100000), BENCH_WS_CONNECTIONS (10000), BENCH_WS_OPEN_CONCURRENCY (100),
 // BENCH_PING_SAMPLE (sessions pinged at the end, all), BENCH_PUSH_SESSIONS (1000), BENCH_PUSH_EVENTS
 // (2000), BENCH_PUSH_WARMUP (events not counted, 200), BENCH_PUSH_RATE (events/s, 200),
-// BENCH_PUSH_EVENTS_AT_MAX (500), BENCH_DURATION (s per banner run, 6), BENCH_ROUNDS (5),
-// BENCH_CONNECTIONS (autocannon, 50), BENCH_WARMUP (s, 3), BENCH_CPU_PROF=DIR (profile our server).
+// BENCH_PUSH_EVENTS_AT_MAX (see 2.; 0 skips that run), BENCH_WS_HEARTBEAT_MS (30000, the server's
+// default), BENCH_DURATION (s per banner run, 6), BENCH_ROUNDS (5), BENCH_CONNECTIONS (autocannon, 50),
+// BENCH_WARMUP (s, 3), BENCH_CPU_PROF=DIR (profile our server with node --cpu-prof).
 
 import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -73,7 +75,13 @@ const PUSH_SESSIONS = Math.min(WS_CONNECTIONS, Math.floor(envNumber('BENCH_PUSH_
 const PUSH_EVENTS = Math.floor(envNumber('BENCH_PUSH_EVENTS', 2_000));
 const PUSH_WARMUP = envCount('BENCH_PUSH_WARMUP', 200);
 const PUSH_RATE = envNumber('BENCH_PUSH_RATE', 200);
-const PUSH_EVENTS_AT_MAX = envCount('BENCH_PUSH_EVENTS_AT_MAX', 500);
+/** The server's heartbeat (OFFERLOOP_WS_HEARTBEAT_MS; the server's default unless set). */
+const HEARTBEAT_MS = envNumber('BENCH_WS_HEARTBEAT_MS', 30_000);
+/** By default the run with every session open lasts one heartbeat and 2 s, so that it sees a heartbeat. */
+const PUSH_EVENTS_AT_MAX = envCount(
+  'BENCH_PUSH_EVENTS_AT_MAX',
+  Math.ceil((HEARTBEAT_MS / 1000 + 2) * PUSH_RATE),
+);
 const RULES = path.join(REPO_ROOT, 'rules');
 const PLACEMENT = 'home-hero';
 /** The public key a website embeds (banner scope only); the WebSocket clients and CTI use API_KEY. */
@@ -160,6 +168,32 @@ function slope(points: readonly (readonly [number, number])[]): number {
     den += (x - mx) ** 2;
   }
   return num / den;
+}
+
+/** User and system CPU time of a process so far in ms, from /proc (USER_HZ 100); null if unreadable. */
+function userSysMs(pid: number): { user: number; sys: number } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(fields[11]) * 10, sys: Number(fields[12]) * 10 };
+  } catch {
+    return null;
+  }
+}
+
+/** Server CPU split into user (JS, GC, parsing) and system (the kernel: sockets) time, per unit of work. */
+function userSysMeter(pid: number): { stop(units: number): { userUs: number; sysUs: number } | null } {
+  const start = userSysMs(pid);
+  return {
+    stop(units) {
+      const end = userSysMs(pid);
+      if (start === null || end === null || units <= 0) return null;
+      return {
+        userUs: round(((end.user - start.user) * 1000) / units, 1),
+        sysUs: round(((end.sys - start.sys) * 1000) / units, 1),
+      };
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -269,7 +303,7 @@ class AgentClient {
     });
   }
 
-  /** Subscribes to this client's agent, with the message of the brief: {"type":"subscribe","id":"s",…}. */
+  /** Subscribes to this client's agent: {"type":"subscribe","id":"s","agentId":…} (docs/channels.md). */
   async subscribe(): Promise<void> {
     const { message } = await this.request({ type: 'subscribe', id: 's', agentId: this.agentId });
     const topic = (message.result as { topic?: unknown } | undefined)?.topic;
@@ -393,18 +427,29 @@ interface EventFigures {
   readonly known: boolean;
   readonly offers: number;
   readonly pushBeforeAnswer: boolean;
+  /** When it was sent, ms after the run started. */
+  readonly sentMs: number;
 }
 
 interface PushRunFigures {
   readonly label: string;
   readonly sessionsOpen: number;
   readonly events: number;
+  /**
+   * About how long the server had been up when the run started (its ready line's readyInMs, then
+   * our clock): its heartbeat ticks every HEARTBEAT_MS from its start, so slow clusters can be matched.
+   */
+  readonly serverUpAtStartS: number;
   readonly rateAsked: number;
   readonly rateGot: number;
   readonly maxInFlight: number;
   readonly push: ReturnType<typeof latencySummary>;
   readonly http: ReturnType<typeof latencySummary>;
   readonly pushesLost: number;
+  /** Pushes read later than the target (TARGET_PUSH_P99_MS) after the request was sent. */
+  readonly pushesOverTarget: number;
+  /** When those were sent (s into the run), as clusters: events less than 1 s apart are one cluster. */
+  readonly slowClusters: readonly { readonly fromS: number; readonly toS: number; readonly events: number }[];
   readonly failed: number;
   readonly sessionsNotOne: number;
   readonly unknownCustomers: number;
@@ -414,7 +459,23 @@ interface PushRunFigures {
   readonly pushBytes: number;
   readonly serverCpuPct: number | null;
   readonly serverCpuUsPerEvent: number | null;
+  readonly serverUserSysUsPerEvent: { userUs: number; sysUs: number } | null;
   readonly loadgenCpuPct: number;
+}
+
+/** Groups ascending times (ms) into clusters whose members are less than a second apart. */
+function clusters(times: readonly number[]): PushRunFigures['slowClusters'] {
+  const out: { fromS: number; toS: number; events: number }[] = [];
+  let last = Number.NEGATIVE_INFINITY;
+  for (const ms of times) {
+    const current = out[out.length - 1];
+    if (current !== undefined && ms - last < 1000) {
+      current.toS = round(ms / 1000, 2);
+      current.events++;
+    } else out.push({ fromS: round(ms / 1000, 2), toS: round(ms / 1000, 2), events: 1 });
+    last = ms;
+  }
+  return out;
 }
 
 class CallSender {
@@ -429,12 +490,8 @@ class CallSender {
     private readonly customers: Int32Array,
   ) {}
 
-  get customersUsed(): number {
-    return this.nextCustomer;
-  }
-
   /** One call.started for a random agent among the first `agents` and the next unused customer. */
-  async one(label: string, i: number, agents: number): Promise<EventFigures> {
+  async one(label: string, i: number, agents: number, runStart: number): Promise<EventFigures> {
     const agentId = `agent-${this.rng.int(1, agents)}`;
     const customer = this.customers[this.nextCustomer++ % this.customers.length]!;
     const callId = `c-${label}-${i}`;
@@ -474,27 +531,36 @@ class CallSender {
       known: json.customerKnown === true,
       offers: json.offers?.length ?? 0,
       pushBeforeAnswer,
+      sentMs: t0 - runStart,
     };
   }
 
   /** `events` events at `rate` per second, open loop: each is sent at its time, whatever is in flight. */
-  async run(server: Server, label: string, events: number, agents: number): Promise<PushRunFigures> {
+  async run(
+    server: Server,
+    readyAt: number,
+    label: string,
+    events: number,
+    agents: number,
+  ): Promise<PushRunFigures> {
     if (PUSH_WARMUP > 0) {
-      for (let i = 0; i < PUSH_WARMUP; i++) await this.one(`${label}-warm`, i, agents);
+      for (let i = 0; i < PUSH_WARMUP; i++) await this.one(`${label}-warm`, i, agents, 0);
     }
     this.maxInFlight = 0;
     const meter = cpuMeter(server.pid);
+    const split = userSysMeter(server.pid);
     const started = performance.now();
     const all: Promise<EventFigures>[] = [];
     for (let i = 0; i < events; i++) {
       const due = started + (i * 1000) / PUSH_RATE;
       const wait = due - performance.now();
       if (wait > 1) await sleep(wait);
-      all.push(this.one(label, i, agents));
+      all.push(this.one(label, i, agents, started));
     }
     const figures = await Promise.all(all);
     const elapsed = performance.now() - started;
     const cpu = meter.stop();
+    const userSys = split.stop(events);
     const ok = figures.filter((f) => f.status === 200);
     const pushTimes = figures.flatMap((f) => (f.pushMs === null ? [] : [f.pushMs]));
     const httpTimes = ok.flatMap((f) => (f.httpMs === null ? [] : [f.httpMs]));
@@ -502,12 +568,17 @@ class CallSender {
       label,
       sessionsOpen: agents,
       events,
+      serverUpAtStartS: round(((server.readyInMs ?? 0) + started - readyAt) / 1000, 1),
       rateAsked: PUSH_RATE,
       rateGot: round(events / (elapsed / 1000), 1),
       maxInFlight: this.maxInFlight,
       push: latencySummary(pushTimes),
       http: latencySummary(httpTimes),
       pushesLost: figures.filter((f) => f.pushMs === null).length,
+      pushesOverTarget: pushTimes.filter((ms) => ms >= TARGET_PUSH_P99_MS).length,
+      slowClusters: clusters(
+        figures.filter((f) => f.pushMs !== null && f.pushMs >= TARGET_PUSH_P99_MS).map((f) => f.sentMs),
+      ),
       failed: figures.length - ok.length,
       sessionsNotOne: ok.filter((f) => f.sessions !== 1).length,
       unknownCustomers: ok.filter((f) => !f.known).length,
@@ -517,6 +588,7 @@ class CallSender {
       pushBytes,
       serverCpuPct: cpu.serverPct,
       serverCpuUsPerEvent: cpu.serverMs === null ? null : round((cpu.serverMs * 1000) / events, 1),
+      serverUserSysUsPerEvent: userSys,
       loadgenCpuPct: cpu.loadgenPct,
     };
   }
@@ -524,6 +596,15 @@ class CallSender {
   close(): void {
     this.agent.destroy();
   }
+}
+
+/** `21.3–21.6 (68), 51.3 (1)`: the first few clusters, with how many events each. */
+function describeClusters(list: PushRunFigures['slowClusters']): string {
+  if (list.length === 0) return 'none';
+  const shown = list
+    .slice(0, 4)
+    .map((c) => `${c.fromS === c.toS ? c.fromS : `${c.fromS}–${c.toS}`} (${c.events})`);
+  return list.length > 4 ? `${shown.join(', ')}, … ${list.length} clusters` : shown.join(', ');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -543,6 +624,8 @@ interface BannerRun {
   /** Banners with an offer (`"default":false`); the rest got the placement's default. */
   personalizedShare: number | null;
   serverCpuUsPerReq: number | null;
+  /** The same, split into user and system (kernel) time. */
+  serverUserSysUsPerReq: { userUs: number; sysUs: number } | null;
   serverCpuPct: number | null;
   loadgenCpuPct: number;
   bytesPerResponse: number;
@@ -580,6 +663,7 @@ async function bannerRun(
     return true;
   };
   let meter: ReturnType<typeof cpuMeter> | null = null;
+  let split: ReturnType<typeof userSysMeter> | null = null;
   let next = firstSlice;
   const r = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(
@@ -599,12 +683,14 @@ async function bannerRun(
       (err: unknown, result) =>
         err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(result),
     );
-    // Setting the clients up is not measured (neither is it in the other HTTP benches' CPU meters).
+    // CPU is measured from the start of the run, not from the set-up of the clients before it.
     instance.once('start', () => {
       meter = cpuMeter(server.pid);
+      split = userSysMeter(server.pid);
     });
   });
   const cpu = (meter as ReturnType<typeof cpuMeter> | null)?.stop() ?? null;
+  const userSys = (split as ReturnType<typeof userSysMeter> | null)?.stop(r.requests.total) ?? null;
   if (r.non2xx > 0 || r.errors > 0 || r.mismatches > 0) {
     say(
       `${target} round ${roundNo}: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.mismatches} unexpected bodies ` +
@@ -628,6 +714,7 @@ async function bannerRun(
       cpu?.serverMs != null && r.requests.total > 0
         ? round((cpu.serverMs * 1000) / r.requests.total, 1)
         : null,
+    serverUserSysUsPerReq: userSys,
     serverCpuPct: cpu?.serverPct ?? null,
     loadgenCpuPct: cpu?.loadgenPct ?? Number.NaN,
     bytesPerResponse: r.requests.total > 0 ? Math.round(r.throughput.total / r.requests.total) : 0,
@@ -635,6 +722,9 @@ async function bannerRun(
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/** Set when the bench stops the servers itself. */
+let stopping = false;
 
 async function main(): Promise<void> {
   const fileLimit = openFileLimit();
@@ -658,15 +748,27 @@ async function main(): Promise<void> {
     {
       OFFERLOOP_RULES: RULES,
       OFFERLOOP_DEMO_CUSTOMERS: String(CUSTOMERS),
-      OFFERLOOP_API_KEYS:
-        `${API_KEY}=decide+feedback;rate=10000000,` + `${BANNER_KEY}=banner;rate=10000000;ipRate=10000000`,
+      OFFERLOOP_API_KEYS: `${API_KEY}=decide+feedback;rate=10000000,${BANNER_KEY}=banner;rate=10000000;ipRate=10000000`,
       OFFERLOOP_WATCH_RULES: 'false',
       OFFERLOOP_LOG_LEVEL: 'info',
+      OFFERLOOP_WS_HEARTBEAT_MS: String(HEARTBEAT_MS),
     },
     'offerloop ready',
     { nodeArgs: CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : [] },
   );
+  const readyAt = performance.now();
   say(`offerloop ready in ${ours.spawnToReadyMs} ms`);
+  // A server that dies mid-bench would only show as connection errors: say so, with its last words.
+  const oursStderr: string[] = [];
+  ours.proc.stderr?.on('data', (chunk: Buffer) => {
+    oursStderr.push(chunk.toString());
+    if (oursStderr.length > 50) oursStderr.shift();
+  });
+  let oursExit: string | null = null;
+  ours.proc.once('exit', (code, signal) => {
+    oursExit = `offerloop exited (${code ?? signal}) before the bench stopped it`;
+    if (!stopping) say(`${oursExit}\n${oursStderr.join('').slice(-4000)}`);
+  });
   const wsUrl = `${ours.url.replace(/^http/, 'ws')}/v1/ws`;
 
   // -------------------------------------------------------------------------------------------
@@ -731,14 +833,14 @@ async function main(): Promise<void> {
   let pushAtMax: PushRunFigures | null = null;
   if (PUSH_EVENTS_AT_MAX > 0 && WS_CONNECTIONS > PUSH_SESSIONS) {
     say(`push: ${PUSH_EVENTS_AT_MAX} call.started at ${PUSH_RATE}/s with ${held.length} sessions…`);
-    pushAtMax = await sender.run(ours, 'max', PUSH_EVENTS_AT_MAX, WS_CONNECTIONS);
+    pushAtMax = await sender.run(ours, readyAt, 'max', PUSH_EVENTS_AT_MAX, WS_CONNECTIONS);
   }
   say(`closing sessions ${PUSH_SESSIONS + 1}…${WS_CONNECTIONS}…`);
   await Promise.all(clients.slice(PUSH_SESSIONS).map((c) => c?.close()));
   await sleep(SETTLE_MS);
   const memoryAfterClose = serverMemory(ours.pid, PUSH_SESSIONS);
   say(`push: ${PUSH_EVENTS} call.started at ${PUSH_RATE}/s with ${PUSH_SESSIONS} sessions…`);
-  const push = await sender.run(ours, 'target', PUSH_EVENTS, PUSH_SESSIONS);
+  const push = await sender.run(ours, readyAt, 'target', PUSH_EVENTS, PUSH_SESSIONS);
   sender.close();
   await Promise.all(clients.slice(0, PUSH_SESSIONS).map((c) => c?.close()));
   const unexpectedCloses = socketTrouble.unexpectedCloses;
@@ -767,6 +869,8 @@ async function main(): Promise<void> {
       bannerRuns.push(await bannerRun(target === 'hello' ? hello : ours, target, r, slices, first, DURATION));
     }
   }
+  const exitedEarly: string | null = oursExit;
+  stopping = true;
   await Promise.all([stopServer(hello), stopServer(ours)]);
 
   // -------------------------------------------------------------------------------------------
@@ -813,12 +917,16 @@ async function main(): Promise<void> {
       'rate asked/got': `${p.rateAsked}/${p.rateGot}`,
       'push p50/p90/p99/max ms': `${p.push.p50Ms} / ${p.push.p90Ms} / ${p.push.p99Ms} / ${p.push.maxMs}`,
       'http p50/p90/p99/max ms': `${p.http.p50Ms} / ${p.http.p90Ms} / ${p.http.p99Ms} / ${p.http.maxMs}`,
+      [`≥ ${TARGET_PUSH_P99_MS} ms`]: p.pushesOverTarget,
       lost: p.pushesLost,
       failed: p.failed,
       'push before answer': p.pushBeforeAnswerShare,
       'empty offers': p.emptyOfferShare,
       'push bytes': p.pushBytes,
       'srv µs/event': p.serverCpuUsPerEvent,
+      'usr/sys µs': p.serverUserSysUsPerEvent
+        ? `${p.serverUserSysUsPerEvent.userUs}/${p.serverUserSysUsPerEvent.sysUs}`
+        : '',
       'srv/gen %': `${p.serverCpuPct}/${p.loadgenCpuPct}`,
     })),
   );
@@ -829,6 +937,9 @@ async function main(): Promise<void> {
       'req/s': x.reqPerSec,
       'p50/p99 ms': `${x.p50Ms} / ${x.p99Ms}`,
       'srv µs/req': x.serverCpuUsPerReq,
+      'usr/sys µs': x.serverUserSysUsPerReq
+        ? `${x.serverUserSysUsPerReq.userUs}/${x.serverUserSysUsPerReq.sysUs}`
+        : '',
       'srv/gen %': `${x.serverCpuPct}/${x.loadgenCpuPct}`,
       'bytes/resp': x.bytesPerResponse,
       personalized: x.personalizedShare ?? '',
@@ -856,8 +967,24 @@ async function main(): Promise<void> {
       '0 / 0',
       push.pushesLost + push.failed === 0,
     ),
-    [`push p50 / p99 ms with ${pushAtMax?.sessionsOpen ?? '–'} sessions`]: line(
-      pushAtMax === null ? '–' : `${pushAtMax.push.p50Ms} / ${pushAtMax.push.p99Ms}`,
+    [`push p50 / p99 / max ms with ${pushAtMax?.sessionsOpen ?? '–'} sessions`]: line(
+      pushAtMax === null
+        ? '–'
+        : `${pushAtMax.push.p50Ms} / ${pushAtMax.push.p99Ms} / ${pushAtMax.push.maxMs}`,
+      'info',
+    ),
+    [`pushes ≥ ${TARGET_PUSH_P99_MS} ms with ${pushAtMax?.sessionsOpen ?? '–'} sessions`]: line(
+      pushAtMax === null ? '–' : `${pushAtMax.pushesOverTarget} of ${pushAtMax.events}`,
+      'info',
+    ),
+    '… sent at s into the run (server up s at its start)': line(
+      pushAtMax === null
+        ? '–'
+        : `${describeClusters(pushAtMax.slowClusters)} (up ${pushAtMax.serverUpAtStartS})`,
+      `heartbeat every ${HEARTBEAT_MS / 1000} s`,
+    ),
+    [`pushes ≥ ${TARGET_PUSH_P99_MS} ms with ${push.sessionsOpen} sessions, sent at s (up s)`]: line(
+      `${push.pushesOverTarget}${push.pushesOverTarget > 0 ? `: ${describeClusters(push.slowClusters)}` : ''} (up ${push.serverUpAtStartS})`,
       'info',
     ),
     'calls with no offer (contact caps, consent)': line(push.emptyOfferShare, 'info'),
@@ -871,8 +998,8 @@ async function main(): Promise<void> {
       `flat (max/min ≤ ${FLAT_STEP_SPREAD})`,
       flat,
     ),
-    [`server RSS after closing to ${PUSH_SESSIONS} MB`]: line(
-      round(memoryAfterClose.rssKb / 1024, 1),
+    [`server RSS MB / fds after closing to ${PUSH_SESSIONS} sessions`]: line(
+      `${round(memoryAfterClose.rssKb / 1024, 1)} / ${memoryAfterClose.fds}`,
       'info',
     ),
     'hello GET req/s (median)': line(Math.round(helloRps)),
@@ -918,6 +1045,7 @@ async function main(): Promise<void> {
       );
   }
   if (ours.errorLogs > 0) problems.push(`offerloop logged ${ours.errorLogs} error lines`);
+  if (exitedEarly !== null) problems.push(exitedEarly);
 
   const summary = {
     bench: 'channels',
@@ -933,6 +1061,7 @@ async function main(): Promise<void> {
       pushWarmup: PUSH_WARMUP,
       pushRate: PUSH_RATE,
       pushEventsAtMax: PUSH_EVENTS_AT_MAX,
+      heartbeatMs: HEARTBEAT_MS,
       placement: PLACEMENT,
       bannerDurationS: DURATION,
       bannerRounds: ROUNDS,
