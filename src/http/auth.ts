@@ -144,11 +144,13 @@ export class ApiKeyAuth {
 
 /** The credentials of a request; the URL and origin are read only where the route allows them. */
 export function credentialsOf(request: FastifyRequest, options: AuthOptions = {}): Credentials {
+  const origin = options.browser ? request.headers.origin?.toLowerCase() : undefined;
   return {
     authorization: request.headers.authorization,
     urlKey: options.keyInUrl ? (request.query as { key?: string } | undefined)?.key : undefined,
-    origin: options.browser ? request.headers.origin?.toLowerCase() : undefined,
-    ownOrigin: options.browser ? `${request.protocol}://${request.host}`.toLowerCase() : '',
+    origin,
+    // Only a request from a page needs it (most banner requests have one, decisions never do).
+    ownOrigin: origin === undefined ? '' : `${request.protocol}://${request.host}`.toLowerCase(),
     ip: request.ip,
   };
 }

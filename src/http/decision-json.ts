@@ -26,7 +26,7 @@ const HAS_NON_ASCII = /[\u007f-\uffff]/;
  * JSON with every non-ASCII character escaped, as a flat one-byte string (see oneByte): text
  * sliced from a YAML file with one em dash in it is two-byte, and so would every response be.
  */
-function asciiJson(value: unknown): string {
+export function asciiJson(value: unknown): string {
   const json = JSON.stringify(value);
   return oneByte(
     HAS_NON_ASCII.test(json)
@@ -36,7 +36,7 @@ function asciiJson(value: unknown): string {
 }
 
 /** A per-request string as JSON: usually ASCII already, so only escape when it is not. */
-function jsonString(text: string): string {
+export function jsonString(text: string): string {
   const json = JSON.stringify(text);
   return HAS_NON_ASCII.test(json) ? asciiJson(text) : json;
 }

@@ -1,8 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiKeyConfig } from '../../config.js';
-import type { BannerService } from '../../service/banner-service.js';
+import type { WebCreative } from '../../ruleset/source.js';
+import type { Banner, BannerService } from '../../service/banner-service.js';
 import type { FeedbackService } from '../../service/feedback-service.js';
 import type { ApiKeyAuth, AuthOptions } from '../auth.js';
+import { asciiJson, jsonString } from '../decision-json.js';
 import { errorResponseSchema } from '../error-handler.js';
 import { receiptSchema } from './feedback.js';
 
@@ -122,7 +124,8 @@ export function bannerRoutes(
         const banner = await deps.banners.banner(request.params.placement, customerId);
         return reply
           .header('cache-control', customerId === null ? 'private, max-age=60' : 'private, no-store')
-          .send(banner);
+          .type('application/json; charset=utf-8')
+          .send(bannerJson(banner));
       },
     );
 
@@ -161,4 +164,24 @@ export function bannerRoutes(
       },
     );
   });
+}
+
+/** An id or null; ids (UUIDs, rule ids) need no escaping. */
+const idJson = (value: string | null): string => (value === null ? 'null' : `"${value}"`);
+
+/** A creative's JSON, made once per compiled creative: banners repeat a few creatives endlessly. */
+const creativeJson = new WeakMap<WebCreative, string>();
+
+/**
+ * The JSON of a banner (bannerSchema), by hand like decisionJson: the creative is serialised once,
+ * ids and the placement are restricted to characters that need no escaping by their schemas.
+ * banners.test.ts holds it to JSON.stringify.
+ */
+export function bannerJson(banner: Banner): string {
+  let creative = creativeJson.get(banner.creative);
+  if (creative === undefined) {
+    creative = asciiJson(banner.creative);
+    creativeJson.set(banner.creative, creative);
+  }
+  return `{"placement":"${banner.placement}","customerId":${banner.customerId === null ? 'null' : jsonString(banner.customerId)},"decisionId":${idJson(banner.decisionId)},"offerId":${idJson(banner.offerId)},"campaignId":${idJson(banner.campaignId)},"default":${banner.default},"creative":${creative}}`;
 }
