@@ -54,7 +54,7 @@ export async function buildServer(
 
   const auth = new ApiKeyAuth(config.auth.keys, new RateLimiter());
   // First: @fastify/websocket must see every route that is added after it.
-  await WsGateway.register(app, {
+  const gateway = await WsGateway.register(app, {
     auth,
     decisions: services.decisions,
     feedback: services.feedback,
@@ -77,7 +77,12 @@ export async function buildServer(
     uiHooks: config.http.publicDocs ? {} : { onRequest: auth.require(null) },
   });
 
-  healthRoutes(app, { readiness: services.readiness });
+  healthRoutes(app, {
+    readiness: async () => {
+      const readiness = await services.readiness();
+      return { ...readiness, details: { ...readiness.details, websocketSessions: gateway.sessionCount } };
+    },
+  });
   decisionRoutes(app, { auth, decisions: services.decisions });
   feedbackRoutes(app, { auth, feedback: services.feedback, maxBatch: config.feedback.maxBatch });
   customerRoutes(app, { auth, dossiers: services.dossiers, profiles: services.profileChanges });

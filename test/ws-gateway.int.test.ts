@@ -75,6 +75,16 @@ describe('opening a socket', () => {
     expect(fromDesk.socket.readyState).toBe(WebSocket.OPEN);
   });
 
+  it('counts open sessions in readiness', async () => {
+    const before = (await server.app.inject({ url: '/health/ready' })).json().websocketSessions as number;
+    const client = await open();
+    expect((await server.app.inject({ url: '/health/ready' })).json().websocketSessions).toBe(before + 1);
+    client.close();
+    await client.closed().catch(() => {});
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await server.app.inject({ url: '/health/ready' })).json().websocketSessions).toBe(before);
+  });
+
   it("takes a browser's key as a subprotocol and never echoes it back", async () => {
     const key = Buffer.from('desk-key').toString('base64url');
     const client = await open({ protocols: ['offerloop.v1', `bearer.${key}`] });
