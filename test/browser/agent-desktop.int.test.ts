@@ -8,6 +8,7 @@ import { channelIndex } from '../../src/domain/channel.js';
 import type { FeedbackEvent, FeedbackType } from '../../src/feedback/feedback-event.js';
 import { MemoryFeedbackLog } from '../../src/feedback/memory-feedback-log.js';
 import { buildServer } from '../../src/server.js';
+import type { CallOutcome } from '../../src/service/call-service.js';
 import { createServices, type Services } from '../../src/services.js';
 import { EXAMPLE_RULES, testConfig, testLog } from '../helpers.js';
 import { launchBrowser } from '../support/browser.js';
@@ -16,16 +17,7 @@ import { launchBrowser } from '../support/browser.js';
 // a CTI call pushes the caller and the offers, Accept goes back as feedback, the call ends.
 
 /** POST /v1/interactions/calls's answer (docs/channels.md). */
-interface CallAnswer {
-  readonly callId: string;
-  readonly event: string;
-  readonly agentId: string;
-  readonly customerId: string | null;
-  readonly customerKnown: boolean;
-  readonly decisionId: string | null;
-  readonly offers: readonly string[];
-  readonly sessions: number;
-}
+type CallAnswer = CallOutcome;
 
 const AGENT = 'agent-7';
 /** Customer of the demo population who gets a call-center offer from the example rules. */
