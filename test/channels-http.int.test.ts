@@ -1,9 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MemoryFeedbackLog } from '../src/feedback/memory-feedback-log.js';
-import { buildServer } from '../src/server.js';
-import { createServices, type Services } from '../src/services.js';
-import { EXAMPLE_RULES, testConfig, testLog } from './helpers.js';
+import type { Services } from '../src/services.js';
+import { demoWorld, type TestServer, testServer } from './helpers.js';
 
 // Banners, beacons and CTI call events over HTTP (inject), on the embedded store with the example
 // rules and the demo population (which has phone numbers): CORS, caching, keys in URLs, rate limits.
@@ -14,25 +13,18 @@ const KEYS = [
   'cti-key=decide',
   'ops-key=admin',
   'agent-key=decide+feedback',
+  'slow-cti=decide;rate=2',
 ].join(',');
 
+let server: TestServer;
 let app: FastifyInstance;
 let services: Services;
 
 beforeAll(async () => {
-  const config = testConfig({
-    OFFERLOOP_API_KEYS: KEYS,
-    OFFERLOOP_RULES: EXAMPLE_RULES,
-    OFFERLOOP_PROFILES: '',
-    OFFERLOOP_DEMO_CUSTOMERS: '300',
-  });
-  services = await createServices(config, testLog);
-  app = await buildServer(config, services, testLog);
+  server = await testServer({ OFFERLOOP_API_KEYS: KEYS, ...demoWorld(300) });
+  ({ app, services } = server);
 });
-afterAll(async () => {
-  await app.close();
-  await services.close();
-});
+afterAll(() => server.close());
 
 /** Each test its own client IP, so the per-IP limit of one test does not spill into another. */
 let ipSeq = 0;
@@ -254,6 +246,15 @@ describe('POST /v1/interactions/calls', () => {
     expect(now.json().customerId).toBe('cust-phone');
   });
 
+  it("limits a server key's requests with 429 and Retry-After", async () => {
+    const codes: number[] = [];
+    for (let i = 0; i < 3; i++)
+      codes.push((await post({ type: 'call.ended', callId: 'none' }, 'slow-cti')).statusCode);
+    expect(codes).toEqual([404, 404, 429]);
+    const limited = await post({ type: 'call.ended', callId: 'none' }, 'slow-cti');
+    expect(limited.headers['retry-after']).toBe('1');
+  });
+
   it('answers 404 for context or end of a call it does not know, and 400 for malformed events', async () => {
     expect((await post({ type: 'call.context', callId: 'never', intent: 'x' })).statusCode).toBe(404);
     expect((await post({ type: 'call.ended', callId: 'never' })).statusCode).toBe(404);
@@ -272,5 +273,30 @@ describe('POST /v1/interactions/calls', () => {
     expect((await post({ type: 'call.ended', callId: 'x', intent: 'y' })).statusCode).toBe(400);
     expect((await post({ type: 'call.paused', callId: 'x' })).statusCode).toBe(400);
     expect((await post({ type: 'call.ended', callId: 'x' }, 'ops-key')).statusCode).toBe(403);
+  });
+});
+
+describe('behind a proxy (OFFERLOOP_TRUST_PROXY)', () => {
+  it('limits public keys per client as X-Forwarded-For names it', async () => {
+    const behind = await testServer({
+      OFFERLOOP_API_KEYS: 'pk-web=banner;ipRate=2',
+      OFFERLOOP_TRUST_PROXY: '1',
+      ...demoWorld(10),
+    });
+    try {
+      const from = (client: string) =>
+        behind.app.inject({
+          url: '/v1/banners/home-hero?key=pk-web',
+          remoteAddress: '10.9.9.9',
+          headers: { 'x-forwarded-for': client },
+        });
+      const codes = [];
+      for (const client of ['1.1.1.1', '1.1.1.1', '1.1.1.1', '2.2.2.2'])
+        codes.push((await from(client)).statusCode);
+      // All four came through one proxy; each client has its own bucket.
+      expect(codes).toEqual([200, 200, 429, 200]);
+    } finally {
+      await behind.close();
+    }
   });
 });

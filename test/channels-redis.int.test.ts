@@ -1,38 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listen } from './helpers.js';
 import {
   auth,
   FIXTURE_RECORDS,
   loadRecords,
   type OfferloopNode,
   type RedisTarget,
-  redisTarget,
+  redisDeployments,
   startNode,
 } from './support/offerloop-node.js';
-import {
-  type RedisClusterProcess,
-  type RedisProcess,
-  startRedis,
-  startRedisCluster,
-} from './support/redis.js';
 import { TestWsClient } from './support/ws-client.js';
 
 // Channels across servers: an agent's desktop holds its socket on one server while telephony's
 // events reach another. Pushes travel through Redis pub/sub, call state and phone numbers live in Redis.
 
-let single: RedisProcess;
-let cluster: RedisClusterProcess;
-
-beforeAll(async () => {
-  [single, cluster] = await Promise.all([startRedis(), startRedisCluster()]);
-}, 60_000);
-afterAll(async () => {
-  await Promise.all([single?.stop(), cluster?.stop()]);
-});
-
-describe.each([
-  ['one Redis', () => redisTarget({ url: single.url })],
-  ['a three-master Redis Cluster', () => redisTarget({ nodes: cluster.nodes })],
-])('two servers on %s', (_name, makeTarget) => {
+describe.each(redisDeployments())('two servers on %s', (_name, makeTarget) => {
   let target: RedisTarget;
   let a: OfferloopNode;
   let b: OfferloopNode;
@@ -45,8 +27,7 @@ describe.each([
       { id: 'cust-loaded', attributes: { phone: '+1 555 777 0001' }, consent: { call_center: true } },
     ]);
     [a, b] = await Promise.all([startNode(target), startNode(target)]);
-    await b.app.listen({ port: 0, host: '127.0.0.1' });
-    const { port } = b.app.server.address() as { port: number };
+    const port = await listen(b.app);
     desk = await TestWsClient.open(`ws://127.0.0.1:${port}/v1/ws`, { key: 'agent-key' });
     await desk.request({ type: 'subscribe', agentId: 'agent-r' });
   });

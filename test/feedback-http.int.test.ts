@@ -2,9 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { counterField, dayOf } from '../src/feedback/feedback-effects.js';
 import type { MemoryFeedbackLog } from '../src/feedback/memory-feedback-log.js';
-import { buildServer } from '../src/server.js';
-import { createServices, type Services } from '../src/services.js';
-import { postDecision, testConfig, testLog } from './helpers.js';
+import type { Services } from '../src/services.js';
+import { postDecision, type TestServer, testServer } from './helpers.js';
 
 // POST /v1/feedback on the embedded store: the same verdicts as with Redis (the contract test
 // holds the two together), the effects on counters and on contact policy, and refusals.
@@ -13,18 +12,15 @@ const NOW = Date.parse('2026-11-22T12:00:00Z');
 const KEYS = 'agent-key=decide+feedback,decide-key=decide';
 const auth = (key: string) => ({ authorization: `Bearer ${key}` });
 
+let server: TestServer;
 let app: FastifyInstance;
 let services: Services;
 
 beforeAll(async () => {
-  const config = testConfig({ OFFERLOOP_API_KEYS: KEYS });
-  services = await createServices(config, testLog, () => NOW);
-  app = await buildServer(config, services, testLog);
+  server = await testServer({ OFFERLOOP_API_KEYS: KEYS }, () => NOW);
+  ({ app, services } = server);
 });
-afterAll(async () => {
-  await app.close();
-  await services.close();
-});
+afterAll(() => server.close());
 
 const postFeedback = (events: object[], key = 'agent-key') =>
   app.inject({ method: 'POST', url: '/v1/feedback', headers: auth(key), payload: { events } });

@@ -1,10 +1,13 @@
 import { mkdirSync, mkdtempSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { loadConfig } from '../src/config.js';
+import { buildServer } from '../src/server.js';
+import { createServices, type Services } from '../src/services.js';
 
 export const FIXTURE_RULES = fileURLToPath(new URL('./fixtures/rules', import.meta.url));
 export const FIXTURE_PROFILES = fileURLToPath(new URL('./fixtures/profiles.ndjson', import.meta.url));
@@ -32,6 +35,51 @@ export function testConfig(env: Record<string, string> = {}) {
     OFFERLOOP_WATCH_RULES: 'false',
     ...env,
   });
+}
+
+/** The example rules with a generated demo population (which has phone numbers) of this many customers. */
+export function demoWorld(customers: number): Record<string, string> {
+  return {
+    OFFERLOOP_RULES: EXAMPLE_RULES,
+    OFFERLOOP_PROFILES: '',
+    OFFERLOOP_DEMO_CUSTOMERS: String(customers),
+  };
+}
+
+/** A server as `npm start` builds it, not listening (inject, or listen()). */
+export interface TestServer {
+  readonly app: FastifyInstance;
+  readonly services: Services;
+  close(): Promise<void>;
+}
+
+/** Builds services and app from testConfig(env); `clock` fixes the time services see. */
+export async function testServer(
+  env: Record<string, string> = {},
+  clock?: () => number,
+): Promise<TestServer> {
+  const config = testConfig(env);
+  const services = await createServices(config, testLog, clock);
+  try {
+    const app = await buildServer(config, services, testLog);
+    return {
+      app,
+      services,
+      async close() {
+        await app.close();
+        await services.close();
+      },
+    };
+  } catch (err) {
+    await services.close();
+    throw err;
+  }
+}
+
+/** Listens on a free port of 127.0.0.1; answers the port. */
+export async function listen(app: FastifyInstance): Promise<number> {
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return (app.server.address() as AddressInfo).port;
 }
 
 /** POST /v1/decisions through inject, with a Bearer key. */

@@ -1,25 +1,21 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServer } from '../src/server.js';
-import { createServices, type Services } from '../src/services.js';
-import { postDecision, testConfig, testLog } from './helpers.js';
+import type { Services } from '../src/services.js';
+import { postDecision, type TestServer, testServer } from './helpers.js';
 
 const NOW = Date.parse('2026-11-22T12:00:00Z');
 const KEYS = 'agent-key=decide+feedback,ops-key=admin+report,report-key=report';
 const auth = (key: string) => ({ authorization: `Bearer ${key}` });
 
+let server: TestServer;
 let app: FastifyInstance;
 let services: Services;
 
 beforeAll(async () => {
-  const config = testConfig({ OFFERLOOP_API_KEYS: KEYS });
-  services = await createServices(config, testLog, () => NOW);
-  app = await buildServer(config, services, testLog);
+  server = await testServer({ OFFERLOOP_API_KEYS: KEYS }, () => NOW);
+  ({ app, services } = server);
 });
-afterAll(async () => {
-  await app.close();
-  await services.close();
-});
+afterAll(() => server.close());
 
 const decide = (body: object, key = 'agent-key') => postDecision(app, key, body);
 

@@ -14,34 +14,15 @@ import {
   loadRecords,
   type OfferloopNode,
   type RedisTarget,
-  redisTarget,
+  redisDeployments,
   startNode,
 } from './support/offerloop-node.js';
-import {
-  type RedisClusterProcess,
-  type RedisProcess,
-  startRedis,
-  startRedisCluster,
-} from './support/redis.js';
 
 /** The fixture customers, tagged with the generation of the load they came from. */
 const generation = (gen: number): ProfileRecord[] =>
   FIXTURE_RECORDS.map((r) => ({ ...r, attributes: { ...r.attributes, generation: gen } }));
 
-let single: RedisProcess;
-let cluster: RedisClusterProcess;
-
-beforeAll(async () => {
-  [single, cluster] = await Promise.all([startRedis(), startRedisCluster()]);
-}, 60_000);
-afterAll(async () => {
-  await Promise.all([single?.stop(), cluster?.stop()]);
-});
-
-describe.each([
-  ['one Redis', () => redisTarget({ url: single.url })],
-  ['a three-master Redis Cluster', () => redisTarget({ nodes: cluster.nodes })],
-])('the Redis tier on %s', (_name, makeTarget) => {
+describe.each(redisDeployments())('the Redis tier on %s', (_name, makeTarget) => {
   let target: RedisTarget;
   let a: OfferloopNode;
   let b: OfferloopNode;

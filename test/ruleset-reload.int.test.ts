@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServer } from '../src/server.js';
-import { createServices, type Services } from '../src/services.js';
-import { FIXTURE_RULES, postDecision, testConfig, testLog } from './helpers.js';
+import type { Services } from '../src/services.js';
+import { FIXTURE_RULES, postDecision, type TestServer, testServer } from './helpers.js';
 
 let dir: string;
+let server: TestServer;
 let app: FastifyInstance;
 let services: Services;
 const ops = { authorization: 'Bearer ops-key' };
@@ -15,13 +15,11 @@ const ops = { authorization: 'Bearer ops-key' };
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'offerloop-reload-'));
   await cp(FIXTURE_RULES, dir, { recursive: true });
-  const config = testConfig({ OFFERLOOP_RULES: dir, OFFERLOOP_API_KEYS: 'ops-key=admin+decide' });
-  services = await createServices(config, testLog);
-  app = await buildServer(config, services, testLog);
+  server = await testServer({ OFFERLOOP_RULES: dir, OFFERLOOP_API_KEYS: 'ops-key=admin+decide' });
+  ({ app, services } = server);
 });
 afterAll(async () => {
-  await app.close();
-  await services.close();
+  await server.close();
   await rm(dir, { recursive: true, force: true });
 });
 

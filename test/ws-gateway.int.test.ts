@@ -1,10 +1,7 @@
-import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { MemoryFeedbackLog } from '../src/feedback/memory-feedback-log.js';
-import { buildServer } from '../src/server.js';
-import { createServices, type Services } from '../src/services.js';
-import { EXAMPLE_RULES, testConfig, testLog } from './helpers.js';
+import { demoWorld, listen, type TestServer, testServer } from './helpers.js';
 import { TestWsClient } from './support/ws-client.js';
 
 // The WebSocket gateway over real sockets with a real client (ws): refusals at the upgrade, the
@@ -15,30 +12,22 @@ const KEYS = [
   'cti-key=decide',
   'report-key=report',
   'tight-key=decide;rate=3',
+  'flood-key=decide;rate=5',
 ].join(',');
 
-interface Running {
-  app: FastifyInstance;
-  services: Services;
+interface Running extends TestServer {
   url: string;
 }
 
-async function start(env: Record<string, string> = {}): Promise<Running> {
-  const config = testConfig({
+async function start(): Promise<Running> {
+  const server = await testServer({
     OFFERLOOP_API_KEYS: KEYS,
-    OFFERLOOP_RULES: EXAMPLE_RULES,
-    OFFERLOOP_PROFILES: '',
-    OFFERLOOP_DEMO_CUSTOMERS: '300',
+    ...demoWorld(300),
     OFFERLOOP_WS_HEARTBEAT_MS: '300',
     OFFERLOOP_WS_SEND_BUFFER_BYTES: String(64 * 1024),
     OFFERLOOP_WS_MAX_MESSAGE_BYTES: '4096',
-    ...env,
   });
-  const services = await createServices(config, testLog);
-  const app = await buildServer(config, services, testLog);
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const { port } = app.server.address() as { port: number };
-  return { app, services, url: `ws://127.0.0.1:${port}/v1/ws` };
+  return { ...server, url: `ws://127.0.0.1:${await listen(server.app)}/v1/ws` };
 }
 
 let server: Running;
@@ -61,8 +50,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const c of clients) c.close();
-  await server.app.close();
-  await server.services.close();
+  await server.close();
 });
 
 describe('opening a socket', () => {
@@ -170,6 +158,13 @@ describe('the protocol', () => {
     const answers = await Promise.all([1, 2, 3].map(() => client.request({ type: 'ping' })));
     expect(answers.map((a) => a.type)).toEqual(['result', 'result', 'error']);
     expect(answers[2]!.error?.code).toBe('rate_limited');
+  });
+
+  it('closes with 1008 a client that keeps sending over the rate limit', async () => {
+    const client = await open({ key: 'flood-key' });
+    for (let i = 0; i < 30; i++) client.socket.send(JSON.stringify({ type: 'ping', id: `p${i}` }));
+    expect(await client.closed()).toBe(1008);
+    expect(client.received.filter((m) => m.error?.code === 'rate_limited').length).toBeGreaterThanOrEqual(15);
   });
 
   it('closes with 1009 on a message over the size limit and 1003 on a binary frame', async () => {

@@ -107,11 +107,10 @@ end
 return out
 `);
 
-/** One decision or event on its way to the log: its script arguments and its spool line. */
+/** One decision or event on its way to the log: its script arguments (its spool line is made of them). */
 interface Item {
   readonly shard: number;
   readonly args: readonly string[];
-  readonly line: string;
   /** The submit() call waiting for this event's verdict; null for a decision. */
   readonly batch: Batch | null;
   readonly index: number;
@@ -221,7 +220,6 @@ export class RedisFeedbackLog implements FeedbackLog {
     this.enqueue({
       shard: this.shardOf(entry.decisionId),
       args: decisionArgs(entry, json),
-      line: `d ${json}`,
       batch: null,
       index: 0,
     });
@@ -244,7 +242,6 @@ export class RedisFeedbackLog implements FeedbackLog {
         this.enqueue({
           shard: this.shardOf(event.decisionId),
           args: feedbackArgs(event, json, receivedAt),
-          line: `f ${receivedAt} ${json}`,
           batch,
           index: i,
         });
@@ -352,7 +349,7 @@ export class RedisFeedbackLog implements FeedbackLog {
   /** Every item is durable in the spool when this resolves, or its submitter got an error. */
   private async toSpool(items: readonly Item[]): Promise<void> {
     try {
-      await this.spool.append(items.map((i) => i.line));
+      await this.spool.append(items.map(spoolLineOf));
     } catch (err) {
       const lost = items.filter((i) => i.batch === null).length;
       this.decisionsLost += lost;
@@ -450,7 +447,6 @@ export class RedisFeedbackLog implements FeedbackLog {
         return {
           shard: this.shardOf(entry.decisionId),
           args: decisionArgs(entry, json),
-          line,
           batch: null,
           index: 0,
         };
@@ -463,7 +459,6 @@ export class RedisFeedbackLog implements FeedbackLog {
         return {
           shard: this.shardOf(event.decisionId),
           args: feedbackArgs(event, json, receivedAt),
-          line,
           batch: null,
           index: 0,
         };
@@ -482,6 +477,15 @@ function decisionArgs(entry: DecisionLogEntry, json: string): string[] {
   for (const o of entry.offers) args.push(o.offerId, offerTag(o.campaignId, o.segmentId, false));
   for (const o of entry.heldOut) args.push(o.offerId, offerTag(o.campaignId, o.segmentId, true));
   return args;
+}
+
+/**
+ * An item's spool line, made only when Redis fails (itemOfLine reads it back): `d <entry JSON>`, or
+ * `f <receivedAt> <event JSON>`, taken from the positions decisionArgs and feedbackArgs give them.
+ */
+function spoolLineOf(item: Item): string {
+  const a = item.args;
+  return a[0] === 'd' ? `d ${a[4]}` : `f ${a[7]} ${a[8]}`;
 }
 
 function feedbackArgs(e: FeedbackEvent, json: string, receivedAt: number): string[] {

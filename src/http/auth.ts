@@ -96,18 +96,18 @@ export class ApiKeyAuth {
     credentials: Credentials,
     options: AuthOptions = {},
   ): ApiKeyConfig | OfferloopError {
-    let key = this.authenticate(credentials.authorization);
-    if (key === null && options.keyInUrl && credentials.urlKey !== undefined) {
-      key = this.find(credentials.urlKey);
+    let presented = this.authenticate(credentials.authorization);
+    if (presented === null && options.keyInUrl && credentials.urlKey !== undefined) {
+      presented = this.find(credentials.urlKey);
       // A URL ends up in logs and histories: only public keys may travel in one.
-      if (key !== null && !key.scopes.has('banner')) {
+      if (presented !== null && !presented.scopes.has('banner')) {
         return new UnauthorizedError(
           'only banner keys may be sent in the URL; send others as Authorization: Bearer <key>',
         );
       }
     }
-    if (key === null) return new UnauthorizedError();
-    if (scope !== null && !key.scopes.has(scope)) return new ForbiddenError(scope);
+    const key = this.admitted(scope, presented);
+    if (key instanceof OfferloopError) return key;
     const origin = credentials.origin;
     if (
       options.browser &&
@@ -126,6 +126,21 @@ export class ApiKeyAuth {
     return wait === 0 ? key : new TooManyRequestsError(wait);
   }
 
+  /** check() for a route that takes its key from the header only: nothing read or built beyond it. */
+  private checkHeader(scope: Scope | null, authorization: string | undefined): ApiKeyConfig | OfferloopError {
+    const key = this.admitted(scope, this.authenticate(authorization));
+    if (key instanceof OfferloopError) return key;
+    const wait = this.limiter.takeForKey(key.key, key.rate, this.clock());
+    return wait === 0 ? key : new TooManyRequestsError(wait);
+  }
+
+  /** 401 without a key, 403 without the scope. */
+  private admitted(scope: Scope | null, key: ApiKeyConfig | null): ApiKeyConfig | OfferloopError {
+    if (key === null) return new UnauthorizedError();
+    if (scope !== null && !key.scopes.has(scope)) return new ForbiddenError(scope);
+    return key;
+  }
+
   /** Takes one token of the key's rate for a message on an open WebSocket; 0 or ms to wait. */
   takeMessage(key: ApiKeyConfig): number {
     return this.limiter.takeForKey(key.key, key.rate, this.clock());
@@ -133,8 +148,12 @@ export class ApiKeyAuth {
 
   /** An onRequest hook that sets `request.apiKey`, or fails the request with check()'s error. */
   require(scope: Scope | null, options: AuthOptions = {}): onRequestHookHandler {
+    // Most routes (decisions above all) take a header key from servers: no URL, origin or client IP to read.
+    const headerOnly = !options.browser && !options.keyInUrl && scope !== 'banner';
     return (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
-      const outcome = this.check(scope, credentialsOf(request, options), options);
+      const outcome = headerOnly
+        ? this.checkHeader(scope, request.headers.authorization)
+        : this.check(scope, credentialsOf(request, options), options);
       if (outcome instanceof OfferloopError) return done(outcome);
       request.apiKey = outcome;
       done();

@@ -20,23 +20,28 @@ export class RateLimiter {
 
   /** Takes a token from the bucket of key `name`. */
   takeForKey(name: string, rate: number, now: number): number {
-    let bucket = this.keys.get(name);
-    if (bucket === undefined) {
-      bucket = { tokens: rate, at: now };
-      this.keys.set(name, bucket);
-    }
-    return take(bucket, rate, now);
+    return take(bucketIn(this.keys, name, rate, now), rate, now);
   }
 
   /** Takes a token from the bucket of one client (`key name|ip`) of a public key. */
   takeForClient(client: string, rate: number, now: number): number {
-    let bucket = this.clients.get(client);
-    if (bucket === undefined) {
-      bucket = { tokens: rate, at: now };
-      this.clients.set(client, bucket);
-    }
-    return take(bucket, rate, now);
+    return take(bucketIn(this.clients, client, rate, now), rate, now);
   }
+}
+
+/** The bucket of `id`, a full one the first time the id is seen. */
+function bucketIn(
+  buckets: { get(id: string): Bucket | undefined; set(id: string, bucket: Bucket): unknown },
+  id: string,
+  rate: number,
+  now: number,
+): Bucket {
+  let bucket = buckets.get(id);
+  if (bucket === undefined) {
+    bucket = { tokens: rate, at: now };
+    buckets.set(id, bucket);
+  }
+  return bucket;
 }
 
 function take(bucket: Bucket, rate: number, now: number): number {

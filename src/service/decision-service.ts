@@ -63,12 +63,12 @@ export class DecisionService {
     const profile = lookup.profile ?? anonymousProfile(customerId);
     let seen = firstRead;
     let degraded = lookup.degraded || seen.degraded;
+    const since = command.contactSince;
     for (let attempt = 1; ; attempt++) {
       // Read the clock and the snapshot after the awaits: the decision uses the ruleset in force now.
       const now = clock();
       const snapshot = rules.current;
       const policy = snapshot.policies[channelIndex(command.channel)]!;
-      const since = command.contactSince;
       let engine = decide({
         snapshot,
         profile,
@@ -83,15 +83,19 @@ export class DecisionService {
           explain: command.explain ?? false,
         },
       });
-      if (engine.offers.length > 0) {
-        const shown = engine.offers
-          .filter(
-            (c) => since === undefined || !shownInContact(seen.events, c.offer.id, command.channel, since),
-          )
-          .map((c) => impression(c.offer.id, c.offer.campaign.id, command.channel, now));
+      // Within a contact decided again, what it showed already is neither recorded nor counted twice.
+      const fresh =
+        since === undefined
+          ? engine.offers
+          : engine.offers.filter((c) => !shownInContact(seen.events, c.offer.id, command.channel, since));
+      if (fresh.length > 0) {
+        const shown = fresh.map((c) => impression(c.offer.id, c.offer.campaign.id, command.channel, now));
         const outcome = await history.appendIfUnchanged(customerId, seen, shown);
-        if (outcome.appended) degraded ||= outcome.degraded;
-        else {
+        if (outcome.appended) {
+          degraded ||= outcome.degraded;
+          for (const chosen of fresh)
+            counters.record(chosen.offer.id, chosen.offer.campaign.id, now, policy.cost);
+        } else {
           // Another decision for this customer was recorded since we read the history: decide
           // again on the newer one, so that no cap is exceeded. Guarded by redis-tier.int.test.ts "exact caps".
           seen = outcome.newer;
@@ -99,8 +103,6 @@ export class DecisionService {
           if (attempt < MAX_ATTEMPTS) continue;
           engine = { offers: [], heldOut: engine.heldOut, suppressed: engine.suppressed };
         }
-        for (const chosen of engine.offers)
-          counters.record(chosen.offer.id, chosen.offer.campaign.id, now, policy.cost);
       }
       const result: DecisionResult = {
         decisionId: randomUUID(),

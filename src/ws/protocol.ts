@@ -1,7 +1,8 @@
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import { validationMessage } from '../http/error-handler.js';
 import { decisionRequestSchema } from '../http/routes/decisions.js';
 import { feedbackEventSchema } from '../http/routes/feedback.js';
+import { projectAjv } from '../http/validation.js';
 import type { DecideCommand } from '../service/decision-service.js';
 import type { FeedbackInput } from '../service/feedback-service.js';
 
@@ -69,7 +70,7 @@ export type Parsed =
   | { readonly ok: true; readonly message: ClientMessage }
   | { readonly ok: false; readonly id: string | null; readonly message: string };
 
-const ajv = new Ajv({ allErrors: false, strict: false });
+const ajv = projectAjv({ coerceTypes: false });
 // Per message type, so an error names the field of the message that was meant, not a oneOf branch.
 const validators = new Map<string, ValidateFunction>(
   clientMessageSchema.oneOf.map((schema) => [schema.properties.type.const, ajv.compile(schema)]),

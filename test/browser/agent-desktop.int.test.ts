@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -7,10 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { channelIndex } from '../../src/domain/channel.js';
 import type { FeedbackEvent, FeedbackType } from '../../src/feedback/feedback-event.js';
 import { MemoryFeedbackLog } from '../../src/feedback/memory-feedback-log.js';
-import { buildServer } from '../../src/server.js';
 import type { CallOutcome } from '../../src/service/call-service.js';
-import { createServices, type Services } from '../../src/services.js';
-import { EXAMPLE_RULES, testConfig, testLog } from '../helpers.js';
+import type { Services } from '../../src/services.js';
+import { demoWorld, listen, type TestServer, testServer } from '../helpers.js';
 import { launchBrowser } from '../support/browser.js';
 
 // The agent desktop (/agent/) in a real Chromium: sign in, subscribe over the WebSocket gateway,
@@ -28,6 +26,7 @@ const REISSUE_OFFER = 'card-gold-reissue-cc';
 const POLL = { timeout: 5_000, interval: 50 };
 
 describe('the agent desktop', () => {
+  let server: TestServer;
   let app: FastifyInstance;
   let services: Services;
   let origin: string;
@@ -36,16 +35,12 @@ describe('the agent desktop', () => {
   let context: BrowserContext;
 
   beforeAll(async () => {
-    const config = testConfig({
-      OFFERLOOP_RULES: EXAMPLE_RULES,
-      OFFERLOOP_PROFILES: '',
-      OFFERLOOP_DEMO_CUSTOMERS: '1000',
+    server = await testServer({
+      ...demoWorld(1000),
       OFFERLOOP_API_KEYS: 'desk-key=decide+feedback,cti-key=decide,report-key=report',
     });
-    services = await createServices(config, testLog);
-    app = await buildServer(config, services, testLog);
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    ({ app, services } = server);
+    origin = `http://127.0.0.1:${await listen(app)}`;
     assert(services.feedbackLog instanceof MemoryFeedbackLog);
     feedbackLog = services.feedbackLog;
     browser = await launchBrowser();
@@ -56,8 +51,7 @@ describe('the agent desktop', () => {
   afterAll(async () => {
     await context?.close();
     await browser?.close();
-    await app?.close();
-    await services?.close();
+    await server?.close();
   });
 
   /** What telephony would send: a call event for POST /v1/interactions/calls, with the CTI's key. */

@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { FastifyInstance } from 'fastify';
 import type { Browser, BrowserContext, Request, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FeedbackEvent, FeedbackType } from '../../src/feedback/feedback-event.js';
 import { MemoryFeedbackLog } from '../../src/feedback/memory-feedback-log.js';
-import { buildServer } from '../../src/server.js';
-import { createServices, type Services } from '../../src/services.js';
-import { EXAMPLE_RULES, testConfig, testLog } from '../helpers.js';
+import { demoWorld, listen, type TestServer, testServer } from '../helpers.js';
 import { launchBrowser } from '../support/browser.js';
 
 // banner.js in a real Chromium, on a bank's page served from another origin than Offerloop's:
@@ -42,19 +39,9 @@ const PIXEL = Buffer.from(
 );
 
 /** The embedded demo (example rules, a small generated population), listening on a free port. */
-async function startOfferloop(
-  env: Record<string, string>,
-): Promise<{ app: FastifyInstance; services: Services; origin: string }> {
-  const config = testConfig({
-    OFFERLOOP_RULES: EXAMPLE_RULES,
-    OFFERLOOP_PROFILES: '',
-    OFFERLOOP_DEMO_CUSTOMERS: '1000',
-    ...env,
-  });
-  const services = await createServices(config, testLog);
-  const app = await buildServer(config, services, testLog);
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  return { app, services, origin: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` };
+async function startOfferloop(env: Record<string, string>): Promise<TestServer & { origin: string }> {
+  const server = await testServer({ ...demoWorld(1000), ...env });
+  return { ...server, origin: `http://127.0.0.1:${await listen(server.app)}` };
 }
 
 describe('banner.js on a page of another origin', () => {
@@ -104,8 +91,7 @@ describe('banner.js on a page of another origin', () => {
   afterAll(async () => {
     await context?.close();
     await browser?.close();
-    await offerloop?.app.close();
-    await offerloop?.services.close();
+    await offerloop?.close();
     await new Promise<void>((resolve) => (pageServer ? pageServer.close(() => resolve()) : resolve()));
   });
 
@@ -282,8 +268,7 @@ describe('banner.js on a page of another origin', () => {
       expect(await headline.textContent()).toBe(banner.creative.headline);
     } finally {
       await page.close();
-      await demo.app.close();
-      await demo.services.close();
+      await demo.close();
     }
   });
 });

@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll } from 'vitest';
 import type { RedisConfig } from '../../src/config.js';
 import type { ProfileRecord } from '../../src/domain/profile.js';
-import { buildServer } from '../../src/server.js';
-import { createServices, type Services } from '../../src/services.js';
 import { type LoadResult, loadPopulation } from '../../src/store/redis/bulk-loader.js';
 import { RedisConnection } from '../../src/store/redis/redis-connection.js';
 import { RedisKeys } from '../../src/store/redis/redis-keys.js';
-import { FIXTURE_PROFILES, testConfig, testLog } from '../helpers.js';
+import { FIXTURE_PROFILES, type TestServer, testLog, testServer } from '../helpers.js';
+import { type RedisClusterProcess, type RedisProcess, startRedis, startRedisCluster } from './redis.js';
 
 export const NOW = Date.parse('2026-11-22T12:00:00Z');
 
@@ -40,28 +39,30 @@ export function redisTarget(where: { url: string } | { nodes: readonly string[] 
   };
 }
 
-/** One Offerloop server on Redis, as `npm start` builds it, reached through inject. */
-export interface OfferloopNode {
-  readonly app: FastifyInstance;
-  readonly services: Services;
-  close(): Promise<void>;
+/**
+ * One Redis and a three-master Redis Cluster for the test file (started in beforeAll, stopped in
+ * afterAll), as describe.each rows: a name, and a target with a prefix of its own on that deployment.
+ */
+export function redisDeployments(): [name: string, target: () => RedisTarget][] {
+  let single: RedisProcess | undefined;
+  let cluster: RedisClusterProcess | undefined;
+  beforeAll(async () => {
+    [single, cluster] = await Promise.all([startRedis(), startRedisCluster()]);
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all([single?.stop(), cluster?.stop()]);
+  });
+  return [
+    ['one Redis', () => redisTarget({ url: single!.url })],
+    ['a three-master Redis Cluster', () => redisTarget({ nodes: cluster!.nodes })],
+  ];
 }
 
-export async function startNode(
-  target: RedisTarget,
-  env: Record<string, string> = {},
-): Promise<OfferloopNode> {
-  const config = testConfig({ OFFERLOOP_API_KEYS: KEYS, ...target.env, ...env });
-  const services = await createServices(config, testLog, () => NOW);
-  const app = await buildServer(config, services, testLog);
-  return {
-    app,
-    services,
-    async close() {
-      await app.close();
-      await services.close();
-    },
-  };
+/** One Offerloop server on Redis, as `npm start` builds it, reached through inject. */
+export type OfferloopNode = TestServer;
+
+export function startNode(target: RedisTarget, env: Record<string, string> = {}): Promise<OfferloopNode> {
+  return testServer({ OFFERLOOP_API_KEYS: KEYS, ...target.env, ...env }, () => NOW);
 }
 
 /** NDJSON lines as a file's chunks would come, `perChunk` lines each (memory of their own). */
