@@ -16,6 +16,8 @@ describe('loadConfig', () => {
     expect(c.data).toMatchObject({ profilesFile: null, demoCustomers: 100_000 });
     expect(c.auth.demoKey).toBe(true);
     expect(c.auth.keys.map((k) => k.key)).toEqual([DEMO_API_KEY]);
+    // A guard against runaway clients, not a throttle of one server's own decision rate.
+    expect([c.auth.keys[0]!.rate, c.auth.keys[0]!.ipRate]).toEqual([100_000, 20]);
     expect(Object.isFrozen(c) && Object.isFrozen(c.http)).toBe(true);
   });
 

@@ -137,7 +137,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
 
   const redis = parseRedis(env, str, int, problems);
   const limits = {
-    rate: int('OFFERLOOP_RATE_LIMIT', 10_000, 1, 10_000_000),
+    // Per key and per server: a guard against a runaway client, above what one server decides
+    // (~25-30k/s on two cores), so that a backend's single key is never throttled by default.
+    rate: int('OFFERLOOP_RATE_LIMIT', 100_000, 1, 10_000_000),
     ipRate: int('OFFERLOOP_IP_RATE_LIMIT', 20, 1, 1_000_000),
   };
   const keys = parseApiKeys(str('OFFERLOOP_API_KEYS'), limits, problems);
