@@ -52,8 +52,25 @@ export interface Config {
   };
   readonly decisions: { readonly defaultLimit: number; readonly maxLimit: number };
   readonly feedback: FeedbackConfig;
+  readonly learning: LearningConfig;
   readonly ws: WsConfig;
   readonly log: { readonly level: LogLevel };
+}
+
+/** Learned propensities and exploration (docs/learning.md). */
+export interface LearningConfig {
+  /** False: propensities stay the precomputed affinities. */
+  readonly enabled: boolean;
+  /** How often each server reads the feedback counters into its learned model. */
+  readonly refreshMs: number;
+  /** How many UTC days of counters the model learns from; older behaviour is forgotten. */
+  readonly days: number;
+  /** How many impressions the analysts' affinities are worth against observed responses. */
+  readonly priorStrength: number;
+  /** Impressions an offer × channel × segment cell needs for an estimate of its own. */
+  readonly minSegmentImpressions: number;
+  /** ε: the share of decisions that explore (one slot shows a uniformly drawn candidate). */
+  readonly exploration: number;
 }
 
 export interface RedisConfig {
@@ -116,6 +133,16 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       return fallback;
     }
     return n;
+  };
+  const fraction = (name: string, fallback: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const x = Number(raw);
+    if (!Number.isFinite(x) || x < 0 || x > max) {
+      problems.push(`${name} must be a number from 0 to ${max}, got '${raw}'`);
+      return fallback;
+    }
+    return x;
   };
   const bool = (name: string, fallback: boolean): boolean => {
     const raw = env[name];
@@ -196,6 +223,14 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       retentionMs: int('FEEDBACK_RETENTION_HOURS', 7 * 24, 1, 24 * 3660) * HOUR_MS,
       consumers: int('FEEDBACK_CONSUMERS', 1, 0, 64),
       maxBatch: 1000,
+    },
+    learning: {
+      enabled: bool('OFFERLOOP_LEARNING', true),
+      refreshMs: int('OFFERLOOP_LEARNING_REFRESH_SECONDS', 30, 1, 86_400) * 1000,
+      days: int('OFFERLOOP_LEARNING_DAYS', 30, 1, 400),
+      priorStrength: int('OFFERLOOP_PRIOR_STRENGTH', 50, 1, 1_000_000),
+      minSegmentImpressions: int('OFFERLOOP_MIN_SEGMENT_IMPRESSIONS', 500, 1, 1_000_000_000),
+      exploration: fraction('OFFERLOOP_EXPLORATION', 0, 0.5),
     },
     ws: {
       maxMessageBytes: int('OFFERLOOP_WS_MAX_MESSAGE_BYTES', 16 * 1024, 256, 1024 * 1024),

@@ -12,6 +12,7 @@ import { decisionRoutes } from './http/routes/decisions.js';
 import { feedbackRoutes } from './http/routes/feedback.js';
 import { healthRoutes } from './http/routes/health.js';
 import { interactionRoutes } from './http/routes/interactions.js';
+import { reportRoutes } from './http/routes/reports.js';
 import { rulesetRoutes } from './http/routes/ruleset.js';
 import { webRoutes } from './http/routes/web.js';
 import { validatorCompiler } from './http/validation.js';
@@ -88,6 +89,7 @@ export async function buildServer(
   customerRoutes(app, { auth, dossiers: services.dossiers, profiles: services.profileChanges });
   rulesetRoutes(app, { auth, rules: services.rules });
   interactionRoutes(app, { auth, calls: services.calls });
+  reportRoutes(app, { auth, reports: services.reports });
   bannerRoutes(app, {
     auth,
     banners: services.banners,

@@ -9,6 +9,7 @@ import { FeedbackSpool } from './feedback/feedback-spool.js';
 import { MemoryFeedbackLog } from './feedback/memory-feedback-log.js';
 import { RedisFeedbackConsumer } from './feedback/redis-feedback-consumer.js';
 import { RedisFeedbackLog } from './feedback/redis-feedback-log.js';
+import { MemoryStatsReader, type StatsReader } from './feedback/stats-reader.js';
 import type { ReadinessCheck } from './http/routes/health.js';
 import { RulesetHolder } from './ruleset/ruleset-holder.js';
 import type { ContactLookback } from './ruleset/snapshot.js';
@@ -18,7 +19,9 @@ import { CallService } from './service/call-service.js';
 import { DecisionService } from './service/decision-service.js';
 import { DossierService } from './service/dossier-service.js';
 import { FeedbackService } from './service/feedback-service.js';
+import { LearningService } from './service/learning-service.js';
 import { ProfileService } from './service/profile-service.js';
+import { ReportService } from './service/report-service.js';
 import { generatePopulation } from './sim/population.js';
 import { type CapCounters, MemoryCapCounters } from './store/cap-counters.js';
 import {
@@ -38,6 +41,7 @@ import { RedisContactHistoryStore } from './store/redis/redis-contact-history-st
 import { RedisKeys } from './store/redis/redis-keys.js';
 import { RedisPhoneDirectory } from './store/redis/redis-phone-directory.js';
 import { RedisProfileStore } from './store/redis/redis-profile-store.js';
+import { RedisStatsReader } from './store/redis/redis-stats-reader.js';
 import { TieredProfileStore } from './store/tiered-profile-store.js';
 import { PushHub } from './ws/push-hub.js';
 import { RedisPushRelay } from './ws/redis-push-relay.js';
@@ -53,6 +57,11 @@ export interface Services {
   readonly feedback: FeedbackService;
   readonly calls: CallService;
   readonly banners: BannerService;
+  readonly reports: ReportService;
+  /** The learned model, refreshed from the feedback counters. */
+  readonly learning: LearningService;
+  /** The feedback aggregates (counters per offer × channel × segment × day), for reports and learning. */
+  readonly stats: StatsReader;
   /** Who listens to pushes on this server (WebSocket sessions), and the way to the other servers. */
   readonly hub: PushHub;
   /** The feedback log itself (tests and tools inspect it; routes go through `feedback`). */
@@ -62,7 +71,7 @@ export interface Services {
 }
 
 export async function createServices(
-  config: Pick<Config, 'rules' | 'data' | 'decisions' | 'redis' | 'cache' | 'feedback'>,
+  config: Pick<Config, 'rules' | 'data' | 'decisions' | 'redis' | 'cache' | 'feedback' | 'learning'>,
   log: Logger,
   clock: () => number = Date.now,
 ): Promise<Services> {
@@ -82,6 +91,8 @@ export async function createServices(
         )
       : await embeddedStores(config.data, config.feedback, rules, log, clock);
     const { profiles, history, counters, feedbackLog } = stores;
+    const learning = new LearningService({ rules, stats: stores.stats, config: config.learning, log, clock });
+    const exploration = config.learning.exploration;
     const decisions = new DecisionService({
       rules,
       profiles,
@@ -90,6 +101,9 @@ export async function createServices(
       log: feedbackLog,
       clock,
       defaultLimit: config.decisions.defaultLimit,
+      learning,
+      // Math.random: exploration needs a fair coin, not a secret one, and this is the cheapest.
+      exploration: exploration > 0 ? { share: exploration, random: Math.random } : undefined,
     });
     const dossiers = new DossierService({ rules, profiles, history, clock });
     const profileChanges = new ProfileService({
@@ -109,13 +123,19 @@ export async function createServices(
       clock,
     });
     const banners = new BannerService({ rules, decisions });
+    const reports = new ReportService({ rules, stats: stores.stats, clock });
     const readiness: ReadinessCheck = async () => {
       const store = await stores.health();
       const feedbackHealth = feedbackLog.health();
       return {
         ready: true,
         degraded: store.degraded || feedbackHealth.mode === 'spooling' || feedbackHealth.decisionsLost > 0,
-        details: { ...store.details, feedback: feedbackHealth, rulesetVersion: rules.current.version },
+        details: {
+          ...store.details,
+          feedback: feedbackHealth,
+          learning: learning.status(),
+          rulesetVersion: rules.current.version,
+        },
       };
     };
     return {
@@ -128,10 +148,14 @@ export async function createServices(
       feedback,
       calls,
       banners,
+      reports,
+      stats: stores.stats,
+      learning: learning.start(),
       hub,
       feedbackLog,
       readiness,
       async close() {
+        learning.close();
         rules.close();
         await stores.close();
       },
@@ -148,6 +172,7 @@ interface Stores {
   readonly history: ContactHistoryStore;
   readonly counters: CapCounters;
   readonly feedbackLog: FeedbackLog;
+  readonly stats: StatsReader;
   readonly phones: PhoneDirectory;
   readonly calls: CallRegistry;
   readonly changed: (customerId: string) => Promise<void>;
@@ -169,18 +194,20 @@ async function embeddedStores(
   const initial = await initialProfiles(data, rules, log);
   const profiles = new MemoryProfileStore(initial);
   const history = new MemoryContactHistoryStore();
+  const feedbackLog = new MemoryFeedbackLog(history, {
+    windows: windowsOf(feedback),
+    maxDecisions: 100_000,
+    maxEntries: 10_000,
+    clock,
+  });
   return {
     profiles,
     history,
     phones: new MemoryPhoneDirectory(initial),
     calls: new MemoryCallRegistry(),
     counters: new MemoryCapCounters(),
-    feedbackLog: new MemoryFeedbackLog(history, {
-      windows: windowsOf(feedback),
-      maxDecisions: 100_000,
-      maxEntries: 10_000,
-      clock,
-    }),
+    feedbackLog,
+    stats: new MemoryStatsReader(feedbackLog.stats),
     changed: () => Promise.resolve(),
     health: async () => ({
       degraded: false,
@@ -230,6 +257,8 @@ async function redisStores(
       history,
       counters,
       feedbackLog,
+      // Reports read on the feedback connection, so that a year of counters never delays a decision.
+      stats: new RedisStatsReader(feedbackRedis, keys, feedback.shards),
       phones: new RedisPhoneDirectory(redis, keys),
       calls: new RedisCallRegistry(redis, keys, log),
       changed: (customerId) => sync.customerChanged(customerId),

@@ -1,4 +1,6 @@
 import type { AffinityTable } from '../domain/affinity-table.js';
+import { cellOf, type LearnedModel } from '../learning/learned-model.js';
+import { calibrated } from '../learning/response-rate.js';
 import type { CandidateList, CompiledOffer } from '../ruleset/snapshot.js';
 
 /**
@@ -11,13 +13,23 @@ export class AffinityQueue {
   private offers: (CompiledOffer | null)[] = [];
   private scores = new Float64Array(64);
   private propensities = new Float64Array(64);
+  private priors = new Float64Array(64);
+  /** 0: scored with the cell's upper-bound ratio, to be rescored for the customer's segment. */
+  private exacts = new Uint8Array(64);
   private size = 0;
   private bestIndex = -1;
   /** stamps[ordinal] === epoch: the offer was queued in this fill (an array read, not a Map lookup). */
   private stamps = new Int32Array(1024);
   private epoch = 0;
 
-  fill(candidates: CandidateList, affinities: AffinityTable, fit: number, cost: number): void {
+  fill(
+    candidates: CandidateList,
+    affinities: AffinityTable,
+    fit: number,
+    cost: number,
+    model: LearnedModel,
+    ch: number,
+  ): void {
     this.size = 0;
     this.bestIndex = -1;
     if (++this.epoch === 0x7fffffff) {
@@ -30,7 +42,12 @@ export class AffinityQueue {
       const offers = byProduct[indexes[a]!];
       const affinity = scores[a]!;
       if (offers === undefined) continue;
-      for (const offer of offers) this.push(offer, affinity, affinity * offer.worth * fit - cost);
+      for (const offer of offers) {
+        const cell = cellOf(offer, ch);
+        const propensity = calibrated(affinity, model.upper[cell]!);
+        const exact = model.bySegment[cell] == null;
+        this.push(offer, affinity, propensity, propensity * offer.worth * fit - cost, exact);
+      }
     }
   }
 
@@ -60,6 +77,12 @@ export class AffinityQueue {
   propensity(i: number): number {
     return this.propensities[i]!;
   }
+  prior(i: number): number {
+    return this.priors[i]!;
+  }
+  exact(i: number): boolean {
+    return this.exacts[i] === 1;
+  }
 
   /** Removes entry i (order is not kept: the last entry moves into its place). */
   remove(i: number): void {
@@ -67,18 +90,21 @@ export class AffinityQueue {
     this.offers[i] = this.offers[last]!;
     this.scores[i] = this.scores[last]!;
     this.propensities[i] = this.propensities[last]!;
+    this.priors[i] = this.priors[last]!;
+    this.exacts[i] = this.exacts[last]!;
     this.offers[last] = null;
     this.bestIndex = -1;
   }
 
-  private push(offer: CompiledOffer, propensity: number, score: number): void {
+  /** Queues an offer; also how the engine puts back an offer rescored for the customer's segment. */
+  push(offer: CompiledOffer, prior: number, propensity: number, score: number, exact: boolean): void {
     if (this.size === this.scores.length) {
-      const scores = new Float64Array(this.size * 2);
-      scores.set(this.scores);
-      this.scores = scores;
-      const propensities = new Float64Array(this.size * 2);
-      propensities.set(this.propensities);
-      this.propensities = propensities;
+      this.scores = grown(this.scores);
+      this.propensities = grown(this.propensities);
+      this.priors = grown(this.priors);
+      const exacts = new Uint8Array(this.size * 2);
+      exacts.set(this.exacts);
+      this.exacts = exacts;
     }
     if (offer.ordinal >= this.stamps.length) {
       const stamps = new Int32Array(Math.max(offer.ordinal + 1, this.stamps.length * 2));
@@ -89,6 +115,15 @@ export class AffinityQueue {
     this.offers[this.size] = offer;
     this.scores[this.size] = score;
     this.propensities[this.size] = propensity;
+    this.priors[this.size] = prior;
+    this.exacts[this.size] = exact ? 1 : 0;
+    this.bestIndex = -1;
     this.size++;
   }
+}
+
+function grown(array: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> {
+  const out = new Float64Array(array.length * 2);
+  out.set(array);
+  return out;
 }

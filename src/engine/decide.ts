@@ -1,7 +1,9 @@
 import { type Channel, channelIndex } from '../domain/channel.js';
 import type { CapUsage, ContactEvent } from '../domain/contact.js';
 import type { AttributeValue, CustomerProfile } from '../domain/profile.js';
-import { inControlGroup, stableHash32 } from '../learning/control-group.js';
+import { GLOBAL_HOLDOUT_SALT, inControlGroup, stableHash32 } from '../learning/control-group.js';
+import { cellOf, LearnedModel } from '../learning/learned-model.js';
+import { calibrated } from '../learning/response-rate.js';
 import type {
   CandidateList,
   ChannelPolicy,
@@ -36,6 +38,28 @@ export interface DecisionInput {
   readonly request: DecisionRequest;
   /** Epoch ms. The engine never reads the clock itself. */
   readonly now: number;
+  /**
+   * What feedback has taught (see learning/learned-model.ts); ignored unless it was built for
+   * `snapshot`. Without it every propensity is the customer's affinity or the offer's base propensity.
+   */
+  readonly learned?: LearnedModel | undefined;
+  /** Without it, or with share 0, the decision is greedy. */
+  readonly exploration?: Exploration | undefined;
+}
+
+/**
+ * ε-greedy exploration. With probability `share` a decision explores: its last slot shows an offer
+ * drawn uniformly from the K candidates of the channel and placement instead of the greedy choice,
+ * if that offer is eligible (otherwise the slot stays empty). Drawing from the static candidate list,
+ * not from the eligible offers, is what makes every shown offer's probability exact and cheap:
+ * 1 for the greedy offers before the last slot, 1 − ε + ε/K for the last greedy offer, ε/K for an
+ * explored one. Knowing the eligible set would need every candidate screened on every decision.
+ */
+export interface Exploration {
+  /** ε in [0, 1]. */
+  readonly share: number;
+  /** Uniform in [0, 1). */
+  readonly random: () => number;
 }
 
 /** Why an offer was not shown. Outcomes are data, not exceptions. */
@@ -56,6 +80,7 @@ export type WhyNot =
   | 'not_in_target_segment'
   | 'not_eligible'
   | 'control_group'
+  | 'global_holdout'
   | 'ranked_out';
 
 export interface ChosenOffer {
@@ -63,7 +88,9 @@ export interface ChosenOffer {
   readonly rank: number;
   readonly score: number;
   readonly propensity: number;
-  /** Probability with which this policy shows the offer here; 1 while arbitration is greedy. */
+  /** The propensity before learning: the customer's affinity, or the offer's base propensity. */
+  readonly prior: number;
+  /** μ(a|x): the probability with which this policy shows the offer here (see Exploration). */
   readonly probability: number;
   /** The campaign's target segment the customer qualified through; null for an untargeted campaign. */
   readonly segmentId: string | null;
@@ -76,6 +103,7 @@ export interface HeldOutOffer {
   readonly offer: CompiledOffer;
   readonly score: number;
   readonly propensity: number;
+  readonly prior: number;
   readonly segmentId: string | null;
 }
 
@@ -85,10 +113,15 @@ export interface Suppression {
 }
 
 export interface EngineDecision {
+  /** The offers shown, best first; an explored offer is last. */
   readonly offers: readonly ChosenOffer[];
   readonly heldOut: readonly HeldOutOffer[];
   /** Only with `explain`: every other candidate of the channel and placement, with why not. */
   readonly suppressed: readonly Suppression[] | null;
+  /** How many offers the decision could show: the request's limit within the contact limits. */
+  readonly limit: number;
+  /** True when this decision explored. */
+  readonly explored: boolean;
 }
 
 /**
@@ -105,7 +138,8 @@ export function decide(input: DecisionInput): EngineDecision {
   const { snapshot, profile, request, now } = input;
   const ch = channelIndex(request.channel);
   const policy = snapshot.policies[ch]!;
-  const candidates = candidateList(snapshot, ch, request.placement);
+  const model = modelFor(snapshot, input.learned);
+  const candidates = candidateList(model, ch, request.placement);
   const explain = request.explain;
   const suppressed: Suppression[] | null = explain ? [] : null;
 
@@ -115,7 +149,7 @@ export function decide(input: DecisionInput): EngineDecision {
   const blocked: WhyNot | null = !consented ? 'no_consent' : limit <= 0 ? 'contact_cap' : null;
   if (blocked !== null) {
     if (suppressed) for (const offer of candidates.byStaticScore) suppressed.push({ offer, code: blocked });
-    return { offers: [], heldOut: [], suppressed };
+    return { offers: [], heldOut: [], suppressed, limit: Math.max(0, limit), explored: false };
   }
 
   const preferred = profile.attributes.preferredChannel === request.channel;
@@ -124,22 +158,28 @@ export function decide(input: DecisionInput): EngineDecision {
   const suppressions = offerSuppressions(input.history, policy, snapshot.globalPolicy, now);
   const scope = decisionScope.reset(profile, request.context, now, snapshot.segments.length);
 
+  const customerHash = stableHash32(profile.id);
+  const holdout = inControlGroup(customerHash, GLOBAL_HOLDOUT_SALT, snapshot.globalHoldout);
   const boosted = affinityQueue;
-  boosted.fill(candidates, profile.affinities, fit, cost);
+  boosted.fill(candidates, profile.affinities, fit, cost, model, ch);
   const others = candidates.byStaticScore;
+  const staticPropensity = model.staticPropensity;
   let s = 0;
   const offers: ChosenOffer[] = [];
   const heldOut: HeldOutOffer[] = [];
   const groups: string[] = [];
-  let customerHash = -1;
 
   for (;;) {
     while (s < others.length && boosted.queued(others[s]!)) s++;
     const nextOther = s < others.length ? others[s]! : null;
-    const otherScore = nextOther ? nextOther.basePropensity * nextOther.worth * fit - cost : 0;
+    const otherScore = nextOther
+      ? staticPropensity[cellOf(nextOther, ch)]! * nextOther.worth * fit - cost
+      : 0;
     let offer: CompiledOffer;
+    let prior: number;
     let propensity: number;
     let score: number;
+    let exact: boolean;
     const b = boosted.best();
     const fromBoosted =
       b >= 0 &&
@@ -148,26 +188,38 @@ export function decide(input: DecisionInput): EngineDecision {
         (boosted.score(b) === otherScore && boosted.offer(b).ordinal < nextOther.ordinal));
     if (fromBoosted) {
       offer = boosted.offer(b);
+      prior = boosted.prior(b);
       propensity = boosted.propensity(b);
       score = boosted.score(b);
+      exact = boosted.exact(b);
       boosted.remove(b);
     } else if (nextOther !== null) {
       offer = nextOther;
-      propensity = nextOther.basePropensity;
+      prior = nextOther.basePropensity;
+      propensity = staticPropensity[cellOf(nextOther, ch)]!;
       score = otherScore;
+      exact = model.bySegment[cellOf(nextOther, ch)] == null;
       s++;
     } else {
       break;
     }
 
     // The walk is in score order: past the limit, or below zero, nothing better can follow.
-    if (!explain && (offers.length >= limit || score <= 0)) break;
+    const taken = holdout ? heldOut.length : offers.length;
+    if (!explain && (taken >= limit || score <= 0)) break;
+    if (!exact) {
+      // Scored with the best ratio of any of its segments (an upper bound, to keep the walk in
+      // order): now with the ratio of the customer's segment, and back into the queue.
+      const exactPropensity = calibrated(prior, model.ratio(cellOf(offer, ch), segmentOrdinal(offer, scope)));
+      boosted.push(offer, prior, exactPropensity, exactPropensity * offer.worth * fit - cost, true);
+      continue;
+    }
     const code = screen(offer, score, cost, input, scope, suppressions, groups);
     if (code !== null) {
       if (suppressed) suppressed.push({ offer, code });
       continue;
     }
-    if (offers.length >= limit) {
+    if ((holdout ? heldOut.length : offers.length) >= limit) {
       suppressed?.push({ offer, code: offers.length >= request.limit ? 'ranked_out' : 'contact_cap' });
       continue;
     }
@@ -175,13 +227,19 @@ export function decide(input: DecisionInput): EngineDecision {
     // Memoised in the scope: screen() evaluated the campaign's segments already.
     const segment = campaign.segments.length > 0 ? scope.firstSegmentOf(campaign.segments) : null;
     const segmentId = segment === null ? null : segment.id;
-    if (campaign.controlShare > 0) {
-      if (customerHash < 0) customerHash = stableHash32(profile.id);
-      if (inControlGroup(customerHash, campaign.salt, campaign.controlShare)) {
-        heldOut.push({ offer, score, propensity, segmentId });
-        suppressed?.push({ offer, code: 'control_group' });
-        continue;
-      }
+    const withheld = holdout
+      ? 'global_holdout'
+      : inControlGroup(customerHash, campaign.salt, campaign.controlShare)
+        ? 'control_group'
+        : null;
+    if (withheld !== null) {
+      // Logged but not shown: the baseline uplift is measured against.
+      heldOut.push({ offer, score, propensity, prior, segmentId });
+      suppressed?.push({ offer, code: withheld });
+      // A campaign's control group sees the next best offer instead. The global holdout sees none,
+      // and its would-be offers are the slate it would have seen.
+      if (holdout) groups.push(offer.group);
+      continue;
     }
     groups.push(offer.group);
     offers.push({
@@ -189,17 +247,122 @@ export function decide(input: DecisionInput): EngineDecision {
       rank: offers.length + 1,
       score,
       propensity,
+      prior,
       probability: 1,
       segmentId,
       reasons: reasonsFor(offer, segment, fromBoosted, preferred),
       creative: offer.creatives[ch]!,
     });
   }
-  return { offers, heldOut, suppressed };
+  const share = input.exploration?.share ?? 0;
+  if (share <= 0 || holdout || limit <= 0 || others.length === 0) {
+    return { offers, heldOut, suppressed, limit, explored: false };
+  }
+  const explored = input.exploration!.random() < share;
+  const walk: Walk = { model, ch, fit, preferred, scope, suppressions };
+  return explore(input, walk, explored, share, offers, heldOut, suppressed, limit, others);
 }
 
-function candidateList(snapshot: RulesetSnapshot, ch: number, placement: string | null): CandidateList {
-  const index = snapshot.channels[ch]!;
+/**
+ * The exploring slot (see Exploration): the greedy offers keep their places but the last, which an
+ * exploring decision replaces with a uniformly drawn candidate if that one is eligible. Every
+ * decision, exploring or not, logs the probabilities of the same policy.
+ */
+function explore(
+  input: DecisionInput,
+  walk: Walk,
+  explored: boolean,
+  share: number,
+  greedy: ChosenOffer[],
+  heldOut: HeldOutOffer[],
+  suppressed: Suppression[] | null,
+  limit: number,
+  candidates: readonly CompiledOffer[],
+): EngineDecision {
+  const k = candidates.length;
+  const full = greedy.length >= limit;
+  const kept = full ? greedy.slice(0, limit - 1) : greedy;
+  const last = full ? greedy[limit - 1]! : null;
+  const lastProbability = 1 - share + share / k;
+  if (!explored) {
+    if (last !== null) greedy[limit - 1] = { ...last, probability: lastProbability };
+    return { offers: greedy, heldOut, suppressed, limit, explored: false };
+  }
+  const drawn = candidates[Math.min(k - 1, Math.floor(input.exploration!.random() * k))]!;
+  if (last !== null && drawn === last.offer) {
+    kept.push({ ...last, probability: lastProbability });
+    return { offers: kept, heldOut, suppressed, limit, explored: true };
+  }
+  if (last !== null) suppressed?.push({ offer: last.offer, code: 'ranked_out' });
+  if (kept.some((c) => c.offer === drawn))
+    return { offers: kept, heldOut, suppressed, limit, explored: true };
+
+  const { model, ch, fit, scope } = walk;
+  const cost = input.snapshot.policies[ch]!.cost;
+  const affinity = input.profile.affinities.get(drawn.productId);
+  const prior = affinity ?? drawn.basePropensity;
+  const propensity = calibrated(prior, model.ratio(cellOf(drawn, ch), segmentOrdinal(drawn, scope)));
+  const score = propensity * drawn.worth * fit - cost;
+  const groups = kept.map((c) => c.offer.group);
+  const code = screen(drawn, score, cost, input, scope, walk.suppressions, groups);
+  if (code !== null) return { offers: kept, heldOut, suppressed, limit, explored: true };
+  const campaign = drawn.campaign;
+  const segment = campaign.segments.length > 0 ? scope.firstSegmentOf(campaign.segments) : null;
+  const segmentId = segment === null ? null : segment.id;
+  if (inControlGroup(stableHash32(input.profile.id), campaign.salt, campaign.controlShare)) {
+    heldOut.push({ offer: drawn, score, propensity, prior, segmentId });
+    suppressed?.push({ offer: drawn, code: 'control_group' });
+    return { offers: kept, heldOut, suppressed, limit, explored: true };
+  }
+  const reasons = reasonsFor(drawn, segment, affinity !== undefined, walk.preferred);
+  reasons.push('exploration');
+  kept.push({
+    offer: drawn,
+    rank: kept.length + 1,
+    score,
+    propensity,
+    prior,
+    probability: share / k,
+    segmentId,
+    reasons,
+    creative: drawn.creatives[ch]!,
+  });
+  return { offers: kept, heldOut, suppressed, limit, explored: true };
+}
+
+/** What the exploring slot needs of the greedy walk. */
+interface Walk {
+  readonly model: LearnedModel;
+  readonly ch: number;
+  readonly fit: number;
+  readonly preferred: boolean;
+  readonly scope: DecisionScope;
+  readonly suppressions: SuppressionMap;
+}
+
+/** The ordinal of the campaign segment the customer qualifies through, -1 for none. */
+function segmentOrdinal(offer: CompiledOffer, scope: DecisionScope): number {
+  const segments = offer.campaign.segments;
+  if (segments.length === 0) return -1;
+  const segment = scope.firstSegmentOf(segments);
+  return segment === null ? -1 : segment.ordinal;
+}
+
+// The model that learned nothing, one per snapshot, for decisions without a learned model.
+const identities = new WeakMap<RulesetSnapshot, LearnedModel>();
+
+function modelFor(snapshot: RulesetSnapshot, learned: LearnedModel | undefined): LearnedModel {
+  if (learned !== undefined && learned.snapshot === snapshot) return learned;
+  let identity = identities.get(snapshot);
+  if (identity === undefined) {
+    identity = LearnedModel.identity(snapshot);
+    identities.set(snapshot, identity);
+  }
+  return identity;
+}
+
+function candidateList(model: LearnedModel, ch: number, placement: string | null): CandidateList {
+  const index = model.channels[ch]!;
   if (placement === null) return index.all;
   return index.byPlacement.get(placement) ?? index.unlisted;
 }

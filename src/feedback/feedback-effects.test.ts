@@ -24,7 +24,7 @@ const decision: LogEntry = {
     placement: 'home',
     rulesetVersion: 'v1',
     at: AT,
-    offers: [offer('gold-card', 'vip'), offer('loan', null)],
+    offers: [{ ...offer('gold-card', 'vip'), prior: 0.25 }, offer('loan', null)],
     heldOut: [offer('travel', 'vip')],
   },
 };
@@ -54,7 +54,10 @@ describe('countersOf', () => {
   it('counts an impression per shown offer and a control per held-out one, on the decision day and channel', () => {
     expect(countersOf(decision)).toEqual([
       { day: DAY, field: 'gold-card|web|vip|impressions', amount: 1, float: false },
+      // What the affinities predicted: the prior, or for entries logged before learning the propensity.
+      { day: DAY, field: 'gold-card|web|vip|expected', amount: 0.25, float: true },
       { day: DAY, field: 'loan|web|-|impressions', amount: 1, float: false },
+      { day: DAY, field: 'loan|web|-|expected', amount: 0.1, float: true },
       { day: DAY, field: 'travel|web|vip|controls', amount: 1, float: false },
     ]);
   });

@@ -5,6 +5,8 @@ import type { LogEntry } from './feedback-event.js';
 /** What the aggregates count per offer × channel × segment × UTC day. */
 export const METRICS = [
   'impressions',
+  /** Σ over impressions of the propensity before learning: what the analysts' affinities predicted. */
+  'expected',
   'controls',
   'views',
   'clicks',
@@ -70,6 +72,15 @@ export function countersOf(entry: LogEntry): CounterIncrement[] {
         amount: 1,
         float: false,
       });
+      const prior = o.prior ?? o.propensity;
+      if (prior > 0) {
+        out.push({
+          day,
+          field: counterField(o.offerId, d.channel, o.segmentId, 'expected'),
+          amount: prior,
+          float: true,
+        });
+      }
     }
     for (const o of d.heldOut) {
       out.push({
@@ -133,22 +144,36 @@ export function parseCounterField(field: string): CounterField | null {
   };
 }
 
-/** The counters in memory, for the embedded mode (no Redis). Keys are `day|field`. */
+/** The counters in memory, for the embedded mode (no Redis). Kept per day, so a report reads only its days. */
 export class FeedbackStats {
-  private readonly counters = new Map<string, number>();
+  private readonly days = new Map<number, Map<string, number>>();
 
   add(increments: readonly CounterIncrement[]): void {
     for (const i of increments) {
-      const key = `${i.day}|${i.field}`;
-      this.counters.set(key, (this.counters.get(key) ?? 0) + i.amount);
+      let counters = this.days.get(i.day);
+      if (counters === undefined) {
+        counters = new Map();
+        this.days.set(i.day, counters);
+      }
+      counters.set(i.field, (counters.get(i.field) ?? 0) + i.amount);
     }
   }
 
   value(day: number, field: string): number {
-    return this.counters.get(`${day}|${field}`) ?? 0;
+    return this.days.get(day)?.get(field) ?? 0;
   }
 
+  /** A copy of one day's counters, counter field → amount (empty for a day without any). */
+  day(day: number): Map<string, number> {
+    return new Map(this.days.get(day));
+  }
+
+  /** A copy of every counter, keyed `day|field`. */
   snapshot(): Map<string, number> {
-    return new Map(this.counters);
+    const out = new Map<string, number>();
+    for (const [day, counters] of this.days) {
+      for (const [field, amount] of counters) out.set(`${day}|${field}`, amount);
+    }
+    return out;
   }
 }

@@ -27,7 +27,16 @@ export interface LoggedOffer {
   readonly segmentId: string | null;
   readonly score: number;
   readonly propensity: number;
-  /** Probability with which the policy showed it (1 while arbitration is greedy). */
+  /**
+   * The propensity before learning: the customer's affinity for the product, or the offer's base
+   * propensity. Learning compares responses with it (see learning/learned-model.ts). Absent in
+   * entries written before learning existed.
+   */
+  readonly prior?: number;
+  /**
+   * μ(a|x): the probability with which the policy showed this offer in this decision, exploration
+   * included (see engine/exploration.ts); 0 for a held-out offer. Off-policy evaluation divides by it.
+   */
   readonly probability: number;
 }
 
@@ -40,6 +49,10 @@ export interface DecisionLogEntry {
   readonly rulesetVersion: string;
   /** Epoch ms. */
   readonly at: number;
+  /** How many offers the decision could show (the request's limit within the contact limits). */
+  readonly limit?: number;
+  /** True when this decision explored (one slot shows a uniformly drawn candidate). */
+  readonly explored?: boolean;
   readonly offers: readonly LoggedOffer[];
   /** Offers withheld because the customer is in the campaign's control group (probability 0). */
   readonly heldOut: readonly LoggedOffer[];

@@ -30,3 +30,6 @@ export function controlDraw(customerHash: number, campaignSalt: number): number 
 export function inControlGroup(customerHash: number, campaignSalt: number, share: number): boolean {
   return share > 0 && controlDraw(customerHash, campaignSalt) < share;
 }
+
+/** The salt of the global holdout: customers who see no offer at all, the baseline of the whole programme. */
+export const GLOBAL_HOLDOUT_SALT = stableHash32('offerloop:global-holdout');

@@ -149,6 +149,8 @@ export function calibrationRatio(learnedRate: number, priorRate: number): number
  */
 export function calibrated(affinity: number, ratio: number): number {
   const a = affinity < 0 ? 0 : affinity > 1 ? 1 : affinity;
+  // Exactly a: an offer that has learned nothing scores as before learning, to the last bit.
+  if (ratio === 1) return a;
   const scaled = a * ratio;
   return scaled / (1 - a + scaled);
 }

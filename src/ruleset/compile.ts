@@ -191,6 +191,7 @@ export function compileRuleset(files: readonly ParsedRulesFile[], meta: CompileM
 
   const { policies, globalPolicy } = compilePolicies(files, problem);
   const defaultBanners = compileDefaultBanners(files, problem);
+  const globalHoldout = compileGlobalHoldout(files, problem);
   if (problems.length > 0) throw new RulesetError(problems);
 
   return {
@@ -208,7 +209,21 @@ export function compileRuleset(files: readonly ParsedRulesFile[], meta: CompileM
     lookback: lookbackOf([...policies, globalPolicy]),
     channels: CHANNELS.map((channel, i) => indexChannel(offers, channel, placements[i]!)),
     defaultBanners,
+    globalHoldout,
   };
+}
+
+function compileGlobalHoldout(files: readonly ParsedRulesFile[], problem: ProblemAt): number {
+  let share = 0;
+  let setBy: string | null = null;
+  for (const file of files) {
+    const value = file.content.globalHoldout;
+    if (value === undefined) continue;
+    if (setBy !== null) problem(file, ['globalHoldout'], `globalHoldout is already set in ${setBy}`);
+    setBy = file.name;
+    share = value;
+  }
+  return share;
 }
 
 function compileDefaultBanners(

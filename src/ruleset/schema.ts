@@ -33,6 +33,13 @@ export const rulesetSchema = {
         $ref: '#/definitions/contactPolicy',
       },
     },
+    globalHoldout: {
+      type: 'number',
+      minimum: 0,
+      maximum: 0.5,
+      description:
+        'Share of customers (0.02 is 2%) who are shown no offer at all, on any channel: the baseline of the whole programme. Their would-be offers are logged as held out. At most one file may set it.',
+    },
     banners: {
       type: 'array',
       description:

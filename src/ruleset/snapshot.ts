@@ -100,6 +100,8 @@ export interface RulesetSnapshot {
   /** How far back the policies look; contacts older than that no longer matter. */
   readonly lookback: ContactLookback;
   readonly channels: readonly ChannelIndex[];
+  /** Share of customers who see no offer at all (their would-be offers are logged as held out). */
+  readonly globalHoldout: number;
   /** Default banner per web placement, `*` for the rest; see DefaultBannerSource. */
   readonly defaultBanners: ReadonlyMap<string, WebCreative>;
 }

@@ -10,6 +10,8 @@ export interface RulesFile {
   offers?: OfferSource[];
   contactPolicies?: ContactPolicySource[];
   banners?: DefaultBannerSource[];
+  /** Share of customers shown no offer at all, on any channel (see the schema). */
+  globalHoldout?: number;
 }
 
 /**

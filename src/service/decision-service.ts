@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { type Channel, channelIndex } from '../domain/channel.js';
 import type { ContactEvent } from '../domain/contact.js';
 import { type AttributeValue, anonymousProfile } from '../domain/profile.js';
-import { decide, type EngineDecision } from '../engine/decide.js';
+import { decide, type EngineDecision, type Exploration } from '../engine/decide.js';
 import type { DecisionLogEntry } from '../feedback/feedback-event.js';
 import type { FeedbackLog } from '../feedback/feedback-log.js';
+import type { LearnedModel } from '../learning/learned-model.js';
 import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
+import type { RulesetSnapshot } from '../ruleset/snapshot.js';
 import type { CapCounters } from '../store/cap-counters.js';
 import type { ContactHistoryStore } from '../store/contact-history-store.js';
 import type { ProfileStore } from '../store/profile-store.js';
@@ -45,6 +47,10 @@ export interface DecisionServiceDeps {
   readonly log: Pick<FeedbackLog, 'recordDecision'>;
   readonly clock: () => number;
   readonly defaultLimit: number;
+  /** The learned model for a snapshot (see LearningService); none: propensities are the affinities. */
+  readonly learning?: { model(snapshot: RulesetSnapshot): LearnedModel | undefined } | undefined;
+  /** ε-greedy exploration; none: every decision is greedy. */
+  readonly exploration?: Exploration | undefined;
 }
 
 const NO_CONTEXT: Readonly<Record<string, AttributeValue>> = Object.freeze({});
@@ -75,6 +81,8 @@ export class DecisionService {
         history: since === undefined ? seen.events : beforeContact(seen.events, command.channel, since),
         usage: counters,
         now,
+        learned: this.deps.learning?.model(snapshot),
+        exploration: this.deps.exploration,
         request: {
           channel: command.channel,
           placement: command.placement ?? null,
@@ -101,7 +109,7 @@ export class DecisionService {
           seen = outcome.newer;
           degraded ||= seen.degraded;
           if (attempt < MAX_ATTEMPTS) continue;
-          engine = { offers: [], heldOut: engine.heldOut, suppressed: engine.suppressed };
+          engine = { ...engine, offers: [] };
         }
       }
       const result: DecisionResult = {
@@ -149,7 +157,8 @@ function impression(offerId: string, campaignId: string, channel: Channel, at: n
   return { offerId, campaignId, channel, outcome: 'impression', at };
 }
 
-function logEntryOf(d: DecisionResult): DecisionLogEntry {
+/** What the decision log keeps of a decision. */
+export function logEntryOf(d: DecisionResult): DecisionLogEntry {
   return {
     decisionId: d.decisionId,
     customerId: d.customerId,
@@ -157,12 +166,15 @@ function logEntryOf(d: DecisionResult): DecisionLogEntry {
     placement: d.placement,
     rulesetVersion: d.rulesetVersion,
     at: d.decidedAt,
+    limit: d.engine.limit,
+    explored: d.engine.explored,
     offers: d.engine.offers.map((c) => ({
       offerId: c.offer.id,
       campaignId: c.offer.campaign.id,
       segmentId: c.segmentId,
       score: c.score,
       propensity: c.propensity,
+      prior: c.prior,
       probability: c.probability,
     })),
     heldOut: d.engine.heldOut.map((h) => ({
@@ -171,6 +183,7 @@ function logEntryOf(d: DecisionResult): DecisionLogEntry {
       segmentId: h.segmentId,
       score: h.score,
       propensity: h.propensity,
+      prior: h.prior,
       probability: 0,
     })),
   };

@@ -11,8 +11,8 @@ import {
   WEB_PLACEMENTS,
 } from './catalog.js';
 
-function merged(files: Record<string, RulesFile>): Required<RulesFile> {
-  const all: Required<RulesFile> = {
+function merged(files: Record<string, RulesFile>): Required<Omit<RulesFile, 'globalHoldout'>> {
+  const all: Required<Omit<RulesFile, 'globalHoldout'>> = {
     segments: [],
     campaigns: [],
     offers: [],

@@ -1,0 +1,352 @@
+import { describe, expect, it } from 'vitest';
+import { dayOf } from '../feedback/feedback-effects.js';
+import type { DayCounters } from '../feedback/stats-reader.js';
+import { buildRuleset } from '../ruleset/load.js';
+import {
+  type CampaignReport,
+  campaignReport,
+  campaignReportCsv,
+  campaignsReport,
+  type DayRange,
+  type GroupBy,
+} from './campaign-report.js';
+import { proportion, uplift } from './uplift.js';
+
+const RULES = `
+campaigns:
+  - id: cards
+    name: Card cross-sell
+    objective: cross_sell
+    kpi: { metric: accept_rate, target: 0.05 }
+    schedule: { start: "2026-01-01", end: "2026-12-31" }
+    controlGroup: 0.1
+  - id: loans
+    name: Loans
+    objective: up_sell
+    kpi: { metric: revenue, target: 0 }
+  - id: quiet
+    name: Quiet
+    objective: retention
+    kpi: { metric: conversion_rate, target: 0.02 }
+offers:
+  - id: gold
+    name: Gold card
+    campaign: cards
+    product: card-gold
+    channels: [call_center, web]
+    value: 100
+    creatives:
+      call_center: { talkTrack: Offer the gold card. }
+      web: { headline: Go gold, image: /gold.png, link: /gold }
+  - id: travel
+    name: Travel insurance
+    campaign: cards
+    product: travel-ins
+    channels: [web]
+    value: 40
+    creatives:
+      web: { headline: Travel safe, image: /travel.png, link: /travel }
+  - id: loan
+    name: Loan
+    campaign: loans
+    product: loan
+    channels: [web]
+    value: 40
+    creatives:
+      web: { headline: Borrow, image: /loan.png, link: /loan }
+  - id: quiet-offer
+    name: Quiet offer
+    campaign: quiet
+    product: quiet
+    channels: [web]
+    value: 1
+    creatives:
+      web: { headline: Hush, image: /q.png, link: /q }
+contactPolicies:
+  - channel: call_center
+    cost: 0.5
+  - channel: web
+    cost: 0.01
+`;
+
+const snapshot = buildRuleset([{ name: 'rules.yaml', text: RULES }], Date.parse('2026-11-20T00:00:00Z'));
+const D = dayOf(Date.parse('2026-11-20T00:00:00Z'));
+const RANGE: DayRange = { from: D, to: D + 2 };
+
+const counters = new Map<number, DayCounters>([
+  [
+    D,
+    new Map([
+      ['gold|web|vip|impressions', 100],
+      ['gold|web|vip|expected', 3.2],
+      ['gold|web|vip|clicks', 10],
+      ['gold|web|vip|accepts', 4],
+      ['gold|web|vip|conversions', 2],
+      ['gold|web|vip|revenue', 150.5],
+      ['gold|web|vip|controls', 20],
+      ['gold|web|vip|controlConversions', 1],
+      ['gold|web|vip|controlRevenue', 40],
+      ['gold|call_center|-|impressions', 10],
+      ['gold|call_center|-|accepts', 3],
+      ['gold|call_center|-|rejects', 2],
+      ['loan|web|-|impressions', 50],
+      ['loan|web|-|revenue', 12],
+      // An offer no longer in the ruleset, and a field that is not a counter: both left out.
+      ['retired-offer|web|-|impressions', 7],
+      ['nonsense', 1],
+    ]),
+  ],
+  [
+    D + 2,
+    new Map([
+      ['travel|web|vip|impressions', 40],
+      ['travel|web|vip|views', 30],
+      ['travel|web|vip|dismissals', 5],
+      ['travel|web|vip|conversions', 1],
+      ['travel|web|vip|controls', 5],
+    ]),
+  ],
+  // Outside the range.
+  [D + 5, new Map([['gold|web|vip|impressions', 1000]])],
+]);
+
+const cards = snapshot.campaignById.get('cards')!;
+const report = (groupBy: GroupBy | null, range = RANGE, days = counters): CampaignReport =>
+  campaignReport({ snapshot, campaign: cards, counters: days, range, groupBy });
+
+describe('campaignReport', () => {
+  it('adds up the totals of the campaign’s offers over the range, with exact derived figures', () => {
+    const r = report(null);
+    expect(r.campaign).toEqual({
+      id: 'cards',
+      name: 'Card cross-sell',
+      objective: 'cross_sell',
+      controlShare: 0.1,
+      start: '2026-01-01T00:00:00.000Z',
+      end: '2026-12-31T23:59:59.999Z',
+    });
+    expect(r.from).toBe('2026-11-20');
+    expect(r.to).toBe('2026-11-22');
+    expect(r.groupBy).toBeNull();
+    expect(r.groups).toEqual([]);
+    const t = r.totals;
+    expect(t).toMatchObject({
+      impressions: 150,
+      views: 30,
+      clicks: 10,
+      accepts: 7,
+      rejects: 2,
+      dismissals: 5,
+      conversions: 3,
+      revenue: 150.5,
+      controls: 25,
+      controlConversions: 1,
+      controlRevenue: 40,
+    });
+    // 100 web × 0.01 + 10 call-center × 0.5 + 40 web × 0.01
+    expect(t.cost).toBeCloseTo(6.4, 12);
+    expect(t.roi).toBeCloseTo((150.5 - 6.4) / 6.4, 12);
+    expect(t.rates).toEqual({
+      clickRate: 10 / 150,
+      acceptRate: 7 / 150,
+      rejectRate: 2 / 150,
+      conversionRate: 3 / 150,
+    });
+    expect(t.acceptRateCi95).toEqual(proportion(7, 150).ci95);
+    expect(t.funnel).toEqual([
+      { stage: 'impression', label: 'interested', count: 150, fromPrevious: null, fromTop: 1 },
+      { stage: 'accept', label: 'lead', count: 7, fromPrevious: 7 / 150, fromTop: 7 / 150 },
+      { stage: 'conversion', label: 'customer', count: 3, fromPrevious: 3 / 7, fromTop: 3 / 150 },
+    ]);
+    const u = uplift({ successes: 3, trials: 150 }, { successes: 1, trials: 25 });
+    expect(t.uplift).toEqual({
+      metric: 'conversion_rate',
+      treatedRate: 3 / 150,
+      controlRate: 1 / 25,
+      uplift: u.uplift,
+      ci95: u.ci95,
+      relative: u.relative,
+      incrementalConversions: u.uplift! * 150,
+      revenuePerDecision: { treated: 150.5 / 150, control: 40 / 25 },
+    });
+    expect(r.kpi).toEqual({ metric: 'accept_rate', target: 0.05, actual: 7 / 150, progress: 7 / 150 / 0.05 });
+  });
+
+  it('groups by channel, segment (none without one) and offer, sorted by key', () => {
+    const byChannel = report('channel').groups;
+    expect(byChannel.map((g) => [g.key, g.impressions, g.accepts])).toEqual([
+      ['call_center', 10, 3],
+      ['web', 140, 4],
+    ]);
+    expect(byChannel[0]!.cost).toBe(5);
+    expect(byChannel[0]!.rates.rejectRate).toBe(0.2);
+    expect(byChannel[0]!.uplift.controlRate).toBeNull();
+    expect(report('segment').groups.map((g) => [g.key, g.impressions])).toEqual([
+      ['none', 10],
+      ['vip', 140],
+    ]);
+    const byOffer = report('offer').groups;
+    expect(byOffer.map((g) => [g.key, g.impressions, g.conversions, g.controls])).toEqual([
+      ['gold', 110, 2, 20],
+      ['travel', 40, 1, 5],
+    ]);
+    expect(byOffer[1]!.cost).toBe(0.4);
+    expect(byOffer[1]!.uplift.uplift).toBe(
+      uplift({ successes: 1, trials: 40 }, { successes: 0, trials: 5 }).uplift,
+    );
+  });
+
+  it('has a row for every day of the range when grouped by day, quiet days as zeros', () => {
+    const days = report('day').groups;
+    expect(days.map((g) => [g.key, g.impressions])).toEqual([
+      ['2026-11-20', 110],
+      ['2026-11-21', 0],
+      ['2026-11-22', 40],
+    ]);
+    const quiet = days[1]!;
+    expect(quiet).toMatchObject({ revenue: 0, cost: 0, roi: null, acceptRateCi95: null });
+    expect(quiet.rates).toEqual({
+      clickRate: null,
+      acceptRate: null,
+      rejectRate: null,
+      conversionRate: null,
+    });
+    expect(quiet.funnel.map((s) => [s.count, s.fromPrevious, s.fromTop])).toEqual([
+      [0, null, null],
+      [0, null, null],
+      [0, null, null],
+    ]);
+    expect(quiet.uplift).toEqual({
+      metric: 'conversion_rate',
+      treatedRate: null,
+      controlRate: null,
+      uplift: null,
+      ci95: null,
+      relative: null,
+      incrementalConversions: null,
+      revenuePerDecision: { treated: null, control: null },
+    });
+  });
+
+  it('reads only the days of the range', () => {
+    const r = report('day', { from: D + 5, to: D + 5 });
+    expect(r.totals.impressions).toBe(1000);
+    expect(r.groups.map((g) => g.key)).toEqual(['2026-11-25']);
+    expect(report(null, { from: D + 1, to: D + 1 }).totals.impressions).toBe(0);
+  });
+
+  it('clamps successes to trials for the statistics, but reports the counts as they are', () => {
+    // Conversions counted today of impressions made before the range: more successes than trials.
+    const odd = new Map([
+      [
+        D,
+        new Map([
+          ['gold|web|-|impressions', 2],
+          ['gold|web|-|accepts', 3],
+          ['gold|web|-|conversions', 5],
+          ['gold|web|-|controls', 3],
+          ['gold|web|-|controlConversions', 4],
+        ]),
+      ],
+    ]);
+    const t = report(null, { from: D, to: D }, odd).totals;
+    expect(t.conversions).toBe(5);
+    expect(t.rates.conversionRate).toBe(2.5);
+    expect(t.acceptRateCi95).toEqual(proportion(2, 2).ci95);
+    expect(t.uplift).toMatchObject({ treatedRate: 1, controlRate: 1, uplift: 0, relative: 0 });
+    expect(t.uplift.ci95).toEqual(uplift({ successes: 2, trials: 2 }, { successes: 3, trials: 3 }).ci95);
+    for (const value of Object.values(t.rates)) expect(Number.isFinite(value)).toBe(true);
+  });
+
+  it('KPI progress: null without an actual, or with a target of 0; open schedules are null', () => {
+    const { campaigns } = campaignsReport({ snapshot, counters, range: RANGE });
+    expect(campaigns.map((c) => [c.id, c.totals.impressions, c.totals.revenue])).toEqual([
+      ['cards', 150, 150.5],
+      ['loans', 50, 12],
+      ['quiet', 0, 0],
+    ]);
+    expect(campaigns[0]!.kpi!.progress).toBe(7 / 150 / 0.05);
+    expect(campaigns[1]!.kpi).toEqual({ metric: 'revenue', target: 0, actual: 12, progress: null });
+    expect(campaigns[2]!.kpi).toEqual({
+      metric: 'conversion_rate',
+      target: 0.02,
+      actual: null,
+      progress: null,
+    });
+    const loans = campaignReport({
+      snapshot,
+      campaign: snapshot.campaignById.get('loans')!,
+      counters,
+      range: RANGE,
+      groupBy: null,
+    });
+    expect(loans.campaign).toMatchObject({ start: null, end: null, controlShare: 0 });
+  });
+
+  it('gives the list endpoint the same totals as the campaign report', () => {
+    const { campaigns, from, to } = campaignsReport({ snapshot, counters, range: RANGE });
+    expect([from, to]).toEqual(['2026-11-20', '2026-11-22']);
+    expect(campaigns[0]!.totals).toEqual(report(null).totals);
+    expect(campaigns[0]).toMatchObject({ name: 'Card cross-sell', objective: 'cross_sell' });
+  });
+});
+
+describe('campaignReportCsv', () => {
+  const HEADER =
+    'key,impressions,views,clicks,accepts,rejects,dismissals,conversions,revenue,cost,roi,click_rate,accept_rate,conversion_rate,controls,control_conversions,uplift,uplift_low,uplift_high';
+
+  it('writes a header, a row per group and a total row last, empty cells for nulls', () => {
+    const r = report('channel');
+    const lines = campaignReportCsv(r).split('\r\n');
+    expect(lines[0]).toBe(HEADER);
+    expect(lines).toHaveLength(5);
+    expect(lines[4]).toBe('');
+    expect(lines[1]).toBe('call_center,10,0,0,3,2,0,0,0,5,-1,0,0.3,0,0,0,,,');
+    const t = r.totals;
+    expect(lines[3]).toBe(
+      [
+        'total',
+        150,
+        30,
+        10,
+        7,
+        2,
+        5,
+        3,
+        150.5,
+        t.cost,
+        t.roi,
+        10 / 150,
+        7 / 150,
+        3 / 150,
+        25,
+        1,
+        t.uplift.uplift,
+        t.uplift.ci95![0],
+        t.uplift.ci95![1],
+      ].join(','),
+    );
+  });
+
+  it('has a single total row without grouping', () => {
+    const lines = campaignReportCsv(report(null)).trimEnd().split('\r\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[1]!.startsWith('total,150,')).toBe(true);
+  });
+
+  it('quotes keys as RFC 4180 says', () => {
+    const r = report('offer');
+    const odd: CampaignReport = {
+      ...r,
+      groups: [
+        { ...r.groups[0]!, key: 'a,b' },
+        { ...r.groups[0]!, key: 'say "hi"' },
+        { ...r.groups[0]!, key: 'two\nlines' },
+      ],
+    };
+    const csv = campaignReportCsv(odd);
+    expect(csv).toContain('\r\n"a,b",110,');
+    expect(csv).toContain('\r\n"say ""hi""",110,');
+    expect(csv).toContain('\r\n"two\nlines",110,');
+  });
+});

@@ -1,0 +1,493 @@
+/**
+ * Campaign evaluation reports, built from the feedback aggregates (counters per offer × channel ×
+ * segment × UTC day, see feedback-effects.ts) and the ruleset in force. Pure: the caller reads the
+ * counters (StatsReader) and picks the days.
+ *
+ * Offers belong to campaigns through the current ruleset: counters of an offer that is no longer
+ * in it are left out, since nothing says which campaign they belonged to.
+ */
+
+import { channelIndex } from '../domain/channel.js';
+import { type Metric, parseCounterField } from '../feedback/feedback-effects.js';
+import type { DayCounters } from '../feedback/stats-reader.js';
+import type { CompiledCampaign, RulesetSnapshot } from '../ruleset/snapshot.js';
+import type { CampaignObjective } from '../ruleset/source.js';
+import { DAY_MS } from '../ruleset/time.js';
+import { type Interval, proportion, uplift } from './uplift.js';
+
+export const GROUP_BYS = ['channel', 'segment', 'offer', 'day'] as const;
+export type GroupBy = (typeof GROUP_BYS)[number];
+
+/** The group key of counters without a segment. */
+export const NO_SEGMENT = 'none';
+
+export interface FunnelStage {
+  readonly stage: 'impression' | 'accept' | 'conversion';
+  readonly label: 'interested' | 'lead' | 'customer';
+  readonly count: number;
+  /** count / the previous stage's count; null for the first stage or when the previous is 0. */
+  readonly fromPrevious: number | null;
+  /** count / impressions; null without impressions. */
+  readonly fromTop: number | null;
+}
+
+export interface UpliftReport {
+  readonly metric: 'conversion_rate';
+  readonly treatedRate: number | null;
+  readonly controlRate: number | null;
+  readonly uplift: number | null;
+  readonly ci95: Interval | null;
+  readonly relative: number | null;
+  /** uplift × impressions: conversions the campaign caused; null when the uplift is. */
+  readonly incrementalConversions: number | null;
+  readonly revenuePerDecision: { readonly treated: number | null; readonly control: number | null };
+}
+
+export interface Metrics {
+  readonly impressions: number;
+  readonly views: number;
+  readonly clicks: number;
+  readonly accepts: number;
+  readonly rejects: number;
+  readonly dismissals: number;
+  readonly conversions: number;
+  readonly revenue: number;
+  readonly cost: number;
+  readonly controls: number;
+  readonly controlConversions: number;
+  readonly controlRevenue: number;
+  /** (revenue − cost) / cost; null when nothing was spent. */
+  readonly roi: number | null;
+  /** Per impression; each null without impressions. */
+  readonly rates: {
+    readonly clickRate: number | null;
+    readonly acceptRate: number | null;
+    readonly rejectRate: number | null;
+    readonly conversionRate: number | null;
+  };
+  readonly acceptRateCi95: Interval | null;
+  readonly funnel: readonly FunnelStage[];
+  readonly uplift: UpliftReport;
+}
+
+export interface KpiProgress {
+  readonly metric: string;
+  readonly target: number;
+  readonly actual: number | null;
+  /** actual / target; null when the target is 0 or there is no actual yet. */
+  readonly progress: number | null;
+}
+
+export type ReportGroup = { readonly key: string } & Metrics;
+
+export interface CampaignReport {
+  readonly campaign: {
+    readonly id: string;
+    readonly name: string;
+    readonly objective: CampaignObjective;
+    readonly controlShare: number;
+    /** ISO date-time; null when the schedule is open on that side. */
+    readonly start: string | null;
+    readonly end: string | null;
+  };
+  readonly from: string;
+  readonly to: string;
+  readonly kpi: KpiProgress | null;
+  readonly totals: Metrics;
+  readonly groupBy: GroupBy | null;
+  readonly groups: readonly ReportGroup[];
+}
+
+export interface CampaignSummary {
+  readonly id: string;
+  readonly name: string;
+  readonly objective: CampaignObjective;
+  readonly kpi: KpiProgress | null;
+  readonly totals: Metrics;
+}
+
+export interface CampaignsReport {
+  readonly from: string;
+  readonly to: string;
+  readonly campaigns: readonly CampaignSummary[];
+}
+
+/** Inclusive range of UTC day numbers (days since the epoch, see dayOf). */
+export interface DayRange {
+  readonly from: number;
+  readonly to: number;
+}
+
+/** Every day of the range, oldest first. */
+export function daysOf(range: DayRange): number[] {
+  const days: number[] = [];
+  for (let day = range.from; day <= range.to; day++) days.push(day);
+  return days;
+}
+
+/** UTC day number → `YYYY-MM-DD`. */
+export function dayString(day: number): string {
+  return new Date(day * DAY_MS).toISOString().slice(0, 10);
+}
+
+/** The counted amounts of a group, before the derived figures. */
+interface Counts {
+  impressions: number;
+  views: number;
+  clicks: number;
+  accepts: number;
+  rejects: number;
+  dismissals: number;
+  conversions: number;
+  revenue: number;
+  cost: number;
+  controls: number;
+  controlConversions: number;
+  controlRevenue: number;
+}
+
+const zeroCounts = (): Counts => ({
+  impressions: 0,
+  views: 0,
+  clicks: 0,
+  accepts: 0,
+  rejects: 0,
+  dismissals: 0,
+  conversions: 0,
+  revenue: 0,
+  cost: 0,
+  controls: 0,
+  controlConversions: 0,
+  controlRevenue: 0,
+});
+
+/** Each counted metric → the Counts property it adds to. `expected` is a learning input, not reported. */
+const COUNT_OF: Readonly<Partial<Record<Metric, Exclude<keyof Counts, 'cost'>>>> = {
+  impressions: 'impressions',
+  controls: 'controls',
+  views: 'views',
+  clicks: 'clicks',
+  accepts: 'accepts',
+  rejects: 'rejects',
+  dismissals: 'dismissals',
+  conversions: 'conversions',
+  revenue: 'revenue',
+  controlConversions: 'controlConversions',
+  controlRevenue: 'controlRevenue',
+};
+
+/** What a counter field means for reports, resolved once per distinct field. */
+interface ResolvedField {
+  readonly campaignId: string;
+  readonly offerId: string;
+  readonly channel: string;
+  readonly segment: string;
+  readonly count: Exclude<keyof Counts, 'cost'>;
+  /** The channel's cost of one contact, for impressions; 0 otherwise. */
+  readonly unitCost: number;
+}
+
+/**
+ * Resolves counter fields against one snapshot. The same fields recur every day, so each is parsed
+ * and looked up once per report.
+ */
+class FieldResolver {
+  private readonly cache = new Map<string, ResolvedField | null>();
+
+  constructor(private readonly snapshot: RulesetSnapshot) {}
+
+  resolve(field: string): ResolvedField | null {
+    let resolved = this.cache.get(field);
+    if (resolved === undefined) {
+      resolved = this.parse(field);
+      this.cache.set(field, resolved);
+    }
+    return resolved;
+  }
+
+  private parse(field: string): ResolvedField | null {
+    const parsed = parseCounterField(field);
+    if (parsed === null) return null;
+    const count = COUNT_OF[parsed.metric];
+    const offer = this.snapshot.offerById.get(parsed.offerId);
+    if (count === undefined || offer === undefined) return null;
+    const policy = this.snapshot.policies[channelIndex(parsed.channel)];
+    return {
+      campaignId: offer.campaign.id,
+      offerId: parsed.offerId,
+      channel: parsed.channel,
+      segment: parsed.segmentId ?? NO_SEGMENT,
+      count,
+      unitCost: count === 'impressions' ? (policy?.cost ?? 0) : 0,
+    };
+  }
+}
+
+function add(into: Counts, field: ResolvedField, amount: number): void {
+  into[field.count] += amount;
+  if (field.unitCost !== 0) into.cost += amount * field.unitCost;
+}
+
+/** Reads every counter of the range once, handing each (day, resolved field, amount) to `visit`. */
+function eachCounter(
+  snapshot: RulesetSnapshot,
+  counters: ReadonlyMap<number, DayCounters>,
+  range: DayRange,
+  visit: (day: number, field: ResolvedField, amount: number) => void,
+): void {
+  const resolver = new FieldResolver(snapshot);
+  for (const day of daysOf(range)) {
+    const dayCounters = counters.get(day);
+    if (dayCounters === undefined) continue;
+    for (const [name, amount] of dayCounters) {
+      const field = resolver.resolve(name);
+      if (field !== null && Number.isFinite(amount)) visit(day, field, amount);
+    }
+  }
+}
+
+function groupKey(groupBy: GroupBy, day: number, field: ResolvedField): string {
+  switch (groupBy) {
+    case 'channel':
+      return field.channel;
+    case 'segment':
+      return field.segment;
+    case 'offer':
+      return field.offerId;
+    case 'day':
+      return dayString(day);
+  }
+}
+
+/** One campaign's report over a range of days, grouped or not. */
+export function campaignReport(input: {
+  readonly snapshot: RulesetSnapshot;
+  readonly campaign: CompiledCampaign;
+  readonly counters: ReadonlyMap<number, DayCounters>;
+  readonly range: DayRange;
+  readonly groupBy: GroupBy | null;
+}): CampaignReport {
+  const { campaign, range, groupBy } = input;
+  const totals = zeroCounts();
+  const groups = new Map<string, Counts>();
+  // Every day is a row of a day-by-day chart, quiet days included.
+  if (groupBy === 'day') for (const day of daysOf(range)) groups.set(dayString(day), zeroCounts());
+  eachCounter(input.snapshot, input.counters, range, (day, field, amount) => {
+    if (field.campaignId !== campaign.id) return;
+    add(totals, field, amount);
+    if (groupBy === null) return;
+    const key = groupKey(groupBy, day, field);
+    let group = groups.get(key);
+    if (group === undefined) {
+      group = zeroCounts();
+      groups.set(key, group);
+    }
+    add(group, field, amount);
+  });
+  const totalMetrics = metricsOf(totals);
+  return {
+    campaign: {
+      id: campaign.id,
+      name: campaign.name,
+      objective: campaign.objective,
+      controlShare: campaign.controlShare,
+      start: isoOrNull(campaign.start),
+      end: isoOrNull(campaign.end),
+    },
+    from: dayString(range.from),
+    to: dayString(range.to),
+    kpi: kpiOf(campaign, totalMetrics),
+    totals: totalMetrics,
+    groupBy,
+    groups: [...groups.keys()].sort(byCodeUnits).map((key) => ({ key, ...metricsOf(groups.get(key)!) })),
+  };
+}
+
+/** Every campaign of the snapshot with its totals and KPI progress, in ruleset order. */
+export function campaignsReport(input: {
+  readonly snapshot: RulesetSnapshot;
+  readonly counters: ReadonlyMap<number, DayCounters>;
+  readonly range: DayRange;
+}): CampaignsReport {
+  const { snapshot, range } = input;
+  const totals = new Map<string, Counts>(snapshot.campaigns.map((c) => [c.id, zeroCounts()]));
+  eachCounter(snapshot, input.counters, range, (_day, field, amount) => {
+    const counts = totals.get(field.campaignId);
+    if (counts !== undefined) add(counts, field, amount);
+  });
+  return {
+    from: dayString(range.from),
+    to: dayString(range.to),
+    campaigns: snapshot.campaigns.map((campaign) => {
+      const metrics = metricsOf(totals.get(campaign.id)!);
+      return {
+        id: campaign.id,
+        name: campaign.name,
+        objective: campaign.objective,
+        kpi: kpiOf(campaign, metrics),
+        totals: metrics,
+      };
+    }),
+  };
+}
+
+// Plain code-unit order: the same on every machine, whatever its locale.
+const byCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+function isoOrNull(ms: number): string | null {
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : null;
+}
+
+/** a / b, or null when b is 0 (no trials: "no data", never NaN or Infinity). */
+function ratio(a: number, b: number): number | null {
+  return b > 0 ? a / b : null;
+}
+
+/** The derived figures of a group. Counters come from different events, so a rate may exceed 1. */
+function metricsOf(c: Counts): Metrics {
+  const n = c.impressions;
+  // Successes are clamped to trials for the intervals: a conversion may be counted on a day other
+  // than its impression's, so within a range they need not nest.
+  const treated = { successes: Math.min(c.conversions, n), trials: n };
+  const control = { successes: Math.min(c.controlConversions, c.controls), trials: c.controls };
+  const u = uplift(treated, control);
+  return {
+    impressions: c.impressions,
+    views: c.views,
+    clicks: c.clicks,
+    accepts: c.accepts,
+    rejects: c.rejects,
+    dismissals: c.dismissals,
+    conversions: c.conversions,
+    revenue: c.revenue,
+    cost: c.cost,
+    controls: c.controls,
+    controlConversions: c.controlConversions,
+    controlRevenue: c.controlRevenue,
+    roi: c.cost > 0 ? (c.revenue - c.cost) / c.cost : null,
+    rates: {
+      clickRate: ratio(c.clicks, n),
+      acceptRate: ratio(c.accepts, n),
+      rejectRate: ratio(c.rejects, n),
+      conversionRate: ratio(c.conversions, n),
+    },
+    acceptRateCi95: proportion(Math.min(c.accepts, n), n).ci95,
+    funnel: [
+      { stage: 'impression', label: 'interested', count: n, fromPrevious: null, fromTop: n > 0 ? 1 : null },
+      {
+        stage: 'accept',
+        label: 'lead',
+        count: c.accepts,
+        fromPrevious: ratio(c.accepts, n),
+        fromTop: ratio(c.accepts, n),
+      },
+      {
+        stage: 'conversion',
+        label: 'customer',
+        count: c.conversions,
+        fromPrevious: ratio(c.conversions, c.accepts),
+        fromTop: ratio(c.conversions, n),
+      },
+    ],
+    uplift: {
+      metric: 'conversion_rate',
+      treatedRate: u.treatedRate,
+      controlRate: u.controlRate,
+      uplift: u.uplift,
+      ci95: u.ci95,
+      relative: u.relative,
+      incrementalConversions: u.uplift === null ? null : u.uplift * n,
+      revenuePerDecision: { treated: ratio(c.revenue, n), control: ratio(c.controlRevenue, c.controls) },
+    },
+  };
+}
+
+function kpiOf(campaign: CompiledCampaign, totals: Metrics): KpiProgress | null {
+  if (campaign.kpi === null) return null;
+  const { metric, target } = campaign.kpi;
+  const actual = kpiActual(metric, totals);
+  return {
+    metric,
+    target,
+    actual,
+    progress: actual === null || target === 0 ? null : actual / target,
+  };
+}
+
+function kpiActual(metric: string, totals: Metrics): number | null {
+  switch (metric) {
+    case 'accept_rate':
+      return totals.rates.acceptRate;
+    case 'conversion_rate':
+      return totals.rates.conversionRate;
+    case 'conversions':
+      return totals.conversions;
+    case 'revenue':
+      return totals.revenue;
+    default:
+      return null;
+  }
+}
+
+const CSV_COLUMNS = [
+  'key',
+  'impressions',
+  'views',
+  'clicks',
+  'accepts',
+  'rejects',
+  'dismissals',
+  'conversions',
+  'revenue',
+  'cost',
+  'roi',
+  'click_rate',
+  'accept_rate',
+  'conversion_rate',
+  'controls',
+  'control_conversions',
+  'uplift',
+  'uplift_low',
+  'uplift_high',
+] as const;
+
+/** RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled. */
+function csvText(text: string): string {
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+const csvNumber = (n: number | null): string => (n === null ? '' : String(n));
+
+function csvRow(key: string, m: Metrics): string {
+  return [
+    csvText(key),
+    ...[
+      m.impressions,
+      m.views,
+      m.clicks,
+      m.accepts,
+      m.rejects,
+      m.dismissals,
+      m.conversions,
+      m.revenue,
+      m.cost,
+      m.roi,
+      m.rates.clickRate,
+      m.rates.acceptRate,
+      m.rates.conversionRate,
+      m.controls,
+      m.controlConversions,
+      m.uplift.uplift,
+      m.uplift.ci95?.[0] ?? null,
+      m.uplift.ci95?.[1] ?? null,
+    ].map(csvNumber),
+  ].join(',');
+}
+
+/** The report as CSV (RFC 4180, CRLF): a header, a row per group, then a `total` row. */
+export function campaignReportCsv(report: CampaignReport): string {
+  const rows = [CSV_COLUMNS.join(',')];
+  for (const group of report.groups) rows.push(csvRow(group.key, group));
+  rows.push(csvRow('total', report.totals));
+  return `${rows.join('\r\n')}\r\n`;
+}

@@ -1,0 +1,213 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { campaignReportCsv, GROUP_BYS, type GroupBy } from '../../evaluation/campaign-report.js';
+import type { ReportService } from '../../service/report-service.js';
+import type { ApiKeyAuth } from '../auth.js';
+import { errorResponseSchema } from '../error-handler.js';
+
+// Query dates are checked twice: the pattern here for the shape (and OpenAPI), the service for real
+// calendar dates (2025-02-30 matches the pattern).
+const date = (what: string) =>
+  ({ type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$', description: what, example: '2025-06-01' }) as const;
+
+const rangeProperties = {
+  from: date('First day (UTC) of the report, inclusive. Default: 29 days before `to`.'),
+  to: date('Last day (UTC) of the report, inclusive. Default: today.'),
+} as const;
+
+const nullableNumber = { type: ['number', 'null'] } as const;
+const interval = { type: ['array', 'null'], items: { type: 'number' }, minItems: 2, maxItems: 2 } as const;
+
+const metricsProperties = {
+  impressions: { type: 'number', description: 'Offers shown (in decisions).' },
+  views: { type: 'number', description: 'Impressions the channel confirmed as seen.' },
+  clicks: { type: 'number' },
+  accepts: { type: 'number' },
+  rejects: { type: 'number' },
+  dismissals: { type: 'number' },
+  conversions: { type: 'number' },
+  revenue: { type: 'number' },
+  cost: { type: 'number', description: "Impressions × the channel's contact cost." },
+  controls: { type: 'number', description: 'Would-be impressions held out for the control group.' },
+  controlConversions: { type: 'number' },
+  controlRevenue: { type: 'number' },
+  roi: { ...nullableNumber, description: '(revenue − cost) / cost; null without cost.' },
+  rates: {
+    type: 'object',
+    description: 'Per impression; null without impressions.',
+    properties: {
+      clickRate: nullableNumber,
+      acceptRate: nullableNumber,
+      rejectRate: nullableNumber,
+      conversionRate: nullableNumber,
+    },
+  },
+  acceptRateCi95: { ...interval, description: 'Wilson 95% interval of the accept rate.' },
+  funnel: {
+    type: 'array',
+    items: {
+      type: 'object',
+      properties: {
+        stage: { type: 'string' },
+        label: { type: 'string' },
+        count: { type: 'number' },
+        fromPrevious: nullableNumber,
+        fromTop: nullableNumber,
+      },
+    },
+  },
+  uplift: {
+    type: 'object',
+    description: 'Conversion rate per decision, treated (shown) against the control group (held out).',
+    properties: {
+      metric: { type: 'string' },
+      treatedRate: nullableNumber,
+      controlRate: nullableNumber,
+      uplift: nullableNumber,
+      ci95: { ...interval, description: "Newcombe's hybrid score 95% interval." },
+      relative: nullableNumber,
+      incrementalConversions: nullableNumber,
+      revenuePerDecision: {
+        type: 'object',
+        properties: { treated: nullableNumber, control: nullableNumber },
+      },
+    },
+  },
+} as const;
+
+const metricsSchema = { type: 'object', properties: metricsProperties } as const;
+
+const kpiSchema = {
+  type: ['object', 'null'],
+  properties: {
+    metric: { type: 'string' },
+    target: { type: 'number' },
+    actual: nullableNumber,
+    progress: { ...nullableNumber, description: 'actual / target' },
+  },
+} as const;
+
+const campaignReportSchema = {
+  type: 'object',
+  properties: {
+    campaign: {
+      type: 'object',
+      properties: {
+        id: { type: 'string' },
+        name: { type: 'string' },
+        objective: { type: 'string' },
+        controlShare: { type: 'number' },
+        start: { type: ['string', 'null'], description: 'Null: no start in the schedule.' },
+        end: { type: ['string', 'null'], description: 'Null: no end in the schedule.' },
+      },
+    },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    kpi: kpiSchema,
+    totals: metricsSchema,
+    groupBy: { type: ['string', 'null'] },
+    groups: {
+      type: 'array',
+      description: 'One per key, sorted by key; every day of the range when groupBy is day.',
+      items: { type: 'object', properties: { key: { type: 'string' }, ...metricsProperties } },
+    },
+  },
+} as const;
+
+const campaignsReportSchema = {
+  type: 'object',
+  properties: {
+    from: { type: 'string' },
+    to: { type: 'string' },
+    campaigns: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' },
+          name: { type: 'string' },
+          objective: { type: 'string' },
+          kpi: kpiSchema,
+          totals: metricsSchema,
+        },
+      },
+    },
+  },
+} as const;
+
+interface CampaignReportQuerystring {
+  from?: string;
+  to?: string;
+  groupBy?: GroupBy;
+  format?: 'json' | 'csv';
+}
+
+/** CSV when asked for by `format`, or, without one, by an Accept header that wants CSV and not JSON. */
+function wantsCsv(request: FastifyRequest<{ Querystring: CampaignReportQuerystring }>): boolean {
+  if (request.query.format !== undefined) return request.query.format === 'csv';
+  const accept = request.headers.accept?.toLowerCase() ?? '';
+  return accept.includes('text/csv') && !accept.includes('application/json');
+}
+
+/** Campaign evaluation reports for analysts and the dashboard (see docs/reports.md). */
+export function reportRoutes(app: FastifyInstance, deps: { auth: ApiKeyAuth; reports: ReportService }): void {
+  const report = deps.auth.require('report');
+
+  app.get<{ Querystring: { from?: string; to?: string } }>(
+    '/v1/reports/campaigns',
+    {
+      onRequest: report,
+      schema: {
+        summary: 'Every campaign of the ruleset in force, with its totals and KPI progress',
+        description:
+          'Scope `report`. Counts come from the feedback aggregates per UTC day; counters of offers no longer in the ruleset are left out.',
+        tags: ['reports'],
+        security: [{ apiKey: [] }],
+        querystring: { type: 'object', additionalProperties: false, properties: rangeProperties },
+        response: { 200: campaignsReportSchema, '4xx': errorResponseSchema, 503: errorResponseSchema },
+      },
+    },
+    (request) => deps.reports.campaigns(request.query),
+  );
+
+  app.get<{ Params: { id: string }; Querystring: CampaignReportQuerystring }>(
+    '/v1/reports/campaigns/:id',
+    {
+      onRequest: report,
+      schema: {
+        summary: 'One campaign: totals, rates, funnel, uplift against its control group, KPI progress',
+        description:
+          'Scope `report`. `format=csv` (or `Accept: text/csv`) answers a CSV download: a row per group, then a `total` row.',
+        tags: ['reports'],
+        security: [{ apiKey: [] }],
+        params: {
+          type: 'object',
+          required: ['id'],
+          properties: { id: { type: 'string', minLength: 1, maxLength: 128 } },
+        },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            ...rangeProperties,
+            groupBy: { type: 'string', enum: GROUP_BYS, description: 'Break the totals down by this.' },
+            format: { type: 'string', enum: ['json', 'csv'], description: 'Default: json.' },
+          },
+        },
+        response: { 200: campaignReportSchema, '4xx': errorResponseSchema, 503: errorResponseSchema },
+      },
+    },
+    async (request, reply) => {
+      const result = await deps.reports.campaign(request.params.id, request.query);
+      reply.header('vary', 'Accept');
+      if (!wantsCsv(request)) return result;
+      // A text content type: Fastify sends the string as it is, past the JSON response schema.
+      return reply
+        .type('text/csv; charset=utf-8')
+        .header(
+          'content-disposition',
+          `attachment; filename="campaign-${result.campaign.id}-${result.from}-${result.to}.csv"`,
+        )
+        .send(campaignReportCsv(result));
+    },
+  );
+}

@@ -1,0 +1,259 @@
+/**
+ * What feedback has taught the engine, as the decision path reads it: per offer × channel (and
+ * offer × channel × target segment where that cell has enough impressions) an odds ratio that moves
+ * a customer's precomputed affinity to a learned propensity (see response-rate.ts
+ * learnedPropensity). Built from the feedback counters by the periodic refresh, off the hot path,
+ * and swapped in whole; a decision reads plain typed arrays.
+ *
+ * Pure: counters and a snapshot in, an immutable model out.
+ */
+import { CHANNELS } from '../domain/channel.js';
+import { parseCounterField } from '../feedback/feedback-effects.js';
+import type { CandidateList, ChannelIndex, CompiledOffer, RulesetSnapshot } from '../ruleset/snapshot.js';
+import {
+  type BetaParams,
+  calibrated,
+  calibrationRatio,
+  credibleInterval95,
+  DEFAULT_PRIOR_STRENGTH,
+  exposurePrior,
+  posterior,
+  posteriorMean,
+} from './response-rate.js';
+
+export interface LearningSettings {
+  /** How many impressions the analysts' affinities are worth (the prior's pseudo-count). */
+  readonly priorStrength: number;
+  /** Impressions an offer × channel × segment cell needs before it has its own estimate. */
+  readonly minSegmentImpressions: number;
+}
+
+export const DEFAULT_LEARNING: LearningSettings = {
+  priorStrength: DEFAULT_PRIOR_STRENGTH,
+  minSegmentImpressions: 500,
+};
+
+/** The counts learning reads from one cell of the feedback counters. */
+export interface CellCounts {
+  impressions: number;
+  accepts: number;
+  /** Σ over the impressions of the propensity before learning (what the affinities predicted). */
+  expected: number;
+}
+
+/** One learned cell, for reports and the learning endpoint. */
+export interface LearnedCell {
+  readonly offerId: string;
+  readonly channel: string;
+  readonly segmentId: string | null;
+  readonly impressions: number;
+  readonly accepts: number;
+  /** The response rate the affinities predicted for the customers shown the offer. */
+  readonly expectedRate: number;
+  /** Posterior mean of the response rate. */
+  readonly learnedRate: number;
+  readonly ci95: readonly [number, number];
+  /** Odds ratio applied to each customer's affinity. */
+  readonly ratio: number;
+}
+
+const CH = CHANNELS.length;
+
+/**
+ * Index of an offer × channel cell in the model's arrays. Exported for the engine, which reads the
+ * arrays directly on the hot path.
+ */
+export const cellOf = (offer: CompiledOffer, ch: number): number => offer.ordinal * CH + ch;
+
+export class LearnedModel {
+  private constructor(
+    readonly snapshot: RulesetSnapshot,
+    /** Odds ratio per cell, pooled over segments; 1 where nothing was learned. */
+    readonly pooled: Float64Array,
+    /** Per cell: ratio by segment ordinal (NaN: too few impressions, use pooled), or null. */
+    readonly bySegment: readonly (Float64Array | null)[],
+    /** Per cell: the largest ratio the cell may apply (pooled or any segment's), to order candidates. */
+    readonly upper: Float64Array,
+    /** Per cell: the offer's base propensity moved by `upper`, its score without a customer affinity. */
+    readonly staticPropensity: Float64Array,
+    /** The snapshot's candidate lists, ordered by learned instead of base propensity. */
+    readonly channels: readonly ChannelIndex[],
+    readonly cells: readonly LearnedCell[],
+    /** Epoch ms of the counters' read; 0 for the identity model. */
+    readonly builtAt: number,
+  ) {}
+
+  /** The model that has learned nothing: every propensity is the affinity. */
+  static identity(snapshot: RulesetSnapshot): LearnedModel {
+    const n = snapshot.offers.length * CH;
+    const ones = new Float64Array(n).fill(1);
+    const base = staticPropensities(snapshot, ones);
+    return new LearnedModel(snapshot, ones, new Array(n).fill(null), ones, base, snapshot.channels, [], 0);
+  }
+
+  /**
+   * Learns from counters summed over the days the refresh looks back on (`offerId|channel|segment|metric`
+   * → amount, see feedback-effects.ts). Counters of offers not in the snapshot are ignored.
+   *
+   * A channel on which no offer was ever accepted learns nothing: it does not report accepts
+   * (a website that sends only impressions and clicks), and reading its silence as rejection
+   * would drive every propensity to zero.
+   */
+  static build(
+    snapshot: RulesetSnapshot,
+    counters: ReadonlyMap<string, number>,
+    settings: LearningSettings,
+    builtAt: number,
+  ): LearnedModel {
+    const pooledCounts = new Map<number, CellCounts>();
+    const segmentCounts = new Map<number, Map<number, CellCounts>>();
+    const acceptsByChannel = new Float64Array(CH);
+    for (const [field, amount] of counters) {
+      const parsed = parseCounterField(field);
+      if (parsed === null) continue;
+      const { metric } = parsed;
+      if (metric !== 'impressions' && metric !== 'accepts' && metric !== 'expected') continue;
+      const offer = snapshot.offerById.get(parsed.offerId);
+      const ch = CHANNELS.indexOf(parsed.channel as (typeof CHANNELS)[number]);
+      if (offer === undefined || ch < 0) continue;
+      const cell = cellOf(offer, ch);
+      add(pooledCounts, cell, metric, amount);
+      if (metric === 'accepts') acceptsByChannel[ch]! += amount;
+      const segment = parsed.segmentId === null ? undefined : snapshot.segmentById.get(parsed.segmentId);
+      if (segment !== undefined && segment.ordinal >= 0) {
+        let bySegment = segmentCounts.get(cell);
+        if (bySegment === undefined) {
+          bySegment = new Map();
+          segmentCounts.set(cell, bySegment);
+        }
+        add(bySegment, segment.ordinal, metric, amount);
+      }
+    }
+
+    const n = snapshot.offers.length * CH;
+    const pooled = new Float64Array(n).fill(1);
+    const upper = new Float64Array(n).fill(1);
+    const bySegment: (Float64Array | null)[] = new Array(n).fill(null);
+    const cells: LearnedCell[] = [];
+    for (const [cell, counts] of pooledCounts) {
+      const ch = cell % CH;
+      if (acceptsByChannel[ch] === 0 || counts.impressions <= 0) continue;
+      const offer = snapshot.offers[Math.floor(cell / CH)]!;
+      const learned = learn(counts, offer.basePropensity, settings.priorStrength);
+      pooled[cell] = learned.ratio;
+      upper[cell] = learned.ratio;
+      cells.push(describe(offer.id, CHANNELS[ch]!, null, counts, learned));
+
+      // A segment's cell starts from what the offer does on the channel over all segments, so a
+      // segment with little data is the pooled estimate, and one with much data its own.
+      const segments = segmentCounts.get(cell);
+      if (segments === undefined) continue;
+      for (const [ordinal, segmentCounts] of segments) {
+        if (segmentCounts.impressions < settings.minSegmentImpressions) continue;
+        const own = learn(segmentCounts, offer.basePropensity, settings.priorStrength, learned.ratio);
+        let ratios = bySegment[cell];
+        if (ratios == null) {
+          ratios = new Float64Array(snapshot.segments.length).fill(Number.NaN);
+          bySegment[cell] = ratios;
+        }
+        ratios[ordinal] = own.ratio;
+        if (own.ratio > upper[cell]!) upper[cell] = own.ratio;
+        cells.push(describe(offer.id, CHANNELS[ch]!, snapshot.segments[ordinal]!.id, segmentCounts, own));
+      }
+    }
+    const base = staticPropensities(snapshot, upper);
+    const channels = snapshot.channels.map((index, ch) => reorder(index, base, ch));
+    return new LearnedModel(snapshot, pooled, bySegment, upper, base, channels, cells, builtAt);
+  }
+
+  /**
+   * The odds ratio for an offer on a channel for a customer in target segment `segmentOrdinal`
+   * (-1: none, or an untargeted campaign).
+   */
+  ratio(cell: number, segmentOrdinal: number): number {
+    const ratios = this.bySegment[cell];
+    if (ratios != null && segmentOrdinal >= 0) {
+      const r = ratios[segmentOrdinal]!;
+      if (!Number.isNaN(r)) return r;
+    }
+    return this.pooled[cell]!;
+  }
+}
+
+function add(map: Map<number, CellCounts>, key: number, metric: keyof CellCounts, amount: number): void {
+  let counts = map.get(key);
+  if (counts === undefined) {
+    counts = { impressions: 0, accepts: 0, expected: 0 };
+    map.set(key, counts);
+  }
+  counts[metric] += amount;
+}
+
+interface Learned {
+  readonly prior: BetaParams;
+  readonly posterior: BetaParams;
+  readonly ratio: number;
+}
+
+/**
+ * The posterior of a cell's accept rate, with a prior centred on what the affinities predicted for
+ * the customers it was shown to (exposurePrior: the engine shows offers to those with the highest
+ * affinity, so comparing with the average customer would read selection as success), and the odds
+ * ratio of the posterior mean to that prior mean. `scale` moves the prior (a segment's prior is the
+ * pooled estimate); the ratio stays relative to the affinities, which is what the engine scales.
+ */
+function learn(counts: CellCounts, fallbackRate: number, strength: number, scale = 1): Learned {
+  const expectedRate = counts.expected > 0 ? counts.expected / counts.impressions : fallbackRate;
+  const prior = exposurePrior(
+    calibrated(expectedRate, scale) * counts.impressions,
+    counts.impressions,
+    fallbackRate,
+    strength,
+  );
+  const post = posterior(prior, counts.accepts, counts.impressions);
+  return { prior, posterior: post, ratio: calibrationRatio(posteriorMean(post), expectedRate) };
+}
+
+function describe(
+  offerId: string,
+  channel: string,
+  segmentId: string | null,
+  counts: CellCounts,
+  learned: Learned,
+): LearnedCell {
+  return {
+    offerId,
+    channel,
+    segmentId,
+    impressions: counts.impressions,
+    accepts: counts.accepts,
+    expectedRate: counts.expected > 0 ? counts.expected / counts.impressions : posteriorMean(learned.prior),
+    learnedRate: posteriorMean(learned.posterior),
+    // Computed lazily would save the refresh a few ms per thousand cells; reports want it anyway.
+    ci95: credibleInterval95(learned.posterior),
+    ratio: learned.ratio,
+  };
+}
+
+function staticPropensities(snapshot: RulesetSnapshot, upper: Float64Array): Float64Array {
+  const out = new Float64Array(upper.length);
+  for (const offer of snapshot.offers) {
+    for (let ch = 0; ch < CH; ch++) {
+      const cell = cellOf(offer, ch);
+      out[cell] = calibrated(offer.basePropensity, upper[cell]!);
+    }
+  }
+  return out;
+}
+
+/** A channel's candidate lists with the customer-independent order recomputed from learned ratios. */
+function reorder(index: ChannelIndex, propensity: Float64Array, ch: number): ChannelIndex {
+  const sorted = (list: CandidateList): CandidateList => {
+    const key = (o: CompiledOffer) => propensity[cellOf(o, ch)]! * o.worth;
+    const byStaticScore = [...list.byStaticScore].sort((a, b) => key(b) - key(a) || a.ordinal - b.ordinal);
+    return { byStaticScore, byProduct: list.byProduct };
+  };
+  const byPlacement = new Map<string, CandidateList>();
+  for (const [name, list] of index.byPlacement) byPlacement.set(name, sorted(list));
+  return { all: sorted(index.all), byPlacement, unlisted: sorted(index.unlisted) };
+}

@@ -1,0 +1,477 @@
+/**
+ * The closed loop in a test tube: a synthetic population whose true response to every offer is
+ * known, run through the real engine, the real feedback log (attribution and counters) and the real
+ * learning refresh, side by side with three reference policies on the same interactions:
+ * - learning: learned propensities with ε-greedy exploration, refreshed as the server refreshes;
+ * - static: the precomputed affinities only (what the engine does without feedback);
+ * - random: a uniformly chosen eligible offer;
+ * - oracle: the eligible offer with the highest true accept probability.
+ * Campaign control groups are held out as in production, and each campaign's measured uplift is
+ * reported next to the true one.
+ *
+ * The truth is related to, but not equal to, the affinities: per offer × channel and per offer ×
+ * target segment the odds are off by a factor the analysts did not know, and every customer × offer
+ * pair has some noise of its own that no model here can learn (what keeps learning below the oracle).
+ *
+ * In process and without I/O (`onLog` hands each log entry out, e.g. to write the decision log for
+ * `offerloop evaluate`).
+ */
+import pino from 'pino';
+import { CHANNELS, type Channel } from '../domain/channel.js';
+import { NO_USAGE } from '../domain/contact.js';
+import { type CustomerProfile, profileFromRecord } from '../domain/profile.js';
+import { decide, type EngineDecision } from '../engine/decide.js';
+import { segmentsOf } from '../engine/decision-scope.js';
+import { type Counts, type Interval, uplift } from '../evaluation/uplift.js';
+import type { DecisionLogEntry, FeedbackEvent, LogEntry } from '../feedback/feedback-event.js';
+import { MemoryFeedbackLog } from '../feedback/memory-feedback-log.js';
+import { MemoryStatsReader } from '../feedback/stats-reader.js';
+import { inControlGroup, stableHash32 } from '../learning/control-group.js';
+import type { LearnedModel } from '../learning/learned-model.js';
+import { calibrated } from '../learning/response-rate.js';
+import { buildRuleset } from '../ruleset/load.js';
+import type { CompiledOffer, RulesetSnapshot } from '../ruleset/snapshot.js';
+import type { CampaignSource, OfferSource, RulesFile } from '../ruleset/source.js';
+import { DAY_MS } from '../ruleset/time.js';
+import { logEntryOf } from '../service/decision-service.js';
+import { LearningService } from '../service/learning-service.js';
+import { MemoryContactHistoryStore } from '../store/contact-history-store.js';
+import { catalogProducts, generateRuleset, rulesFileTexts } from './catalog.js';
+import { generatePopulation } from './population.js';
+import { Rng, type Seed } from './random.js';
+
+export interface SimulationOptions {
+  readonly customers: number;
+  readonly interactions: number;
+  readonly seed: Seed;
+  /** Offers in the synthetic catalog; default 40. */
+  readonly offers?: number;
+  /** Campaigns the offers are spread over; default 8. */
+  readonly campaigns?: number;
+  /** Control-group share of every campaign; default 0.1. */
+  readonly controlShare?: number;
+  /** ε of the learning policy; default 0.05. */
+  readonly exploration?: number;
+  /** Interactions between two refreshes of the learned model; default 1,000. */
+  readonly refreshEvery?: number;
+  /** Prior strength of learning (impressions the affinities are worth); default 50. */
+  readonly priorStrength?: number;
+  /** Channels interactions come in on; default call_center, web, mobile. */
+  readonly channels?: readonly Channel[];
+  /** Called with every entry of the learning policy's feedback log, in order. */
+  readonly onLog?: (entry: LogEntry) => void;
+}
+
+export interface PolicyRates {
+  readonly learning: number;
+  readonly static: number;
+  readonly random: number;
+  readonly oracle: number;
+}
+
+export interface CampaignUplift {
+  readonly campaignId: string;
+  /** Conversion rate of decisions shown the campaign's offer minus that of its control group. */
+  readonly measured: number | null;
+  readonly ci95: Interval | null;
+  /** The mean true uplift over the same decisions (treated and control). */
+  readonly truth: number | null;
+  readonly treated: number;
+  readonly control: number;
+}
+
+export interface SimulationResult {
+  readonly customers: number;
+  readonly interactions: number;
+  readonly seed: Seed;
+  readonly offers: number;
+  readonly exploration: number;
+  readonly acceptRate: PolicyRates;
+  readonly lastQuarterAcceptRate: PolicyRates;
+  /** Accept rates per tenth of the run. */
+  readonly overTime: readonly ({ readonly from: number; readonly to: number } & PolicyRates)[];
+  readonly uplift: readonly CampaignUplift[];
+}
+
+/** A synthetic world: ruleset, customers and the truth about them. */
+export interface SimulatedWorld {
+  readonly snapshot: RulesetSnapshot;
+  /** The rules files, as `offerloop evaluate` and the server would read them. */
+  readonly rulesFiles: Record<string, RulesFile>;
+  readonly profiles: readonly CustomerProfile[];
+  /** True accept probability of `offer` for customer `c` (index into profiles) on a channel. */
+  acceptProbability(c: number, offer: CompiledOffer, channel: Channel): number;
+  /** Probability that the customer buys the offer's product without being shown it. */
+  organicRate(offer: CompiledOffer): number;
+}
+
+/** Affinities rank customers well but overstate rates: true odds are e^-1.5 ≈ 0.22 times theirs. */
+const LEVEL_SHIFT = -1.5;
+/** Share of accepts that turn into a purchase (a conversion) within the attribution window. */
+export const CONVERSION_AFTER_ACCEPT = 0.5;
+const START = Date.UTC(2026, 10, 1);
+/** The run spans four weeks: long enough for day counters, inside the learning window. */
+const SPAN_MS = 28 * DAY_MS;
+
+/** Builds the world of a seed: a catalog where every offer is worth the same, so score ∝ propensity. */
+export function simulatedWorld(
+  opts: Pick<SimulationOptions, 'customers' | 'seed' | 'offers' | 'campaigns' | 'controlShare'>,
+): SimulatedWorld {
+  const rulesFiles = simulationRules(opts);
+  const sources = rulesFileTexts(rulesFiles).map(({ name, text }) => ({ name, text }));
+  const snapshot = buildRuleset(sources, START);
+  const products = catalogProducts(rulesFiles);
+  const profiles: CustomerProfile[] = [];
+  for (const record of generatePopulation(opts.customers, products, { seed: opts.seed, affinities: 20 })) {
+    profiles.push(profileFromRecord(record));
+  }
+
+  const rng = new Rng(opts.seed, 'truth');
+  const CH = CHANNELS.length;
+  // What the analysts got wrong, as log odds ratios: overall (affinities are scores, not rates), per
+  // offer × channel, and per offer × segment.
+  const channelShift = Float64Array.from(
+    { length: snapshot.offers.length * CH },
+    () => LEVEL_SHIFT + rng.normal(0, 0.9),
+  );
+  const segmentShift = Float64Array.from({ length: snapshot.offers.length * snapshot.segments.length }, () =>
+    rng.normal(0, 0.4),
+  );
+  const organic = Float64Array.from(snapshot.offers, () => rng.float(0.01, 0.04));
+  // Which target segment each customer qualifies through, per campaign (as the engine finds it).
+  const segmentOf = profiles.map((p) => {
+    const mine = new Set(segmentsOf(snapshot.segments, p, {}, START).map((s) => s.ordinal));
+    return snapshot.campaigns.map((c) => c.segments.find((s) => mine.has(s.ordinal))?.ordinal ?? -1);
+  });
+  const hashes = Int32Array.from(profiles, (p) => stableHash32(p.id));
+
+  return {
+    snapshot,
+    rulesFiles,
+    profiles,
+    acceptProbability(c, offer, channel) {
+      const profile = profiles[c]!;
+      const prior = profile.affinities.get(offer.productId) ?? offer.basePropensity;
+      const segment = segmentOf[c]![offer.campaign.ordinal]!;
+      const shift =
+        channelShift[offer.ordinal * CH + CHANNELS.indexOf(channel)]! +
+        (segment >= 0 ? segmentShift[offer.ordinal * snapshot.segments.length + segment]! : 0) +
+        pairNoise(hashes[c]!, offer.ordinal);
+      return calibrated(prior, Math.exp(shift));
+    },
+    organicRate: (offer) => organic[offer.ordinal]!,
+  };
+}
+
+/** Noise of one customer × offer pair, about N(0, 0.3²), the same on every call. */
+function pairNoise(customerHash: number, offer: number): number {
+  let h = (customerHash ^ Math.imul(offer + 1, 0x9e3779b1)) >>> 0;
+  let sum = 0;
+  // Irwin–Hall: four uniforms from one 32-bit hash, 8 bits each, sum ≈ normal.
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  for (let i = 0; i < 4; i++) sum += ((h >>> (8 * i)) & 0xff) / 255;
+  return (sum - 2) * 0.3 * Math.sqrt(3);
+}
+
+/**
+ * The simulation's ruleset: the synthetic catalog with value, weight and priority 1 and no channel
+ * cost, so that every policy maximises the same thing, the accept rate; no contact limits, so that
+ * interactions are independent; every campaign with a control group.
+ */
+export function simulationRules(
+  opts: Pick<SimulationOptions, 'seed' | 'offers' | 'campaigns' | 'controlShare'>,
+): Record<string, RulesFile> {
+  const generated = generateRuleset({ offers: opts.offers ?? 40, seed: opts.seed });
+  const template = generated['campaigns.yaml']!.campaigns!;
+  const campaignCount = opts.campaigns ?? 8;
+  const campaigns: CampaignSource[] = [];
+  for (let c = 0; c < campaignCount; c++) {
+    const like = template[c % template.length]!;
+    campaigns.push({
+      ...like,
+      id: `camp-${String(c + 1).padStart(4, '0')}`,
+      name: `Campaign ${c + 1}`,
+      controlGroup: opts.controlShare ?? 0.1,
+      priority: 1,
+      ...(like.segments ? { segments: like.segments } : {}),
+    });
+    delete campaigns[c]!.budget;
+    if (c % 2 === 1 && !like.segments)
+      campaigns[c]!.segments = ['seg-high-value', 'seg-young-digital', 'seg-families'];
+    if (c % 2 === 0) delete campaigns[c]!.segments;
+  }
+  const offers: OfferSource[] = generated['offers.yaml']!.offers!.map((o, i) => ({
+    ...o,
+    campaign: campaigns[i % campaignCount]!.id,
+    value: 1,
+    weight: 1,
+  }));
+  return {
+    'segments.yaml': generated['segments.yaml']!,
+    'campaigns.yaml': { campaigns },
+    'offers.yaml': { offers },
+  };
+}
+
+/** Runs the four policies over the same interactions. */
+export async function simulate(opts: SimulationOptions): Promise<SimulationResult> {
+  const world = simulatedWorld(opts);
+  const { snapshot, profiles } = world;
+  const n = opts.interactions;
+  const share = opts.exploration ?? 0.05;
+  const refreshEvery = opts.refreshEvery ?? 1000;
+  const channels = opts.channels ?? (['call_center', 'web', 'mobile'] as const);
+  const traffic = new Rng(opts.seed, 'interactions');
+  const explorer = new Rng(opts.seed, 'exploration');
+  const chooser = new Rng(opts.seed, 'random-policy');
+
+  let now = START;
+  const clock = () => now;
+  const log = new MemoryFeedbackLog(new MemoryContactHistoryStore(), {
+    windows: { reactionMs: DAY_MS, conversionMs: 7 * DAY_MS },
+    maxDecisions: 10_000,
+    maxEntries: 1,
+    clock,
+  });
+  const learning = new LearningService({
+    rules: { current: snapshot },
+    stats: new MemoryStatsReader(log.stats),
+    config: {
+      enabled: true,
+      refreshMs: 1,
+      days: 400,
+      priorStrength: opts.priorStrength ?? 50,
+      minSegmentImpressions: 500,
+      exploration: share,
+    },
+    log: pino({ level: 'silent' }),
+    clock,
+  });
+  const exploration = { share, random: () => explorer.next() };
+
+  const policies = ['learning', 'static', 'random', 'oracle'] as const;
+  type Policy = (typeof policies)[number];
+  const tenths = Array.from({ length: 10 }, () => ({ learning: 0, static: 0, random: 0, oracle: 0 }));
+  const total: Record<Policy, number> = { learning: 0, static: 0, random: 0, oracle: 0 };
+  const lastQuarter: Record<Policy, number> = { learning: 0, static: 0, random: 0, oracle: 0 };
+  const truth = new Map<string, { sum: number; n: number }>();
+  const quarterStart = Math.floor(n * 0.75);
+  let events = 0;
+
+  for (let t = 0; t < n; t++) {
+    now = START + Math.floor((t * SPAN_MS) / n);
+    if (t % refreshEvery === 0) await learning.refresh();
+    const c = traffic.int(0, profiles.length - 1);
+    const channel = traffic.pick(channels);
+    const uAccept = traffic.next();
+    const uConvert = traffic.next();
+    const uOrganic = traffic.next();
+    const profile = profiles[c]!;
+    const request = { channel, placement: null, limit: 1, context: {}, explain: false } as const;
+    const base = { snapshot, profile, history: [], usage: NO_USAGE, now } as const;
+
+    const accepted = (offer: CompiledOffer | undefined) =>
+      offer !== undefined && uAccept < world.acceptProbability(c, offer, channel);
+    const outcomes: Record<Policy, boolean> = {
+      learning: false,
+      static: false,
+      random: false,
+      oracle: false,
+    };
+
+    // learning: the real loop, feedback and all
+    const learned: LearnedModel | undefined = learning.model(snapshot);
+    const decision = decide({ ...base, request, learned, exploration });
+    const entry = logEntryOf({
+      decisionId: `sim-${t}`,
+      customerId: profile.id,
+      customerKnown: true,
+      channel,
+      placement: null,
+      rulesetVersion: snapshot.version,
+      decidedAt: now,
+      degraded: false,
+      engine: decision,
+    });
+    log.recordDecision(entry);
+    opts.onLog?.({ kind: 'decision', decision: entry });
+    const feedback: FeedbackEvent[] = [];
+    const shown = decision.offers[0]?.offer;
+    outcomes.learning = accepted(shown);
+    if (shown !== undefined) {
+      const type = outcomes.learning ? 'accept' : 'reject';
+      feedback.push(event(entry, shown.id, type, events++, now));
+      const converts =
+        (outcomes.learning && uConvert < CONVERSION_AFTER_ACCEPT) || uOrganic < world.organicRate(shown);
+      if (converts) feedback.push(event(entry, shown.id, 'convert', events++, now, 100));
+      addTruth(truth, shown, world.acceptProbability(c, shown, channel), world.organicRate(shown));
+    }
+    for (const held of decision.heldOut) {
+      if (uOrganic < world.organicRate(held.offer))
+        feedback.push(event(entry, held.offer.id, 'convert', events++, now, 100));
+      addTruth(
+        truth,
+        held.offer,
+        world.acceptProbability(c, held.offer, channel),
+        world.organicRate(held.offer),
+      );
+    }
+    if (feedback.length > 0) {
+      const verdicts = await log.submit(feedback, now);
+      feedback.forEach((e, i) => {
+        if (verdicts[i]!.status === 'accepted')
+          opts.onLog?.({ kind: 'feedback', event: e, attribution: attributionOf(entry, e.offerId) });
+      });
+    }
+
+    // static: the affinities alone
+    outcomes.static = accepted(decide({ ...base, request }).offers[0]?.offer);
+
+    // random and oracle choose among the offers the customer may be shown
+    const eligible = eligibleOffers(decide({ ...base, request: { ...request, explain: true } }), profile.id);
+    if (eligible.length > 0) {
+      outcomes.random = accepted(eligible[Math.floor(chooser.next() * eligible.length)]);
+      let best = eligible[0]!;
+      let bestP = -1;
+      for (const offer of eligible) {
+        const p = world.acceptProbability(c, offer, channel);
+        if (p > bestP) {
+          bestP = p;
+          best = offer;
+        }
+      }
+      outcomes.oracle = accepted(best);
+    }
+
+    const tenth = tenths[Math.min(9, Math.floor((t * 10) / n))]!;
+    for (const p of policies) {
+      if (!outcomes[p]) continue;
+      total[p]++;
+      tenth[p]++;
+      if (t >= quarterStart) lastQuarter[p]++;
+    }
+  }
+  learning.close();
+
+  const rates = (counts: Record<Policy, number>, of: number): PolicyRates => ({
+    learning: counts.learning / of,
+    static: counts.static / of,
+    random: counts.random / of,
+    oracle: counts.oracle / of,
+  });
+  return {
+    customers: profiles.length,
+    interactions: n,
+    seed: opts.seed,
+    offers: snapshot.offers.length,
+    exploration: share,
+    acceptRate: rates(total, n),
+    lastQuarterAcceptRate: rates(lastQuarter, n - quarterStart),
+    overTime: tenths.map((counts, i) => {
+      const from = Math.floor((i * n) / 10);
+      const to = Math.floor(((i + 1) * n) / 10);
+      return { from, to, ...rates(counts, Math.max(1, to - from)) };
+    }),
+    uplift: measuredUplift(snapshot, log, truth),
+  };
+}
+
+/** The offers an explained decision found eligible: the chosen one and those ranked out. */
+function eligibleOffers(decision: EngineDecision, customerId: string): CompiledOffer[] {
+  const hash = stableHash32(customerId);
+  const out = decision.offers.map((c) => c.offer);
+  for (const s of decision.suppressed ?? []) {
+    const campaign = s.offer.campaign;
+    // With one slot, an offer of the chosen one's group is eligible on its own.
+    const eligible = s.code === 'ranked_out' || s.code === 'duplicate_group';
+    if (eligible && !inControlGroup(hash, campaign.salt, campaign.controlShare)) out.push(s.offer);
+  }
+  return out;
+}
+
+function event(
+  entry: DecisionLogEntry,
+  offerId: string,
+  type: FeedbackEvent['type'],
+  n: number,
+  at: number,
+  value: number | null = null,
+): FeedbackEvent {
+  return {
+    eventId: `sim-e${n}`,
+    decisionId: entry.decisionId,
+    offerId,
+    customerId: entry.customerId,
+    type,
+    value,
+    at,
+  };
+}
+
+function attributionOf(entry: DecisionLogEntry, offerId: string) {
+  const shown = entry.offers.find((o) => o.offerId === offerId);
+  const o = shown ?? entry.heldOut.find((h) => h.offerId === offerId)!;
+  return {
+    channel: entry.channel,
+    campaignId: o.campaignId,
+    segmentId: o.segmentId,
+    heldOut: shown === undefined,
+  };
+}
+
+/** True uplift of showing the offer: P(convert | shown) − P(convert | not shown). */
+function addTruth(
+  truth: Map<string, { sum: number; n: number }>,
+  offer: CompiledOffer,
+  acceptP: number,
+  organic: number,
+): void {
+  const lift = (1 - organic) * acceptP * CONVERSION_AFTER_ACCEPT;
+  const t = truth.get(offer.campaign.id);
+  if (t === undefined) truth.set(offer.campaign.id, { sum: lift, n: 1 });
+  else {
+    t.sum += lift;
+    t.n++;
+  }
+}
+
+/** Each campaign's uplift from the feedback counters, as a campaign report computes it. */
+function measuredUplift(
+  snapshot: RulesetSnapshot,
+  log: MemoryFeedbackLog,
+  truth: ReadonlyMap<string, { sum: number; n: number }>,
+): CampaignUplift[] {
+  const sums = new Map<string, { treated: Counts; control: Counts }>();
+  for (const c of snapshot.campaigns)
+    sums.set(c.id, { treated: { successes: 0, trials: 0 }, control: { successes: 0, trials: 0 } });
+  for (const [key, amount] of log.stats.snapshot()) {
+    const [, offerId, , , metric] = key.split('|');
+    const campaign = snapshot.offerById.get(offerId!)?.campaign.id;
+    const s = campaign === undefined ? undefined : sums.get(campaign);
+    if (s === undefined) continue;
+    const add = (counts: Counts, field: 'successes' | 'trials') => {
+      (counts as { successes: number; trials: number })[field] += amount;
+    };
+    if (metric === 'impressions') add(s.treated, 'trials');
+    else if (metric === 'conversions') add(s.treated, 'successes');
+    else if (metric === 'controls') add(s.control, 'trials');
+    else if (metric === 'controlConversions') add(s.control, 'successes');
+  }
+  return snapshot.campaigns.map((c) => {
+    const s = sums.get(c.id)!;
+    const u = s.treated.trials > 0 && s.control.trials > 0 ? uplift(s.treated, s.control) : null;
+    const t = truth.get(c.id);
+    return {
+      campaignId: c.id,
+      measured: u?.uplift ?? null,
+      ci95: u?.ci95 ?? null,
+      truth: t === undefined ? null : t.sum / t.n,
+      treated: s.treated.trials,
+      control: s.control.trials,
+    };
+  });
+}
