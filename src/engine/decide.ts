@@ -311,9 +311,10 @@ function explore(
   const segmentId = segment === null ? null : segment.id;
   if (inControlGroup(stableHash32(input.profile.id), campaign.salt, campaign.controlShare)) {
     heldOut.push({ offer: drawn, score, propensity, prior, segmentId });
-    suppressed?.push({ offer: drawn, code: 'control_group' });
+    resuppress(suppressed, drawn, 'control_group');
     return { offers: kept, heldOut, suppressed, limit, explored: true };
   }
+  resuppress(suppressed, drawn, null);
   const reasons = reasonsFor(drawn, segment, affinity !== undefined, walk.preferred);
   reasons.push('exploration');
   kept.push({
@@ -328,6 +329,49 @@ function explore(
     creative: drawn.creatives[ch]!,
   });
   return { offers: kept, heldOut, suppressed, limit, explored: true };
+}
+
+/**
+ * With explain, the greedy walk already gave the drawn offer a reason it was not shown (ranked out,
+ * or in the group of the offer it now replaces): it is shown now (code null), or held out.
+ * Guarded by exploration.test.ts "with explain, accounts for every candidate exactly once".
+ */
+function resuppress(suppressed: Suppression[] | null, drawn: CompiledOffer, code: WhyNot | null): void {
+  if (suppressed === null) return;
+  const i = suppressed.findIndex((s) => s.offer === drawn);
+  if (code === null) {
+    if (i >= 0) suppressed.splice(i, 1);
+  } else if (i >= 0) suppressed[i] = { offer: drawn, code };
+  else suppressed.push({ offer: drawn, code });
+}
+
+/**
+ * Every candidate the customer could be shown on their own: screened like a decision's offers but
+ * without the one-per-group rule, and without the campaigns' control groups. For reference
+ * policies (random choice, the oracle) in simulation and evaluation, not for the hot path.
+ */
+export function eligibleOffers(input: DecisionInput): CompiledOffer[] {
+  const { snapshot, profile, request, now } = input;
+  const ch = channelIndex(request.channel);
+  const policy = snapshot.policies[ch]!;
+  const model = modelFor(snapshot, input.learned);
+  const consented = !policy.requiresConsent || profile.consent[request.channel] === true;
+  if (!consented || contactRoom(input, policy, snapshot.globalPolicy) <= 0) return [];
+  const fit = profile.attributes.preferredChannel === request.channel ? policy.preferredFit : policy.otherFit;
+  const suppressions = offerSuppressions(input.history, policy, snapshot.globalPolicy, now);
+  const scope = new DecisionScope().reset(profile, request.context, now, snapshot.segments.length);
+  const hash = stableHash32(profile.id);
+  if (inControlGroup(hash, GLOBAL_HOLDOUT_SALT, snapshot.globalHoldout)) return [];
+  const out: CompiledOffer[] = [];
+  for (const offer of candidateList(model, ch, request.placement).byStaticScore) {
+    const prior = profile.affinities.get(offer.productId) ?? offer.basePropensity;
+    const propensity = calibrated(prior, model.ratio(cellOf(offer, ch), segmentOrdinal(offer, scope)));
+    const score = propensity * offer.worth * fit - policy.cost;
+    if (screen(offer, score, policy.cost, input, scope, suppressions, []) !== null) continue;
+    if (inControlGroup(hash, offer.campaign.salt, offer.campaign.controlShare)) continue;
+    out.push(offer);
+  }
+  return out;
 }
 
 /** What the exploring slot needs of the greedy walk. */

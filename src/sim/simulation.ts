@@ -20,13 +20,13 @@ import pino from 'pino';
 import { CHANNELS, type Channel } from '../domain/channel.js';
 import { NO_USAGE } from '../domain/contact.js';
 import { type CustomerProfile, profileFromRecord } from '../domain/profile.js';
-import { decide, type EngineDecision } from '../engine/decide.js';
+import { decide, eligibleOffers } from '../engine/decide.js';
 import { segmentsOf } from '../engine/decision-scope.js';
 import { type Counts, type Interval, uplift } from '../evaluation/uplift.js';
 import type { DecisionLogEntry, FeedbackEvent, LogEntry } from '../feedback/feedback-event.js';
 import { MemoryFeedbackLog } from '../feedback/memory-feedback-log.js';
 import { MemoryStatsReader } from '../feedback/stats-reader.js';
-import { inControlGroup, stableHash32 } from '../learning/control-group.js';
+import { stableHash32 } from '../learning/control-group.js';
 import type { LearnedModel } from '../learning/learned-model.js';
 import { calibrated } from '../learning/response-rate.js';
 import { buildRuleset } from '../ruleset/load.js';
@@ -332,7 +332,7 @@ export async function simulate(opts: SimulationOptions): Promise<SimulationResul
     outcomes.static = accepted(decide({ ...base, request }).offers[0]?.offer);
 
     // random and oracle choose among the offers the customer may be shown
-    const eligible = eligibleOffers(decide({ ...base, request: { ...request, explain: true } }), profile.id);
+    const eligible = eligibleOffers({ ...base, request });
     if (eligible.length > 0) {
       outcomes.random = accepted(eligible[Math.floor(chooser.next() * eligible.length)]);
       let best = eligible[0]!;
@@ -378,19 +378,6 @@ export async function simulate(opts: SimulationOptions): Promise<SimulationResul
     }),
     uplift: measuredUplift(snapshot, log, truth),
   };
-}
-
-/** The offers an explained decision found eligible: the chosen one and those ranked out. */
-function eligibleOffers(decision: EngineDecision, customerId: string): CompiledOffer[] {
-  const hash = stableHash32(customerId);
-  const out = decision.offers.map((c) => c.offer);
-  for (const s of decision.suppressed ?? []) {
-    const campaign = s.offer.campaign;
-    // With one slot, an offer of the chosen one's group is eligible on its own.
-    const eligible = s.code === 'ranked_out' || s.code === 'duplicate_group';
-    if (eligible && !inControlGroup(hash, campaign.salt, campaign.controlShare)) out.push(s.offer);
-  }
-  return out;
 }
 
 function event(

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -22,6 +23,23 @@ const TYPES: Readonly<Record<string, string>> = {
 const AGENT_PAGE_POLICY =
   "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: https:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
+/**
+ * The campaign dashboard reads reports with fetch and draws with canvas: only its own scripts and
+ * styles (no inline code, no eval), only its own origin to talk to.
+ */
+const DASHBOARD_PAGE_POLICY =
+  "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/**
+ * Third-party browser files served as `/web/vendor/<name>`, resolved through Node's module
+ * resolution so that they are found from `src` (tests) and `dist/src` (builds) alike, and in an
+ * installed package. The dashboard draws its charts with uPlot (MIT, ~50 KB).
+ */
+const VENDOR_FILES: Readonly<Record<string, string>> = {
+  'uPlot.iife.min.js': 'uplot/dist/uPlot.iife.min.js',
+  'uPlot.min.css': 'uplot/dist/uPlot.min.css',
+};
+
 /** The package's own `src/web`, found from this module whether it runs from `src` or `dist/src`. */
 export function webDir(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
@@ -33,32 +51,50 @@ export function webDir(): string {
   return path.join(dir, 'src', 'web');
 }
 
+function assetOf(file: string): Asset | undefined {
+  const type = TYPES[path.extname(file)];
+  if (type === undefined) return undefined;
+  const body = readFileSync(file);
+  const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
+  return { body, type, etag };
+}
+
 /** Every file of a folder, read once at start: pages and scripts are small and never change while serving. */
 function readAssets(dir: string): Map<string, Asset> {
   const assets = new Map<string, Asset>();
   for (const name of readdirSync(dir)) {
-    const type = TYPES[path.extname(name)];
-    if (type === undefined) continue;
-    const body = readFileSync(path.join(dir, name));
-    const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
-    assets.set(name, { body, type, etag });
+    const asset = assetOf(path.join(dir, name));
+    if (asset !== undefined) assets.set(name, asset);
+  }
+  return assets;
+}
+
+function readVendorAssets(): Map<string, Asset> {
+  const require = createRequire(import.meta.url);
+  const assets = new Map<string, Asset>();
+  for (const [name, specifier] of Object.entries(VENDOR_FILES)) {
+    const asset = assetOf(require.resolve(specifier));
+    if (asset !== undefined) assets.set(name, asset);
   }
   return assets;
 }
 
 /**
  * The browser side of the channels: `banner.js` that websites include, the agent desktop at
- * `/agent/`, and a banner demo page. Public like any page's assets: what they fetch needs a key.
+ * `/agent/`, the campaign dashboard at `/dashboard/`, and a banner demo page. Public like any
+ * page's assets: what they fetch needs a key.
  */
 export function webRoutes(app: FastifyInstance, dir = webDir()): void {
   const assets = readAssets(dir);
+  const vendor = readVendorAssets();
   const serve = (
     request: FastifyRequest,
     reply: FastifyReply,
     name: string,
     headers: Record<string, string>,
+    from = assets,
   ) => {
-    const asset = assets.get(name);
+    const asset = from.get(name);
     if (asset === undefined) return reply.callNotFound();
     reply.header('etag', asset.etag).header('x-content-type-options', 'nosniff').headers(headers);
     if (request.headers['if-none-match'] === asset.etag) return reply.code(304).send();
@@ -68,11 +104,29 @@ export function webRoutes(app: FastifyInstance, dir = webDir()): void {
   app.get<{ Params: { file: string } }>('/web/:file', { schema: { hide: true } }, async (request, reply) =>
     serve(request, reply, request.params.file, { 'cache-control': 'public, max-age=300' }),
   );
+  // A library changes only with an Offerloop release; the ETag revalidates after a day.
+  app.get<{ Params: { file: string } }>(
+    '/web/vendor/:file',
+    { schema: { hide: true } },
+    async (request, reply) =>
+      serve(request, reply, request.params.file, { 'cache-control': 'public, max-age=86400' }, vendor),
+  );
   app.get('/agent', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/agent/', 301));
   app.get('/agent/', { schema: { hide: true } }, async (request, reply) =>
     serve(request, reply, 'agent.html', {
       'cache-control': 'no-cache',
       'content-security-policy': AGENT_PAGE_POLICY,
+      'x-frame-options': 'DENY',
+      'referrer-policy': 'no-referrer',
+    }),
+  );
+  app.get('/dashboard', { schema: { hide: true } }, async (_request, reply) =>
+    reply.redirect('/dashboard/', 301),
+  );
+  app.get('/dashboard/', { schema: { hide: true } }, async (request, reply) =>
+    serve(request, reply, 'dashboard.html', {
+      'cache-control': 'no-cache',
+      'content-security-policy': DASHBOARD_PAGE_POLICY,
       'x-frame-options': 'DENY',
       'referrer-policy': 'no-referrer',
     }),
