@@ -2,6 +2,7 @@ import { main as serve } from '../main.js';
 import { runExport } from './export-command.js';
 import { runGenerate } from './generate-command.js';
 import { runLoad } from './load-command.js';
+import { runSimulate } from './simulate-command.js';
 import { runWorker } from './worker-command.js';
 
 const USAGE = `usage: offerloop <command> [options]
@@ -15,6 +16,9 @@ commands:
   export [--redis URL | --cluster URL,URL] [--shards N] --since TIME [--until TIME] --out FILE
                             write the feedback log (decisions and feedback) as NDJSON
   worker                    consume the feedback log into counters and contact history (until SIGTERM)
+  simulate [--customers N] [--interactions M] [--seed S] [--json] [--log FILE] [--rules-out DIR]
+                            run a synthetic world with known truth through the real engine and
+                            learning: accept rates of learning, static, random and oracle policies
   help                      this text
 `;
 
@@ -33,6 +37,8 @@ export async function cli(argv: readonly string[]): Promise<number> {
       return runExport(rest);
     case 'worker':
       return runWorker(rest);
+    case 'simulate':
+      return runSimulate(rest);
     case undefined:
     case 'help':
     case '--help':

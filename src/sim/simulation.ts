@@ -59,7 +59,9 @@ export interface SimulationOptions {
   /** Channels interactions come in on; default call_center, web, mobile. */
   readonly channels?: readonly Channel[];
   /** Called with every entry of the learning policy's feedback log, in order. */
-  readonly onLog?: (entry: LogEntry) => void;
+  readonly onLog?: ((entry: LogEntry) => void) | undefined;
+  /** Called (and awaited) at every refresh with the interactions done so far, and at the end. */
+  readonly onProgress?: ((done: number) => Promise<void> | void) | undefined;
 }
 
 export interface PolicyRates {
@@ -264,7 +266,10 @@ export async function simulate(opts: SimulationOptions): Promise<SimulationResul
 
   for (let t = 0; t < n; t++) {
     now = START + Math.floor((t * SPAN_MS) / n);
-    if (t % refreshEvery === 0) await learning.refresh();
+    if (t % refreshEvery === 0) {
+      await learning.refresh();
+      await opts.onProgress?.(t);
+    }
     const c = traffic.int(0, profiles.length - 1);
     const channel = traffic.pick(channels);
     const uAccept = traffic.next();
@@ -356,6 +361,7 @@ export async function simulate(opts: SimulationOptions): Promise<SimulationResul
     }
   }
   learning.close();
+  await opts.onProgress?.(n);
 
   const rates = (counts: Record<Policy, number>, of: number): PolicyRates => ({
     learning: counts.learning / of,
