@@ -219,8 +219,9 @@ export function decide(input: DecisionInput): EngineDecision {
       if (suppressed) suppressed.push({ offer, code });
       continue;
     }
-    if ((holdout ? heldOut.length : offers.length) >= limit) {
-      suppressed?.push({ offer, code: offers.length >= request.limit ? 'ranked_out' : 'contact_cap' });
+    if (taken >= limit) {
+      // `taken`, not offers: a held-out customer's slate fills heldOut (holdout.test.ts "slate").
+      suppressed?.push({ offer, code: taken >= request.limit ? 'ranked_out' : 'contact_cap' });
       continue;
     }
     const campaign = offer.campaign;
@@ -250,7 +251,9 @@ export function decide(input: DecisionInput): EngineDecision {
       prior,
       probability: 1,
       segmentId,
-      reasons: reasonsFor(offer, segment, fromBoosted, preferred),
+      // Not fromBoosted alone: an offer without an affinity, rescored for the customer's segment,
+      // comes back through the queue. Guarded by decide-learned.test.ts "the ratio of their segment".
+      reasons: reasonsFor(offer, segment, fromBoosted && profile.affinities.has(offer.productId), preferred),
       creative: offer.creatives[ch]!,
     });
   }

@@ -110,7 +110,8 @@ export class LearnedModel {
     const acceptsByChannel = new Float64Array(CH);
     for (const [field, amount] of counters) {
       const parsed = parseCounterField(field);
-      if (parsed === null) continue;
+      // One corrupt counter must not stop every refresh: it is skipped.
+      if (parsed === null || !(amount >= 0 && amount < Number.POSITIVE_INFINITY)) continue;
       const { metric } = parsed;
       if (metric !== 'impressions' && metric !== 'accepts' && metric !== 'expected') continue;
       const offer = snapshot.offerById.get(parsed.offerId);
@@ -192,6 +193,8 @@ function add(map: Map<number, CellCounts>, key: number, metric: keyof CellCounts
 interface Learned {
   readonly prior: BetaParams;
   readonly posterior: BetaParams;
+  /** What the ratio is relative to: the predicted rate, or the base propensity without a prediction. */
+  readonly expectedRate: number;
   readonly ratio: number;
 }
 
@@ -211,7 +214,7 @@ function learn(counts: CellCounts, fallbackRate: number, strength: number, scale
     strength,
   );
   const post = posterior(prior, counts.accepts, counts.impressions);
-  return { prior, posterior: post, ratio: calibrationRatio(posteriorMean(post), expectedRate) };
+  return { prior, posterior: post, expectedRate, ratio: calibrationRatio(posteriorMean(post), expectedRate) };
 }
 
 function describe(
@@ -227,7 +230,9 @@ function describe(
     segmentId,
     impressions: counts.impressions,
     accepts: counts.accepts,
-    expectedRate: counts.expected > 0 ? counts.expected / counts.impressions : posteriorMean(learned.prior),
+    // Not the prior mean: a segment's prior is moved by the pooled ratio (learned-model.test.ts
+    // "ratio = odds(learned rate) / odds(expected rate)").
+    expectedRate: learned.expectedRate,
     learnedRate: posteriorMean(learned.posterior),
     // Computed lazily would save the refresh a few ms per thousand cells; reports want it anyway.
     ci95: credibleInterval95(learned.posterior),
