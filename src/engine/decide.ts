@@ -167,6 +167,8 @@ export function decide(input: DecisionInput): EngineDecision {
   let s = 0;
   const offers: ChosenOffer[] = [];
   const heldOut: HeldOutOffer[] = [];
+  // Each held-out offer's place in the slate the customer would have seen (see explore()).
+  const heldOutSlots: number[] = [];
   const groups: string[] = [];
 
   for (;;) {
@@ -205,7 +207,8 @@ export function decide(input: DecisionInput): EngineDecision {
     }
 
     // The walk is in score order: past the limit, or below zero, nothing better can follow.
-    const taken = holdout ? heldOut.length : offers.length;
+    // Held-out offers keep their slots: the control group's slate is the treated's with holes.
+    const taken = offers.length + heldOut.length;
     if (!explain && (taken >= limit || score <= 0)) break;
     if (!exact) {
       // Scored with the best ratio of any of its segments (an upper bound, to keep the walk in
@@ -220,7 +223,6 @@ export function decide(input: DecisionInput): EngineDecision {
       continue;
     }
     if (taken >= limit) {
-      // `taken`, not offers: a held-out customer's slate fills heldOut (holdout.test.ts "slate").
       suppressed?.push({ offer, code: taken >= request.limit ? 'ranked_out' : 'contact_cap' });
       continue;
     }
@@ -234,12 +236,14 @@ export function decide(input: DecisionInput): EngineDecision {
         ? 'control_group'
         : null;
     if (withheld !== null) {
-      // Logged but not shown: the baseline uplift is measured against.
+      // Logged in its slot but not shown, and not replaced: the baseline uplift is measured against.
+      // A next-best offer in its place would be shown only to control groups, and would make every
+      // other campaign's treated group a mix of first and second choices (its control group holds
+      // first choices only); the simulator measured that bias before this rule.
+      heldOutSlots.push(taken);
       heldOut.push({ offer, score, propensity, prior, segmentId });
       suppressed?.push({ offer, code: withheld });
-      // A campaign's control group sees the next best offer instead. The global holdout sees none,
-      // and its would-be offers are the slate it would have seen.
-      if (holdout) groups.push(offer.group);
+      groups.push(offer.group);
       continue;
     }
     groups.push(offer.group);
@@ -263,7 +267,7 @@ export function decide(input: DecisionInput): EngineDecision {
   }
   const explored = input.exploration!.random() < share;
   const walk: Walk = { model, ch, fit, preferred, scope, suppressions };
-  return explore(input, walk, explored, share, offers, heldOut, suppressed, limit, others);
+  return explore(input, walk, explored, share, offers, heldOut, heldOutSlots, suppressed, limit, others);
 }
 
 /**
@@ -278,17 +282,20 @@ function explore(
   share: number,
   greedy: ChosenOffer[],
   heldOut: HeldOutOffer[],
+  heldOutSlots: readonly number[],
   suppressed: Suppression[] | null,
   limit: number,
   candidates: readonly CompiledOffer[],
 ): EngineDecision {
   const k = candidates.length;
-  const full = greedy.length >= limit;
-  const kept = full ? greedy.slice(0, limit - 1) : greedy;
-  const last = full ? greedy[limit - 1]! : null;
+  const full = greedy.length + heldOut.length >= limit;
+  // The last slot holds a shown offer or a held-out one (control group); exploration takes it over.
+  const lastHeldOut = full ? heldOutSlots.indexOf(limit - 1) : -1;
+  const last = full && lastHeldOut < 0 ? greedy[greedy.length - 1]! : null;
+  const kept = last !== null ? greedy.slice(0, -1) : greedy;
   const lastProbability = 1 - share + share / k;
   if (!explored) {
-    if (last !== null) greedy[limit - 1] = { ...last, probability: lastProbability };
+    if (last !== null) greedy[greedy.length - 1] = { ...last, probability: lastProbability };
     return { offers: greedy, heldOut, suppressed, limit, explored: false };
   }
   const drawn = candidates[Math.min(k - 1, Math.floor(input.exploration!.random() * k))]!;
@@ -296,8 +303,13 @@ function explore(
     kept.push({ ...last, probability: lastProbability });
     return { offers: kept, heldOut, suppressed, limit, explored: true };
   }
+  if (lastHeldOut >= 0 && drawn === heldOut[lastHeldOut]!.offer) {
+    return { offers: kept, heldOut, suppressed, limit, explored: true };
+  }
   if (last !== null) suppressed?.push({ offer: last.offer, code: 'ranked_out' });
-  if (kept.some((c) => c.offer === drawn))
+  // Not shown to the treated either: the slot now belongs to the draw.
+  if (lastHeldOut >= 0) heldOut.splice(lastHeldOut, 1);
+  if (kept.some((c) => c.offer === drawn) || heldOut.some((h) => h.offer === drawn))
     return { offers: kept, heldOut, suppressed, limit, explored: true };
 
   const { model, ch, fit, scope } = walk;
@@ -306,7 +318,7 @@ function explore(
   const prior = affinity ?? drawn.basePropensity;
   const propensity = calibrated(prior, model.ratio(cellOf(drawn, ch), segmentOrdinal(drawn, scope)));
   const score = propensity * drawn.worth * fit - cost;
-  const groups = kept.map((c) => c.offer.group);
+  const groups = [...kept.map((c) => c.offer.group), ...heldOut.map((h) => h.offer.group)];
   const code = screen(drawn, score, cost, input, scope, walk.suppressions, groups);
   if (code !== null) return { offers: kept, heldOut, suppressed, limit, explored: true };
   const campaign = drawn.campaign;

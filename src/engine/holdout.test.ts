@@ -67,9 +67,13 @@ function decideOn(
 }
 
 const ids = Array.from({ length: N }, (_, i) => `cust-${i}`);
-const isHeldOut = (d: EngineDecision) => d.offers.length === 0 && d.heldOut.length > 0;
+// Explained, so that the global holdout is told apart from a campaign's control group (whose slot also stays empty).
+const isHeldOut = (d: EngineDecision) =>
+  d.offers.length === 0 &&
+  d.heldOut.length > 0 &&
+  (d.suppressed ?? []).some((x) => x.code === 'global_holdout');
 const heldOutIds = (snapshot: RulesetSnapshot) =>
-  new Set(ids.filter((id) => isHeldOut(decideOn(snapshot, profileFromRecord({ id })))));
+  new Set(ids.filter((id) => isHeldOut(decideOn(snapshot, profileFromRecord({ id }), 3, { explain: true }))));
 
 /** The binomial bound: |count − n·p| ≤ 4.5 standard deviations. */
 function expectBinomial(count: number, n: number, p: number, what: string): void {
@@ -205,9 +209,9 @@ ${offer('k', 'kc', 100, 'gk')}${offer('z', 'zc', 50, 'gz')}`;
       const profile = profileFromRecord({ id });
       const c = decideOn(withoutHoldout, profile, 1);
       const inControl = c.heldOut.some((h) => h.offer.id === 'k');
-      // The control group sees the next best offer.
-      expect(c.offers.map((o) => o.offer.id)).toEqual([inControl ? 'z' : 'k']);
-      const h = decideOn(withHoldout, profile, 1);
+      // The control group's slot stays empty: no next best offer in its place.
+      expect(c.offers.map((o) => o.offer.id)).toEqual(inControl ? [] : ['k']);
+      const h = decideOn(withHoldout, profile, 1, { explain: true });
       if (inControl) control++;
       if (isHeldOut(h)) {
         if (inControl) both++;
