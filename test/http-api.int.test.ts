@@ -60,8 +60,17 @@ describe('POST /v1/decisions', () => {
   });
 
   it('respects limit', async () => {
-    const res = await decide({ customerId: 'cust-3', channel: 'call_center', limit: 1 });
-    expect(res.json().offers).toHaveLength(1);
+    // cust-3's best offer (loyalty-gift) is held out for its campaign's control group: its slot
+    // counts against the limit and stays empty.
+    for (const limit of [1, 2, 3]) {
+      const body = (
+        await decide({ customerId: 'cust-3', channel: 'call_center', limit, explain: true })
+      ).json();
+      const held = body.suppressed.filter((x: { reason: string }) => x.reason === 'control_group');
+      expect(body.offers.length + held.length).toBeLessThanOrEqual(limit);
+      expect(held.map((x: { offerId: string }) => x.offerId)).toEqual(['loyalty-gift']);
+      if (limit === 1) expect(body.offers).toEqual([]);
+    }
   });
 });
 
