@@ -1,4 +1,5 @@
 import { main as serve } from '../main.js';
+import { runEvaluate } from './evaluate-command.js';
 import { runExport } from './export-command.js';
 import { runGenerate } from './generate-command.js';
 import { runLoad } from './load-command.js';
@@ -19,6 +20,9 @@ commands:
   simulate [--customers N] [--interactions M] [--seed S] [--json] [--log FILE] [--rules-out DIR]
                             run a synthetic world with known truth through the real engine and
                             learning: accept rates of learning, static, random and oracle policies
+  evaluate --rules DIR --log FILE --profiles FILE [--exploration E] [--no-learning] [--json]
+                            estimate off-line how a candidate ruleset would have done on logged
+                            decisions (IPS, SNIPS, doubly robust, with 95% intervals)
   help                      this text
 `;
 
@@ -39,6 +43,8 @@ export async function cli(argv: readonly string[]): Promise<number> {
       return runWorker(rest);
     case 'simulate':
       return runSimulate(rest);
+    case 'evaluate':
+      return runEvaluate(rest);
     case undefined:
     case 'help':
     case '--help':

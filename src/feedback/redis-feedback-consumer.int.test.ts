@@ -188,7 +188,7 @@ describe('RedisFeedbackConsumer', () => {
     const consumer = await w.start();
 
     await until(() => expect(consumer.stats().processed).toBe(10));
-    expect(await stats(w.keys)).toEqual({
+    expect(withoutExpected(await stats(w.keys), { 'gold-card|web|vip': 0.2, 'loan|web|-': 0.2 })).toEqual({
       'gold-card|web|vip|impressions': 2,
       'loan|web|-|impressions': 2,
       'travel|web|vip|controls': 2,
@@ -273,7 +273,7 @@ describe('RedisFeedbackConsumer', () => {
     await until(() => expect(appended).toBe(1));
     await a.close(); // finishes its batch: every ack finds the entry already acknowledged
     expect(a.stats().processed).toBe(0);
-    expect(await stats(w.keys)).toEqual({
+    expect(withoutExpected(await stats(w.keys), { 'gold-card|web|vip': 2, 'loan|web|-': 2 })).toEqual({
       'gold-card|web|vip|impressions': 20,
       'loan|web|-|impressions': 20,
       'travel|web|vip|controls': 20,
@@ -466,3 +466,19 @@ describe('RedisFeedbackConsumer on a Redis Cluster', () => {
     expect(consumer.stats().failures).toBe(0);
   });
 });
+
+/**
+ * The counters without the float `expected` sums (Σ of the logged propensities, learning's input),
+ * after checking those: HINCRBYFLOAT sums need not be exact to the last bit.
+ */
+function withoutExpected(
+  counters: Record<string, number>,
+  expected: Record<string, number>,
+): Record<string, number> {
+  const rest = { ...counters };
+  for (const [cell, sum] of Object.entries(expected)) {
+    expect(rest[`${cell}|expected`]).toBeCloseTo(sum, 9);
+    delete rest[`${cell}|expected`];
+  }
+  return rest;
+}
