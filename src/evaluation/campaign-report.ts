@@ -359,11 +359,13 @@ function metricsOf(c: Counts): Metrics {
     rejects: c.rejects,
     dismissals: c.dismissals,
     conversions: c.conversions,
-    revenue: c.revenue,
-    cost: c.cost,
+    // Money to a millionth: sums of many small channel costs and HINCRBYFLOAT revenues carry
+    // binary rounding (0.30999999999999994) that a report should not show.
+    revenue: money(c.revenue),
+    cost: money(c.cost),
     controls: c.controls,
     controlConversions: c.controlConversions,
-    controlRevenue: c.controlRevenue,
+    controlRevenue: money(c.controlRevenue),
     roi: c.cost > 0 ? (c.revenue - c.cost) / c.cost : null,
     rates: {
       clickRate: ratio(c.clicks, n),
@@ -490,4 +492,8 @@ export function campaignReportCsv(report: CampaignReport): string {
   for (const group of report.groups) rows.push(csvRow(group.key, group));
   rows.push(csvRow('total', report.totals));
   return `${rows.join('\r\n')}\r\n`;
+}
+
+function money(amount: number): number {
+  return Math.round(amount * 1e6) / 1e6;
 }
