@@ -12,6 +12,7 @@ import { decisionRoutes } from './http/routes/decisions.js';
 import { feedbackRoutes } from './http/routes/feedback.js';
 import { healthRoutes } from './http/routes/health.js';
 import { interactionRoutes } from './http/routes/interactions.js';
+import { learningRoutes } from './http/routes/learning.js';
 import { reportRoutes } from './http/routes/reports.js';
 import { rulesetRoutes } from './http/routes/ruleset.js';
 import { webRoutes } from './http/routes/web.js';
@@ -21,7 +22,7 @@ import { WsGateway } from './ws/ws-gateway.js';
 
 /** Builds the HTTP app from a config and the services; does not listen (tests use inject). */
 export async function buildServer(
-  config: Pick<Config, 'http' | 'auth' | 'feedback' | 'ws'>,
+  config: Pick<Config, 'http' | 'auth' | 'feedback' | 'ws' | 'learning'>,
   services: Services,
   log: Logger,
 ): Promise<FastifyInstance> {
@@ -90,6 +91,7 @@ export async function buildServer(
   rulesetRoutes(app, { auth, rules: services.rules });
   interactionRoutes(app, { auth, calls: services.calls });
   reportRoutes(app, { auth, reports: services.reports });
+  learningRoutes(app, { auth, learning: services.learning, config: config.learning });
   bannerRoutes(app, {
     auth,
     banners: services.banners,

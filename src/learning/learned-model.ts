@@ -52,6 +52,7 @@ export interface LearnedCell {
   readonly expectedRate: number;
   /** Posterior mean of the response rate. */
   readonly learnedRate: number;
+  /** Equal-tailed 95% credible interval of the rate (computed on first read: it is not cheap). */
   readonly ci95: readonly [number, number];
   /** Odds ratio applied to each customer's affinity. */
   readonly ratio: number;
@@ -224,20 +225,42 @@ function describe(
   counts: CellCounts,
   learned: Learned,
 ): LearnedCell {
-  return {
-    offerId,
-    channel,
-    segmentId,
-    impressions: counts.impressions,
-    accepts: counts.accepts,
-    // Not the prior mean: a segment's prior is moved by the pooled ratio (learned-model.test.ts
-    // "ratio = odds(learned rate) / odds(expected rate)").
-    expectedRate: learned.expectedRate,
-    learnedRate: posteriorMean(learned.posterior),
-    // Computed lazily would save the refresh a few ms per thousand cells; reports want it anyway.
-    ci95: credibleInterval95(learned.posterior),
-    ratio: learned.ratio,
-  };
+  return new DescribedCell(offerId, channel, segmentId, counts, learned);
+}
+
+/**
+ * A cell as reports see it. The interval takes a few incomplete-beta evaluations per cell, most of a
+ * refresh's time if done for every cell; only the endpoint reads it, for the cells it returns.
+ */
+class DescribedCell implements LearnedCell {
+  readonly impressions: number;
+  readonly accepts: number;
+  readonly expectedRate: number;
+  readonly learnedRate: number;
+  readonly ratio: number;
+  private interval: readonly [number, number] | null = null;
+  private readonly posterior: BetaParams;
+
+  constructor(
+    readonly offerId: string,
+    readonly channel: string,
+    readonly segmentId: string | null,
+    counts: CellCounts,
+    learned: Learned,
+  ) {
+    this.impressions = counts.impressions;
+    this.accepts = counts.accepts;
+    // The rate the ratio is measured against, so that ratio = odds(learnedRate) / odds(expectedRate).
+    this.expectedRate = learned.expectedRate;
+    this.learnedRate = posteriorMean(learned.posterior);
+    this.ratio = learned.ratio;
+    this.posterior = learned.posterior;
+  }
+
+  get ci95(): readonly [number, number] {
+    this.interval ??= credibleInterval95(this.posterior);
+    return this.interval;
+  }
 }
 
 function staticPropensities(snapshot: RulesetSnapshot, upper: Float64Array): Float64Array {

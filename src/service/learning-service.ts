@@ -27,6 +27,8 @@ export class LearningService {
   private counters: ReadonlyMap<string, number> = new Map();
   private learned: LearnedModel | null = null;
   private readonly settledDays = new Map<number, DayCounters>();
+  /** The settled days summed, recomputed only when that set of days changes (once a day). */
+  private settledSum: ReadonlyMap<string, number> = new Map();
   private timer: NodeJS.Timeout | null = null;
   private refreshing: Promise<void> | null = null;
   private failures = 0;
@@ -83,10 +85,17 @@ export class LearningService {
     const now = this.deps.clock();
     const today = dayOf(now);
     const first = today - this.deps.config.days + 1;
-    for (const day of this.settledDays.keys()) if (day < first) this.settledDays.delete(day);
+    const recent = today - 1;
+    let changed = false;
+    for (const day of this.settledDays.keys()) {
+      if (day < first || day >= recent) {
+        this.settledDays.delete(day);
+        changed = true;
+      }
+    }
     const wanted: number[] = [];
     for (let day = first; day <= today; day++) {
-      if (day >= today - 1 || !this.settledDays.has(day)) wanted.push(day);
+      if (day >= recent || !this.settledDays.has(day)) wanted.push(day);
     }
     let read: Map<number, DayCounters>;
     try {
@@ -99,14 +108,27 @@ export class LearningService {
       );
       return;
     }
-    const sum = new Map<string, number>();
-    for (let day = first; day <= today; day++) {
-      const counters = read.get(day) ?? this.settledDays.get(day);
-      if (counters === undefined) continue;
-      if (day < today - 1 && read.has(day)) this.settledDays.set(day, counters);
-      for (const [field, amount] of counters) sum.set(field, (sum.get(field) ?? 0) + amount);
+    for (const [day, counters] of read) {
+      if (day < recent) {
+        this.settledDays.set(day, counters);
+        changed = true;
+      }
+    }
+    // Summing 30 days of counters is most of a refresh's work; the settled ones are summed once.
+    if (changed) this.settledSum = sumOf(this.settledDays.values());
+    const sum = new Map(this.settledSum);
+    for (let day = recent; day <= today; day++) {
+      for (const [field, amount] of read.get(day) ?? []) sum.set(field, (sum.get(field) ?? 0) + amount);
     }
     this.counters = sum;
     this.learned = LearnedModel.build(this.deps.rules.current, sum, this.settings, now);
   }
+}
+
+function sumOf(days: Iterable<DayCounters>): Map<string, number> {
+  const sum = new Map<string, number>();
+  for (const counters of days) {
+    for (const [field, amount] of counters) sum.set(field, (sum.get(field) ?? 0) + amount);
+  }
+  return sum;
 }
