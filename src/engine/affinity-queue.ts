@@ -1,7 +1,7 @@
 import type { AffinityTable } from '../domain/affinity-table.js';
 import { cellOf, type LearnedModel } from '../learning/learned-model.js';
 import { calibrated } from '../learning/response-rate.js';
-import type { CandidateList, CompiledOffer } from '../ruleset/snapshot.js';
+import type { CandidateList, CompiledOffer, EvalContext } from '../ruleset/snapshot.js';
 
 /**
  * The offers for the products a customer has an affinity for, scored for that customer, handed
@@ -29,6 +29,7 @@ export class AffinityQueue {
     cost: number,
     model: LearnedModel,
     ch: number,
+    scope: EvalContext,
   ): void {
     this.size = 0;
     this.bestIndex = -1;
@@ -43,11 +44,24 @@ export class AffinityQueue {
       const affinity = scores[a]!;
       if (offers === undefined) continue;
       for (const offer of offers) {
+        if (offer.propensity !== null) continue; // scored by its own expression, below
         const cell = cellOf(offer, ch);
         const propensity = calibrated(affinity, model.upper[cell]!);
         const exact = model.bySegment[cell] == null;
         this.push(offer, affinity, propensity, propensity * offer.worth * fit - cost, exact);
       }
+    }
+    for (const offer of candidates.byExpression) {
+      const prior = expressionPropensity(offer, scope);
+      const cell = cellOf(offer, ch);
+      const propensity = calibrated(prior, model.upper[cell]!);
+      this.push(
+        offer,
+        prior,
+        propensity,
+        propensity * offer.worth * fit - cost,
+        model.bySegment[cell] == null,
+      );
     }
   }
 
@@ -120,6 +134,12 @@ export class AffinityQueue {
     this.bestIndex = -1;
     this.size++;
   }
+}
+
+/** An offer's propensity expression for this customer, in [0, 1]; 0 when it is not a number. */
+export function expressionPropensity(offer: CompiledOffer, scope: EvalContext): number {
+  const value = offer.propensity!(scope);
+  return typeof value !== 'number' || !(value > 0) ? 0 : value > 1 ? 1 : value;
 }
 
 function grown(array: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> {

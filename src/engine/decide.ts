@@ -12,7 +12,7 @@ import type {
   RulesetSnapshot,
 } from '../ruleset/snapshot.js';
 import type { Creative } from '../ruleset/source.js';
-import { AffinityQueue } from './affinity-queue.js';
+import { AffinityQueue, expressionPropensity } from './affinity-queue.js';
 import { DecisionScope } from './decision-scope.js';
 
 // decide() is synchronous and never re-entered, so one queue and one scope serve every decision.
@@ -161,7 +161,7 @@ export function decide(input: DecisionInput): EngineDecision {
   const customerHash = stableHash32(profile.id);
   const holdout = inControlGroup(customerHash, GLOBAL_HOLDOUT_SALT, snapshot.globalHoldout);
   const boosted = affinityQueue;
-  boosted.fill(candidates, profile.affinities, fit, cost, model, ch);
+  boosted.fill(candidates, profile.affinities, fit, cost, model, ch, scope);
   const others = candidates.byStaticScore;
   const staticPropensity = model.staticPropensity;
   let s = 0;
@@ -257,7 +257,13 @@ export function decide(input: DecisionInput): EngineDecision {
       segmentId,
       // Not fromBoosted alone: an offer without an affinity, rescored for the customer's segment,
       // comes back through the queue. Guarded by decide-learned.test.ts "the ratio of their segment".
-      reasons: reasonsFor(offer, segment, fromBoosted && profile.affinities.has(offer.productId), preferred),
+      reasons: reasonsFor(
+        input,
+        offer,
+        segment,
+        fromBoosted && profile.affinities.has(offer.productId),
+        preferred,
+      ),
       creative: offer.creatives[ch]!,
     });
   }
@@ -315,7 +321,7 @@ function explore(
   const { model, ch, fit, scope } = walk;
   const cost = input.snapshot.policies[ch]!.cost;
   const affinity = input.profile.affinities.get(drawn.productId);
-  const prior = affinity ?? drawn.basePropensity;
+  const prior = priorOf(drawn, input.profile, scope);
   const propensity = calibrated(prior, model.ratio(cellOf(drawn, ch), segmentOrdinal(drawn, scope)));
   const score = propensity * drawn.worth * fit - cost;
   const groups = [...kept.map((c) => c.offer.group), ...heldOut.map((h) => h.offer.group)];
@@ -330,7 +336,7 @@ function explore(
     return { offers: kept, heldOut, suppressed, limit, explored: true };
   }
   resuppress(suppressed, drawn, null);
-  const reasons = reasonsFor(drawn, segment, affinity !== undefined, walk.preferred);
+  const reasons = reasonsFor(input, drawn, segment, affinity !== undefined, walk.preferred);
   reasons.push('exploration');
   kept.push({
     offer: drawn,
@@ -379,7 +385,7 @@ export function eligibleOffers(input: DecisionInput): CompiledOffer[] {
   if (inControlGroup(hash, GLOBAL_HOLDOUT_SALT, snapshot.globalHoldout)) return [];
   const out: CompiledOffer[] = [];
   for (const offer of candidateList(model, ch, request.placement).byStaticScore) {
-    const prior = profile.affinities.get(offer.productId) ?? offer.basePropensity;
+    const prior = priorOf(offer, profile, scope);
     const propensity = calibrated(prior, model.ratio(cellOf(offer, ch), segmentOrdinal(offer, scope)));
     const score = propensity * offer.worth * fit - policy.cost;
     if (screen(offer, score, policy.cost, input, scope, suppressions, []) !== null) continue;
@@ -533,6 +539,7 @@ function screen(
 }
 
 function reasonsFor(
+  input: DecisionInput,
   offer: CompiledOffer,
   segment: CompiledSegment | null,
   hasAffinity: boolean,
@@ -541,7 +548,20 @@ function reasonsFor(
   const reasons = [offer.campaign.reason];
   if (segment !== null) reasons.push(segment.reason);
   if (offer.when !== null) reasons.push('eligibility_rule');
-  reasons.push(hasAffinity ? offer.affinityReason : 'base_propensity');
+  if (offer.propensity !== null) {
+    reasons.push('propensity_rule');
+    // What the customer holds makes a mined rule fire for this product: the dossier lists it.
+    if (input.snapshot.associations.best(offer.productId, input.profile.holdings) !== undefined)
+      reasons.push(offer.associationReason);
+  } else {
+    reasons.push(hasAffinity ? offer.affinityReason : 'base_propensity');
+  }
   if (preferred) reasons.push('preferred_channel');
   return reasons;
+}
+
+/** The propensity before learning: the offer's expression, the affinity, or the base propensity. */
+function priorOf(offer: CompiledOffer, profile: CustomerProfile, scope: DecisionScope): number {
+  if (offer.propensity !== null) return expressionPropensity(offer, scope);
+  return profile.affinities.get(offer.productId) ?? offer.basePropensity;
 }

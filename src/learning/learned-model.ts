@@ -279,7 +279,7 @@ function reorder(index: ChannelIndex, propensity: Float64Array, ch: number): Cha
   const sorted = (list: CandidateList): CandidateList => {
     const key = (o: CompiledOffer) => propensity[cellOf(o, ch)]! * o.worth;
     const byStaticScore = [...list.byStaticScore].sort((a, b) => key(b) - key(a) || a.ordinal - b.ordinal);
-    return { byStaticScore, byProduct: list.byProduct };
+    return { byStaticScore, byProduct: list.byProduct, byExpression: list.byExpression };
   };
   const byPlacement = new Map<string, CandidateList>();
   for (const [name, list] of index.byPlacement) byPlacement.set(name, sorted(list));

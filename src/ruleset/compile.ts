@@ -2,10 +2,13 @@ import { CHANNELS, type Channel, channelIndex } from '../domain/channel.js';
 import { idIndex, internId, oneByte } from '../domain/intern.js';
 import { RulesetError, type RulesProblem } from '../errors.js';
 import { stableHash32 } from '../learning/control-group.js';
+import { Associations } from './associations.js';
 import {
   type CompileOptions,
   type Condition,
   compileCondition,
+  compileExpression,
+  type Evaluator,
   ExpressionError,
   type ExprFunction,
   NOT_CONSTANT,
@@ -44,7 +47,11 @@ const UNBOUNDED = Number.POSITIVE_INFINITY;
  * compiles every expression once, and builds the candidate indexes the engine walks.
  * Pure: no I/O. Collects every problem before failing, so an analyst fixes a file in one pass.
  */
-export function compileRuleset(files: readonly ParsedRulesFile[], meta: CompileMeta): RulesetSnapshot {
+export function compileRuleset(
+  files: readonly ParsedRulesFile[],
+  meta: CompileMeta,
+  associations: Associations = Associations.NONE,
+): RulesetSnapshot {
   const problems: RulesProblem[] = [];
   const problem: ProblemAt = (file, path, message, offset) => {
     const at = file.locate(path);
@@ -59,7 +66,7 @@ export function compileRuleset(files: readonly ParsedRulesFile[], meta: CompileM
   const segmentDeps = new Map<string, string[]>();
   const segments: CompiledSegment[] = [];
   let currentDeps: string[] | null = null;
-  const offerOptions = expressionOptions(segmentById, (id) => currentDeps?.push(id));
+  const offerOptions = expressionOptions(segmentById, (id) => currentDeps?.push(id), associations);
   // Segments describe the customer, not the request: reports and learned rates are kept per segment.
   const segmentOptions: CompileOptions<EvalContext> = {
     ...offerOptions,
@@ -163,6 +170,15 @@ export function compileRuleset(files: readonly ParsedRulesFile[], meta: CompileM
     const validTo = dateOr(item.validity?.to, UNBOUNDED, DAY_MS - 1);
     if (validFrom > validTo) problem(file, [...path, 'validity'], 'validity.from is after validity.to');
     const when = item.when === undefined ? null : compileWhen(file, [...path, 'when'], item.when);
+    let propensity: Evaluator<EvalContext> | null = null;
+    if (item.propensity !== undefined) {
+      try {
+        propensity = compileExpression(item.propensity, offerOptions);
+      } catch (err) {
+        if (!(err instanceof ExpressionError)) throw err;
+        problem(file, [...path, 'propensity'], `expression: ${err.message}`, err);
+      }
+    }
     if (!campaign) continue;
     const weight = item.weight ?? 1;
     const compiled: CompiledOffer = {
@@ -180,10 +196,12 @@ export function compileRuleset(files: readonly ParsedRulesFile[], meta: CompileM
       validFrom,
       validTo,
       when,
+      propensity,
       capTotal: item.caps?.total ?? UNBOUNDED,
       capPerDay: item.caps?.perDay ?? UNBOUNDED,
       creatives,
       affinityReason: oneByte(`affinity:${item.product}`),
+      associationReason: oneByte(`association:${item.product}`),
     };
     offers.push(compiled);
     offerById.set(item.id, compiled);
@@ -210,6 +228,7 @@ export function compileRuleset(files: readonly ParsedRulesFile[], meta: CompileM
     channels: CHANNELS.map((channel, i) => indexChannel(offers, channel, placements[i]!)),
     defaultBanners,
     globalHoldout,
+    associations,
   };
 }
 
@@ -358,7 +377,7 @@ function candidateList(offers: readonly CompiledOffer[]): CandidateList {
     if (list) list.push(o);
     else byProduct[i] = [o];
   }
-  return { byStaticScore, byProduct };
+  return { byStaticScore, byProduct, byExpression: byStaticScore.filter((o) => o.propensity !== null) };
 }
 
 function dateOr(text: string | undefined, fallback: number, add = 0): number {
@@ -391,6 +410,7 @@ function profileDate(text: string): number | null {
 function expressionOptions(
   segmentById: ReadonlyMap<string, CompiledSegment>,
   onSegmentReference: (id: string) => void,
+  associations: Associations,
 ): CompileOptions<EvalContext> {
   const constantString = (what: string) => (args: readonly (Value | typeof NOT_CONSTANT)[]) =>
     args[0] === NOT_CONSTANT || typeof args[0] === 'string' ? null : `${what} must be a string`;
@@ -405,6 +425,15 @@ function expressionOptions(
       minArgs: 1,
       maxArgs: 1,
       call: (scope, product) => (typeof product === 'string' ? (scope.affinities.get(product) ?? 0) : 0),
+      checkArgs: constantString('the product id'),
+    },
+    // Mined product associations (associations.ndjson): the best confidence of a rule for the
+    // product whose antecedent the customer holds; 0 when none fires.
+    association: {
+      minArgs: 1,
+      maxArgs: 1,
+      call: (scope, product) =>
+        typeof product === 'string' ? associations.confidence(product, scope.holdings) : 0,
       checkArgs: constantString('the product id'),
     },
     daysSince: {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, isNode, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { RulesetError, type RulesProblem } from '../errors.js';
+import { ASSOCIATIONS_FILE, Associations, parseAssociations } from './associations.js';
 import { compileRuleset, type ParsedRulesFile } from './compile.js';
 import { rulesetSchema } from './schema.js';
 import type { RulesetSnapshot } from './snapshot.js';
@@ -15,18 +16,20 @@ const validateFile = new Ajv({ allErrors: true, strict: true, allowUnionTypes: t
 
 /** Largest rules file we read; a bigger one is a mistake (or an attack), not a ruleset. */
 const MAX_FILE_BYTES = 2 * 1024 * 1024;
+/** Mined association rules are data, not hand-written rules: they may be much longer. */
+const MAX_ASSOCIATIONS_BYTES = 64 * 1024 * 1024;
 
 export interface RulesSource {
   readonly name: string;
   readonly text: string;
 }
 
-/** Reads every `*.yaml` / `*.yml` file directly inside `dir`, in name order. */
+/** Reads every `*.yaml` / `*.yml` file directly inside `dir`, in name order, and `associations.ndjson`. */
 export async function readRulesDir(dir: string): Promise<RulesSource[]> {
   let names: string[];
   try {
     names = (await readdir(dir, { withFileTypes: true }))
-      .filter((e) => e.isFile() && /\.ya?ml$/.test(e.name))
+      .filter((e) => e.isFile() && (/\.ya?ml$/.test(e.name) || e.name === ASSOCIATIONS_FILE))
       .map((e) => e.name)
       .sort();
   } catch (err) {
@@ -34,13 +37,14 @@ export async function readRulesDir(dir: string): Promise<RulesSource[]> {
       problemAt(dir, 0, 0, '', `cannot read the rules directory: ${(err as Error).message}`),
     ]);
   }
-  if (names.length === 0)
+  if (!names.some((n) => n !== ASSOCIATIONS_FILE))
     throw new RulesetError([problemAt(dir, 0, 0, '', 'no *.yaml files in the rules directory')]);
   return Promise.all(
     names.map(async (name) => {
       const text = await readFile(path.join(dir, name), 'utf8');
-      if (Buffer.byteLength(text) > MAX_FILE_BYTES) {
-        throw new RulesetError([problemAt(name, 1, 1, '', `file is larger than ${MAX_FILE_BYTES} bytes`)]);
+      const max = name === ASSOCIATIONS_FILE ? MAX_ASSOCIATIONS_BYTES : MAX_FILE_BYTES;
+      if (Buffer.byteLength(text) > max) {
+        throw new RulesetError([problemAt(name, 1, 1, '', `file is larger than ${max} bytes`)]);
       }
       return { name, text };
     }),
@@ -56,12 +60,17 @@ export async function loadRuleset(dir: string, now = Date.now()): Promise<Rulese
 export function buildRuleset(sources: readonly RulesSource[], now: number): RulesetSnapshot {
   const problems: RulesProblem[] = [];
   const parsed: ParsedRulesFile[] = [];
+  let associations = Associations.NONE;
   for (const source of sources) {
+    if (source.name === ASSOCIATIONS_FILE) {
+      associations = parseAssociations(source.name, source.text, problems);
+      continue;
+    }
     const file = parseRulesFile(source, problems);
     if (file) parsed.push(file);
   }
   if (problems.length > 0) throw new RulesetError(problems);
-  return compileRuleset(parsed, { version: versionOf(sources), loadedAt: now });
+  return compileRuleset(parsed, { version: versionOf(sources), loadedAt: now }, associations);
 }
 
 function versionOf(sources: readonly RulesSource[]): string {

@@ -355,6 +355,12 @@ export const rulesetSchema = {
           minimum: 0,
           maximum: 1,
         },
+        propensity: {
+          type: 'string',
+          minLength: 1,
+          description:
+            "An expression for the customer's propensity, used instead of the affinity; clamped to [0, 1]. E.g. \"max(affinity('loan-car'), association('loan-car'))\" to use mined product associations (associations.ndjson).",
+        },
         validity: {
           type: 'object',
           additionalProperties: false,

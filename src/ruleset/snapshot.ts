@@ -1,5 +1,6 @@
 import type { Channel } from '../domain/channel.js';
-import type { Condition } from './expr/index.js';
+import type { Associations } from './associations.js';
+import type { Condition, Evaluator } from './expr/index.js';
 import type { CampaignObjective, Creative, WebCreative } from './source.js';
 
 // A compiled, immutable ruleset. Requests read only the current snapshot; a reload builds a new one
@@ -50,11 +51,18 @@ export interface CompiledOffer {
   readonly validFrom: number;
   readonly validTo: number;
   readonly when: Condition<EvalContext> | null;
+  /**
+   * The analysts' own propensity for a customer (e.g. `max(affinity('x'), association('x'))`),
+   * used instead of the affinity; null: the affinity, or basePropensity without one.
+   */
+  readonly propensity: Evaluator<EvalContext> | null;
   readonly capTotal: number;
   readonly capPerDay: number;
   /** Creative per channel index (see CHANNELS); null where the offer is not on that channel. */
   readonly creatives: readonly (Creative | null)[];
   readonly affinityReason: string;
+  /** `association:<product>`: a mined association fired for the product (see Associations). */
+  readonly associationReason: string;
 }
 
 export interface ChannelPolicy {
@@ -71,6 +79,8 @@ export interface ChannelPolicy {
 /** Offers that may appear in one channel (and placement), best customer-independent score first. */
 export interface CandidateList {
   readonly byStaticScore: readonly CompiledOffer[];
+  /** Offers with a propensity expression: scored per customer, like those with an affinity. */
+  readonly byExpression: readonly CompiledOffer[];
   /** Offers by product, indexed by the product id's idIndex() (domain/intern.ts). */
   readonly byProduct: readonly (readonly CompiledOffer[] | undefined)[];
 }
@@ -100,6 +110,8 @@ export interface RulesetSnapshot {
   /** How far back the policies look; contacts older than that no longer matter. */
   readonly lookback: ContactLookback;
   readonly channels: readonly ChannelIndex[];
+  /** Mined product associations (associations.ndjson), for association() and the dossier. */
+  readonly associations: Associations;
   /** Share of customers who see no offer at all (their would-be offers are logged as held out). */
   readonly globalHoldout: number;
   /** Default banner per web placement, `*` for the rest; see DefaultBannerSource. */

@@ -110,6 +110,11 @@ export interface OfferSource {
   weight?: number;
   /** Response rate assumed when the customer has no precomputed affinity for the product. */
   basePropensity?: number;
+  /**
+   * An expression for the customer's propensity, in [0, 1], used instead of the affinity, e.g.
+   * `max(affinity('loan-car'), association('loan-car'))`.
+   */
+  propensity?: string;
   validity?: { from?: string; to?: string };
   /** Eligibility expression; absent means always eligible. */
   when?: string;

@@ -22,6 +22,21 @@ const dossierSchema = {
       type: 'array',
       items: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' } } },
     },
+    associations: {
+      type: 'array',
+      description:
+        'Products not held that mined associations suggest, best first: the confidence, lift and support of the best rule that fires, and the holdings it fires on (`because`).',
+      items: {
+        type: 'object',
+        properties: {
+          product: { type: 'string' },
+          confidence: { type: 'number' },
+          lift: { type: 'number' },
+          support: { type: 'number' },
+          because: { type: 'array', items: { type: 'string' } },
+        },
+      },
+    },
     recentContacts: {
       type: 'array',
       items: {
