@@ -368,10 +368,12 @@ function resuppress(suppressed: Suppression[] | null, drawn: CompiledOffer, code
 
 /**
  * Every candidate the customer could be shown on their own: screened like a decision's offers but
- * without the one-per-group rule, and without the campaigns' control groups. For reference
- * policies (random choice, the oracle) in simulation and evaluation, not for the hot path.
+ * without the one-per-group rule, and without the offers the campaigns' control groups hold out
+ * (unless `withHeldOut`: a policy that picks one of those shows nothing in its slot, as the engine
+ * does). For reference policies (random choice, the oracle) in simulation and evaluation, not for
+ * the hot path.
  */
-export function eligibleOffers(input: DecisionInput): CompiledOffer[] {
+export function eligibleOffers(input: DecisionInput, withHeldOut = false): CompiledOffer[] {
   const { snapshot, profile, request, now } = input;
   const ch = channelIndex(request.channel);
   const policy = snapshot.policies[ch]!;
@@ -389,7 +391,7 @@ export function eligibleOffers(input: DecisionInput): CompiledOffer[] {
     const propensity = calibrated(prior, model.ratio(cellOf(offer, ch), segmentOrdinal(offer, scope)));
     const score = propensity * offer.worth * fit - policy.cost;
     if (screen(offer, score, policy.cost, input, scope, suppressions, []) !== null) continue;
-    if (inControlGroup(hash, offer.campaign.salt, offer.campaign.controlShare)) continue;
+    if (!withHeldOut && inControlGroup(hash, offer.campaign.salt, offer.campaign.controlShare)) continue;
     out.push(offer);
   }
   return out;

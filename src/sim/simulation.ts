@@ -26,7 +26,7 @@ import { type Counts, type Interval, uplift } from '../evaluation/uplift.js';
 import type { DecisionLogEntry, FeedbackEvent, LogEntry } from '../feedback/feedback-event.js';
 import { MemoryFeedbackLog } from '../feedback/memory-feedback-log.js';
 import { MemoryStatsReader } from '../feedback/stats-reader.js';
-import { stableHash32 } from '../learning/control-group.js';
+import { inControlGroup, stableHash32 } from '../learning/control-group.js';
 import type { LearnedModel } from '../learning/learned-model.js';
 import { calibrated } from '../learning/response-rate.js';
 import { buildRuleset } from '../ruleset/load.js';
@@ -336,10 +336,14 @@ export async function simulate(opts: SimulationOptions): Promise<SimulationResul
     // static: the affinities alone
     outcomes.static = accepted(decide({ ...base, request }).offers[0]?.offer);
 
-    // random and oracle choose among the offers the customer may be shown
-    const eligible = eligibleOffers({ ...base, request });
+    // random and oracle choose among the eligible offers; like the engine's, a choice that a
+    // campaign's control group holds out leaves the slot empty.
+    const eligible = eligibleOffers({ ...base, request }, true);
+    const customerHash = stableHash32(profile.id);
     if (eligible.length > 0) {
-      outcomes.random = accepted(eligible[Math.floor(chooser.next() * eligible.length)]);
+      const shown = (offer: CompiledOffer) =>
+        !inControlGroup(customerHash, offer.campaign.salt, offer.campaign.controlShare) && accepted(offer);
+      outcomes.random = shown(eligible[Math.floor(chooser.next() * eligible.length)]!);
       let best = eligible[0]!;
       let bestP = -1;
       for (const offer of eligible) {
@@ -349,7 +353,7 @@ export async function simulate(opts: SimulationOptions): Promise<SimulationResul
           best = offer;
         }
       }
-      outcomes.oracle = accepted(best);
+      outcomes.oracle = shown(best);
     }
 
     const tenth = tenths[Math.min(9, Math.floor((t * 10) / n))]!;
