@@ -3,6 +3,7 @@ import { runEvaluate } from './evaluate-command.js';
 import { runExport } from './export-command.js';
 import { runGenerate } from './generate-command.js';
 import { runLoad } from './load-command.js';
+import { runMine } from './mine-command.js';
 import { runSimulate } from './simulate-command.js';
 import { runWorker } from './worker-command.js';
 
@@ -14,6 +15,8 @@ commands:
                             write a synthetic ruleset, profiles and transactions
   load [--redis URL | --cluster URL,URL] FILE
                             load customer profiles (NDJSON or CSV) into Redis as a new version
+  mine --transactions FILE --min-support S --min-confidence C --out DIR [--profiles FILE] [options]
+                            association rules (FP-Growth) and cross-sell affinities from purchases
   export [--redis URL | --cluster URL,URL] [--shards N] --since TIME [--until TIME] --out FILE
                             write the feedback log (decisions and feedback) as NDJSON
   worker                    consume the feedback log into counters and contact history (until SIGTERM)
@@ -37,6 +40,8 @@ export async function cli(argv: readonly string[]): Promise<number> {
       return runGenerate(rest);
     case 'load':
       return runLoad(rest);
+    case 'mine':
+      return runMine(rest);
     case 'export':
       return runExport(rest);
     case 'worker':
