@@ -27,6 +27,9 @@ export interface RulesetOptions {
 export const WEB_PLACEMENTS = ['home-hero', 'account-sidebar', 'home-card', 'offers-tab'] as const;
 export const MOBILE_PLACEMENTS = ['home-card', 'offers-tab'] as const;
 
+/** Offers whose propensity also reads mined associations: a few, so that benchmarks barely notice. */
+const CROSS_SELL_OFFERS = 5;
+
 /** Everything is valid from well before the reference date through 2030. */
 const VALID_FROM = '2025-01-01';
 const VALID_TO = '2030-12-31';
@@ -316,6 +319,11 @@ export function generateRuleset(opts: RulesetOptions): Record<string, RulesFile>
       basePropensity: round(rng.float(0.005, 0.08), 3),
       validity: { from: VALID_FROM, to: VALID_TO },
       ...(when !== undefined ? { when } : {}),
+      // The first few are cross-sell offers scored by mined associations too (associations.ndjson
+      // from `offerloop mine`; without it association() is 0 and this is the affinity).
+      ...(i <= CROSS_SELL_OFFERS
+        ? { propensity: `max(affinity('${product}'), association('${product}'))` }
+        : {}),
       creatives: creatives(channels, product, productName(productNo), i),
     };
     offers.push(offer);
