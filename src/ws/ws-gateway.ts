@@ -50,6 +50,8 @@ export class WsGateway {
   private heartbeat: NodeJS.Timeout | null = null;
   /** Where the heartbeat goes on at its next tick; a Set's iterator survives deletions. */
   private heartbeatCursor: Iterator<WsSession> | null = null;
+  /** Fractional pings carried to the next tick, so that each session is pinged once per heartbeat. */
+  private pingsOwed = 0;
   private closing = false;
 
   private constructor(private readonly deps: WsGatewayDeps) {}
@@ -215,7 +217,11 @@ export class WsGateway {
 
   /** Pings a `share` of the sessions, going on where the last tick stopped; one that did not answer its previous ping is gone. */
   private beat(share: number): void {
-    const slice = Math.ceil(this.sessions.size * share);
+    // Pings owed accumulate across ticks: rounding each tick's share up would ping a lone session
+    // every tick (100 ms), and terminate it whenever a busy client took longer than that to pong.
+    this.pingsOwed += this.sessions.size * share;
+    const slice = Math.floor(this.pingsOwed);
+    this.pingsOwed -= slice;
     for (let i = 0; i < slice; i++) {
       let next = this.heartbeatCursor?.next();
       if (next === undefined || next.done) {
