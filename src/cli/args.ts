@@ -143,6 +143,37 @@ export function wantsHelp(argv: readonly string[]): boolean {
   return false;
 }
 
+/**
+ * How every subcommand starts: `--help` prints its usage (exit code 0); otherwise `parse` reads the
+ * arguments, and a UsageError it throws is printed with the usage (exit code 2). Returns what
+ * `parse` returned, or that exit code.
+ */
+export function parseCommand<T extends object>(
+  argv: readonly string[],
+  command: { readonly name: string; readonly usage: string },
+  io: CliIo,
+  parse: () => T,
+): T | number {
+  if (wantsHelp(argv)) {
+    io.stdout.write(command.usage);
+    return 0;
+  }
+  try {
+    return parse();
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    io.stderr.write(`offerloop ${command.name}: ${err.message}\n\n${command.usage}`);
+    return 2;
+  }
+}
+
+/** Flags that take no positional arguments; `check` adds the command's own rules (throws UsageError). */
+export function flagsOnly<const S extends FlagSpecs>(argv: readonly string[], specs: S): FlagValues<S> {
+  const { flags, positionals } = parseArgs(argv, specs);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+  return flags;
+}
+
 /** The options section of a usage text, one flag per line, aligned. */
 export function formatFlags(specs: FlagSpecs): string {
   const rows = Object.entries(specs).map(([name, spec]) => {

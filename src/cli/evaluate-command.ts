@@ -15,15 +15,7 @@ import type { Interval } from '../evaluation/uplift.js';
 import type { LogEntry } from '../feedback/feedback-event.js';
 import { loadRuleset } from '../ruleset/load.js';
 import { profileLines } from '../store/profile-lines.js';
-import {
-  type CliIo,
-  type FlagValues,
-  formatFlags,
-  parseArgs,
-  processIo,
-  UsageError,
-  wantsHelp,
-} from './args.js';
+import { type CliIo, flagsOnly, formatFlags, parseCommand, processIo } from './args.js';
 import { formatCount, Progress } from './progress.js';
 
 const FLAGS = {
@@ -114,20 +106,10 @@ class CommandError extends Error {}
 
 /** `offerloop evaluate …`; returns the exit code (0 done, 1 failed or nothing to evaluate, 2 usage error). */
 export async function runEvaluate(argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  if (wantsHelp(argv)) {
-    io.stdout.write(EVALUATE_USAGE);
-    return 0;
-  }
-  let flags: FlagValues<typeof FLAGS>;
-  try {
-    const parsed = parseArgs(argv, FLAGS);
-    if (parsed.positionals.length > 0) throw new UsageError(`unexpected argument '${parsed.positionals[0]}'`);
-    flags = parsed.flags;
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    io.stderr.write(`offerloop evaluate: ${err.message}\n\n${EVALUATE_USAGE}`);
-    return 2;
-  }
+  const flags = parseCommand(argv, { name: 'evaluate', usage: EVALUATE_USAGE }, io, () =>
+    flagsOnly(argv, FLAGS),
+  );
+  if (typeof flags === 'number') return flags;
 
   const started = performance.now();
   try {

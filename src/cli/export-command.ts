@@ -1,12 +1,12 @@
 import { rename, rm } from 'node:fs/promises';
 import pino from 'pino';
-import { MAX_FEEDBACK_SHARDS, type RedisConfig } from '../config.js';
+import { MAX_FEEDBACK_SHARDS } from '../config.js';
 import type { LogEntry } from '../feedback/feedback-event.js';
 import { decodeLogEntry, fieldsOf, type LogEntryFields } from '../feedback/log-entry.js';
 import { parseDate } from '../ruleset/time.js';
 import { RedisConnection, type RedisReply } from '../store/redis/redis-connection.js';
 import { RedisKeys } from '../store/redis/redis-keys.js';
-import { type CliIo, formatFlags, parseArgs, processIo, UsageError, wantsHelp } from './args.js';
+import { type CliIo, flagsOnly, formatFlags, parseCommand, processIo, UsageError } from './args.js';
 import { LineWriter } from './line-writer.js';
 import { formatCount, Progress } from './progress.js';
 import { REDIS_FLAGS, redisTargetOf } from './redis-flags.js';
@@ -72,29 +72,21 @@ export async function runExport(
   io: CliIo = processIo,
   env: Env = process.env,
 ): Promise<number> {
-  if (wantsHelp(argv)) {
-    io.stdout.write(EXPORT_USAGE);
-    return 0;
-  }
-  let redisConfig: RedisConfig;
-  let shards: number;
-  let sinceMs: number;
-  let untilMs: number | null;
-  let out: string;
-  try {
-    const { flags, positionals } = parseArgs(argv, FLAGS);
-    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
-    redisConfig = redisTargetOf(flags, env, 'redis://127.0.0.1:6379');
-    shards = flags.shards ?? envShards(env);
-    sinceMs = parseTime('since', flags.since);
-    untilMs = flags.until === undefined ? null : parseTime('until', flags.until);
+  const args = parseCommand(argv, { name: 'export', usage: EXPORT_USAGE }, io, () => {
+    const flags = flagsOnly(argv, FLAGS);
+    const sinceMs = parseTime('since', flags.since);
+    const untilMs = flags.until === undefined ? null : parseTime('until', flags.until);
     if (untilMs !== null && untilMs < sinceMs) throw new UsageError('--until is before --since');
-    out = flags.out;
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    io.stderr.write(`offerloop export: ${err.message}\n\n${EXPORT_USAGE}`);
-    return 2;
-  }
+    return {
+      redisConfig: redisTargetOf(flags, env, 'redis://127.0.0.1:6379'),
+      shards: flags.shards ?? envShards(env),
+      sinceMs,
+      untilMs,
+      out: flags.out,
+    };
+  });
+  if (typeof args === 'number') return args;
+  const { redisConfig, shards, sinceMs, untilMs, out } = args;
 
   const started = performance.now();
   const tmp = `${out}.tmp`;

@@ -15,12 +15,11 @@ import {
 import {
   type CliIo,
   type CliOutput,
-  type FlagValues,
+  flagsOnly,
   formatFlags,
-  parseArgs,
+  parseCommand,
   processIo,
   UsageError,
-  wantsHelp,
 } from './args.js';
 import { formatCount } from './progress.js';
 
@@ -170,23 +169,12 @@ class Progress {
 
 /** `offerloop generate …`; returns the exit code (0 done, 1 failed, 2 usage error). */
 export async function runGenerate(argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  if (wantsHelp(argv)) {
-    io.stdout.write(GENERATE_USAGE);
-    return 0;
-  }
-  let flags: FlagValues<typeof FLAGS>;
-  try {
-    const parsed = parseArgs(argv, FLAGS);
-    if (parsed.positionals.length > 0) {
-      throw new UsageError(`unexpected argument '${parsed.positionals[0]}'`);
-    }
-    flags = parsed.flags;
+  const flags = parseCommand(argv, { name: 'generate', usage: GENERATE_USAGE }, io, () => {
+    const flags = flagsOnly(argv, FLAGS);
     if (flags.seed.trim() === '') throw new UsageError('--seed must not be empty');
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    io.stderr.write(`offerloop generate: ${err.message}\n\n${GENERATE_USAGE}`);
-    return 2;
-  }
+    return flags;
+  });
+  if (typeof flags === 'number') return flags;
 
   const started = performance.now();
   const { offers, customers, out, affinities, seed, baskets } = flags;

@@ -1,21 +1,12 @@
 import { open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import pino from 'pino';
-import type { RedisConfig } from '../config.js';
 import { parseDuration } from '../ruleset/time.js';
 import { fileChunks, formatOf } from '../store/profile-lines.js';
 import { defaultLoadWorkers, LoadAbortedError, loadPopulation } from '../store/redis/bulk-loader.js';
 import { RedisConnection } from '../store/redis/redis-connection.js';
 import { RedisKeys } from '../store/redis/redis-keys.js';
-import {
-  type CliIo,
-  type FlagValues,
-  formatFlags,
-  parseArgs,
-  processIo,
-  UsageError,
-  wantsHelp,
-} from './args.js';
+import { type CliIo, formatFlags, parseArgs, parseCommand, processIo, UsageError } from './args.js';
 import { formatCount, Progress } from './progress.js';
 import { REDIS_FLAGS, redisTargetOf } from './redis-flags.js';
 
@@ -78,32 +69,19 @@ export async function runLoad(
   io: CliIo = processIo,
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): Promise<number> {
-  if (wantsHelp(argv)) {
-    io.stdout.write(LOAD_USAGE);
-    return 0;
-  }
-  let flags: FlagValues<typeof FLAGS>;
-  let file: string;
-  let redisConfig: RedisConfig;
-  let graceMs: number;
-  try {
-    const parsed = parseArgs(argv, FLAGS);
-    flags = parsed.flags;
-    if (parsed.positionals.length !== 1) throw new UsageError('give exactly one FILE to load');
-    file = parsed.positionals[0]!;
-    redisConfig = redisTargetOf(flags, env, null);
-    const grace = parseDuration(flags.grace);
-    if (grace === null)
+  const args = parseCommand(argv, { name: 'load', usage: LOAD_USAGE }, io, () => {
+    const { flags, positionals } = parseArgs(argv, FLAGS);
+    if (positionals.length !== 1) throw new UsageError('give exactly one FILE to load');
+    const graceMs = parseDuration(flags.grace);
+    if (graceMs === null)
       throw new UsageError(`--grace must be a duration like 10s or 500ms, got '${flags.grace}'`);
-    graceMs = grace;
     if (flags.format !== undefined && flags.format !== 'ndjson' && flags.format !== 'csv') {
       throw new UsageError(`--format must be ndjson or csv, got '${flags.format}'`);
     }
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    io.stderr.write(`offerloop load: ${err.message}\n\n${LOAD_USAGE}`);
-    return 2;
-  }
+    return { flags, file: positionals[0]!, redisConfig: redisTargetOf(flags, env, null), graceMs };
+  });
+  if (typeof args === 'number') return args;
+  const { flags, file, redisConfig, graceMs } = args;
 
   const log = pino({ level: 'warn' }, pino.destination(2));
   let redis: RedisConnection | null = null;

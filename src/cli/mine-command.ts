@@ -32,9 +32,9 @@ import {
   type FlagValues,
   formatFlags,
   parseArgs,
+  parseCommand,
   processIo,
   UsageError,
-  wantsHelp,
 } from './args.js';
 import { LineWriter } from './line-writer.js';
 import { formatCount, Progress } from './progress.js';
@@ -673,18 +673,8 @@ function formatSummary(s: MineSummary, o: MineOptions): string {
 
 /** `offerloop mine …`; returns the exit code (0 done, 1 failed, 2 usage error). */
 export async function runMine(argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  if (wantsHelp(argv)) {
-    io.stdout.write(MINE_USAGE);
-    return 0;
-  }
-  let options: ReturnType<typeof parseFlags>;
-  try {
-    options = parseFlags(argv);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    io.stderr.write(`offerloop mine: ${err.message}\n\n${MINE_USAGE}`);
-    return 2;
-  }
+  const options = parseCommand(argv, { name: 'mine', usage: MINE_USAGE }, io, () => parseFlags(argv));
+  if (typeof options === 'number') return options;
   try {
     const summary = await mine(options, io);
     io.stdout.write(options.json ? `${JSON.stringify(summary)}\n` : formatSummary(summary, options));

@@ -4,15 +4,7 @@ import type { LogEntry } from '../feedback/feedback-event.js';
 import { catalogProducts, rulesFileTexts } from '../sim/catalog.js';
 import { generatePopulation } from '../sim/population.js';
 import { type PolicyRates, type SimulationResult, simulate, simulationRules } from '../sim/simulation.js';
-import {
-  type CliIo,
-  type FlagValues,
-  formatFlags,
-  parseArgs,
-  processIo,
-  UsageError,
-  wantsHelp,
-} from './args.js';
+import { type CliIo, flagsOnly, formatFlags, parseCommand, processIo, UsageError } from './args.js';
 import { LineWriter } from './line-writer.js';
 import { formatCount, Progress } from './progress.js';
 
@@ -79,21 +71,12 @@ ${formatFlags(FLAGS)}
 
 /** `offerloop simulate …`; returns the exit code (0 done, 1 failed, 2 usage error). */
 export async function runSimulate(argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  if (wantsHelp(argv)) {
-    io.stdout.write(SIMULATE_USAGE);
-    return 0;
-  }
-  let flags: FlagValues<typeof FLAGS>;
-  try {
-    const parsed = parseArgs(argv, FLAGS);
-    if (parsed.positionals.length > 0) throw new UsageError(`unexpected argument '${parsed.positionals[0]}'`);
-    flags = parsed.flags;
+  const flags = parseCommand(argv, { name: 'simulate', usage: SIMULATE_USAGE }, io, () => {
+    const flags = flagsOnly(argv, FLAGS);
     if (flags.seed.trim() === '') throw new UsageError('--seed must not be empty');
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    io.stderr.write(`offerloop simulate: ${err.message}\n\n${SIMULATE_USAGE}`);
-    return 2;
-  }
+    return flags;
+  });
+  if (typeof flags === 'number') return flags;
 
   const started = performance.now();
   const world = {
