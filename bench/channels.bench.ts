@@ -45,6 +45,7 @@ import {
   latencySummary,
   machine,
   median,
+  publishResult,
   REPO_ROOT,
   round,
   SERVER_SCRIPT,
@@ -53,7 +54,6 @@ import {
   stopServer,
   superviseChildren,
   verdict,
-  writeResult,
 } from './support.js';
 
 /** A whole number ≥ 0 from the environment (0 skips what it counts), or the default. */
@@ -1101,13 +1101,7 @@ async function main(): Promise<void> {
     ok: problems.length === 0,
     problems,
   };
-  console.log(JSON.stringify(summary));
-  const file = await writeResult('channels', summary);
-  say(`wrote ${file}`);
-  if (problems.length > 0) {
-    say(`FAILED:\n  ${problems.join('\n  ')}`);
-    process.exitCode = 1;
-  }
+  await publishResult('channels', summary, problems);
 }
 
 main().catch((err: unknown) => {

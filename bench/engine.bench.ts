@@ -14,7 +14,7 @@ import type { RulesetSnapshot } from '../src/ruleset/snapshot.js';
 import { catalogProducts, generateRuleset, rulesFileTexts } from '../src/sim/catalog.js';
 import { generatePopulation, REFERENCE_DATE } from '../src/sim/population.js';
 import { Rng } from '../src/sim/random.js';
-import { envNumber, machine, round, verdict, writeResult } from './support.js';
+import { envNumber, machine, publishResult, round, verdict } from './support.js';
 
 const TARGET_DECISIONS_PER_SEC = 50_000;
 const SEED = 42;
@@ -232,9 +232,7 @@ async function main(): Promise<void> {
     results,
     sink: sink & 1,
   };
-  console.log(JSON.stringify(summary));
-  const file = await writeResult('engine', summary);
-  process.stderr.write(`engine bench: wrote ${file}\n`);
+  await publishResult('engine', summary);
 }
 
 await main();

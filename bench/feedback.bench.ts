@@ -48,6 +48,7 @@ import {
   median,
   pacedGroups,
   pacedRun,
+  publishResult,
   REPO_ROOT,
   type RequestSet,
   round,
@@ -57,7 +58,6 @@ import {
   stopServer,
   superviseChildren,
   verdict,
-  writeResult,
 } from './support.js';
 
 const { DURATION, ROUNDS, CONNECTIONS, WARMUP, LATENCY_DURATION, LATENCY_CONNECTIONS } = httpKnobs({
@@ -1177,14 +1177,8 @@ async function main(): Promise<void> {
     ok: problems.length === 0,
     problems,
   };
-  console.log(JSON.stringify(summary));
-  const file = await writeResult('feedback', summary);
-  say(`wrote ${file}`);
+  await publishResult('feedback', summary, problems);
   if (exhausted > 0) say(`${exhausted} runs used up their events early: raise BENCH_HEADROOM`);
-  if (problems.length > 0) {
-    say(`FAILED, requests went wrong:\n  ${problems.join('\n  ')}`);
-    process.exitCode = 1;
-  }
 }
 
 main().catch((err: unknown) => {

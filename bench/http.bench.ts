@@ -27,6 +27,7 @@ import {
   median,
   pacedGroups,
   pacedRun,
+  publishResult,
   RESULTS_DIR,
   type RequestSet,
   ROUTE,
@@ -38,7 +39,6 @@ import {
   stopServer,
   superviseChildren,
   verdict,
-  writeResult,
 } from './support.js';
 
 const { DURATION, ROUNDS, CONNECTIONS, WARMUP, LATENCY_DURATION, LATENCY_CONNECTIONS } = httpKnobs({
@@ -338,13 +338,7 @@ async function main(): Promise<void> {
     ok: problems.length === 0,
     problems,
   };
-  console.log(JSON.stringify(summary));
-  const file = await writeResult('http', summary);
-  process.stderr.write(`http bench: wrote ${file}\n`);
-  if (problems.length > 0) {
-    process.stderr.write(`\nhttp bench: FAILED, requests went wrong:\n  ${problems.join('\n  ')}\n`);
-    process.exitCode = 1;
-  }
+  await publishResult('http', summary, problems);
 }
 
 main().catch((err: unknown) => {

@@ -42,6 +42,7 @@ import {
   machine,
   median,
   pacedRun,
+  publishResult,
   REPO_ROOT,
   type RequestSet,
   ROUTE,
@@ -52,7 +53,6 @@ import {
   stopServer,
   superviseChildren,
   verdict,
-  writeResult,
 } from './support.js';
 
 const { DURATION, ROUNDS, CONNECTIONS, WARMUP, LATENCY_CONNECTIONS } = httpKnobs({ rounds: 3, warmup: 4 });
@@ -555,13 +555,7 @@ async function main(): Promise<void> {
     ok: problems.length === 0,
     problems,
   };
-  console.log(JSON.stringify(summary));
-  const file = await writeResult('learning', summary);
-  process.stderr.write(`learning bench: wrote ${file}\n`);
-  if (problems.length > 0) {
-    process.stderr.write(`\nlearning bench: FAILED, requests went wrong:\n  ${problems.join('\n  ')}\n`);
-    process.exitCode = 1;
-  }
+  await publishResult('learning', summary, problems);
 }
 
 main().catch((err: unknown) => {

@@ -18,11 +18,11 @@ import {
   envNumber,
   machine,
   processCpuMs,
+  publishResult,
   RESULTS_DIR,
   round,
   superviseChildren,
   verdict,
-  writeResult,
 } from './support.js';
 
 const CUSTOMERS = Math.floor(envNumber('BENCH_LOAD_CUSTOMERS', 1_000_000));
@@ -260,9 +260,7 @@ async function main(): Promise<void> {
     runs,
     checks,
   };
-  console.log(JSON.stringify(summary));
-  const file = await writeResult('load', summary);
-  process.stderr.write(`load bench: wrote ${file}\n`);
+  await publishResult('load', summary);
 }
 
 main().catch((err: unknown) => {

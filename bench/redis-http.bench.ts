@@ -41,6 +41,7 @@ import {
   pacedGroups,
   pacedRun,
   processCpuMs,
+  publishResult,
   REPO_ROOT,
   RESULTS_DIR,
   type RequestSet,
@@ -54,7 +55,6 @@ import {
   stopServer,
   superviseChildren,
   verdict,
-  writeResult,
 } from './support.js';
 
 const CUSTOMERS = Math.floor(envNumber('BENCH_REDIS_CUSTOMERS', 1_000_000));
@@ -929,13 +929,7 @@ async function main(): Promise<void> {
     ok: problems.length === 0,
     problems,
   };
-  console.log(JSON.stringify(summary));
-  const file = await writeResult('redis-http', summary);
-  say(`wrote ${file}`);
-  if (problems.length > 0) {
-    say(`FAILED, requests went wrong:\n  ${problems.join('\n  ')}`);
-    process.exitCode = 1;
-  }
+  await publishResult('redis-http', summary, problems);
 }
 
 main().catch((err: unknown) => {

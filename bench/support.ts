@@ -47,6 +47,24 @@ export async function writeResult(name: string, result: unknown): Promise<string
   return file;
 }
 
+/**
+ * How every bench ends: the summary as one JSON line on stdout, the same in bench/results/<name>.json,
+ * and, when something went wrong, the problems on stderr and exit code 1.
+ */
+export async function publishResult(
+  name: string,
+  summary: unknown,
+  problems: readonly string[] = [],
+): Promise<void> {
+  console.log(JSON.stringify(summary));
+  const file = await writeResult(name, summary);
+  process.stderr.write(`${name} bench: wrote ${file}\n`);
+  if (problems.length > 0) {
+    process.stderr.write(`\n${name} bench: FAILED, requests went wrong:\n  ${problems.join('\n  ')}\n`);
+    process.exitCode = 1;
+  }
+}
+
 /** What a reader needs to compare two result files: when, which node, how many cores. */
 export function machine(): { date: string; node: string; cpus: number; cpuModel: string } {
   const list = cpus();
