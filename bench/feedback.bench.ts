@@ -850,6 +850,8 @@ async function main(): Promise<void> {
       REDIS_URL: redis.url,
       REDIS_CLUSTER_NODES: '',
       REDIS_PREFIX: PREFIX,
+      // One process, as hello is one: its CPU is what the meters read (workers: bench:workers).
+      OFFERLOOP_WORKERS: '1',
       OFFERLOOP_RULES: RULES,
       OFFERLOOP_API_KEYS: `${API_KEY}=decide+feedback`,
       OFFERLOOP_WATCH_RULES: 'false',

@@ -708,6 +708,8 @@ async function main(): Promise<void> {
       REDIS_CLUSTER_NODES: '',
       REDIS_PREFIX: 'offerloop',
       OFFERLOOP_CACHE_MB: String(CACHE_MB),
+      // One process, as hello is one: its CPU is what the meters read (workers: bench:workers).
+      OFFERLOOP_WORKERS: '1',
       OFFERLOOP_RULES: data.rules,
       OFFERLOOP_API_KEYS: `${API_KEY}=decide+admin`,
       OFFERLOOP_WATCH_RULES: 'false',

@@ -4,8 +4,8 @@
 
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { cpus } from 'node:os';
 import path from 'node:path';
@@ -392,8 +392,8 @@ export interface FireOptions {
   readonly overallRate?: number;
   /** The slice of bodies the first connection gets (the next ones get the following slices). */
   readonly firstSlice?: number;
-  /** Called with each response time in ms (float); autocannon's own histogram rounds to 1 ms. */
-  readonly onResponse?: (ms: number) => void;
+  /** Called with each response time in ms (float; autocannon's own histogram rounds to 1 ms) and status. */
+  readonly onResponse?: (ms: number, status: number) => void;
   /** Sees every response body; returning false counts a mismatch (autocannon's `mismatches`). */
   readonly verifyBody?: (body: string | Buffer | undefined) => boolean;
   /** Stops the run early; the result covers what was done until then. */
@@ -439,7 +439,7 @@ export function fire(url: string, requests: RequestSet, opts: FireOptions): Prom
         err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(result),
     );
     const onResponse = opts.onResponse;
-    if (onResponse) instance.on('response', (_client, _status, _bytes, ms) => onResponse(ms));
+    if (onResponse) instance.on('response', (_client, status, _bytes, ms) => onResponse(ms, status));
     const onStart = opts.onStart;
     if (onStart) instance.once('start', () => onStart());
     const signal = opts.signal;
@@ -591,4 +591,86 @@ export function decisionBodies(
       return JSON.stringify({ customerId: `cust-${n}`, channel: rng.pick(CHANNELS), limit: 3 });
     }),
   );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generated data sets (rules and profiles), made once and reused.
+
+export interface GeneratedData {
+  readonly dir: string;
+  readonly rules: string;
+  readonly profiles: string;
+  readonly reused: boolean;
+  readonly generateMs: number | null;
+}
+
+/**
+ * `offerloop generate --offers N --customers N --seed S` into `dir`, once: reused while the
+ * `bench-data.json` there names the same parameters (the marker the http bench writes, so that
+ * benches on the same parameters share one data set). Its report goes to stderr.
+ */
+export async function generatedData(
+  label: string,
+  dir: string,
+  params: { readonly offers: number; readonly customers: number; readonly seed: string },
+): Promise<GeneratedData> {
+  const marker = path.join(dir, 'bench-data.json');
+  const rules = path.join(dir, 'rules');
+  const profiles = path.join(dir, 'profiles.ndjson');
+  const want = JSON.stringify({ offers: params.offers, customers: params.customers, seed: params.seed });
+  if (existsSync(marker) && existsSync(rules) && existsSync(profiles)) {
+    if (readFileSync(marker, 'utf8').trim() === want)
+      return { dir, rules, profiles, reused: true, generateMs: null };
+  }
+  process.stderr.write(
+    `${label}: generating ${params.offers} offers and ${params.customers} customers into ${dir}\n`,
+  );
+  await rm(dir, { recursive: true, force: true });
+  const started = performance.now();
+  const { runGenerate } = await import('../src/cli/generate-command.js');
+  // biome-ignore format: one option and its value per line
+  const code = await runGenerate(
+    [
+      '--offers', String(params.offers),
+      '--customers', String(params.customers),
+      '--seed', params.seed,
+      '--out', dir,
+    ],
+    { stdout: process.stderr, stderr: process.stderr },
+  );
+  if (code !== 0) throw new Error(`offerloop generate failed with exit code ${code}`);
+  await writeFile(marker, `${want}\n`);
+  return { dir, rules, profiles, reused: false, generateMs: Math.round(performance.now() - started) };
+}
+
+/** The pids of `pid` and of all its descendants, from /proc (Linux); just `pid` elsewhere. */
+export function processTree(pid: number): number[] {
+  const parentOf = new Map<number, number>();
+  try {
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        // The field after the state: ppid.
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        parentOf.set(Number(entry), ppid);
+      } catch {
+        // gone meanwhile
+      }
+    }
+  } catch {
+    return [pid];
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) {
+    for (const [child, parent] of parentOf) if (parent === tree[i]) tree.push(child);
+  }
+  return tree;
+}
+
+/** CPU time (user + system) of `pid` and all its descendants so far, in ms. */
+export function processTreeCpuMs(pid: number): number {
+  let total = 0;
+  for (const p of processTree(pid)) total += processCpuMs(p) ?? 0;
+  return total;
 }

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { DEMO_API_KEY, loadConfig } from './config.js';
 import { ConfigError } from './errors.js';
@@ -11,7 +12,12 @@ describe('loadConfig', () => {
       bodyLimit: 65536,
       publicDocs: true,
       trustProxy: false,
+      maxConnections: 16_384,
+      requestTimeoutMs: 10_000,
+      keepAliveTimeoutMs: 72_000,
+      maxEventLoopDelayMs: 100,
     });
+    expect(c.decisions.timeoutMs).toBe(250);
     expect(c.rules.dir).toBe('/srv/offerloop/rules');
     expect(c.data).toMatchObject({ profilesFile: null, demoCustomers: 100_000 });
     expect(c.auth.demoKey).toBe(true);
@@ -49,7 +55,40 @@ describe('loadConfig', () => {
       sendBufferBytes: 1048576,
       heartbeatMs: 30000,
       maxSubscriptions: 32,
+      maxSessionsPerKey: 10_000,
     });
+  });
+
+  it('runs one worker per core on Redis, one on the embedded store unless told otherwise', () => {
+    const redis = { OFFERLOOP_API_KEYS: 'ops-key=admin', REDIS_URL: 'redis://localhost:6379' };
+    expect(loadConfig(redis).workers).toEqual({ count: availableParallelism(), source: 'cores' });
+    expect(loadConfig({}).workers).toEqual({ count: 1, source: 'embedded' });
+    expect(loadConfig({ OFFERLOOP_WORKERS: '3' }).workers).toEqual({ count: 3, source: 'env' });
+    expect(loadConfig({ ...redis, OFFERLOOP_WORKERS: '1' }).workers).toEqual({ count: 1, source: 'env' });
+    expect(() => loadConfig({ OFFERLOOP_WORKERS: '0' })).toThrow(
+      /OFFERLOOP_WORKERS must be an integer from 1/,
+    );
+  });
+
+  it('reads the overload limits, 0 turning shedding and the connection limit off', () => {
+    const c = loadConfig({
+      OFFERLOOP_MAX_EVENT_LOOP_DELAY_MS: '0',
+      OFFERLOOP_MAX_CONNECTIONS: '0',
+      OFFERLOOP_DECISION_TIMEOUT_MS: '40',
+      OFFERLOOP_WS_MAX_SESSIONS_PER_KEY: '2',
+      OFFERLOOP_REQUEST_TIMEOUT_MS: '5000',
+      OFFERLOOP_KEEP_ALIVE_TIMEOUT_MS: '65000',
+    });
+    expect(c.http).toMatchObject({
+      maxEventLoopDelayMs: 0,
+      maxConnections: 0,
+      requestTimeoutMs: 5000,
+      keepAliveTimeoutMs: 65_000,
+    });
+    expect([c.decisions.timeoutMs, c.ws.maxSessionsPerKey]).toEqual([40, 2]);
+    expect(() => loadConfig({ OFFERLOOP_DECISION_TIMEOUT_MS: '0' })).toThrow(
+      /OFFERLOOP_DECISION_TIMEOUT_MS must be an integer from 1/,
+    );
   });
 
   it('refuses bad key options with the entry they are in', () => {

@@ -1,8 +1,12 @@
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { ConfigError } from './errors.js';
 
-/** `banner` is the scope of a public key that websites embed: banners and their beacons, nothing else. */
-export const SCOPES = ['decide', 'feedback', 'report', 'admin', 'banner'] as const;
+/**
+ * `banner` is the scope of a public key that websites embed: banners and their beacons, nothing else.
+ * `metrics` is Prometheus' key: `GET /metrics` only.
+ */
+export const SCOPES = ['decide', 'feedback', 'report', 'admin', 'banner', 'metrics'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export interface ApiKeyConfig {
@@ -30,6 +34,20 @@ export interface Config {
     readonly publicDocs: boolean;
     /** Fastify's trustProxy: hops (or true) whose X-Forwarded-For names the client IP for rate limits. */
     readonly trustProxy: boolean | number;
+    /** Open connections per worker process (HTTP and WebSocket); more are closed at once. 0: no limit. */
+    readonly maxConnections: number;
+    /** A client must have sent a whole request (headers and body) within this long. */
+    readonly requestTimeoutMs: number;
+    /** An idle keep-alive connection is closed after this long; keep it above a load balancer's idle timeout. */
+    readonly keepAliveTimeoutMs: number;
+    /** Requests get 503 while the event loop runs later than this (load shedding). 0: never. */
+    readonly maxEventLoopDelayMs: number;
+  };
+  /** Worker processes sharing the port (node:cluster); 1: no cluster, the server runs in this process. */
+  readonly workers: {
+    readonly count: number;
+    /** Why this many: set by OFFERLOOP_WORKERS, the cores, or one because the store is embedded. */
+    readonly source: 'env' | 'cores' | 'embedded';
   };
   /** Null: the embedded store. Otherwise one Redis (`url`) or a Redis Cluster (`clusterNodes`). */
   readonly redis: RedisConfig | null;
@@ -50,7 +68,12 @@ export interface Config {
     readonly demoCustomers: number;
     readonly demoSeed: number;
   };
-  readonly decisions: { readonly defaultLimit: number; readonly maxLimit: number };
+  readonly decisions: {
+    readonly defaultLimit: number;
+    readonly maxLimit: number;
+    /** A decision not taken within this long is answered with the anonymous fallback, marked degraded. */
+    readonly timeoutMs: number;
+  };
   readonly feedback: FeedbackConfig;
   readonly learning: LearningConfig;
   readonly ws: WsConfig;
@@ -112,6 +135,8 @@ export interface WsConfig {
   readonly heartbeatMs: number;
   /** Topics (agents, customers) one session may subscribe to. */
   readonly maxSubscriptions: number;
+  /** Open sessions per API key in one worker process; more are refused (429) at the upgrade. */
+  readonly maxSessionsPerKey: number;
 }
 
 const HOUR_MS = 3_600_000;
@@ -185,7 +210,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       bodyLimit: int('OFFERLOOP_BODY_LIMIT', 64 * 1024, 1024, 16 * 1024 * 1024),
       publicDocs: bool('OFFERLOOP_PUBLIC_DOCS', demoKey),
       trustProxy: parseTrustProxy(str('OFFERLOOP_TRUST_PROXY'), problems),
+      maxConnections: int('OFFERLOOP_MAX_CONNECTIONS', 16_384, 0, 10_000_000),
+      requestTimeoutMs: int('OFFERLOOP_REQUEST_TIMEOUT_MS', 10_000, 100, 3_600_000),
+      keepAliveTimeoutMs: int('OFFERLOOP_KEEP_ALIVE_TIMEOUT_MS', 72_000, 100, 3_600_000),
+      maxEventLoopDelayMs: int('OFFERLOOP_MAX_EVENT_LOOP_DELAY_MS', 100, 0, 60_000),
     },
+    workers: parseWorkers(int, env, redis === null),
     redis,
     cache: { maxBytes: int('OFFERLOOP_CACHE_MB', 256, 1, 1024 * 1024) * 1024 * 1024 },
     auth: {
@@ -214,6 +244,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     decisions: {
       defaultLimit: int('OFFERLOOP_DEFAULT_LIMIT', 3, 1, 20),
       maxLimit: 20,
+      timeoutMs: int('OFFERLOOP_DECISION_TIMEOUT_MS', 250, 1, 60_000),
     },
     feedback: {
       shards: int('FEEDBACK_SHARDS', 1, 1, MAX_FEEDBACK_SHARDS),
@@ -237,6 +268,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       sendBufferBytes: int('OFFERLOOP_WS_SEND_BUFFER_BYTES', 1024 * 1024, 16 * 1024, 64 * 1024 * 1024),
       heartbeatMs: int('OFFERLOOP_WS_HEARTBEAT_MS', 30_000, 100, 3_600_000),
       maxSubscriptions: 32,
+      maxSessionsPerKey: int('OFFERLOOP_WS_MAX_SESSIONS_PER_KEY', 10_000, 1, 10_000_000),
     },
     log: { level },
   };
@@ -280,6 +312,21 @@ function parseRedis(
     return null;
   }
   return { url, clusterNodes: nodes, prefix, timeoutMs };
+}
+
+/**
+ * OFFERLOOP_WORKERS, or one per core. The embedded store lives in each process, so there workers
+ * would each hold a population and a feedback log of their own: one, unless set explicitly.
+ */
+function parseWorkers(
+  int: (name: string, fallback: number, min: number, max: number) => number,
+  env: Env,
+  embedded: boolean,
+): Config['workers'] {
+  if (env.OFFERLOOP_WORKERS !== undefined && env.OFFERLOOP_WORKERS.trim() !== '') {
+    return { count: int('OFFERLOOP_WORKERS', 1, 1, 256), source: 'env' };
+  }
+  return embedded ? { count: 1, source: 'embedded' } : { count: availableParallelism(), source: 'cores' };
 }
 
 /** `false` (default), `true`, or a number of trusted hops in front of the server. */

@@ -1,6 +1,10 @@
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import pino from 'pino';
+import { runPrimary, WORKER_READY } from './cluster.js';
 import { loadConfig } from './config.js';
 import { ConfigError, RulesetError } from './errors.js';
+import { aggregateWorkerMetrics } from './metrics/cluster-metrics.js';
 import { buildServer } from './server.js';
 import { createServices } from './services.js';
 
@@ -20,6 +24,26 @@ export async function main(): Promise<void> {
     level: config.log.level,
     redact: { paths: ['req.headers.authorization', '*.authorization', 'apiKey.key'], censor: '[redacted]' },
   });
+  if (cluster.isPrimary && config.workers.count > 1) {
+    if (config.redis === null) {
+      log.warn(
+        { workers: config.workers.count },
+        "OFFERLOOP_WORKERS with the embedded store: each worker holds its own population and feedback log, and they do not see each other's changes",
+      );
+    }
+    // The primary serves nothing itself: it forks the workers, replaces the ones that die, and
+    // passes SIGTERM/SIGINT on (src/cluster.ts).
+    // /metrics on any worker answers for all of them (each sample labelled with its worker).
+    aggregateWorkerMetrics();
+    await runPrimary(config.workers.count, log);
+    return;
+  }
+  if (config.workers.source === 'embedded' && availableParallelism() > 1) {
+    log.info(
+      { cores: availableParallelism() },
+      'embedded store: one process (workers would each hold their own population); set REDIS_URL, or OFFERLOOP_WORKERS to override',
+    );
+  }
   if (config.auth.demoKey) {
     log.warn(
       "no OFFERLOOP_API_KEYS configured: accepting the demo key 'demo' with every scope (embedded store only)",
@@ -36,8 +60,17 @@ export async function main(): Promise<void> {
     throw err;
   }
   const app = await buildServer(config, services, log);
-  await app.listen({ host: config.http.host, port: config.http.port });
-  log.info({ readyInMs: Math.round(process.uptime() * 1000) }, 'offerloop ready');
+  // A rush of new connections waits in the kernel's queue rather than retrying its SYNs after 1 s and
+  // 3 s (Node's default queue is 511; the kernel caps this at net.core.somaxconn).
+  await app.listen({ host: config.http.host, port: config.http.port, backlog: LISTEN_BACKLOG });
+  const readyInMs = Math.round(process.uptime() * 1000);
+  if (cluster.isWorker) {
+    // The primary says 'offerloop ready' once every worker has said this.
+    log.info({ readyInMs }, 'worker ready');
+    process.send?.(WORKER_READY);
+  } else {
+    log.info({ readyInMs }, 'offerloop ready');
+  }
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -60,6 +93,7 @@ export async function main(): Promise<void> {
 }
 
 const SHUTDOWN_DEADLINE_MS = 30_000;
+const LISTEN_BACKLOG = 4096;
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   main().catch((err: unknown) => {

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { ApiKeyAuth } from './http/auth.js';
 import { installErrorHandling } from './http/error-handler.js';
+import { installLoadShedding, limitConnections, OverloadGuard } from './http/overload.js';
 import { RateLimiter } from './http/rate-limiter.js';
 import { bannerRoutes } from './http/routes/banners.js';
 import { customerRoutes } from './http/routes/customers.js';
@@ -13,10 +14,12 @@ import { feedbackRoutes } from './http/routes/feedback.js';
 import { healthRoutes } from './http/routes/health.js';
 import { interactionRoutes } from './http/routes/interactions.js';
 import { learningRoutes } from './http/routes/learning.js';
+import { metricsRoutes } from './http/routes/metrics.js';
 import { reportRoutes } from './http/routes/reports.js';
 import { rulesetRoutes } from './http/routes/ruleset.js';
 import { webRoutes } from './http/routes/web.js';
 import { validatorCompiler } from './http/validation.js';
+import { installHttpMetrics } from './metrics/http-metrics.js';
 import type { Services } from './services.js';
 import { WsGateway } from './ws/ws-gateway.js';
 
@@ -39,7 +42,25 @@ export async function buildServer(
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     trustProxy: trustProxyOf(config.http.trustProxy),
+    // A client has this long to send a whole request (slow senders hold a connection for nothing);
+    // Node checks every CONNECTIONS_CHECK_MS, not at its default of 30 s.
+    requestTimeout: config.http.requestTimeoutMs,
+    http: {
+      requestTimeout: config.http.requestTimeoutMs,
+      headersTimeout: config.http.requestTimeoutMs,
+      connectionsCheckingInterval: CONNECTIONS_CHECK_MS,
+    },
+    keepAliveTimeout: config.http.keepAliveTimeoutMs,
+    // A socket silent this long with a request in progress is dead (decisions answer within
+    // OFFERLOOP_DECISION_TIMEOUT_MS). WebSockets are not affected: ws clears the timeout on upgrade.
+    connectionTimeout: CONNECTION_TIMEOUT_MS,
   });
+  // First: its onRequest hook times everything after it.
+  installHttpMetrics(app, services.metrics);
+  // Before every route: a shed request must cost as little as possible (src/http/overload.ts).
+  const overload = new OverloadGuard(config.http.maxEventLoopDelayMs);
+  installLoadShedding(app, overload);
+  const connections = limitConnections(app, config.http.maxConnections);
   app.decorateRequest('apiKey', null);
   // Node's server.close() closes idle keep-alive connections once, when closing starts; one busy at
   // that moment goes idle after its response and would hold the close for the keep-alive timeout.
@@ -64,6 +85,7 @@ export async function buildServer(
     config: config.ws,
     log,
   });
+  services.metrics.watchWebSockets(() => gateway.sessionCount);
   await app.register(swagger, {
     openapi: {
       info: {
@@ -82,7 +104,16 @@ export async function buildServer(
   healthRoutes(app, {
     readiness: async () => {
       const readiness = await services.readiness();
-      return { ...readiness, details: { ...readiness.details, websocketSessions: gateway.sessionCount } };
+      return {
+        ...readiness,
+        details: {
+          ...readiness.details,
+          websocketSessions: gateway.sessionCount,
+          // Which process answered: with OFFERLOOP_WORKERS > 1, each worker answers for itself.
+          pid: process.pid,
+          overload: { ...overload.status(), connectionsDropped: connections.dropped },
+        },
+      };
     },
   });
   decisionRoutes(app, { auth, decisions: services.decisions });
@@ -92,6 +123,7 @@ export async function buildServer(
   interactionRoutes(app, { auth, calls: services.calls });
   reportRoutes(app, { auth, reports: services.reports });
   learningRoutes(app, { auth, learning: services.learning, config: config.learning });
+  metricsRoutes(app, { auth, metrics: services.metrics });
   bannerRoutes(app, {
     auth,
     banners: services.banners,
@@ -101,6 +133,10 @@ export async function buildServer(
   webRoutes(app);
   return app;
 }
+
+/** How often Node looks for requests past OFFERLOOP_REQUEST_TIMEOUT_MS. */
+const CONNECTIONS_CHECK_MS = 1000;
+const CONNECTION_TIMEOUT_MS = 60_000;
 
 /** Fastify takes a number of trusted hops at run time, but its types want this function for it. */
 function trustProxyOf(setting: boolean | number): boolean | ((address: string, hop: number) => boolean) {

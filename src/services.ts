@@ -6,11 +6,13 @@ import { profileFromRecord } from './domain/profile.js';
 import type { AttributionWindows } from './feedback/attribution.js';
 import type { FeedbackLog } from './feedback/feedback-log.js';
 import { FeedbackSpool } from './feedback/feedback-spool.js';
+import { readStreamLag } from './feedback/feedback-stream-lag.js';
 import { MemoryFeedbackLog } from './feedback/memory-feedback-log.js';
 import { RedisFeedbackConsumer } from './feedback/redis-feedback-consumer.js';
 import { RedisFeedbackLog } from './feedback/redis-feedback-log.js';
 import { MemoryStatsReader, type StatsReader } from './feedback/stats-reader.js';
 import type { ReadinessCheck } from './http/routes/health.js';
+import { Metrics } from './metrics/metrics.js';
 import { RulesetHolder } from './ruleset/ruleset-holder.js';
 import type { ContactLookback } from './ruleset/snapshot.js';
 import { BannerService } from './service/banner-service.js';
@@ -66,6 +68,8 @@ export interface Services {
   readonly hub: PushHub;
   /** The feedback log itself (tests and tools inspect it; routes go through `feedback`). */
   readonly feedbackLog: FeedbackLog;
+  /** This server's metrics (`GET /metrics`), in a registry of its own. */
+  readonly metrics: Metrics;
   readonly readiness: ReadinessCheck;
   close(): Promise<void>;
 }
@@ -79,6 +83,7 @@ export async function createServices(
   if (config.rules.watch) rules.watch();
   try {
     const hub = new PushHub();
+    const metrics = new Metrics();
     const stores = config.redis
       ? await redisStores(
           config.redis,
@@ -86,6 +91,7 @@ export async function createServices(
           config.feedback,
           () => rules.current.lookback,
           hub,
+          metrics,
           log,
           clock,
         )
@@ -104,6 +110,9 @@ export async function createServices(
       learning,
       // Math.random: exploration needs a fair coin, not a secret one, and this is the cheapest.
       exploration: exploration > 0 ? { share: exploration, random: Math.random } : undefined,
+      observer: metrics.decisions,
+      // Only Redis can keep a decision waiting; the embedded store answers at once (no timer needed).
+      timeoutMs: config.redis ? config.decisions.timeoutMs : 0,
     });
     const dossiers = new DossierService({ rules, profiles, history, clock });
     const profileChanges = new ProfileService({
@@ -112,7 +121,12 @@ export async function createServices(
       changed: stores.changed,
       phones: stores.phones,
     });
-    const feedback = new FeedbackService({ log: feedbackLog, clock });
+    const feedback = new FeedbackService({ log: feedbackLog, clock, observer: metrics.feedback });
+    metrics.watchFeedbackLog(() => feedbackLog.health());
+    metrics.watchLearning(() => {
+      const { failures, builtAt } = learning.status();
+      return { failures, modelAgeSeconds: builtAt === null ? null : (clock() - builtAt) / 1000 };
+    });
     const calls = new CallService({
       decisions,
       dossiers,
@@ -153,6 +167,7 @@ export async function createServices(
       learning: learning.start(),
       hub,
       feedbackLog,
+      metrics,
       readiness,
       async close() {
         learning.close();
@@ -223,10 +238,12 @@ async function redisStores(
   feedback: FeedbackConfig,
   retention: () => ContactLookback,
   hub: PushHub,
+  metrics: Metrics,
   log: Logger,
   clock: () => number,
 ): Promise<Stores> {
   const redis = await RedisConnection.open(redisConfig, log);
+  redis.instrument(metrics.redisCalls('main'));
   const closeOnFailure = [redis];
   try {
     const keys = new RedisKeys(redisConfig.prefix);
@@ -242,6 +259,7 @@ async function redisStores(
     // must not queue behind a flood of feedback scripts.
     const feedbackRedis = await RedisConnection.open(redisConfig, log);
     closeOnFailure.push(feedbackRedis);
+    feedbackRedis.instrument(metrics.redisCalls('feedback'));
     const consumers = await startConsumers(feedbackRedis, keys, history, feedback, log);
     const spool = await FeedbackSpool.open(feedback.spoolDir, log);
     const feedbackLog = RedisFeedbackLog.open(feedbackRedis, keys, spool, log, {
@@ -251,6 +269,8 @@ async function redisStores(
         for (const c of consumers) c.nudge();
       },
     });
+    metrics.watchProfileCache(() => profiles.stats());
+    metrics.watchStreamLag(() => readStreamLag(feedbackRedis, keys, feedback.shards, STREAM_LAG_TIMEOUT_MS));
     log.info({ version: backing.version, customers: await backing.count() }, 'serving profiles from Redis');
     return {
       profiles,
@@ -290,6 +310,9 @@ async function redisStores(
     throw err;
   }
 }
+
+/** A scrape must not wait long for the stream lag; it reads NaN rather. */
+const STREAM_LAG_TIMEOUT_MS = 250;
 
 /** The in-process consumers of the feedback log (none when `offerloop worker` processes do it). */
 async function startConsumers(

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisProcess, startRedis } from '../../test/support/redis.js';
+import { FeedbackService } from '../service/feedback-service.js';
 import { MemoryContactHistoryStore } from '../store/contact-history-store.js';
 import { RedisConnection, type RedisReply } from '../store/redis/redis-connection.js';
 import { RedisKeys } from '../store/redis/redis-keys.js';
@@ -287,5 +288,28 @@ describe('feedback log on Redis', () => {
     ]);
     await feedbackLog.close();
     await rm(dir, { recursive: true, force: true });
+  });
+});
+
+describe('feedback that arrives before its decision', () => {
+  it('is judged again after a pause, so the race between servers loses nothing', async () => {
+    const feedbackLog = await redisLog();
+    const service = new FeedbackService({ log: feedbackLog, clock: Date.now });
+    const decidedAt = Date.now();
+    // Another server answered the decision and is still writing it when the accept arrives here.
+    const receipt = service.record([
+      { eventId: 'race-1', decisionId: 'd-race', offerId: 'gold', customerId: 'c1', type: 'accept' },
+    ]);
+    await sleep(50);
+    feedbackLog.recordDecision(decision('d-race', decidedAt));
+    expect((await receipt).results).toEqual([{ eventId: 'race-1', status: 'accepted' }]);
+    // A decision that never comes is still refused, after the pauses.
+    const started = Date.now();
+    const never = await service.record([
+      { eventId: 'race-2', decisionId: 'd-never', offerId: 'gold', customerId: 'c1', type: 'accept' },
+    ]);
+    expect(never.results[0]?.status).toBe('unknown_decision');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
+    await feedbackLog.close();
   });
 });

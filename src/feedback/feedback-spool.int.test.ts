@@ -195,6 +195,25 @@ describe('FeedbackSpool', () => {
     expect(spool.stats()).toEqual({ segments: 2, bytes: deadText.length + 3, openLines: 0 });
   });
 
+  it('claims later what a process that died after open() left, never a segment with its own pid', async () => {
+    const spool = await openSpool();
+    await spool.append(['mine']);
+    expect(await spool.claimOrphans()).toBe(0);
+    const dead = await deadPid();
+    const fromDead = path.join(dir, segName(5, dead, 'open'));
+    const fromSelf = path.join(dir, segName(6, process.pid, 'open'));
+    await writeFile(fromDead, 'd1\n');
+    await writeFile(fromSelf, 's1\n');
+    expect(spool.hasBacklog()).toBe(true); // its own open segment
+    expect(await spool.claimOrphans()).toBe(1);
+    expect(await spool.claimOrphans()).toBe(0);
+    expect(existsSync(fromSelf)).toBe(true);
+    const closed = await spool.closedSegments();
+    expect(closed).toEqual([fromDead.replace(/open$/, 'log')]);
+    expect(await readAll(spool, closed[0]!)).toEqual(['d1']);
+    expect(spool.stats()).toEqual({ segments: 2, bytes: 3 + 'mine\n'.length, openLines: 1 });
+  });
+
   it('a second spool in the same process leaves the first one’s live segment alone', async () => {
     const first = await openSpool();
     await first.append(['x']);

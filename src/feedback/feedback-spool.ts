@@ -103,7 +103,7 @@ export class FeedbackSpool {
     const abs = path.resolve(dir);
     await mkdir(abs, { recursive: true });
     const spool = new FeedbackSpool(abs, log);
-    await spool.claimOrphans();
+    await spool.claimOrphans(true);
     return spool;
   }
 
@@ -370,8 +370,17 @@ export class FeedbackSpool {
     await this.syncDir();
   }
 
-  private async claimOrphans(): Promise<void> {
+  /**
+   * Makes the segments of dead processes replayable: their open segments are renamed to `.log`,
+   * and closed segments not known yet are counted in. Run at open(), and now and then by the log
+   * (a worker whose primary was killed may outlive it by a moment, so a server started meanwhile
+   * finds its segment still in use). Answers how many segments were added to the backlog. Only
+   * at open() may a segment with our own pid be claimed (one of a previous process that had it):
+   * later, it may be one this spool is just creating.
+   */
+  async claimOrphans(atOpen = false): Promise<number> {
     let claimed = 0;
+    let added = 0;
     for (const name of (await readdir(this.dir)).sort()) {
       const m = SEGMENT_NAME.exec(name);
       if (!m) continue;
@@ -379,7 +388,7 @@ export class FeedbackSpool {
       if (m[4] === 'open') {
         const pid = Number(m[2]);
         // Our own pid: a previous incarnation (pid 1 in a container), unless a spool of this process has it open.
-        const orphan = pid === process.pid ? !liveSegments.has(file) : !isAlive(pid);
+        const orphan = pid === process.pid ? atOpen && !liveSegments.has(file) : !isAlive(pid);
         if (!orphan) continue;
         const closedPath = file.replace(/\.open$/, '.log');
         try {
@@ -392,18 +401,23 @@ export class FeedbackSpool {
         }
         this.log.info({ file: closedPath, pid }, 'claimed an orphaned spool segment for replay');
         claimed++;
-      } else {
+        added++;
+      } else if (!this.closed.has(file)) {
         try {
           this.addClosed(file, (await stat(file)).size);
+          added++;
         } catch (err) {
           if (errorCode(err) !== 'ENOENT') throw err;
         }
       }
     }
     if (claimed > 0) await this.syncDir();
+    return added;
   }
 
   private addClosed(file: string, bytes: number): void {
+    // claimOrphans() and a rotation may both find a segment just closed.
+    if (this.closed.has(file)) return;
     this.closed.set(file, bytes);
     this.closedBytes += bytes;
   }

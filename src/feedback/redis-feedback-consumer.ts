@@ -14,6 +14,9 @@ import { FEEDBACK_TYPES, type LogEntry } from './feedback-event.js';
 import { decodeLogEntry, fieldsOf, LogEntryError } from './log-entry.js';
 import { type GroupPosition, type StreamId, trimPoint } from './stream-id.js';
 
+/** The consumer group of the server's consumers and `offerloop worker` (unless told otherwise). */
+export const DEFAULT_FEEDBACK_GROUP = 'offerloop';
+
 export interface FeedbackConsumerOptions {
   /** Shards of the feedback log; this consumer reads every one. */
   readonly shards: number;
@@ -157,7 +160,7 @@ export class RedisFeedbackConsumer {
     private readonly log: Logger,
     private readonly options: FeedbackConsumerOptions,
   ) {
-    this.group = options.group ?? 'offerloop';
+    this.group = options.group ?? DEFAULT_FEEDBACK_GROUP;
     this.batch = options.batch ?? 500;
     this.idleMs = options.idleMs ?? 50;
     this.claimIdleMs = options.claimIdleMs ?? 30_000;

@@ -145,6 +145,8 @@ const REPLAY_DEADLINE_MS = 10_000;
 /** Below this many spooled lines the drain holds new events in memory for its last step. */
 const HOLD_BELOW_LINES = 5000;
 const CHECK_EVERY_MS = 1000;
+/** Every this many checks with nothing to replay, the spool dir is searched for orphaned segments. */
+const ORPHAN_CHECK_EVERY = 10;
 
 const QUEUED: FeedbackVerdict = Object.freeze({ status: 'queued', reason: null });
 const ACCEPTED: FeedbackVerdict = Object.freeze({ status: 'accepted', reason: null });
@@ -162,6 +164,8 @@ const ACCEPTED: FeedbackVerdict = Object.freeze({ status: 'accepted', reason: nu
  */
 export class RedisFeedbackLog implements FeedbackLog {
   private mode: 'direct' | 'spooling' | 'draining' = 'direct';
+  /** Checks that found nothing to replay (see ORPHAN_CHECK_EVERY). */
+  private idleChecks = 0;
   private queue: Item[] = [];
   /** Items that arrived while the drain replays its last segment. */
   private held: Item[] | null = null;
@@ -374,7 +378,10 @@ export class RedisFeedbackLog implements FeedbackLog {
 
   private readonly onUp = (): void => {
     if (this.closed || this.draining !== null || !this.redis.isUp) return;
-    if (this.mode === 'direct' && !this.spool.hasBacklog()) return;
+    if (this.mode === 'direct' && !this.spool.hasBacklog()) {
+      if (++this.idleChecks % ORPHAN_CHECK_EVERY === 0) void this.adoptOrphans();
+      return;
+    }
     this.draining = this.drain().finally(() => {
       this.draining = null;
     });
@@ -408,6 +415,22 @@ export class RedisFeedbackLog implements FeedbackLog {
       this.held = null;
       for (const item of held) this.enqueue(item);
       if (this.closed) this.flush();
+    }
+  }
+
+  /**
+   * Segments left by a process that died while this one runs (a server on the same dir, a worker
+   * that outlived its killed primary for a moment) are replayed here rather than wait for a restart.
+   * Guarded by feedback-durability.int.test.ts "(d)".
+   */
+  private async adoptOrphans(): Promise<void> {
+    try {
+      if ((await this.spool.claimOrphans()) > 0) this.onUp();
+    } catch (err) {
+      this.log.warn(
+        { err: (err as Error).message },
+        'feedback log: could not look for orphaned spool segments',
+      );
     }
   }
 

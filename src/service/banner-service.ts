@@ -24,14 +24,21 @@ export class BannerService {
   constructor(
     private readonly deps: {
       readonly rules: Pick<RulesetHolder, 'current'>;
-      readonly decisions: Pick<DecisionService, 'decide'>;
+      readonly decisions: Pick<DecisionService, 'decideInTime'>;
     },
   ) {}
 
   /** The banner for a customer (null: a visitor nobody knows yet, who gets the default). */
   async banner(placement: string, customerId: string | null): Promise<Banner> {
     if (customerId === null) return this.defaultBanner(placement, null, null);
-    const decision = await this.deps.decisions.decide({ customerId, channel: 'web', placement, limit: 1 });
+    const decision = await this.deps.decisions.decideInTime({
+      customerId,
+      channel: 'web',
+      placement,
+      limit: 1,
+    });
+    // Past OFFERLOOP_DECISION_TIMEOUT_MS a page gets the placement's default rather than waiting.
+    if (decision === null) return this.defaultBanner(placement, customerId, null);
     const chosen = decision.engine.offers[0];
     const creative = chosen?.offer.creatives[WEB] as WebCreative | null | undefined;
     if (chosen === undefined || !creative)

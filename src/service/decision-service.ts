@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Channel, channelIndex } from '../domain/channel.js';
 import type { ContactEvent } from '../domain/contact.js';
 import { type AttributeValue, anonymousProfile } from '../domain/profile.js';
-import { decide, type EngineDecision, type Exploration } from '../engine/decide.js';
+import { type DecisionRequest, decide, type EngineDecision, type Exploration } from '../engine/decide.js';
 import type { DecisionLogEntry } from '../feedback/feedback-event.js';
 import type { FeedbackLog } from '../feedback/feedback-log.js';
 import type { LearnedModel } from '../learning/learned-model.js';
@@ -51,7 +51,20 @@ export interface DecisionServiceDeps {
   readonly learning?: { model(snapshot: RulesetSnapshot): LearnedModel | undefined } | undefined;
   /** ε-greedy exploration; none: every decision is greedy. */
   readonly exploration?: Exploration | undefined;
+  /** Hears of every decision made (metrics); must be cheap and must not throw. */
+  readonly observer?: { decided(result: DecisionResult): void } | undefined;
+  /**
+   * A decision not taken within this many ms is answered with the fallback (see decide()); none or
+   * 0: no deadline (the embedded store, whose reads never wait for I/O, needs none).
+   */
+  readonly timeoutMs?: number | undefined;
 }
+
+/** Set when a decision's deadline passed: its caller has been answered, the late work stops. */
+interface Deadline {
+  readonly expired: boolean;
+}
+const NO_DEADLINE: Deadline = Object.freeze({ expired: false });
 
 const NO_CONTEXT: Readonly<Record<string, AttributeValue>> = Object.freeze({});
 
@@ -62,10 +75,52 @@ const NO_CONTEXT: Readonly<Record<string, AttributeValue>> = Object.freeze({});
 export class DecisionService {
   constructor(private readonly deps: DecisionServiceDeps) {}
 
-  async decide(command: DecideCommand): Promise<DecisionResult> {
+  /**
+   * The decision, or past the deadline (`timeoutMs`) the fallback: the decision for an anonymous
+   * customer with no contact history, marked degraded, as when Redis is unreachable. Guarded by
+   * overload.int.test.ts "decision timeout".
+   */
+  decide(command: DecideCommand): Promise<DecisionResult> {
+    return this.withDeadline(command, () => this.fallback(command));
+  }
+
+  /** Like decide(), but null past the deadline, for callers with a fallback of their own (banners). */
+  decideInTime(command: DecideCommand): Promise<DecisionResult | null> {
+    return this.withDeadline(command, () => null);
+  }
+
+  private withDeadline<T>(command: DecideCommand, onTimeout: () => T): Promise<DecisionResult | T> {
+    const ms = this.deps.timeoutMs ?? 0;
+    if (ms <= 0) return this.decideNow(command, NO_DEADLINE) as Promise<DecisionResult>;
+    const deadline = { expired: false };
+    return new Promise<DecisionResult | T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        deadline.expired = true;
+        try {
+          resolve(onTimeout());
+        } catch (err) {
+          reject(err);
+        }
+      }, ms);
+      this.decideNow(command, deadline).then(
+        (result) => {
+          clearTimeout(timer);
+          if (result !== null) resolve(result);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /** The decision; null when the deadline passed meanwhile (nothing more is recorded then). */
+  private async decideNow(command: DecideCommand, deadline: Deadline): Promise<DecisionResult | null> {
     const { rules, profiles, history, counters, clock } = this.deps;
     const customerId = command.customerId;
     const [lookup, firstRead] = await Promise.all([profiles.get(customerId), history.lastSeen(customerId)]);
+    if (deadline.expired) return null;
     const profile = lookup.profile ?? anonymousProfile(customerId);
     let seen = firstRead;
     let degraded = lookup.degraded || seen.degraded;
@@ -83,13 +138,7 @@ export class DecisionService {
         now,
         learned: this.deps.learning?.model(snapshot),
         exploration: this.deps.exploration,
-        request: {
-          channel: command.channel,
-          placement: command.placement ?? null,
-          limit: command.limit ?? this.deps.defaultLimit,
-          context: command.context ?? NO_CONTEXT,
-          explain: command.explain ?? false,
-        },
+        request: this.requestOf(command),
       });
       // Within a contact decided again, what it showed already is neither recorded nor counted twice.
       const fresh =
@@ -99,6 +148,9 @@ export class DecisionService {
       if (fresh.length > 0) {
         const shown = fresh.map((c) => impression(c.offer.id, c.offer.campaign.id, command.channel, now));
         const outcome = await history.appendIfUnchanged(customerId, seen, shown);
+        // Too late: the caller got the fallback, which is what was shown and logged. The contact
+        // history may keep these impressions (the append went through); caps err on the safe side.
+        if (deadline.expired) return null;
         if (outcome.appended) {
           degraded ||= outcome.degraded;
           for (const chosen of fresh)
@@ -124,8 +176,52 @@ export class DecisionService {
         engine,
       };
       this.deps.log.recordDecision(logEntryOf(result));
+      this.deps.observer?.decided(result);
       return result;
     }
+  }
+
+  /** The decision for an anonymous customer, without waiting for anything: no I/O, no history. */
+  private fallback(command: DecideCommand): DecisionResult {
+    const { rules, counters, clock } = this.deps;
+    const now = clock();
+    const snapshot = rules.current;
+    const engine = decide({
+      snapshot,
+      profile: anonymousProfile(command.customerId),
+      history: [],
+      usage: counters,
+      now,
+      learned: this.deps.learning?.model(snapshot),
+      exploration: this.deps.exploration,
+      request: this.requestOf(command),
+    });
+    const cost = snapshot.policies[channelIndex(command.channel)]!.cost;
+    for (const chosen of engine.offers) counters.record(chosen.offer.id, chosen.offer.campaign.id, now, cost);
+    const result: DecisionResult = {
+      decisionId: randomUUID(),
+      customerId: command.customerId,
+      customerKnown: false,
+      channel: command.channel,
+      placement: command.placement ?? null,
+      rulesetVersion: snapshot.version,
+      decidedAt: now,
+      degraded: true,
+      engine,
+    };
+    this.deps.log.recordDecision(logEntryOf(result));
+    this.deps.observer?.decided(result);
+    return result;
+  }
+
+  private requestOf(command: DecideCommand): DecisionRequest {
+    return {
+      channel: command.channel,
+      placement: command.placement ?? null,
+      limit: command.limit ?? this.deps.defaultLimit,
+      context: command.context ?? NO_CONTEXT,
+      explain: command.explain ?? false,
+    };
   }
 }
 

@@ -19,6 +19,8 @@ export const CLOSE = {
   unsupportedData: 1003,
   policy: 1008,
   tooBig: 1009,
+  /** Over a limit that frees up (sessions per key): come back later. */
+  tryAgainLater: 1013,
 } as const;
 
 export type ClientMessage =

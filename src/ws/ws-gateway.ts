@@ -47,6 +47,8 @@ const CLOSE_GRACE_MS = 1000;
  */
 export class WsGateway {
   private readonly sessions = new Set<WsSession>();
+  /** Open sessions per API key (the key itself), for OFFERLOOP_WS_MAX_SESSIONS_PER_KEY. */
+  private readonly perKey = new Map<string, number>();
   private heartbeat: NodeJS.Timeout | null = null;
   /** Where the heartbeat goes on at its next tick; a Set's iterator survives deletions. */
   private heartbeatCursor: Iterator<WsSession> | null = null;
@@ -114,9 +116,23 @@ export class WsGateway {
       done(outcome);
       return;
     }
+    if (this.atSessionLimit(outcome)) {
+      done(
+        new OfferloopError(
+          'too_many_sessions',
+          429,
+          `this API key already holds ${this.deps.config.maxSessionsPerKey} WebSocket sessions on this server`,
+        ),
+      );
+      return;
+    }
     request.apiKey = outcome;
     done();
   };
+
+  private atSessionLimit(key: ApiKeyConfig): boolean {
+    return (this.perKey.get(key.key) ?? 0) >= this.deps.config.maxSessionsPerKey;
+  }
 
   private keyOf(request: FastifyRequest): ApiKeyConfig | OfferloopError {
     const credentials = credentialsOf(request, { browser: true });
@@ -129,8 +145,14 @@ export class WsGateway {
 
   private open(socket: WebSocket, request: FastifyRequest): void {
     const key = request.apiKey!;
+    // Upgrades of one key checked at the same time may all have passed authenticate().
+    if (this.atSessionLimit(key)) {
+      socket.close(CLOSE.tryAgainLater, 'too many sessions for this API key');
+      return;
+    }
     const session = new WsSession(socket, key, this.deps.config.sendBufferBytes, (s) => this.forget(s));
     this.sessions.add(session);
+    this.perKey.set(key.key, (this.perKey.get(key.key) ?? 0) + 1);
     // Handlers are attached synchronously: a message that arrives before them would be lost.
     socket.on('pong', () => {
       session.alive = true;
@@ -242,6 +264,9 @@ export class WsGateway {
 
   private forget(session: WsSession): void {
     if (!this.sessions.delete(session)) return;
+    const left = (this.perKey.get(session.key.key) ?? 1) - 1;
+    if (left > 0) this.perKey.set(session.key.key, left);
+    else this.perKey.delete(session.key.key);
     for (const topic of session.topics) this.deps.hub.unsubscribe(topic, session);
     session.topics.clear();
   }

@@ -22,6 +22,17 @@ export class RedisUnavailableError extends Error {
   }
 }
 
+/** Why a call failed: past its deadline, Redis known down or the connection lost, an error reply. */
+export type RedisFailure = 'timeout' | 'unavailable' | 'reply';
+
+/** Sees every call of a connection (metrics): one `performance.now()` and a callback per call. */
+export interface RedisCallObserver {
+  /** A call sent at `startedAt` (performance.now()) settled: failure null, or why it failed. */
+  settled(startedAt: number, failure: RedisFailure | null): void;
+  /** A call failed at once, not sent: Redis is known to be down. */
+  refused(): void;
+}
+
 /** The few things Offerloop needs of node-redis, the same for one node and for a cluster. */
 interface Driver {
   readonly isReady: boolean;
@@ -61,6 +72,7 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
   private replaced = 0;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
+  private observer: RedisCallObserver | null = null;
 
   private constructor(
     private readonly config: RedisConfig,
@@ -96,6 +108,11 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
     return this.replaced;
   }
 
+  /** Reports every call from now on to `observer` (one per connection). */
+  instrument(observer: RedisCallObserver): void {
+    this.observer = observer;
+  }
+
   get isUp(): boolean {
     return this.healthy && this.driver.isReady;
   }
@@ -106,10 +123,22 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
     args: RedisArg[],
     options: SendOptions = {},
   ): Promise<T> {
-    if (!this.isUp) return Promise.reject(new RedisUnavailableError(`Redis is unavailable`));
+    const observer = this.observer;
+    if (!this.isUp) {
+      observer?.refused();
+      return Promise.reject(new RedisUnavailableError(`Redis is unavailable`));
+    }
+    const startedAt = observer === null ? 0 : performance.now();
     const reply = this.driver.send(key, args, options.buffers ?? false) as Promise<T>;
     const ms = options.timeoutMs ?? this.config.timeoutMs;
-    return ms > 0 ? withDeadline(reply, ms, `Redis ${args[0]}`) : reply;
+    if (ms > 0) return withDeadline(reply, ms, `Redis ${args[0]}`, observer, startedAt);
+    if (observer !== null) {
+      reply.then(
+        () => observer.settled(startedAt, null),
+        (err: unknown) => observer.settled(startedAt, err instanceof ErrorReply ? 'reply' : 'unavailable'),
+      );
+    }
+    return reply;
   }
 
   publish(channel: string, message: string): Promise<number> {
@@ -201,18 +230,33 @@ function describe(config: RedisConfig): string {
   return where.replace(/\/\/[^@/]*@/, '//***@');
 }
 
-function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+/** `observer` (if any) hears of the call once: when it settles or, if first, when its deadline passes. */
+function withDeadline<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+  observer: RedisCallObserver | null = null,
+  startedAt = 0,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new RedisUnavailableError(`${what}: no answer in ${ms} ms`)), ms);
+    const timer = setTimeout(() => {
+      observer?.settled(startedAt, 'timeout');
+      // A late answer is not observed again.
+      observer = null;
+      reject(new RedisUnavailableError(`${what}: no answer in ${ms} ms`));
+    }, ms);
     promise.then(
       (value) => {
         clearTimeout(timer);
+        observer?.settled(startedAt, null);
         resolve(value);
       },
       (err: unknown) => {
         clearTimeout(timer);
         // An error reply is Redis answering (e.g. NOSCRIPT); anything else means it is not reachable.
-        reject(err instanceof ErrorReply ? err : new RedisUnavailableError((err as Error).message));
+        const reply = err instanceof ErrorReply;
+        observer?.settled(startedAt, reply ? 'reply' : 'unavailable');
+        reject(reply ? err : new RedisUnavailableError((err as Error).message));
       },
     );
   });
