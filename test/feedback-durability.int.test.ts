@@ -246,6 +246,8 @@ class World {
       OFFERLOOP_LOG_LEVEL: 'info',
       FEEDBACK_SPOOL_DIR: this.spoolDir,
       FEEDBACK_CONSUMERS: String(this.consumers),
+      // Durability, not overload: a 503 for a busy machine would only make the count unreadable.
+      OFFERLOOP_MAX_EVENT_LOOP_DELAY_MS: '0',
     });
     this.servers.push(server);
     return server;

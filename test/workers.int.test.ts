@@ -179,6 +179,7 @@ describe('OFFERLOOP_WORKERS=2 on one Redis', () => {
       ...target.env,
       OFFERLOOP_API_KEYS: KEYS,
       OFFERLOOP_WORKERS: '2',
+      OFFERLOOP_MAX_EVENT_LOOP_DELAY_MS: '0',
       OFFERLOOP_RULES: FIXTURE_RULES,
       OFFERLOOP_WATCH_RULES: 'false',
       FEEDBACK_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'offerloop-workers-spool-')),
