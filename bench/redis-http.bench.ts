@@ -16,12 +16,10 @@
 // BENCH_RELOAD_NICE (run the reload's loader under nice -n N, to tell its CPU from Redis' work),
 // BENCH_CPU_PROF=DIR (profile our server with node --cpu-prof; the profile is written at its exit).
 
-import { access, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type autocannon from 'autocannon';
-import { runGenerate } from '../src/cli/generate-command.js';
 import { type RedisProcess, redisCommand, startRedis } from '../test/support/redis.js';
 import {
   API_KEY,
@@ -30,6 +28,8 @@ import {
   decisionBodies,
   envNumber,
   fire,
+  type GeneratedData,
+  generatedData,
   HEADERS,
   HELLO_SCRIPT,
   httpKnobs,
@@ -131,52 +131,13 @@ async function redisMemory(redis: RedisProcess): Promise<RedisMemory> {
 // Data: `offerloop generate --offers 500 --customers N --baskets 0` once, reused while the
 // parameters match. No baskets: the bench needs only the rules and the profiles.
 
-interface DataSet {
-  readonly dir: string;
-  readonly rules: string;
-  readonly profiles: string;
-  readonly reused: boolean;
-  readonly generateMs: number | null;
-}
-
-async function prepareData(): Promise<DataSet> {
-  const marker = path.join(DATA_DIR, 'bench-data.json');
-  const rules = path.join(DATA_DIR, 'rules');
-  const profiles = path.join(DATA_DIR, 'profiles.ndjson');
-  const want = JSON.stringify({ offers: OFFERS, customers: CUSTOMERS, affinities: AFFINITIES, seed: SEED });
-  try {
-    const same = (await readFile(marker, 'utf8')).trim() === want;
-    await access(rules);
-    await access(profiles);
-    if (same) return { dir: DATA_DIR, rules, profiles, reused: true, generateMs: null };
-  } catch {
-    // no marker or missing files: generate
-  }
-  say(`generating ${OFFERS} offers and ${CUSTOMERS.toLocaleString('en-US')} customers into ${DATA_DIR}`);
-  await rm(DATA_DIR, { recursive: true, force: true });
-  const started = performance.now();
-  // Its report goes to stderr: stdout carries only our tables and the JSON line.
-  // biome-ignore format: one option and its value per line
-  const code = await runGenerate(
-    [
-      '--offers', String(OFFERS),
-      '--customers', String(CUSTOMERS),
-      '--affinities', String(AFFINITIES),
-      '--seed', SEED,
-      '--baskets', '0',
-      '--out', DATA_DIR,
-    ],
-    { stdout: process.stderr, stderr: process.stderr },
-  );
-  if (code !== 0) throw new Error(`offerloop generate failed with exit code ${code}`);
-  await writeFile(marker, `${want}\n`);
-  return {
-    dir: DATA_DIR,
-    rules,
-    profiles,
-    reused: false,
-    generateMs: Math.round(performance.now() - started),
-  };
+function prepareData(): Promise<GeneratedData> {
+  return generatedData('redis-http bench', DATA_DIR, {
+    offers: OFFERS,
+    customers: CUSTOMERS,
+    affinities: AFFINITIES,
+    seed: SEED,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -528,7 +489,7 @@ interface ReloadFigures {
 async function reloadRun(
   server: Server,
   redis: RedisProcess,
-  data: DataSet,
+  data: GeneratedData,
   rate: number,
   margin: number,
   flips: number[],

@@ -65,7 +65,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -73,7 +73,6 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import { type RawData, WebSocket } from 'ws';
-import { runGenerate } from '../src/cli/generate-command.js';
 import { SCOPES } from '../src/config.js';
 import { CHANNELS } from '../src/domain/channel.js';
 import { Rng } from '../src/sim/random.js';
@@ -85,6 +84,8 @@ import {
   decisionBodies,
   envNumber,
   fire,
+  type GeneratedData,
+  generatedData,
   HEADERS,
   httpKnobs,
   killChildren,
@@ -194,51 +195,13 @@ const say = (text: string) => process.stderr.write(`soak bench: ${text}\n`);
 // ---------------------------------------------------------------------------------------------
 // Data: generated once, reused while the parameters match (as the redis-http bench).
 
-interface DataSet {
-  readonly dir: string;
-  readonly rules: string;
-  readonly profiles: string;
-  readonly reused: boolean;
-  readonly generateMs: number | null;
-}
-
-async function prepareData(): Promise<DataSet> {
-  const marker = path.join(DATA_DIR, 'bench-data.json');
-  const rules = path.join(DATA_DIR, 'rules');
-  const profiles = path.join(DATA_DIR, 'profiles.ndjson');
-  const want = JSON.stringify({ offers: OFFERS, customers: CUSTOMERS, affinities: AFFINITIES, seed: SEED });
-  try {
-    const same = (await readFile(marker, 'utf8')).trim() === want;
-    await access(rules);
-    await access(profiles);
-    if (same) return { dir: DATA_DIR, rules, profiles, reused: true, generateMs: null };
-  } catch {
-    // no marker or missing files: generate
-  }
-  say(`generating ${OFFERS} offers and ${CUSTOMERS.toLocaleString('en-US')} customers into ${DATA_DIR}`);
-  await rm(DATA_DIR, { recursive: true, force: true });
-  const started = performance.now();
-  // biome-ignore format: one option and its value per line
-  const code = await runGenerate(
-    [
-      '--offers', String(OFFERS),
-      '--customers', String(CUSTOMERS),
-      '--affinities', String(AFFINITIES),
-      '--seed', SEED,
-      '--baskets', '0',
-      '--out', DATA_DIR,
-    ],
-    { stdout: process.stderr, stderr: process.stderr },
-  );
-  if (code !== 0) throw new Error(`offerloop generate failed with exit code ${code}`);
-  await writeFile(marker, `${want}\n`);
-  return {
-    dir: DATA_DIR,
-    rules,
-    profiles,
-    reused: false,
-    generateMs: Math.round(performance.now() - started),
-  };
+function prepareData(): Promise<GeneratedData> {
+  return generatedData('soak bench', DATA_DIR, {
+    offers: OFFERS,
+    customers: CUSTOMERS,
+    affinities: AFFINITIES,
+    seed: SEED,
+  });
 }
 
 /** `offerloop load --redis URL --grace 0s FILE` in a child process; the number of customers loaded. */

@@ -612,12 +612,24 @@ export interface GeneratedData {
 export async function generatedData(
   label: string,
   dir: string,
-  params: { readonly offers: number; readonly customers: number; readonly seed: string },
+  params: {
+    readonly offers: number;
+    readonly customers: number;
+    readonly seed: string;
+    /** Top-K affinities per customer; default 20 (offerloop generate's). */
+    readonly affinities?: number;
+  },
 ): Promise<GeneratedData> {
+  const affinities = params.affinities ?? 20;
   const marker = path.join(dir, 'bench-data.json');
   const rules = path.join(dir, 'rules');
   const profiles = path.join(dir, 'profiles.ndjson');
-  const want = JSON.stringify({ offers: params.offers, customers: params.customers, seed: params.seed });
+  const want = JSON.stringify({
+    offers: params.offers,
+    customers: params.customers,
+    affinities,
+    seed: params.seed,
+  });
   if (existsSync(marker) && existsSync(rules) && existsSync(profiles)) {
     if (readFileSync(marker, 'utf8').trim() === want)
       return { dir, rules, profiles, reused: true, generateMs: null };
@@ -633,7 +645,10 @@ export async function generatedData(
     [
       '--offers', String(params.offers),
       '--customers', String(params.customers),
+      '--affinities', String(affinities),
       '--seed', params.seed,
+      // No baskets: benches need only the rules and the profiles.
+      '--baskets', '0',
       '--out', dir,
     ],
     { stdout: process.stderr, stderr: process.stderr },

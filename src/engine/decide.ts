@@ -158,8 +158,13 @@ export function decide(input: DecisionInput): EngineDecision {
   const suppressions = offerSuppressions(input.history, policy, snapshot.globalPolicy, now);
   const scope = decisionScope.reset(profile, request.context, now, snapshot.segments.length);
 
-  const customerHash = stableHash32(profile.id);
-  const holdout = inControlGroup(customerHash, GLOBAL_HOLDOUT_SALT, snapshot.globalHoldout);
+  // The customer's hash only when a holdout or a control group asks: most decisions need neither.
+  let customerHash = -1;
+  let holdout = false;
+  if (snapshot.globalHoldout > 0) {
+    customerHash = stableHash32(profile.id);
+    holdout = inControlGroup(customerHash, GLOBAL_HOLDOUT_SALT, snapshot.globalHoldout);
+  }
   const boosted = affinityQueue;
   boosted.fill(candidates, profile.affinities, fit, cost, model, ch, scope);
   const others = candidates.byStaticScore;
@@ -230,11 +235,11 @@ export function decide(input: DecisionInput): EngineDecision {
     // Memoised in the scope: screen() evaluated the campaign's segments already.
     const segment = campaign.segments.length > 0 ? scope.firstSegmentOf(campaign.segments) : null;
     const segmentId = segment === null ? null : segment.id;
-    const withheld = holdout
-      ? 'global_holdout'
-      : inControlGroup(customerHash, campaign.salt, campaign.controlShare)
-        ? 'control_group'
-        : null;
+    let withheld: WhyNot | null = holdout ? 'global_holdout' : null;
+    if (withheld === null && campaign.controlShare > 0) {
+      if (customerHash < 0) customerHash = stableHash32(profile.id);
+      if (inControlGroup(customerHash, campaign.salt, campaign.controlShare)) withheld = 'control_group';
+    }
     if (withheld !== null) {
       // Logged in its slot but not shown, and not replaced: the baseline uplift is measured against.
       // A next-best offer in its place would be shown only to control groups, and would make every
