@@ -55,6 +55,8 @@ export interface Config {
   readonly cache: {
     /** Budget of the profile cache in bytes (estimated from the encoded size). */
     readonly maxBytes: number;
+    /** Budget of the contact histories last seen, which decisions start from (estimated). */
+    readonly historyMaxBytes: number;
   };
   readonly auth: {
     readonly keys: readonly ApiKeyConfig[];
@@ -217,7 +219,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     },
     workers: parseWorkers(int, env, redis === null),
     redis,
-    cache: { maxBytes: int('OFFERLOOP_CACHE_MB', 256, 1, 1024 * 1024) * 1024 * 1024 },
+    cache: {
+      maxBytes: int('OFFERLOOP_CACHE_MB', 256, 1, 1024 * 1024) * 1024 * 1024,
+      historyMaxBytes: int('OFFERLOOP_HISTORY_CACHE_MB', 64, 1, 1024 * 1024) * 1024 * 1024,
+    },
     auth: {
       keys: demoKey
         ? [

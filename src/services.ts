@@ -249,7 +249,11 @@ async function redisStores(
     const keys = new RedisKeys(redisConfig.prefix);
     const backing = await RedisProfileStore.open(redis, keys);
     const profiles = new TieredProfileStore(backing, { maxBytes: cache.maxBytes });
-    const history = new RedisContactHistoryStore(redis, keys, { maxEvents: CONTACT_EVENTS_KEPT, retention });
+    const history = new RedisContactHistoryStore(redis, keys, {
+      maxEvents: CONTACT_EVENTS_KEPT,
+      maxCacheBytes: cache.historyMaxBytes,
+      retention,
+    });
     const sync = await PopulationSync.start(redis, keys, backing, profiles, log, [
       (id) => history.forget(id),
     ]);

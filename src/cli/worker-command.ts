@@ -64,6 +64,8 @@ export async function runWorker(
     const keys = new RedisKeys(config.redis.prefix);
     const history = new RedisContactHistoryStore(redis, keys, {
       maxEvents: CONTACT_EVENTS_KEPT,
+      // A consumer only appends reactions, which drop what it saw: it decides nothing from it.
+      maxCacheBytes: 1024 * 1024,
       retention: () => holder.current.lookback,
     });
     const name = `${hostname()}-${process.pid}`;

@@ -61,6 +61,7 @@ async function world(where: string | readonly string[] = server.url): Promise<Wo
   const keys = new RedisKeys(prefix);
   const history = new RedisContactHistoryStore(redis, keys, {
     maxEvents: 100,
+    maxCacheBytes: 16 * 1024 * 1024,
     retention: () => ({ impressionsMs: 7 * DAY_MS, reactionsMs: 30 * DAY_MS }),
   });
   return {

@@ -26,6 +26,7 @@ beforeAll(async () => {
   redis = await RedisConnection.open({ url: server.url, clusterNodes: [], prefix, timeoutMs: 1000 }, testLog);
   store = new RedisContactHistoryStore(redis, new RedisKeys(prefix), {
     maxEvents: 100,
+    maxCacheBytes: 16 * 1024 * 1024,
     retention: () => ({ impressionsMs: 7 * DAY, reactionsMs: 30 * DAY }),
   });
 });
@@ -58,5 +59,29 @@ describe('RedisContactHistoryStore blind append', () => {
     const again = await store.read('c3');
     expect((await store.appendIfUnchanged('c3', again, [impression])).appended).toBe(true);
     expect((await store.read('c3')).events).toEqual([impression, impression]);
+  });
+});
+
+describe('RedisContactHistoryStore memory of what it saw', () => {
+  it('is bounded by bytes: long histories take the room of many short ones', async () => {
+    // Room for about 10 histories of 10 events (200 + 10 × 150 bytes each, estimated).
+    const small = new RedisContactHistoryStore(redis, new RedisKeys(`t-${randomUUID().slice(0, 8)}`), {
+      maxEvents: 100,
+      maxCacheBytes: 10 * (200 + 10 * 150),
+      retention: () => ({ impressionsMs: 7 * DAY, reactionsMs: 30 * DAY }),
+    });
+    const events = (n: number): ContactEvent[] =>
+      Array.from({ length: n }, (_, i) => ({ ...accept, outcome: 'impression', at: accept.at + i }));
+    for (let i = 0; i < 8; i++) {
+      const seen = await small.read(`short-${i}`);
+      expect((await small.appendIfUnchanged(`short-${i}`, seen, events(10))).appended).toBe(true);
+    }
+    for (let i = 0; i < 8; i++) expect((await small.lastSeen(`short-${i}`)).events).toHaveLength(10);
+    // One history of 60 events: the oldest short ones make room for it.
+    const seen = await small.read('long');
+    expect((await small.appendIfUnchanged('long', seen, events(60))).appended).toBe(true);
+    expect((await small.lastSeen('long')).events).toHaveLength(60);
+    expect((await small.lastSeen('short-0')).revision).toBe('0');
+    expect((await small.lastSeen('short-7')).events).toHaveLength(10);
   });
 });

@@ -62,6 +62,12 @@ export interface RedisHistoryOptions {
   /** Events kept per customer, newest. */
   readonly maxEvents: number;
   /**
+   * Memory for the histories this node saw last, estimated. Bounded by bytes, not customers:
+   * histories grow with every decision, to `maxEvents` each (a soak grew a customer-bounded cache
+   * to gigabytes).
+   */
+  readonly maxCacheBytes: number;
+  /**
    * How long a customer's history must live: impressions as long as the longest limit window,
    * reactions as long as the longest suppression; so anonymous visitors' histories do not pile
    * up. Read for every write (a property of the ruleset in force), so a reload changes it.
@@ -94,7 +100,7 @@ const NEVER_SEEN: ContactHistory = Object.freeze({
  * memory and say so (`degraded`).
  */
 export class RedisContactHistoryStore implements ContactHistoryStore {
-  private readonly seen = new LRUCache<string, ContactHistory>({ max: 100_000 });
+  private readonly seen: LRUCache<string, ContactHistory>;
   private readonly fallback = new MemoryContactHistoryStore({
     maxCustomers: 100_000,
     maxEventsPerCustomer: CONTACT_EVENTS_KEPT,
@@ -104,7 +110,12 @@ export class RedisContactHistoryStore implements ContactHistoryStore {
     private readonly redis: RedisConnection,
     private readonly keys: RedisKeys,
     private readonly options: RedisHistoryOptions,
-  ) {}
+  ) {
+    this.seen = new LRUCache<string, ContactHistory>({
+      maxSize: options.maxCacheBytes,
+      sizeCalculation: historyBytes,
+    });
+  }
 
   async read(customerId: string): Promise<ContactHistory> {
     try {
@@ -204,6 +215,16 @@ export class RedisContactHistoryStore implements ContactHistoryStore {
 /** `at|channel outcome|offerId|campaignId`, e.g. `1767225600000|10|gold-card|cards`. */
 function encodeEvent(e: ContactEvent): string {
   return `${e.at}|${channelIndex(e.channel)}${OUTCOMES.indexOf(e.outcome)}|${e.offerId}|${e.campaignId}`;
+}
+
+/**
+ * Heap bytes of a history held in `seen`, estimated: the entry, its key and the LRU's bookkeeping,
+ * and per event an object of five fields, a boxed time, two short strings and an array slot.
+ */
+const HISTORY_BYTES = 200;
+const EVENT_BYTES = 150;
+function historyBytes(history: ContactHistory): number {
+  return HISTORY_BYTES + history.events.length * EVENT_BYTES;
 }
 
 function decodeEvent(text: string): ContactEvent {
