@@ -72,8 +72,9 @@ export function runPrimary(count: number, log: Logger): Promise<void> {
       worker.on('exit', (code, signal) => {
         if (slot.worker === worker) slot.worker = null;
         if (stopping) {
-          // A worker that did not stop cleanly makes the primary's exit code non-zero.
-          if (code !== 0) {
+          // A worker that did not stop cleanly makes the primary's exit code non-zero. One still
+          // starting has no handler yet and dies of the signal itself: that is a clean stop too.
+          if (code !== 0 && signal !== stopSignal) {
             exitCode ||= 1;
             log.warn({ worker: slot.index, workerPid: worker.process.pid, code, signal }, 'worker stopped');
           }
@@ -111,6 +112,7 @@ export function runPrimary(count: number, log: Logger): Promise<void> {
     };
 
     let exitCode = 0;
+    let stopSignal: NodeJS.Signals | null = null;
     const finish = (): void => {
       log.info({ exitCode }, 'stopped');
       process.exit(exitCode);
@@ -119,6 +121,7 @@ export function runPrimary(count: number, log: Logger): Promise<void> {
     const stopAll = (signal: NodeJS.Signals, code: number): void => {
       if (stopping) return;
       stopping = true;
+      stopSignal = signal;
       exitCode = code;
       for (const slot of slots) {
         if (slot.restart !== null) clearTimeout(slot.restart);
@@ -141,6 +144,7 @@ export function runPrimary(count: number, log: Logger): Promise<void> {
         stopAll(signal, 0);
       });
     }
+    log.info({ workers: count }, 'starting workers');
     for (const slot of slots) fork(slot);
   });
 }

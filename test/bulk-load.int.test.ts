@@ -259,6 +259,18 @@ describe('a population load', () => {
     expect(result.loadSeconds).toBeGreaterThanOrEqual(0.35);
   });
 
+  it('does not wait the grace period on a first load: no server reads an older version', async () => {
+    // A prefix of its own, so that there is no current version. With the grace period owed, this
+    // would outlast the test's timeout by far.
+    const result = await loadPopulation(
+      connection,
+      new RedisKeys(`${target.config.prefix}-first`),
+      toAsync(ndjson([JSON.stringify(customer(1, 1))])),
+      { buckets: 1, source: 'first', graceMs: 600_000 },
+    );
+    expect(result).toMatchObject({ previousVersion: null, customers: 1, carriedOver: 0 });
+  }, 10_000);
+
   it('refuses a second load while one is running', async () => {
     let release!: () => void;
     const paused = new Promise<void>((resolve) => {

@@ -45,7 +45,11 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function startPrimary(env: Record<string, string>): Promise<Primary> {
+/** Spawns `npm start`'s process; `onLog` sees each JSON log line as it comes. */
+async function spawnPrimary(
+  env: Record<string, string>,
+  onLog: (log: Primary['logs'][number]) => void = () => {},
+): Promise<Primary & { readonly tail: string[] }> {
   if (!existsSync(SERVER_SCRIPT)) throw new Error(`${SERVER_SCRIPT} is missing: run \`npm run build\` first`);
   const port = await freePort();
   // Only what we set: an OFFERLOOP_/REDIS_/FEEDBACK_ variable of the shell must not leak in.
@@ -67,30 +71,39 @@ async function startPrimary(env: Record<string, string>): Promise<Primary> {
     if (tail.length > 40) tail.shift();
   };
   createInterface({ input: proc.stderr! }).on('line', remember);
+  createInterface({ input: proc.stdout! }).on('line', (line) => {
+    remember(line);
+    try {
+      const log = JSON.parse(line) as Primary['logs'][number];
+      logs.push(log);
+      onLog(log);
+    } catch {
+      // not a log line
+    }
+  });
+  return { proc, pid: proc.pid!, port, exit, logs, tail };
+}
+
+async function startPrimary(env: Record<string, string>): Promise<Primary> {
+  let onReady = () => {};
   const ready = new Promise<void>((resolve) => {
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
-      remember(line);
-      try {
-        const log = JSON.parse(line) as Primary['logs'][number];
-        logs.push(log);
-        if (log.msg === 'offerloop ready') resolve();
-      } catch {
-        // not a log line
-      }
-    });
+    onReady = resolve;
+  });
+  const primary = await spawnPrimary(env, (log) => {
+    if (log.msg === 'offerloop ready') onReady();
   });
   const outcome = await Promise.race([
     ready.then(() => 'ready' as const),
-    exit.then(() => 'exited' as const),
+    primary.exit.then(() => 'exited' as const),
     sleep(30_000, 'timeout' as const, { ref: false }),
   ]);
   if (outcome !== 'ready') {
-    proc.kill('SIGKILL');
+    primary.proc.kill('SIGKILL');
     throw new Error(
-      `the server ${outcome === 'exited' ? 'exited' : 'was not ready in 30 s'}:\n${tail.join('\n')}`,
+      `the server ${outcome === 'exited' ? 'exited' : 'was not ready in 30 s'}:\n${primary.tail.join('\n')}`,
     );
   }
-  return { proc, pid: proc.pid!, port, exit, logs };
+  return primary;
 }
 
 interface Answer {
@@ -287,5 +300,31 @@ describe('OFFERLOOP_WORKERS=2 on one Redis', () => {
     for (const pid of workers) expect(isAlive(pid)).toBe(false);
     const stopped = primary.logs.filter((l) => l.msg === 'stopped').map((l) => l.pid);
     expect(stopped).toEqual(expect.arrayContaining([...workers, primary.pid]));
+  }, 40_000);
+});
+
+describe('OFFERLOOP_WORKERS=2, stopped while its workers start', () => {
+  it('exits 0: a worker killed by the signal before its handler is installed stopped cleanly', async () => {
+    // The primary logs 'starting workers' just before it forks them: they take a second to load,
+    // so the SIGTERM passed on reaches them before they listen.
+    const primary = await spawnPrimary(
+      {
+        OFFERLOOP_WORKERS: '2',
+        OFFERLOOP_RULES: FIXTURE_RULES,
+        OFFERLOOP_WATCH_RULES: 'false',
+        FEEDBACK_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'offerloop-workers-spool-')),
+      },
+      (log) => {
+        if (log.msg === 'starting workers') primary.proc.kill('SIGTERM');
+      },
+    );
+    try {
+      expect(await primary.exit).toBe(0);
+      expect(primary.logs.some((l) => l.msg === 'worker ready')).toBe(false);
+      expect(primary.logs.some((l) => l.msg === 'worker stopped')).toBe(false);
+      expect(primary.logs.find((l) => l.msg === 'stopped')).toMatchObject({ exitCode: 0 });
+    } finally {
+      primary.proc.kill('SIGKILL');
+    }
   }, 40_000);
 });

@@ -173,9 +173,12 @@ async function loadVersion(
     await redis.publish(keys.events(), versionMessage(version));
     const loadSeconds = Math.round(performance.now() - started) / 1000;
     options.onFlipped?.({ version, previousVersion: previous, customers: written.customers, loadSeconds });
-    // Servers that have not seen the flip yet still write API changes to the old version: wait, then copy again.
-    await sleep(options.graceMs ?? 10_000);
-    carriedOver += await carryOverChanges(redis, keys, previous, population);
+    // Servers that have not seen the flip yet still write API changes to the old version: wait, then
+    // copy again. A first load has no old version, so nothing to wait for.
+    if (previous !== null) {
+      await sleep(options.graceMs ?? 10_000);
+      carriedOver += await carryOverChanges(redis, keys, previous, population);
+    }
     const deletedKeys = await deleteVersions(redis, keys, (v) => v !== version);
     return {
       version,
