@@ -38,6 +38,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const DOCKERFILE = path.join(root, 'docker/Dockerfile');
 const COMPOSE = path.join(root, 'docker/compose.yaml');
 const REDIS_CONF = path.join(root, 'docker/redis.conf');
+const PROMETHEUS_CONF = path.join(root, 'docker/prometheus.yml');
 
 // ---- reading the Dockerfile ----
 
@@ -191,6 +192,12 @@ const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as
   devDependencies: Record<string, string>;
 };
 const compose = parseYaml(readFileSync(COMPOSE, 'utf8'), { merge: true }) as ComposeFile;
+const prometheusConf = parseYaml(readFileSync(PROMETHEUS_CONF, 'utf8')) as {
+  scrape_configs: {
+    authorization: { credentials_file?: string };
+    static_configs: { targets: string[] }[];
+  }[];
+};
 
 /** A compose value with its ${VAR:-default} filled from `vars`, else the default. */
 function withVars(value: string, vars: Readonly<Record<string, string>> = {}): string {
@@ -562,7 +569,7 @@ describe('the image, replayed without Docker', () => {
       expect(generated, generated.output).toMatchObject({ code: 0 });
 
       const loader = compose.services.loader!;
-      // The compose command as it is: it waits its 10 s grace period after the flip, even on a first load.
+      // The compose command as it is (a first load: no grace period to wait after the flip).
       const loaded = await timed('loader', () =>
         runToEnd(
           loader.command!.map((a) => local(a)),
@@ -592,6 +599,15 @@ describe('the image, replayed without Docker', () => {
         expect(body.customerKnown).toBe(true);
         expect(body.offers.length).toBeGreaterThan(0);
         expect((await decide(server, 'demo', { customerId: 'cust-7', channel: 'web' })).status).toBe(401);
+        // Prometheus of the monitoring profile: the key in its key file may read /metrics.
+        const key = readFileSync(path.join(root, 'docker/metrics-demo-key'), 'utf8');
+        const metrics = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${key}` } });
+        expect(metrics.status).toBe(200);
+        // One decision so far, summed over the workers' samples (each labelled with its worker).
+        const decided = [
+          ...(await metrics.text()).matchAll(/^offerloop_decisions_total\{channel="web"[^}]*\} (\d+)$/gm),
+        ];
+        expect(decided.reduce((n, m) => n + Number(m[1]), 0)).toBe(1);
       } finally {
         expect(await stopServer(server), server.output.join('\n')).toBe(0);
       }
@@ -751,6 +767,36 @@ describe('docker/compose.yaml', () => {
     expect(loader?.profiles).toEqual(['load']);
     expect(loader?.command?.slice(0, 3)).toEqual(['node', 'bin/offerloop', 'load']);
     expect(loader?.command).toContain('redis://redis:6379');
+  });
+
+  it('has Prometheus and Grafana in the monitoring profile, scraping with the key file and showing the dashboard', () => {
+    const { prometheus, grafana } = compose.services;
+    expect(prometheus?.profiles).toEqual(['monitoring']);
+    expect(grafana?.profiles).toEqual(['monitoring']);
+    // Prometheus reads its config and the key where prometheus.yml says, and scrapes the servers.
+    const configAt = prometheus!.command!.find((a) => a.startsWith('--config.file='))!.split('=')[1]!;
+    expect(path.resolve(root, 'docker', mountedAt(prometheus!.volumes, configAt)!)).toBe(PROMETHEUS_CONF);
+    const scrape = prometheusConf.scrape_configs[0]!;
+    expect(scrape.authorization.credentials_file).toBeDefined();
+    expect(mountedAt(prometheus!.volumes, scrape.authorization.credentials_file!)).toBe('./metrics-demo-key');
+    expect(scrape.static_configs[0]!.targets).toContain(`offerloop:${imageEnv.PORT}`);
+    // Grafana: its data source is that Prometheus, and the dashboard file is where the provider looks.
+    const provisioning = mountedAt(grafana!.volumes, '/etc/grafana/provisioning')!;
+    const provisioned = (file: string) =>
+      parseYaml(readFileSync(path.resolve(root, 'docker', provisioning, file), 'utf8')) as {
+        datasources?: { type: string; url: string; isDefault: boolean }[];
+        providers?: { options: { path: string } }[];
+      };
+    const [source] = provisioned('datasources/prometheus.yaml').datasources!;
+    expect(source).toMatchObject({ type: 'prometheus', url: 'http://prometheus:9090', isDefault: true });
+    expect(prometheus!.ports?.[0]).toMatch(/^127\.0\.0\.1:.*:9090$/);
+    const dashboards = provisioned('dashboards/offerloop.yaml').providers![0]!.options.path;
+    const dashboardFile = grafana!
+      .volumes!.map((v) => v.split(':'))
+      .find(([, t]) => t?.startsWith(`${dashboards}/`));
+    expect(path.resolve(root, 'docker', dashboardFile![0]!)).toBe(
+      path.join(root, 'docker/grafana/offerloop-dashboard.json'),
+    );
   });
 
   it('declares every named volume it mounts', () => {
