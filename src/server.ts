@@ -57,10 +57,11 @@ export async function buildServer(
   });
   // First: its onRequest hook times everything after it.
   installHttpMetrics(app, services.metrics);
-  // Before every route: a shed request must cost as little as possible (src/http/overload.ts).
+  // In front of Fastify: a shed request must cost as little as possible (src/http/overload.ts).
   const overload = new OverloadGuard(config.http.maxEventLoopDelayMs);
   installLoadShedding(app, overload);
   const connections = limitConnections(app, config.http.maxConnections);
+  services.metrics.watchOverload(() => ({ ...overload.status(), connectionsDropped: connections.dropped }));
   app.decorateRequest('apiKey', null);
   // Node's server.close() closes idle keep-alive connections once, when closing starts; one busy at
   // that moment goes idle after its response and would hold the close for the keep-alive timeout.

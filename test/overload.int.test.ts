@@ -1,7 +1,11 @@
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
+import fastifyWebsocket from '@fastify/websocket';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { installLoadShedding } from '../src/http/overload.js';
 import { listen, type TestServer, testServer } from './helpers.js';
 import {
   auth,
@@ -62,6 +66,32 @@ const CLIENT = `
     });
     req.end(payload);
   });
+  // A WebSocket handshake on a new connection: 101 (then closed at once) or the answer's status.
+  const upgrade = (path) => new Promise((resolve) => {
+    const sentAt = Date.now();
+    const req = http.request({ host: '127.0.0.1', port, path, agent: false, headers: {
+      authorization: 'Bearer ' + key, connection: 'Upgrade', upgrade: 'websocket',
+      'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' } });
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      outcomes.push({ path, sentAt, status: 101, retryAfter: null, degraded: false, body: '' });
+      resolve();
+    });
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => { text += chunk; });
+      res.on('end', () => {
+        outcomes.push({ path, sentAt, status: res.statusCode, retryAfter: res.headers['retry-after'] ?? null, degraded: false, body: text.slice(0, 300) });
+        resolve();
+      });
+    });
+    req.on('error', (err) => {
+      outcomes.push({ path, sentAt, status: 0, retryAfter: null, degraded: false, body: err.message });
+      resolve();
+    });
+    req.end();
+  });
   const done = () => { agent.destroy(); parentPort.postMessage(outcomes); };
   if (job.kind === 'paced') {
     const started = Date.now();
@@ -73,6 +103,7 @@ const CLIENT = `
         return;
       }
       inFlight.push(send('/v1/decisions', 'POST', job.bodies[0], false), send('/health/live', 'GET', undefined, true));
+      if (job.upgrades) inFlight.push(upgrade('/v1/ws'));
     }, job.everyMs);
   } else {
     let next = 0;
@@ -88,8 +119,11 @@ const CLIENT = `
 `;
 
 type ClientJob =
-  /** Every `everyMs` one decision (keep-alive) and one liveness probe (a new connection), for `forMs`. */
-  | { kind: 'paced'; everyMs: number; forMs: number; bodies: string[] }
+  /**
+   * Every `everyMs` one decision (keep-alive) and one liveness probe (a new connection), and with
+   * `upgrades` one WebSocket handshake on /v1/ws (a new connection), for `forMs`.
+   */
+  | { kind: 'paced'; everyMs: number; forMs: number; bodies: string[]; upgrades?: boolean }
   /**
    * `total` POSTs (decisions unless `path`) over `concurrency` keep-alive connections, cycling
    * through `bodies`; none started after `forMs`.
@@ -150,13 +184,14 @@ describe('load shedding on event-loop delay', () => {
   });
   afterAll(() => server?.close());
 
-  it('answers 503 with Retry-After to requests that waited through an overload, never to /health/live, and recovers', async () => {
+  it('in an overload, serves the first requests of each turn of the loop and answers the rest 503 with Retry-After, never /health/live; recovers', async () => {
     await warmUp(port);
     const traffic = clientThread(port, 'demo', {
       kind: 'paced',
       everyMs: 10,
       forMs: 3000,
       bodies: [DECISION],
+      upgrades: true,
     });
     await sleep(300);
     // 30 heavy requests at a time for a second: every turn of the loop has 300 ms of work to do.
@@ -172,10 +207,10 @@ describe('load shedding on event-loop delay', () => {
     overload.to = Date.now();
     const outcomes = await traffic;
 
-    // Nothing but 200 and 503: no connection error, no 500.
-    for (const o of [...outcomes, ...heavy]) expect([200, 503]).toContain(o.status);
-    // Work went on at about what the process can do: the requests read early in each turn were served.
-    // (Not in what proportion: on a machine busy with other work, as CI is, that varies widely.)
+    // Nothing but 200 and 503 (101 and 503 for handshakes): no connection error, no 500.
+    for (const o of [...outcomes, ...heavy]) if (o.path !== '/v1/ws') expect([200, 503]).toContain(o.status);
+    // Work went on: the requests read first in each turn were served. (Not in what proportion: on
+    // a machine busy with other work, as CI is, that varies widely.)
     const heavyServed = heavy.filter((o) => o.status === 200).length;
     expect(heavyServed).toBeGreaterThan(0);
     expect(heavyServed).toBeLessThan(heavy.length);
@@ -183,15 +218,23 @@ describe('load shedding on event-loop delay', () => {
 
     const decisions = outcomes.filter((o) => o.path === '/v1/decisions');
     const probes = outcomes.filter((o) => o.path === '/health/live');
+    const upgrades = outcomes.filter((o) => o.path === '/v1/ws');
     const before = decisions.filter((o) => o.sentAt < overload.from - 50);
     const during = decisions.filter((o) => o.sentAt >= overload.from + 200 && o.sentAt < overload.to - 50);
     const after = decisions.filter((o) => o.sentAt >= overload.to + 300);
     expect(before.length).toBeGreaterThan(5);
     expect(before.filter((o) => o.status !== 200).length).toBeLessThanOrEqual(before.length / 10);
-    // Decisions that came in during the overload waited behind the heavy work too: those read late
-    // in a turn of the loop were refused (how many depends on where the kernel put their socket).
-    const shed = [...during, ...heavy].filter((o) => o.status === 503);
+    // Decisions that came in during the overload and were read after a turn's first request were
+    // refused (how many depends on where the kernel put their socket). A handshake comes on a new
+    // connection, which tends to be read first in its turn: refused or not (the next test shows
+    // the refusal itself).
+    const upgradesDuring = upgrades.filter(
+      (o) => o.sentAt >= overload.from + 200 && o.sentAt < overload.to - 50,
+    );
+    const shed = [...during, ...heavy, ...upgradesDuring].filter((o) => o.status === 503);
     expect(during.some((o) => o.status === 503)).toBe(true);
+    for (const o of upgrades) expect([101, 503]).toContain(o.status);
+    expect(upgrades.filter((o) => o.sentAt < overload.from - 50).every((o) => o.status === 101)).toBe(true);
     for (const o of shed) {
       expect(o.retryAfter).toBe('1');
       expect(JSON.parse(o.body)).toEqual({
@@ -203,12 +246,24 @@ describe('load shedding on event-loop delay', () => {
     expect(after.length).toBeGreaterThan(20);
     expect(after.filter((o) => o.status !== 200).length).toBeLessThanOrEqual(after.length / 10);
     expect(after.slice(-10).every((o) => o.status === 200)).toBe(true);
+    expect(
+      upgrades
+        .filter((o) => o.sentAt >= overload.to + 300)
+        .slice(-10)
+        .every((o) => o.status === 101),
+    ).toBe(true);
     // Liveness says the process is up, however late it runs.
     expect(probes.every((o) => o.status === 200)).toBe(true);
 
     const ready = (await server.app.inject({ url: '/health/ready' })).json();
     expect(ready.overload).toMatchObject({ maxEventLoopDelayMs: 50, overloaded: false });
     expect(ready.overload.shed).toBeGreaterThanOrEqual(shed.length);
+    // Refused before routing: counted apart, and not in the per-route request histogram.
+    const metrics = (await server.app.inject({ url: '/metrics', headers: { authorization: 'Bearer demo' } }))
+      .body;
+    const counted = Number(/^offerloop_http_requests_shed_total (\d+)$/m.exec(metrics)?.[1]);
+    expect(counted).toBe(ready.overload.shed);
+    expect(metrics).not.toMatch(/offerloop_http_request_duration_seconds_count\{[^}]*status_code="503"/);
   }, 30_000);
 
   it('sheds nothing for one long turn of the loop (a cold start, a GC): its requests have waited already', async () => {
@@ -235,6 +290,72 @@ describe('load shedding on event-loop delay', () => {
       await lenient.close();
     }
   }, 20_000);
+});
+
+describe('refusals before Fastify', () => {
+  let app: FastifyInstance;
+  let port: number;
+  let refused = 0;
+
+  beforeAll(async () => {
+    app = Fastify();
+    await app.register(fastifyWebsocket);
+    app.get('/health/live', async () => ({ status: 'live' }));
+    app.post('/work', async () => ({ ok: true }));
+    app.get('/socket', { websocket: true }, (socket) => socket.send('hello'));
+    // A policy that refuses everything it is asked about: what is refused, and how, is the point here.
+    installLoadShedding(app, {
+      shed: () => {
+        refused++;
+        return true;
+      },
+      start: () => {},
+      close: () => {},
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    port = (app.server.address() as net.AddressInfo).port;
+  });
+  afterAll(() => app?.close());
+
+  it('answers a request 503 with Retry-After and the error body, without routing it', async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/work`, { method: 'POST', body: '{"big":"body"}' });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(await res.json()).toEqual({
+      error: { code: 'overloaded', message: 'the server is overloaded: retry after 1 s' },
+    });
+    // Even a URL no route knows: the guard answers before the router.
+    expect((await fetch(`http://127.0.0.1:${port}/nowhere`)).status).toBe(503);
+  });
+
+  it('never refuses health or metrics: those are not even asked about', async () => {
+    const before = refused;
+    expect((await fetch(`http://127.0.0.1:${port}/health/live`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${port}/metrics?x=1`)).status).toBe(404);
+    expect(refused).toBe(before);
+  });
+
+  it('refuses a WebSocket handshake with the same 503, and closes its connection', async () => {
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/socket`);
+    const answer = await new Promise<{ status?: number; retryAfter?: string; body: string }>(
+      (resolve, reject) => {
+        socket.once('open', () => reject(new Error('the handshake was accepted')));
+        socket.once('unexpected-response', (_req, res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            body += chunk;
+          });
+          res.on('end', () =>
+            resolve({ status: res.statusCode, retryAfter: res.headers['retry-after'], body }),
+          );
+        });
+      },
+    );
+    expect(answer).toMatchObject({ status: 503, retryAfter: '1' });
+    expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'overloaded' } });
+  });
 });
 
 describe('with Redis', () => {

@@ -34,6 +34,14 @@ export interface ProfileCacheStats {
   readonly misses: number;
 }
 
+export interface OverloadMetricsSource {
+  /** Requests refused so far. */
+  readonly shed: number;
+  readonly overloaded: boolean;
+  /** Connections dropped so far by the connection limit. */
+  readonly connectionsDropped: number;
+}
+
 export interface LearningMetricsSource {
   /** Refreshes of the learned model that failed, since start. */
   readonly failures: number;
@@ -258,6 +266,23 @@ export class Metrics {
 
   watchWebSockets(sessions: () => number): void {
     this.gauge('offerloop_websocket_sessions', 'Open WebSocket sessions.', sessions);
+  }
+
+  /** Load shedding (src/http/overload.ts) and the connection limit. */
+  watchOverload(status: () => OverloadMetricsSource): void {
+    this.counter(
+      'offerloop_http_requests_shed_total',
+      'Requests and WebSocket upgrades answered 503 by load shedding (not in the request histogram).',
+      () => status().shed,
+    );
+    this.gauge('offerloop_overloaded', '1 while the server sheds load, else 0.', () =>
+      status().overloaded ? 1 : 0,
+    );
+    this.counter(
+      'offerloop_http_connections_dropped_total',
+      'Connections closed at once because OFFERLOOP_MAX_CONNECTIONS were open.',
+      () => status().connectionsDropped,
+    );
   }
 
   watchLearning(status: () => LearningMetricsSource): void {
