@@ -108,7 +108,9 @@ async function startPrimary(env: Record<string, string>): Promise<Primary> {
 
 interface Answer {
   readonly status: number;
+  /** The body parsed, when it is JSON; else {}. */
   readonly json: Record<string, unknown> & { pid?: number };
+  readonly text: string;
 }
 
 /** One request; `agent` pins it to a keep-alive connection (so to one worker), none: a new connection. */
@@ -132,7 +134,10 @@ function request(
         res.on('data', (chunk: string) => {
           text += chunk;
         });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : {} }));
+        res.on('end', () => {
+          const json = text && res.headers['content-type']?.includes('json') ? JSON.parse(text) : {};
+          resolve({ status: res.statusCode ?? 0, json, text });
+        });
       },
     );
     req.on('error', reject);
@@ -190,7 +195,7 @@ describe('OFFERLOOP_WORKERS=2 on one Redis', () => {
     ]);
     primary = await startPrimary({
       ...target.env,
-      OFFERLOOP_API_KEYS: KEYS,
+      OFFERLOOP_API_KEYS: `${KEYS},prom-key=metrics`,
       OFFERLOOP_WORKERS: '2',
       OFFERLOOP_MAX_EVENT_LOOP_DELAY_MS: '0',
       OFFERLOOP_RULES: FIXTURE_RULES,
@@ -247,6 +252,36 @@ describe('OFFERLOOP_WORKERS=2 on one Redis', () => {
     expect(after.json.suppressed).toContainEqual(
       expect.objectContaining({ offerId: 'gold-card', reason: 'not_eligible' }),
     );
+  });
+
+  it('answers /metrics for every worker, whichever worker is asked', async () => {
+    const [[first], [second]] = agents as [[http.Agent, number], [http.Agent, number]];
+    const decisionsBy = async (agent: http.Agent): Promise<Map<string, number>> => {
+      const res = await request(primary.port, 'GET', '/metrics', { agent, key: 'prom-key' });
+      expect(res.status).toBe(200);
+      const counts = new Map<string, number>();
+      for (const [, worker, count] of res.text.matchAll(
+        /^offerloop_decisions_total\{channel="call_center",worker="(\d+)"\} (\d+)$/gm,
+      )) {
+        counts.set(worker!, Number(count));
+      }
+      return counts;
+    };
+    const before = await decisionsBy(first);
+    const decide = (agent: http.Agent) =>
+      request(primary.port, 'POST', '/v1/decisions', {
+        agent,
+        key: 'agent-key',
+        body: { customerId: 'cust-2', channel: 'call_center' },
+      });
+    for (let i = 0; i < 3; i++) expect((await decide(first)).status).toBe(200);
+    for (let i = 0; i < 5; i++) expect((await decide(second)).status).toBe(200);
+    // Asked through either worker: the same counts, each worker's own under its label.
+    const after = await decisionsBy(first);
+    expect(await decisionsBy(second)).toEqual(after);
+    expect(after.size).toBe(2);
+    const grown = [...after].map(([worker, count]) => count - (before.get(worker) ?? 0));
+    expect(grown.sort()).toEqual([3, 5]);
   });
 
   it('pushes a call event handled by one worker to an agent socket held by the other', async () => {
