@@ -7,14 +7,14 @@
 // warm-up. Then one paced load of 70 % of it runs throughout (BENCH_BASE_S + BENCH_BURST_S +
 // BENCH_AFTER_S s, 50 connections), and for BENCH_BURST_S s from BENCH_BASE_S on a second one adds
 // 130 % over many more connections (BENCH_BURST_CONNECTIONS): the server sees about 2× its capacity,
-// from more clients than it can serve at once, as in a real rush. Autocannon's connections wait for
-// their answers, so the server's queue is their number: 1,500 of them at ~80 µs a request keep it
-// about 120 ms behind, past the default threshold (100 ms). With few, the excess is never sent;
-// with many more (3,000), this process' own event loop adds to every latency it measures.
+// from more clients than it can serve at once, as in a real rush. (With few connections the excess
+// is never sent: autocannon's connections wait for their answers; with many more, 3,000, this
+// process' own event loop adds to every latency it measures.)
 // Per second: accepted (200), shed (503), anything else, latency of the accepted (every response
 // time as a float, from autocannon's response event), and the server's own view (GET /health/ready:
-// event-loop delay, overloaded or not). Recovery: seconds from the end of the burst to the first
-// second that sheds nothing and has p99 under the target (or under the baseline's p99, if higher).
+// event-loop delay, overloaded or not); per phase the server-side p99 from GET /metrics.
+// Recovery: seconds from the end of the burst to the first second that sheds nothing and has p99
+// under the target (or under the baseline's p99, if higher).
 // Prints tables and one JSON line ({"bench":"burst",...}); also writes bench/results/burst.json.
 // Knobs (env): BENCH_BASE_S (20), BENCH_BURST_S (20), BENCH_AFTER_S (30), BENCH_CONNECTIONS (50),
 // BENCH_BURST_CONNECTIONS (1500), BENCH_WARMUP (s, 5), BENCH_CAPACITY_S (8), BENCH_CUSTOMERS
