@@ -15,7 +15,7 @@ describe('loadConfig', () => {
       maxConnections: 16_384,
       requestTimeoutMs: 10_000,
       keepAliveTimeoutMs: 72_000,
-      maxEventLoopDelayMs: 20,
+      maxEventLoopDelayMs: 50,
     });
     expect(c.decisions.timeoutMs).toBe(250);
     expect(c.rules.dir).toBe('/srv/offerloop/rules');

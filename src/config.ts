@@ -40,7 +40,7 @@ export interface Config {
     readonly requestTimeoutMs: number;
     /** An idle keep-alive connection is closed after this long; keep it above a load balancer's idle timeout. */
     readonly keepAliveTimeoutMs: number;
-    /** An overload starts when the event loop stays later than this for 100 ms (load shedding). 0: never. */
+    /** An overload starts when the event loop stays later than this for 250 ms (load shedding). 0: never. */
     readonly maxEventLoopDelayMs: number;
   };
   /** Worker processes sharing the port (node:cluster); 1: no cluster, the server runs in this process. */
@@ -215,7 +215,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       maxConnections: int('OFFERLOOP_MAX_CONNECTIONS', 16_384, 0, 10_000_000),
       requestTimeoutMs: int('OFFERLOOP_REQUEST_TIMEOUT_MS', 10_000, 100, 3_600_000),
       keepAliveTimeoutMs: int('OFFERLOOP_KEEP_ALIVE_TIMEOUT_MS', 72_000, 100, 3_600_000),
-      maxEventLoopDelayMs: int('OFFERLOOP_MAX_EVENT_LOOP_DELAY_MS', 20, 0, 60_000),
+      maxEventLoopDelayMs: int('OFFERLOOP_MAX_EVENT_LOOP_DELAY_MS', 50, 0, 60_000),
     },
     workers: parseWorkers(int, env, redis === null),
     redis,

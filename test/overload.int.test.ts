@@ -189,18 +189,18 @@ describe('load shedding on event-loop delay', () => {
     const traffic = clientThread(port, 'demo', {
       kind: 'paced',
       everyMs: 10,
-      forMs: 3000,
+      forMs: 3500,
       bodies: [DECISION],
       upgrades: true,
     });
     await sleep(300);
-    // 30 heavy requests at a time for a second: every turn of the loop has 300 ms of work to do.
+    // 30 heavy requests at a time for 1.5 s: every turn of the loop has 300 ms of work to do.
     const overload = { from: Date.now(), to: 0 };
     const heavy = await clientThread(port, 'demo', {
       kind: 'batch',
       path: '/test/heavy',
       total: 100_000,
-      forMs: 1000,
+      forMs: 1500,
       concurrency: 30,
       bodies: ['{}'],
     });
