@@ -230,7 +230,13 @@ function describe(config: RedisConfig): string {
   return where.replace(/\/\/[^@/]*@/, '//***@');
 }
 
-/** `observer` (if any) hears of the call once: when it settles or, if first, when its deadline passes. */
+/**
+ * `observer` (if any) hears of the call once: when it settles or, if first, when its deadline passes.
+ * The deadline is about Redis, not about this process: when its timer runs late because the process
+ * itself was busy (a major GC, a long turn of the loop), the command may not even be written yet
+ * (the driver writes in a setImmediate) or its answer may be waiting unread, so Redis gets its `ms`
+ * once more. A soak saw such stalls turn answers in time into degraded decisions.
+ */
 function withDeadline<T>(
   promise: Promise<T>,
   ms: number,
@@ -239,19 +245,34 @@ function withDeadline<T>(
   startedAt = 0,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
+    let settled = false;
+    let due = performance.now() + ms;
+    let extended = false;
+    const onDeadline = (): void => {
+      if (!extended && performance.now() - due > ms / 2) {
+        extended = true;
+        due = performance.now() + ms;
+        timer = setTimeout(onDeadline, ms);
+        return;
+      }
+      settled = true;
       observer?.settled(startedAt, 'timeout');
       // A late answer is not observed again.
       observer = null;
       reject(new RedisUnavailableError(`${what}: no answer in ${ms} ms`));
-    }, ms);
+    };
+    let timer = setTimeout(onDeadline, ms);
     promise.then(
       (value) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         observer?.settled(startedAt, null);
         resolve(value);
       },
       (err: unknown) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         // An error reply is Redis answering (e.g. NOSCRIPT); anything else means it is not reachable.
         const reply = err instanceof ErrorReply;
