@@ -1,6 +1,7 @@
 import type { ErrorObject } from 'ajv';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { OfferloopError, TooManyRequestsError } from '../errors.js';
+import { RedisUnavailableError } from '../store/redis/redis-connection.js';
 
 interface ErrorBody {
   error: { code: string; message: string; details?: unknown };
@@ -31,6 +32,17 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (known) return reply.code(known.status).send(body(known.code, err.message));
     if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
       return reply.code(err.statusCode).send(body('bad_request', err.message));
+    }
+    // Most paths answer without Redis (degraded); one that cannot is unavailable, not broken.
+    if (err instanceof RedisUnavailableError) {
+      request.log.warn(
+        { reqId: request.id, route: request.routeOptions.url, err: err.message },
+        'Redis unavailable',
+      );
+      return reply
+        .code(503)
+        .header('retry-after', '1')
+        .send(body('store_unavailable', 'the store is unavailable: retry after 1 s'));
     }
     request.log.error({ err, reqId: request.id, route: request.routeOptions.url }, 'unhandled error');
     return reply.code(500).send(body('internal', 'internal server error'));
