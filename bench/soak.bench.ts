@@ -1,7 +1,7 @@
 // Soak benchmark (issue 8, item 5): the server under a steady mix of its real traffic at about 70 % of
 // its capacity for ten minutes, watched window by window for errors, latency drift, memory growth
 // and event-loop delay.
-// Run: npm run bench:soak (about 12 minutes with the defaults; the first run also generates data, ~7 s)
+// Run: npm run bench:soak (about 15 minutes with the defaults; the first run also generates data, ~7 s)
 //  1. Data and server: `offerloop generate --offers 500 --customers BENCH_CUSTOMERS --affinities 20
 //     --baskets 0 --seed 42` once into bench/results/data-soak/ (reused while it matches). With Redis
 //     (the default) a redis-server on a free port with docker/redis.conf's settings (AOF on, fsync every
@@ -54,7 +54,7 @@
 // session), a push was lost, a WebSocket session was closed by the server, the server exited or it
 // logged an error line. The memory and drift verdicts are information (PASS/FAIL), as in the other benches.
 // Knobs (env): BENCH_STORE (redis | embedded, redis), BENCH_CUSTOMERS (200000), BENCH_LOAD (0.7),
-// BENCH_SOAK_S (600), BENCH_WARMUP_S (60), BENCH_SAMPLE_S (30), BENCH_SOAK_CONNECTIONS (32),
+// BENCH_SOAK_S (600), BENCH_WARMUP_S (240), BENCH_SAMPLE_S (30), BENCH_SOAK_CONNECTIONS (32),
 // BENCH_CACHE_MB (64), BENCH_FEEDBACK_SHARE (0.25), BENCH_ACCEPT_SHARE (0.1),
 // BENCH_FEEDBACK_INTERVAL_MS (100), BENCH_FEEDBACK_MIN_AGE_MS (0), BENCH_WS_SESSIONS (500),
 // BENCH_CALL_RATE (5 per s; 0: no calls), BENCH_CALL_HOLD_S (10), BENCH_REPORT_S (60; 0: no reports),
@@ -133,7 +133,8 @@ const CUSTOMERS = Math.floor(envNumber('BENCH_CUSTOMERS', 200_000));
 const LOAD = envNumber('BENCH_LOAD', 0.7);
 if (LOAD > 2) throw new Error(`BENCH_LOAD is a share of the capacity (0.7 = 70 %), got ${LOAD}`);
 const SOAK_S = envNumber('BENCH_SOAK_S', 600);
-const WARMUP_S = envZeroOr('BENCH_WARMUP_S', 60);
+// Four minutes: RSS rises that long while the memory tiers, the contact histories and V8's heap fill.
+const WARMUP_S = envZeroOr('BENCH_WARMUP_S', 240);
 const SAMPLE_S = envNumber('BENCH_SAMPLE_S', 30);
 const SOAK_CONNECTIONS = Math.floor(envNumber('BENCH_SOAK_CONNECTIONS', 32));
 const FEEDBACK_SHARE = envShare('BENCH_FEEDBACK_SHARE', 0.25);
