@@ -27,19 +27,18 @@ import {
   API_KEY,
   cpuMeter,
   decisionBodies,
+  decisionRequests,
   envNumber,
   fire,
   generatedData,
   HEADERS,
-  killChildren,
   latencySummary,
   machine,
   pacedRun,
   publishResult,
   RESULTS_DIR,
-  type RequestSet,
-  ROUTE,
   round,
+  runBench,
   SERVER_SCRIPT,
   type Server,
   sampleDecisions,
@@ -82,16 +81,12 @@ const BURST_BODIES_PER_SLICE = 16;
 superviseChildren('burst bench');
 const say = (text: string) => process.stderr.write(`burst bench: ${text}\n`);
 
-const BASE_REQUESTS: RequestSet = {
-  route: ROUTE,
-  headers: HEADERS,
-  slices: decisionBodies('burst-bench', CONNECTIONS, BASE_BODIES_PER_SLICE, CUSTOMERS),
-};
-const BURST_REQUESTS: RequestSet = {
-  route: ROUTE,
-  headers: HEADERS,
-  slices: decisionBodies('burst-bench-burst', BURST_CONNECTIONS, BURST_BODIES_PER_SLICE, CUSTOMERS),
-};
+const BASE_REQUESTS = decisionRequests(
+  decisionBodies('burst-bench', CONNECTIONS, BASE_BODIES_PER_SLICE, CUSTOMERS),
+);
+const BURST_REQUESTS = decisionRequests(
+  decisionBodies('burst-bench-burst', BURST_CONNECTIONS, BURST_BODIES_PER_SLICE, CUSTOMERS),
+);
 
 interface Second {
   accepted: number[];
@@ -407,8 +402,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`burst bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  killChildren();
-  process.exit(1);
-});
+runBench('burst bench', main);

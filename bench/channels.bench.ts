@@ -32,28 +32,32 @@ import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
-import { type RawData, WebSocket } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import { Rng } from '../src/sim/random.js';
 import {
   API_KEY,
   CPU_PROF_DIR,
+  closeSocket,
   cpuMeter,
   envNumber,
   HELLO_SCRIPT,
+  type HttpAnswer,
+  httpCall,
   httpKnobs,
-  killChildren,
   latencySummary,
   machine,
   median,
+  openSocket,
   publishResult,
   REPO_ROOT,
   round,
+  runBench,
   SERVER_SCRIPT,
   type Server,
   startServer,
   stopServer,
   superviseChildren,
-  verdict,
+  tableRow,
 } from './support.js';
 
 /** A whole number ≥ 0 from the environment (0 skips what it counts), or the default. */
@@ -271,23 +275,8 @@ class AgentClient {
   }
 
   /** Connects with the key in the Authorization header, as server-side clients do (docs/channels.md). */
-  static open(url: string, agentId: string, onPush: PushHandler): Promise<AgentClient> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, {
-        headers: { Authorization: `Bearer ${API_KEY}` },
-        perMessageDeflate: false,
-        handshakeTimeout: REQUEST_TIMEOUT_MS,
-      });
-      const fail = (err: Error) => {
-        ws.terminate();
-        reject(err);
-      };
-      ws.once('error', fail);
-      ws.once('open', () => {
-        ws.off('error', fail);
-        resolve(new AgentClient(ws, agentId, onPush));
-      });
-    });
+  static async open(url: string, agentId: string, onPush: PushHandler): Promise<AgentClient> {
+    return new AgentClient(await openSocket(url, REQUEST_TIMEOUT_MS), agentId, onPush);
   }
 
   /** Sends a request (its `id` is chosen here unless given) and resolves with the answer. */
@@ -314,18 +303,7 @@ class AgentClient {
 
   close(): Promise<void> {
     this.closing = true;
-    if (this.ws.readyState === this.ws.CLOSED) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.ws.terminate();
-        resolve();
-      }, 5_000);
-      this.ws.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      this.ws.close(1000);
-    });
+    return closeSocket(this.ws);
   }
 }
 
@@ -370,48 +348,6 @@ const onPush: PushHandler = (client, message, at, bytes) => {
   pushBytes = bytes;
   wanted.resolve(at);
 };
-
-interface HttpAnswer {
-  readonly status: number;
-  readonly text: string;
-  /** performance.now() when the whole answer was read. */
-  readonly at: number;
-}
-
-function postJson(agent: http.Agent, base: URL, route: string, body: string): Promise<HttpAnswer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: base.hostname,
-        port: base.port,
-        path: route,
-        method: 'POST',
-        agent,
-        headers: {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
-          authorization: `Bearer ${API_KEY}`,
-        },
-        timeout: REQUEST_TIMEOUT_MS,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            text: Buffer.concat(chunks).toString(),
-            at: performance.now(),
-          }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no answer in ${REQUEST_TIMEOUT_MS} ms`)));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 interface CallAnswer {
   readonly sessions?: number;
@@ -512,7 +448,11 @@ class CallSender {
     const t0 = performance.now();
     let answer: HttpAnswer | null = null;
     try {
-      answer = await postJson(this.agent, this.base, '/v1/interactions/calls', body);
+      answer = await httpCall(this.base, 'POST', '/v1/interactions/calls', {
+        agent: this.agent,
+        timeoutMs: REQUEST_TIMEOUT_MS,
+        body,
+      });
     } catch (err) {
       say(`${callId}: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -946,78 +886,75 @@ async function main(): Promise<void> {
       'non2xx/err': `${x.non2xx}/${x.errors + x.timeouts + x.mismatches}`,
     })),
   );
-  const line = (value: number | string, target = '', ok?: boolean) => ({
-    value,
-    target,
-    verdict: ok === undefined ? '' : verdict(ok),
-  });
   console.table({
-    [`push p50 / p90 ms (${push.sessionsOpen} sessions, ${push.rateGot}/s)`]: line(
+    [`push p50 / p90 ms (${push.sessionsOpen} sessions, ${push.rateGot}/s)`]: tableRow(
       `${push.push.p50Ms} / ${push.push.p90Ms}`,
     ),
-    [`push p99 ms (${push.sessionsOpen} sessions)`]: line(
+    [`push p99 ms (${push.sessionsOpen} sessions)`]: tableRow(
       push.push.p99Ms,
       `< ${TARGET_PUSH_P99_MS}`,
       push.push.p99Ms < TARGET_PUSH_P99_MS,
     ),
-    'push max ms': line(push.push.maxMs),
-    'HTTP round trip p50 / p99 ms (same requests)': line(`${push.http.p50Ms} / ${push.http.p99Ms}`),
-    'pushes lost / failed requests': line(
+    'push max ms': tableRow(push.push.maxMs),
+    'HTTP round trip p50 / p99 ms (same requests)': tableRow(`${push.http.p50Ms} / ${push.http.p99Ms}`),
+    'pushes lost / failed requests': tableRow(
       `${push.pushesLost} / ${push.failed}`,
       '0 / 0',
       push.pushesLost + push.failed === 0,
     ),
-    [`push p50 / p99 / max ms with ${pushAtMax?.sessionsOpen ?? '–'} sessions`]: line(
+    [`push p50 / p99 / max ms with ${pushAtMax?.sessionsOpen ?? '–'} sessions`]: tableRow(
       pushAtMax === null
         ? '–'
         : `${pushAtMax.push.p50Ms} / ${pushAtMax.push.p99Ms} / ${pushAtMax.push.maxMs}`,
       'info',
     ),
-    [`pushes ≥ ${TARGET_PUSH_P99_MS} ms with ${pushAtMax?.sessionsOpen ?? '–'} sessions`]: line(
+    [`pushes ≥ ${TARGET_PUSH_P99_MS} ms with ${pushAtMax?.sessionsOpen ?? '–'} sessions`]: tableRow(
       pushAtMax === null ? '–' : `${pushAtMax.pushesOverTarget} of ${pushAtMax.events}`,
       'info',
     ),
-    '… sent at s into the run (server up s at its start)': line(
+    '… sent at s into the run (server up s at its start)': tableRow(
       pushAtMax === null
         ? '–'
         : `${describeClusters(pushAtMax.slowClusters)} (up ${pushAtMax.serverUpAtStartS})`,
       `heartbeat every ${HEARTBEAT_MS / 1000} s`,
     ),
-    [`pushes ≥ ${TARGET_PUSH_P99_MS} ms with ${push.sessionsOpen} sessions, sent at s (up s)`]: line(
+    [`pushes ≥ ${TARGET_PUSH_P99_MS} ms with ${push.sessionsOpen} sessions, sent at s (up s)`]: tableRow(
       `${push.pushesOverTarget}${push.pushesOverTarget > 0 ? `: ${describeClusters(push.slowClusters)}` : ''} (up ${push.serverUpAtStartS})`,
       'info',
     ),
-    'calls with no offer (contact caps, consent)': line(push.emptyOfferShare, 'info'),
-    'WebSocket sessions held': line(`${held.length} / ${WS_CONNECTIONS}`, `${WS_CONNECTIONS}`, allHeld),
-    'sessions answering ping': line(`${ping.answered} / ${ping.asked}`, `${ping.asked}`, allAnswer),
-    'ping round trip p50 / p99 ms (all at once, 200 in flight)': line(`${ping.p50Ms} / ${ping.p99Ms}`),
-    'server RSS before → at max MB': line(`${round(base.rssKb / 1024, 1)} → ${round(top.rssKb / 1024, 1)}`),
-    'bytes per connection (RSS slope, least squares)': line(Math.round(bytesPerConnection), 'info'),
-    'bytes per connection, steps min–max': line(
+    'calls with no offer (contact caps, consent)': tableRow(push.emptyOfferShare, 'info'),
+    'WebSocket sessions held': tableRow(`${held.length} / ${WS_CONNECTIONS}`, `${WS_CONNECTIONS}`, allHeld),
+    'sessions answering ping': tableRow(`${ping.answered} / ${ping.asked}`, `${ping.asked}`, allAnswer),
+    'ping round trip p50 / p99 ms (all at once, 200 in flight)': tableRow(`${ping.p50Ms} / ${ping.p99Ms}`),
+    'server RSS before → at max MB': tableRow(
+      `${round(base.rssKb / 1024, 1)} → ${round(top.rssKb / 1024, 1)}`,
+    ),
+    'bytes per connection (RSS slope, least squares)': tableRow(Math.round(bytesPerConnection), 'info'),
+    'bytes per connection, steps min–max': tableRow(
       `${Math.round(Math.min(...stepBytes))}–${Math.round(Math.max(...stepBytes))}`,
       `flat (max/min ≤ ${FLAT_STEP_SPREAD})`,
       flat,
     ),
-    [`server RSS MB / fds after closing to ${PUSH_SESSIONS} sessions`]: line(
+    [`server RSS MB / fds after closing to ${PUSH_SESSIONS} sessions`]: tableRow(
       `${round(memoryAfterClose.rssKb / 1024, 1)} / ${memoryAfterClose.fds}`,
       'info',
     ),
-    'hello GET req/s (median)': line(Math.round(helloRps)),
-    'banner req/s (median)': line(Math.round(bannerRps)),
-    'ratio banner / hello': line(round(ratio, 3), `≥ ${TARGET_RATIO}`, ratio >= TARGET_RATIO),
-    'banner p50 / p99 ms under full load (median)': line(
+    'hello GET req/s (median)': tableRow(Math.round(helloRps)),
+    'banner req/s (median)': tableRow(Math.round(bannerRps)),
+    'ratio banner / hello': tableRow(round(ratio, 3), `≥ ${TARGET_RATIO}`, ratio >= TARGET_RATIO),
+    'banner p50 / p99 ms under full load (median)': tableRow(
       `${medianOf('banner', (x) => x.p50Ms)} / ${medianOf('banner', (x) => x.p99Ms)}`,
     ),
-    'hello p50 / p99 ms under full load (median)': line(
+    'hello p50 / p99 ms under full load (median)': tableRow(
       `${medianOf('hello', (x) => x.p50Ms)} / ${medianOf('hello', (x) => x.p99Ms)}`,
     ),
-    'server CPU µs/req hello / banner (median)': line(`${helloCpu} / ${bannerCpu}`),
-    'CPU ratio hello µs / banner µs': line(round(helloCpu / bannerCpu, 3), 'info'),
-    'banners with an offer (median share)': line(
+    'server CPU µs/req hello / banner (median)': tableRow(`${helloCpu} / ${bannerCpu}`),
+    'CPU ratio hello µs / banner µs': tableRow(round(helloCpu / bannerCpu, 3), 'info'),
+    'banners with an offer (median share)': tableRow(
       medianOf('banner', (x) => x.personalizedShare),
       'info',
     ),
-    'server log lines at warn / error': line(`${ours.warnLogs} / ${ours.errorLogs}`, 'info'),
+    'server log lines at warn / error': tableRow(`${ours.warnLogs} / ${ours.errorLogs}`, 'info'),
   });
 
   const problems: string[] = [];
@@ -1104,8 +1041,4 @@ async function main(): Promise<void> {
   await publishResult('channels', summary, problems);
 }
 
-main().catch((err: unknown) => {
-  say(err instanceof Error ? (err.stack ?? err.message) : String(err));
-  killChildren();
-  process.exit(1);
-});
+runBench('channels bench', main);

@@ -41,7 +41,6 @@ import {
   HEADERS,
   HELLO_SCRIPT,
   httpKnobs,
-  killChildren,
   latencySummary,
   machine,
   machineMeter,
@@ -49,15 +48,18 @@ import {
   pacedGroups,
   pacedRun,
   publishResult,
+  REDIS_CONF_ARGS,
+  REDIS_SERVER,
   REPO_ROOT,
   type RequestSet,
   round,
+  runBench,
   SERVER_SCRIPT,
   type Server,
   startServer,
   stopServer,
   superviseChildren,
-  verdict,
+  tableRow,
 } from './support.js';
 
 const { DURATION, ROUNDS, CONNECTIONS, WARMUP, LATENCY_DURATION, LATENCY_CONNECTIONS } = httpKnobs({
@@ -69,21 +71,13 @@ const HEADROOM = envNumber('BENCH_HEADROOM', 1.5);
 const CONSUMERS = Math.floor(Number(process.env.BENCH_FEEDBACK_CONSUMERS ?? 1));
 const SHARDS = Math.floor(envNumber('BENCH_FEEDBACK_SHARDS', 1));
 const RULES = path.resolve(process.env.BENCH_RULES ?? path.join(REPO_ROOT, 'rules'));
-const REDIS_SERVER = process.env.BENCH_REDIS_SERVER?.trim() || 'redis-server';
 if (!Number.isInteger(CONSUMERS) || CONSUMERS < 0) throw new Error('BENCH_FEEDBACK_CONSUMERS must be ≥ 0');
 
 const TARGET_EVENTS_PER_SEC = 50_000;
 const TARGET_SINGLE_PER_SEC = 10_000;
 
-/** As docker/redis.conf: compact hashes, the AOF with fsync every second, no eviction. */
-// biome-ignore format: one option and its value per line
-const REDIS_ARGS = [
-  '--hash-max-listpack-entries', '256',
-  '--hash-max-listpack-value', '512',
-  '--appendonly', 'yes',
-  '--appendfsync', 'everysec',
-  '--maxmemory-policy', 'noeviction',
-];
+/** As docker/redis.conf. */
+const REDIS_ARGS = REDIS_CONF_ARGS;
 const PREFIX = 'offerloop';
 const KEYS = new RedisKeys(PREFIX);
 /** The consumers' group (RedisFeedbackConsumer's default); the only group on the stream. */
@@ -1032,11 +1026,6 @@ async function main(): Promise<void> {
       'catch-up ms': l.catchUpMs ?? '',
     })),
   );
-  const line = (value: number | string, target = '', ok?: boolean) => ({
-    value,
-    target,
-    verdict: ok === undefined ? '' : verdict(ok),
-  });
   const m = (target: Target, f: (x: RunFigures) => number | null) => medianOf(target, f) ?? Number.NaN;
   /** The largest over the rounds; '–' when some round has none (no consumer, or it never caught up). */
   const maxOf = (target: Target, f: (x: RunFigures) => number | null): number | string => {
@@ -1045,64 +1034,64 @@ async function main(): Promise<void> {
   };
   const decisionRates = harvests.map((h) => h.perSec);
   console.table({
-    'hello req/s (median)': line(Math.round(helloRps)),
-    [`batch of ${BATCH}: events accepted/s (median)`]: line(
+    'hello req/s (median)': tableRow(Math.round(helloRps)),
+    [`batch of ${BATCH}: events accepted/s (median)`]: tableRow(
       Math.round(batchEps),
       `≥ ${TARGET_EVENTS_PER_SEC}`,
       batchEps >= TARGET_EVENTS_PER_SEC,
     ),
-    'single: req/s (median)': line(
+    'single: req/s (median)': tableRow(
       Math.round(singleRps),
       `≥ ${TARGET_SINGLE_PER_SEC}`,
       singleRps >= TARGET_SINGLE_PER_SEC,
     ),
-    'ratio batch events/s ÷ hello req/s': line(round(batchEps / helloRps, 3), 'info'),
-    'ratio single req/s ÷ hello req/s': line(round(singleRps / helloRps, 3), 'info'),
-    [`hello with the ${BATCH}-event body req/s (median)`]: line(Math.round(helloBatchRps), 'info'),
-    'ratio batch req/s ÷ hello (same body) req/s': line(round(batchRps / helloBatchRps, 3), 'info'),
-    'hello server CPU µs/req (median)': line(m('hello', (x) => x.serverCpuUs)),
-    'hello (batch body) server CPU µs/req (median)': line(m('hello-batch', (x) => x.serverCpuUs)),
-    'batch: server CPU µs/event, run / + catch-up': line(
+    'ratio batch events/s ÷ hello req/s': tableRow(round(batchEps / helloRps, 3), 'info'),
+    'ratio single req/s ÷ hello req/s': tableRow(round(singleRps / helloRps, 3), 'info'),
+    [`hello with the ${BATCH}-event body req/s (median)`]: tableRow(Math.round(helloBatchRps), 'info'),
+    'ratio batch req/s ÷ hello (same body) req/s': tableRow(round(batchRps / helloBatchRps, 3), 'info'),
+    'hello server CPU µs/req (median)': tableRow(m('hello', (x) => x.serverCpuUs)),
+    'hello (batch body) server CPU µs/req (median)': tableRow(m('hello-batch', (x) => x.serverCpuUs)),
+    'batch: server CPU µs/event, run / + catch-up': tableRow(
       `${m('batch', (x) => x.serverCpuUs)} / ${m('batch', (x) => x.serverCpuUsWithCatchUp)}`,
     ),
-    'batch: Redis CPU µs/event, run / + catch-up': line(
+    'batch: Redis CPU µs/event, run / + catch-up': tableRow(
       `${m('batch', (x) => x.redisCpuUs)} / ${m('batch', (x) => x.redisCpuUsWithCatchUp)}`,
     ),
-    'single: server CPU µs/event, run / + catch-up': line(
+    'single: server CPU µs/event, run / + catch-up': tableRow(
       `${m('single', (x) => x.serverCpuUs)} / ${m('single', (x) => x.serverCpuUsWithCatchUp)}`,
     ),
-    'single: Redis CPU µs/event, run / + catch-up': line(
+    'single: Redis CPU µs/event, run / + catch-up': tableRow(
       `${m('single', (x) => x.redisCpuUs)} / ${m('single', (x) => x.redisCpuUsWithCatchUp)}`,
     ),
-    [`batch latency p50 / p99 ms @ ${latency.batch.achievedRate} req/s`]: line(
+    [`batch latency p50 / p99 ms @ ${latency.batch.achievedRate} req/s`]: tableRow(
       `${latency.batch.p50Ms} / ${latency.batch.p99Ms}`,
     ),
-    [`single latency p50 / p99 ms @ ${latency.single.achievedRate} req/s`]: line(
+    [`single latency p50 / p99 ms @ ${latency.single.achievedRate} req/s`]: tableRow(
       `${latency.single.p50Ms} / ${latency.single.p99Ms}`,
     ),
-    'consumer: max lag at a run end (batch / single)': line(
+    'consumer: max lag at a run end (batch / single)': tableRow(
       `${maxOf('batch', (x) => x.lagAtEnd)} / ${maxOf('single', (x) => x.lagAtEnd)}`,
       CONSUMERS > 0 ? 'info' : 'no consumer',
     ),
-    'consumer: max catch-up ms after a run (batch / single)': line(
+    'consumer: max catch-up ms after a run (batch / single)': tableRow(
       `${maxOf('batch', (x) => x.catchUpMs)} / ${maxOf('single', (x) => x.catchUpMs)}`,
       'info',
     ),
-    'consumer: lag / pending at the end': line(
+    'consumer: lag / pending at the end': tableRow(
       CONSUMERS > 0 ? `${finalState.lag} / ${finalState.pending}` : '–',
       CONSUMERS > 0 ? '0 / 0' : 'no consumer',
       CONSUMERS > 0 ? finalState.lag === 0 && finalState.pending === 0 : undefined,
     ),
-    'events queued in the spool (Redis too slow, > 1 s)': line(
+    'events queued in the spool (Redis too slow, > 1 s)': tableRow(
       [...warmups, ...runs, latency.single, latency.batch].reduce((a, x) => a + x.queued, 0),
       '0',
       [...warmups, ...runs, latency.single, latency.batch].every((x) => x.queued === 0),
     ),
-    'server log lines at warn / error': line(`${ours.warnLogs} / ${ours.errorLogs}`, 'info'),
-    'decisions made (anonymous web visitors)': line(pool.decisions),
-    'offers per decision': line(round(pool.offersPerDecision, 3)),
-    'decisions/s while preparing': line(`${Math.min(...decisionRates)}–${Math.max(...decisionRates)}`),
-    'runs that used up their events early': line(exhausted, '0', exhausted === 0),
+    'server log lines at warn / error': tableRow(`${ours.warnLogs} / ${ours.errorLogs}`, 'info'),
+    'decisions made (anonymous web visitors)': tableRow(pool.decisions),
+    'offers per decision': tableRow(round(pool.offersPerDecision, 3)),
+    'decisions/s while preparing': tableRow(`${Math.min(...decisionRates)}–${Math.max(...decisionRates)}`),
+    'runs that used up their events early': tableRow(exhausted, '0', exhausted === 0),
   });
 
   const summary = {
@@ -1183,8 +1172,4 @@ async function main(): Promise<void> {
   if (exhausted > 0) say(`${exhausted} runs used up their events early: raise BENCH_HEADROOM`);
 }
 
-main().catch((err: unknown) => {
-  say(err instanceof Error ? (err.stack ?? err.message) : String(err));
-  killChildren();
-  process.exit(1);
-});
+runBench('feedback bench', main);

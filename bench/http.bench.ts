@@ -16,12 +16,11 @@ import {
   CPU_PROF_DIR,
   cpuMeter,
   decisionBodies,
+  decisionRequests,
   envNumber,
   fire,
-  HEADERS,
   HELLO_SCRIPT,
   httpKnobs,
-  killChildren,
   latencySummary,
   machine,
   median,
@@ -29,9 +28,8 @@ import {
   pacedRun,
   publishResult,
   RESULTS_DIR,
-  type RequestSet,
-  ROUTE,
   round,
+  runBench,
   SERVER_SCRIPT,
   type Server,
   sampleDecisions,
@@ -100,7 +98,7 @@ async function prepareData(): Promise<DataSet> {
 
 const SLICE_BODIES = decisionBodies('http-bench', SLICES, BODIES_PER_SLICE, CUSTOMERS);
 
-const REQUESTS: RequestSet = { route: ROUTE, headers: HEADERS, slices: SLICE_BODIES };
+const REQUESTS = decisionRequests(SLICE_BODIES);
 
 // ---------------------------------------------------------------------------------------------
 // Load.
@@ -341,8 +339,4 @@ async function main(): Promise<void> {
   await publishResult('http', summary, problems);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`http bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  killChildren();
-  process.exit(1);
-});
+runBench('http bench', main);

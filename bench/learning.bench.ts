@@ -33,20 +33,20 @@ import {
   API_KEY,
   cpuMeter,
   decisionBodies,
+  decisionRequests,
   envNumber,
   fire,
   HEADERS,
   httpKnobs,
-  killChildren,
   latencySummary,
   machine,
   median,
   pacedRun,
   publishResult,
   REPO_ROOT,
-  type RequestSet,
   ROUTE,
   round,
+  runBench,
   SERVER_SCRIPT,
   type Server,
   startServer,
@@ -69,11 +69,7 @@ const TARGET_P99_RATIO = 1.1;
 
 const BODIES_PER_SLICE = 256;
 const SLICES = 64;
-const REQUESTS: RequestSet = {
-  route: ROUTE,
-  headers: HEADERS,
-  slices: decisionBodies('learning-bench', SLICES, BODIES_PER_SLICE, CUSTOMERS),
-};
+const REQUESTS = decisionRequests(decisionBodies('learning-bench', SLICES, BODIES_PER_SLICE, CUSTOMERS));
 
 superviseChildren('learning bench');
 
@@ -558,10 +554,4 @@ async function main(): Promise<void> {
   await publishResult('learning', summary, problems);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(
-    `learning bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-  );
-  killChildren();
-  process.exit(1);
-});
+runBench('learning bench', main);

@@ -17,7 +17,6 @@
 // BENCH_CPU_PROF=DIR (profile our server with node --cpu-prof; the profile is written at its exit).
 
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type autocannon from 'autocannon';
 import { type RedisProcess, redisCommand, startRedis } from '../test/support/redis.js';
@@ -26,35 +25,33 @@ import {
   CPU_PROF_DIR,
   cpuMeter,
   decisionBodies,
+  decisionRequests,
   envNumber,
   fire,
   type GeneratedData,
   generatedData,
-  HEADERS,
   HELLO_SCRIPT,
   httpKnobs,
-  killChildren,
+  type LoadResult,
   latencySummary,
   machine,
   machineMeter,
   median,
   pacedGroups,
   pacedRun,
-  processCpuMs,
   publishResult,
-  REPO_ROOT,
+  REDIS_SERVER,
   RESULTS_DIR,
-  type RequestSet,
-  ROUTE,
   round,
+  runBench,
+  runOfferloopLoad,
   SERVER_SCRIPT,
   type Server,
   sampleDecisions,
-  spawnChild,
   startServer,
   stopServer,
   superviseChildren,
-  verdict,
+  tableRow,
 } from './support.js';
 
 const CUSTOMERS = Math.floor(envNumber('BENCH_REDIS_CUSTOMERS', 1_000_000));
@@ -64,7 +61,6 @@ const { DURATION, ROUNDS, CONNECTIONS, WARMUP, LATENCY_DURATION, LATENCY_CONNECT
 });
 const RELOAD_MARGIN = process.env.BENCH_RELOAD_MARGIN ? envNumber('BENCH_RELOAD_MARGIN', 3) : null;
 const DATA_DIR = path.resolve(process.env.BENCH_REDIS_DATA_DIR ?? path.join(RESULTS_DIR, 'data-redis'));
-const REDIS_SERVER = process.env.BENCH_REDIS_SERVER?.trim() || 'redis-server';
 /** Diagnostics: extra arguments for both `offerloop load` runs, and the reload's niceness (0-19). */
 const LOAD_ARGS = (process.env.BENCH_LOAD_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
 const RELOAD_NICE = Math.min(19, Math.floor(Number(process.env.BENCH_RELOAD_NICE ?? 0) || 0));
@@ -95,9 +91,6 @@ const TARGET_RELOAD_P99_FACTOR = 2;
  */
 const BODIES_PER_SLICE = 2048;
 const SLICES = 256;
-
-/** The offerloop CLI (bin/offerloop → dist/src/cli/main.js → runLoad). */
-const CLI_SCRIPT = path.join(REPO_ROOT, 'bin', 'offerloop');
 
 superviseChildren('redis-http bench');
 
@@ -151,13 +144,7 @@ interface LoadFigures {
   /** CPU time of the loader process (last /proc sample before it exited). */
   readonly loaderCpuMs: number | null;
   readonly customersPerSec: number;
-  readonly result: {
-    readonly version?: number;
-    readonly previousVersion?: number | null;
-    readonly customers?: number;
-    readonly badCount?: number;
-    readonly deletedKeys?: number;
-  } | null;
+  readonly result: LoadResult | null;
   readonly tail: readonly string[];
 }
 
@@ -166,63 +153,22 @@ async function runLoadChild(
   file: string,
   options: { echo: boolean; nice: number },
 ): Promise<LoadFigures> {
-  const started = performance.now();
-  const node = [
-    process.execPath,
-    CLI_SCRIPT,
-    'load',
-    '--redis',
-    redis.url,
-    '--grace',
-    RELOAD_GRACE,
-    ...LOAD_ARGS,
-    file,
-  ];
-  // nice execs node: the pid stays the loader's.
-  const command = options.nice > 0 ? ['nice', '-n', String(options.nice), ...node] : node;
-  const proc = spawnChild(command[0]!, command.slice(1), {
-    // The CLI reads REDIS_PREFIX and REDIS_CLUSTER_NODES too: pin them to what the server gets.
-    env: { ...process.env, REDIS_PREFIX: 'offerloop', REDIS_CLUSTER_NODES: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const load = await runOfferloopLoad(redis.url, file, {
+    grace: RELOAD_GRACE,
+    extraArgs: LOAD_ARGS,
+    nice: options.nice,
+    echo: options.echo,
+    meterCpu: true,
   });
-  const pid = proc.pid!;
-  let cpuMs: number | null = null;
-  const poll = setInterval(() => {
-    cpuMs = processCpuMs(pid) ?? cpuMs;
-  }, 250);
-  const tail: string[] = [];
-  let stdout = '';
-  proc.stdout!.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString('utf8');
-  });
-  // Progress redraws with \r on a terminal; a pipe gets one line per 10 %.
-  createInterface({ input: proc.stderr! }).on('line', (line) => {
-    const text = line.split('\r').pop() ?? '';
-    tail.push(text);
-    if (tail.length > 20) tail.shift();
-    if (options.echo) process.stderr.write(`  ${text}\n`);
-  });
-  const code = await new Promise<number | null>((resolve) => {
-    proc.once('exit', (c) => resolve(c));
-    proc.once('error', () => resolve(null));
-  });
-  clearInterval(poll);
-  const wallMs = Math.round(performance.now() - started);
-  let result: LoadFigures['result'] = null;
-  try {
-    result = JSON.parse(stdout.trim().split('\n').pop() ?? '') as LoadFigures['result'];
-  } catch {
-    // no JSON: the load failed, the tail says why
-  }
-  const customers = result?.customers ?? 0;
+  const customers = load.result?.customers ?? 0;
   return {
-    ok: code === 0 && result !== null,
-    exitCode: code,
-    wallMs,
-    loaderCpuMs: cpuMs,
-    customersPerSec: Math.round(customers / (wallMs / 1000)),
-    result,
-    tail,
+    ok: load.exitCode === 0 && load.result !== null,
+    exitCode: load.exitCode,
+    wallMs: load.wallMs,
+    loaderCpuMs: load.cpuMs,
+    customersPerSec: Math.round(customers / (load.wallMs / 1000)),
+    result: load.result,
+    tail: load.tail,
   };
 }
 
@@ -233,7 +179,7 @@ async function runLoadChild(
 const drawnCustomers = new Set<number>();
 
 const SLICE_BODIES = decisionBodies('redis-http-bench', SLICES, BODIES_PER_SLICE, CUSTOMERS, drawnCustomers);
-const REQUESTS: RequestSet = { route: ROUTE, headers: HEADERS, slices: SLICE_BODIES };
+const REQUESTS = decisionRequests(SLICE_BODIES);
 const DISTINCT_CUSTOMERS = drawnCustomers.size;
 
 /** The first slice of the next run; `take(n)` moves past n slices (wrapping around). */
@@ -760,50 +706,45 @@ async function main(): Promise<void> {
       'p99 / steady p99': round(p.p99Ms / latency.p99Ms, 2),
     })),
   );
-  const line = (value: number | string, target = '', ok?: boolean) => ({
-    value,
-    target,
-    verdict: ok === undefined ? '' : verdict(ok),
-  });
   console.table({
-    'hello (median req/s)': line(Math.round(helloRps)),
-    'decisions (median req/s)': line(Math.round(decisionsRps)),
-    'ratio decisions / hello': line(round(ratio, 3), `≥ ${TARGET_RATIO}`, ratio >= TARGET_RATIO),
-    'server CPU µs/req hello (median)': line(helloCpu ?? Number.NaN),
-    'server CPU µs/req decisions (median)': line(decisionsCpu ?? Number.NaN),
-    'Redis CPU µs/req decisions (median)': line(decisionsRedisCpu ?? Number.NaN),
-    'CPU ratio hello µs / (server + Redis) µs': line(
+    'hello (median req/s)': tableRow(Math.round(helloRps)),
+    'decisions (median req/s)': tableRow(Math.round(decisionsRps)),
+    'ratio decisions / hello': tableRow(round(ratio, 3), `≥ ${TARGET_RATIO}`, ratio >= TARGET_RATIO),
+    'server CPU µs/req hello (median)': tableRow(helloCpu ?? Number.NaN),
+    'server CPU µs/req decisions (median)': tableRow(decisionsCpu ?? Number.NaN),
+    'Redis CPU µs/req decisions (median)': tableRow(decisionsRedisCpu ?? Number.NaN),
+    'CPU ratio hello µs / (server + Redis) µs': tableRow(
       cpuRatio === null ? Number.NaN : round(cpuRatio, 3),
       'info',
     ),
-    [`latency p50 ms @ ${latency.achievedRate}/s`]: line(latency.p50Ms),
-    [`latency p99 ms @ ${latency.achievedRate}/s`]: line(
+    [`latency p50 ms @ ${latency.achievedRate}/s`]: tableRow(latency.p50Ms),
+    [`latency p99 ms @ ${latency.achievedRate}/s`]: tableRow(
       latency.p99Ms,
       `< ${TARGET_P99_MS}`,
       latency.p99Ms < TARGET_P99_MS,
     ),
-    [`latency max ms @ ${latency.achievedRate}/s`]: line(latency.maxMs),
-    'reload: failed requests': line(reloadFailed, '0', reloadFailed === 0),
-    'reload: p99 ms during the load': line(reloadDuring.p99Ms),
-    'reload: p99 during / steady p99': line(
+    [`latency max ms @ ${latency.achievedRate}/s`]: tableRow(latency.maxMs),
+    'reload: failed requests': tableRow(reloadFailed, '0', reloadFailed === 0),
+    'reload: p99 ms during the load': tableRow(reloadDuring.p99Ms),
+    'reload: p99 during / steady p99': tableRow(
       round(reloadFactor, 2),
       `≤ ${TARGET_RELOAD_P99_FACTOR}`,
       reloadFactor <= TARGET_RELOAD_P99_FACTOR,
     ),
-    'reload: known after (sample)': line(
+    'reload: known after (sample)': tableRow(
       `${sampleAfter.customerKnown}/${sampleAfter.requests}`,
       'all',
       sampleAfter.customerKnown === sampleAfter.requests,
     ),
-    'reload: load s (idle → under load)': line(
+    'reload: load s (idle → under load)': tableRow(
       `${(firstLoad.wallMs / 1000).toFixed(1)} → ${(reload.load.wallMs / 1000).toFixed(1)}`,
     ),
-    'memory tier hit rate (steady)': line(hitRate(tierSteady) ?? Number.NaN, 'info'),
-    'Redis used_memory B/customer': line(Math.round(bytesPerCustomer), 'info'),
-    'Redis used_memory MiB loaded / peak reload / after': line(
+    'memory tier hit rate (steady)': tableRow(hitRate(tierSteady) ?? Number.NaN, 'info'),
+    'Redis used_memory B/customer': tableRow(Math.round(bytesPerCustomer), 'info'),
+    'Redis used_memory MiB loaded / peak reload / after': tableRow(
       `${mib(loadedMemory.usedMemory)} / ${mib(reload.peakUsedMemory)} / ${mib(reloadedMemory.usedMemory)}`,
     ),
-    'start-up: spawn → ready ms': line(offerloop.spawnToReadyMs, 'info'),
+    'start-up: spawn → ready ms': tableRow(offerloop.spawnToReadyMs, 'info'),
   });
 
   const problems = failures([...warmups, ...runs, latency]);
@@ -895,8 +836,4 @@ async function main(): Promise<void> {
   await publishResult('redis-http', summary, problems);
 }
 
-main().catch((err: unknown) => {
-  say(err instanceof Error ? (err.stack ?? err.message) : String(err));
-  killChildren();
-  process.exit(1);
-});
+runBench('redis-http bench', main);

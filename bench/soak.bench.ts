@@ -72,7 +72,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
-import { type RawData, WebSocket } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import { SCOPES } from '../src/config.js';
 import { CHANNELS } from '../src/domain/channel.js';
 import { Rng } from '../src/sim/random.js';
@@ -80,33 +80,38 @@ import { type RedisProcess, redisCommand, startRedis } from '../test/support/red
 import {
   API_KEY,
   CPU_PROF_DIR,
+  closeSocket,
   cpuMeter,
   decisionBodies,
+  decisionRequests,
   envNumber,
   fire,
   type GeneratedData,
   generatedData,
   HEADERS,
+  httpCall,
   httpKnobs,
-  killChildren,
   latencySummary,
   machine,
   machineMeter,
   median,
+  openSocket,
   processCpuMs,
-  REPO_ROOT,
+  REDIS_CONF_ARGS,
+  REDIS_SERVER,
   RESULTS_DIR,
   type RequestSet,
   ROUTE,
   round,
+  runBench,
+  runOfferloopLoad,
   SERVER_SCRIPT,
   type Server,
   sampleDecisions,
-  spawnChild,
   startServer,
   stopServer,
   superviseChildren,
-  verdict,
+  tableRow,
   writeResult,
 } from './support.js';
 
@@ -149,7 +154,6 @@ const REPORT_S = envZeroOr('BENCH_REPORT_S', 60);
 const PROBE = envZeroOr('BENCH_ELD_PROBE', 1) > 0;
 const { DURATION, ROUNDS, CONNECTIONS, WARMUP } = httpKnobs({ rounds: 3, warmup: 3 });
 const DATA_DIR = path.resolve(process.env.BENCH_SOAK_DATA_DIR ?? path.join(RESULTS_DIR, 'data-soak'));
-const REDIS_SERVER = process.env.BENCH_REDIS_SERVER?.trim() || 'redis-server';
 
 const OFFERS = 500;
 const AFFINITIES = 20;
@@ -175,19 +179,8 @@ const TARGET_P99_DRIFT = 0.1;
 const METRICS_SCOPE = (SCOPES as readonly string[]).includes('metrics');
 const KEY_SCOPES = ['decide', 'feedback', 'report', ...(METRICS_SCOPE ? ['metrics'] : [])];
 
-/** As docker/redis.conf: compact hashes, the AOF with fsync every second, no eviction, room for pub/sub. */
-// biome-ignore format: one option and its value(s) per line
-const REDIS_ARGS = [
-  '--hash-max-listpack-entries', '256',
-  '--hash-max-listpack-value', '512',
-  '--appendonly', 'yes',
-  '--appendfsync', 'everysec',
-  '--maxmemory-policy', 'noeviction',
-  '--client-output-buffer-limit', 'pubsub', '64mb', '16mb', '60',
-];
-
-/** The offerloop CLI (bin/offerloop → dist/src/cli/main.js). */
-const CLI_SCRIPT = path.join(REPO_ROOT, 'bin', 'offerloop');
+/** As docker/redis.conf, with room for pub/sub. */
+const REDIS_ARGS = [...REDIS_CONF_ARGS, '--client-output-buffer-limit', 'pubsub', '64mb', '16mb', '60'];
 
 superviseChildren('soak bench');
 
@@ -207,37 +200,13 @@ function prepareData(): Promise<GeneratedData> {
 
 /** `offerloop load --redis URL --grace 0s FILE` in a child process; the number of customers loaded. */
 async function loadPopulation(redis: RedisProcess, file: string): Promise<{ customers: number; ms: number }> {
-  const started = performance.now();
-  const proc = spawnChild(
-    process.execPath,
-    [CLI_SCRIPT, 'load', '--redis', redis.url, '--grace', '0s', file],
-    {
-      env: { ...process.env, REDIS_PREFIX: 'offerloop', REDIS_CLUSTER_NODES: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let stdout = '';
-  proc.stdout!.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString('utf8');
-  });
-  const tail: string[] = [];
-  createInterface({ input: proc.stderr! }).on('line', (line) => {
-    tail.push(line.split('\r').pop() ?? '');
-    if (tail.length > 20) tail.shift();
-  });
-  const code = await new Promise<number | null>((resolve) => {
-    proc.once('exit', (c) => resolve(c));
-    proc.once('error', () => resolve(null));
-  });
-  let customers = 0;
-  try {
-    customers = (JSON.parse(stdout.trim().split('\n').pop() ?? '') as { customers?: number }).customers ?? 0;
-  } catch {
-    // no JSON: the load failed, the tail says why
-  }
-  if (code !== 0 || customers !== CUSTOMERS)
-    throw new Error(`offerloop load: exit ${code}, ${customers} customers loaded\n${tail.join('\n')}`);
-  return { customers, ms: Math.round(performance.now() - started) };
+  const load = await runOfferloopLoad(redis.url, file, { grace: '0s' });
+  const customers = load.result?.customers ?? 0;
+  if (load.exitCode !== 0 || customers !== CUSTOMERS)
+    throw new Error(
+      `offerloop load: exit ${load.exitCode}, ${customers} customers loaded\n${load.tail.join('\n')}`,
+    );
+  return { customers, ms: load.wallMs };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -566,41 +535,10 @@ interface Answer {
   readonly ms: number;
 }
 
-function call(base: URL, method: 'GET' | 'POST', route: string, body?: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const req = http.request(
-      {
-        host: base.hostname,
-        port: base.port,
-        path: route,
-        method,
-        agent,
-        headers: {
-          authorization: `Bearer ${API_KEY}`,
-          ...(body === undefined
-            ? {}
-            : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }),
-        },
-        timeout: REQUEST_TIMEOUT_MS,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            text: Buffer.concat(chunks).toString(),
-            ms: performance.now() - started,
-          }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no answer in ${REQUEST_TIMEOUT_MS} ms`)));
-    req.on('error', reject);
-    req.end(body);
-  });
+async function call(base: URL, method: 'GET' | 'POST', route: string, body?: string): Promise<Answer> {
+  const started = performance.now();
+  const answer = await httpCall(base, method, route, { agent, timeoutMs: REQUEST_TIMEOUT_MS, body });
+  return { status: answer.status, text: answer.text, ms: answer.at - started };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -980,18 +918,7 @@ class AgentSession {
 
   /** Opens a session with the key in the Authorization header and subscribes it to its agent. */
   static async open(url: string, agentId: string): Promise<AgentSession> {
-    const ws = await new Promise<WebSocket>((resolve, reject) => {
-      const socket = new WebSocket(url, {
-        headers: { Authorization: `Bearer ${API_KEY}` },
-        perMessageDeflate: false,
-        handshakeTimeout: REQUEST_TIMEOUT_MS,
-      });
-      socket.once('error', reject);
-      socket.once('open', () => {
-        socket.off('error', reject);
-        resolve(socket);
-      });
-    });
+    const ws = await openSocket(url, REQUEST_TIMEOUT_MS);
     const answer = new Promise<PushMessage>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no answer to subscribe')), REQUEST_TIMEOUT_MS);
       const onMessage = (data: RawData) => {
@@ -1018,18 +945,7 @@ class AgentSession {
 
   close(): Promise<void> {
     this.closing = true;
-    if (this.ws.readyState === this.ws.CLOSED) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.ws.terminate();
-        resolve();
-      }, 5_000);
-      this.ws.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      this.ws.close(1000);
-    });
+    return closeSocket(this.ws);
   }
 }
 
@@ -1645,11 +1561,9 @@ async function main(): Promise<void> {
     );
 
   // Capacity.
-  const capacityRequests: RequestSet = {
-    route: ROUTE,
-    headers: HEADERS,
-    slices: decisionBodies('soak-capacity', CONNECTIONS * (ROUNDS + 1), 512, CUSTOMERS),
-  };
+  const capacityRequests = decisionRequests(
+    decisionBodies('soak-capacity', CONNECTIONS * (ROUNDS + 1), 512, CUSTOMERS),
+  );
   say(
     `capacity: warm-up ${WARMUP} s, then ${ROUNDS} × ${DURATION} s at full load (${CONNECTIONS} connections)…`,
   );
@@ -1808,69 +1722,66 @@ async function main(): Promise<void> {
   };
   const eldSource = sourceOf('eldSource', firstMetrics?.eldMetric);
   const heapSource = sourceOf('heapSource', firstMetrics?.heapMetric);
-  const line = (value: number | string, target = '', ok?: boolean) => ({
-    value,
-    target,
-    verdict: ok === undefined ? '' : verdict(ok),
-  });
   console.table({
-    [`capacity decisions/s (median of ${ROUNDS} × ${DURATION} s)`]: line(Math.round(capacity)),
-    'soak decisions/s asked / got (median of windows, min–max)': line(
+    [`capacity decisions/s (median of ${ROUNDS} × ${DURATION} s)`]: tableRow(Math.round(capacity)),
+    'soak decisions/s asked / got (median of windows, min–max)': tableRow(
       `${rate} / ${n > 0 ? Math.round(median(ratesGot)) : 'n/a'} (${Math.min(...ratesGot)}–${Math.max(...ratesGot)})`,
       `${LOAD} × capacity`,
     ),
-    'requests: decisions / feedback (events) / calls / reports': line(
+    'requests: decisions / feedback (events) / calls / reports': tableRow(
       `${totals.decisions} / ${totals.feedbackRequests} (${totals.feedbackEvents}) / ${totals.callEvents} / ${totals.reports}`,
     ),
-    'errors (all kinds, warm-up and drain included)': line(totals.errors, '0', totals.errors === 0),
+    'errors (all kinds, warm-up and drain included)': tableRow(totals.errors, '0', totals.errors === 0),
     ...Object.fromEntries(
-      Object.entries(totals.errorsByKind).map(([kind, count]) => [`… ${kind}`, line(count)]),
+      Object.entries(totals.errorsByKind).map(([kind, count]) => [`… ${kind}`, tableRow(count)]),
     ),
-    [`server RSS MB, first → last ${k} soak windows (median)`]: line(`${orNa(rssFirst)} → ${orNa(rssLast)}`),
-    'memory growth after warm-up': line(
+    [`server RSS MB, first → last ${k} soak windows (median)`]: tableRow(
+      `${orNa(rssFirst)} → ${orNa(rssLast)}`,
+    ),
+    'memory growth after warm-up': tableRow(
       pct(memoryGrowth),
       `< ${TARGET_MEMORY_GROWTH * 100} %`,
       Number.isFinite(memoryGrowth) ? memoryGrowth < TARGET_MEMORY_GROWTH : undefined,
     ),
-    [`heap MB first → last ${k} windows (${heapSource})`]: line(
+    [`heap MB first → last ${k} windows (${heapSource})`]: tableRow(
       `${orNa(heapFirst)} → ${orNa(heapLast)} (${pct(change(heapFirst, heapLast))})`,
       'info',
     ),
-    [`heap after major GC MB first → last ${k} windows (probe; ${majorGcs} major GCs in the soak)`]: line(
+    [`heap after major GC MB first → last ${k} windows (probe; ${majorGcs} major GCs in the soak)`]: tableRow(
       `${orNa(liveFirst)} → ${orNa(liveLast)} (${pct(change(liveFirst, liveLast))})`,
       'info',
     ),
-    [`decision p99 ms, first → last third (${third} windows, median)`]: line(`${p99First} → ${p99Last}`),
-    'p99 drift': line(
+    [`decision p99 ms, first → last third (${third} windows, median)`]: tableRow(`${p99First} → ${p99Last}`),
+    'p99 drift': tableRow(
       pct(p99Drift),
       `< ${TARGET_P99_DRIFT * 100} % or ≤ noise`,
       Number.isFinite(p99Drift) ? driftOk : undefined,
     ),
-    'p99 window-to-window noise (median relative change)': line(pct(p99Noise), 'info'),
-    [`event-loop delay p99 ms first → last third; worst window; max (${eldSource})`]: line(
+    'p99 window-to-window noise (median relative change)': tableRow(pct(p99Noise), 'info'),
+    [`event-loop delay p99 ms first → last third; worst window; max (${eldSource})`]: tableRow(
       `${orNa(eldFirst, 2)} → ${orNa(eldLast, 2)}; ${orNa(eldWorst, 2)}; ${orNa(eldMax, 2)}`,
       'info',
     ),
-    'pushes expected / received / lost': line(
+    'pushes expected / received / lost': tableRow(
       `${totals.pushesExpected} / ${totals.pushesReceived} / ${totals.pushesLost}`,
       '0 lost',
       totals.pushesLost === 0,
     ),
-    'WebSocket sessions opened / failed': line(
+    'WebSocket sessions opened / failed': tableRow(
       `${sessions.length} / ${sessionsFailed}`,
       `${WS_SESSIONS} / 0`,
       sessionsFailed === 0,
     ),
-    'server log lines warn / error': line(
+    'server log lines warn / error': tableRow(
       `${server.warnLogs} / ${server.errorLogs}`,
       '– / 0',
       server.errorLogs === 0,
     ),
-    'feedback: decisions dropped from the ring / left unsent': line(
+    'feedback: decisions dropped from the ring / left unsent': tableRow(
       `${ring.dropped} / ${feedbackNotSent}`,
       'info',
     ),
-    'bench time s': line(benchSeconds),
+    'bench time s': tableRow(benchSeconds),
   });
 
   const problems: string[] = [];
@@ -1979,8 +1890,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  say(err instanceof Error ? (err.stack ?? err.message) : String(err));
-  killChildren();
-  process.exit(1);
-});
+runBench('soak bench', main);

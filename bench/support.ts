@@ -6,6 +6,7 @@ import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process'
 import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import { createServer } from 'node:net';
 import { cpus } from 'node:os';
 import path from 'node:path';
@@ -13,6 +14,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { WebSocket } from 'ws';
 import { CHANNELS } from '../src/domain/channel.js';
 import { Rng, round } from '../src/sim/random.js';
 
@@ -118,6 +120,13 @@ export function median(xs: readonly number[]): number {
 
 export const verdict = (ok: boolean): 'PASS' | 'FAIL' => (ok ? 'PASS' : 'FAIL');
 
+/** A row of a summary table: the figure, its target, and PASS or FAIL when `ok` is given. */
+export const tableRow = (value: number | string, target = '', ok?: boolean) => ({
+  value,
+  target,
+  verdict: ok === undefined ? '' : verdict(ok),
+});
+
 // ---------------------------------------------------------------------------------------------
 // Child processes (servers, Redis, loaders) for the HTTP benches. They run outside the bench
 // process, so that the load generator does not share an event loop with them; whatever happens,
@@ -171,6 +180,15 @@ export function killChildren(): void {
     child.kill('SIGCONT');
     child.kill('SIGKILL');
   }
+}
+
+/** Runs a bench's `main`; if it fails: `<label>: <stack>` on stderr, the child processes killed, exit 1. */
+export function runBench(label: string, main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    process.stderr.write(`${label}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    killChildren();
+    process.exit(1);
+  });
 }
 
 /** A port the OS considers free right now (listen on 0, read it, close). */
@@ -571,6 +589,11 @@ export async function sampleDecisions(
   };
 }
 
+/** What a run against the decisions route sends: its route and headers, and these slices of bodies. */
+export function decisionRequests(slices: readonly (readonly string[])[]): RequestSet {
+  return { route: ROUTE, headers: HEADERS, slices };
+}
+
 /**
  * Decision request bodies for autocannon: `slices` lists of `perSlice` bodies, each for a customer
  * drawn uniformly from `cust-1`…`cust-<customers>`, a random channel and `limit: 3`; seeded, so
@@ -688,4 +711,202 @@ export function processTreeCpuMs(pid: number): number {
   let total = 0;
   for (const p of processTree(pid)) total += processCpuMs(p) ?? 0;
   return total;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis and `offerloop load` for the benches on Redis (the server itself: test/support/redis.ts).
+
+/** The redis-server binary (BENCH_REDIS_SERVER). */
+export const REDIS_SERVER = process.env.BENCH_REDIS_SERVER?.trim() || 'redis-server';
+
+/** As docker/redis.conf: compact hashes, the AOF with fsync every second, no eviction. */
+// biome-ignore format: one option and its value per line
+export const REDIS_CONF_ARGS: readonly string[] = [
+  '--hash-max-listpack-entries', '256',
+  '--hash-max-listpack-value', '512',
+  '--appendonly', 'yes',
+  '--appendfsync', 'everysec',
+  '--maxmemory-policy', 'noeviction',
+];
+
+/** The offerloop CLI (bin/offerloop → dist/src/cli/main.js). */
+export const CLI_SCRIPT = path.join(REPO_ROOT, 'bin', 'offerloop');
+
+/** The JSON line `offerloop load` prints at the end. */
+export interface LoadResult {
+  readonly version?: number;
+  readonly previousVersion?: number | null;
+  readonly customers?: number;
+  readonly badCount?: number;
+  readonly deletedKeys?: number;
+}
+
+export interface LoadRun {
+  readonly exitCode: number | null;
+  readonly wallMs: number;
+  /** CPU time of the loader (last /proc sample before it exited); null unless `meterCpu`. */
+  readonly cpuMs: number | null;
+  /** null when it printed no JSON (the load failed, the tail says why). */
+  readonly result: LoadResult | null;
+  /** The last 20 lines of its stderr. */
+  readonly tail: readonly string[];
+}
+
+/**
+ * `offerloop load --redis URL --grace G [extraArgs] FILE` (runLoad) in a child process, so that its
+ * CPU does not stall the event loop of the bench. `nice` > 0 runs it under nice, `echo` copies its
+ * progress to stderr, `meterCpu` samples its CPU time from /proc every 250 ms.
+ */
+export async function runOfferloopLoad(
+  redisUrl: string,
+  file: string,
+  options: {
+    readonly grace: string;
+    readonly extraArgs?: readonly string[];
+    readonly nice?: number;
+    readonly echo?: boolean;
+    readonly meterCpu?: boolean;
+  },
+): Promise<LoadRun> {
+  const started = performance.now();
+  const nice = options.nice ?? 0;
+  const node = [
+    process.execPath,
+    CLI_SCRIPT,
+    'load',
+    '--redis',
+    redisUrl,
+    '--grace',
+    options.grace,
+    ...(options.extraArgs ?? []),
+    file,
+  ];
+  // nice execs node: the pid stays the loader's.
+  const command = nice > 0 ? ['nice', '-n', String(nice), ...node] : node;
+  const proc = spawnChild(command[0]!, command.slice(1), {
+    // The CLI reads REDIS_PREFIX and REDIS_CLUSTER_NODES too: pin them to what the servers get.
+    env: { ...process.env, REDIS_PREFIX: 'offerloop', REDIS_CLUSTER_NODES: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const pid = proc.pid!;
+  let cpuMs: number | null = null;
+  const poll = options.meterCpu
+    ? setInterval(() => {
+        cpuMs = processCpuMs(pid) ?? cpuMs;
+      }, 250)
+    : undefined;
+  const tail: string[] = [];
+  let stdout = '';
+  proc.stdout!.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString('utf8');
+  });
+  // Progress redraws with \r on a terminal; a pipe gets one line per 10 %.
+  createInterface({ input: proc.stderr! }).on('line', (line) => {
+    const text = line.split('\r').pop() ?? '';
+    tail.push(text);
+    if (tail.length > 20) tail.shift();
+    if (options.echo) process.stderr.write(`  ${text}\n`);
+  });
+  const exitCode = await new Promise<number | null>((resolve) => {
+    proc.once('exit', (c) => resolve(c));
+    proc.once('error', () => resolve(null));
+  });
+  clearInterval(poll);
+  const wallMs = Math.round(performance.now() - started);
+  let result: LoadResult | null = null;
+  try {
+    result = JSON.parse(stdout.trim().split('\n').pop() ?? '') as LoadResult;
+  } catch {
+    // no JSON: the load failed, the tail says why
+  }
+  return { exitCode, wallMs, cpuMs, result, tail };
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP besides the decisions, and WebSocket sessions (channels), with the bench key.
+
+/** An answer read whole; `at`: performance.now() when it was read. */
+export interface HttpAnswer {
+  readonly status: number;
+  readonly text: string;
+  readonly at: number;
+}
+
+/** One request with node's client (keep-alive through `agent`), the key, and a JSON body if given. */
+export function httpCall(
+  base: URL,
+  method: 'GET' | 'POST',
+  route: string,
+  options: { readonly agent: http.Agent; readonly timeoutMs: number; readonly body?: string | undefined },
+): Promise<HttpAnswer> {
+  const { body, timeoutMs } = options;
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: base.hostname,
+        port: base.port,
+        path: route,
+        method,
+        agent: options.agent,
+        headers: {
+          authorization: `Bearer ${API_KEY}`,
+          ...(body === undefined
+            ? {}
+            : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }),
+        },
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            text: Buffer.concat(chunks).toString(),
+            at: performance.now(),
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** A WebSocket to `url` with the key in the Authorization header (as server-side clients connect), open. */
+export function openSocket(url: string, handshakeTimeoutMs: number): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, {
+      headers: { Authorization: `Bearer ${API_KEY}` },
+      perMessageDeflate: false,
+      handshakeTimeout: handshakeTimeoutMs,
+    });
+    const fail = (err: Error) => {
+      ws.terminate();
+      reject(err);
+    };
+    ws.once('error', fail);
+    ws.once('open', () => {
+      ws.off('error', fail);
+      resolve(ws);
+    });
+  });
+}
+
+/** Closes `ws` (1000) and resolves when it is closed; terminates it if that takes over 5 s. */
+export function closeSocket(ws: WebSocket): Promise<void> {
+  if (ws.readyState === ws.CLOSED) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      ws.terminate();
+      resolve();
+    }, 5_000);
+    ws.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    ws.close(1000);
+  });
 }

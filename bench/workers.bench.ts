@@ -19,12 +19,11 @@ import { type RedisProcess, redisCommand, startRedis } from '../test/support/red
 import {
   API_KEY,
   decisionBodies,
+  decisionRequests,
   envNumber,
   fire,
   generatedData,
-  HEADERS,
   httpKnobs,
-  killChildren,
   machine,
   machineMeter,
   median,
@@ -32,14 +31,13 @@ import {
   processTree,
   processTreeCpuMs,
   publishResult,
-  REPO_ROOT,
+  REDIS_SERVER,
   RESULTS_DIR,
-  type RequestSet,
-  ROUTE,
   round,
+  runBench,
+  runOfferloopLoad,
   SERVER_SCRIPT,
   type Server,
-  spawnChild,
   startServer,
   stopServer,
   superviseChildren,
@@ -52,8 +50,6 @@ const CUSTOMERS = Math.floor(envNumber('BENCH_CUSTOMERS', 100_000));
 const OFFERS = 500;
 const SEED = '42';
 const DATA_DIR = path.resolve(process.env.BENCH_DATA_DIR ?? path.join(RESULTS_DIR, 'data'));
-const REDIS_SERVER = process.env.BENCH_REDIS_SERVER?.trim() || 'redis-server';
-const CLI_SCRIPT = path.join(REPO_ROOT, 'bin', 'offerloop');
 
 /** "Does not grow": CPU per decision with 2 workers at most this much above 1 worker's. */
 const CPU_TOLERANCE = 1.05;
@@ -64,29 +60,16 @@ const SLICES = 64;
 superviseChildren('workers bench');
 const say = (text: string) => process.stderr.write(`workers bench: ${text}\n`);
 
-const REQUESTS: RequestSet = {
-  route: ROUTE,
-  headers: HEADERS,
-  slices: decisionBodies('workers-bench', SLICES, BODIES_PER_SLICE, CUSTOMERS),
-};
+const REQUESTS = decisionRequests(decisionBodies('workers-bench', SLICES, BODIES_PER_SLICE, CUSTOMERS));
 
 /** Empties Redis and loads the population again (offerloop load, a child process). */
 async function freshPopulation(redis: RedisProcess, profiles: string): Promise<number> {
   await redisCommand(redis.port, 'FLUSHALL');
-  const started = performance.now();
   // No old version to wait for: Redis was just emptied.
-  const args = [CLI_SCRIPT, 'load', '--redis', redis.url, '--grace', '0s', profiles];
-  const proc = spawnChild(process.execPath, args, {
-    env: { ...process.env, REDIS_PREFIX: 'offerloop', REDIS_CLUSTER_NODES: '' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  proc.stderr!.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString('utf8')).slice(-2000);
-  });
-  const code = await new Promise<number | null>((resolve) => proc.once('exit', resolve));
-  if (code !== 0) throw new Error(`offerloop load failed (exit ${code}):\n${stderr}`);
-  return Math.round(performance.now() - started);
+  const load = await runOfferloopLoad(redis.url, profiles, { grace: '0s' });
+  if (load.exitCode !== 0)
+    throw new Error(`offerloop load failed (exit ${load.exitCode}):\n${load.tail.join('\n')}`);
+  return load.wallMs;
 }
 
 interface RoundFigures {
@@ -259,8 +242,4 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`workers bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  killChildren();
-  process.exit(1);
-});
+runBench('workers bench', main);
