@@ -4,9 +4,10 @@ import type { Metric, Registry } from 'prom-client';
  * Counters and histograms for the request path, exposed through a prom-client Registry.
  *
  * prom-client's own Counter and Histogram hash the label set into a string and validate it on every
- * inc/observe, even through a `labels()` child: ~130 ns per counter inc and ~600 ns per histogram
- * observation on our machines, several of each per decision. Here a caller resolves a series once
- * (by label values) and keeps it; an observation is then a few array writes (~10 ns). The
+ * inc/observe, even through a `labels()` child: 61 ns per counter inc and 411 ns per histogram
+ * observation (npm run bench:metrics), several of each per decision. Here a caller resolves a
+ * series once (by label values) and keeps it; an observation is then a few array writes (2.6 and
+ * 7 ns). The
  * registry only ever calls `get()` at scrape time, with the result shape of prom-client's own
  * metrics, so the exposition (and prom-client's cluster aggregation) treats these like its own.
  */
