@@ -305,6 +305,7 @@ describe('refusals before Fastify', () => {
     app.get('/socket', { websocket: true }, (socket) => socket.send('hello'));
     // A policy that refuses everything it is asked about: what is refused, and how, is the point here.
     installLoadShedding(app, {
+      overloaded: true,
       shed: () => {
         refused++;
         return true;

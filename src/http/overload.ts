@@ -60,7 +60,7 @@ export class OverloadGuard {
   private lastTick = 0;
   /** When the current run of late samples began; -1: the last sample was on time. */
   private lateSince = -1;
-  private overloaded = false;
+  private overloadedNow = false;
   /** Busy time of the loop at the start of the current utilization window. */
   private utilizationMark = performance.eventLoopUtilization();
   private utilizationSince = 0;
@@ -88,12 +88,17 @@ export class OverloadGuard {
     this.timer = setInterval(() => this.sample(), SAMPLE_MS).unref();
   }
 
+  /** In an overload: only then does shed() refuse anything. */
+  get overloaded(): boolean {
+    return this.overloadedNow;
+  }
+
   /**
    * Whether to refuse a request read now, and counts it if so. Outside an overload one field read;
    * in one, a clock read (and a setImmediate per turn, to see where the turn ends).
    */
   shed(): boolean {
-    if (!this.overloaded) return false;
+    if (!this.overloadedNow) return false;
     const now = performance.now();
     if (this.turnStart < 0) {
       // The first request of this turn: the turn ends after the poll phase that reads them all.
@@ -110,7 +115,7 @@ export class OverloadGuard {
     return {
       maxEventLoopDelayMs: this.maxDelayMs,
       eventLoopDelayMs: Math.round(Math.max(this.peak, this.previousPeak) * 10) / 10,
-      overloaded: this.overloaded,
+      overloaded: this.overloadedNow,
       shed: this.shedCount,
     };
   }
@@ -118,7 +123,7 @@ export class OverloadGuard {
   close(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    this.overloaded = false;
+    this.overloadedNow = false;
   }
 
   private sample(): void {
@@ -134,9 +139,9 @@ export class OverloadGuard {
 
     if (delay <= this.maxDelayMs) this.lateSince = -1;
     else if (this.lateSince < 0) this.lateSince = now;
-    if (!this.overloaded) {
+    if (!this.overloadedNow) {
       if (this.lateSince >= 0 && now - this.lateSince >= STANDING_MS) {
-        this.overloaded = true;
+        this.overloadedNow = true;
         this.utilizationMark = performance.eventLoopUtilization();
         this.utilizationSince = now;
       }
@@ -144,13 +149,13 @@ export class OverloadGuard {
       const busy = performance.eventLoopUtilization(this.utilizationMark).utilization;
       this.utilizationMark = performance.eventLoopUtilization();
       this.utilizationSince = now;
-      if (busy < MAX_UTILIZATION && this.lateSince < 0) this.overloaded = false;
+      if (busy < MAX_UTILIZATION && this.lateSince < 0) this.overloadedNow = false;
     }
   }
 }
 
 /** What installLoadShedding needs of a guard (OverloadGuard; tests give it a policy of their own). */
-export type LoadShedder = Pick<OverloadGuard, 'shed' | 'start' | 'close'>;
+export type LoadShedder = Pick<OverloadGuard, 'overloaded' | 'shed' | 'start' | 'close'>;
 
 /** Paths never shed: liveness, readiness and metrics are how operators see an overload. */
 function neverShed(url: string | undefined): boolean {
@@ -186,7 +191,8 @@ export function installLoadShedding(app: FastifyInstance, guard: LoadShedder): v
     // By now Fastify's request handler and @fastify/websocket's upgrade handler are listening:
     // put the guard in front of them.
     guardListeners(app.server, 'request', (request: IncomingMessage, response: ServerResponse) => {
-      if (neverShed(request.url) || !guard.shed()) return false;
+      // Outside an overload one field read: health and metrics are looked at only in one.
+      if (!guard.overloaded || neverShed(request.url) || !guard.shed()) return false;
       response.writeHead(503, OVERLOADED_HEADERS).end(OVERLOADED_BODY);
       return true;
     });
@@ -204,19 +210,22 @@ export function installLoadShedding(app: FastifyInstance, guard: LoadShedder): v
   });
 }
 
-/** Replaces the server's listeners of `event` with one that calls them unless `refused` answered. */
-function guardListeners<A extends unknown[]>(
+/**
+ * Replaces the server's listeners of `event` with one that calls them unless `refused` answered.
+ * Fixed parameters, not rest ones: this runs for every request, and must not allocate.
+ */
+function guardListeners<A, B>(
   server: Server,
   event: 'request' | 'upgrade',
-  refused: (...args: A) => boolean,
+  refused: (a: A, b: B) => boolean,
 ): void {
-  const listeners = server.listeners(event) as ((...args: A) => void)[];
+  const listeners = server.listeners(event) as ((a: A, b: B, head?: unknown) => void)[];
   // None (no WebSocket routes): Node's own handling, closing the socket, stays.
   if (listeners.length === 0) return;
   server.removeAllListeners(event);
-  server.on(event, (...args: A) => {
-    if (refused(...args)) return;
-    for (const listener of listeners) listener.apply(server, args);
+  server.on(event, (a: A, b: B, head?: unknown) => {
+    if (refused(a, b)) return;
+    for (const listener of listeners) listener.call(server, a, b, head);
   });
 }
 

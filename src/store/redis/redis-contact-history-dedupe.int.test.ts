@@ -64,10 +64,10 @@ describe('RedisContactHistoryStore blind append', () => {
 
 describe('RedisContactHistoryStore memory of what it saw', () => {
   it('is bounded by bytes: long histories take the room of many short ones', async () => {
-    // Room for about 10 histories of 10 events (200 + 10 × 150 bytes each, estimated).
+    // Room for about 10 histories of 10 events (1,100 + 10 × 140 bytes each, estimated).
     const small = new RedisContactHistoryStore(redis, new RedisKeys(`t-${randomUUID().slice(0, 8)}`), {
       maxEvents: 100,
-      maxCacheBytes: 10 * (200 + 10 * 150),
+      maxCacheBytes: 10 * (1100 + 10 * 140),
       retention: () => ({ impressionsMs: 7 * DAY, reactionsMs: 30 * DAY }),
     });
     const events = (n: number): ContactEvent[] =>

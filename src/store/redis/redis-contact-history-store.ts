@@ -101,10 +101,8 @@ const NEVER_SEEN: ContactHistory = Object.freeze({
  */
 export class RedisContactHistoryStore implements ContactHistoryStore {
   private readonly seen: LRUCache<string, ContactHistory>;
-  private readonly fallback = new MemoryContactHistoryStore({
-    maxCustomers: 100_000,
-    maxEventsPerCustomer: CONTACT_EVENTS_KEPT,
-  });
+  /** What this node decides from while Redis is down, in the same budget at full histories. */
+  private readonly fallback: MemoryContactHistoryStore;
 
   constructor(
     private readonly redis: RedisConnection,
@@ -114,6 +112,13 @@ export class RedisContactHistoryStore implements ContactHistoryStore {
     this.seen = new LRUCache<string, ContactHistory>({
       maxSize: options.maxCacheBytes,
       sizeCalculation: historyBytes,
+    });
+    this.fallback = new MemoryContactHistoryStore({
+      maxCustomers: Math.max(
+        1,
+        Math.floor(options.maxCacheBytes / (HISTORY_BYTES + CONTACT_EVENTS_KEPT * EVENT_BYTES)),
+      ),
+      maxEventsPerCustomer: CONTACT_EVENTS_KEPT,
     });
   }
 
@@ -218,11 +223,12 @@ function encodeEvent(e: ContactEvent): string {
 }
 
 /**
- * Heap bytes of a history held in `seen`, estimated: the entry, its key and the LRU's bookkeeping,
- * and per event an object of five fields, a boxed time, two short strings and an array slot.
+ * Heap bytes of a history held in `seen`: the entry, its key, revision and array and the LRU's
+ * bookkeeping, and per event an object of five fields, a boxed time and two short strings. Measured
+ * (heap after GC, 20,000 decoded histories in an LRUCache): 1,816 bytes with 5 events, 6,789 with 40.
  */
-const HISTORY_BYTES = 200;
-const EVENT_BYTES = 150;
+const HISTORY_BYTES = 1100;
+const EVENT_BYTES = 140;
 function historyBytes(history: ContactHistory): number {
   return HISTORY_BYTES + history.events.length * EVENT_BYTES;
 }
