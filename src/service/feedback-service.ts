@@ -101,6 +101,8 @@ export class FeedbackService {
    */
   private async judge(events: readonly FeedbackEvent[], receivedAt: number): Promise<FeedbackVerdict[]> {
     const verdicts = await this.deps.log.submit(events, receivedAt);
+    // Nothing else to do for almost every batch: the log's health is read only when some decision is unknown.
+    if (!verdicts.some((v) => v.status === 'unknown_decision')) return verdicts;
     // The embedded log records decisions before they are answered: no race to wait out.
     if (this.deps.log.health().mode === 'embedded') return verdicts;
     for (const pauseMs of UNKNOWN_DECISION_PAUSES_MS) {

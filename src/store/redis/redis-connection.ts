@@ -128,10 +128,11 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
       observer?.refused();
       return Promise.reject(new RedisUnavailableError(`Redis is unavailable`));
     }
-    const startedAt = observer === null ? 0 : performance.now();
-    const reply = this.driver.send(key, args, options.buffers ?? false) as Promise<T>;
     const ms = options.timeoutMs ?? this.config.timeoutMs;
-    if (ms > 0) return withDeadline(reply, ms, `Redis ${args[0]}`, observer, startedAt);
+    // One clock read serves the deadline and the latency metric.
+    const startedAt = observer === null && ms <= 0 ? 0 : performance.now();
+    const reply = this.driver.send(key, args, options.buffers ?? false) as Promise<T>;
+    if (ms > 0) return withDeadline(reply, ms, args[0], observer, startedAt);
     if (observer !== null) {
       reply.then(
         () => observer.settled(startedAt, null),
@@ -240,13 +241,14 @@ function describe(config: RedisConfig): string {
 function withDeadline<T>(
   promise: Promise<T>,
   ms: number,
-  what: string,
+  /** What was asked: a command name, or what a connection was doing. */
+  what: RedisArg | undefined,
   observer: RedisCallObserver | null = null,
-  startedAt = 0,
+  startedAt = performance.now(),
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let settled = false;
-    let due = performance.now() + ms;
+    let due = startedAt + ms;
     let extended = false;
     const onDeadline = (): void => {
       if (!extended && performance.now() - due > ms / 2) {
@@ -259,7 +261,8 @@ function withDeadline<T>(
       observer?.settled(startedAt, 'timeout');
       // A late answer is not observed again.
       observer = null;
-      reject(new RedisUnavailableError(`${what}: no answer in ${ms} ms`));
+      // The message is built only for a call that failed.
+      reject(new RedisUnavailableError(`Redis ${String(what)}: no answer in ${ms} ms`));
     };
     let timer = setTimeout(onDeadline, ms);
     promise.then(
