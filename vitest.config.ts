@@ -14,6 +14,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['src/**/*.int.test.ts', 'test/**/*.int.test.ts'],
+          globalSetup: ['test/support/build-dist.ts'],
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },

@@ -104,7 +104,8 @@ const CASES: readonly Case[] = [
     name: 'before the decision, and in the future',
     events: (d, t) => [
       event(d, 'click', t - CLOCK_SKEW_MS - 1),
-      event(d, 'accept', Date.now() + CLOCK_SKEW_MS + 60_000),
+      // Received at t + 60 s (the default age), so this is a minute past the allowed skew.
+      event(d, 'accept', t + 60_000 + CLOCK_SKEW_MS + 60_000),
     ],
     expected: [
       ['conflict', 'timestamp is before the decision'],
@@ -199,35 +200,42 @@ afterAll(async () => {
   await rm(spoolDir, { recursive: true, force: true });
 });
 
-async function redisLog(): Promise<FeedbackLog> {
+async function redisLog(clock: () => number = Date.now): Promise<FeedbackLog> {
   const spool = await FeedbackSpool.open(spoolDir, log);
   return RedisFeedbackLog.open(connection, new RedisKeys(`c${++seq}`), spool, log, {
     shards: 2,
     windows: WINDOWS,
+    clock,
   });
 }
 
-function memoryLog(): FeedbackLog {
+function memoryLog(clock: () => number = Date.now): FeedbackLog {
   return new MemoryFeedbackLog(new MemoryContactHistoryStore(), {
     windows: WINDOWS,
     maxDecisions: 100,
     maxEntries: 100,
-    clock: Date.now,
+    clock,
   });
 }
 
+// The server's clock judges; Redis' clock only orders the log. So the verdicts must not change when
+// the server's clock is far from Redis' (an injected test clock, a skewed host): docs/decisions/0006-clocks.md.
+const YEAR = 365 * 24 * HOUR;
 describe.each([
-  ['embedded (judge)', memoryLog],
-  ['Redis (intake script)', redisLog],
-] as const)('feedback verdicts: %s', (_name, open) => {
+  ['embedded (judge)', memoryLog, 0],
+  ['Redis (intake script)', redisLog, 0],
+  ['Redis, the server a year ahead of Redis', redisLog, YEAR],
+  ['Redis, the server a year behind Redis', redisLog, -YEAR],
+] as const)('feedback verdicts: %s', (_name, open, offset) => {
   it.each(CASES)('$name', async (c) => {
-    const feedbackLog = await open();
-    const decidedAt = Date.now() - (c.age ?? 60_000);
+    const clock = () => Date.now() + offset;
+    const feedbackLog = await open(clock);
+    const decidedAt = clock() - (c.age ?? 60_000);
     const id = `d-${++seq}`;
     feedbackLog.recordDecision(decision(id, decidedAt));
     const first = seq + 1;
     const events = c.events(id, decidedAt);
-    const verdicts = await feedbackLog.submit(events, Date.now());
+    const verdicts = await feedbackLog.submit(events, clock());
     // The first case's duplicate names the first event's id, known only now.
     const expected = c.expected.map(([status, reason]) => ({
       status,
@@ -270,6 +278,7 @@ describe('feedback log on Redis', () => {
     const feedbackLog = RedisFeedbackLog.open(connection, keys, await FeedbackSpool.open(dir, log), log, {
       shards: 1,
       windows: WINDOWS,
+      clock: Date.now,
     });
     const send = (args: string[]) => connection.send<RedisReply>(args[1], args);
     for (let i = 0; i < 100 && feedbackLog.health().mode !== 'direct'; i++) await sleep(50);
@@ -294,7 +303,7 @@ describe('feedback log on Redis', () => {
 describe('feedback that arrives before its decision', () => {
   it('is judged again after a pause, so the race between servers loses nothing', async () => {
     const feedbackLog = await redisLog();
-    const service = new FeedbackService({ log: feedbackLog, clock: Date.now });
+    const service = new FeedbackService({ feedbackLog, clock: Date.now });
     const decidedAt = Date.now();
     // Another server answered the decision and is still writing it when the accept arrives here.
     const receipt = service.record([

@@ -430,9 +430,13 @@ export class RedisFeedbackConsumer {
 
   /** Trims each shard to the retention, but never past an entry that some group has not processed. */
   private async trimAll(): Promise<void> {
-    const cut = `${Math.max(0, Date.now() - this.options.retentionMs)}-0`;
     for (let shard = 0; shard < this.options.shards && !this.closing; shard++) {
       const key = this.keys.feedbackLog(shard);
+      // Entry ids are Redis' clock (XADD *), so the retention is measured on that node's clock,
+      // not this server's (docs/decisions/0006-clocks.md).
+      const [seconds, micros] = await this.send<[string, string]>(key, ['TIME']);
+      const redisNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+      const cut = `${Math.max(0, redisNow - this.options.retentionMs)}-0`;
       let info: RedisReply;
       try {
         info = await this.send<RedisReply>(key, ['XINFO', 'GROUPS', key]);

@@ -16,17 +16,19 @@ import { offerTag } from './log-entry.js';
 // KEYS: [1] the shard's log stream, [2] its stream of rejected replays.
 // ARGV: [1] reaction window ms, [2] conversion window ms, [3] clock skew ms, [4] '1': keep
 // rejected events (a replay, whose clients were already answered; a duplicate is no rejection
-// there, but the replay being idempotent), [5] prefix of decision records
-// (same tag as KEYS), then items:
+// there, but the replay being idempotent), [5] prefix of decision records (same tag as KEYS),
+// [6] the server's time now (ms), then items:
 //   d, decisionId, meta `at|channel|customerId`, n, entry JSON, n × (offerId, offer tag)
 //   f, eventId, decisionId, offerId, customerId, type, at, receivedAt, event JSON
 // Returns per item { status, reason } flattened; for an accepted event the reason slot carries
 // nothing. A decision is recorded once: a replayed one whose record exists is skipped (one that
 // showed nothing has no record; see docs/decisions/0003-feedback-log.md).
+// Every time here is the server's clock: a record's expiry is given to Redis as a duration from
+// ARGV[6], never as an absolute time, so Redis' own clock may differ (docs/decisions/0006-clocks.md).
 const INTAKE = new RedisScript(`
 local log, rejected = KEYS[1], KEYS[2]
 local reactionMs, conversionMs, skew = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local keepRejected, prefix = ARGV[4] == '1', ARGV[5]
+local keepRejected, prefix, now = ARGV[4] == '1', ARGV[5], tonumber(ARGV[6])
 local terminal = { accept = 'accepted', reject = 'rejected', dismiss = 'dismissed' }
 
 -- One HMGET reads all a verdict needs: the event id, the decision, the offer and the reaction slot.
@@ -62,7 +64,7 @@ local function judge(key, eventId, offerId, customerId, kind, at, received, reac
 end
 
 local out = {}
-local i = 6
+local i = 7
 while i <= #ARGV do
   if ARGV[i] == 'd' then
     local key, n = prefix .. ARGV[i + 1], tonumber(ARGV[i + 3])
@@ -70,16 +72,18 @@ while i <= #ARGV do
       out[#out + 1] = 'duplicate'
     else
       redis.call('XADD', log, '*', 't', 'd', 'e', ARGV[i + 4])
-      if n > 0 then
-        local record = { 'HSET', key, 'm', ARGV[i + 2] }
+      local meta = ARGV[i + 2]
+      local decidedAt = tonumber(string.sub(meta, 1, string.find(meta, '|', 1, true) - 1))
+      -- A record lives as long as events may still count (a replayed old decision gets none).
+      local ttl = decidedAt + conversionMs + skew - now
+      if n > 0 and ttl > 0 then
+        local record = { 'HSET', key, 'm', meta }
         for j = 0, n - 1 do
           record[#record + 1] = 'o:' .. ARGV[i + 5 + 2 * j]
           record[#record + 1] = ARGV[i + 6 + 2 * j]
         end
         redis.call(unpack(record))
-        local meta = ARGV[i + 2]
-        local decidedAt = tonumber(string.sub(meta, 1, string.find(meta, '|', 1, true) - 1))
-        redis.call('PEXPIREAT', key, decidedAt + conversionMs + skew)
+        redis.call('PEXPIRE', key, ttl)
       end
       out[#out + 1] = 'accepted'
     end
@@ -128,6 +132,8 @@ interface Batch {
 export interface RedisFeedbackLogOptions {
   readonly shards: number;
   readonly windows: AttributionWindows;
+  /** The server's clock: it judges events and dates decision records, never Redis' own clock. */
+  readonly clock: () => number;
   /** Called after entries were appended, e.g. to wake an in-process consumer. */
   readonly onAppended?: () => void;
 }
@@ -345,7 +351,12 @@ export class RedisFeedbackLog implements FeedbackLog {
   }
 
   private run(shard: number, items: readonly Item[], replay: boolean, timeoutMs: number): Promise<string[]> {
-    const args: string[] = [...this.head, replay ? '1' : '0', this.prefixes[shard]!];
+    const args: string[] = [
+      ...this.head,
+      replay ? '1' : '0',
+      this.prefixes[shard]!,
+      String(this.options.clock()),
+    ];
     for (const item of items) for (const a of item.args) args.push(a);
     return INTAKE.run<string[]>(this.redis, this.streams[shard]!, args, { timeoutMs });
   }

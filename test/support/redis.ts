@@ -5,7 +5,7 @@
  * 6379, and is SIGKILLed when the test process exits, whatever the tests forget to clean up.
  * Free of vitest: the benches use it too (built to dist/test/support/redis.js).
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, type SpawnOptionsWithStdioTuple, spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
@@ -210,11 +210,13 @@ class ManagedRedis implements RedisProcess {
       '--daemonize', 'no',
       ...this.extraArgs,
     ];
+    const options: SpawnOptionsWithStdioTuple<'ignore', 'pipe', 'pipe'> = {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: realTimeEnv(),
+    };
     const child = WITH_DEATH_SIGNAL
-      ? spawn('setpriv', ['--pdeathsig', 'KILL', this.binary, ...args], {
-          stdio: ['ignore', 'pipe', 'pipe'],
-        })
-      : spawn(this.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      ? spawn('setpriv', ['--pdeathsig', 'KILL', this.binary, ...args], options)
+      : spawn(this.binary, args, options);
     this.child = child;
     this.paused = false;
     running.add(child);
@@ -326,4 +328,16 @@ export async function startRedisCluster(options: { masters?: number } = {}): Pro
     throw err;
   }
   return { nodes: nodes.map((n) => n.url), stop };
+}
+
+/**
+ * The environment without libfaketime: Redis keeps the real time (it hangs under a faked one),
+ * while the suite may run with the process clock moved, which is the skew the server must survive
+ * (docs/decisions/0006-clocks.md).
+ */
+function realTimeEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of ['LD_PRELOAD', 'FAKETIME', 'FAKETIME_DONT_FAKE_MONOTONIC', 'FAKETIME_NO_CACHE'])
+    delete env[name];
+  return env;
 }
