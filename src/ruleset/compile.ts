@@ -1,14 +1,12 @@
 import { CHANNELS, type Channel, channelIndex } from '../domain/channel.js';
 import { idIndex, internId, oneByte } from '../domain/intern.js';
 import { RulesetError, type RulesProblem } from '../errors.js';
-import { stableHash32 } from '../learning/control-group.js';
+import { stableHash32 } from '../domain/stable-hash.js';
 import { Associations } from './associations.js';
 import {
   type CompileOptions,
-  type Condition,
   compileCondition,
   compileExpression,
-  type Evaluator,
   ExpressionError,
   type ExprFunction,
   NOT_CONSTANT,
@@ -52,166 +50,21 @@ export function compileRuleset(
   meta: CompileMeta,
   associations: Associations = Associations.NONE,
 ): RulesetSnapshot {
+  // 1. Every step reports its problems here, at their file and line, and carries on.
   const problems: RulesProblem[] = [];
-  const problem: ProblemAt = (file, path, message, offset) => {
-    const at = file.locate(path);
-    const line = at.line + (offset ? offset.line - 1 : 0);
-    const column = offset ? (offset.line > 1 ? offset.column : at.column + offset.column - 1) : at.column;
-    problems.push({ file: file.name, line, column, path: `/${path.join('/')}`, message });
-  };
-
-  // Segments first: campaigns and conditions refer to them.
-  const segmentSources = collect(files, 'segments', problem);
-  const segmentById = new Map<string, CompiledSegment>();
-  const segmentDeps = new Map<string, string[]>();
-  const segments: CompiledSegment[] = [];
-  let currentDeps: string[] | null = null;
-  const offerOptions = expressionOptions(segmentById, (id) => currentDeps?.push(id), associations);
-  // Segments describe the customer, not the request: reports and learned rates are kept per segment.
-  const segmentOptions: CompileOptions<EvalContext> = {
-    ...offerOptions,
-    roots: { customer: (s) => s.customer },
-  };
-  const compileWhen = (
-    file: ParsedRulesFile,
-    path: (string | number)[],
-    source: string,
-    options = offerOptions,
-  ): Condition<EvalContext> | null => {
-    try {
-      return compileCondition(source, options);
-    } catch (err) {
-      if (!(err instanceof ExpressionError)) throw err;
-      problem(file, path, `expression: ${err.message}`, err);
-      return null;
-    }
-  };
-  // Ids are known before any condition compiles, so inSegment() may name a segment defined later.
-  for (const { item } of segmentSources) segmentById.set(item.id, placeholderSegment(item.id));
-  for (const { file, item, path } of segmentSources) {
-    currentDeps = [];
-    const when = compileWhen(file, [...path, 'when'], item.when, segmentOptions);
-    segmentDeps.set(item.id, currentDeps);
-    currentDeps = null;
-    const compiled: CompiledSegment = {
-      ordinal: segments.length,
-      id: item.id,
-      name: item.name ?? item.id,
-      when: when ?? (() => false),
-      reason: oneByte(`segment:${item.id}`),
-    };
-    segments.push(compiled);
-    segmentById.set(item.id, compiled);
-  }
-  for (const cycle of findCycles(segmentDeps)) {
-    const at = segmentSources.find((s) => s.item.id === cycle[0]);
-    if (at)
-      problem(at.file, [...at.path, 'when'], `segments refer to each other in a cycle: ${cycle.join(' → ')}`);
-  }
-
-  const campaignById = new Map<string, CompiledCampaign>();
-  const campaigns: CompiledCampaign[] = [];
-  for (const { file, item, path } of collect(files, 'campaigns', problem)) {
-    const targets: CompiledSegment[] = [];
-    (item.segments ?? []).forEach((id, i) => {
-      const s = segmentById.get(id);
-      if (s) targets.push(s);
-      else problem(file, [...path, 'segments', i], `unknown segment '${id}'`);
-    });
-    const start = dateOr(item.schedule?.start, Number.NEGATIVE_INFINITY);
-    const end = dateOr(item.schedule?.end, UNBOUNDED, DAY_MS - 1);
-    if (start > end) problem(file, [...path, 'schedule'], 'schedule.start is after schedule.end');
-    const compiled: CompiledCampaign = {
-      ordinal: campaigns.length,
-      id: item.id,
-      name: item.name,
-      objective: item.objective,
-      kpi: item.kpi ?? null,
-      segments: targets,
-      start,
-      end,
-      controlShare: item.controlGroup ?? 0,
-      salt: stableHash32(item.id),
-      priority: item.priority ?? 1,
-      budget: item.budget ?? null,
-      capTotal: item.caps?.total ?? UNBOUNDED,
-      capPerDay: item.caps?.perDay ?? UNBOUNDED,
-      reason: oneByte(`campaign:${item.id}`),
-    };
-    campaigns.push(compiled);
-    campaignById.set(item.id, compiled);
-  }
-
-  const offers: CompiledOffer[] = [];
-  const offerById = new Map<string, CompiledOffer>();
-  const placements: Map<string, ReadonlySet<string> | null>[] = CHANNELS.map(() => new Map());
-  for (const { file, item, path } of collect(files, 'offers', problem)) {
-    const campaign = campaignById.get(item.campaign);
-    if (!campaign) problem(file, [...path, 'campaign'], `unknown campaign '${item.campaign}'`);
-    const creatives: (Creative | null)[] = CHANNELS.map(() => null);
-    for (const channel of item.channels) {
-      const creative = item.creatives[channel];
-      if (creative) creatives[channelIndex(channel)] = creative;
-      else
-        problem(file, [...path, 'creatives'], `no creative for channel '${channel}', which the offer lists`);
-    }
-    for (const [channel, list] of Object.entries(item.placements ?? {})) {
-      if (!item.channels.includes(channel as Channel)) {
-        problem(
-          file,
-          [...path, 'placements', channel],
-          `placements for '${channel}', which the offer does not list`,
-        );
-      } else if (list) {
-        placements[channelIndex(channel)]!.set(item.id, new Set(list));
-      }
-    }
-    const validFrom = dateOr(item.validity?.from, Number.NEGATIVE_INFINITY);
-    const validTo = dateOr(item.validity?.to, UNBOUNDED, DAY_MS - 1);
-    if (validFrom > validTo) problem(file, [...path, 'validity'], 'validity.from is after validity.to');
-    const when = item.when === undefined ? null : compileWhen(file, [...path, 'when'], item.when);
-    let propensity: Evaluator<EvalContext> | null = null;
-    if (item.propensity !== undefined) {
-      try {
-        propensity = compileExpression(item.propensity, offerOptions);
-      } catch (err) {
-        if (!(err instanceof ExpressionError)) throw err;
-        problem(file, [...path, 'propensity'], `expression: ${err.message}`, err);
-      }
-    }
-    if (!campaign) continue;
-    const weight = item.weight ?? 1;
-    const compiled: CompiledOffer = {
-      ordinal: offers.length,
-      id: item.id,
-      name: item.name,
-      campaign,
-      productId: internId(item.product),
-      group: item.group ?? item.product,
-      channels: item.channels,
-      value: item.value,
-      weight,
-      basePropensity: item.basePropensity ?? 0.01,
-      worth: item.value * weight * campaign.priority,
-      validFrom,
-      validTo,
-      when,
-      propensity,
-      capTotal: item.caps?.total ?? UNBOUNDED,
-      capPerDay: item.caps?.perDay ?? UNBOUNDED,
-      creatives,
-      affinityReason: oneByte(`affinity:${item.product}`),
-      associationReason: oneByte(`association:${item.product}`),
-    };
-    offers.push(compiled);
-    offerById.set(item.id, compiled);
-  }
-
+  const problem = problemReporter(problems);
+  // 2. Segments first: campaigns and conditions refer to them.
+  const { segments, segmentById, offerOptions } = compileSegments(files, problem, associations);
+  // 3. Campaigns, with their target segments.
+  const { campaigns, campaignById } = compileCampaigns(files, problem, segmentById);
+  // 4. Offers, with their campaign, conditions and placements.
+  const { offers, offerById, placements } = compileOffers(files, problem, campaignById, offerOptions);
+  // 5. Contact policies, default banners, the global holdout.
   const { policies, globalPolicy } = compilePolicies(files, problem);
   const defaultBanners = compileDefaultBanners(files, problem);
   const globalHoldout = compileGlobalHoldout(files, problem);
   if (problems.length > 0) throw new RulesetError(problems);
-
+  // 6. The snapshot, with the candidate indexes per channel and placement.
   return {
     version: meta.version,
     loadedAt: meta.loadedAt,
@@ -232,88 +85,246 @@ export function compileRuleset(
   };
 }
 
-function compileGlobalHoldout(files: readonly ParsedRulesFile[], problem: ProblemAt): number {
-  let share = 0;
-  let setBy: string | null = null;
-  for (const file of files) {
-    const value = file.content.globalHoldout;
-    if (value === undefined) continue;
-    if (setBy !== null) problem(file, ['globalHoldout'], `globalHoldout is already set in ${setBy}`);
-    setBy = file.name;
-    share = value;
-  }
-  return share;
+/** Records a problem at a value of a file, or at an offset inside an expression there. */
+function problemReporter(problems: RulesProblem[]): ProblemAt {
+  return (file, path, message, offset) => {
+    const at = file.locate(path);
+    const line = at.line + (offset ? offset.line - 1 : 0);
+    const column = offset ? (offset.line > 1 ? offset.column : at.column + offset.column - 1) : at.column;
+    problems.push({ file: file.name, line, column, path: `/${path.join('/')}`, message });
+  };
 }
 
-function compileDefaultBanners(
-  files: readonly ParsedRulesFile[],
+/** Compiles one expression, or reports why it does not compile (at its place in the file) and gives null. */
+function compileOrReport<T>(
   problem: ProblemAt,
-): Map<string, WebCreative> {
-  const banners = new Map<string, WebCreative>();
-  for (const file of files) {
-    (file.content.banners ?? []).forEach(({ placement, ...creative }, i) => {
-      if (banners.has(placement)) {
-        problem(file, ['banners', i, 'placement'], `a second default banner for placement '${placement}'`);
-        return;
-      }
-      banners.set(placement, Object.freeze(creative));
-    });
-  }
-  return banners;
-}
-
-function lookbackOf(policies: readonly ChannelPolicy[]): ContactLookback {
-  let impressionsMs = DAY_MS;
-  let reactionsMs = DAY_MS;
-  for (const policy of policies) {
-    for (const limit of policy.limits) impressionsMs = Math.max(impressionsMs, limit.windowMs);
-    reactionsMs = Math.max(reactionsMs, policy.suppressAfterAcceptMs, policy.suppressAfterRejectMs);
-  }
-  return { impressionsMs, reactionsMs: Math.max(reactionsMs, impressionsMs) };
-}
-
-interface ExprOffset {
-  readonly line: number;
-  readonly column: number;
-}
-
-/** Reports a problem at a value of a file, optionally at an offset inside an expression there. */
-type ProblemAt = (
   file: ParsedRulesFile,
   path: (string | number)[],
-  message: string,
-  offset?: ExprOffset,
-) => void;
-
-type Section = 'segments' | 'campaigns' | 'offers';
-type Item<S extends Section> = NonNullable<RulesFile[S]>[number];
-
-/** Every item of one section across files, with duplicates reported where they repeat. */
-function collect<S extends Section>(
-  files: readonly ParsedRulesFile[],
-  section: S,
-  problem: ProblemAt,
-): { file: ParsedRulesFile; item: Item<S>; path: (string | number)[] }[] {
-  const seen = new Map<string, string>();
-  const out: { file: ParsedRulesFile; item: Item<S>; path: (string | number)[] }[] = [];
-  for (const file of files) {
-    const items = (file.content[section] ?? []) as Item<S>[];
-    items.forEach((item, i) => {
-      const path = [section, i];
-      const first = seen.get(item.id);
-      if (first !== undefined) {
-        problem(
-          file,
-          [...path, 'id'],
-          `duplicate ${section.slice(0, -1)} id '${item.id}' (first defined in ${first})`,
-        );
-        return;
-      }
-      seen.set(item.id, file.name);
-      out.push({ file, item, path });
-    });
+  compile: () => T,
+): T | null {
+  try {
+    return compile();
+  } catch (err) {
+    if (!(err instanceof ExpressionError)) throw err;
+    problem(file, path, `expression: ${err.message}`, err);
+    return null;
   }
-  return out;
+}
+
+interface Segments {
+  readonly segments: CompiledSegment[];
+  readonly segmentById: Map<string, CompiledSegment>;
+  /** What offers' conditions and propensities compile with: they may name the segments. */
+  readonly offerOptions: CompileOptions<EvalContext>;
+}
+
+function compileSegments(
+  files: readonly ParsedRulesFile[],
+  problem: ProblemAt,
+  associations: Associations,
+): Segments {
+  const sources = collect(files, 'segments', problem);
+  const segmentById = new Map<string, CompiledSegment>();
+  const segmentDeps = new Map<string, string[]>();
+  const segments: CompiledSegment[] = [];
+  // The segments the condition being compiled names; null once segments are done.
+  let currentDeps: string[] | null = null;
+  const offerOptions = expressionOptions(segmentById, (id) => currentDeps?.push(id), associations);
+  // Segments describe the customer, not the request: reports and learned rates are kept per segment.
+  const segmentOptions: CompileOptions<EvalContext> = {
+    ...offerOptions,
+    roots: { customer: (s) => s.customer },
+  };
+  // Ids are known before any condition compiles, so inSegment() may name a segment defined later.
+  for (const { item } of sources) segmentById.set(item.id, placeholderSegment(item.id));
+  for (const { file, item, path } of sources) {
+    currentDeps = [];
+    const when = compileOrReport(problem, file, [...path, 'when'], () =>
+      compileCondition(item.when, segmentOptions),
+    );
+    segmentDeps.set(item.id, currentDeps);
+    currentDeps = null;
+    const compiled: CompiledSegment = {
+      ordinal: segments.length,
+      id: item.id,
+      name: item.name ?? item.id,
+      when: when ?? (() => false),
+      reason: oneByte(`segment:${item.id}`),
+    };
+    segments.push(compiled);
+    segmentById.set(item.id, compiled);
+  }
+  reportSegmentCycles(sources, segmentDeps, problem);
+  return { segments, segmentById, offerOptions };
+}
+
+function reportSegmentCycles(
+  sources: readonly Sourced<'segments'>[],
+  segmentDeps: ReadonlyMap<string, readonly string[]>,
+  problem: ProblemAt,
+): void {
+  for (const cycle of findCycles(segmentDeps)) {
+    const at = sources.find((s) => s.item.id === cycle[0]);
+    if (at)
+      problem(at.file, [...at.path, 'when'], `segments refer to each other in a cycle: ${cycle.join(' → ')}`);
+  }
+}
+
+function compileCampaigns(
+  files: readonly ParsedRulesFile[],
+  problem: ProblemAt,
+  segmentById: ReadonlyMap<string, CompiledSegment>,
+): { campaigns: CompiledCampaign[]; campaignById: Map<string, CompiledCampaign> } {
+  const campaignById = new Map<string, CompiledCampaign>();
+  const campaigns: CompiledCampaign[] = [];
+  for (const source of collect(files, 'campaigns', problem)) {
+    const compiled = compileCampaign(source, campaigns.length, problem, segmentById);
+    campaigns.push(compiled);
+    campaignById.set(compiled.id, compiled);
+  }
+  return { campaigns, campaignById };
+}
+
+function compileCampaign(
+  { file, item, path }: Sourced<'campaigns'>,
+  ordinal: number,
+  problem: ProblemAt,
+  segmentById: ReadonlyMap<string, CompiledSegment>,
+): CompiledCampaign {
+  const targets: CompiledSegment[] = [];
+  (item.segments ?? []).forEach((id, i) => {
+    const s = segmentById.get(id);
+    if (s) targets.push(s);
+    else problem(file, [...path, 'segments', i], `unknown segment '${id}'`);
+  });
+  const start = dateOr(item.schedule?.start, Number.NEGATIVE_INFINITY);
+  const end = dateOr(item.schedule?.end, UNBOUNDED, DAY_MS - 1);
+  if (start > end) problem(file, [...path, 'schedule'], 'schedule.start is after schedule.end');
+  return {
+    ordinal,
+    id: item.id,
+    name: item.name,
+    objective: item.objective,
+    kpi: item.kpi ?? null,
+    segments: targets,
+    start,
+    end,
+    controlShare: item.controlGroup ?? 0,
+    salt: stableHash32(item.id),
+    priority: item.priority ?? 1,
+    budget: item.budget ?? null,
+    capTotal: item.caps?.total ?? UNBOUNDED,
+    capPerDay: item.caps?.perDay ?? UNBOUNDED,
+    reason: oneByte(`campaign:${item.id}`),
+  };
+}
+
+/** Per channel (by index): the placements of each offer that lists some there; no entry: all of them. */
+type OfferPlacements = Map<string, ReadonlySet<string> | null>[];
+
+function compileOffers(
+  files: readonly ParsedRulesFile[],
+  problem: ProblemAt,
+  campaignById: ReadonlyMap<string, CompiledCampaign>,
+  options: CompileOptions<EvalContext>,
+): { offers: CompiledOffer[]; offerById: Map<string, CompiledOffer>; placements: OfferPlacements } {
+  const offers: CompiledOffer[] = [];
+  const offerById = new Map<string, CompiledOffer>();
+  const placements: OfferPlacements = CHANNELS.map(() => new Map());
+  for (const source of collect(files, 'offers', problem)) {
+    const compiled = compileOffer(source, offers.length, problem, campaignById, options, placements);
+    if (compiled === null) continue;
+    offers.push(compiled);
+    offerById.set(compiled.id, compiled);
+  }
+  return { offers, offerById, placements };
+}
+
+/**
+ * One offer, its placements recorded in `placements`; null when its campaign is unknown (reported,
+ * and so are the offer's other problems).
+ */
+function compileOffer(
+  source: Sourced<'offers'>,
+  ordinal: number,
+  problem: ProblemAt,
+  campaignById: ReadonlyMap<string, CompiledCampaign>,
+  options: CompileOptions<EvalContext>,
+  placements: OfferPlacements,
+): CompiledOffer | null {
+  const { file, item, path } = source;
+  const campaign = campaignById.get(item.campaign);
+  if (!campaign) problem(file, [...path, 'campaign'], `unknown campaign '${item.campaign}'`);
+  const creatives = offerCreatives(source, problem);
+  recordPlacements(source, problem, placements);
+  const validFrom = dateOr(item.validity?.from, Number.NEGATIVE_INFINITY);
+  const validTo = dateOr(item.validity?.to, UNBOUNDED, DAY_MS - 1);
+  if (validFrom > validTo) problem(file, [...path, 'validity'], 'validity.from is after validity.to');
+  const whenSource = item.when;
+  const when =
+    whenSource === undefined
+      ? null
+      : compileOrReport(problem, file, [...path, 'when'], () => compileCondition(whenSource, options));
+  const propensitySource = item.propensity;
+  const propensity =
+    propensitySource === undefined
+      ? null
+      : compileOrReport(problem, file, [...path, 'propensity'], () =>
+          compileExpression(propensitySource, options),
+        );
+  if (!campaign) return null;
+  const weight = item.weight ?? 1;
+  return {
+    ordinal,
+    id: item.id,
+    name: item.name,
+    campaign,
+    productId: internId(item.product),
+    group: item.group ?? item.product,
+    channels: item.channels,
+    value: item.value,
+    weight,
+    basePropensity: item.basePropensity ?? 0.01,
+    worth: item.value * weight * campaign.priority,
+    validFrom,
+    validTo,
+    when,
+    propensity,
+    capTotal: item.caps?.total ?? UNBOUNDED,
+    capPerDay: item.caps?.perDay ?? UNBOUNDED,
+    creatives,
+    affinityReason: oneByte(`affinity:${item.product}`),
+    associationReason: oneByte(`association:${item.product}`),
+  };
+}
+
+/** The offer's creative per channel (by index), null on a channel it does not list. */
+function offerCreatives({ file, item, path }: Sourced<'offers'>, problem: ProblemAt): (Creative | null)[] {
+  const creatives: (Creative | null)[] = CHANNELS.map(() => null);
+  for (const channel of item.channels) {
+    const creative = item.creatives[channel];
+    if (creative) creatives[channelIndex(channel)] = creative;
+    else problem(file, [...path, 'creatives'], `no creative for channel '${channel}', which the offer lists`);
+  }
+  return creatives;
+}
+
+function recordPlacements(
+  { file, item, path }: Sourced<'offers'>,
+  problem: ProblemAt,
+  placements: OfferPlacements,
+): void {
+  for (const [channel, list] of Object.entries(item.placements ?? {})) {
+    if (!item.channels.includes(channel as Channel)) {
+      problem(
+        file,
+        [...path, 'placements', channel],
+        `placements for '${channel}', which the offer does not list`,
+      );
+    } else if (list) {
+      placements[channelIndex(channel)]!.set(item.id, new Set(list));
+    }
+  }
 }
 
 function compilePolicies(
@@ -348,6 +359,97 @@ function compilePolicy(source: ContactPolicySource): ChannelPolicy {
   };
 }
 
+function compileDefaultBanners(
+  files: readonly ParsedRulesFile[],
+  problem: ProblemAt,
+): Map<string, WebCreative> {
+  const banners = new Map<string, WebCreative>();
+  for (const file of files) {
+    (file.content.banners ?? []).forEach(({ placement, ...creative }, i) => {
+      if (banners.has(placement)) {
+        problem(file, ['banners', i, 'placement'], `a second default banner for placement '${placement}'`);
+        return;
+      }
+      banners.set(placement, Object.freeze(creative));
+    });
+  }
+  return banners;
+}
+
+function compileGlobalHoldout(files: readonly ParsedRulesFile[], problem: ProblemAt): number {
+  let share = 0;
+  let setBy: string | null = null;
+  for (const file of files) {
+    const value = file.content.globalHoldout;
+    if (value === undefined) continue;
+    if (setBy !== null) problem(file, ['globalHoldout'], `globalHoldout is already set in ${setBy}`);
+    setBy = file.name;
+    share = value;
+  }
+  return share;
+}
+
+function lookbackOf(policies: readonly ChannelPolicy[]): ContactLookback {
+  let impressionsMs = DAY_MS;
+  let reactionsMs = DAY_MS;
+  for (const policy of policies) {
+    for (const limit of policy.limits) impressionsMs = Math.max(impressionsMs, limit.windowMs);
+    reactionsMs = Math.max(reactionsMs, policy.suppressAfterAcceptMs, policy.suppressAfterRejectMs);
+  }
+  return { impressionsMs, reactionsMs: Math.max(reactionsMs, impressionsMs) };
+}
+
+interface ExprOffset {
+  readonly line: number;
+  readonly column: number;
+}
+
+/** Reports a problem at a value of a file, optionally at an offset inside an expression there. */
+type ProblemAt = (
+  file: ParsedRulesFile,
+  path: (string | number)[],
+  message: string,
+  offset?: ExprOffset,
+) => void;
+
+type Section = 'segments' | 'campaigns' | 'offers';
+type Item<S extends Section> = NonNullable<RulesFile[S]>[number];
+/** An item of a section, with the file it is in and its path there. */
+interface Sourced<S extends Section> {
+  readonly file: ParsedRulesFile;
+  readonly item: Item<S>;
+  readonly path: (string | number)[];
+}
+
+/** Every item of one section across files, with duplicates reported where they repeat. */
+function collect<S extends Section>(
+  files: readonly ParsedRulesFile[],
+  section: S,
+  problem: ProblemAt,
+): Sourced<S>[] {
+  const seen = new Map<string, string>();
+  const out: Sourced<S>[] = [];
+  for (const file of files) {
+    const items = (file.content[section] ?? []) as Item<S>[];
+    items.forEach((item, i) => {
+      const path = [section, i];
+      const first = seen.get(item.id);
+      if (first !== undefined) {
+        problem(
+          file,
+          [...path, 'id'],
+          `duplicate ${section.slice(0, -1)} id '${item.id}' (first defined in ${first})`,
+        );
+        return;
+      }
+      seen.set(item.id, file.name);
+      out.push({ file, item, path });
+    });
+  }
+  return out;
+}
+
+/** The channel's candidate lists: all its offers, per placement, and those with no placement list. */
 function indexChannel(
   offers: readonly CompiledOffer[],
   channel: Channel,
@@ -359,12 +461,23 @@ function indexChannel(
   const open = (o: CompiledOffer) => !placements.get(o.id);
   const byPlacement = new Map<string, CandidateList>();
   for (const name of names) {
-    byPlacement.set(name, candidateList(onChannel.filter((o) => open(o) || placements.get(o.id)!.has(name))));
+    byPlacement.set(
+      name,
+      buildCandidateList(onChannel.filter((o) => open(o) || placements.get(o.id)!.has(name))),
+    );
   }
-  return { all: candidateList(onChannel), byPlacement, unlisted: candidateList(onChannel.filter(open)) };
+  return {
+    all: buildCandidateList(onChannel),
+    byPlacement,
+    unlisted: buildCandidateList(onChannel.filter(open)),
+  };
 }
 
-function candidateList(offers: readonly CompiledOffer[]): CandidateList {
+/**
+ * The offers best static score first (base propensity × worth: the order without an affinity),
+ * and indexed by product and by propensity expression, for the engine's walk.
+ */
+function buildCandidateList(offers: readonly CompiledOffer[]): CandidateList {
   const byStaticScore = [...offers].sort(
     (a, b) => b.basePropensity * b.worth - a.basePropensity * a.worth || a.ordinal - b.ordinal,
   );
