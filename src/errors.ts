@@ -63,6 +63,22 @@ export class NotFoundError extends OfferloopError {
   }
 }
 
+/**
+ * Redis did not answer in time, is known down, or the connection was lost. Most paths answer
+ * without it (degraded); one that cannot answers 503 with `Retry-After`. The message names the
+ * command and is for the log; the client gets the public one.
+ */
+export class RedisUnavailableError extends OfferloopError {
+  readonly retryAfterSeconds = 1;
+  constructor(message: string) {
+    super('store_unavailable', 503, message);
+  }
+
+  override toJSON(): ReturnType<OfferloopError['toJSON']> {
+    return { error: { code: this.code, message: 'the store is unavailable: retry after 1 s' } };
+  }
+}
+
 /** A rules file that does not load: the file, the 1-based line and the reason. */
 export interface RulesProblem {
   readonly file: string;

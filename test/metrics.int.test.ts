@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisUnavailableError } from '../src/errors.js';
 import { Metrics } from '../src/metrics/metrics.js';
-import { RedisConnection, RedisUnavailableError } from '../src/store/redis/redis-connection.js';
+import { RedisConnection } from '../src/store/redis/redis-connection.js';
 import { listen, postDecision, type TestServer, testLog, testServer } from './helpers.js';
 import { auth, KEYS, type OfferloopNode, redisDeployments, startNode } from './support/offerloop-node.js';
 import { type Exposition, familyOf, parseExposition, samplesOf, sumOf } from './support/prometheus-text.js';

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisConnection, RedisUnavailableError } from '../src/store/redis/redis-connection.js';
+import { RedisUnavailableError } from '../src/errors.js';
+import { RedisConnection } from '../src/store/redis/redis-connection.js';
 import { testLog } from './helpers.js';
 import { type RedisProcess, startRedis } from './support/redis.js';
 

@@ -1,12 +1,9 @@
 import type { Logger } from 'pino';
 import { ErrorReply } from 'redis';
 import type { ContactEvent } from '../domain/contact.js';
+import { RedisUnavailableError } from '../errors.js';
 import type { ContactHistoryStore } from '../store/contact-history-store.js';
-import {
-  type RedisConnection,
-  type RedisReply,
-  RedisUnavailableError,
-} from '../store/redis/redis-connection.js';
+import type { RedisConnection, RedisReply } from '../store/redis/redis-connection.js';
 import type { RedisKeys } from '../store/redis/redis-keys.js';
 import { RedisScript } from '../store/redis/redis-script.js';
 import { type CounterIncrement, contactEventOf, countersOf } from './feedback-effects.js';

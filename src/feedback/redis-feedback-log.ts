@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
-import { stableHash32 } from '../learning/control-group.js';
-import { type RedisConnection, RedisUnavailableError } from '../store/redis/redis-connection.js';
+import { stableHash32 } from '../domain/stable-hash.js';
+import { RedisUnavailableError } from '../errors.js';
+import type { RedisConnection } from '../store/redis/redis-connection.js';
 import type { RedisKeys } from '../store/redis/redis-keys.js';
 import { RedisScript } from '../store/redis/redis-script.js';
 import { type AttributionWindows, CLOCK_SKEW_MS } from './attribution.js';

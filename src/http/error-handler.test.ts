@@ -1,7 +1,6 @@
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { NotFoundError } from '../errors.js';
-import { RedisUnavailableError } from '../store/redis/redis-connection.js';
+import { NotFoundError, RedisUnavailableError } from '../errors.js';
 import { installErrorHandling } from './error-handler.js';
 
 function appThrowing(error: Error) {

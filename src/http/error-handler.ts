@@ -1,7 +1,6 @@
 import type { ErrorObject } from 'ajv';
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { OfferloopError, TooManyRequestsError } from '../errors.js';
-import { RedisUnavailableError } from '../store/redis/redis-connection.js';
+import { OfferloopError, RedisUnavailableError, TooManyRequestsError } from '../errors.js';
 
 interface ErrorBody {
   error: { code: string; message: string; details?: unknown };
@@ -23,6 +22,14 @@ const FASTIFY_CLIENT_ERRORS: Readonly<Record<string, { code: string; status: num
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof TooManyRequestsError) reply.header('retry-after', err.retryAfterSeconds);
+    // Most paths answer without Redis (degraded); one that cannot is unavailable, not broken.
+    if (err instanceof RedisUnavailableError) {
+      request.log.warn(
+        { reqId: request.id, route: request.routeOptions.url, err: err.message },
+        'Redis unavailable',
+      );
+      reply.header('retry-after', err.retryAfterSeconds);
+    }
     if (err instanceof OfferloopError) return reply.code(err.statusCode).send(err.toJSON());
     if (err.validation) {
       const message = validationMessage(err.validation, err.validationContext ?? 'request');
@@ -32,17 +39,6 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (known) return reply.code(known.status).send(body(known.code, err.message));
     if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
       return reply.code(err.statusCode).send(body('bad_request', err.message));
-    }
-    // Most paths answer without Redis (degraded); one that cannot is unavailable, not broken.
-    if (err instanceof RedisUnavailableError) {
-      request.log.warn(
-        { reqId: request.id, route: request.routeOptions.url, err: err.message },
-        'Redis unavailable',
-      );
-      return reply
-        .code(503)
-        .header('retry-after', '1')
-        .send(body('store_unavailable', 'the store is unavailable: retry after 1 s'));
     }
     request.log.error({ err, reqId: request.id, route: request.routeOptions.url }, 'unhandled error');
     return reply.code(500).send(body('internal', 'internal server error'));

@@ -1,17 +1,9 @@
+import { stableHash32 } from '../domain/stable-hash.js';
+
 /**
  * Stable control-group assignment: the same customer lands in the same group of a campaign on every
  * node and after every restart, without storing anything. Changing a campaign id reshuffles it.
  */
-
-/** FNV-1a over UTF-16 code units, 32 bits. Stable across processes and platforms. */
-export function stableHash32(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
 
 /**
  * A uniform draw in [0, 1) from a customer hash and a campaign salt. The murmur3 finaliser mixes

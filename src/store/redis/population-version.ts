@@ -1,4 +1,4 @@
-import { stableHash32 } from '../../learning/control-group.js';
+import { stableHash32 } from '../../domain/stable-hash.js';
 import { ProfileCodec, SymbolDictionary } from '../profile-codec.js';
 import type { RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';

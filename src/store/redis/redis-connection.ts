@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { createClient, createCluster, ErrorReply, RESP_TYPES } from 'redis';
 import type { RedisConfig } from '../../config.js';
+import { RedisUnavailableError } from '../../errors.js';
 
 /** A reply as Redis sends it (RESP2): bulk strings as Buffer or string, integers, arrays, nil. */
 export type RedisReply = string | number | Buffer | null | readonly RedisReply[];
@@ -15,12 +16,6 @@ export interface SendOptions {
 }
 
 /** Redis did not answer in time, or is known to be down: the caller answers from what it has. */
-export class RedisUnavailableError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RedisUnavailableError';
-  }
-}
 
 /** Why a call failed: past its deadline, Redis known down or the connection lost, an error reply. */
 export type RedisFailure = 'timeout' | 'unavailable' | 'reply';

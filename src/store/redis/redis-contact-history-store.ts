@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { CHANNELS, channelIndex } from '../../domain/channel.js';
 import type { ContactEvent, ContactOutcome } from '../../domain/contact.js';
+import { RedisUnavailableError } from '../../errors.js';
 import type { ContactLookback } from '../../ruleset/snapshot.js';
 import {
   APPENDED,
@@ -10,7 +11,7 @@ import {
   type ContactHistoryStore,
   MemoryContactHistoryStore,
 } from '../contact-history-store.js';
-import { type RedisConnection, RedisUnavailableError, type SendOptions } from './redis-connection.js';
+import type { RedisConnection, SendOptions } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
 import { RedisScript } from './redis-script.js';
 

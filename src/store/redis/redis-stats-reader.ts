@@ -1,6 +1,7 @@
+import { RedisUnavailableError } from '../../errors.js';
 import type { DayCounters, StatsReader } from '../../feedback/stats-reader.js';
 import { StatsUnavailableError } from '../../feedback/stats-reader.js';
-import { type RedisConnection, RedisUnavailableError } from './redis-connection.js';
+import type { RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
 
 /**
