@@ -119,7 +119,7 @@ export async function buildServer(
   });
   decisionRoutes(app, { auth, decisions: services.decisions });
   feedbackRoutes(app, { auth, feedback: services.feedback, maxBatch: config.feedback.maxBatch });
-  customerRoutes(app, { auth, dossiers: services.dossiers, profiles: services.profileChanges });
+  customerRoutes(app, { auth, dossiers: services.dossiers, profileUpdates: services.profileUpdates });
   rulesetRoutes(app, { auth, rules: services.rules });
   interactionRoutes(app, { auth, calls: services.calls });
   reportRoutes(app, { auth, reports: services.reports });

@@ -4,12 +4,12 @@ import type { Config, FeedbackConfig, RedisConfig } from './config.js';
 import type { CustomerProfile } from './domain/profile.js';
 import { profileFromRecord } from './domain/profile.js';
 import type { AttributionWindows } from './feedback/attribution.js';
-import type { FeedbackLog } from './feedback/feedback-log.js';
-import { FeedbackSpool } from './feedback/feedback-spool.js';
-import { readStreamLag } from './feedback/feedback-stream-lag.js';
-import { MemoryFeedbackLog } from './feedback/memory-feedback-log.js';
-import { RedisFeedbackConsumer } from './feedback/redis-feedback-consumer.js';
-import { RedisFeedbackLog } from './feedback/redis-feedback-log.js';
+import type { FeedbackLog } from './feedback/log/feedback-log.js';
+import { FeedbackSpool } from './feedback/log/feedback-spool.js';
+import { readStreamLag } from './feedback/log/feedback-stream-lag.js';
+import { MemoryFeedbackLog } from './feedback/log/memory-feedback-log.js';
+import { RedisFeedbackConsumer } from './feedback/log/redis-feedback-consumer.js';
+import { RedisFeedbackLog } from './feedback/log/redis-feedback-log.js';
 import { MemoryStatsReader, type StatsReader } from './feedback/stats-reader.js';
 import type { ReadinessCheck } from './http/routes/health.js';
 import { Metrics } from './metrics/metrics.js';
@@ -55,7 +55,8 @@ export interface Services {
   readonly history: ContactHistoryStore;
   readonly decisions: DecisionService;
   readonly dossiers: DossierService;
-  readonly profileChanges: ProfileService;
+  /** Profile changes from the CRM and erasure (`profiles` is the store they change). */
+  readonly profileUpdates: ProfileService;
   readonly feedback: FeedbackService;
   readonly calls: CallService;
   readonly banners: BannerService;
@@ -104,7 +105,7 @@ export async function createServices(
       profiles,
       history,
       counters,
-      log: feedbackLog,
+      feedbackLog,
       clock,
       defaultLimit: config.decisions.defaultLimit,
       learning,
@@ -115,13 +116,13 @@ export async function createServices(
       timeoutMs: config.redis ? config.decisions.timeoutMs : 0,
     });
     const dossiers = new DossierService({ rules, profiles, history, clock });
-    const profileChanges = new ProfileService({
+    const profileUpdates = new ProfileService({
       profiles,
       history,
-      changed: stores.changed,
+      announceProfileChange: stores.announceProfileChange,
       phones: stores.phones,
     });
-    const feedback = new FeedbackService({ log: feedbackLog, clock, observer: metrics.feedback });
+    const feedback = new FeedbackService({ feedbackLog, clock, observer: metrics.feedback });
     metrics.watchFeedbackLog(() => feedbackLog.health());
     metrics.watchLearning(() => {
       const { failures, builtAt } = learning.status();
@@ -132,7 +133,7 @@ export async function createServices(
       dossiers,
       profiles,
       phones: stores.phones,
-      calls: stores.calls,
+      callRegistry: stores.callRegistry,
       hub,
       clock,
     });
@@ -158,7 +159,7 @@ export async function createServices(
       history,
       decisions,
       dossiers,
-      profileChanges,
+      profileUpdates,
       feedback,
       calls,
       banners,
@@ -189,8 +190,9 @@ interface Stores {
   readonly feedbackLog: FeedbackLog;
   readonly stats: StatsReader;
   readonly phones: PhoneDirectory;
-  readonly calls: CallRegistry;
-  readonly changed: (customerId: string) => Promise<void>;
+  readonly callRegistry: CallRegistry;
+  /** Tells every server to forget its memory copy of the customer (a no-op for the embedded store). */
+  readonly announceProfileChange: (customerId: string) => Promise<void>;
   health(): Promise<{ degraded: boolean; details: Record<string, unknown> }>;
   close(): Promise<void>;
 }
@@ -219,11 +221,11 @@ async function embeddedStores(
     profiles,
     history,
     phones: new MemoryPhoneDirectory(initial),
-    calls: new MemoryCallRegistry(),
+    callRegistry: new MemoryCallRegistry(),
     counters: new MemoryCapCounters(),
     feedbackLog,
     stats: new MemoryStatsReader(feedbackLog.stats),
-    changed: () => Promise.resolve(),
+    announceProfileChange: () => Promise.resolve(),
     health: async () => ({
       degraded: false,
       details: { store: profiles.kind, customers: await profiles.count() },
@@ -269,6 +271,7 @@ async function redisStores(
     const feedbackLog = RedisFeedbackLog.open(feedbackRedis, keys, spool, log, {
       shards: feedback.shards,
       windows: windowsOf(feedback),
+      clock,
       onAppended: () => {
         for (const c of consumers) c.nudge();
       },
@@ -284,8 +287,8 @@ async function redisStores(
       // Reports read on the feedback connection, so that a year of counters never delays a decision.
       stats: new RedisStatsReader(feedbackRedis, keys, feedback.shards),
       phones: new RedisPhoneDirectory(redis, keys),
-      calls: new RedisCallRegistry(redis, keys, log),
-      changed: (customerId) => sync.customerChanged(customerId),
+      callRegistry: new RedisCallRegistry(redis, keys, log),
+      announceProfileChange: (customerId) => sync.customerChanged(customerId),
       health: async () => ({
         // Decisions go on while Redis is away (memory tier, then anonymous): degraded, not down.
         degraded: !redis.isUp,

@@ -21,7 +21,7 @@ async function world() {
     profiles: new MemoryProfileStore((await readProfilesFile(FIXTURE_PROFILES)).profiles),
     history,
     counters,
-    log: { recordDecision: () => {} },
+    feedbackLog: { recordDecision: () => {} },
     clock: () => now,
     defaultLimit: 3,
   });

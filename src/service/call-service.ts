@@ -47,7 +47,7 @@ export interface CallServiceDeps {
   readonly dossiers: Pick<DossierService, 'dossier'>;
   readonly profiles: Pick<ProfileStore, 'get'>;
   readonly phones: PhoneDirectory;
-  readonly calls: CallRegistry;
+  readonly callRegistry: CallRegistry;
   readonly hub: PushHub;
   readonly clock: () => number;
 }
@@ -86,17 +86,17 @@ export class CallService {
       startedAt: this.deps.clock(),
     };
     if (customerId === null) {
-      await this.deps.calls.put(call);
+      await this.deps.callRegistry.put(call);
       return this.push(call, 'call.started', null, null);
     }
     const [decision, dossier] = await Promise.all([this.decide(call), this.dossierOf(customerId)]);
     const known = { ...call, customerKnown: decision.customerKnown };
-    await this.deps.calls.put(known);
+    await this.deps.callRegistry.put(known);
     return this.push(known, 'call.started', decision, dossier);
   }
 
   private async context(event: Extract<CallEvent, { type: 'call.context' }>): Promise<CallOutcome> {
-    const before = await this.deps.calls.get(event.callId);
+    const before = await this.deps.callRegistry.get(event.callId);
     if (before === null) throw new NotFoundError(`no call '${event.callId}' in progress`);
     const call: CallState = {
       ...before,
@@ -107,13 +107,13 @@ export class CallService {
       },
       reason: event.reason ?? before.reason,
     };
-    await this.deps.calls.put(call);
+    await this.deps.callRegistry.put(call);
     const decision = call.customerId === null ? null : await this.decide(call);
     return this.push(call, 'call.context', decision, null);
   }
 
   private async ended(callId: string): Promise<CallOutcome> {
-    const call = await this.deps.calls.end(callId);
+    const call = await this.deps.callRegistry.end(callId);
     if (call === null) throw new NotFoundError(`no call '${callId}' in progress`);
     return this.push(call, 'call.ended', null, null);
   }

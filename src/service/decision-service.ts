@@ -4,7 +4,7 @@ import type { ContactEvent } from '../domain/contact.js';
 import { type AttributeValue, anonymousProfile } from '../domain/profile.js';
 import { type DecisionRequest, decide, type EngineDecision, type Exploration } from '../engine/decide.js';
 import type { DecisionLogEntry } from '../feedback/feedback-event.js';
-import type { FeedbackLog } from '../feedback/feedback-log.js';
+import type { FeedbackLog } from '../feedback/log/feedback-log.js';
 import type { LearnedModel } from '../learning/learned-model.js';
 import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
 import type { RulesetSnapshot } from '../ruleset/snapshot.js';
@@ -44,7 +44,8 @@ export interface DecisionServiceDeps {
   readonly profiles: ProfileStore;
   readonly history: ContactHistoryStore;
   readonly counters: CapCounters;
-  readonly log: Pick<FeedbackLog, 'recordDecision'>;
+  /** Where every decision is recorded, for the feedback to be attributed to it. */
+  readonly feedbackLog: Pick<FeedbackLog, 'recordDecision'>;
   readonly clock: () => number;
   readonly defaultLimit: number;
   /** The learned model for a snapshot (see LearningService); none: propensities are the affinities. */
@@ -175,7 +176,7 @@ export class DecisionService {
         degraded,
         engine,
       };
-      this.deps.log.recordDecision(logEntryOf(result));
+      this.deps.feedbackLog.recordDecision(logEntryOf(result));
       this.deps.observer?.decided(result);
       return result;
     }
@@ -209,7 +210,7 @@ export class DecisionService {
       degraded: true,
       engine,
     };
-    this.deps.log.recordDecision(logEntryOf(result));
+    this.deps.feedbackLog.recordDecision(logEntryOf(result));
     this.deps.observer?.decided(result);
     return result;
   }

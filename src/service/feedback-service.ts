@@ -6,7 +6,7 @@ import type {
   FeedbackType,
   FeedbackVerdict,
 } from '../feedback/feedback-event.js';
-import type { FeedbackLog } from '../feedback/feedback-log.js';
+import type { FeedbackLog } from '../feedback/log/feedback-log.js';
 import { parseDate } from '../ruleset/time.js';
 
 /** Pauses before an unknown decision is judged again (see FeedbackService.judge). */
@@ -46,7 +46,7 @@ export interface FeedbackReceipt {
 export class FeedbackService {
   constructor(
     private readonly deps: {
-      readonly log: FeedbackLog;
+      readonly feedbackLog: FeedbackLog;
       readonly clock: () => number;
       /** Hears of every batch's verdicts (metrics); must be cheap and must not throw. */
       readonly observer?: { judged(verdicts: readonly FeedbackVerdict[]): void } | undefined;
@@ -100,11 +100,11 @@ export class FeedbackService {
    * that way with two workers. A made-up decision id costs its sender about 1.4 s.
    */
   private async judge(events: readonly FeedbackEvent[], receivedAt: number): Promise<FeedbackVerdict[]> {
-    const verdicts = await this.deps.log.submit(events, receivedAt);
+    const verdicts = await this.deps.feedbackLog.submit(events, receivedAt);
     // Nothing else to do for almost every batch: the log's health is read only when some decision is unknown.
     if (!verdicts.some((v) => v.status === 'unknown_decision')) return verdicts;
     // The embedded log records decisions before they are answered: no race to wait out.
-    if (this.deps.log.health().mode === 'embedded') return verdicts;
+    if (this.deps.feedbackLog.health().mode === 'embedded') return verdicts;
     for (const pauseMs of UNKNOWN_DECISION_PAUSES_MS) {
       const unknown: number[] = [];
       verdicts.forEach((v, i) => {
@@ -114,8 +114,8 @@ export class FeedbackService {
       await sleep(pauseMs);
       // Only against the shared log itself: judged later from a spool, an event whose decision is
       // still unknown would be acknowledged as queued and then refused at replay.
-      if (this.deps.log.health().mode !== 'direct') break;
-      const again = await this.deps.log.submit(
+      if (this.deps.feedbackLog.health().mode !== 'direct') break;
+      const again = await this.deps.feedbackLog.submit(
         unknown.map((i) => events[i]!),
         receivedAt,
       );

@@ -9,7 +9,7 @@ export interface ProfileServiceDeps {
   readonly profiles: ProfileStore;
   readonly history: ContactHistoryStore;
   /** Tells every server to forget its memory copy of the customer (a no-op for the embedded store). */
-  readonly changed: (customerId: string) => Promise<void>;
+  readonly announceProfileChange: (customerId: string) => Promise<void>;
   readonly phones: PhoneDirectory;
 }
 
@@ -21,7 +21,7 @@ export class ProfileService {
   async replace(customerId: string, record: Omit<ProfileRecord, 'id'>): Promise<CustomerProfile> {
     const profile = profileFromRecord({ ...record, id: customerId });
     await this.deps.profiles.update(customerId, () => profile);
-    await Promise.all([this.deps.changed(customerId), this.deps.phones.record(profile)]);
+    await Promise.all([this.deps.announceProfileChange(customerId), this.deps.phones.record(profile)]);
     return profile;
   }
 
@@ -31,7 +31,7 @@ export class ProfileService {
       current === null ? null : applyPatch(current, patch),
     );
     if (next === null) throw new NotFoundError(`no customer '${customerId}'`);
-    await Promise.all([this.deps.changed(customerId), this.deps.phones.record(next)]);
+    await Promise.all([this.deps.announceProfileChange(customerId), this.deps.phones.record(next)]);
     return next;
   }
 
@@ -41,7 +41,7 @@ export class ProfileService {
       this.deps.profiles.delete(customerId),
       this.deps.history.erase(customerId),
     ]);
-    await this.deps.changed(customerId);
+    await this.deps.announceProfileChange(customerId);
     return { erased: existed };
   }
 }

@@ -70,7 +70,7 @@ const storedSchema = {
 
 export function customerRoutes(
   app: FastifyInstance,
-  deps: { auth: ApiKeyAuth; dossiers: DossierService; profiles: ProfileService },
+  deps: { auth: ApiKeyAuth; dossiers: DossierService; profileUpdates: ProfileService },
 ): void {
   const admin = { onRequest: deps.auth.require('admin') };
   const stored = (p: { id: string; holdings: ReadonlySet<string> }) => ({
@@ -91,7 +91,7 @@ export function customerRoutes(
         response: { 200: storedSchema, '4xx': errorResponseSchema },
       },
     },
-    async (request) => stored(await deps.profiles.replace(request.params.id, request.body)),
+    async (request) => stored(await deps.profileUpdates.replace(request.params.id, request.body)),
   );
 
   app.patch<{ Params: { id: string }; Body: ProfilePatch }>(
@@ -108,7 +108,7 @@ export function customerRoutes(
         response: { 200: storedSchema, '4xx': errorResponseSchema },
       },
     },
-    async (request) => stored(await deps.profiles.patch(request.params.id, request.body)),
+    async (request) => stored(await deps.profileUpdates.patch(request.params.id, request.body)),
   );
 
   app.delete<{ Params: { id: string } }>(
@@ -126,7 +126,7 @@ export function customerRoutes(
         },
       },
     },
-    (request) => deps.profiles.erase(request.params.id),
+    (request) => deps.profileUpdates.erase(request.params.id),
   );
 
   app.get<{ Params: { id: string } }>(
