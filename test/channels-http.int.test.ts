@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MemoryFeedbackLog } from '../src/feedback/memory-feedback-log.js';
+import type { MemoryFeedbackLog } from '../src/feedback/log/memory-feedback-log.js';
 import type { Services } from '../src/services.js';
 import { demoWorld, type TestServer, testServer } from './helpers.js';
 

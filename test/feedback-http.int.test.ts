@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { counterField, dayOf } from '../src/feedback/feedback-effects.js';
-import type { MemoryFeedbackLog } from '../src/feedback/memory-feedback-log.js';
+import type { MemoryFeedbackLog } from '../src/feedback/log/memory-feedback-log.js';
 import type { Services } from '../src/services.js';
 import { postDecision, type TestServer, testServer } from './helpers.js';
 

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { channelIndex } from '../src/domain/channel.js';
 import type { LogEntry } from '../src/feedback/feedback-event.js';
-import type { MemoryFeedbackLog } from '../src/feedback/memory-feedback-log.js';
+import type { MemoryFeedbackLog } from '../src/feedback/log/memory-feedback-log.js';
 import type { LearnedCell } from '../src/learning/learned-model.js';
 import { calibrated } from '../src/learning/response-rate.js';
 import { loadRuleset } from '../src/ruleset/load.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import type { MemoryFeedbackLog } from '../src/feedback/memory-feedback-log.js';
+import type { MemoryFeedbackLog } from '../src/feedback/log/memory-feedback-log.js';
 import { demoWorld, listen, type TestServer, testServer } from './helpers.js';
 import { TestWsClient } from './support/ws-client.js';
 

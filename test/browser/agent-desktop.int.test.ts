@@ -5,7 +5,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { channelIndex } from '../../src/domain/channel.js';
 import type { FeedbackEvent, FeedbackType } from '../../src/feedback/feedback-event.js';
-import { MemoryFeedbackLog } from '../../src/feedback/memory-feedback-log.js';
+import { MemoryFeedbackLog } from '../../src/feedback/log/memory-feedback-log.js';
 import type { CallOutcome } from '../../src/service/call-service.js';
 import type { Services } from '../../src/services.js';
 import { demoWorld, listen, type TestServer, testServer } from '../helpers.js';

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Request, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FeedbackEvent, FeedbackType } from '../../src/feedback/feedback-event.js';
-import { MemoryFeedbackLog } from '../../src/feedback/memory-feedback-log.js';
+import { MemoryFeedbackLog } from '../../src/feedback/log/memory-feedback-log.js';
 import { demoWorld, listen, type TestServer, testServer } from '../helpers.js';
 import { launchBrowser } from '../support/browser.js';
 

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CampaignReport, CampaignsReport } from '../../src/evaluation/campaign-report.js';
-import { MemoryFeedbackLog } from '../../src/feedback/memory-feedback-log.js';
+import { MemoryFeedbackLog } from '../../src/feedback/log/memory-feedback-log.js';
 import type { Services } from '../../src/services.js';
 import { demoWorld, listen, type TestServer, testServer } from '../helpers.js';
 import { launchBrowser } from '../support/browser.js';

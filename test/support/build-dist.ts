@@ -1,10 +1,12 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 // Vitest global setup of the integration tests: the CLI, worker and docker suites run the compiled
-// `dist/`, so it is built from the current sources first (incremental, so a second run costs little).
-// A failed build fails the run with the compiler's message rather than testing stale code.
+// `dist/`, so it is built from the current sources first (incremental: a second run costs little).
+// Type errors are `npm run typecheck`'s to fail on (CI runs it first); tsc still emits, so the tests
+// run the current code and say that it does not type-check. No emitted CLI fails the run.
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 export function setup(): void {
@@ -13,6 +15,9 @@ export function setup(): void {
     execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'pipe' });
   } catch (err) {
     const out = (err as { stdout?: Buffer }).stdout?.toString() ?? String(err);
-    throw new Error(`integration tests need dist/, and the build failed:\n${out}`);
+    if (!existsSync(path.join(root, 'dist/src/cli/main.js'))) {
+      throw new Error(`integration tests need dist/, and the build emitted none:\n${out}`);
+    }
+    process.stderr.write(`\nwarning: dist/ was built from sources with type errors:\n${out}\n`);
   }
 }

@@ -1,14 +1,14 @@
 import type { Logger } from 'pino';
-import { stableHash32 } from '../domain/stable-hash.js';
-import { RedisUnavailableError } from '../errors.js';
-import type { RedisConnection } from '../store/redis/redis-connection.js';
-import type { RedisKeys } from '../store/redis/redis-keys.js';
-import { RedisScript } from '../store/redis/redis-script.js';
-import { type AttributionWindows, CLOCK_SKEW_MS } from './attribution.js';
-import type { DecisionLogEntry, FeedbackEvent, FeedbackStatus, FeedbackVerdict } from './feedback-event.js';
+import { stableHash32 } from '../../domain/stable-hash.js';
+import { RedisUnavailableError } from '../../errors.js';
+import type { RedisConnection } from '../../store/redis/redis-connection.js';
+import type { RedisKeys } from '../../store/redis/redis-keys.js';
+import { RedisScript } from '../../store/redis/redis-script.js';
+import { type AttributionWindows, CLOCK_SKEW_MS } from '../attribution.js';
+import type { DecisionLogEntry, FeedbackEvent, FeedbackStatus, FeedbackVerdict } from '../feedback-event.js';
+import { offerTag } from '../log-entry.js';
 import type { FeedbackLog, FeedbackLogHealth } from './feedback-log.js';
 import type { FeedbackSpool } from './feedback-spool.js';
-import { offerTag } from './log-entry.js';
 
 // The intake: judges events against their decisions and appends decisions and accepted events to
 // the shard's stream, atomically, for a whole group of items at once. The rules are judge()'s

@@ -1,4 +1,4 @@
-import type { DecisionLogEntry, FeedbackEvent, FeedbackVerdict } from './feedback-event.js';
+import type { DecisionLogEntry, FeedbackEvent, FeedbackVerdict } from '../feedback-event.js';
 
 /** How the log is doing, for /health/ready and operators. */
 export interface FeedbackLogHealth {

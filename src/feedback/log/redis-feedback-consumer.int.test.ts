@@ -1,20 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { testLog } from '../../test/helpers.js';
+import { testLog } from '../../../test/helpers.js';
 import {
   type RedisClusterProcess,
   type RedisProcess,
   startRedis,
   startRedisCluster,
-} from '../../test/support/redis.js';
-import type { ContactEvent } from '../domain/contact.js';
-import { DAY_MS } from '../ruleset/time.js';
-import type { ContactHistoryStore } from '../store/contact-history-store.js';
-import { RedisConnection, type RedisReply } from '../store/redis/redis-connection.js';
-import { RedisContactHistoryStore } from '../store/redis/redis-contact-history-store.js';
-import { RedisKeys } from '../store/redis/redis-keys.js';
-import type { Attribution, DecisionLogEntry, FeedbackEvent, FeedbackType } from './feedback-event.js';
-import { encodeAttribution } from './log-entry.js';
+} from '../../../test/support/redis.js';
+import type { ContactEvent } from '../../domain/contact.js';
+import { DAY_MS } from '../../ruleset/time.js';
+import type { ContactHistoryStore } from '../../store/contact-history-store.js';
+import { RedisConnection, type RedisReply } from '../../store/redis/redis-connection.js';
+import { RedisContactHistoryStore } from '../../store/redis/redis-contact-history-store.js';
+import { RedisKeys } from '../../store/redis/redis-keys.js';
+import type { Attribution, DecisionLogEntry, FeedbackEvent, FeedbackType } from '../feedback-event.js';
+import { encodeAttribution } from '../log-entry.js';
 import { type FeedbackConsumerOptions, RedisFeedbackConsumer } from './redis-feedback-consumer.js';
 
 const DAY = 20_400;

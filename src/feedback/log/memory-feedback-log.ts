@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { ContactHistoryStore } from '../store/contact-history-store.js';
+import type { ContactHistoryStore } from '../../store/contact-history-store.js';
 import {
   type AttributionWindows,
   CLOCK_SKEW_MS,
@@ -7,9 +7,9 @@ import {
   judge,
   type OfferFacts,
   TERMINAL,
-} from './attribution.js';
-import { contactEventOf, countersOf, FeedbackStats } from './feedback-effects.js';
-import type { DecisionLogEntry, FeedbackEvent, FeedbackVerdict, LogEntry } from './feedback-event.js';
+} from '../attribution.js';
+import { contactEventOf, countersOf, FeedbackStats } from '../feedback-effects.js';
+import type { DecisionLogEntry, FeedbackEvent, FeedbackVerdict, LogEntry } from '../feedback-event.js';
 import type { FeedbackLog, FeedbackLogHealth } from './feedback-log.js';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryContactHistoryStore } from '../store/contact-history-store.js';
-import type { DecisionLogEntry } from './feedback-event.js';
+import { MemoryContactHistoryStore } from '../../store/contact-history-store.js';
+import type { DecisionLogEntry } from '../feedback-event.js';
 import { MemoryFeedbackLog } from './memory-feedback-log.js';
 
 const decision = (n: number): DecisionLogEntry => ({

@@ -1,15 +1,15 @@
 import type { Logger } from 'pino';
 import { ErrorReply } from 'redis';
-import type { ContactEvent } from '../domain/contact.js';
-import { RedisUnavailableError } from '../errors.js';
-import type { ContactHistoryStore } from '../store/contact-history-store.js';
-import type { RedisConnection, RedisReply } from '../store/redis/redis-connection.js';
-import type { RedisKeys } from '../store/redis/redis-keys.js';
-import { RedisScript } from '../store/redis/redis-script.js';
-import { type CounterIncrement, contactEventOf, countersOf } from './feedback-effects.js';
-import { FEEDBACK_TYPES, type LogEntry } from './feedback-event.js';
-import { decodeLogEntry, fieldsOf, LogEntryError } from './log-entry.js';
-import { type GroupPosition, type StreamId, trimPoint } from './stream-id.js';
+import type { ContactEvent } from '../../domain/contact.js';
+import { RedisUnavailableError } from '../../errors.js';
+import type { ContactHistoryStore } from '../../store/contact-history-store.js';
+import type { RedisConnection, RedisReply } from '../../store/redis/redis-connection.js';
+import type { RedisKeys } from '../../store/redis/redis-keys.js';
+import { RedisScript } from '../../store/redis/redis-script.js';
+import { type CounterIncrement, contactEventOf, countersOf } from '../feedback-effects.js';
+import { FEEDBACK_TYPES, type LogEntry } from '../feedback-event.js';
+import { decodeLogEntry, fieldsOf, LogEntryError } from '../log-entry.js';
+import { type GroupPosition, type StreamId, trimPoint } from '../stream-id.js';
 
 /** The consumer group of the server's consumers and `offerloop worker` (unless told otherwise). */
 export const DEFAULT_FEEDBACK_GROUP = 'offerloop';

@@ -1,5 +1,5 @@
-import type { RedisConnection, RedisReply } from '../store/redis/redis-connection.js';
-import type { RedisKeys } from '../store/redis/redis-keys.js';
+import type { RedisConnection, RedisReply } from '../../store/redis/redis-connection.js';
+import type { RedisKeys } from '../../store/redis/redis-keys.js';
 import { DEFAULT_FEEDBACK_GROUP } from './redis-feedback-consumer.js';
 
 /** How far the consumers are behind the feedback log, summed over its shards. */
