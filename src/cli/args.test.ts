@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type FlagSpecs, formatFlags, parseArgs, UsageError, wantsHelp } from './args.js';
+import { type FlagSpecs, formatFlags, parseFlags, UsageError, wantsHelp } from './args.js';
 
 const SPECS = {
   offers: { type: 'integer', required: true, min: 1, placeholder: 'N', description: 'offers' },
@@ -12,7 +12,7 @@ const SPECS = {
 
 function usageError(argv: string[]): string {
   try {
-    parseArgs(argv, SPECS);
+    parseFlags(argv, SPECS);
   } catch (err) {
     expect(err).toBeInstanceOf(UsageError);
     return (err as UsageError).message;
@@ -20,9 +20,9 @@ function usageError(argv: string[]): string {
   throw new Error(`no UsageError for ${JSON.stringify(argv)}`);
 }
 
-describe('parseArgs', () => {
+describe('parseFlags', () => {
   it('parses --name value, --name=value, switches and defaults', () => {
-    const { flags, positionals } = parseArgs(['--offers', '20', '--ratio=0.5', '--out', 'dir', '-v'], SPECS);
+    const { flags, positionals } = parseFlags(['--offers', '20', '--ratio=0.5', '--out', 'dir', '-v'], SPECS);
     expect(flags).toEqual({ offers: 20, ratio: 0.5, seed: '42', out: 'dir', verbose: true, offset: 0 });
     expect(positionals).toEqual([]);
     const typed: number = flags.offers;
@@ -32,21 +32,27 @@ describe('parseArgs', () => {
   });
 
   it('leaves optional flags without a default undefined and switches false', () => {
-    const { flags } = parseArgs(['--offers=1'], SPECS);
+    const { flags } = parseFlags(['--offers=1'], SPECS);
     expect(flags.ratio).toBeUndefined();
     expect(flags.out).toBeUndefined();
     expect(flags.verbose).toBe(false);
-    expect(parseArgs(['--offers=1', '--verbose=false'], SPECS).flags.verbose).toBe(false);
+    expect(parseFlags(['--offers=1', '--verbose=false'], SPECS).flags.verbose).toBe(false);
   });
 
   it('accepts negative numbers, exponents and digit separators as values', () => {
-    expect(parseArgs(['--offers', '1', '--offset', '-5'], SPECS).flags.offset).toBe(-5);
-    expect(parseArgs(['--offers', '1e3'], SPECS).flags.offers).toBe(1000);
-    expect(parseArgs(['--offers', '1_000_000'], SPECS).flags.offers).toBe(1_000_000);
+    expect(parseFlags(['--offers', '1', '--offset', '-5'], SPECS).flags.offset).toBe(-5);
+    expect(parseFlags(['--offers', '1e3'], SPECS).flags.offers).toBe(1000);
+    expect(parseFlags(['--offers', '1_000_000'], SPECS).flags.offers).toBe(1_000_000);
+  });
+
+  it('takes a negative number as a positional, and a value after = whatever it starts with', () => {
+    expect(parseFlags(['--offers', '1', '-12', '-1.5e3'], SPECS).positionals).toEqual(['-12', '-1.5e3']);
+    expect(parseFlags(['--offers', '1', '--out=-x'], SPECS).flags.out).toBe('-x');
+    expect(parseFlags(['--offers', '1', '-'], SPECS).positionals).toEqual(['-']);
   });
 
   it('collects positionals, and everything after --', () => {
-    const { positionals, flags } = parseArgs(['a', '--offers', '2', 'b', '--', '--out', 'x', '-5'], SPECS);
+    const { positionals, flags } = parseFlags(['a', '--offers', '2', 'b', '--', '--out', 'x', '-5'], SPECS);
     expect(positionals).toEqual(['a', 'b', '--out', 'x', '-5']);
     expect(flags.out).toBeUndefined();
   });
@@ -66,6 +72,10 @@ describe('parseArgs', () => {
     expect(usageError(['--offers', '1', '--nope'])).toBe('unknown option --nope');
     expect(usageError(['--offers', '1', '-x'])).toBe('unknown option -x');
     expect(usageError(['--offers', '1', '-offers'])).toBe('unknown option -offers');
+    expect(usageError(['--offers', '1', '-vv'])).toBe('unknown option -vv');
+    expect(usageError(['--offers', '1', '-v5'])).toBe('unknown option -v5');
+    expect(usageError(['--offers', '1', '-v', '--verbose'])).toBe('--verbose is given more than once');
+    expect(usageError(['--offers', '-', '--out', 'x'])).toBe('--offers needs a value');
     expect(usageError(['--offers', '1', '--offers', '2'])).toBe('--offers is given more than once');
     expect(usageError(['--offers', '1', '--verbose=yes'])).toBe(
       "--verbose is a switch and takes no value (got 'yes')",

@@ -1,8 +1,10 @@
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+
 /**
- * A tiny command-line flag parser for the offerloop commands: `--name value`, `--name=value`,
- * boolean `--flag`, `--` ends the flags. Numbers are checked (integer, range) with messages a user
- * can act on. Errors are thrown as UsageError; a command prints the message and its usage and
- * exits with code 2.
+ * The command-line flags of the offerloop commands, read with Node's parseArgs: `--name value`,
+ * `--name=value`, boolean `--flag`, `--` ends the flags. Numbers are checked (integer, range) with
+ * messages a user can act on. Errors are thrown as UsageError; a command prints the message and its
+ * usage and exits with code 2.
  */
 
 export type FlagType = 'string' | 'number' | 'integer' | 'boolean';
@@ -71,57 +73,71 @@ function parseValue(name: string, spec: FlagSpec, raw: string): string | number 
   return value;
 }
 
-/** Parses `argv` (without the node and command words) against `specs`; throws UsageError. */
-export function parseArgs<const S extends FlagSpecs>(argv: readonly string[], specs: S): ParsedArgs<S> {
-  const values: Record<string, string | number | boolean | undefined> = {};
-  const shorts = new Map<string, string>();
+/** Node's parseArgs options for `specs`: numbers are read as strings and checked here. */
+function nodeOptions(specs: FlagSpecs): ParseArgsConfig['options'] {
+  const options: NonNullable<ParseArgsConfig['options']> = {};
   for (const [name, spec] of Object.entries(specs)) {
-    if (spec.short !== undefined) shorts.set(spec.short, name);
+    options[name] = {
+      type: spec.type === 'boolean' ? 'boolean' : 'string',
+      ...(spec.short === undefined ? {} : { short: spec.short }),
+    };
   }
-  const positionals: string[] = [];
+  return options;
+}
 
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--') {
-      positionals.push(...argv.slice(i + 1));
-      break;
-    }
-    let name: string;
-    let inline: string | undefined;
-    if (arg.startsWith('--')) {
-      const eq = arg.indexOf('=');
-      name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-      inline = eq === -1 ? undefined : arg.slice(eq + 1);
-    } else if (arg.length > 1 && arg.startsWith('-') && !NUMBER.test(arg)) {
-      const long = arg.length === 2 ? shorts.get(arg.slice(1)) : undefined;
-      if (long === undefined) throw new UsageError(`unknown option ${arg}`);
-      name = long;
-    } else {
-      positionals.push(arg);
+/**
+ * Parses `argv` (without the node and command words) against `specs`; throws UsageError. Node's
+ * parseArgs splits the words (non-strict, so that its tokens reach the checks below, which give
+ * the messages: `--flag=false`, negative numbers as values and positionals, one flag given twice).
+ */
+export function parseFlags<const S extends FlagSpecs>(argv: readonly string[], specs: S): ParsedArgs<S> {
+  const { tokens } = parseArgs({
+    args: [...argv],
+    options: nodeOptions(specs),
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  const values: Record<string, string | number | boolean | undefined> = {};
+  const positionals: string[] = [];
+  // A word Node split into several short options (`-12`, `-hv`) yields a token each; one is enough.
+  let lastShortWord = -1;
+
+  for (const token of tokens) {
+    if (token.kind === 'positional') {
+      positionals.push(token.value);
       continue;
     }
-
+    if (token.kind === 'option-terminator') continue;
+    const name = token.name;
     const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
+    if (!token.rawName.startsWith('--')) {
+      if (token.index === lastShortWord) continue;
+      lastShortWord = token.index;
+      const word = argv[token.index]!;
+      // A negative number is a positional, not a bundle of short options.
+      if (NUMBER.test(word)) {
+        positionals.push(word);
+        continue;
+      }
+      // Only `-x` alone: no bundles (`-hv`), no attached values (`-n5`).
+      if (word.length !== 2 || spec?.short !== word.slice(1)) throw new UsageError(`unknown option ${word}`);
+    }
     if (spec === undefined) throw new UsageError(`unknown option --${name}`);
     if (values[name] !== undefined) throw new UsageError(`--${name} is given more than once`);
 
     if (spec.type === 'boolean') {
+      const inline = token.inlineValue ? token.value : undefined;
       if (inline === undefined || inline === 'true') values[name] = true;
       else if (inline === 'false') values[name] = false;
       else throw new UsageError(`--${name} is a switch and takes no value (got '${inline}')`);
       continue;
     }
-    let raw = inline;
-    if (raw === undefined) {
-      const nextArg = argv[i + 1];
-      // A following flag is not a value, but a negative number is.
-      if (nextArg === undefined || (nextArg.startsWith('-') && !NUMBER.test(nextArg))) {
-        throw new UsageError(`--${name} needs a value`);
-      }
-      raw = nextArg;
-      i++;
+    const raw = token.value;
+    // Node takes the next word as the value whatever it is: a flag is not a value, a negative number is.
+    if (raw === undefined || raw === '' || (!token.inlineValue && raw.startsWith('-') && !NUMBER.test(raw))) {
+      throw new UsageError(`--${name} needs a value`);
     }
-    if (raw === '') throw new UsageError(`--${name} needs a value`);
     values[name] = parseValue(name, spec, raw);
   }
 
@@ -131,6 +147,7 @@ export function parseArgs<const S extends FlagSpecs>(argv: readonly string[], sp
     else if (spec.required) throw new UsageError(`--${name} is required`);
     else if (spec.default !== undefined) values[name] = spec.default;
   }
+
   return { flags: values as FlagValues<S>, positionals };
 }
 
@@ -169,7 +186,7 @@ export function parseCommand<T extends object>(
 
 /** Flags that take no positional arguments; `check` adds the command's own rules (throws UsageError). */
 export function flagsOnly<const S extends FlagSpecs>(argv: readonly string[], specs: S): FlagValues<S> {
-  const { flags, positionals } = parseArgs(argv, specs);
+  const { flags, positionals } = parseFlags(argv, specs);
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
   return flags;
 }

@@ -6,7 +6,7 @@ import { fileChunks, formatOf } from '../store/profile-lines.js';
 import { defaultLoadWorkers, LoadAbortedError, loadPopulation } from '../store/redis/bulk-loader.js';
 import { RedisConnection } from '../store/redis/redis-connection.js';
 import { RedisKeys } from '../store/redis/redis-keys.js';
-import { type CliIo, formatFlags, parseArgs, parseCommand, processIo, UsageError } from './args.js';
+import { type CliIo, formatFlags, parseCommand, parseFlags, processIo, UsageError } from './args.js';
 import { formatCount, Progress } from './progress.js';
 import { REDIS_FLAGS, redisTargetOf } from './redis-flags.js';
 
@@ -70,7 +70,7 @@ export async function runLoad(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): Promise<number> {
   const args = parseCommand(argv, { name: 'load', usage: LOAD_USAGE }, io, () => {
-    const { flags, positionals } = parseArgs(argv, FLAGS);
+    const { flags, positionals } = parseFlags(argv, FLAGS);
     if (positionals.length !== 1) throw new UsageError('give exactly one FILE to load');
     const graceMs = parseDuration(flags.grace);
     if (graceMs === null)

@@ -30,8 +30,8 @@ import { profileLines } from '../store/profile-lines.js';
 import {
   type CliIo,
   type FlagValues,
+  flagsOnly,
   formatFlags,
-  parseArgs,
   parseCommand,
   processIo,
   UsageError,
@@ -601,10 +601,8 @@ class MalformedProfileError extends Error {
   }
 }
 
-function parseFlags(argv: readonly string[]): MineOptions & { json: boolean } {
-  const parsed = parseArgs(argv, FLAGS);
-  if (parsed.positionals.length > 0) throw new UsageError(`unexpected argument '${parsed.positionals[0]}'`);
-  const f: FlagValues<typeof FLAGS> = parsed.flags;
+function optionsOf(argv: readonly string[]): MineOptions & { json: boolean } {
+  const f: FlagValues<typeof FLAGS> = flagsOnly(argv, FLAGS);
   if (!(AFFINITY_SCORINGS as readonly string[]).includes(f.score)) {
     throw new UsageError(`--score must be one of ${AFFINITY_SCORINGS.join(', ')}, got '${f.score}'`);
   }
@@ -673,7 +671,7 @@ function formatSummary(s: MineSummary, o: MineOptions): string {
 
 /** `offerloop mine …`; returns the exit code (0 done, 1 failed, 2 usage error). */
 export async function runMine(argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  const options = parseCommand(argv, { name: 'mine', usage: MINE_USAGE }, io, () => parseFlags(argv));
+  const options = parseCommand(argv, { name: 'mine', usage: MINE_USAGE }, io, () => optionsOf(argv));
   if (typeof options === 'number') return options;
   try {
     const summary = await mine(options, io);

@@ -2,13 +2,13 @@ import { hostname } from 'node:os';
 import pino from 'pino';
 import { type Config, loadConfig } from '../config.js';
 import { ConfigError, RulesetError } from '../errors.js';
-import { RedisFeedbackConsumer } from '../feedback/redis-feedback-consumer.js';
+import { RedisFeedbackConsumer } from '../feedback/log/redis-feedback-consumer.js';
 import { RulesetHolder } from '../ruleset/ruleset-holder.js';
 import { CONTACT_EVENTS_KEPT } from '../store/contact-history-store.js';
 import { RedisConnection } from '../store/redis/redis-connection.js';
 import { RedisContactHistoryStore } from '../store/redis/redis-contact-history-store.js';
 import { RedisKeys } from '../store/redis/redis-keys.js';
-import { type CliIo, parseArgs, processIo, UsageError, wantsHelp } from './args.js';
+import { type CliIo, parseFlags, processIo, UsageError, wantsHelp } from './args.js';
 
 export const WORKER_USAGE = `Usage: offerloop worker
 
@@ -32,7 +32,7 @@ export async function runWorker(
   }
   let config: Config;
   try {
-    if (parseArgs(argv, {}).positionals.length > 0) throw new UsageError('takes no arguments');
+    if (parseFlags(argv, {}).positionals.length > 0) throw new UsageError('takes no arguments');
     config = loadConfig(env);
   } catch (err) {
     if (err instanceof UsageError) {
