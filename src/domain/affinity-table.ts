@@ -1,4 +1,4 @@
-import { idIndex, internId } from './intern.js';
+import { internId, knownIndex } from './intern.js';
 
 /**
  * A customer's precomputed affinities: product → score in [0, 1]. Two flat arrays instead of a
@@ -9,14 +9,17 @@ import { idIndex, internId } from './intern.js';
 export class AffinityTable implements ReadonlyMap<string, number> {
   static readonly EMPTY = new AffinityTable([], new Float64Array(0));
 
-  /** idIndex() of each product, so the engine finds a product's offers with an array read. */
+  /**
+   * idIndex() of each product, so the engine finds a product's offers with an array read; -1 for a
+   * product a client sent that the pool does not know (no offer is about it).
+   */
   readonly indexes: Int32Array;
 
   private constructor(
     readonly products: readonly string[],
     readonly scores: Float64Array,
   ) {
-    this.indexes = Int32Array.from(products, idIndex);
+    this.indexes = Int32Array.from(products, knownIndex);
   }
 
   /** For AffinityTableBuilder: products interned and unique. */
@@ -25,8 +28,11 @@ export class AffinityTable implements ReadonlyMap<string, number> {
   }
 
   /** Builds a table; a product listed twice keeps its last score, as a Map would. */
-  static from(entries: Iterable<{ readonly product: string; readonly score: number }>): AffinityTable {
-    const table = new AffinityTableBuilder();
+  static from(
+    entries: Iterable<{ readonly product: string; readonly score: number }>,
+    shareId: (id: string) => string = internId,
+  ): AffinityTable {
+    const table = new AffinityTableBuilder(shareId);
     for (const { product, score } of entries) table.add(product, score);
     return table.build();
   }
@@ -71,9 +77,12 @@ export class AffinityTableBuilder {
   private readonly products: string[] = [];
   private readonly scores: number[] = [];
 
+  /** `shareId`: internId for loaded data, knownId for what a client sent (see domain/intern.ts). */
+  constructor(private readonly shareId: (id: string) => string = internId) {}
+
   /** A product added twice keeps its last score. */
   add(product: string, score: number): void {
-    const id = internId(product);
+    const id = this.shareId(product);
     const at = this.products.indexOf(id);
     if (at >= 0) this.scores[at] = score;
     else {

@@ -1,5 +1,7 @@
 /**
- * One shared string object, and a small integer, per product id. A million profiles naming the
+ * One shared string object, and a small integer, per product id of the catalog and of loaded data
+ * (the ruleset, associations, profile files and bulk loads: what an operator loads bounds the pool).
+ * Ids a client sends through the API are looked up, never added (knownId). A million profiles naming the
  * same few hundred products hold references to a few hundred strings instead of tens of millions
  * of copies; the engine finds a product's offers by its number (an array read) instead of hashing
  * its name; and the shared copy is a flat one-byte string even when the text it was read from
@@ -32,8 +34,29 @@ function intern(id: string): InternedId {
   return entry;
 }
 
+/** The shared copy of an id, added to the pool: for ids of the catalog and of loaded data. */
 export function internId(id: string): string {
   return intern(id).id;
+}
+
+/**
+ * The shared copy of an id the pool already holds, else the id itself, without adding it. For ids a
+ * client sends (a PATCH's or PUT's holdings): the pool lives as long as the process, so it must not
+ * grow with what clients make up. The engine compares holdings by value, so an unshared copy only
+ * costs its own bytes. Guarded by intern.test.ts.
+ */
+export function knownId(id: string): string {
+  return pool.get(id)?.id ?? id;
+}
+
+/** The small integer of an id the pool holds; -1 for one it does not (no offer can name it yet). */
+export function knownIndex(id: string): number {
+  return pool.get(id)?.index ?? -1;
+}
+
+/** How many ids the pool holds (for tests and metrics). */
+export function internedIds(): number {
+  return pool.size;
 }
 
 /** The small integer of an id, stable for the life of the process. */

@@ -1,6 +1,6 @@
 import { AffinityTable } from './affinity-table.js';
 import { CHANNELS, type Channel } from './channel.js';
-import { internId } from './intern.js';
+import { knownId } from './intern.js';
 import type { AttributeValue, CustomerProfile } from './profile.js';
 import { profileRecordSchema } from './profile-schema.js';
 
@@ -43,7 +43,7 @@ export function applyPatch(profile: CustomerProfile, patch: ProfilePatch): Custo
   let holdings = profile.holdings;
   if (patch.holdings !== undefined) {
     const next = new Set(holdings);
-    for (const product of patch.holdings.add ?? []) next.add(internId(product));
+    for (const product of patch.holdings.add ?? []) next.add(knownId(product));
     for (const product of patch.holdings.remove ?? []) next.delete(product);
     holdings = next;
   }
@@ -53,7 +53,8 @@ export function applyPatch(profile: CustomerProfile, patch: ProfilePatch): Custo
       patch.attributes === undefined ? profile.attributes : merge(profile.attributes, patch.attributes),
     consent: patch.consent === undefined ? profile.consent : merge(profile.consent, patch.consent),
     holdings,
-    affinities: patch.affinities === undefined ? profile.affinities : AffinityTable.from(patch.affinities),
+    affinities:
+      patch.affinities === undefined ? profile.affinities : AffinityTable.from(patch.affinities, knownId),
   };
 }
 

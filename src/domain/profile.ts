@@ -41,12 +41,19 @@ export interface ProfileRecord {
   affinities?: { product: string; score: number }[];
 }
 
-export function profileFromRecord(record: ProfileRecord): CustomerProfile {
+/**
+ * `shareId` shares the holdings' ids: internId for loaded data (a million profiles, a few hundred
+ * products), knownId for a record a client sent, so that made-up ids do not grow the pool.
+ */
+export function profileFromRecord(
+  record: ProfileRecord,
+  shareId: (id: string) => string = internId,
+): CustomerProfile {
   return {
     id: record.id,
     attributes: record.attributes ?? {},
     consent: record.consent ?? {},
-    holdings: new Set((record.holdings ?? []).map(internId)),
-    affinities: AffinityTable.from(record.affinities ?? []),
+    holdings: new Set((record.holdings ?? []).map(shareId)),
+    affinities: AffinityTable.from(record.affinities ?? [], shareId),
   };
 }

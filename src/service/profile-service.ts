@@ -1,3 +1,4 @@
+import { knownId } from '../domain/intern.js';
 import { type CustomerProfile, type ProfileRecord, profileFromRecord } from '../domain/profile.js';
 import { applyPatch, type ProfilePatch } from '../domain/profile-patch.js';
 import { NotFoundError } from '../errors.js';
@@ -19,7 +20,7 @@ export class ProfileService {
 
   /** Creates or replaces the whole profile. */
   async replace(customerId: string, record: Omit<ProfileRecord, 'id'>): Promise<CustomerProfile> {
-    const profile = profileFromRecord({ ...record, id: customerId });
+    const profile = profileFromRecord({ ...record, id: customerId }, knownId);
     await this.deps.profiles.update(customerId, () => profile);
     await Promise.all([this.deps.announceProfileChange(customerId), this.deps.phones.record(profile)]);
     return profile;

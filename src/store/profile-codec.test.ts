@@ -92,7 +92,7 @@ function expectCodecError(decode: () => unknown, message?: RegExp): void {
 
 const PRODUCTS = Array.from({ length: 40 }, (_, i) => `prod-${String(i + 1).padStart(2, '0')}`);
 const demoPopulation = [...generatePopulation(1000, PRODUCTS, { seed: 42, affinities: 20 })];
-const demo = demoPopulation.map(profileFromRecord);
+const demo = demoPopulation.map((r) => profileFromRecord(r));
 const demoCounter = new SymbolCounter();
 for (const record of demoPopulation) demoCounter.addRecord(record);
 const demoDictionary = demoCounter.dictionary();
