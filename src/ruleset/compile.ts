@@ -1,7 +1,7 @@
 import { CHANNELS, type Channel, channelIndex } from '../domain/channel.js';
 import { idIndex, internId, oneByte } from '../domain/intern.js';
-import { RulesetError, type RulesProblem } from '../errors.js';
 import { stableHash32 } from '../domain/stable-hash.js';
+import { RulesetError, type RulesProblem } from '../errors.js';
 import { Associations } from './associations.js';
 import {
   type CompileOptions,
