@@ -1,19 +1,19 @@
 import { type Channel, channelIndex } from '../domain/channel.js';
 import type { CapUsage, ContactEvent } from '../domain/contact.js';
 import type { AttributeValue, CustomerProfile } from '../domain/profile.js';
-import { GLOBAL_HOLDOUT_SALT, inControlGroup, stableHash32 } from '../learning/control-group.js';
-import { cellOf, LearnedModel } from '../learning/learned-model.js';
-import { calibrated } from '../learning/response-rate.js';
-import type {
-  CandidateList,
-  ChannelPolicy,
-  CompiledOffer,
-  CompiledSegment,
-  RulesetSnapshot,
-} from '../ruleset/snapshot.js';
+import { stableHash32 } from '../domain/stable-hash.js';
+import { GLOBAL_HOLDOUT_SALT, inControlGroup } from '../learning/control-group.js';
+import { cellOf, type LearnedModel } from '../learning/learned-model.js';
+import type { CompiledOffer, RulesetSnapshot } from '../ruleset/snapshot.js';
 import type { Creative } from '../ruleset/source.js';
-import { AffinityQueue, expressionPropensity } from './affinity-queue.js';
+import { AffinityQueue } from './affinity-queue.js';
+import { candidateListFor, modelFor } from './candidates.js';
+import { contactRoom, offerSuppressions } from './contact-policy.js';
 import { DecisionScope } from './decision-scope.js';
+import { explore, type GreedyWalk } from './exploration.js';
+import { segmentPropensity } from './propensity.js';
+import { reasonsFor } from './reasons.js';
+import { screen } from './screen.js';
 
 // decide() is synchronous and never re-entered, so one queue and one scope serve every decision.
 const affinityQueue = new AffinityQueue();
@@ -136,14 +136,16 @@ export interface EngineDecision {
  */
 export function decide(input: DecisionInput): EngineDecision {
   const { snapshot, profile, request, now } = input;
+  // 1. The model that scores and the candidates of the channel and placement.
   const ch = channelIndex(request.channel);
   const policy = snapshot.policies[ch]!;
   const model = modelFor(snapshot, input.learned);
-  const candidates = candidateList(model, ch, request.placement);
+  const candidates = candidateListFor(model, ch, request.placement);
   const explain = request.explain;
   const suppressed: Suppression[] | null = explain ? [] : null;
 
-  // Contact limits count impressions, so a decision shows no more offers than the limits have room for.
+  // 2. Consent and contact limits. Limits count impressions, so a decision shows no more offers
+  // than the limits have room for.
   const consented = !policy.requiresConsent || profile.consent[request.channel] === true;
   const limit = Math.min(request.limit, contactRoom(input, policy, snapshot.globalPolicy));
   const blocked: WhyNot | null = !consented ? 'no_consent' : limit <= 0 ? 'contact_cap' : null;
@@ -152,6 +154,7 @@ export function decide(input: DecisionInput): EngineDecision {
     return { offers: [], heldOut: [], suppressed, limit: Math.max(0, limit), explored: false };
   }
 
+  // 3. What holds for every candidate: channel fit and cost, suppressions, the global holdout.
   const preferred = profile.attributes.preferredChannel === request.channel;
   const fit = preferred ? policy.preferredFit : policy.otherFit;
   const cost = policy.cost;
@@ -165,6 +168,8 @@ export function decide(input: DecisionInput): EngineDecision {
     customerHash = stableHash32(profile.id);
     holdout = inControlGroup(customerHash, GLOBAL_HOLDOUT_SALT, snapshot.globalHoldout);
   }
+  // 4. The greedy walk, best score first: screen each candidate, hold out the control groups'
+  // offers, stop at the limit.
   const boosted = affinityQueue;
   boosted.fill(candidates, profile.affinities, fit, cost, model, ch, scope);
   const others = candidates.byStaticScore;
@@ -218,7 +223,7 @@ export function decide(input: DecisionInput): EngineDecision {
     if (!exact) {
       // Scored with the best ratio of any of its segments (an upper bound, to keep the walk in
       // order): now with the ratio of the customer's segment, and back into the queue.
-      const exactPropensity = calibrated(prior, model.ratio(cellOf(offer, ch), segmentOrdinal(offer, scope)));
+      const exactPropensity = segmentPropensity(model, ch, offer, prior, scope);
       boosted.push(offer, prior, exactPropensity, exactPropensity * offer.worth * fit - cost, true);
       continue;
     }
@@ -272,303 +277,12 @@ export function decide(input: DecisionInput): EngineDecision {
       creative: offer.creatives[ch]!,
     });
   }
+  // 5. Exploration: the last slot, sometimes, goes to a uniformly drawn candidate.
   const share = input.exploration?.share ?? 0;
   if (share <= 0 || holdout || limit <= 0 || others.length === 0) {
     return { offers, heldOut, suppressed, limit, explored: false };
   }
   const explored = input.exploration!.random() < share;
-  const walk: Walk = { model, ch, fit, preferred, scope, suppressions };
+  const walk: GreedyWalk = { model, ch, fit, preferred, scope, suppressions };
   return explore(input, walk, explored, share, offers, heldOut, heldOutSlots, suppressed, limit, others);
-}
-
-/**
- * The exploring slot (see Exploration): the greedy offers keep their places but the last, which an
- * exploring decision replaces with a uniformly drawn candidate if that one is eligible. Every
- * decision, exploring or not, logs the probabilities of the same policy.
- */
-function explore(
-  input: DecisionInput,
-  walk: Walk,
-  explored: boolean,
-  share: number,
-  greedy: ChosenOffer[],
-  heldOut: HeldOutOffer[],
-  heldOutSlots: readonly number[],
-  suppressed: Suppression[] | null,
-  limit: number,
-  candidates: readonly CompiledOffer[],
-): EngineDecision {
-  const k = candidates.length;
-  const full = greedy.length + heldOut.length >= limit;
-  // The last slot holds a shown offer or a held-out one (control group); exploration takes it over.
-  const lastHeldOut = full ? heldOutSlots.indexOf(limit - 1) : -1;
-  const last = full && lastHeldOut < 0 ? greedy[greedy.length - 1]! : null;
-  const kept = last !== null ? greedy.slice(0, -1) : greedy;
-  const lastProbability = 1 - share + share / k;
-  if (!explored) {
-    if (last !== null) greedy[greedy.length - 1] = { ...last, probability: lastProbability };
-    return { offers: greedy, heldOut, suppressed, limit, explored: false };
-  }
-  const drawn = candidates[Math.min(k - 1, Math.floor(input.exploration!.random() * k))]!;
-  if (last !== null && drawn === last.offer) {
-    kept.push({ ...last, probability: lastProbability });
-    return { offers: kept, heldOut, suppressed, limit, explored: true };
-  }
-  if (lastHeldOut >= 0 && drawn === heldOut[lastHeldOut]!.offer) {
-    return { offers: kept, heldOut, suppressed, limit, explored: true };
-  }
-  if (last !== null) suppressed?.push({ offer: last.offer, code: 'ranked_out' });
-  // Not shown to the treated either: the slot now belongs to the draw.
-  if (lastHeldOut >= 0) heldOut.splice(lastHeldOut, 1);
-  if (kept.some((c) => c.offer === drawn) || heldOut.some((h) => h.offer === drawn))
-    return { offers: kept, heldOut, suppressed, limit, explored: true };
-
-  const { model, ch, fit, scope } = walk;
-  const cost = input.snapshot.policies[ch]!.cost;
-  const affinity = input.profile.affinities.get(drawn.productId);
-  const prior = priorOf(drawn, input.profile, scope);
-  const propensity = calibrated(prior, model.ratio(cellOf(drawn, ch), segmentOrdinal(drawn, scope)));
-  const score = propensity * drawn.worth * fit - cost;
-  const groups = [...kept.map((c) => c.offer.group), ...heldOut.map((h) => h.offer.group)];
-  const code = screen(drawn, score, cost, input, scope, walk.suppressions, groups);
-  if (code !== null) return { offers: kept, heldOut, suppressed, limit, explored: true };
-  const campaign = drawn.campaign;
-  const segment = campaign.segments.length > 0 ? scope.firstSegmentOf(campaign.segments) : null;
-  const segmentId = segment === null ? null : segment.id;
-  if (inControlGroup(stableHash32(input.profile.id), campaign.salt, campaign.controlShare)) {
-    heldOut.push({ offer: drawn, score, propensity, prior, segmentId });
-    resuppress(suppressed, drawn, 'control_group');
-    return { offers: kept, heldOut, suppressed, limit, explored: true };
-  }
-  resuppress(suppressed, drawn, null);
-  const reasons = reasonsFor(input, drawn, segment, affinity !== undefined, walk.preferred);
-  reasons.push('exploration');
-  kept.push({
-    offer: drawn,
-    rank: kept.length + 1,
-    score,
-    propensity,
-    prior,
-    probability: share / k,
-    segmentId,
-    reasons,
-    creative: drawn.creatives[ch]!,
-  });
-  return { offers: kept, heldOut, suppressed, limit, explored: true };
-}
-
-/**
- * With explain, the greedy walk already gave the drawn offer a reason it was not shown (ranked out,
- * or in the group of the offer it now replaces): it is shown now (code null), or held out.
- * Guarded by exploration.test.ts "with explain, accounts for every candidate exactly once".
- */
-function resuppress(suppressed: Suppression[] | null, drawn: CompiledOffer, code: WhyNot | null): void {
-  if (suppressed === null) return;
-  const i = suppressed.findIndex((s) => s.offer === drawn);
-  if (code === null) {
-    if (i >= 0) suppressed.splice(i, 1);
-  } else if (i >= 0) suppressed[i] = { offer: drawn, code };
-  else suppressed.push({ offer: drawn, code });
-}
-
-/**
- * Every candidate the customer could be shown on their own: screened like a decision's offers but
- * without the one-per-group rule, and without the offers the campaigns' control groups hold out
- * (unless `withHeldOut`: a policy that picks one of those shows nothing in its slot, as the engine
- * does). For reference policies (random choice, the oracle) in simulation and evaluation, not for
- * the hot path.
- */
-export function eligibleOffers(input: DecisionInput, withHeldOut = false): CompiledOffer[] {
-  const { snapshot, profile, request, now } = input;
-  const ch = channelIndex(request.channel);
-  const policy = snapshot.policies[ch]!;
-  const model = modelFor(snapshot, input.learned);
-  const consented = !policy.requiresConsent || profile.consent[request.channel] === true;
-  if (!consented || contactRoom(input, policy, snapshot.globalPolicy) <= 0) return [];
-  const fit = profile.attributes.preferredChannel === request.channel ? policy.preferredFit : policy.otherFit;
-  const suppressions = offerSuppressions(input.history, policy, snapshot.globalPolicy, now);
-  const scope = new DecisionScope().reset(profile, request.context, now, snapshot.segments.length);
-  const hash = stableHash32(profile.id);
-  if (inControlGroup(hash, GLOBAL_HOLDOUT_SALT, snapshot.globalHoldout)) return [];
-  const out: CompiledOffer[] = [];
-  for (const offer of candidateList(model, ch, request.placement).byStaticScore) {
-    const prior = priorOf(offer, profile, scope);
-    const propensity = calibrated(prior, model.ratio(cellOf(offer, ch), segmentOrdinal(offer, scope)));
-    const score = propensity * offer.worth * fit - policy.cost;
-    if (screen(offer, score, policy.cost, input, scope, suppressions, []) !== null) continue;
-    if (!withHeldOut && inControlGroup(hash, offer.campaign.salt, offer.campaign.controlShare)) continue;
-    out.push(offer);
-  }
-  return out;
-}
-
-/** What the exploring slot needs of the greedy walk. */
-interface Walk {
-  readonly model: LearnedModel;
-  readonly ch: number;
-  readonly fit: number;
-  readonly preferred: boolean;
-  readonly scope: DecisionScope;
-  readonly suppressions: SuppressionMap;
-}
-
-/** The ordinal of the campaign segment the customer qualifies through, -1 for none. */
-function segmentOrdinal(offer: CompiledOffer, scope: DecisionScope): number {
-  const segments = offer.campaign.segments;
-  if (segments.length === 0) return -1;
-  const segment = scope.firstSegmentOf(segments);
-  return segment === null ? -1 : segment.ordinal;
-}
-
-// The model that learned nothing, one per snapshot, for decisions without a learned model.
-const identities = new WeakMap<RulesetSnapshot, LearnedModel>();
-
-function modelFor(snapshot: RulesetSnapshot, learned: LearnedModel | undefined): LearnedModel {
-  if (learned !== undefined && learned.snapshot === snapshot) return learned;
-  let identity = identities.get(snapshot);
-  if (identity === undefined) {
-    identity = LearnedModel.identity(snapshot);
-    identities.set(snapshot, identity);
-  }
-  return identity;
-}
-
-function candidateList(model: LearnedModel, ch: number, placement: string | null): CandidateList {
-  const index = model.channels[ch]!;
-  if (placement === null) return index.all;
-  return index.byPlacement.get(placement) ?? index.unlisted;
-}
-
-/** How many more offers this customer may be shown on the channel now, under the channel's and the global limits. */
-function contactRoom(input: DecisionInput, policy: ChannelPolicy, global: ChannelPolicy): number {
-  return Math.min(
-    roomUnder(input.history, policy, input.request.channel, input.now),
-    roomUnder(input.history, global, null, input.now),
-  );
-}
-
-function roomUnder(
-  history: readonly ContactEvent[],
-  policy: ChannelPolicy,
-  channel: Channel | null,
-  now: number,
-): number {
-  let room = Number.POSITIVE_INFINITY;
-  for (const limit of policy.limits) {
-    const since = now - limit.windowMs;
-    let count = 0;
-    for (const e of history) {
-      if (
-        e.outcome === 'impression' &&
-        e.at > since &&
-        e.at <= now &&
-        (channel === null || e.channel === channel)
-      ) {
-        count++;
-      }
-    }
-    room = Math.min(room, limit.max - count);
-  }
-  return room;
-}
-
-type SuppressionMap = ReadonlyMap<string, WhyNot> | null;
-
-/** Offers suppressed by a recent reject or accept (on any channel), by offer id. */
-function offerSuppressions(
-  history: readonly ContactEvent[],
-  policy: ChannelPolicy,
-  global: ChannelPolicy,
-  now: number,
-): SuppressionMap {
-  if (history.length === 0) return null;
-  const afterReject = Math.max(policy.suppressAfterRejectMs, global.suppressAfterRejectMs);
-  const afterAccept = Math.max(policy.suppressAfterAcceptMs, global.suppressAfterAcceptMs);
-  let map: Map<string, WhyNot> | null = null;
-  for (const e of history) {
-    const window = e.outcome === 'accept' ? afterAccept : e.outcome === 'reject' ? afterReject : 0;
-    if (window > 0 && e.at > now - window && e.at <= now) {
-      map ??= new Map();
-      // An accept outranks a reject: it explains the suppression better.
-      if (e.outcome === 'accept' || !map.has(e.offerId)) {
-        map.set(e.offerId, e.outcome === 'accept' ? 'suppressed_after_accept' : 'suppressed_after_reject');
-      }
-    }
-  }
-  return map;
-}
-
-/** The per-offer checks, cheapest first; the offer's own condition runs last. */
-function screen(
-  offer: CompiledOffer,
-  score: number,
-  cost: number,
-  input: DecisionInput,
-  scope: DecisionScope,
-  suppressions: SuppressionMap,
-  groups: readonly string[],
-): WhyNot | null {
-  const now = input.now;
-  const campaign = offer.campaign;
-  if (score <= 0) return 'unprofitable';
-  if (now < offer.validFrom) return 'not_yet_valid';
-  if (now > offer.validTo) return 'expired';
-  if (now < campaign.start || now > campaign.end) return 'campaign_not_active';
-  if (input.profile.holdings.has(offer.productId)) return 'holds_product';
-  if (groups.includes(offer.group)) return 'duplicate_group';
-  if (suppressions !== null) {
-    const code = suppressions.get(offer.id);
-    if (code !== undefined) return code;
-  }
-  const usage = input.usage;
-  if (offer.capTotal !== Number.POSITIVE_INFINITY && usage.offerTotal(offer.id) >= offer.capTotal)
-    return 'offer_cap';
-  if (offer.capPerDay !== Number.POSITIVE_INFINITY && usage.offerToday(offer.id, now) >= offer.capPerDay)
-    return 'offer_cap';
-  if (
-    campaign.capTotal !== Number.POSITIVE_INFINITY &&
-    usage.campaignTotal(campaign.id) >= campaign.capTotal
-  ) {
-    return 'campaign_cap';
-  }
-  if (
-    campaign.capPerDay !== Number.POSITIVE_INFINITY &&
-    usage.campaignToday(campaign.id, now) >= campaign.capPerDay
-  ) {
-    return 'campaign_cap';
-  }
-  if (campaign.budget !== null && usage.campaignSpend(campaign.id) + cost > campaign.budget)
-    return 'budget_exhausted';
-  if (campaign.segments.length > 0 && scope.firstSegmentOf(campaign.segments) === null)
-    return 'not_in_target_segment';
-  if (offer.when !== null && !offer.when(scope)) return 'not_eligible';
-  return null;
-}
-
-function reasonsFor(
-  input: DecisionInput,
-  offer: CompiledOffer,
-  segment: CompiledSegment | null,
-  hasAffinity: boolean,
-  preferred: boolean,
-): string[] {
-  const reasons = [offer.campaign.reason];
-  if (segment !== null) reasons.push(segment.reason);
-  if (offer.when !== null) reasons.push('eligibility_rule');
-  if (offer.propensity !== null) {
-    reasons.push('propensity_rule');
-    // What the customer holds makes a mined rule fire for this product: the dossier lists it.
-    if (input.snapshot.associations.best(offer.productId, input.profile.holdings) !== undefined)
-      reasons.push(offer.associationReason);
-  } else {
-    reasons.push(hasAffinity ? offer.affinityReason : 'base_propensity');
-  }
-  if (preferred) reasons.push('preferred_channel');
-  return reasons;
-}
-
-/** The propensity before learning: the offer's expression, the affinity, or the base propensity. */
-function priorOf(offer: CompiledOffer, profile: CustomerProfile, scope: DecisionScope): number {
-  if (offer.propensity !== null) return expressionPropensity(offer, scope);
-  return profile.affinities.get(offer.productId) ?? offer.basePropensity;
 }
