@@ -1,8 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { type Channel, channelIndex } from '../domain/channel.js';
 import type { ContactEvent } from '../domain/contact.js';
-import { type AttributeValue, anonymousProfile } from '../domain/profile.js';
-import { type DecisionRequest, decide, type EngineDecision, type Exploration } from '../engine/decide.js';
+import { type AttributeValue, anonymousProfile, type CustomerProfile } from '../domain/profile.js';
+import {
+  type ChosenOffer,
+  type DecisionRequest,
+  decide,
+  type EngineDecision,
+  type Exploration,
+} from '../engine/decide.js';
 import type { DecisionLogEntry } from '../feedback/feedback-event.js';
 import type { FeedbackLog } from '../feedback/log/feedback-log.js';
 import type { LearnedModel } from '../learning/learned-model.js';
@@ -118,7 +124,7 @@ export class DecisionService {
 
   /** The decision; null when the deadline passed meanwhile (nothing more is recorded then). */
   private async decideNow(command: DecideCommand, deadline: Deadline): Promise<DecisionResult | null> {
-    const { rules, profiles, history, counters, clock } = this.deps;
+    const { rules, profiles, history, clock } = this.deps;
     const customerId = command.customerId;
     const [lookup, firstRead] = await Promise.all([profiles.get(customerId), history.lastSeen(customerId)]);
     if (deadline.expired) return null;
@@ -130,17 +136,13 @@ export class DecisionService {
       // Read the clock and the snapshot after the awaits: the decision uses the ruleset in force now.
       const now = clock();
       const snapshot = rules.current;
-      const policy = snapshot.policies[channelIndex(command.channel)]!;
-      let engine = decide({
+      let engine = this.run(
+        command,
         snapshot,
         profile,
-        history: since === undefined ? seen.events : beforeContact(seen.events, command.channel, since),
-        usage: counters,
+        since === undefined ? seen.events : beforeContact(seen.events, command.channel, since),
         now,
-        learned: this.deps.learning?.model(snapshot),
-        exploration: this.deps.exploration,
-        request: this.requestOf(command),
-      });
+      );
       // Within a contact decided again, what it showed already is neither recorded nor counted twice.
       const fresh =
         since === undefined
@@ -154,8 +156,7 @@ export class DecisionService {
         if (deadline.expired) return null;
         if (outcome.appended) {
           degraded ||= outcome.degraded;
-          for (const chosen of fresh)
-            counters.record(chosen.offer.id, chosen.offer.campaign.id, now, policy.cost);
+          this.count(fresh, command, snapshot, now);
         } else {
           // Another decision for this customer was recorded since we read the history: decide
           // again on the newer one, so that no cap is exceeded. Guarded by redis-tier.int.test.ts "exact caps".
@@ -165,49 +166,69 @@ export class DecisionService {
           engine = { ...engine, offers: [] };
         }
       }
-      const result: DecisionResult = {
-        decisionId: randomUUID(),
-        customerId,
-        customerKnown: lookup.profile !== null,
-        channel: command.channel,
-        placement: command.placement ?? null,
-        rulesetVersion: snapshot.version,
-        decidedAt: now,
-        degraded,
-        engine,
-      };
-      this.deps.feedbackLog.recordDecision(logEntryOf(result));
-      this.deps.observer?.decided(result);
-      return result;
+      return this.result(command, lookup.profile !== null, snapshot, now, degraded, engine);
     }
   }
 
   /** The decision for an anonymous customer, without waiting for anything: no I/O, no history. */
   private fallback(command: DecideCommand): DecisionResult {
-    const { rules, counters, clock } = this.deps;
-    const now = clock();
-    const snapshot = rules.current;
-    const engine = decide({
+    const now = this.deps.clock();
+    const snapshot = this.deps.rules.current;
+    const engine = this.run(command, snapshot, anonymousProfile(command.customerId), [], now);
+    this.count(engine.offers, command, snapshot, now);
+    return this.result(command, false, snapshot, now, true, engine);
+  }
+
+  /** The pure engine on what was read. */
+  private run(
+    command: DecideCommand,
+    snapshot: RulesetSnapshot,
+    profile: CustomerProfile,
+    history: readonly ContactEvent[],
+    now: number,
+  ): EngineDecision {
+    return decide({
       snapshot,
-      profile: anonymousProfile(command.customerId),
-      history: [],
-      usage: counters,
+      profile,
+      history,
+      usage: this.deps.counters,
       now,
       learned: this.deps.learning?.model(snapshot),
       exploration: this.deps.exploration,
       request: this.requestOf(command),
     });
+  }
+
+  /** Counts what is shown against the caps and budgets. */
+  private count(
+    shown: readonly ChosenOffer[],
+    command: DecideCommand,
+    snapshot: RulesetSnapshot,
+    now: number,
+  ): void {
     const cost = snapshot.policies[channelIndex(command.channel)]!.cost;
-    for (const chosen of engine.offers) counters.record(chosen.offer.id, chosen.offer.campaign.id, now, cost);
+    for (const chosen of shown)
+      this.deps.counters.record(chosen.offer.id, chosen.offer.campaign.id, now, cost);
+  }
+
+  /** The one place a decision's result is built, logged and observed (the fallback's too). */
+  private result(
+    command: DecideCommand,
+    customerKnown: boolean,
+    snapshot: RulesetSnapshot,
+    now: number,
+    degraded: boolean,
+    engine: EngineDecision,
+  ): DecisionResult {
     const result: DecisionResult = {
       decisionId: randomUUID(),
       customerId: command.customerId,
-      customerKnown: false,
+      customerKnown,
       channel: command.channel,
       placement: command.placement ?? null,
       rulesetVersion: snapshot.version,
       decidedAt: now,
-      degraded: true,
+      degraded,
       engine,
     };
     this.deps.feedbackLog.recordDecision(logEntryOf(result));
