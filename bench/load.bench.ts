@@ -1,95 +1,31 @@
-// Bulk-load benchmark: `offerloop load` (runLoad, the CLI's own code) of 1,000,000 generated
-// customers with 20 affinities each into a local redis-server started here. Run: npm run bench:load
-// Targets: ≥ 100,000 customers/s (1 million in < 15 s) and ≤ 200 bytes per customer in Redis.
-// Two loads, each into a fresh redis-server (--save "" --appendonly no): one with
-// hash-max-listpack-value 512 (docker/redis.conf: buckets stay compact listpacks), the target
-// configuration, and one with Redis' default 64, for the cost of the hashtable encoding.
-// Prints a table and one JSON line ({"bench":"load",...}); also writes bench/results/load.json.
-// Knobs (env): BENCH_LOAD_CUSTOMERS (1000000), BENCH_LOAD_WORKERS (--workers; default: the CLI's
-// choice), BENCH_LOAD_DATA_DIR (default bench/results/data-load, generated once, then reused).
+// Bulk-load benchmark: `offerloop load` (runLoad, the CLI's own code, in this process) of BENCH_CUSTOMERS
+// (1,000,000) generated customers with 20 affinities each into a local redis-server started here.
+// Run: npm run bench:load. Targets: ≥ 100,000 customers/s and ≤ 200 bytes per customer in Redis.
+// Two loads, each into a fresh redis-server: hash-max-listpack-value 512 (docker/redis.conf: buckets
+// stay compact listpacks), the target configuration, and Redis' default 64 (hashtables), for comparison.
 
-import { access, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { stat } from 'node:fs/promises';
 import { createClient } from 'redis';
-import { runGenerate } from '../src/cli/generate-command.js';
 import { runLoad } from '../src/cli/load-command.js';
 import { startRedis } from '../test/support/redis.js';
 import {
-  envNumber,
-  machine,
+  type GeneratedData,
+  generatedData,
+  knob,
   processCpuMs,
   publishResult,
-  RESULTS_DIR,
   round,
-  superviseChildren,
+  runBench,
+  say,
   verdict,
 } from './support.js';
 
-const CUSTOMERS = Math.floor(envNumber('BENCH_LOAD_CUSTOMERS', 1_000_000));
-const WORKERS = process.env.BENCH_LOAD_WORKERS?.trim()
-  ? Math.floor(Number(process.env.BENCH_LOAD_WORKERS))
-  : null;
-const DATA_DIR = path.resolve(process.env.BENCH_LOAD_DATA_DIR ?? path.join(RESULTS_DIR, 'data-load'));
-const OFFERS = 500; // 125 products: every customer gets all 20 affinities
-const AFFINITIES = 20;
-const SEED = '42';
+const CUSTOMERS = Math.floor(knob('CUSTOMERS', 1_000_000));
 const PREFIX = 'bench';
-
 const TARGET_RATE = 100_000;
-const TARGET_SECONDS_1M = 15;
 const TARGET_BYTES = 200;
 /** Buckets whose MEMORY USAGE is sampled. */
 const SAMPLED_BUCKETS = 8;
-
-// ---------------------------------------------------------------------------------------------
-// redis-server: test/support/redis.ts (free port, --save "" --appendonly no, its own temp dir,
-// killed with the bench), one fresh server per load. SIGINT and SIGTERM end the bench through
-// process.exit, whose 'exit' handler kills them.
-
-superviseChildren('load bench');
-
-/** CPU time (user + system) of a process in ms, from /proc; null where there is no /proc. */
-// ---------------------------------------------------------------------------------------------
-// Data: `offerloop generate --offers 500 --customers N --affinities 20 --baskets 0` once.
-
-interface DataSet {
-  readonly file: string;
-  readonly bytes: number;
-  readonly reused: boolean;
-  readonly generateMs: number | null;
-}
-
-async function prepareData(): Promise<DataSet> {
-  const marker = path.join(DATA_DIR, 'bench-data.json');
-  const file = path.join(DATA_DIR, 'profiles.ndjson');
-  const want = JSON.stringify({ offers: OFFERS, customers: CUSTOMERS, affinities: AFFINITIES, seed: SEED });
-  let generateMs: number | null = null;
-  let same = false;
-  try {
-    same = (await readFile(marker, 'utf8')).trim() === want;
-    await access(file);
-  } catch {
-    same = false;
-  }
-  if (!same) {
-    process.stderr.write(
-      `load bench: generating ${CUSTOMERS.toLocaleString('en-US')} customers into ${DATA_DIR}\n`,
-    );
-    await rm(DATA_DIR, { recursive: true, force: true });
-    const started = performance.now();
-    const code = await runGenerate(
-      [
-        ...['--offers', String(OFFERS), '--customers', String(CUSTOMERS), '--affinities', String(AFFINITIES)],
-        ...['--baskets', '0', '--seed', SEED, '--out', DATA_DIR],
-      ],
-      { stdout: process.stderr, stderr: process.stderr },
-    );
-    if (code !== 0) throw new Error(`offerloop generate failed with exit code ${code}`);
-    await writeFile(marker, `${want}\n`);
-    generateMs = Math.round(performance.now() - started);
-  }
-  return { file, bytes: (await stat(file)).size, reused: same, generateMs };
-}
 
 // ---------------------------------------------------------------------------------------------
 // One load into a fresh redis-server.
@@ -113,7 +49,7 @@ interface LoadRun {
   readonly version: number;
 }
 
-async function loadOnce(data: DataSet, listpackValue: number): Promise<LoadRun> {
+async function loadOnce(data: GeneratedData, listpackValue: number): Promise<LoadRun> {
   const server = await startRedis({ args: ['--hash-max-listpack-value', String(listpackValue)] });
   const client = createClient({ url: server.url });
   client.on('error', () => {});
@@ -125,13 +61,10 @@ async function loadOnce(data: DataSet, listpackValue: number): Promise<LoadRun> 
     const cpuBefore = process.cpuUsage();
     let stdout = '';
     const argv = ['--redis', server.url, '--prefix', PREFIX, '--grace', '0s'];
-    if (WORKERS !== null) argv.push('--workers', String(WORKERS));
-    process.stderr.write(
-      `load bench: loading into redis-server with hash-max-listpack-value ${listpackValue}\n`,
-    );
+    say('load', `loading into redis-server with hash-max-listpack-value ${listpackValue}`);
     const started = performance.now();
     const code = await runLoad(
-      [...argv, data.file],
+      [...argv, data.profiles],
       { stdout: { write: (text: string) => (stdout += text) }, stderr: process.stderr },
       {},
     );
@@ -181,89 +114,31 @@ async function loadOnce(data: DataSet, listpackValue: number): Promise<LoadRun> 
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const data = await prepareData();
-  process.stderr.write(
-    `load bench: ${path.relative(process.cwd(), data.file)}, ${(data.bytes / 2 ** 20).toFixed(0)} MiB, ` +
-      `${Math.round(data.bytes / CUSTOMERS)} bytes per line\n`,
-  );
+  const data = await generatedData('load', 500, CUSTOMERS);
+  const bytes = (await stat(data.profiles)).size;
   const compact = await loadOnce(data, 512);
   const standard = await loadOnce(data, 64);
   const runs = [compact, standard];
-
-  console.table(
-    runs.map((r) => ({
-      'hash-max-listpack-value': r.listpackValue,
-      customers: r.customers,
-      seconds: r.seconds,
-      'customers/s': r.customersPerSec,
-      's per 1M': r.secondsPer1M,
-      'loader CPU µs/cust': r.loaderCpuUsPerCustomer,
-      'redis CPU µs/cust': r.redisCpuUsPerCustomer,
-      'bytes/cust (used_memory)': r.bytesPerCustomer,
-      'bytes/cust (MEMORY USAGE)': r.bucketBytesPerCustomer,
-      encoding: r.encoding,
-    })),
+  console.table(runs);
+  const rate = {
+    value: compact.customersPerSec,
+    target: TARGET_RATE,
+    pass: compact.customersPerSec >= TARGET_RATE,
+  };
+  const size = {
+    value: compact.bytesPerCustomer,
+    target: TARGET_BYTES,
+    pass: compact.bytesPerCustomer <= TARGET_BYTES,
+  };
+  console.log(
+    `${verdict(rate.pass)}: ${rate.value} customers/s (target ≥ ${TARGET_RATE}); ` +
+      `${verdict(size.pass)}: ${size.value} bytes per customer (target ≤ ${TARGET_BYTES})`,
   );
-  const checks = {
-    rate: {
-      value: compact.customersPerSec,
-      target: TARGET_RATE,
-      pass: compact.customersPerSec >= TARGET_RATE,
-    },
-    secondsPer1M: {
-      value: compact.secondsPer1M,
-      target: TARGET_SECONDS_1M,
-      pass: compact.secondsPer1M < TARGET_SECONDS_1M,
-    },
-    bytesPerCustomer: {
-      value: compact.bytesPerCustomer,
-      target: TARGET_BYTES,
-      pass: compact.bytesPerCustomer <= TARGET_BYTES,
-    },
-  };
-  console.table({
-    'customers/s (listpack 512)': {
-      value: checks.rate.value,
-      target: `≥ ${TARGET_RATE}`,
-      verdict: verdict(checks.rate.pass),
-    },
-    's per 1M customers': {
-      value: checks.secondsPer1M.value,
-      target: `< ${TARGET_SECONDS_1M}`,
-      verdict: verdict(checks.secondsPer1M.pass),
-    },
-    'bytes per customer (used_memory)': {
-      value: checks.bytesPerCustomer.value,
-      target: `≤ ${TARGET_BYTES}`,
-      verdict: verdict(checks.bytesPerCustomer.pass),
-    },
-    'bytes per customer, listpack 64': { value: standard.bytesPerCustomer, target: 'info', verdict: '' },
-  });
-
-  const summary = {
-    bench: 'load',
-    ...machine(),
-    config: {
-      customers: CUSTOMERS,
-      offers: OFFERS,
-      affinities: AFFINITIES,
-      seed: SEED,
-      workers: WORKERS ?? 'default',
-      fileBytes: data.bytes,
-      bytesPerLine: Math.round(data.bytes / CUSTOMERS),
-    },
-    data: {
-      dir: path.relative(process.cwd(), DATA_DIR) || '.',
-      reused: data.reused,
-      generateMs: data.generateMs,
-    },
+  await publishResult('load', {
+    config: { customers: CUSTOMERS, fileBytes: bytes },
     runs,
-    checks,
-  };
-  await publishResult('load', summary);
+    checks: { rate, size },
+  });
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`load bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1); // its 'exit' handler kills redis-server
-});
+runBench('load', main);

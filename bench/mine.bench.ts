@@ -7,9 +7,7 @@
 // planted pairs a → b (b joins a's basket with a rate of 0.30 … 0.60). Written once in two layouts,
 // long (transaction_id,item,customer_id: ~5 million rows) and baskets (one line per transaction),
 // then reused while bench-data.json matches.
-// Prints a table and one JSON line ({"bench":"mine",...}); also writes bench/results/mine.json.
-// Knobs (env): BENCH_MINE_TRANSACTIONS (1000000), BENCH_MINE_SUPPORT (0.001),
-// BENCH_MINE_CONFIDENCE (0.1), BENCH_MINE_DATA_DIR (default bench/results/data-mine).
+// Knob: BENCH_TRANSACTIONS (1000000). Exits 1 when the layouts disagree or a planted pair is missed.
 
 import { execFile } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
@@ -19,12 +17,22 @@ import { promisify } from 'node:util';
 import type { MineSummary } from '../src/cli/mine-command.js';
 import { parseRuleLine, type RuleRecord } from '../src/mining/rules.js';
 import { Rng } from '../src/sim/random.js';
-import { envNumber, machine, REPO_ROOT, RESULTS_DIR, round, verdict, writeResult } from './support.js';
+import {
+  CLI_SCRIPT,
+  knob,
+  publishResult,
+  REPO_ROOT,
+  RESULTS_DIR,
+  round,
+  runBench,
+  say,
+  verdict,
+} from './support.js';
 
-const TRANSACTIONS = Math.floor(envNumber('BENCH_MINE_TRANSACTIONS', 1_000_000));
-const SUPPORT = envNumber('BENCH_MINE_SUPPORT', 0.001);
-const CONFIDENCE = envNumber('BENCH_MINE_CONFIDENCE', 0.1);
-const DATA_DIR = path.resolve(process.env.BENCH_MINE_DATA_DIR ?? path.join(RESULTS_DIR, 'data-mine'));
+const TRANSACTIONS = Math.floor(knob('TRANSACTIONS', 1_000_000));
+const SUPPORT = 0.001;
+const CONFIDENCE = 0.1;
+const DATA_DIR = path.join(RESULTS_DIR, 'data', `mine-${TRANSACTIONS}`);
 const PRODUCTS = 1000;
 const CUSTOMERS = Math.max(1, Math.floor(TRANSACTIONS / 4));
 const ZIPF = 0.8;
@@ -34,7 +42,6 @@ const SEED = 'mine-bench';
 const TARGET_SECONDS = 30;
 
 const run = promisify(execFile);
-const BIN = path.join(REPO_ROOT, 'bin', 'offerloop');
 
 interface Planted {
   readonly a: string;
@@ -92,9 +99,7 @@ async function prepareData(planted: readonly Planted[]): Promise<DataSet> {
   }
   let generateMs: number | null = null;
   if (info === null) {
-    process.stderr.write(
-      `mine bench: generating ${TRANSACTIONS.toLocaleString('en-US')} transactions into ${DATA_DIR}\n`,
-    );
+    say('mine', `generating ${TRANSACTIONS} transactions into ${DATA_DIR}`);
     await rm(DATA_DIR, { recursive: true, force: true });
     await mkdir(DATA_DIR, { recursive: true });
     const started = performance.now();
@@ -210,7 +215,7 @@ async function mineOnce(layout: 'long' | 'baskets', file: string, out: string): 
     ...['--out', out, '--json'],
   ];
   const started = performance.now();
-  const { stdout } = await run(BIN, args, { cwd: REPO_ROOT, maxBuffer: 1 << 26 });
+  const { stdout } = await run(CLI_SCRIPT, args, { cwd: REPO_ROOT, maxBuffer: 1 << 26 });
   const wallSeconds = (performance.now() - started) / 1000;
   const summary = JSON.parse(stdout) as MineSummary;
   const rulesText = await readFile(path.join(out, 'rules.ndjson'), 'utf8');
@@ -281,7 +286,7 @@ async function main(): Promise<void> {
     ['long', data.long],
     ['baskets', data.baskets],
   ] as const) {
-    process.stderr.write(`mine bench: offerloop mine --format ${layout} …\n`);
+    say('mine', `offerloop mine --format ${layout} …`);
     runs.push(await mineOnce(layout, file, path.join(RESULTS_DIR, `mine-out-${layout}`)));
   }
 
@@ -320,33 +325,31 @@ async function main(): Promise<void> {
       `(largest |confidence − planted rate| ${p.maxConfidenceError}, smallest lift ${p.minLift}); ` +
       `rules.ndjson identical for both layouts: ${sameRules ? 'yes' : 'NO'}`,
   );
-  console.log(
-    `data: ${data.items.toLocaleString('en-US')} item rows, ${data.reused ? 'reused' : `generated in ${((data.generateMs ?? 0) / 1000).toFixed(1)} s`} (${DATA_DIR})`,
+  const problems = !sameRules ? ['rules.ndjson differs between the layouts'] : [];
+  for (const r of rows)
+    if (r._planted.found !== r._planted.frequent || r._planted.wrongCounts > 0)
+      problems.push(
+        `${r.layout}: planted pairs ${r._planted.found}/${r._planted.frequent}, ${r._planted.wrongCounts} wrong counts`,
+      );
+  await publishResult(
+    'mine',
+    {
+      config: {
+        transactions: TRANSACTIONS,
+        products: PRODUCTS,
+        minSupport: SUPPORT,
+        minConfidence: CONFIDENCE,
+      },
+      targetSeconds: TARGET_SECONDS,
+      sameRulesAcrossLayouts: sameRules,
+      runs: rows.map(({ _planted, ...rest }, i) => ({
+        ...rest,
+        planted: _planted,
+        summary: runs[i]!.summary,
+      })),
+    },
+    problems,
   );
-  const result = {
-    bench: 'mine',
-    machine: machine(),
-    transactions: TRANSACTIONS,
-    products: PRODUCTS,
-    customers: CUSTOMERS,
-    minSupport: SUPPORT,
-    minConfidence: CONFIDENCE,
-    targetSeconds: TARGET_SECONDS,
-    sameRulesAcrossLayouts: sameRules,
-    runs: rows.map(({ _planted, ...rest }, i) => ({
-      ...rest,
-      planted: _planted,
-      summary: runs[i]!.summary,
-    })),
-  };
-  console.log(JSON.stringify(result));
-  await writeResult('mine', result);
-  if (
-    !sameRules ||
-    rows.some((r) => r._planted.found !== r._planted.frequent || r._planted.wrongCounts > 0)
-  ) {
-    process.exitCode = 1;
-  }
 }
 
-await main();
+runBench('mine', main);
