@@ -292,7 +292,10 @@ class ManagedRedis implements RedisProcess {
   }
 }
 
-const run = promisify(execFile);
+const execFileAsync = promisify(execFile);
+/** redis-cli, like redis-server, on the real time (see realTimeEnv). */
+const run = (file: string, args: readonly string[], options: { timeout?: number } = {}) =>
+  execFileAsync(file, args, { ...options, env: realTimeEnv() });
 
 export async function startRedisCluster(options: { masters?: number } = {}): Promise<RedisClusterProcess> {
   const masters = options.masters ?? 3;
