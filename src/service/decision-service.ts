@@ -9,7 +9,6 @@ import {
   type EngineDecision,
   type Exploration,
 } from '../engine/decide.js';
-import type { DecisionLogEntry } from '../feedback/feedback-event.js';
 import type { FeedbackLog } from '../feedback/log/feedback-log.js';
 import type { LearnedModel } from '../learning/learned-model.js';
 import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
@@ -17,6 +16,7 @@ import type { RulesetSnapshot } from '../ruleset/snapshot.js';
 import type { CapCounters } from '../store/cap-counters.js';
 import type { ContactHistoryStore } from '../store/contact-history-store.js';
 import type { ProfileStore } from '../store/profile-store.js';
+import { logEntryOf } from './decision-log-entry.js';
 
 export interface DecideCommand {
   readonly customerId: string;
@@ -273,36 +273,4 @@ function shownInContact(
 
 function impression(offerId: string, campaignId: string, channel: Channel, at: number): ContactEvent {
   return { offerId, campaignId, channel, outcome: 'impression', at };
-}
-
-/** What the decision log keeps of a decision. */
-export function logEntryOf(d: DecisionResult): DecisionLogEntry {
-  return {
-    decisionId: d.decisionId,
-    customerId: d.customerId,
-    channel: d.channel,
-    placement: d.placement,
-    rulesetVersion: d.rulesetVersion,
-    at: d.decidedAt,
-    limit: d.engine.limit,
-    explored: d.engine.explored,
-    offers: d.engine.offers.map((c) => ({
-      offerId: c.offer.id,
-      campaignId: c.offer.campaign.id,
-      segmentId: c.segmentId,
-      score: c.score,
-      propensity: c.propensity,
-      prior: c.prior,
-      probability: c.probability,
-    })),
-    heldOut: d.engine.heldOut.map((h) => ({
-      offerId: h.offer.id,
-      campaignId: h.offer.campaign.id,
-      segmentId: h.segmentId,
-      score: h.score,
-      propensity: h.propensity,
-      prior: h.prior,
-      probability: 0,
-    })),
-  };
 }

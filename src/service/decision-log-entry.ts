@@ -1,0 +1,34 @@
+import type { DecisionLogEntry } from '../feedback/feedback-event.js';
+import type { DecisionResult } from './decision-service.js';
+
+/** What the decision log keeps of a decision. */
+export function logEntryOf(d: DecisionResult): DecisionLogEntry {
+  return {
+    decisionId: d.decisionId,
+    customerId: d.customerId,
+    channel: d.channel,
+    placement: d.placement,
+    rulesetVersion: d.rulesetVersion,
+    at: d.decidedAt,
+    limit: d.engine.limit,
+    explored: d.engine.explored,
+    offers: d.engine.offers.map((c) => ({
+      offerId: c.offer.id,
+      campaignId: c.offer.campaign.id,
+      segmentId: c.segmentId,
+      score: c.score,
+      propensity: c.propensity,
+      prior: c.prior,
+      probability: c.probability,
+    })),
+    heldOut: d.engine.heldOut.map((h) => ({
+      offerId: h.offer.id,
+      campaignId: h.offer.campaign.id,
+      segmentId: h.segmentId,
+      score: h.score,
+      propensity: h.propensity,
+      prior: h.prior,
+      probability: 0,
+    })),
+  };
+}
