@@ -1,4 +1,5 @@
 import cluster from 'node:cluster';
+import { type AddressInfo, createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import pino from 'pino';
 import { runPrimary, WORKER_READY } from './cluster.js';
@@ -24,6 +25,13 @@ export async function main(): Promise<void> {
     level: config.log.level,
     redact: { paths: ['req.headers.authorization', '*.authorization', 'apiKey.key'], censor: '[redacted]' },
   });
+  // Before any work (a population takes seconds to build): a port in use is one clear line.
+  if (cluster.isPrimary && !(await portIsFree(config.http.host, config.http.port))) {
+    process.stderr.write(
+      `offerloop: ${config.http.host}:${config.http.port} is in use (another offerloop still running?): stop it, or set PORT\n`,
+    );
+    process.exit(3);
+  }
   if (cluster.isPrimary && config.workers.count > 1) {
     if (config.redis === null) {
       log.warn(
@@ -70,6 +78,10 @@ export async function main(): Promise<void> {
     process.send?.(WORKER_READY);
   } else {
     log.info({ readyInMs }, 'offerloop ready');
+    log.info(
+      placesToGo(config, listeningPort(app.server.address(), config.http.port)),
+      'open the agent desktop, the dashboard or the API docs',
+    );
   }
 
   let stopping = false;
@@ -90,6 +102,34 @@ export async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/** Where a person goes next: the server's first lines after ready say it (README "Two commands"). */
+function placesToGo(config: ReturnType<typeof loadConfig>, port: number): Record<string, string> {
+  const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
+  const base = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return {
+    api: `${base}/v1/decisions`,
+    agentDesktop: `${base}/agent/`,
+    dashboard: `${base}/dashboard/`,
+    docs: `${base}/docs`,
+    ...(config.auth.demoKey ? { apiKey: 'demo' } : {}),
+  };
+}
+
+/** The port the server listens on (PORT=0 picks one). */
+function listeningPort(address: AddressInfo | string | null, configured: number): number {
+  return address !== null && typeof address === 'object' ? address.port : configured;
+}
+
+/** Whether host:port can be listened on now (port 0 always can). */
+function portIsFree(host: string, port: number): Promise<boolean> {
+  if (port === 0) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code !== 'EADDRINUSE'));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(true)));
+  });
 }
 
 const SHUTDOWN_DEADLINE_MS = 30_000;
