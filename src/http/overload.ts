@@ -24,7 +24,7 @@ const STANDING_MS = 250;
  * waits at most about a turn before it is read and a turn's budget after: within the latency
  * target, however many clients push. (A threshold on lateness alone holds the loop, and every
  * accepted request, at that lateness: measured ~100-200 ms at 2x capacity with a 100 ms threshold.)
- * bench:burst at 2x capacity: budgets of 2, 1 and 0.5 ms served 6,600, 7,300 and 7,000 decisions/s
+ * bench:ops:burst at 2x capacity: budgets of 2, 1 and 0.5 ms served 6,600, 7,300 and 7,000 decisions/s
  * at a client-side p99 of 48, 5.6 and 3.8 ms. The first request of a turn is always served.
  */
 const TURN_BUDGET_MS = 0.5;
@@ -49,7 +49,7 @@ export interface OverloadStatus {
 }
 
 /**
- * Load shedding (guarded by overload.int.test.ts, measured by bench:burst): an overload starts
+ * Load shedding (guarded by overload.int.test.ts, measured by bench:ops:burst): an overload starts
  * when the event loop has been more than `maxDelayMs` late for STANDING_MS, and ends when the
  * loop is busy less than MAX_UTILIZATION of a window again. In between, each turn of the loop
  * serves the requests read in its first TURN_BUDGET_MS and refuses the rest with a 503 that costs

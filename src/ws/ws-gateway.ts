@@ -35,7 +35,7 @@ const MAX_REFUSED_IN_A_ROW = 20;
 /**
  * The heartbeat runs this often and pings its share of the sessions each time, so every session is
  * pinged once per interval without one loop over 10,000 sockets stalling pushes for 300 ms
- * (bench:channels saw exactly that).
+ * (bench:ops:channels saw exactly that).
  */
 const HEARTBEAT_TICK_MS = 100;
 /** On shutdown, sockets that have not finished the close handshake by then are terminated. */
