@@ -85,7 +85,7 @@ export class DecisionService {
   /**
    * The decision, or past the deadline (`timeoutMs`) the fallback: the decision for an anonymous
    * customer with no contact history, marked degraded, as when Redis is unreachable. Guarded by
-   * overload.int.test.ts "decision timeout".
+   * decision-service.test.ts "the deadline" and overload.int.test.ts "decision timeout".
    */
   decide(command: DecideCommand): Promise<DecisionResult> {
     return this.withDeadline(command, () => this.fallback(command));
@@ -159,7 +159,8 @@ export class DecisionService {
           this.count(fresh, command, snapshot, now);
         } else {
           // Another decision for this customer was recorded since we read the history: decide
-          // again on the newer one, so that no cap is exceeded. Guarded by redis-tier.int.test.ts "exact caps".
+          // again on the newer one, so that no cap is exceeded. Guarded by redis-tier.int.test.ts "exact caps"
+          // and decision-service.test.ts "another decision recorded meanwhile".
           seen = outcome.newer;
           degraded ||= seen.degraded;
           if (attempt < MAX_ATTEMPTS) continue;
