@@ -14,56 +14,21 @@
   const SHOWN_ATTRIBUTES = 6;
   const LABELS = { clv: 'Lifetime value', tenureYears: 'Years with us', preferredChannel: 'Prefers' };
 
+  // The top of the page, the elements every console has and the DOM helpers are console.js's
+  // (text only, never HTML from a message).
+  const { h, setStatus, showError, announce } = window.offerloopConsole;
   const $ = (id) => document.getElementById(id);
   const ui = {
-    status: $('status'),
-    error: $('error'),
-    signIn: $('sign-in'),
-    signInError: $('sign-in-error'),
+    ...window.offerloopConsole.ui,
     agentId: $('agent-id'),
-    apiKey: $('api-key'),
-    signOut: $('sign-out'),
     call: $('call'),
     heading: $('call-heading'),
     body: $('call-body'),
-    announcer: $('announcer'),
   };
 
   /** The session: null while signed out. */
   let session = null;
   let seq = 0;
-
-  // ---- small DOM helpers: text only, never HTML from a message -----------------------------------
-
-  function h(tag, attrs, ...children) {
-    const el = document.createElement(tag);
-    for (const [name, value] of Object.entries(attrs || {})) {
-      if (value !== null && value !== undefined && value !== false) el.setAttribute(name, String(value));
-    }
-    for (const child of children) {
-      if (child === null || child === undefined || child === false) continue;
-      el.append(child instanceof Node ? child : String(child));
-    }
-    return el;
-  }
-
-  function setStatus(state, text) {
-    ui.status.dataset.state = state;
-    ui.status.textContent = text;
-  }
-
-  function showError(el, message) {
-    el.textContent = message || '';
-    el.hidden = !message;
-  }
-
-  function announce(message) {
-    // Emptied first so the same words twice in a row are announced twice.
-    ui.announcer.textContent = '';
-    setTimeout(() => {
-      ui.announcer.textContent = message;
-    }, 50);
-  }
 
   function base64url(text) {
     let binary = '';

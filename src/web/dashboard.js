@@ -42,14 +42,12 @@
   const COUNT_INCRS = [];
   for (let p = 1; p <= 1e12; p *= 10) COUNT_INCRS.push(p, 2 * p, 5 * p);
 
+  // The top of the page, the elements every console has and the DOM helpers are console.js's
+  // (text only, never HTML from data).
+  const { h, setStatus, showError, announce } = window.offerloopConsole;
   const $ = (id) => document.getElementById(id);
   const ui = {
-    status: $('status'),
-    error: $('error'),
-    signIn: $('sign-in'),
-    signInError: $('sign-in-error'),
-    apiKey: $('api-key'),
-    signOut: $('sign-out'),
+    ...window.offerloopConsole.ui,
     app: $('app'),
     range: $('range'),
     from: $('from'),
@@ -65,7 +63,6 @@
     detailMeta: $('detail-meta'),
     detailStatus: $('detail-status'),
     detailBody: $('detail-body'),
-    announcer: $('announcer'),
   };
 
   /** The API key while signed in, else null. */
@@ -76,38 +73,6 @@
   let charts = [];
   /** The campaign whose detail was last shown, to give the focus back to its link. */
   let lastCampaign = null;
-
-  // ---- small DOM helpers: text only, never HTML from data ----------------------------------------
-
-  function h(tag, attrs, ...children) {
-    const el = document.createElement(tag);
-    for (const [name, value] of Object.entries(attrs || {})) {
-      if (value !== null && value !== undefined && value !== false) el.setAttribute(name, String(value));
-    }
-    for (const child of children) {
-      if (child === null || child === undefined || child === false) continue;
-      el.append(child instanceof Node ? child : String(child));
-    }
-    return el;
-  }
-
-  function setStatus(state, text) {
-    ui.status.dataset.state = state;
-    ui.status.textContent = text;
-  }
-
-  function showError(el, message) {
-    el.textContent = message || '';
-    el.hidden = !message;
-  }
-
-  function announce(message) {
-    // Emptied first so the same words twice in a row are announced twice.
-    ui.announcer.textContent = '';
-    setTimeout(() => {
-      ui.announcer.textContent = message;
-    }, 50);
-  }
 
   // ---- formatting: fixed to en-US so that what the page says does not depend on the browser -----
 
