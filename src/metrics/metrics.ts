@@ -1,8 +1,8 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Channel } from '../domain/channel.js';
 import { FEEDBACK_STATUSES, type FeedbackStatus, type FeedbackVerdict } from '../feedback/feedback-event.js';
-import type { FeedbackLogHealth } from '../feedback/feedback-log.js';
-import type { StreamLag } from '../feedback/feedback-stream-lag.js';
+import type { FeedbackLogHealth } from '../feedback/log/feedback-log.js';
+import type { StreamLag } from '../feedback/log/feedback-stream-lag.js';
 import type { DecisionResult } from '../service/decision-service.js';
 import type { RedisCallObserver, RedisFailure } from '../store/redis/redis-connection.js';
 import { CachedReading } from './cached-reading.js';
