@@ -478,7 +478,8 @@ export async function pacedRun(
   return results.filter((r): r is autocannon.Result => r !== null);
 }
 
-const failedOf = (r: autocannon.Result) => r.non2xx + r.errors + r.timeouts + r.mismatches;
+/** Requests that went wrong (a non-2xx answer also fails verifyBody: counted once). */
+const failedOf = (r: autocannon.Result) => r.errors + r.timeouts + Math.max(r.non2xx, r.mismatches);
 
 // ---------------------------------------------------------------------------------------------
 // Side by side: the server under test and hello, alternating rounds with the same load.
@@ -541,6 +542,8 @@ export async function measure(t: Target, roundNo: number, duration: number, conn
     },
   });
   const cpu = meters.stop();
+  if (failedOf(r) > 0)
+    say(t.name, `round ${roundNo}: ${failedOf(r)} failed ${JSON.stringify(r.statusCodeStats)}`);
   const responses = r.requests.total;
   const per = (ms: number) => (responses > 0 ? round((ms * 1000) / responses, 1) : Number.NaN);
   const figures: RunFigures = {

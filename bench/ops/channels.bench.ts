@@ -156,7 +156,8 @@ async function pushRun(server: Server, events: number, agents: number, customers
   const push: number[] = [];
   const roundTrip: number[] = [];
   let lost = 0;
-  let failed = 0;
+  /** Calls not answered 200, by status (0: no answer). */
+  const statuses = new Map<number, number>();
   const one = async (i: number) => {
     const agentId = `agent-${rng.int(1, agents)}`;
     const callId = `c-${agents}-${i}`;
@@ -181,7 +182,7 @@ async function pushRun(server: Server, events: number, agents: number, customers
       body,
     }).catch(() => null);
     if (answer?.status === 200) roundTrip.push(answer.at - t0);
-    else failed++;
+    else statuses.set(answer?.status ?? 0, (statuses.get(answer?.status ?? 0) ?? 0) + 1);
     const at = await pushed;
     expected.delete(callId);
     if (at === null) lost++;
@@ -205,7 +206,8 @@ async function pushRun(server: Server, events: number, agents: number, customers
     http: latencySummary(roundTrip),
     over10Ms: push.filter((ms) => ms >= TARGET_PUSH_P99_MS).length,
     lost,
-    failed,
+    failed: [...statuses.values()].reduce((a, b) => a + b, 0),
+    statuses: JSON.stringify(Object.fromEntries(statuses)),
     serverCpuUsPerEvent: round((cpu.ms[0]! * 1000) / events, 1),
   };
 }
@@ -229,6 +231,7 @@ async function main(): Promise<void> {
   const memory = [serverMemory(ours.pid, 0)];
   const agents: (Agent | null)[] = new Array<Agent | null>(SESSIONS).fill(null);
   let openFailures = 0;
+  let whyNot = '';
   for (let step = 1; step <= 4; step++) {
     const [from, to] = [Math.round(((step - 1) * SESSIONS) / 4), Math.round((step * SESSIONS) / 4)];
     say(label, `opening sessions ${from + 1}…${to}…`);
@@ -238,8 +241,9 @@ async function main(): Promise<void> {
         agents[i] = agent;
         const { message } = await agent.request('subscribe', { agentId: agent.agentId });
         if (message.type !== 'result') throw new Error(JSON.stringify(message));
-      } catch {
+      } catch (err) {
         openFailures++;
+        whyNot ||= String(err);
       }
     });
     await sleep(2_000);
@@ -326,10 +330,12 @@ async function main(): Promise<void> {
   });
   const problems: string[] = [];
   if (openFailures > 0 || pings.length < SESSIONS)
-    problems.push(`${openFailures} sessions failed to open, ${SESSIONS - pings.length} did not answer ping`);
+    problems.push(
+      `${openFailures} sessions failed (${whyNot}), ${SESSIONS - pings.length} did not answer ping`,
+    );
   for (const p of [pushAtMax, push])
     if (p.lost + p.failed > 0)
-      problems.push(`${p.sessions} sessions: ${p.lost} pushes lost, ${p.failed} calls failed`);
+      problems.push(`${p.sessions} sessions: ${p.lost} pushes lost, ${p.failed} calls failed ${p.statuses}`);
   if (trouble.unexpectedCloses + trouble.wrongPushes > 0) problems.push(JSON.stringify(trouble));
   if (r.failed > 0) problems.push(`${r.failed} banner requests failed`);
   if (ours.logs.error > 0) problems.push(`offerloop logged ${ours.logs.error} error lines`);

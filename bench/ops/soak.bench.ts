@@ -189,12 +189,9 @@ function callLoop(base: URL, agent: http.Agent, rng: Rng) {
         resolve(true);
       });
     });
-    const body = JSON.stringify({
-      type: event,
-      callId,
-      agentId: `agent-${agentNo}`,
-      ...(customerId ? { customerId } : {}),
-    });
+    // call.ended names the call only.
+    const started = customerId === undefined ? {} : { agentId: `agent-${agentNo}`, customerId };
+    const body = JSON.stringify({ type: event, callId, ...started });
     httpCall(base, 'POST', '/v1/interactions/calls', { agent, timeoutMs: 10_000, body })
       .then((a) => a.status === 200 || fail(w, 'callErrors', `call ${a.status}: ${a.text.slice(0, 120)}`))
       .catch((e: Error) => fail(w, 'callErrors', `call: ${e.message}`));
@@ -235,10 +232,10 @@ async function main(): Promise<void> {
     OFFERLOOP_API_KEYS: `${API_KEY}=decide+feedback+report+metrics`,
   });
   let serverExit: string | null = null;
-  server.proc.once(
-    'exit',
-    (code, signal) => (serverExit = `offerloop exited (${code ?? signal}) during the soak`),
-  );
+  const onExit = (code: number | null, signal: string | null) => {
+    serverExit = `offerloop exited (${code ?? signal}) during the soak`;
+  };
+  server.proc.once('exit', onExit);
   const base = new URL(server.url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
 
@@ -351,6 +348,7 @@ async function main(): Promise<void> {
   closing = true;
   await Promise.all(sockets.map(closeSocket));
   agent.destroy();
+  server.proc.off('exit', onExit);
   await stopServer(server);
   await redis.stop();
 

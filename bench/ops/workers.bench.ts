@@ -38,6 +38,7 @@ async function main(): Promise<void> {
   const data = await generatedData(label, 500, CUSTOMERS);
   const requests = decisionRequests(decisionBodies('workers-bench', 64, 256, CUSTOMERS));
   const redis = await startRedis({ args: ['--hash-max-listpack-value', '512'] });
+  const statuses = new Map<number, string>();
   const runs: {
     round: number;
     workers: number;
@@ -67,6 +68,7 @@ async function main(): Promise<void> {
     const cpu = meters.stop();
     const elapsedS = (performance.now() - started) / 1000;
     await stopServer(server);
+    if (res.non2xx > 0) statuses.set(r, JSON.stringify(res.statusCodeStats));
     const decisions = res.requests.total;
     const per100k = (ms: number) => round((ms / 1000 / decisions) * 100_000, 2);
     runs.push({
@@ -101,7 +103,7 @@ async function main(): Promise<void> {
   });
   const problems = runs
     .filter((x) => x.failed > 0)
-    .map((x) => `round ${x.round}: ${x.failed} requests failed`);
+    .map((x) => `round ${x.round}: ${x.failed} requests failed ${statuses.get(x.round) ?? ''}`);
   await publishResult(
     label,
     {
