@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { learningRules } from '../../test/learning-rules.js';
 import { channelIndex } from '../domain/channel.js';
 import { NO_USAGE } from '../domain/contact.js';
 import { type CustomerProfile, type ProfileRecord, profileFromRecord } from '../domain/profile.js';
@@ -35,44 +36,18 @@ function decideOn(
 const creative = `    creatives:
       web: { headline: H, image: /i.png, link: /l }
 `;
-const RULES = `segments:
-  - id: seg_a
-    when: customer.tier == 'a'
-  - id: seg_b
-    when: customer.tier == 'b'
-  - id: seg_c
-    when: customer.tier == 'c'
-campaigns:
-  - id: open
-    name: Open
-    objective: cross_sell
-  - id: targeted
-    name: Targeted
-    objective: cross_sell
-    segments: [seg_a, seg_b, seg_c]
-offers:
-  - id: x
-    name: X
-    campaign: open
-    product: px
-    channels: [web]
-    value: 100
-    basePropensity: 0.01
-${creative}  - id: y
-    name: Y
-    campaign: open
-    product: py
-    channels: [web]
-    value: 100
-    basePropensity: 0.02
-${creative}  - id: t
-    name: T
-    campaign: targeted
-    product: pt
-    channels: [web]
-    value: 100
-    basePropensity: 0.02
-${creative}`;
+const RULES = learningRules(
+  ['a', 'b', 'c'],
+  [
+    { id: 'open', name: 'Open' },
+    { id: 'targeted', name: 'Targeted', segments: ['seg_a', 'seg_b', 'seg_c'] },
+  ],
+  [
+    { id: 'x', campaign: 'open', product: 'px', basePropensity: 0.01 },
+    { id: 'y', campaign: 'open', product: 'py', basePropensity: 0.02 },
+    { id: 't', campaign: 'targeted', product: 'pt', basePropensity: 0.02 },
+  ],
+);
 const snapshot = buildRuleset([{ name: 'rules.yaml', text: RULES }], NOW);
 const offer = (id: string) => snapshot.offerById.get(id)!;
 const ordinal = (id: string) => snapshot.segmentById.get(id)!.ordinal;

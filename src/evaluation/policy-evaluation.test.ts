@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { learningRules } from '../../test/learning-rules.js';
 import type { Channel } from '../domain/channel.js';
 import { NO_USAGE } from '../domain/contact.js';
 import { type CustomerProfile, profileFromRecord } from '../domain/profile.js';
@@ -22,50 +23,29 @@ import { Z95 } from './uplift.js';
 
 const NOW = Date.parse('2026-11-22T12:00:00Z');
 
-const creative = `    creatives:
-      web: { headline: H, image: /i.png, link: /l }
-`;
-const offer = (id: string, campaign: string, product: string, base: number, extra = '') =>
-  `  - id: ${id}
-    name: ${id.toUpperCase()}
-    campaign: ${campaign}
-    product: ${product}
-    channels: [web]
-    value: 100
-    basePropensity: ${base}
-${extra}${creative}`;
-
-const RULES = `segments:
-  - id: seg_a
-    when: customer.tier == 'a'
-  - id: seg_b
-    when: customer.tier == 'b'
-campaigns:
-  - id: open
-    name: Open to all
-    objective: cross_sell
-  - id: targeted
-    name: Targeted
-    objective: cross_sell
-    segments: [seg_a, seg_b]
-  - id: halved
-    name: Half in control
-    objective: cross_sell
-    controlGroup: 0.5
-offers:
-${offer('a', 'open', 'pa', 0.01)}${offer('b', 'open', 'pb', 0.02)}${offer('c', 'open', 'pc', 0.03)}${offer(
-  'c2',
-  'open',
-  'pc2',
-  0.025,
-  '    group: pc\n',
-)}${offer('t', 'targeted', 'pt', 0.02)}${offer('h', 'halved', 'ph', 0.015)}${offer(
-  'n',
-  'open',
-  'pn',
-  0.02,
-  "    when: customer.tier == 'b'\n",
-)}`;
+const RULES = learningRules(
+  ['a', 'b'],
+  [
+    { id: 'open', name: 'Open to all' },
+    { id: 'targeted', name: 'Targeted', segments: ['seg_a', 'seg_b'] },
+    { id: 'halved', name: 'Half in control', controlGroup: 0.5 },
+  ],
+  [
+    { id: 'a', campaign: 'open', product: 'pa', basePropensity: 0.01 },
+    { id: 'b', campaign: 'open', product: 'pb', basePropensity: 0.02 },
+    { id: 'c', campaign: 'open', product: 'pc', basePropensity: 0.03 },
+    { id: 'c2', campaign: 'open', product: 'pc2', basePropensity: 0.025, extra: '    group: pc\n' },
+    { id: 't', campaign: 'targeted', product: 'pt', basePropensity: 0.02 },
+    { id: 'h', campaign: 'halved', product: 'ph', basePropensity: 0.015 },
+    {
+      id: 'n',
+      campaign: 'open',
+      product: 'pn',
+      basePropensity: 0.02,
+      extra: "    when: customer.tier == 'b'\n",
+    },
+  ],
+);
 
 const snapshot = buildRuleset([{ name: 'rules.yaml', text: RULES }], NOW);
 

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EXAMPLE_RULES } from '../../test/helpers.js';
+import { learningRules } from '../../test/learning-rules.js';
 import { CHANNELS, type Channel, channelIndex } from '../domain/channel.js';
 import { NO_USAGE } from '../domain/contact.js';
 import { type CustomerProfile, profileFromRecord } from '../domain/profile.js';
@@ -14,49 +15,27 @@ import { calibrated, calibrationRatio } from './response-rate.js';
 const NOW = Date.parse('2026-11-22T12:00:00Z');
 const S = DEFAULT_LEARNING.priorStrength;
 
-const creatives = `    creatives:
-      web: { headline: H, image: /i.png, link: /l }
-      email: { subject: S, body: B, link: /l }
-`;
-const RULES = `segments:
-  - id: seg_a
-    when: customer.tier == 'a'
-  - id: seg_b
-    when: customer.tier == 'b'
-  - id: seg_c
-    when: customer.tier == 'c'
-campaigns:
-  - id: open
-    name: Open to all
-    objective: cross_sell
-  - id: targeted
-    name: Targeted
-    objective: cross_sell
-    segments: [seg_a, seg_b, seg_c]
-offers:
-  - id: x
-    name: X
-    campaign: open
-    product: px
-    channels: [web, email]
-    placements: { web: [hero] }
-    value: 100
-    basePropensity: 0.01
-${creatives}  - id: y
-    name: Y
-    campaign: open
-    product: py
-    channels: [web, email]
-    value: 100
-    basePropensity: 0.02
-${creatives}  - id: t
-    name: T
-    campaign: targeted
-    product: pt
-    channels: [web]
-    value: 100
-    basePropensity: 0.02
-${creatives}`;
+/** x may show in the web hero placement. */
+const HERO = '    placements: { web: [hero] }\n';
+const RULES = learningRules(
+  ['a', 'b', 'c'],
+  [
+    { id: 'open', name: 'Open to all' },
+    { id: 'targeted', name: 'Targeted', segments: ['seg_a', 'seg_b', 'seg_c'] },
+  ],
+  [
+    {
+      id: 'x',
+      campaign: 'open',
+      product: 'px',
+      basePropensity: 0.01,
+      channels: ['web', 'email'],
+      extra: HERO,
+    },
+    { id: 'y', campaign: 'open', product: 'py', basePropensity: 0.02, channels: ['web', 'email'] },
+    { id: 't', campaign: 'targeted', product: 'pt', basePropensity: 0.02 },
+  ],
+);
 
 const snapshot = buildRuleset([{ name: 'rules.yaml', text: RULES }], NOW);
 const example = await loadRuleset(EXAMPLE_RULES, NOW);
