@@ -91,6 +91,15 @@ describe('decisionJson', () => {
       creative: { talkTrack: 'Offer the gold card.' },
     });
   });
+
+  it('rounds propensities to 4 decimals, so a 16-bit affinity from Redis answers as the embedded one', () => {
+    const d = result('c-1', 'web', false);
+    const quantized = Math.round(0.32 * 0xffff) / 0xffff; // as the Redis store keeps 0.32
+    const offers = d.engine.offers.map((o) => ({ ...o, propensity: quantized }));
+    const parsed = JSON.parse(decisionJson({ ...d, engine: { ...d.engine, offers } }));
+    expect(quantized).not.toBe(0.32);
+    expect(parsed.offers[0].propensity).toBe(0.32);
+  });
 });
 
 describe('decisionJson output encoding', () => {

@@ -1,5 +1,6 @@
 import { channelIndex } from '../domain/channel.js';
 import { oneByte } from '../domain/intern.js';
+import { round4 } from '../domain/response-numbers.js';
 import type { ChosenOffer } from '../engine/decide.js';
 import type { CompiledOffer } from '../ruleset/snapshot.js';
 import type { DecisionResult } from '../service/decision-service.js';
@@ -60,14 +61,13 @@ function jsonOf(offer: CompiledOffer): OfferJson {
 }
 
 const num = (n: number): string => (Number.isFinite(n) ? String(n) : 'null');
-const round4 = (n: number): number => Math.round(n * 1e4) / 1e4;
 
 /** Reason codes are built from ids the schema restricts to [a-z0-9_.-], so they need no escaping. */
 const reasonsJson = (reasons: readonly string[]): string => `["${reasons.join('","')}"]`;
 
 function offerToJson(o: ChosenOffer, ch: number): string {
   const json = jsonOf(o.offer);
-  return `${json.head}"rank":${o.rank},"score":${num(round4(o.score))},"propensity":${num(o.propensity)},"probability":${num(o.probability)},"reasons":${reasonsJson(o.reasons)}${json.tails[ch]}`;
+  return `${json.head}"rank":${o.rank},"score":${num(round4(o.score))},"propensity":${num(round4(o.propensity))},"probability":${num(o.probability)},"reasons":${reasonsJson(o.reasons)}${json.tails[ch]}`;
 }
 
 // Many decisions share a millisecond under load: format its timestamp once.

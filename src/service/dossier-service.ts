@@ -1,5 +1,6 @@
 import type { ContactEvent } from '../domain/contact.js';
 import type { AttributeValue } from '../domain/profile.js';
+import { round4 } from '../domain/response-numbers.js';
 import { segmentsOf } from '../engine/decision-scope.js';
 import { NotFoundError } from '../errors.js';
 import type { FiringAssociation } from '../ruleset/associations.js';
@@ -55,7 +56,7 @@ export class DossierService {
       affinities: [...profile.affinities]
         .sort((a, b) => b[1] - a[1])
         .slice(0, TOP_AFFINITIES)
-        .map(([product, score]) => ({ product, score })),
+        .map(([product, score]) => ({ product, score: round4(score) })),
       segments: segmentsOf(snapshot.segments, profile, {}, now).map((s) => ({
         id: s.id,
         name: s.name,
