@@ -585,31 +585,19 @@ function orderWithConstant<S>(op: OrderOperator, c: Compiled<S>, k: Value): Comp
         }, true);
     }
   }
-  if (typeof k === 'string') {
-    switch (op) {
-      case '<':
-        return dyn((s) => {
-          const v = f(s);
-          return typeof v === 'string' && v < k;
-        }, true);
-      case '<=':
-        return dyn((s) => {
-          const v = f(s);
-          return typeof v === 'string' && v <= k;
-        }, true);
-      case '>':
-        return dyn((s) => {
-          const v = f(s);
-          return typeof v === 'string' && v > k;
-        }, true);
-      case '>=':
-        return dyn((s) => {
-          const v = f(s);
-          return typeof v === 'string' && v >= k;
-        }, true);
-    }
+  if (typeof k !== 'string') return K(false);
+  // A string k: lessThan and lessOrEqual check the type (only a string compares with it), each type
+  // in a branch of its own there, so a string comparison costs no more than one written out here.
+  switch (op) {
+    case '<':
+      return dyn((s) => lessThan(f(s), k), true);
+    case '<=':
+      return dyn((s) => lessOrEqual(f(s), k), true);
+    case '>':
+      return dyn((s) => lessThan(k, f(s)), true);
+    case '>=':
+      return dyn((s) => lessOrEqual(k, f(s)), true);
   }
-  return K(false);
 }
 
 function compileIn<S>(l: Compiled<S>, r: Compiled<S>, negated: boolean): Compiled<S> {
@@ -656,57 +644,20 @@ function compileIn<S>(l: Compiled<S>, r: Compiled<S>, negated: boolean): Compile
 
 function compileArithmetic<S>(op: ArithmeticOperator, l: Compiled<S>, r: Compiled<S>): Compiled<S> {
   if (l.constant && r.constant) return K(arithmetic(op, l.value, r.value));
-  if (r.constant) {
-    const k = r.value;
-    if (typeof k !== 'number' || ((op === '/' || op === '%') && k === 0)) return K(null);
-    const f = fnOf(l);
-    switch (op) {
-      case '+':
-        return dyn((s) => {
-          const v = f(s);
-          return typeof v === 'number' ? finite(v + k) : null;
-        }, false);
-      case '-':
-        return dyn((s) => {
-          const v = f(s);
-          return typeof v === 'number' ? finite(v - k) : null;
-        }, false);
-      case '*':
-        return dyn((s) => {
-          const v = f(s);
-          return typeof v === 'number' ? finite(v * k) : null;
-        }, false);
-      case '/':
-        return dyn((s) => {
-          const v = f(s);
-          return typeof v === 'number' ? finite(v / k) : null;
-        }, false);
-      case '%':
-        return dyn((s) => {
-          const v = f(s);
-          return typeof v === 'number' ? finite(v % k) : null;
-        }, false);
-    }
-  }
+  if (r.constant) return arithmeticWithConstant(op, l, r.value);
   if (l.constant) {
     const k = l.value;
     if (typeof k !== 'number') return K(null);
     const f = r.fn;
     switch (op) {
       case '+':
-        return dyn((s) => {
-          const v = f(s);
-          return typeof v === 'number' ? finite(k + v) : null;
-        }, false);
+      case '*':
+        // k + x and k * x are x + k and x * k: both commute exactly for doubles.
+        return arithmeticWithConstant(op, r, k);
       case '-':
         return dyn((s) => {
           const v = f(s);
           return typeof v === 'number' ? finite(k - v) : null;
-        }, false);
-      case '*':
-        return dyn((s) => {
-          const v = f(s);
-          return typeof v === 'number' ? finite(k * v) : null;
         }, false);
       case '/':
         return dyn((s) => divide(k, f(s)), false);
@@ -727,6 +678,39 @@ function compileArithmetic<S>(op: ArithmeticOperator, l: Compiled<S>, r: Compile
       return dyn((s) => divide(a(s), b(s)), false);
     case '%':
       return dyn((s) => remainder(a(s), b(s)), false);
+  }
+}
+
+/** `c op k` for a constant k: null unless both are numbers, and for a division by zero. */
+function arithmeticWithConstant<S>(op: ArithmeticOperator, c: Compiled<S>, k: Value): Compiled<S> {
+  if (typeof k !== 'number' || ((op === '/' || op === '%') && k === 0)) return K(null);
+  const f = fnOf(c);
+  switch (op) {
+    case '+':
+      return dyn((s) => {
+        const v = f(s);
+        return typeof v === 'number' ? finite(v + k) : null;
+      }, false);
+    case '-':
+      return dyn((s) => {
+        const v = f(s);
+        return typeof v === 'number' ? finite(v - k) : null;
+      }, false);
+    case '*':
+      return dyn((s) => {
+        const v = f(s);
+        return typeof v === 'number' ? finite(v * k) : null;
+      }, false);
+    case '/':
+      return dyn((s) => {
+        const v = f(s);
+        return typeof v === 'number' ? finite(v / k) : null;
+      }, false);
+    case '%':
+      return dyn((s) => {
+        const v = f(s);
+        return typeof v === 'number' ? finite(v % k) : null;
+      }, false);
   }
 }
 
