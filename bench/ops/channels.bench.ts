@@ -185,8 +185,9 @@ async function pushRun(server: Server, events: number, agents: number, customers
     else statuses.set(answer?.status ?? 0, (statuses.get(answer?.status ?? 0) ?? 0) + 1);
     const at = await pushed;
     expected.delete(callId);
-    if (at === null) lost++;
-    else push.push(at - t0);
+    // A refused call pushes nothing: only an answered one can lose its push.
+    if (at !== null) push.push(at - t0);
+    else if (answer?.status === 200) lost++;
   };
   const meters = cpuMeters([server.pid]);
   const started = performance.now();
