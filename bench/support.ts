@@ -620,34 +620,33 @@ export function ratios(c: Comparison, ours: string, hello = 'hello') {
 
 /**
  * Latency at a fixed rate (`rate` per s over 20 connections), every response time as a float.
- * The first `rampUpS` s are not counted: the groups start 0.1 s apart and the first bursts meet
- * cold connections.
+ * The first `rampUpS` s (at least 1) are not counted: the groups start 0.1 s apart and the first
+ * bursts meet cold connections.
  */
 export async function latencyRun(
   t: Target,
   rate: number,
   o: { readonly duration: number; readonly rampUpS?: number },
 ) {
-  const rampUpS = o.rampUpS ?? 0;
+  const rampUpS = Math.max(1, o.rampUpS ?? 1);
   const times: number[] = [];
   const counted = performance.now() + rampUpS * 1000;
-  let last = counted;
+  const end = counted + o.duration * 1000;
   const results = await pacedRun(t.server.url, t.requests(-1), {
     duration: rampUpS + o.duration,
     connections: 20,
     rate,
     onResponse: (ms) => {
+      // Counted from the ramp-up to `duration` later: every group runs all that time (the last
+      // one starts 0.9 s after the first and ends as much later).
       const now = performance.now();
-      if (now < counted) return;
-      times.push(ms);
-      last = now;
+      if (now >= counted && now <= end) times.push(ms);
     },
     ...(t.verifyBody ? { verifyBody: t.verifyBody } : {}),
   });
   return {
     rate,
-    // Over the span counted: the staggered groups end up to 0.9 s after the duration.
-    achievedRate: Math.round(times.length / Math.max(1e-3, (last - counted) / 1000)),
+    achievedRate: Math.round(times.length / o.duration),
     ...latencySummary(times),
     failed: results.reduce((a, r) => a + failedOf(r), 0),
   };
