@@ -605,7 +605,10 @@ export async function sideBySide(
 
 /** The ratios a side-by-side run is read by: req/s and server CPU per request, ours against hello's. */
 export function ratios(c: Comparison, ours: string, hello = 'hello') {
-  const reqPerSec = { [hello]: c.median(hello, 'reqPerSec'), [ours]: c.median(ours, 'reqPerSec') };
+  const reqPerSec = {
+    [hello]: Math.round(c.median(hello, 'reqPerSec')),
+    [ours]: Math.round(c.median(ours, 'reqPerSec')),
+  };
   const cpuUsPerReq = { [hello]: c.median(hello, 'cpuUsPerReq'), [ours]: c.median(ours, 'cpuUsPerReq') };
   const helper = c.median(ours, 'helperCpuUsPerReq');
   return {
