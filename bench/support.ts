@@ -543,7 +543,10 @@ export async function measure(t: Target, roundNo: number, duration: number, conn
   });
   const cpu = meters.stop();
   if (failedOf(r) > 0)
-    say(t.name, `round ${roundNo}: ${failedOf(r)} failed ${JSON.stringify(r.statusCodeStats)}`);
+    say(
+      'side-by-side',
+      `${t.name} round ${roundNo}: ${failedOf(r)} failed ${JSON.stringify(r.statusCodeStats)}`,
+    );
   const responses = r.requests.total;
   const per = (ms: number) => (responses > 0 ? round((ms * 1000) / responses, 1) : Number.NaN);
   const figures: RunFigures = {
