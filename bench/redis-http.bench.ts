@@ -108,7 +108,13 @@ async function reloadRun(
     loadS: round(reload.wallMs / 1000, 1),
     version: reload.result?.version ?? null,
     flipBeforeLoadEndMs: flips.length > flipsBefore ? Math.round(loadEnd - flips[flipsBefore]!) : null,
-    failed: results.reduce((a, r) => a + r.non2xx + r.errors + r.timeouts + r.mismatches, 0),
+    failed: results.reduce((a, r) => a + r.errors + r.timeouts + Math.max(r.non2xx, r.mismatches), 0),
+    /** Answers by HTTP status, to tell refused requests (503) from wrong answers (200, not known). */
+    statuses: results.reduce<Record<string, number>>((acc, r) => {
+      for (const [code, stat] of Object.entries(r.statusCodeStats ?? {}))
+        acc[code] = (acc[code] ?? 0) + (stat.count ?? 0);
+      return acc;
+    }, {}),
     phases: Object.entries(phases).map(([phase, times]) => ({
       phase,
       ratePerSec: Math.round(times.length / seconds[phase as keyof typeof seconds]),
