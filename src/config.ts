@@ -67,8 +67,16 @@ export interface Config {
   readonly data: {
     /** NDJSON profiles to load into the embedded store; null: generate a demo population. */
     readonly profilesFile: string | null;
+    /** The demo: a generated population on the embedded store (no profiles file, no Redis). */
+    readonly demo: boolean;
     readonly demoCustomers: number;
     readonly demoSeed: number;
+    /**
+     * The history a generated population starts with (src/demo/): days of decisions, reactions and
+     * purchases played through the services before the server is ready, and how many decisions.
+     * 0 days: none. Ignored with a profiles file or Redis.
+     */
+    readonly demoHistory: { readonly days: number; readonly decisions: number };
   };
   readonly decisions: {
     readonly defaultLimit: number;
@@ -145,6 +153,8 @@ const HOUR_MS = 3_600_000;
 export const MAX_FEEDBACK_SHARDS = 1024;
 
 export const DEMO_API_KEY = 'demo';
+/** Four weeks: inside the reports' default 30 days and the learning window. */
+export const DEMO_HISTORY_DAYS = 28;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -243,8 +253,14 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     },
     data: {
       profilesFile: profilesFile ? path.resolve(cwd, profilesFile) : null,
+      demo: !profilesFile && redis === null,
       demoCustomers: int('OFFERLOOP_DEMO_CUSTOMERS', 100_000, 0, 10_000_000),
       demoSeed: int('OFFERLOOP_DEMO_SEED', 42, 0, 2 ** 31 - 1),
+      // On by default only for the demo itself (the demo key): a server with keys of its own starts clean.
+      demoHistory: {
+        days: int('OFFERLOOP_DEMO_HISTORY_DAYS', demoKey && !profilesFile ? DEMO_HISTORY_DAYS : 0, 0, 60),
+        decisions: int('OFFERLOOP_DEMO_HISTORY_DECISIONS', 15_000, 0, 1_000_000),
+      },
     },
     decisions: {
       defaultLimit: int('OFFERLOOP_DEFAULT_LIMIT', 3, 1, 20),

@@ -1,6 +1,9 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Config, FeedbackConfig, RedisConfig } from './config.js';
+import { DemoClock } from './demo/demo-clock.js';
+import { type DemoHistoryDeps, type DemoHistorySummary, playDemoHistory } from './demo/demo-history.js';
+import { UNTOUCHED_CUSTOMERS } from './demo/demo-world.js';
 import type { CustomerProfile } from './domain/profile.js';
 import { profileFromRecord } from './domain/profile.js';
 import type { AttributionWindows } from './feedback/attribution.js';
@@ -15,6 +18,7 @@ import type { ReadinessCheck } from './http/routes/health.js';
 import { Metrics } from './metrics/metrics.js';
 import { RulesetHolder } from './ruleset/ruleset-holder.js';
 import type { ContactLookback } from './ruleset/snapshot.js';
+import { DAY_MS } from './ruleset/time.js';
 import { BannerService } from './service/banner-service.js';
 import { type CallRegistry, MemoryCallRegistry } from './service/call-registry.js';
 import { CallService } from './service/call-service.js';
@@ -78,8 +82,14 @@ export interface Services {
 export async function createServices(
   config: Pick<Config, 'rules' | 'data' | 'decisions' | 'redis' | 'cache' | 'feedback' | 'learning'>,
   log: Logger,
-  clock: () => number = Date.now,
+  realClock: () => number = Date.now,
 ): Promise<Services> {
+  // The demo starts with weeks of history: every service judges by the demo clock, which starts in
+  // the past, moves while the history is played, and is realClock from then on (src/demo/).
+  const demoClock = wantsDemoHistory(config)
+    ? new DemoClock(realClock, config.data.demoHistory.days * DAY_MS)
+    : null;
+  const clock = demoClock?.now ?? realClock;
   const rules = await RulesetHolder.open(config.rules.dir, log, clock);
   if (config.rules.watch) rules.watch();
   try {
@@ -100,7 +110,7 @@ export async function createServices(
     const { profiles, history, counters, feedbackLog } = stores;
     const learning = new LearningService({ rules, stats: stores.stats, config: config.learning, log, clock });
     const exploration = config.learning.exploration;
-    const decisions = new DecisionService({
+    const decisionDeps = {
       rules,
       profiles,
       history,
@@ -111,10 +121,10 @@ export async function createServices(
       learning,
       // Math.random: exploration needs a fair coin, not a secret one, and this is the cheapest.
       exploration: exploration > 0 ? { share: exploration, random: Math.random } : undefined,
-      observer: metrics.decisions,
       // Only Redis can keep a decision waiting; the embedded store answers at once (no timer needed).
       timeoutMs: config.redis ? config.decisions.timeoutMs : 0,
-    });
+    };
+    const decisions = new DecisionService({ ...decisionDeps, observer: metrics.decisions });
     const dossiers = new DossierService({ rules, profiles, history, clock });
     const profileUpdates = new ProfileService({
       profiles,
@@ -139,6 +149,16 @@ export async function createServices(
     });
     const banners = new BannerService({ rules, decisions });
     const reports = new ReportService({ rules, stats: stores.stats, clock });
+    const demoHistory =
+      demoClock === null
+        ? null
+        : await playDemo(demoClock, config.data, log, {
+            rules,
+            // The same services without the observers: the history is not traffic of this process.
+            decisions: new DecisionService(decisionDeps),
+            feedback: new FeedbackService({ feedbackLog, clock }),
+            learning,
+          });
     const readiness: ReadinessCheck = async () => {
       const store = await stores.health();
       const feedbackHealth = feedbackLog.health();
@@ -150,6 +170,7 @@ export async function createServices(
           feedback: feedbackHealth,
           learning: learning.status(),
           rulesetVersion: rules.current.version,
+          ...(demoHistory === null ? {} : { demoHistory }),
         },
       };
     };
@@ -180,6 +201,40 @@ export async function createServices(
     rules.close();
     throw err;
   }
+}
+
+/** A generated population on the embedded store, and a history asked for. */
+function wantsDemoHistory(config: Pick<Config, 'data'>): boolean {
+  const { data } = config;
+  return (
+    data.demo &&
+    data.demoHistory.days > 0 &&
+    data.demoHistory.decisions > 0 &&
+    data.demoCustomers > UNTOUCHED_CUSTOMERS
+  );
+}
+
+/** Plays the demo's history before the server is ready; answers what /health/ready reports of it. */
+async function playDemo(
+  clock: DemoClock,
+  data: Config['data'],
+  log: Logger,
+  deps: Omit<DemoHistoryDeps, 'clock'>,
+): Promise<Omit<DemoHistorySummary, 'campaigns'>> {
+  let summary: DemoHistorySummary;
+  try {
+    summary = await playDemoHistory(
+      { ...deps, clock },
+      { decisions: data.demoHistory.decisions, customers: data.demoCustomers, seed: data.demoSeed },
+    );
+  } finally {
+    clock.finish();
+  }
+  const { campaigns, ...totals } = summary;
+  const trueUplift = Object.fromEntries(Object.entries(campaigns).map(([id, c]) => [id, c.trueUplift]));
+  log.info({ ...totals, trueUplift }, 'demo history played: reports, learning and dossiers start from it');
+  log.debug({ campaigns }, 'demo history by campaign');
+  return totals;
 }
 
 /** The stores of one deployment mode, and what the services need to know about them. */
