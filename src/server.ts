@@ -25,7 +25,7 @@ import { WsGateway } from './ws/ws-gateway.js';
 
 /** Builds the HTTP app from a config and the services; does not listen (tests use inject). */
 export async function buildServer(
-  config: Pick<Config, 'http' | 'auth' | 'feedback' | 'ws' | 'learning'>,
+  config: Pick<Config, 'http' | 'auth' | 'feedback' | 'ws' | 'learning' | 'data'>,
   services: Services,
   log: Logger,
 ): Promise<FastifyInstance> {
@@ -131,7 +131,7 @@ export async function buildServer(
     feedback: services.feedback,
     keys: config.auth.keys,
   });
-  webRoutes(app);
+  webRoutes(app, { demoAssets: config.data.demo });
   return app;
 }
 

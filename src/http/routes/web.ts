@@ -31,6 +31,12 @@ const DASHBOARD_PAGE_POLICY =
   "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /**
+ * A picture opened on its own is a document: it may show itself and its inline styles, nothing
+ * else (SVG can carry scripts; ours do not, and this keeps it so).
+ */
+const IMAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'self'; sandbox";
+
+/**
  * Third-party browser files served as `/web/vendor/<name>`, resolved through Node's module
  * resolution so that they are found from `src` (tests) and `dist/src` (builds) alike, and in an
  * installed package. The dashboard draws its charts with uPlot (MIT, ~50 KB).
@@ -79,12 +85,23 @@ function readVendorAssets(): Map<string, Asset> {
   return assets;
 }
 
+export interface WebRoutesOptions {
+  /** The package's `src/web`; default webDir(). */
+  readonly dir?: string;
+  /**
+   * Serve the demo's banner pictures at `/static/banners/<name>.svg` (those the example rules name,
+   * from `src/web/banners/`): with the demo population only. A bank's own pictures live on its site.
+   */
+  readonly demoAssets?: boolean;
+}
+
 /**
  * The browser side of the channels: `banner.js` that websites include, the agent desktop at
  * `/agent/`, the campaign dashboard at `/dashboard/`, and a banner demo page. Public like any
  * page's assets: what they fetch needs a key.
  */
-export function webRoutes(app: FastifyInstance, dir = webDir()): void {
+export function webRoutes(app: FastifyInstance, options: WebRoutesOptions = {}): void {
+  const dir = options.dir ?? webDir();
   const assets = readAssets(dir);
   const vendor = readVendorAssets();
   const serve = (
@@ -111,6 +128,21 @@ export function webRoutes(app: FastifyInstance, dir = webDir()): void {
     async (request, reply) =>
       serve(request, reply, request.params.file, { 'cache-control': 'public, max-age=86400' }, vendor),
   );
+  if (options.demoAssets === true) {
+    const banners = readAssets(path.join(dir, 'banners'));
+    app.get<{ Params: { file: string } }>(
+      '/static/banners/:file',
+      { schema: { hide: true } },
+      async (request, reply) =>
+        serve(
+          request,
+          reply,
+          request.params.file,
+          { 'cache-control': 'public, max-age=3600', 'content-security-policy': IMAGE_POLICY },
+          banners,
+        ),
+    );
+  }
   app.get('/agent', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/agent/', 301));
   app.get('/agent/', { schema: { hide: true } }, async (request, reply) =>
     serve(request, reply, 'agent.html', {
