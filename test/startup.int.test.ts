@@ -1,11 +1,14 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const main = path.join(root, 'dist/src/main.js');
+const bin = path.join(root, 'bin/offerloop');
+const run = promisify(execFile);
 
 /** Runs the server as `npm start` does, until it exits or prints its ready lines; then stops it. */
 function start(
@@ -64,5 +67,19 @@ describe('starting the server', () => {
       apiKey: 'demo',
     });
     expect(run.code).toBe(0);
+  });
+});
+
+describe('--help', () => {
+  it.each(['serve', 'generate', 'load', 'mine', 'export', 'worker', 'simulate', 'evaluate'])(
+    'offerloop %s --help prints its usage and exits 0, starting nothing',
+    async (command) => {
+      const { stdout } = await run(bin, [command, '--help'], { cwd: root, timeout: 20_000 });
+      expect(stdout).toMatch(new RegExp(`Usage: offerloop ${command}`));
+    },
+  );
+
+  it('offerloop serve with an argument is a usage error', async () => {
+    await expect(run(bin, ['serve', '--port', '1'], { cwd: root })).rejects.toMatchObject({ code: 2 });
   });
 });

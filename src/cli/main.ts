@@ -29,13 +29,39 @@ commands:
   help                      this text
 `;
 
+const SERVE_USAGE = `Usage: offerloop serve
+
+Starts the server. It takes no flags: it is configured by environment variables (the README's
+configuration table has them all). The ones most often set:
+  PORT, HOST                where to listen (8080, 127.0.0.1)
+  OFFERLOOP_RULES           the rules directory (rules)
+  OFFERLOOP_PROFILES        NDJSON or CSV profiles for the embedded store (none: a demo population)
+  REDIS_URL                 one Redis; or REDIS_CLUSTER_NODES=host:port,host:port for a cluster
+  OFFERLOOP_API_KEYS        key=scope+scope,… (required with Redis; none: the demo key 'demo')
+  OFFERLOOP_WORKERS         worker processes (Redis: one per core)
+  OFFERLOOP_LOG_LEVEL       fatal, error, warn, info (default), debug, trace, silent
+`;
+
+/** `serve` takes no flags: --help prints its usage, anything else is a usage error. */
+async function runServe(args: readonly string[]): Promise<number> {
+  if (args.length === 1 && (args[0] === '--help' || args[0] === '-h')) {
+    process.stdout.write(SERVE_USAGE);
+    return 0;
+  }
+  if (args.length > 0) {
+    process.stderr.write(`offerloop serve: unexpected argument '${args[0]}'\n\n${SERVE_USAGE}`);
+    return 2;
+  }
+  await serve();
+  return 0;
+}
+
 /** The `offerloop` command: dispatches to one subcommand and exits with its code. */
 export async function cli(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
-      await serve();
-      return 0;
+      return runServe(rest);
     case 'generate':
       return runGenerate(rest);
     case 'load':
