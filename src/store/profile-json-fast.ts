@@ -275,13 +275,9 @@ export class JsonLineEncoder {
         if (b[i] !== COLON) return NO;
         i = this.ws(i + 1);
         const c = b[i]!;
-        if (c === QUOTE) {
-          i = this.scanString(i);
-          if (i === NO) return NO;
-          v[w++] = TAGS.STRING;
-          w = this.symbol(w);
-        } else if (c === LBRACKET) {
-          i = this.list(i, w);
+        if (c <= LBRACKET) {
+          // A list, a string or a number: each starts with a byte up to `[` (scanNumber refuses the others).
+          i = c === LBRACKET ? this.list(i, w) : this.scalar(i, w);
           if (i === NO) return NO;
           w = this.length;
         } else if (c === 116 /* t */) {
@@ -296,11 +292,7 @@ export class JsonLineEncoder {
           if (!this.literal(i, NULL_TEXT)) return NO;
           i += 4;
           v[w++] = TAGS.NULL;
-        } else {
-          i = this.scanNumber(i);
-          if (i === NO) return NO;
-          w = putNumber(v, w, this.number);
-        }
+        } else return NO;
         i = this.ws(i);
         const d = b[i++];
         if (d === RBRACE) break;
@@ -325,16 +317,9 @@ export class JsonLineEncoder {
       for (;;) {
         i = this.ws(i);
         if (++length > MAX_LIST) return NO;
-        if (b[i] === QUOTE) {
-          i = this.scanString(i);
-          if (i === NO) return NO;
-          v[w++] = TAGS.STRING;
-          w = this.symbol(w);
-        } else {
-          i = this.scanNumber(i);
-          if (i === NO) return NO;
-          w = putNumber(v, w, this.number);
-        }
+        i = this.scalar(i, w);
+        if (i === NO) return NO;
+        w = this.length;
         i = this.ws(i);
         const c = b[i++];
         if (c === RBRACKET) break;
@@ -342,6 +327,23 @@ export class JsonLineEncoder {
       }
     }
     v[lengthAt] = length; // at most 64: a one-byte varint
+    this.length = w;
+    return i;
+  }
+
+  /** A string or a number, from its first byte: written at w, this.length after it. */
+  private scalar(i: number, w: number): number {
+    const v = this.value;
+    if (this.b[i] === QUOTE) {
+      i = this.scanString(i);
+      if (i === NO) return NO;
+      v[w++] = TAGS.STRING;
+      w = this.symbol(w);
+    } else {
+      i = this.scanNumber(i);
+      if (i === NO) return NO;
+      w = putNumber(v, w, this.number);
+    }
     this.length = w;
     return i;
   }
