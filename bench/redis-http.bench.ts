@@ -208,7 +208,8 @@ async function main(): Promise<void> {
   const problems: string[] = [];
   if (r.failed + latency.failed + reload.failed > 0)
     problems.push(
-      `${r.failed + latency.failed + reload.failed} requests failed: ${JSON.stringify(check.tally)}`,
+      `${r.failed + latency.failed + reload.failed} requests failed: ${JSON.stringify(check.tally)}, ` +
+        `reload answers ${JSON.stringify(reload.statuses)}`,
     );
   if (reload.version !== null && after.populationVersion !== reload.version)
     problems.push(
