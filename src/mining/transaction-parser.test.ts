@@ -94,6 +94,16 @@ describe('TransactionParser: baskets', () => {
     expect(baskets(p)).toEqual([['a, b', 'c', 'say "hi"'].sort(), [' x ', '12" pizza'].sort()]);
   });
 
+  it('keeps a line break inside a quoted field, and names a later bad line by its own number', () => {
+    const p = parse('"two\r\nlines",a\nb\n');
+    expect(baskets(p)).toEqual([['a', 'two\r\nlines'], ['b']]);
+    expect(p.lines).toBe(3);
+    expect(errorOf(() => parse('"x\ny",a\nb,,c\n'))).toMatchObject({
+      line: 3,
+      reason: expect.stringMatching(/empty item/),
+    });
+  });
+
   it('names the line of an empty item, an unclosed quote or text after a closing quote', () => {
     expect(errorOf(() => parse('a,b\nc,,d\n'))).toMatchObject({
       line: 2,

@@ -1,5 +1,10 @@
-import { describe, expect, it } from 'vitest';
-import { CsvProfileParser, splitCsvLine } from './profile-csv.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CsvProfileParser, CsvProfileReader, splitCsvLine } from './profile-csv.js';
+import { readProfilesFile } from './profile-file.js';
+import { type ParsedLine, profileLines } from './profile-lines.js';
 
 const HEADER = 'id,holdings,affinities,consent,segment,age,vip,balance';
 
@@ -30,7 +35,7 @@ describe('splitCsvLine', () => {
 
   it('says why a line is not CSV', () => {
     expect(splitCsvLine('a,"b')).toBe(
-      'field 2: unterminated quoted field (multi-line quoted fields are not supported)',
+      'field 2: quoted field not closed on its line (this reader takes no line breaks inside quotes)',
     );
     expect(splitCsvLine('"a"b,c')).toBe('field 1: text after the closing quote');
     expect(splitCsvLine('a,b"c')).toBe('field 2: a quote in an unquoted field');
@@ -98,7 +103,7 @@ describe('CsvProfileParser', () => {
     expect(parser.parse(',,,,,,,')).toBe('column 1 (id): empty');
     expect(parser.parse('c-1,,,,')).toBe('expected 8 fields, got 5');
     expect(parser.parse('c-1,"loan,,,,,,')).toBe(
-      'field 2: unterminated quoted field (multi-line quoted fields are not supported)',
+      'field 2: quoted field not closed on its line (this reader takes no line breaks inside quotes)',
     );
   });
 
@@ -128,7 +133,7 @@ describe('CsvProfileParser.fromHeader', () => {
 
   it('refuses a header that is not CSV', () => {
     expect(headerError('id,"age')).toBe(
-      'CSV header: field 2: unterminated quoted field (multi-line quoted fields are not supported)',
+      'CSV header: field 2: quoted field not closed on its line (this reader takes no line breaks inside quotes)',
     );
   });
 
@@ -137,5 +142,74 @@ describe('CsvProfileParser.fromHeader', () => {
       id: 'c-1',
       attributes: { age: 7 },
     });
+  });
+});
+
+/** What the reader makes of `text`, fed in pieces of `size` bytes. */
+function readCsv(text: string, size = 7): ParsedLine[] {
+  const bytes = new TextEncoder().encode(text);
+  const reader = new CsvProfileReader();
+  const out: ParsedLine[] = [];
+  for (let i = 0; i < bytes.length; i += size) out.push(...reader.push(bytes.subarray(i, i + size)));
+  out.push(...reader.end());
+  return out;
+}
+
+describe('CsvProfileReader', () => {
+  it('reads quoted fields over several lines (LF or CRLF), numbering each record by its first line', () => {
+    const text =
+      '\uFEFFid,note,holdings\r\n' +
+      'c-1,"two\r\nlines",loan\r\n' +
+      '\r\n' +
+      'c-2,"say ""hi"",\n\nthen, bye",\r\n' +
+      '"c-3","","card;\n"\n';
+    for (const size of [1, 3, 7, 1000]) {
+      expect(readCsv(text, size)).toStrictEqual([
+        { line: 2, record: { id: 'c-1', holdings: ['loan'], attributes: { note: 'two\r\nlines' } } },
+        { line: 5, record: { id: 'c-2', attributes: { note: 'say "hi",\n\nthen, bye' } } },
+        { line: 8, record: { id: 'c-3', holdings: ['card'] } },
+      ]);
+    }
+  });
+
+  it('goes on after a bad record, reports a quote left open at the end, and takes lone CRs as line breaks', () => {
+    for (const size of [1, 2, 7, 1000]) {
+      expect(readCsv('id,age,note\rc-1,"7"x,\r\rc-2,8,"a\rb"\r\nc-3,"9\r', size)).toStrictEqual([
+        { line: 2, error: 'field 2: text after the closing quote' },
+        { line: 4, record: { id: 'c-2', attributes: { age: 8, note: 'a\nb' } } },
+        { line: 6, error: 'field 2: quoted field not closed at the end of the input' },
+      ]);
+    }
+  });
+
+  it('throws on a header that is not a profile header, or not CSV', () => {
+    expect(() => readCsv('\n\nname,age\nx,1\n')).toThrow("CSV header: no 'id' column (columns: name, age)");
+    expect(() => readCsv('id,"age\n')).toThrow(
+      'CSV header: field 2: quoted field not closed at the end of the input',
+    );
+  });
+});
+
+describe('profileLines and readProfilesFile on CSV files', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'offerloop-profile-csv-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('read multi-line quoted fields from a file', async () => {
+    const file = path.join(dir, 'profiles.csv');
+    const rows = Array.from({ length: 5000 }, (_, i) => `c-${i},"line one\nline ${i}",${i}`);
+    writeFileSync(file, `id,address,age\n${rows.join('\n')}\nc-bad,x\n`);
+    const parsed: ParsedLine[] = [];
+    for await (const line of profileLines(file)) parsed.push(line);
+    expect(parsed).toHaveLength(5001);
+    expect(parsed[4999]).toStrictEqual({
+      line: 2 + 2 * 4999,
+      record: { id: 'c-4999', attributes: { address: 'line one\nline 4999', age: 4999 } },
+    });
+    expect(parsed[5000]).toStrictEqual({ line: 10_002, error: 'expected 3 fields, got 2' });
+
+    const result = await readProfilesFile(file);
+    expect(result.profiles).toHaveLength(5000);
+    expect(result.profiles[1]?.attributes.address).toBe('line one\nline 1');
+    expect(result.bad).toStrictEqual([{ line: 10_002, reason: 'expected 3 fields, got 2' }]);
   });
 });

@@ -1,7 +1,8 @@
+import { type CsvRecord, CsvTokenizer, fieldTexts } from '../csv/csv-tokenizer.js';
 import { CHANNELS, type Channel, channelIndex } from '../domain/channel.js';
 import type { AttributeValue, ProfileRecord } from '../domain/profile.js';
 import { profileRecordSchema } from '../domain/profile-schema.js';
-import { validateProfileRecord } from './profile-file.js';
+import { type ParsedLine, validateProfileRecord } from './profile-record.js';
 
 type ColumnKind = 'id' | 'holdings' | 'affinities' | 'consent' | 'attribute';
 
@@ -11,48 +12,45 @@ const ATTRIBUTE_NAME = new RegExp(profileRecordSchema.properties.attributes.prop
  * and long account numbers stay strings instead of being silently mangled into numbers.
  */
 const DECIMAL = /^-?(?:0|[1-9]\d{0,14})(?:\.\d+)?$/;
-const QUOTE = 34; // "
-const COMMA = 44; // ,
+
+/** Splits strings, one line each, with the shared tokenizer. */
+class LineSplitter {
+  private readonly encoder = new TextEncoder();
+  private readonly tokenizer = new CsvTokenizer((record) => this.take(record));
+  private bytes = new Uint8Array(1024);
+  private text = '';
+  private ascii = false;
+  private fields: string[] | string = [];
+
+  split(line: string): string[] | string {
+    if (this.bytes.length < line.length * 3) this.bytes = new Uint8Array(line.length * 3);
+    const { written } = this.encoder.encodeInto(line, this.bytes);
+    this.text = line;
+    this.ascii = written === line.length;
+    this.tokenizer.tokenizeLine(this.bytes, 0, written);
+    this.text = '';
+    return this.fields;
+  }
+
+  private take(record: CsvRecord): void {
+    if (record.error !== null) this.fields = record.error;
+    else if (this.ascii && record.bytes === this.bytes) {
+      // Fields in place in an ASCII line: byte offsets are character offsets.
+      const fields = new Array<string>(record.count);
+      for (let f = 0; f < record.count; f++) fields[f] = this.text.slice(record.starts[f]!, record.ends[f]!);
+      this.fields = fields;
+    } else this.fields = fieldTexts(record);
+  }
+}
+
+const lineSplitter = new LineSplitter();
 
 /**
- * Splits one CSV line into its fields (RFC 4180 quoting), or says why not. A quote left open at
- * the end of the line is an error: the loader reads line by line, so a quoted field cannot span lines.
+ * Splits one CSV line into its fields (RFC 4180 quoting, by CsvTokenizer), or says why not. The
+ * line is one whole record: a quote left open at its end is an error.
  */
 export function splitCsvLine(line: string): string[] | string {
-  const end = line.endsWith('\r') ? line.length - 1 : line.length;
-  const fields: string[] = [];
-  let i = 0;
-  for (;;) {
-    if (line.charCodeAt(i) === QUOTE) {
-      let value = '';
-      let from = i + 1;
-      for (;;) {
-        const q = line.indexOf('"', from);
-        if (q < 0) {
-          return `field ${fields.length + 1}: unterminated quoted field (multi-line quoted fields are not supported)`;
-        }
-        if (line.charCodeAt(q + 1) !== QUOTE) {
-          value += line.slice(from, q);
-          i = q + 1;
-          break;
-        }
-        value += line.slice(from, q + 1); // "" inside quotes is one "
-        from = q + 2;
-      }
-      fields.push(value);
-      if (i >= end) return fields;
-      if (line.charCodeAt(i) !== COMMA) return `field ${fields.length}: text after the closing quote`;
-      i++;
-    } else {
-      const comma = line.indexOf(',', i);
-      const stop = comma < 0 ? end : comma;
-      const value = line.slice(i, stop);
-      if (value.includes('"')) return `field ${fields.length + 1}: a quote in an unquoted field`;
-      fields.push(value);
-      if (stop === end) return fields;
-      i = stop + 1;
-    }
-  }
+  return lineSplitter.split(line);
 }
 
 /** The items of a `;`-separated cell: trimmed, empty ones (`a;;b`, a trailing `;`) skipped. */
@@ -82,10 +80,15 @@ export class CsvProfileParser {
     private readonly kinds: readonly ColumnKind[],
   ) {}
 
+  /** The parser for the header line `line` (a byte-order mark at its start is skipped). */
   static fromHeader(line: string): CsvProfileParser {
-    // Spreadsheet exports often start with a byte order mark, which would otherwise rename column 1.
-    const fields = splitCsvLine(line.startsWith('\uFEFF') ? line.slice(1) : line);
+    const fields = splitCsvLine(line);
     if (typeof fields === 'string') throw new Error(`CSV header: ${fields}`);
+    return CsvProfileParser.fromColumns(fields);
+  }
+
+  /** The parser for a header of these column names; throws when they are not a profile's. */
+  static fromColumns(fields: readonly string[]): CsvProfileParser {
     const seen = new Map<string, number>();
     const kinds = fields.map((name, i): ColumnKind => {
       const first = seen.get(name);
@@ -103,7 +106,7 @@ export class CsvProfileParser {
       return 'attribute';
     });
     if (!seen.has('id')) throw new Error(`CSV header: no 'id' column (columns: ${fields.join(', ')})`);
-    return new CsvProfileParser(fields, kinds);
+    return new CsvProfileParser([...fields], kinds);
   }
 
   /** The column names, in file order. */
@@ -111,10 +114,17 @@ export class CsvProfileParser {
     return this.names;
   }
 
-  /** Parses one data line into a record that passed the profile schema, or says why not. */
+  /**
+   * Parses one data line into a record that passed the profile schema, or says why not. For
+   * readers that cut files into lines themselves (the bulk loader): a record must be on one line.
+   */
   parse(line: string): ProfileRecord | string {
     const fields = splitCsvLine(line);
-    if (typeof fields === 'string') return fields;
+    return typeof fields === 'string' ? fields : this.parseFields(fields);
+  }
+
+  /** Turns the fields of one data record into a record that passed the profile schema, or says why not. */
+  parseFields(fields: readonly string[]): ProfileRecord | string {
     if (fields.length !== this.kinds.length) {
       return `expected ${this.kinds.length} fields, got ${fields.length}`;
     }
@@ -169,5 +179,80 @@ export class CsvProfileParser {
     }
     if (attributes) record.attributes = attributes;
     return validateProfileRecord(record);
+  }
+}
+
+const CR = 13;
+const LF = 10;
+const CR_BYTE = Uint8Array.of(CR);
+const LF_BYTE = Uint8Array.of(LF);
+
+/**
+ * Reads a CSV profiles file from its bytes, chunk by chunk: the first record is the header, then
+ * one profile per record. Quoted fields may span lines; a record is reported at the line it starts
+ * on. A lone CR (old Mac files) ends a line, as node:readline and the bulk loader take it. A
+ * header that is not a profile's throws.
+ */
+export class CsvProfileReader {
+  private parser: CsvProfileParser | null = null;
+  private parsed: ParsedLine[] = [];
+  private readonly tokenizer = new CsvTokenizer((record) => this.take(record));
+  /** The last chunk ended with a CR: a line break either way, CRLF if the next byte is LF. */
+  private pendingCr = false;
+
+  /** The records that `chunk` completes. */
+  push(chunk: Uint8Array): ParsedLine[] {
+    if (chunk.length === 0) return [];
+    if (this.pendingCr) {
+      this.pendingCr = false;
+      this.tokenizer.push(chunk[0] === LF ? CR_BYTE : LF_BYTE);
+    }
+    let end = chunk.length;
+    if (chunk[end - 1] === CR) {
+      this.pendingCr = true;
+      end--;
+    }
+    let bytes = end === chunk.length ? chunk : chunk.subarray(0, end);
+    let copied = false;
+    for (let cr = bytes.indexOf(CR); cr >= 0; cr = bytes.indexOf(CR, cr + 1)) {
+      if (cr + 1 < end && bytes[cr + 1] === LF) continue; // CRLF; else a lone CR, or one before the held-back CR
+      if (!copied) {
+        bytes = bytes.slice();
+        copied = true;
+      }
+      bytes[cr] = LF;
+    }
+    this.tokenizer.push(bytes);
+    return this.drain();
+  }
+
+  /** The last records, at the end of the file. */
+  end(): ParsedLine[] {
+    if (this.pendingCr) {
+      this.pendingCr = false;
+      this.tokenizer.push(LF_BYTE);
+    }
+    this.tokenizer.end();
+    return this.drain();
+  }
+
+  private take(record: CsvRecord): void {
+    if (this.parser === null) {
+      if (record.error !== null) throw new Error(`CSV header: ${record.error}`);
+      this.parser = CsvProfileParser.fromColumns(fieldTexts(record));
+      return;
+    }
+    const result = record.error ?? this.parser.parseFields(fieldTexts(record));
+    this.parsed.push(
+      typeof result === 'string'
+        ? { line: record.line, error: result }
+        : { line: record.line, record: result },
+    );
+  }
+
+  private drain(): ParsedLine[] {
+    const parsed = this.parsed;
+    this.parsed = [];
+    return parsed;
   }
 }

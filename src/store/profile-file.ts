@@ -1,13 +1,5 @@
-import { Ajv } from 'ajv';
-import { type CustomerProfile, type ProfileRecord, profileFromRecord } from '../domain/profile.js';
-import { profileRecordSchema } from '../domain/profile-schema.js';
+import { type CustomerProfile, profileFromRecord } from '../domain/profile.js';
 import { profileLines } from './profile-lines.js';
-
-const validateRecord = new Ajv({
-  allErrors: false,
-  strict: true,
-  allowUnionTypes: true,
-}).compile<ProfileRecord>(profileRecordSchema);
 
 export interface BadLine {
   readonly line: number;
@@ -19,24 +11,6 @@ export interface ProfilesFileResult {
   readonly lines: number;
   readonly bad: readonly BadLine[];
   readonly badCount: number;
-}
-
-/** Checks a value against the profile record schema (shared by the NDJSON and CSV formats). */
-export function validateProfileRecord(value: unknown): ProfileRecord | string {
-  if (validateRecord(value)) return value;
-  const e = validateRecord.errors?.[0];
-  return `${e?.instancePath || '/'} ${e?.message ?? 'is invalid'}`;
-}
-
-/** Parses one NDJSON line into a record, or says why not. */
-export function parseRecordLine(text: string): ProfileRecord | string {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    return `not JSON: ${(err as Error).message}`;
-  }
-  return validateProfileRecord(value);
 }
 
 /**

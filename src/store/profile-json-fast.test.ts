@@ -4,8 +4,8 @@ import { CHANNELS } from '../domain/channel.js';
 import type { AttributeValue, ProfileRecord } from '../domain/profile.js';
 import { generatePopulation } from '../sim/population.js';
 import { ProfileCodec, SymbolCounter, SymbolDictionary } from './profile-codec.js';
-import { validateProfileRecord } from './profile-file.js';
 import { FAST_BLANK, FAST_ENCODED, FAST_NO, JsonLineEncoder } from './profile-json-fast.js';
+import { validateProfileRecord } from './profile-record.js';
 import { bucketOf } from './redis/population-version.js';
 
 const BUCKETS = 1024;

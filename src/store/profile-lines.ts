@@ -2,45 +2,46 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { ProfileRecord } from '../domain/profile.js';
-import { CsvProfileParser } from './profile-csv.js';
-import { parseRecordLine } from './profile-file.js';
+import { type CsvProfileParser, CsvProfileReader } from './profile-csv.js';
+import { type ParsedLine, parseRecordLine } from './profile-record.js';
+
+export type { ParsedLine } from './profile-record.js';
 
 export type ProfileFormat = 'ndjson' | 'csv';
-
-/** One line of an input file: a record, or why it is not one. */
-export type ParsedLine =
-  | { readonly line: number; readonly record: ProfileRecord }
-  | { readonly line: number; readonly error: string };
 
 export function formatOf(file: string): ProfileFormat {
   return /\.csv$/i.test(file) ? 'csv' : 'ndjson';
 }
 
 /**
- * The lines of a profiles file (NDJSON, or CSV with a header), each parsed into a record or the
- * reason it is not one, with its line number. Blank lines are skipped.
+ * The records of a profiles file (NDJSON, one a line, or CSV with a header), each parsed into a
+ * profile or the reason it is not one, with the line it starts on. Blank lines are skipped.
  */
 export async function* profileLines(
   file: string,
   format: ProfileFormat = formatOf(file),
 ): AsyncGenerator<ParsedLine> {
+  if (format === 'csv') {
+    const reader = new CsvProfileReader();
+    for await (const chunk of fileChunks(file)) yield* reader.push(chunk);
+    yield* reader.end();
+    return;
+  }
   const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
   const input = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
-  let csv: CsvProfileParser | null = null;
   let line = 0;
   for await (const text of input) {
     line++;
-    if (format === 'csv' && csv === null) {
-      if (text.trim() !== '') csv = CsvProfileParser.fromHeader(text);
-      continue;
-    }
-    const result = parseLine(text, csv);
+    const result = parseLine(text, null);
     if (result !== null)
       yield typeof result === 'string' ? { line, error: result } : { line, record: result };
   }
 }
 
-/** One line of a profiles file: a record, the reason it is not one, or null when blank. */
+/**
+ * One line of a profiles file: a record, the reason it is not one, or null when blank. For readers
+ * that cut files into lines themselves (the bulk loader), so a CSV record must be on one line.
+ */
 export function parseLine(text: string, csv: CsvProfileParser | null): ProfileRecord | string | null {
   if (text.trim() === '') return null;
   return csv !== null ? csv.parse(text) : parseRecordLine(text);
