@@ -49,3 +49,55 @@ export class LineWriter {
     await this.closed;
   }
 }
+
+/** Lines are joined into chunks of about this many characters before they are written. */
+const BATCH_CHARS = 1 << 20;
+
+/** Lines joined into large chunks before they reach the file (a write per line is slow). */
+export class BatchedLines {
+  private parts: string[] = [];
+  private size = 0;
+  lines = 0;
+
+  private constructor(private readonly writer: LineWriter) {}
+
+  static async open(path: string): Promise<BatchedLines> {
+    return new BatchedLines(await LineWriter.open(path));
+  }
+
+  async push(line: string): Promise<void> {
+    this.parts.push(line);
+    this.size += line.length + 1;
+    this.lines++;
+    if (this.size >= BATCH_CHARS) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.parts.length === 0) return;
+    const text = `${this.parts.join('\n')}\n`;
+    this.parts = [];
+    this.size = 0;
+    await this.writer.write(text);
+  }
+
+  async end(): Promise<void> {
+    await this.flush();
+    await this.writer.end();
+  }
+
+  /** Closes the file after a failure; never rejects. */
+  async abort(): Promise<void> {
+    await this.writer.abort();
+  }
+
+  /** Runs `write`, then ends the file; aborts it and rethrows if anything fails. */
+  async writeAll(write: (out: BatchedLines) => Promise<void>): Promise<void> {
+    try {
+      await write(this);
+      await this.end();
+    } catch (err) {
+      await this.abort();
+      throw err;
+    }
+  }
+}

@@ -1,32 +1,11 @@
-import { mkdir, open, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { ProfileRecord } from '../domain/profile.js';
+import { mkdir, stat } from 'node:fs/promises';
 import { profileRecordSchema } from '../domain/profile-schema.js';
-import {
-  AFFINITY_SCORINGS,
-  type Affinity,
-  AffinityScorer,
-  type AffinityScoring,
-  mergeAffinities,
-} from '../mining/affinities.js';
+import { AFFINITY_SCORINGS, type AffinityScoring } from '../mining/affinities.js';
+import { CustomerAffinities } from '../mining/customer-affinities.js';
 import { DEFAULT_MAX_ITEMSETS, mineFrequentItemsets, minSupportCount } from '../mining/fp-growth.js';
 import { TooManyItemsetsError } from '../mining/itemsets.js';
-import {
-  type AssociationRule,
-  DEFAULT_MIN_LENGTH,
-  generateRules,
-  nameRanks,
-  ruleRecord,
-  sortRules,
-} from '../mining/rules.js';
-import {
-  type LayoutOption,
-  MalformedInputError,
-  type ParsedTransactions,
-  TransactionParser,
-} from '../mining/transaction-parser.js';
-import { itemsByCustomer, type TransactionSet } from '../mining/transactions.js';
-import { profileLines } from '../store/profile-lines.js';
+import { DEFAULT_MIN_LENGTH, generateRules, sortRules } from '../mining/rules.js';
+import { type LayoutOption, MalformedInputError } from '../mining/transaction-parser.js';
 import {
   type CliIo,
   type FlagValues,
@@ -36,8 +15,10 @@ import {
   processIo,
   UsageError,
 } from './args.js';
-import { LineWriter } from './line-writer.js';
-import { formatCount, Progress } from './progress.js';
+import { readTransactionsFile, writeCustomerFiles, writeRulesFile } from './mine-files.js';
+import { formatMineSummary, type MineSummary } from './mine-report.js';
+
+export type { MineSummary } from './mine-report.js';
 
 const LAYOUTS = ['auto', 'long', 'baskets'] as const;
 export const DEFAULT_TOP = 20;
@@ -154,17 +135,8 @@ Options:
 ${formatFlags(FLAGS)}
 `;
 
-/** Files from this size on get a progress meter on stderr. */
-const PROGRESS_FROM_BYTES = 16 << 20;
-const READ_CHUNK = 4 << 20;
-/** Lines are joined into chunks of about this many characters before they are written. */
-const WRITE_CHUNK = 1 << 20;
 /** Scores are written with this many decimals: the profile codec keeps about 5. */
 const SCORE_DECIMALS = 4;
-
-const MAX_ID = profileRecordSchema.properties.id.maxLength;
-const MAX_PRODUCT = profileRecordSchema.properties.affinities.items.properties.product.maxLength;
-const MAX_HOLDINGS = profileRecordSchema.properties.holdings.maxItems;
 
 export interface MineOptions {
   readonly transactions: string;
@@ -182,49 +154,7 @@ export interface MineOptions {
   readonly maxItemsets?: number;
 }
 
-export interface MineSummary {
-  readonly input: {
-    readonly file: string;
-    readonly bytes: number;
-    readonly layout: 'long' | 'baskets';
-    readonly lines: number;
-    readonly rows: number;
-    readonly transactions: number;
-    readonly items: number;
-    readonly customers: number;
-  };
-  readonly minSupport: number;
-  readonly minCount: number;
-  readonly itemsets: { readonly total: number; readonly byLength: readonly number[] };
-  readonly rules: { readonly file: string; readonly count: number };
-  readonly affinities: {
-    readonly file: string;
-    readonly customers: number;
-    readonly withAffinities: number;
-    readonly affinities: number;
-    readonly skippedIds: number;
-  } | null;
-  readonly profiles: {
-    readonly file: string;
-    readonly profiles: number;
-    readonly merged: number;
-    readonly appended: number;
-  } | null;
-  readonly seconds: {
-    readonly read: number;
-    readonly mine: number;
-    readonly rules: number;
-    readonly affinities: number;
-    readonly total: number;
-  };
-  readonly memory: {
-    readonly peakRssMB: number;
-    readonly peakHeapMB: number;
-    readonly peakArrayBuffersMB: number;
-  };
-}
-
-/** Where the pipeline reports progress (stderr) and how it samples memory. */
+/** Samples memory between the steps: peaks of the heap and of array buffers. */
 class Meter {
   peakHeap = 0;
   peakArrayBuffers = 0;
@@ -236,97 +166,19 @@ class Meter {
   }
 }
 
-/** Joins lines into large chunks before they reach the file. */
-class ChunkedLines {
-  private parts: string[] = [];
-  private size = 0;
-  lines = 0;
-
-  constructor(private readonly writer: LineWriter) {}
-
-  async push(line: string): Promise<void> {
-    this.parts.push(line);
-    this.size += line.length + 1;
-    this.lines++;
-    if (this.size >= WRITE_CHUNK) await this.flush();
-  }
-
-  async flush(): Promise<void> {
-    if (this.parts.length === 0) return;
-    const text = `${this.parts.join('\n')}\n`;
-    this.parts = [];
-    this.size = 0;
-    await this.writer.write(text);
-  }
-
-  async end(): Promise<void> {
-    await this.flush();
-    await this.writer.end();
-  }
-
-  /** Closes the file after a failure; never rejects. */
-  async abort(): Promise<void> {
-    await this.writer.abort();
-  }
-}
-
-async function openLines(path: string): Promise<ChunkedLines> {
-  return new ChunkedLines(await LineWriter.open(path));
-}
-
-/** Reads and parses the transactions file, with a progress meter on large files. */
-async function readTransactions(
-  file: string,
-  layout: LayoutOption,
-  io: CliIo,
-): Promise<{ parsed: ParsedTransactions; bytes: number }> {
-  const size = (await stat(file)).size;
-  const progress =
-    size >= PROGRESS_FROM_BYTES
-      ? new Progress(io.stderr, 'mine: reading', { total: size, unit: 'bytes' })
-      : null;
-  const parser = new TransactionParser(layout);
-  const handle = await open(file, 'r');
-  // The parser copies what it keeps, so one buffer serves every read.
-  const buffer = new Uint8Array(READ_CHUNK);
-  let bytes = 0;
-  try {
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
-      if (bytesRead === 0) break;
-      parser.push(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
-      bytes += bytesRead;
-      progress?.update(bytes);
-    }
-  } finally {
-    await handle.close();
-  }
-  const parsed = parser.end();
-  progress?.finish(
-    `${formatCount(parsed.transactions.size)} transactions, ${formatCount(parsed.rows)} items (${parsed.layout} format)`,
-  );
-  return { parsed, bytes };
-}
-
-function roundScore(score: number): number {
-  const f = 10 ** SCORE_DECIMALS;
-  return Math.round(score * f) / f;
-}
-
 /**
  * The whole pipeline: read, mine, write rules, then affinities (and merged profiles). Throws
- * MalformedInputError (with the line), TooManyItemsetsError and I/O errors.
+ * MalformedInputError (with the line), TooManyItemsetsError, MalformedProfileError and I/O errors.
  */
 export async function mine(options: MineOptions, io: CliIo = processIo): Promise<MineSummary> {
   const started = performance.now();
   const meter = new Meter();
-  const top = options.top ?? DEFAULT_TOP;
   const maxLength = options.maxLength;
 
   // A missing profiles file should fail now, not after the mining.
   if (options.profiles !== undefined) await stat(options.profiles);
   // 1. Read.
-  const { parsed, bytes } = await readTransactions(options.transactions, options.format ?? 'auto', io);
+  const { parsed, bytes } = await readTransactionsFile(options.transactions, options.format ?? 'auto', io);
   const ts = parsed.transactions;
   if (ts.size === 0) throw new Error(`${options.transactions} holds no transactions`);
   meter.sample();
@@ -354,25 +206,22 @@ export async function mine(options: MineOptions, io: CliIo = processIo): Promise
     ts.itemNames,
   );
   await mkdir(options.out, { recursive: true });
-  const rulesFile = join(options.out, 'rules.ndjson');
-  const rulesOut = await openLines(rulesFile);
-  try {
-    for (const rule of rules) await rulesOut.push(JSON.stringify(ruleRecord(rule, ts.itemNames)));
-    await rulesOut.end();
-  } catch (err) {
-    await rulesOut.abort();
-    throw err;
-  }
+  const rulesFile = await writeRulesFile(options.out, rules, ts.itemNames);
   meter.sample();
   const rulesDone = performance.now();
 
   // 4. Affinities, and the merged profiles.
-  let affinities: MineSummary['affinities'] = null;
-  let profiles: MineSummary['profiles'] = null;
+  let customerFiles: Pick<MineSummary, 'affinities' | 'profiles'> = { affinities: null, profiles: null };
   if (parsed.hasCustomers) {
-    const result = await writeAffinities(ts, rules, options, top);
-    affinities = result.affinities;
-    profiles = result.profiles;
+    const customers = new CustomerAffinities(ts, rules, {
+      top: options.top ?? DEFAULT_TOP,
+      scoring: options.scoring ?? 'confidence',
+      decimals: SCORE_DECIMALS,
+      maxProduct: profileRecordSchema.properties.affinities.items.properties.product.maxLength,
+      maxHoldings: profileRecordSchema.properties.holdings.maxItems,
+      maxId: profileRecordSchema.properties.id.maxLength,
+    });
+    customerFiles = await writeCustomerFiles(options.out, customers, options.profiles);
   } else if (options.profiles !== undefined) {
     io.stderr.write(
       `offerloop mine: note: ${options.transactions} names no customers (no customer_id column, or no ids in it), so there is nothing to merge into ${options.profiles}\n`,
@@ -399,8 +248,7 @@ export async function mine(options: MineOptions, io: CliIo = processIo): Promise
     minCount,
     itemsets: { total: itemsets.size, byLength: itemsets.countByLength().slice(1) },
     rules: { file: rulesFile, count: rules.length },
-    affinities,
-    profiles,
+    ...customerFiles,
     seconds: {
       read: seconds(started, readDone),
       mine: seconds(readDone, mineDone),
@@ -414,191 +262,6 @@ export async function mine(options: MineOptions, io: CliIo = processIo): Promise
       peakArrayBuffersMB: mb(meter.peakArrayBuffers),
     },
   };
-}
-
-/**
- * DIR/affinities.ndjson: one line per customer, `{id, holdings, affinities}`, a profile record
- * that `offerloop load` takes. With --profiles, DIR/profiles.ndjson too: each input profile with
- * the customer's mined affinities merged in, and customers the profiles lack appended.
- */
-async function writeAffinities(
-  ts: TransactionSet,
-  rules: readonly AssociationRule[],
-  options: MineOptions,
-  top: number,
-): Promise<{ affinities: MineSummary['affinities']; profiles: MineSummary['profiles'] }> {
-  const names = ts.itemNames;
-  const rank = nameRanks(names);
-  const support = new Int32Array(names.length);
-  for (let i = 0; i < ts.items.length; i++) support[ts.items[i]!]!++;
-  // Products whose names cannot be a profile's product are never recommended.
-  const exclude = new Uint8Array(names.length);
-  names.forEach((name, i) => {
-    if (name.length > MAX_PRODUCT) exclude[i] = 1;
-  });
-  const scorer = new AffinityScorer(
-    rules,
-    names.length,
-    rank,
-    {
-      top,
-      scoring: options.scoring ?? 'confidence',
-      exclude,
-    },
-    support,
-  );
-  const bought = itemsByCustomer(ts);
-
-  /** What customer c bought, as a profile's holdings: the most often bought first if too many. */
-  const holdingsOf = (c: number): string[] => {
-    const from = bought.offsets[c]!;
-    const to = bought.offsets[c + 1]!;
-    const idx: number[] = [];
-    for (let i = from; i < to; i++) if (!exclude[bought.items[i]!]) idx.push(i);
-    if (idx.length > MAX_HOLDINGS) {
-      idx.sort(
-        (a, b) => bought.times[b]! - bought.times[a]! || rank[bought.items[a]!]! - rank[bought.items[b]!]!,
-      );
-      idx.length = MAX_HOLDINGS;
-    }
-    return idx.map((i) => names[bought.items[i]!]!).sort();
-  };
-  const minedFor = (held: ArrayLike<number>): Affinity[] => {
-    const { items, scores } = scorer.score(held);
-    const out: Affinity[] = [];
-    for (let i = 0; i < items.length; i++)
-      out.push({ product: names[items[i]!]!, score: roundScore(scores[i]!) });
-    return out;
-  };
-
-  const affinitiesFile = join(options.out, 'affinities.ndjson');
-  const affOut = await openLines(affinitiesFile);
-  let customers = 0;
-  let withAffinities = 0;
-  let total = 0;
-  let skippedIds = 0;
-  /** Writes customer c's line of affinities.ndjson and returns it. */
-  const emit = async (c: number, mined: Affinity[]): Promise<string> => {
-    customers++;
-    if (mined.length > 0) withAffinities++;
-    total += mined.length;
-    const line = JSON.stringify({ id: ts.customerIds[c]!, holdings: holdingsOf(c), affinities: mined });
-    await affOut.push(line);
-    return line;
-  };
-  const validId = (id: string) => id.length >= 1 && id.length <= MAX_ID;
-  const held = (c: number) => bought.items.subarray(bought.offsets[c]!, bought.offsets[c + 1]!);
-
-  let profiles: MineSummary['profiles'] = null;
-  try {
-    if (options.profiles === undefined) {
-      for (let c = 0; c < ts.customerIds.length; c++) {
-        if (!validId(ts.customerIds[c]!)) {
-          skippedIds++;
-          continue;
-        }
-        await emit(c, minedFor(held(c)));
-      }
-    } else {
-      profiles = await mergeProfiles(ts, options.profiles, options.out, top, {
-        held,
-        itemIndex: new Map(names.map((name, i) => [name, i])),
-        minedFor,
-        emit,
-        validId,
-        onSkipped: () => {
-          skippedIds++;
-        },
-      });
-    }
-    await affOut.end();
-  } catch (err) {
-    await affOut.abort();
-    throw err;
-  }
-  return {
-    affinities: { file: affinitiesFile, customers, withAffinities, affinities: total, skippedIds },
-    profiles,
-  };
-}
-
-interface MergeHelpers {
-  held(c: number): Int32Array;
-  readonly itemIndex: ReadonlyMap<string, number>;
-  minedFor(held: ArrayLike<number>): Affinity[];
-  emit(c: number, mined: Affinity[]): Promise<string>;
-  validId(id: string): boolean;
-  onSkipped(): void;
-}
-
-/**
- * Streams the profiles file into DIR/profiles.ndjson with the mined affinities merged in. A
- * profile's holdings count as bought: rules fire on them and they are not recommended. A bad
- * profile line stops the merge (it would otherwise vanish from the population at the next load).
- */
-async function mergeProfiles(
-  ts: TransactionSet,
-  file: string,
-  outDir: string,
-  top: number,
-  h: MergeHelpers,
-): Promise<NonNullable<MineSummary['profiles']>> {
-  const customerIndex = new Map(ts.customerIds.map((id, c) => [id, c]));
-  const seen = new Uint8Array(ts.customerIds.length);
-  const outFile = join(outDir, 'profiles.ndjson');
-  const out = await openLines(outFile);
-  let count = 0;
-  let merged = 0;
-  let appended = 0;
-  try {
-    for await (const parsed of profileLines(file)) {
-      if ('error' in parsed) throw new MalformedProfileError(file, parsed.line, parsed.error);
-      const record: ProfileRecord = parsed.record;
-      count++;
-      const c = customerIndex.get(record.id);
-      if (c === undefined) {
-        await out.push(JSON.stringify(record));
-        continue;
-      }
-      const held: number[] = Array.from(h.held(c));
-      for (const product of record.holdings ?? []) {
-        const item = h.itemIndex.get(product);
-        if (item !== undefined) held.push(item);
-      }
-      const mined = h.minedFor(held);
-      if (!seen[c]) {
-        seen[c] = 1;
-        await h.emit(c, mined);
-      }
-      if (mined.length > 0) {
-        merged++;
-        record.affinities = mergeAffinities(record.affinities ?? [], mined, top);
-      }
-      await out.push(JSON.stringify(record));
-    }
-    // Customers who bought but have no profile yet: new profiles, or the next load would drop them.
-    for (let c = 0; c < ts.customerIds.length; c++) {
-      if (seen[c]) continue;
-      const id = ts.customerIds[c]!;
-      if (!h.validId(id)) {
-        h.onSkipped();
-        continue;
-      }
-      await out.push(await h.emit(c, h.minedFor(h.held(c))));
-      appended++;
-    }
-    await out.end();
-  } catch (err) {
-    await out.abort();
-    throw err;
-  }
-  return { file: outFile, profiles: count + appended, merged, appended };
-}
-
-class MalformedProfileError extends Error {
-  constructor(file: string, line: number, reason: string) {
-    super(`${file}:${line}: ${reason}`);
-  }
 }
 
 function optionsOf(argv: readonly string[]): MineOptions & { json: boolean } {
@@ -630,52 +293,13 @@ function optionsOf(argv: readonly string[]): MineOptions & { json: boolean } {
   };
 }
 
-function formatSummary(s: MineSummary, o: MineOptions): string {
-  const lines = [
-    `read ${s.input.file} (${s.input.layout} format, ${(s.input.bytes / 1e6).toFixed(1)} MB): ` +
-      `${formatCount(s.input.transactions)} transactions, ${formatCount(s.input.rows)} items of ` +
-      `${formatCount(s.input.items)} products` +
-      (s.input.customers > 0 ? `, ${formatCount(s.input.customers)} customers` : '') +
-      ` in ${s.seconds.read.toFixed(1)} s`,
-    `minimum support ${o.minSupport} = ${formatCount(s.minCount)} transactions: ${formatCount(s.itemsets.total)} ` +
-      `frequent itemsets (${s.itemsets.byLength.map((n, i) => `${i + 1}: ${formatCount(n)}`).join(', ') || 'none'}) ` +
-      `in ${s.seconds.mine.toFixed(1)} s`,
-    `wrote ${s.rules.file}: ${formatCount(s.rules.count)} rules (confidence ≥ ${o.minConfidence}` +
-      `${o.minLift ? `, lift ≥ ${o.minLift}` : ''}) in ${s.seconds.rules.toFixed(1)} s`,
-  ];
-  if (s.affinities !== null) {
-    lines.push(
-      `wrote ${s.affinities.file}: ${formatCount(s.affinities.customers)} customers, ` +
-        `${formatCount(s.affinities.withAffinities)} with affinities (${formatCount(s.affinities.affinities)} in all)` +
-        (s.affinities.skippedIds > 0
-          ? `; ${formatCount(s.affinities.skippedIds)} customer ids longer than ${MAX_ID} characters skipped`
-          : '') +
-        ` in ${s.seconds.affinities.toFixed(1)} s`,
-    );
-  } else {
-    lines.push('no customer ids in the input: no affinities written');
-  }
-  if (s.profiles !== null) {
-    lines.push(
-      `wrote ${s.profiles.file}: ${formatCount(s.profiles.profiles)} profiles, ${formatCount(s.profiles.merged)} ` +
-        `with mined affinities merged, ${formatCount(s.profiles.appended)} appended for customers the profiles lacked`,
-    );
-  }
-  lines.push(
-    `total ${s.seconds.total.toFixed(1)} s; peak RSS ${s.memory.peakRssMB} MB, heap ${s.memory.peakHeapMB} MB ` +
-      `(sampled between phases)`,
-    '',
-  );
-  return lines.join('\n');
-}
-
 /** `offerloop mine …`; returns the exit code (0 done, 1 failed, 2 usage error). */
 export async function runMine(argv: readonly string[], io: CliIo = processIo): Promise<number> {
   const options = parseCommand(argv, { name: 'mine', usage: MINE_USAGE }, io, () => optionsOf(argv));
   if (typeof options === 'number') return options;
   try {
     const summary = await mine(options, io);
-    io.stdout.write(options.json ? `${JSON.stringify(summary)}\n` : formatSummary(summary, options));
+    io.stdout.write(options.json ? `${JSON.stringify(summary)}\n` : formatMineSummary(summary, options));
     return 0;
   } catch (err) {
     let message: string;
