@@ -19,6 +19,8 @@ export const UNTOUCHED_CUSTOMERS = 100;
 /** The customers after those who come often (a share of all interactions), so that dossiers have a past. */
 export const REGULAR_CUSTOMERS = 500;
 const REGULARS_SHARE = 0.1;
+/** A small population gets a history to match: at most this many decisions per customer. */
+const MAX_DECISIONS_PER_CUSTOMER = 3;
 
 /** How the customers of one campaign respond, unknown to the engine. */
 export interface CampaignTruth {
@@ -32,11 +34,11 @@ export interface CampaignTruth {
 
 /** The example rules' campaigns (rules/campaigns.yaml); others get DEFAULT_TRUTH. */
 export const DEMO_TRUTH: Readonly<Record<string, CampaignTruth>> = {
-  'cards-upgrade': { acceptOdds: 0.2, convertAfterAccept: 0.7, organic: 0.015 },
-  'lending-2026': { acceptOdds: 0.1, convertAfterAccept: 0.5, organic: 0.01 },
-  'protect-your-home': { acceptOdds: 0.12, convertAfterAccept: 0.6, organic: 0.02 },
-  'everyday-cover': { acceptOdds: 0.1, convertAfterAccept: 0.5, organic: 0.02 },
-  'grow-your-savings': { acceptOdds: 0.1, convertAfterAccept: 0.5, organic: 0.02 },
+  'cards-upgrade': { acceptOdds: 0.3, convertAfterAccept: 0.8, organic: 0.015 },
+  'lending-2026': { acceptOdds: 0.1, convertAfterAccept: 0.5, organic: 0.02 },
+  'protect-your-home': { acceptOdds: 0.12, convertAfterAccept: 0.65, organic: 0.02 },
+  'everyday-cover': { acceptOdds: 0.1, convertAfterAccept: 0.6, organic: 0.02 },
+  'grow-your-savings': { acceptOdds: 0.1, convertAfterAccept: 0.65, organic: 0.02 },
   'stay-with-us': { acceptOdds: 0.35, convertAfterAccept: 0.6, organic: 0.03 },
   // Customers take the app up as often whether or not they were asked: accepts, and no uplift.
   'go-digital': { acceptOdds: 0.15, convertAfterAccept: 0, organic: 0.05 },
@@ -70,6 +72,7 @@ export interface DemoTrafficOptions {
   /** The history's span, [start, end). */
   readonly start: number;
   readonly end: number;
+  /** Decisions asked for (see demoDecisions). */
   readonly decisions: number;
   /** The population is `cust-1` … `cust-<customers>`. */
   readonly customers: number;
@@ -78,11 +81,11 @@ export interface DemoTrafficOptions {
 }
 
 const CHANNEL_MIX: readonly (readonly [Channel, number])[] = [
-  ['web', 0.3],
-  ['mobile', 0.2],
-  ['call_center', 0.35],
-  ['email', 0.05],
-  ['sales_force', 0.1],
+  ['web', 0.38],
+  ['mobile', 0.24],
+  ['call_center', 0.3],
+  ['sales_force', 0.05],
+  ['email', 0.03],
 ];
 const CHANNEL_WEIGHTS = CHANNEL_MIX.map(([, w]) => w);
 /** Offers asked for per decision: an agent's screen shows three, the home page's hero banner one. */
@@ -95,16 +98,22 @@ const LIMIT: Readonly<Record<Channel, number>> = {
 };
 const HERO = 'home-hero';
 
+/** How many interactions the history of a population has: as asked, within a few per customer. */
+export function demoDecisions(asked: number, customers: number): number {
+  return Math.max(0, Math.min(asked, (customers - UNTOUCHED_CUSTOMERS) * MAX_DECISIONS_PER_CUSTOMER));
+}
+
 /**
  * The history's interactions, in time order: busier in office hours and on weekdays, and growing
  * over the span (the campaigns pick up), from customers `cust-101` on; none when there are none.
  */
 export function demoTraffic(rng: Rng, opts: DemoTrafficOptions): DemoInteraction[] {
   const first = UNTOUCHED_CUSTOMERS + 1;
-  if (opts.customers < first || opts.decisions <= 0 || opts.end <= opts.start) return [];
+  const decisions = demoDecisions(opts.decisions, opts.customers);
+  if (decisions === 0 || opts.end <= opts.start) return [];
   const regulars = Math.min(REGULAR_CUSTOMERS, opts.customers - UNTOUCHED_CUSTOMERS);
   const times: number[] = [];
-  while (times.length < opts.decisions) {
+  while (times.length < decisions) {
     const at = Math.floor(rng.float(opts.start, opts.end));
     if (rng.next() < busyness(at, opts.start, opts.end)) times.push(at);
   }
@@ -162,9 +171,13 @@ function organicRate(truth: CampaignTruth, prior: number): number {
   return Math.min(0.5, truth.organic * (0.5 + prior));
 }
 
-/** When a purchase happens, from an hour to five days after the decision (inside the attribution window). */
+/**
+ * When a purchase happens: from an hour to three days after the decision, inside the attribution
+ * window. The purchases of the history's last days are still to come when it ends, so the reports
+ * measure a little less than the true uplift.
+ */
 function purchaseDelay(rng: Rng): number {
-  return Math.floor(rng.float(HOUR, 5 * DAY_MS));
+  return Math.floor(rng.float(HOUR, 3 * DAY_MS));
 }
 
 /**
