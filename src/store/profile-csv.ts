@@ -199,6 +199,11 @@ export class CsvProfileReader {
   private readonly tokenizer = new CsvTokenizer((record) => this.take(record));
   /** The last chunk ended with a CR: a line break either way, CRLF if the next byte is LF. */
   private pendingCr = false;
+  // The chunk being read and, when it is all ASCII, its text: fields in place are slices of it
+  // (one decode a chunk instead of one a record).
+  private readonly decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+  private chunk: Uint8Array | null = null;
+  private chunkText = '';
 
   /** The records that `chunk` completes. */
   push(chunk: Uint8Array): ParsedLine[] {
@@ -222,7 +227,12 @@ export class CsvProfileReader {
       }
       bytes[cr] = LF;
     }
+    const text = this.decoder.decode(bytes);
+    this.chunk = bytes;
+    this.chunkText = text.length === bytes.length ? text : '';
     this.tokenizer.push(bytes);
+    this.chunk = null;
+    this.chunkText = '';
     return this.drain();
   }
 
@@ -242,12 +252,20 @@ export class CsvProfileReader {
       this.parser = CsvProfileParser.fromColumns(fieldTexts(record));
       return;
     }
-    const result = record.error ?? this.parser.parseFields(fieldTexts(record));
+    const result = record.error ?? this.parser.parseFields(this.texts(record));
     this.parsed.push(
       typeof result === 'string'
         ? { line: record.line, error: result }
         : { line: record.line, record: result },
     );
+  }
+
+  private texts(record: CsvRecord): string[] {
+    if (record.bytes !== this.chunk || this.chunkText === '') return fieldTexts(record);
+    const fields = new Array<string>(record.count);
+    for (let f = 0; f < record.count; f++)
+      fields[f] = this.chunkText.slice(record.starts[f]!, record.ends[f]!);
+    return fields;
   }
 
   private drain(): ParsedLine[] {

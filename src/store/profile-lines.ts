@@ -9,6 +9,8 @@ export type { ParsedLine } from './profile-record.js';
 
 export type ProfileFormat = 'ndjson' | 'csv';
 
+const CSV_CHUNK = 64 << 10;
+
 export function formatOf(file: string): ProfileFormat {
   return /\.csv$/i.test(file) ? 'csv' : 'ndjson';
 }
@@ -23,7 +25,9 @@ export async function* profileLines(
 ): AsyncGenerator<ParsedLine> {
   if (format === 'csv') {
     const reader = new CsvProfileReader();
-    for await (const chunk of fileChunks(file)) yield* reader.push(chunk);
+    // Small chunks: a chunk's records wait together to be taken, and a megabyte's worth of them
+    // outlived young-generation collections, which made reading 60 % slower.
+    for await (const chunk of fileChunks(file, undefined, CSV_CHUNK)) yield* reader.push(chunk);
     yield* reader.end();
     return;
   }
