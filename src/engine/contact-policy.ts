@@ -1,7 +1,7 @@
 import type { Channel } from '../domain/channel.js';
 import type { ContactEvent } from '../domain/contact.js';
 import type { ChannelPolicy } from '../ruleset/snapshot.js';
-import type { DecisionInput, WhyNot } from './decide.js';
+import type { DecisionInput, WhyNot } from './decision-types.js';
 
 /** Offers a recent reaction suppresses, by offer id; null when none is. */
 export type SuppressionMap = ReadonlyMap<string, WhyNot> | null;

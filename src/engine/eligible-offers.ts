@@ -4,8 +4,8 @@ import { GLOBAL_HOLDOUT_SALT, inControlGroup } from '../learning/control-group.j
 import type { CompiledOffer } from '../ruleset/snapshot.js';
 import { candidateListFor, modelFor } from './candidates.js';
 import { contactRoom, offerSuppressions } from './contact-policy.js';
-import type { DecisionInput } from './decide.js';
 import { DecisionScope } from './decision-scope.js';
+import type { DecisionInput } from './decision-types.js';
 import { priorOf, segmentPropensity } from './propensity.js';
 import { screen } from './screen.js';
 

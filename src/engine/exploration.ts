@@ -3,6 +3,7 @@ import { inControlGroup } from '../learning/control-group.js';
 import type { LearnedModel } from '../learning/learned-model.js';
 import type { CompiledOffer } from '../ruleset/snapshot.js';
 import type { SuppressionMap } from './contact-policy.js';
+import type { DecisionScope } from './decision-scope.js';
 import type {
   ChosenOffer,
   DecisionInput,
@@ -10,8 +11,7 @@ import type {
   HeldOutOffer,
   Suppression,
   WhyNot,
-} from './decide.js';
-import type { DecisionScope } from './decision-scope.js';
+} from './decision-types.js';
 import { priorOf, segmentPropensity } from './propensity.js';
 import { reasonsFor } from './reasons.js';
 import { screen } from './screen.js';

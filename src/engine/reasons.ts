@@ -1,5 +1,5 @@
 import type { CompiledOffer, CompiledSegment } from '../ruleset/snapshot.js';
-import type { DecisionInput } from './decide.js';
+import type { DecisionInput } from './decision-types.js';
 
 /** Why a shown offer was chosen: its campaign, segment, rules and propensity source, as reason codes. */
 export function reasonsFor(

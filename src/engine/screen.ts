@@ -1,7 +1,7 @@
 import type { CompiledOffer } from '../ruleset/snapshot.js';
 import type { SuppressionMap } from './contact-policy.js';
-import type { DecisionInput, WhyNot } from './decide.js';
 import type { DecisionScope } from './decision-scope.js';
+import type { DecisionInput, WhyNot } from './decision-types.js';
 
 /**
  * The per-offer checks, cheapest first; the offer's own condition runs last. Null: the offer may be

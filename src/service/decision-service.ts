@@ -16,7 +16,9 @@ import type { RulesetSnapshot } from '../ruleset/snapshot.js';
 import type { CapCounters } from '../store/cap-counters.js';
 import type { ContactHistoryStore } from '../store/contact-history-store.js';
 import type { ProfileStore } from '../store/profile-store.js';
-import { logEntryOf } from './decision-log-entry.js';
+import { type DecisionResult, logEntryOf } from './decision-result.js';
+
+export type { DecisionResult } from './decision-result.js';
 
 export interface DecideCommand {
   readonly customerId: string;
@@ -31,18 +33,6 @@ export interface DecideCommand {
    * one contact, so it neither counts against the limits nor is recorded again.
    */
   readonly contactSince?: number | undefined;
-}
-
-export interface DecisionResult {
-  readonly decisionId: string;
-  readonly customerId: string;
-  readonly customerKnown: boolean;
-  readonly channel: Channel;
-  readonly placement: string | null;
-  readonly rulesetVersion: string;
-  readonly decidedAt: number;
-  readonly degraded: boolean;
-  readonly engine: EngineDecision;
 }
 
 export interface DecisionServiceDeps {

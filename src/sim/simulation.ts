@@ -35,7 +35,7 @@ import { buildRuleset } from '../ruleset/load.js';
 import type { CompiledOffer, RulesetSnapshot } from '../ruleset/snapshot.js';
 import type { CampaignSource, OfferSource, RulesFile } from '../ruleset/source.js';
 import { DAY_MS } from '../ruleset/time.js';
-import { logEntryOf } from '../service/decision-log-entry.js';
+import { logEntryOf } from '../service/decision-result.js';
 import { LearningService } from '../service/learning-service.js';
 import { MemoryContactHistoryStore } from '../store/contact-history-store.js';
 import { catalogProducts, generateRuleset, rulesFileTexts } from './catalog.js';

@@ -1,5 +1,19 @@
+import type { Channel } from '../domain/channel.js';
+import type { EngineDecision } from '../engine/decide.js';
 import type { DecisionLogEntry } from '../feedback/feedback-event.js';
-import type { DecisionResult } from './decision-service.js';
+
+/** A decision as the service answers it: the engine's choice with who, where, when and on which rules. */
+export interface DecisionResult {
+  readonly decisionId: string;
+  readonly customerId: string;
+  readonly customerKnown: boolean;
+  readonly channel: Channel;
+  readonly placement: string | null;
+  readonly rulesetVersion: string;
+  readonly decidedAt: number;
+  readonly degraded: boolean;
+  readonly engine: EngineDecision;
+}
 
 /** What the decision log keeps of a decision. */
 export function logEntryOf(d: DecisionResult): DecisionLogEntry {
