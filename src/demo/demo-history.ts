@@ -106,7 +106,7 @@ export async function playDemoHistory(
   const started = performance.now();
   const { clock, rules, decisions, feedback, learning } = deps;
   const snapshot = rules.current;
-  const traffic = demoTraffic(new Rng(options.seed, 'demo-traffic'), {
+  const traffic = demoTraffic(options.seed, {
     start: clock.start,
     end: clock.end,
     decisions: options.decisions,

@@ -9,7 +9,7 @@
 import type { Channel } from '../domain/channel.js';
 import { calibrated } from '../learning/response-rate.js';
 import { DAY_MS } from '../ruleset/time.js';
-import type { Rng } from '../sim/random.js';
+import { Rng, type Seed } from '../sim/random.js';
 
 /**
  * `cust-1` … `cust-100` take no part in the history: no contacts, no reactions, so that the
@@ -34,7 +34,7 @@ export interface CampaignTruth {
 
 /** The example rules' campaigns (rules/campaigns.yaml); others get DEFAULT_TRUTH. */
 export const DEMO_TRUTH: Readonly<Record<string, CampaignTruth>> = {
-  'cards-upgrade': { acceptOdds: 0.3, convertAfterAccept: 0.8, organic: 0.015 },
+  'cards-upgrade': { acceptOdds: 0.35, convertAfterAccept: 0.65, organic: 0.015 },
   'lending-2026': { acceptOdds: 0.1, convertAfterAccept: 0.5, organic: 0.02 },
   'protect-your-home': { acceptOdds: 0.12, convertAfterAccept: 0.65, organic: 0.02 },
   'everyday-cover': { acceptOdds: 0.1, convertAfterAccept: 0.6, organic: 0.02 },
@@ -106,18 +106,22 @@ export function demoDecisions(asked: number, customers: number): number {
 /**
  * The history's interactions, in time order: busier in office hours and on weekdays, and growing
  * over the span (the campaigns pick up), from customers `cust-101` on; none when there are none.
+ * Who comes on which channel, in which order, depends on the seed and the population only, not on
+ * the span: whatever day the demo starts, the same customers have a past.
  */
-export function demoTraffic(rng: Rng, opts: DemoTrafficOptions): DemoInteraction[] {
+export function demoTraffic(seed: Seed, opts: DemoTrafficOptions): DemoInteraction[] {
   const first = UNTOUCHED_CUSTOMERS + 1;
   const decisions = demoDecisions(opts.decisions, opts.customers);
   if (decisions === 0 || opts.end <= opts.start) return [];
   const regulars = Math.min(REGULAR_CUSTOMERS, opts.customers - UNTOUCHED_CUSTOMERS);
+  const clock = new Rng(seed, 'demo-times');
   const times: number[] = [];
   while (times.length < decisions) {
-    const at = Math.floor(rng.float(opts.start, opts.end));
-    if (rng.next() < busyness(at, opts.start, opts.end)) times.push(at);
+    const at = Math.floor(clock.float(opts.start, opts.end));
+    if (clock.next() < busyness(at, opts.start, opts.end)) times.push(at);
   }
   times.sort((a, b) => a - b);
+  const rng = new Rng(seed, 'demo-visitors');
   return times.map((at) => {
     const n = rng.chance(REGULARS_SHARE)
       ? rng.int(first, first + regulars - 1)
