@@ -88,15 +88,21 @@ const CHANNEL_MIX: readonly (readonly [Channel, number])[] = [
   ['email', 0.03],
 ];
 const CHANNEL_WEIGHTS = CHANNEL_MIX.map(([, w]) => w);
-/** Offers asked for per decision: an agent's screen shows three, the home page's hero banner one. */
+/**
+ * Offers asked for per decision: an agent's screen shows three (the example rules let an agent
+ * pitch one a week), a banner or an in-app card one, a sidebar two, the app's offers tab three.
+ */
 const LIMIT: Readonly<Record<Channel, number>> = {
   web: 2,
-  mobile: 2,
+  mobile: 1,
   email: 1,
   call_center: 3,
   sales_force: 2,
 };
-const HERO = 'home-hero';
+const PLACEMENT_LIMIT: ReadonlyMap<string, number> = new Map([
+  ['home-hero', 1],
+  ['offers-tab', 3],
+]);
 
 /** How many interactions the history of a population has: as asked, within a few per customer. */
 export function demoDecisions(asked: number, customers: number): number {
@@ -135,7 +141,7 @@ export function demoTraffic(seed: Seed, opts: DemoTrafficOptions): DemoInteracti
       customerId: `cust-${n}`,
       channel,
       placement,
-      limit: placement === HERO ? 1 : LIMIT[channel],
+      limit: (placement === null ? undefined : PLACEMENT_LIMIT.get(placement)) ?? LIMIT[channel],
     };
   });
 }
