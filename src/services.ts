@@ -49,6 +49,7 @@ import { RedisPhoneDirectory } from './store/redis/redis-phone-directory.js';
 import { RedisProfileStore } from './store/redis/redis-profile-store.js';
 import { RedisStatsReader } from './store/redis/redis-stats-reader.js';
 import { TieredProfileStore } from './store/tiered-profile-store.js';
+import { WsCallPublisher } from './ws/call-publisher.js';
 import { PushHub } from './ws/push-hub.js';
 import { RedisPushRelay } from './ws/redis-push-relay.js';
 
@@ -144,7 +145,7 @@ export async function createServices(
       profiles,
       phones: stores.phones,
       callRegistry: stores.callRegistry,
-      hub,
+      publisher: new WsCallPublisher(hub),
       clock,
     });
     const banners = new BannerService({ rules, decisions });

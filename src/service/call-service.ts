@@ -1,10 +1,7 @@
 import type { AttributeValue } from '../domain/profile.js';
 import { BadRequestError, NotFoundError } from '../errors.js';
-import { decisionJson } from '../http/decision-json.js';
 import { normalizePhone, type PhoneDirectory, phoneOf } from '../store/phone-directory.js';
 import type { ProfileStore } from '../store/profile-store.js';
-import { agentTopic, callPushJson, customerTopic } from '../ws/protocol.js';
-import type { PushHub } from '../ws/push-hub.js';
 import type { CallRegistry, CallState } from './call-registry.js';
 import type { DecisionResult, DecisionService } from './decision-service.js';
 import type { DossierService } from './dossier-service.js';
@@ -48,8 +45,26 @@ export interface CallServiceDeps {
   readonly profiles: Pick<ProfileStore, 'get'>;
   readonly phones: PhoneDirectory;
   readonly callRegistry: CallRegistry;
-  readonly hub: PushHub;
+  /** Where pushes go: the agent's and the customer's WebSocket sessions (ws/call-publisher.ts). */
+  readonly publisher: CallPublisher;
   readonly clock: () => number;
+}
+
+/** What a call event pushes to the agent's screens, beside its decision. */
+export interface CallPush {
+  readonly event: 'call.started' | 'call.context' | 'call.ended';
+  readonly callId: string;
+  readonly agentId: string;
+  readonly customerId: string | null;
+  readonly customerKnown: boolean;
+  readonly at: number;
+  readonly context?: Readonly<Record<string, unknown>>;
+  readonly dossier?: object;
+}
+
+/** Delivers a call push with its decision; answers how many sessions of this server got it. */
+export interface CallPublisher {
+  publish(push: CallPush, decision: DecisionResult | null): number;
 }
 
 /**
@@ -153,11 +168,7 @@ export class CallService {
     decision: DecisionResult | null,
     dossier: object | null,
   ): CallOutcome {
-    const topics =
-      call.customerId === null
-        ? [agentTopic(call.agentId)]
-        : [agentTopic(call.agentId), customerTopic(call.customerId)];
-    const message = callPushJson(
+    const sessions = this.deps.publisher.publish(
       {
         event,
         callId: call.callId,
@@ -168,9 +179,8 @@ export class CallService {
         ...(event === 'call.context' ? { context: { ...call.context, reason: call.reason } } : {}),
         ...(dossier === null ? {} : { dossier }),
       },
-      decision === null ? null : decisionJson(decision),
+      decision,
     );
-    const sessions = this.deps.hub.publish(topics, message);
     return {
       callId: call.callId,
       event,

@@ -3,6 +3,7 @@ import { validationMessage } from '../http/error-handler.js';
 import { decisionRequestSchema } from '../http/routes/decisions.js';
 import { feedbackEventSchema } from '../http/routes/feedback.js';
 import { projectAjv } from '../http/validation.js';
+import type { CallPush } from '../service/call-service.js';
 import type { DecideCommand } from '../service/decision-service.js';
 import type { FeedbackInput } from '../service/feedback-service.js';
 
@@ -108,16 +109,6 @@ export function parseClientMessage(text: string): Parsed {
 }
 
 /** What a call push says besides the decision (whose JSON is spliced in as it is). */
-export interface CallPush {
-  readonly event: 'call.started' | 'call.context' | 'call.ended';
-  readonly callId: string;
-  readonly agentId: string;
-  readonly customerId: string | null;
-  readonly customerKnown: boolean;
-  readonly at: number;
-  readonly context?: Readonly<Record<string, unknown>>;
-  readonly dossier?: object;
-}
 
 /** The JSON of a call push: `{"type":"call",…,"decision":<decisionJson>}` (decision absent when there is none). */
 export function callPushJson(push: CallPush, decisionJson: string | null): string {
