@@ -4,6 +4,9 @@
  * Anything else is a bug: the HTTP layer logs it and answers a masked 500.
  */
 export class OfferloopError extends Error {
+  /** When set, the client may retry after this many seconds: the HTTP layer sends `Retry-After`. */
+  readonly retryAfterSeconds: number | undefined = undefined;
+
   constructor(
     readonly code: string,
     readonly statusCode: number,
@@ -35,7 +38,7 @@ export class ForbiddenError extends OfferloopError {
 
 /** Over the API key's (or the client's) rate limit; `Retry-After` says when to come back. */
 export class TooManyRequestsError extends OfferloopError {
-  readonly retryAfterSeconds: number;
+  override readonly retryAfterSeconds: number;
   constructor(waitMs: number) {
     const seconds = Math.max(1, Math.ceil(waitMs / 1000));
     super('rate_limited', 429, `rate limit exceeded: retry after ${seconds} s`);
@@ -69,7 +72,7 @@ export class NotFoundError extends OfferloopError {
  * command and is for the log; the client gets the public one.
  */
 export class RedisUnavailableError extends OfferloopError {
-  readonly retryAfterSeconds = 1;
+  override readonly retryAfterSeconds = 1;
   constructor(message: string) {
     super('store_unavailable', 503, message);
   }

@@ -1,6 +1,6 @@
 import type { ErrorObject } from 'ajv';
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { OfferloopError, RedisUnavailableError, TooManyRequestsError } from '../errors.js';
+import { OfferloopError, RedisUnavailableError } from '../errors.js';
 
 interface ErrorBody {
   error: { code: string; message: string; details?: unknown };
@@ -21,16 +21,17 @@ const FASTIFY_CLIENT_ERRORS: Readonly<Record<string, { code: string; status: num
  */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    if (err instanceof TooManyRequestsError) reply.header('retry-after', err.retryAfterSeconds);
-    // Most paths answer without Redis (degraded); one that cannot is unavailable, not broken.
-    if (err instanceof RedisUnavailableError) {
-      request.log.warn(
-        { reqId: request.id, route: request.routeOptions.url, err: err.message },
-        'Redis unavailable',
-      );
-      reply.header('retry-after', err.retryAfterSeconds);
+    if (err instanceof OfferloopError) {
+      // Most paths answer without Redis (degraded); one that cannot is unavailable, not broken.
+      if (err instanceof RedisUnavailableError) {
+        request.log.warn(
+          { reqId: request.id, route: request.routeOptions.url, err: err.message },
+          'Redis unavailable',
+        );
+      }
+      if (err.retryAfterSeconds !== undefined) reply.header('retry-after', err.retryAfterSeconds);
+      return reply.code(err.statusCode).send(err.toJSON());
     }
-    if (err instanceof OfferloopError) return reply.code(err.statusCode).send(err.toJSON());
     if (err.validation) {
       const message = validationMessage(err.validation, err.validationContext ?? 'request');
       return reply.code(400).send(body('invalid_request', message, { errors: err.validation.slice(0, 10) }));

@@ -73,18 +73,20 @@ while i <= #ARGV do
       out[#out + 1] = 'duplicate'
     else
       redis.call('XADD', log, '*', 't', 'd', 'e', ARGV[i + 4])
-      local meta = ARGV[i + 2]
-      local decidedAt = tonumber(string.sub(meta, 1, string.find(meta, '|', 1, true) - 1))
-      -- A record lives as long as events may still count (a replayed old decision gets none).
-      local ttl = decidedAt + conversionMs + skew - now
-      if n > 0 and ttl > 0 then
-        local record = { 'HSET', key, 'm', meta }
-        for j = 0, n - 1 do
-          record[#record + 1] = 'o:' .. ARGV[i + 5 + 2 * j]
-          record[#record + 1] = ARGV[i + 6 + 2 * j]
+      if n > 0 then
+        local meta = ARGV[i + 2]
+        local decidedAt = tonumber(string.sub(meta, 1, string.find(meta, '|', 1, true) - 1))
+        -- A record lives as long as events may still count (a replayed old decision gets none).
+        local ttl = decidedAt + conversionMs + skew - now
+        if ttl > 0 then
+          local record = { 'HSET', key, 'm', meta }
+          for j = 0, n - 1 do
+            record[#record + 1] = 'o:' .. ARGV[i + 5 + 2 * j]
+            record[#record + 1] = ARGV[i + 6 + 2 * j]
+          end
+          redis.call(unpack(record))
+          redis.call('PEXPIRE', key, ttl)
         end
-        redis.call(unpack(record))
-        redis.call('PEXPIRE', key, ttl)
       end
       out[#out + 1] = 'accepted'
     end
