@@ -222,16 +222,11 @@ async function playDemo(
   log: Logger,
   deps: Omit<DemoHistoryDeps, 'clock'>,
 ): Promise<Omit<DemoHistorySummary, 'campaigns'>> {
-  let summary: DemoHistorySummary;
-  try {
-    summary = await playDemoHistory(
-      { ...deps, clock },
-      { decisions: data.demoHistory.decisions, customers: data.demoCustomers, seed: data.demoSeed },
-    );
-  } finally {
-    clock.finish();
-  }
-  const { campaigns, ...totals } = summary;
+  // playDemoHistory hands the clock over to real time itself; if it fails, the server does not start.
+  const { campaigns, ...totals } = await playDemoHistory(
+    { ...deps, clock },
+    { decisions: data.demoHistory.decisions, customers: data.demoCustomers, seed: data.demoSeed },
+  );
   const trueUplift = Object.fromEntries(Object.entries(campaigns).map(([id, c]) => [id, c.trueUplift]));
   log.info({ ...totals, trueUplift }, 'demo history played: reports, learning and dossiers start from it');
   log.debug({ campaigns }, 'demo history by campaign');

@@ -114,7 +114,8 @@ export async function playDemoHistory(
     placements: placementsOf(snapshot.channels.map((c) => [...c.byPlacement.keys()])),
   });
   const rng = new Rng(options.seed, 'demo-responses');
-  const campaigns: Record<string, CampaignHistory & { upliftSum: number }> = {};
+  // The true uplift is the mean of upliftSum over the offers shown, computed once at the end.
+  const campaigns: Record<string, Omit<CampaignHistory, 'trueUplift'> & { upliftSum: number }> = {};
   const campaign = (id: string) => {
     campaigns[id] ??= {
       shown: 0,
@@ -122,7 +123,6 @@ export async function playDemoHistory(
       accepts: 0,
       conversions: 0,
       controlConversions: 0,
-      trueUplift: null,
       upliftSum: 0,
     };
     return campaigns[id];

@@ -17,13 +17,8 @@ const START = END - 28 * DAY;
 const PLACEMENTS = { web: ['account-sidebar', 'home-hero', 'logout'], mobile: ['home-card'] };
 
 describe('demoTraffic', () => {
-  const traffic = demoTraffic(42, {
-    start: START,
-    end: END,
-    decisions: 5000,
-    customers: 100_000,
-    placements: PLACEMENTS,
-  });
+  const options = { start: START, end: END, decisions: 5000, customers: 100_000, placements: PLACEMENTS };
+  const traffic = demoTraffic(42, options);
 
   it('is the interactions asked for, in time order, within the span, never from cust-1 … cust-100', () => {
     expect(traffic).toHaveLength(5000);
@@ -39,14 +34,7 @@ describe('demoTraffic', () => {
   });
 
   it('is the same for the same seed and span', () => {
-    const again = demoTraffic(42, {
-      start: START,
-      end: END,
-      decisions: 5000,
-      customers: 100_000,
-      placements: PLACEMENTS,
-    });
-    expect(again).toEqual(traffic);
+    expect(demoTraffic(42, options)).toEqual(traffic);
   });
 
   it('brings the same customers on the same channels, whatever the span (the day the demo starts)', () => {

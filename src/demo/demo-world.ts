@@ -44,9 +44,9 @@ export const DEMO_TRUTH: Readonly<Record<string, CampaignTruth>> = {
   'go-digital': { acceptOdds: 0.15, convertAfterAccept: 0, organic: 0.05 },
   'student-starter': { acceptOdds: 0.2, convertAfterAccept: 0.6, organic: 0.02 },
 };
-export const DEFAULT_TRUTH: CampaignTruth = { acceptOdds: 0.15, convertAfterAccept: 0.5, organic: 0.02 };
+const DEFAULT_TRUTH: CampaignTruth = { acceptOdds: 0.15, convertAfterAccept: 0.5, organic: 0.02 };
 
-export function truthOf(campaignId: string): CampaignTruth {
+function truthOf(campaignId: string): CampaignTruth {
   return DEMO_TRUTH[campaignId] ?? DEFAULT_TRUTH;
 }
 
