@@ -24,6 +24,7 @@ import {
   fire,
   HEADERS,
   knob,
+  noteLoggedErrors,
   publishResult,
   REDIS_CONF_ARGS,
   REPO_ROOT,
@@ -313,7 +314,7 @@ async function main(): Promise<void> {
     problems.push('the consumer did not catch up within 2 minutes');
   if (ready.feedback?.mode !== 'direct' || (ready.feedback.decisionsLost ?? 0) > 0)
     problems.push(`at the end the feedback log says ${JSON.stringify(ready.feedback)}`);
-  if (ours.logs.error > 0) problems.push(`offerloop logged ${ours.logs.error} error lines`);
+  noteLoggedErrors(problems, ours);
   await publishResult(
     label,
     {

@@ -5,18 +5,18 @@
 // BENCH_CONNECTIONS (50), BENCH_CUSTOMERS (100000). Exits 1 when a request failed.
 
 import {
+  againstHello,
   decisionBodies,
   decisionCheck,
   decisionRequests,
   generatedData,
   knob,
   latencyRun,
+  noteLoggedErrors,
   publishResult,
-  ratios,
   runBench,
   sampleDecisions,
   say,
-  sideBySide,
   startHello,
   startOfferloop,
   stopServer,
@@ -43,14 +43,12 @@ async function main(): Promise<void> {
   const sample = await sampleDecisions(offerloop, bodies.flat().slice(0, 500));
   const check = decisionCheck();
   const ours: Target = { name: 'decisions', server: offerloop, requests, verifyBody: check.verify };
-  const c = await sideBySide('http', [{ name: 'hello', server: hello, requests }, ours], {
+  const helloTarget: Target = { name: 'hello', server: hello, requests };
+  const { c, r, rate } = await againstHello('http', helloTarget, ours, {
     rounds: ROUNDS,
     duration: DURATION,
-    warmup: Math.min(5, DURATION),
     connections: CONNECTIONS,
   });
-  const r = ratios(c, 'decisions');
-  const rate = Math.max(1, Math.round(r.reqPerSec.decisions! / 2));
   say('http', `latency run at ${rate} decisions/s (${DURATION} s)…`);
   const latency = await latencyRun(ours, rate, { duration: DURATION, rampUpS: 1 });
   await Promise.all([stopServer(hello), stopServer(offerloop)]);
@@ -74,7 +72,7 @@ async function main(): Promise<void> {
   const problems: string[] = [];
   if (r.failed + latency.failed > 0)
     problems.push(`${r.failed + latency.failed} requests failed`, JSON.stringify(check.tally));
-  if (offerloop.logs.error > 0) problems.push(`offerloop logged ${offerloop.logs.error} error lines`);
+  noteLoggedErrors(problems, offerloop);
   await publishResult(
     'http',
     {

@@ -9,6 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type RedisProcess, redisCommand, startRedis } from '../test/support/redis.js';
 import {
+  againstHello,
   decisionBodies,
   decisionCheck,
   decisionRequests,
@@ -18,16 +19,15 @@ import {
   knob,
   latencyRun,
   latencySummary,
+  noteLoggedErrors,
   pacedRun,
   publishResult,
-  ratios,
   round,
   runBench,
   runOfferloopLoad,
   type Server,
   sampleDecisions,
   say,
-  sideBySide,
   startHello,
   startOfferloop,
   stopServer,
@@ -160,14 +160,12 @@ async function main(): Promise<void> {
     requests,
     verifyBody: check.verify,
   };
-  const c = await sideBySide(label, [{ name: 'hello', server: hello, requests }, ours], {
+  const helloTarget: Target = { name: 'hello', server: hello, requests };
+  const { c, r, rate } = await againstHello(label, helloTarget, ours, {
     rounds: ROUNDS,
     duration: DURATION,
-    warmup: Math.min(5, DURATION),
     connections: CONNECTIONS,
   });
-  const r = ratios(c, 'decisions');
-  const rate = Math.max(1, Math.round(r.reqPerSec.decisions! / 2));
   say(label, `latency run at ${rate} decisions/s…`);
   const latency = await latencyRun(ours, rate, { duration: DURATION, rampUpS: RAMP_UP_S });
   const tier = (await readiness(offerloop)).memoryTier;
@@ -216,7 +214,7 @@ async function main(): Promise<void> {
       `after the reload the server serves version ${after.populationVersion}, not ${reload.version}`,
     );
   if (typeof sampleAfter === 'string') problems.push(`after the reload: ${sampleAfter}`);
-  if (offerloop.logs.error > 0) problems.push(`offerloop logged ${offerloop.logs.error} error lines`);
+  noteLoggedErrors(problems, offerloop);
   await publishResult(
     label,
     {

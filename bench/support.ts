@@ -26,10 +26,10 @@ export const REPO_ROOT = findRoot(path.dirname(fileURLToPath(import.meta.url)));
 export const RESULTS_DIR = path.join(REPO_ROOT, 'bench', 'results');
 
 export const API_KEY = 'bench-key';
-export const ROUTE = '/v1/decisions';
+const ROUTE = '/v1/decisions';
 export const HEADERS = { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` };
 /** The bare Fastify server every HTTP bench compares with, our server, and the CLI (all compiled). */
-export const HELLO_SCRIPT = path.join(REPO_ROOT, 'dist', 'bench', 'hello-server.js');
+const HELLO_SCRIPT = path.join(REPO_ROOT, 'dist', 'bench', 'hello-server.js');
 export const SERVER_SCRIPT = path.join(REPO_ROOT, 'dist', 'src', 'main.js');
 export const CLI_SCRIPT = path.join(REPO_ROOT, 'bin', 'offerloop');
 
@@ -93,7 +93,7 @@ export async function publishResult(name: string, summary: object, problems: rea
 }
 
 /** The q-quantile (0..1) of an ascending array, by linear interpolation. */
-export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
+function quantileSorted(sorted: ArrayLike<number>, q: number): number {
   if (sorted.length === 0) return Number.NaN;
   const pos = (sorted.length - 1) * q;
   const lo = Math.floor(pos);
@@ -173,7 +173,7 @@ export function runBench(label: string, main: () => Promise<void>): void {
 // dies (even by SIGKILL). setpriv execs the command, so the pid we measure is still the child's own.
 const WITH_DEATH_SIGNAL = process.platform === 'linux' && existsSync('/usr/bin/setpriv');
 
-export function spawnChild(command: string, args: readonly string[], options: SpawnOptions): ChildProcess {
+function spawnChild(command: string, args: readonly string[], options: SpawnOptions): ChildProcess {
   const proc = WITH_DEATH_SIGNAL
     ? spawn('/usr/bin/setpriv', ['--pdeathsig', 'KILL', command, ...args], options)
     : spawn(command, args, options);
@@ -213,6 +213,11 @@ export interface Server {
   readonly readyInMs: number | null;
   /** pino lines at level warn, and error or worse, since start. */
   readonly logs: { warn: number; error: number };
+}
+
+/** Adds the problem of a server that logged errors (pino level error or worse) since it started. */
+export function noteLoggedErrors(problems: string[], server: Server, who = 'offerloop'): void {
+  if (server.logs.error > 0) problems.push(`${who} logged ${server.logs.error} error lines`);
 }
 
 /** Spawns `node script` on a free port of 127.0.0.1; resolves when it logs `readyMsg`. */
@@ -341,7 +346,7 @@ export function processTree(pid: number): number[] {
   return tree;
 }
 
-export const treeCpuMs = (pid: number) => processTree(pid).reduce((t, p) => t + (processCpuMs(p) ?? 0), 0);
+const treeCpuMs = (pid: number) => processTree(pid).reduce((t, p) => t + (processCpuMs(p) ?? 0), 0);
 
 /** Busy ticks of all cores together (user, nice, system, irq, softirq), from /proc/stat. */
 function machineBusyMs(): number | null {
@@ -622,6 +627,21 @@ export function ratios(c: Comparison, ours: string, hello = 'hello') {
     cpuRatio: round(cpuUsPerReq[hello]! / (cpuUsPerReq[ours]! + (Number.isNaN(helper) ? 0 : helper)), 3),
     failed: [...c.warmups, ...c.runs].reduce((a, r) => a + r.failed, 0),
   };
+}
+
+/**
+ * The decision benches' comparison: hello then ours side by side (warm-up at most 5 s), their
+ * ratios, and the rate of the latency run that follows (half our median req/s).
+ */
+export async function againstHello(
+  label: string,
+  hello: Target,
+  ours: Target,
+  o: { readonly rounds: number; readonly duration: number; readonly connections: number },
+) {
+  const c = await sideBySide(label, [hello, ours], { ...o, warmup: Math.min(5, o.duration) });
+  const r = ratios(c, ours.name, hello.name);
+  return { c, r, rate: Math.max(1, Math.round(r.reqPerSec[ours.name]! / 2)) };
 }
 
 /**

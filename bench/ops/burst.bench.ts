@@ -17,6 +17,7 @@ import {
   generatedData,
   knob,
   latencySummary,
+  noteLoggedErrors,
   pacedRun,
   publishResult,
   round,
@@ -181,7 +182,7 @@ async function main(): Promise<void> {
   const others = timeline.reduce((a, t) => a + t.other, 0);
   if (errors > 0) problems.push(`${errors} connection errors or timeouts`);
   if (others > 0) problems.push(`${others} answers neither 200 nor 503`);
-  if (server.logs.error > 0) problems.push(`the server logged ${server.logs.error} error lines`);
+  noteLoggedErrors(problems, server, 'the server');
   await publishResult(
     label,
     {

@@ -28,6 +28,7 @@ import {
   httpCall,
   knob,
   latencySummary,
+  noteLoggedErrors,
   openSocket,
   publishResult,
   REPO_ROOT,
@@ -339,7 +340,7 @@ async function main(): Promise<void> {
       problems.push(`${p.sessions} sessions: ${p.lost} pushes lost, ${p.failed} calls failed ${p.statuses}`);
   if (trouble.unexpectedCloses + trouble.wrongPushes > 0) problems.push(JSON.stringify(trouble));
   if (r.failed > 0) problems.push(`${r.failed} banner requests failed`);
-  if (ours.logs.error > 0) problems.push(`offerloop logged ${ours.logs.error} error lines`);
+  noteLoggedErrors(problems, ours);
   await publishResult(
     label,
     {

@@ -37,6 +37,7 @@ import {
   knob,
   latencySummary,
   median,
+  noteLoggedErrors,
   openSocket,
   pacedRun,
   processTree,
@@ -388,7 +389,7 @@ async function main(): Promise<void> {
     problems.push(`${errors} errors, ${lost} pushes lost: ${JSON.stringify(Object.fromEntries(notes))}`);
   if (unexpectedCloses > 0) problems.push(`${unexpectedCloses} WebSocket sessions closed by the server`);
   if (serverExit !== null) problems.push(serverExit);
-  if (server.logs.error > 0) problems.push(`offerloop logged ${server.logs.error} error lines`);
+  noteLoggedErrors(problems, server);
   await publishResult(
     label,
     {
