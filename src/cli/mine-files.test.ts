@@ -3,8 +3,8 @@ import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { rule } from '../../test/support/rule.js';
 import { CustomerAffinities } from '../mining/customer-affinities.js';
-import type { AssociationRule } from '../mining/rules.js';
 import type { CliIo } from './args.js';
 import { BatchedLines } from './line-writer.js';
 import {
@@ -23,18 +23,14 @@ const lines = (file: string) =>
     .split('\n')
     .filter((l) => l !== '');
 
-function rule(antecedent: number[], consequent: number[], confidence: number): AssociationRule {
-  return {
-    antecedent: Int32Array.from(antecedent),
-    consequent: Int32Array.from(consequent),
-    count: 2,
-    antecedentCount: 4,
-    consequentCount: 3,
-    support: 0.5,
-    confidence,
-    lift: 1.5,
-  };
-}
+const options = {
+  top: 5,
+  scoring: 'confidence',
+  decimals: 4,
+  maxProduct: 64,
+  maxHoldings: 10,
+  maxId: 128,
+} as const;
 
 async function transactions() {
   const file = path.join(dir, 'tx.csv');
@@ -61,14 +57,6 @@ describe('the files of offerloop mine', () => {
 
   it('writes affinities, and merges them into a profiles file, appending customers it lacks', async () => {
     const { parsed } = await transactions();
-    const options = {
-      top: 5,
-      scoring: 'confidence',
-      decimals: 4,
-      maxProduct: 64,
-      maxHoldings: 10,
-      maxId: 128,
-    } as const;
     const customers = new CustomerAffinities(parsed.transactions, [rule([0], [1], 0.5)], options);
 
     const alone = path.join(dir, 'alone');
@@ -110,14 +98,6 @@ describe('the files of offerloop mine', () => {
 
   it('stops at a bad line of the profiles file', async () => {
     const { parsed } = await transactions();
-    const options = {
-      top: 5,
-      scoring: 'confidence',
-      decimals: 4,
-      maxProduct: 64,
-      maxHoldings: 10,
-      maxId: 128,
-    } as const;
     const customers = new CustomerAffinities(parsed.transactions, [], options);
     const profiles = path.join(dir, 'bad.ndjson');
     writeFileSync(profiles, '{"id":"ann"}\n{"id":7}\n');

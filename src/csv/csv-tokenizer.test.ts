@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { pushInChunks } from '../../test/support/push-in-chunks.js';
 import { type CsvOptions, type CsvRecord, CsvTokenizer } from './csv-tokenizer.js';
 
 const encoder = new TextEncoder();
@@ -23,13 +24,7 @@ function tokenize(text: string, options: CsvOptions = {}, cuts: number[] = []): 
   const bytes = encoder.encode(text);
   const rows: Row[] = [];
   const tokenizer = new CsvTokenizer((r) => rows.push(rowOf(r)), options);
-  let from = 0;
-  for (const cut of [...cuts].sort((a, b) => a - b)) {
-    const at = Math.min(Math.max(cut, from), bytes.length);
-    tokenizer.push(bytes.subarray(from, at));
-    from = at;
-  }
-  tokenizer.push(bytes.subarray(from));
+  pushInChunks(bytes, cuts, (chunk) => tokenizer.push(chunk));
   tokenizer.end();
   return rows;
 }

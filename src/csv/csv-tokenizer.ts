@@ -407,3 +407,13 @@ export function fieldTexts(record: CsvRecord): string[] {
   }
   return fields;
 }
+
+/**
+ * The fields of a record whose bytes are all ASCII and already decoded: `text` is record.bytes as
+ * a string (from its first byte), so byte offsets are character offsets and no decoding is needed.
+ */
+export function sliceFields(record: CsvRecord, text: string): string[] {
+  const fields = new Array<string>(record.count);
+  for (let f = 0; f < record.count; f++) fields[f] = text.slice(record.starts[f]!, record.ends[f]!);
+  return fields;
+}

@@ -1,22 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { rule } from '../../test/support/rule.js';
 import { AffinityScorer, mergeAffinities, ruleScore } from './affinities.js';
 import { mineFrequentItemsets } from './fp-growth.js';
-import { type AssociationRule, generateRules, nameRanks } from './rules.js';
+import { generateRules, nameRanks } from './rules.js';
 import { transactionsFromBaskets } from './transactions.js';
-
-function rule(antecedent: number[], consequent: number[], confidence: number, lift = 2): AssociationRule {
-  return {
-    antecedent: Int32Array.from(antecedent),
-    consequent: Int32Array.from(consequent),
-    count: 1,
-    antecedentCount: 1,
-    consequentCount: 1,
-    support: 0.1,
-    confidence,
-    lift,
-  };
-}
 
 // Items: 0 bread, 1 butter, 2 jam, 3 milk, 4 coffee, 5 sugar
 const NAMES = ['bread', 'butter', 'jam', 'milk', 'coffee', 'sugar'];

@@ -1,20 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { rule } from '../../test/support/rule.js';
 import { CustomerAffinities, type CustomerAffinityOptions } from './customer-affinities.js';
-import type { AssociationRule } from './rules.js';
 import { transactionsFromBaskets } from './transactions.js';
-
-function rule(antecedent: number[], consequent: number[], confidence: number): AssociationRule {
-  return {
-    antecedent: Int32Array.from(antecedent),
-    consequent: Int32Array.from(consequent),
-    count: 1,
-    antecedentCount: 1,
-    consequentCount: 1,
-    support: 0.1,
-    confidence,
-    lift: 2,
-  };
-}
 
 const LONG = 'x'.repeat(11);
 // Items by first appearance: 0 bread, 1 butter, 2 jam, 3 milk, 4 coffee, 5 LONG (a name too long).

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { pushInChunks } from '../../test/support/push-in-chunks.js';
 import { ByteInterner } from './byte-interner.js';
 import {
   type LayoutOption,
@@ -14,13 +15,7 @@ const encoder = new TextEncoder();
 function parse(text: string, layout: LayoutOption = 'auto', cuts: number[] = []): ParsedTransactions {
   const bytes = encoder.encode(text);
   const parser = new TransactionParser(layout);
-  let from = 0;
-  for (const cut of [...cuts].sort((a, b) => a - b)) {
-    const at = Math.min(Math.max(cut, from), bytes.length);
-    parser.push(bytes.subarray(from, at));
-    from = at;
-  }
-  parser.push(bytes.subarray(from));
+  pushInChunks(bytes, cuts, (chunk) => parser.push(chunk));
   return parser.end();
 }
 

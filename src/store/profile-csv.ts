@@ -1,4 +1,4 @@
-import { type CsvRecord, CsvTokenizer, fieldTexts } from '../csv/csv-tokenizer.js';
+import { type CsvRecord, CsvTokenizer, fieldTexts, sliceFields } from '../csv/csv-tokenizer.js';
 import { CHANNELS, type Channel, channelIndex } from '../domain/channel.js';
 import type { AttributeValue, ProfileRecord } from '../domain/profile.js';
 import { profileRecordSchema } from '../domain/profile-schema.js';
@@ -34,12 +34,9 @@ class LineSplitter {
 
   private take(record: CsvRecord): void {
     if (record.error !== null) this.fields = record.error;
-    else if (this.ascii && record.bytes === this.bytes) {
-      // Fields in place in an ASCII line: byte offsets are character offsets.
-      const fields = new Array<string>(record.count);
-      for (let f = 0; f < record.count; f++) fields[f] = this.text.slice(record.starts[f]!, record.ends[f]!);
-      this.fields = fields;
-    } else this.fields = fieldTexts(record);
+    // Fields in place in an ASCII line are slices of it.
+    else if (this.ascii && record.bytes === this.bytes) this.fields = sliceFields(record, this.text);
+    else this.fields = fieldTexts(record);
   }
 }
 
@@ -262,10 +259,7 @@ export class CsvProfileReader {
 
   private texts(record: CsvRecord): string[] {
     if (record.bytes !== this.chunk || this.chunkText === '') return fieldTexts(record);
-    const fields = new Array<string>(record.count);
-    for (let f = 0; f < record.count; f++)
-      fields[f] = this.chunkText.slice(record.starts[f]!, record.ends[f]!);
-    return fields;
+    return sliceFields(record, this.chunkText);
   }
 
   private drain(): ParsedLine[] {
