@@ -41,10 +41,13 @@ export class LearningService {
     };
   }
 
-  /** Starts the timer; the first refresh runs at once, in the background. */
+  /**
+   * Starts the timer; the first refresh runs at once, in the background, unless a model was built
+   * already (the demo's history ends with one).
+   */
   start(): this {
     if (!this.deps.config.enabled || this.timer !== null) return this;
-    void this.refresh();
+    if (this.learned === null) void this.refresh();
     this.timer = setInterval(() => void this.refresh(), this.deps.config.refreshMs).unref();
     return this;
   }

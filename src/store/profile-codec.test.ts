@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CHANNELS } from '../domain/channel.js';
+import { internedIds, knownId } from '../domain/intern.js';
 import {
   type AttributeValue,
   type CustomerProfile,
@@ -167,6 +168,34 @@ describe('ProfileCodec', () => {
     let total = 0;
     for (const profile of demo) total += demoCodec.encode(profile).length;
     expect(total / demo.length).toBeLessThanOrEqual(131);
+  });
+});
+
+describe('ProfileCodec.decode and the id pool', () => {
+  it('pools the ids of the loaded dictionary, and only looks up ids written inline since (by the API)', () => {
+    const dictionary = SymbolDictionary.from(['codec-pool-loaded']);
+    const codec = new ProfileCodec(dictionary);
+    const before = internedIds();
+    for (let i = 0; i < 200; i++) {
+      const written = profileFromRecord(
+        {
+          id: `c${i}`,
+          holdings: [`codec-made-up-${i}`],
+          affinities: [{ product: `codec-made-up-${i}`, score: 0.5 }],
+        },
+        knownId,
+      );
+      const read = codec.decode(written.id, codec.encode(written));
+      expect([...read.holdings]).toEqual([`codec-made-up-${i}`]);
+      expect([...read.affinities.indexes]).toEqual([-1]);
+    }
+    expect(internedIds()).toBe(before);
+    const loaded = codec.decode(
+      'c',
+      codec.encode(profileFromRecord({ id: 'c', holdings: ['codec-pool-loaded'] })),
+    );
+    expect(internedIds()).toBe(before + 1);
+    expect([...loaded.holdings]).toEqual(['codec-pool-loaded']);
   });
 });
 

@@ -29,7 +29,7 @@
  */
 import { AffinityTableBuilder } from '../domain/affinity-table.js';
 import { CHANNELS, type Channel } from '../domain/channel.js';
-import { internId } from '../domain/intern.js';
+import { internId, knownId } from '../domain/intern.js';
 import type { AttributeValue, CustomerProfile, ProfileRecord } from '../domain/profile.js';
 
 export const FORMAT_VERSION = 1;
@@ -418,6 +418,19 @@ function readSymbol(dict: SymbolLookup): string {
   return s;
 }
 
+/**
+ * A product id: one of the loaded version's dictionary is pooled (what a load holds bounds the pool);
+ * one written inline since, by the API, is only looked up, as the API's own path does (domain/intern.ts).
+ */
+function readProductId(dict: SymbolLookup): string {
+  const fromDictionary = at < end && (src[at]! & 1) === 1; // the varint's low bit: a dictionary index
+  const id = readSymbol(dict);
+  return fromDictionary ? internId(id) : knownId(id);
+}
+
+/** For a builder fed ids that readProductId has shared already. */
+const asRead = (id: string): string => id;
+
 function readNumber(tag: number): number {
   if (tag === INT) return readZigzag();
   if (tag === DEC2) return readZigzag() / 100;
@@ -531,11 +544,11 @@ export class ProfileCodec {
       }
 
       const holdings = new Set<string>();
-      for (let n = readCount(); n > 0; n--) holdings.add(internId(readSymbol(dict)));
+      for (let n = readCount(); n > 0; n--) holdings.add(readProductId(dict));
 
-      const affinities = new AffinityTableBuilder();
+      const affinities = new AffinityTableBuilder(asRead);
       for (let n = readCount(); n > 0; n--) {
-        const product = readSymbol(dict);
+        const product = readProductId(dict);
         const q = readByte() | (readByte() << 8);
         affinities.add(product, q / 0xffff);
       }
