@@ -86,6 +86,13 @@ const counters = new Map<number, DayCounters>([
       ['gold|web|vip|controls', 20],
       ['gold|web|vip|controlConversions', 1],
       ['gold|web|vip|controlRevenue', 40],
+      // Customer episodes: segment always '-', on the field of the offer and channel that opened them.
+      ['gold|web|-|customers', 80],
+      ['gold|web|-|customerConversions', 6],
+      ['gold|web|-|customerRevenue', 300.25],
+      ['gold|web|-|controlCustomers', 9],
+      ['gold|web|-|controlCustomerConversions', 1],
+      ['gold|web|-|controlCustomerRevenue', 20],
       ['gold|call_center|-|impressions', 10],
       ['gold|call_center|-|accepts', 3],
       ['gold|call_center|-|rejects', 2],
@@ -142,6 +149,12 @@ describe('campaignReport', () => {
       controls: 25,
       controlConversions: 1,
       controlRevenue: 40,
+      customers: 80,
+      customerConversions: 6,
+      customerRevenue: 300.25,
+      controlCustomers: 9,
+      controlCustomerConversions: 1,
+      controlCustomerRevenue: 20,
     });
     // 100 web × 0.01 + 10 call-center × 0.5 + 40 web × 0.01
     expect(t.cost).toBeCloseTo(6.4, 12);
@@ -291,9 +304,201 @@ describe('campaignReport', () => {
   });
 });
 
+describe('customer uplift', () => {
+  /** One day of per-customer counters of the gold offer on the web (segment '-', as counted). */
+  function customerDay(counts: Record<string, number>, offer = 'gold', channel = 'web'): [string, number][] {
+    return Object.entries(counts).map(([metric, amount]) => [`${offer}|${channel}|-|${metric}`, amount]);
+  }
+  const oneDay = (...fields: [string, number][][]) => new Map([[D, new Map(fields.flat())]]);
+  const totalsOf = (days: Map<number, DayCounters>) => report(null, { from: D, to: D }, days).totals;
+
+  it('1000 customers, 300 converted, against 1000 control, 290: the interval covers 0', () => {
+    const t = totalsOf(
+      oneDay(
+        customerDay({
+          customers: 1000,
+          customerConversions: 300,
+          controlCustomers: 1000,
+          controlCustomerConversions: 290,
+        }),
+      ),
+    );
+    const cu = t.customerUplift;
+    const expected = uplift({ successes: 300, trials: 1000 }, { successes: 290, trials: 1000 });
+    expect(cu.metric).toBe('customer_conversion_rate');
+    expect(cu.treated).toEqual({
+      customers: 1000,
+      conversions: 300,
+      rate: 0.3,
+      ci95: proportion(300, 1000).ci95,
+      revenue: 0,
+      revenuePerCustomer: 0,
+    });
+    expect(cu.control).toEqual({
+      customers: 1000,
+      conversions: 290,
+      rate: 0.29,
+      ci95: proportion(290, 1000).ci95,
+      revenue: 0,
+      revenuePerCustomer: 0,
+    });
+    expect(cu.uplift).toBeCloseTo(0.01, 12);
+    expect(cu.ci95).toEqual(expected.ci95);
+    expect(cu.ci95![0]).toBeLessThan(0);
+    expect(cu.ci95![1]).toBeGreaterThan(0);
+    expect(cu.relative).toBeCloseTo(0.01 / 0.29, 12);
+    expect(cu.incrementalCustomers).toBeCloseTo(10, 9);
+    // Nothing per decision was counted: that uplift stays empty, the per-customer one stands alone.
+    expect(t.uplift.uplift).toBeNull();
+  });
+
+  it('1000 customers, 600 converted, against 1000 control, 300: the interval covers 0.3 and excludes 0', () => {
+    const cu = totalsOf(
+      oneDay(
+        customerDay({
+          customers: 1000,
+          customerConversions: 600,
+          controlCustomers: 1000,
+          controlCustomerConversions: 300,
+        }),
+      ),
+    ).customerUplift;
+    expect(cu.uplift).toBeCloseTo(0.3, 12);
+    const [low, high] = cu.ci95!;
+    expect(low).toBeGreaterThan(0);
+    expect(low).toBeLessThan(0.3);
+    expect(high).toBeGreaterThan(0.3);
+    expect(cu.relative).toBeCloseTo(1, 12);
+    expect(cu.incrementalCustomers).toBeCloseTo(300, 9);
+  });
+
+  it('revenue per customer: the revenue of the converting episodes over every customer of the group', () => {
+    const cu = totalsOf(
+      oneDay(
+        customerDay({
+          customers: 400,
+          customerConversions: 40,
+          customerRevenue: 4800.5,
+          controlCustomers: 100,
+          controlCustomerConversions: 5,
+          controlCustomerRevenue: 300,
+        }),
+      ),
+    ).customerUplift;
+    expect(cu.treated.revenue).toBe(4800.5);
+    expect(cu.treated.revenuePerCustomer).toBe(4800.5 / 400);
+    expect(cu.control.revenuePerCustomer).toBe(3);
+    expect(cu.revenuePerCustomerDiff).toBeCloseTo(4800.5 / 400 - 3, 12);
+    expect(cu.incrementalRevenue).toBe(3600.5);
+  });
+
+  it('a control group without customers gives nulls, never NaN', () => {
+    const t = totalsOf(oneDay(customerDay({ customers: 50, customerConversions: 5, customerRevenue: 100 })));
+    const cu = t.customerUplift;
+    expect(cu.treated).toMatchObject({ customers: 50, conversions: 5, rate: 0.1, revenuePerCustomer: 2 });
+    expect(cu.control).toEqual({
+      customers: 0,
+      conversions: 0,
+      rate: null,
+      ci95: null,
+      revenue: 0,
+      revenuePerCustomer: null,
+    });
+    expect(cu).toMatchObject({
+      uplift: null,
+      ci95: null,
+      relative: null,
+      revenuePerCustomerDiff: null,
+      incrementalCustomers: null,
+      incrementalRevenue: null,
+    });
+    // A control rate of 0 has an uplift but no finite relative uplift.
+    const zero = totalsOf(
+      oneDay(customerDay({ customers: 50, customerConversions: 5, controlCustomers: 10 })),
+    ).customerUplift;
+    expect(zero).toMatchObject({ uplift: 0.1, relative: null });
+    const numbers = JSON.stringify(cu) + JSON.stringify(zero);
+    expect(numbers).not.toMatch(/NaN|Infinity/);
+  });
+
+  it('without any customer episode, both groups are empty and every derived figure null', () => {
+    const cu = report('day').groups[1]!.customerUplift;
+    expect(cu).toEqual({
+      metric: 'customer_conversion_rate',
+      treated: { customers: 0, conversions: 0, rate: null, ci95: null, revenue: 0, revenuePerCustomer: null },
+      control: { customers: 0, conversions: 0, rate: null, ci95: null, revenue: 0, revenuePerCustomer: null },
+      uplift: null,
+      ci95: null,
+      relative: null,
+      revenuePerCustomerDiff: null,
+      incrementalCustomers: null,
+      incrementalRevenue: null,
+    });
+  });
+
+  it('adds up the episodes of every offer and channel of the campaign, and groups them by the opening one', () => {
+    const days = oneDay(
+      customerDay({ customers: 30, customerConversions: 3, controlCustomers: 10 }),
+      customerDay(
+        { customers: 20, customerConversions: 4, controlCustomerConversions: 0 },
+        'gold',
+        'call_center',
+      ),
+      customerDay({ customers: 10, customerConversions: 1, controlCustomers: 5 }, 'travel'),
+      // Another campaign's episodes are not this one's.
+      customerDay({ customers: 999, customerConversions: 999 }, 'loan'),
+    );
+    const t = totalsOf(days);
+    expect([t.customers, t.customerConversions, t.controlCustomers]).toEqual([60, 8, 15]);
+    expect(t.customerUplift.uplift).toBe(
+      uplift({ successes: 8, trials: 60 }, { successes: 0, trials: 15 }).uplift,
+    );
+    const range = { from: D, to: D };
+    const by = (groupBy: GroupBy) =>
+      report(groupBy, range, days).groups.map((g) => [g.key, g.customers, g.controlCustomers]);
+    expect(by('offer')).toEqual([
+      ['gold', 50, 10],
+      ['travel', 10, 5],
+    ]);
+    expect(by('channel')).toEqual([
+      ['call_center', 20, 0],
+      ['web', 40, 15],
+    ]);
+    // Episodes have no segment: they all fall under `none`.
+    expect(by('segment')).toEqual([['none', 60, 15]]);
+    const list = campaignsReport({ snapshot, counters: days, range });
+    expect(
+      list.campaigns.map((c) => [c.id, c.totals.customers, c.totals.customerUplift.treated.conversions]),
+    ).toEqual([
+      ['cards', 60, 8],
+      ['loans', 999, 999],
+      ['quiet', 0, 0],
+    ]);
+    expect(list.campaigns[0]!.totals.customerUplift).toEqual(t.customerUplift);
+  });
+
+  it('clamps conversions to customers for the intervals, but reports the counts as they are', () => {
+    const cu = totalsOf(
+      oneDay(
+        customerDay({
+          customers: 4,
+          customerConversions: 6,
+          controlCustomers: 2,
+          controlCustomerConversions: 3,
+        }),
+      ),
+    ).customerUplift;
+    expect(cu.treated).toMatchObject({ conversions: 6, rate: 1.5, ci95: proportion(4, 4).ci95 });
+    expect(cu.control).toMatchObject({ conversions: 3, rate: 1.5, ci95: proportion(2, 2).ci95 });
+    expect(cu.uplift).toBe(0);
+    expect(cu.ci95).toEqual(uplift({ successes: 4, trials: 4 }, { successes: 2, trials: 2 }).ci95);
+  });
+});
+
 describe('campaignReportCsv', () => {
   const HEADER =
-    'key,impressions,views,clicks,accepts,rejects,dismissals,conversions,revenue,cost,roi,click_rate,accept_rate,conversion_rate,controls,control_conversions,uplift,uplift_low,uplift_high';
+    'key,impressions,views,clicks,accepts,rejects,dismissals,conversions,revenue,cost,roi,click_rate,accept_rate,conversion_rate,controls,control_conversions,uplift,uplift_low,uplift_high,' +
+    'customers,converted_customers,customer_rate,control_customers,control_converted_customers,control_customer_rate,customer_uplift,customer_uplift_low,customer_uplift_high,revenue_per_customer,control_revenue_per_customer';
 
   it('writes a header, a row per group and a total row last, empty cells for nulls', () => {
     const r = report('channel');
@@ -301,7 +506,8 @@ describe('campaignReportCsv', () => {
     expect(lines[0]).toBe(HEADER);
     expect(lines).toHaveLength(5);
     expect(lines[4]).toBe('');
-    expect(lines[1]).toBe('call_center,10,0,0,3,2,0,0,0,5,-1,0,0.3,0,0,0,,,');
+    // No customer episodes on the call center: counts of 0, every per-customer figure empty.
+    expect(lines[1]).toBe('call_center,10,0,0,3,2,0,0,0,5,-1,0,0.3,0,0,0,,,,0,0,,0,0,,,,,,');
     const t = r.totals;
     expect(lines[3]).toBe(
       [
@@ -324,6 +530,17 @@ describe('campaignReportCsv', () => {
         t.uplift.uplift,
         t.uplift.ci95![0],
         t.uplift.ci95![1],
+        80,
+        6,
+        6 / 80,
+        9,
+        1,
+        1 / 9,
+        t.customerUplift.uplift,
+        t.customerUplift.ci95![0],
+        t.customerUplift.ci95![1],
+        300.25 / 80,
+        20 / 9,
       ].join(','),
     );
   });

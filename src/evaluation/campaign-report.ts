@@ -5,6 +5,11 @@
  *
  * Offers belong to campaigns through the current ruleset: counters of an offer that is no longer
  * in it are left out, since nothing says which campaign they belonged to.
+ *
+ * Two uplifts: per decision (`uplift`, every shown or held-out offer a trial) and per customer
+ * (`customerUplift`, every customer episode a trial, see feedback-effects.ts METRICS). The second is
+ * the honest one: a customer counts once per episode whatever the number of decisions, and control
+ * conversions are found by the episode, not only when a channel reports them for a held-out offer.
  */
 
 import { channelIndex } from '../domain/channel.js';
@@ -43,6 +48,41 @@ export interface UpliftReport {
   readonly revenuePerDecision: { readonly treated: number | null; readonly control: number | null };
 }
 
+/** One group (treated or control) of the per-customer uplift. */
+export interface CustomerGroupReport {
+  /** Customer episodes opened in the range. */
+  readonly customers: number;
+  /** Of those, the episodes that converted (at most one conversion each). */
+  readonly conversions: number;
+  /** conversions / customers; null without customers. */
+  readonly rate: number | null;
+  /** Wilson 95% interval of the rate; null without customers. */
+  readonly ci95: Interval | null;
+  /** Revenue of the converting episodes. */
+  readonly revenue: number;
+  /** revenue / customers; null without customers. */
+  readonly revenuePerCustomer: number | null;
+}
+
+/** The uplift per customer episode: treated (shown the offer) against control (held out). */
+export interface CustomerUpliftReport {
+  readonly metric: 'customer_conversion_rate';
+  readonly treated: CustomerGroupReport;
+  readonly control: CustomerGroupReport;
+  /** treated rate − control rate; null when either group has no customers. */
+  readonly uplift: number | null;
+  /** Newcombe's hybrid score 95% interval of the uplift; null with the uplift. */
+  readonly ci95: Interval | null;
+  /** uplift / control rate; null when the control rate is null or 0. */
+  readonly relative: number | null;
+  /** Revenue per treated customer − revenue per control customer; null when either is. */
+  readonly revenuePerCustomerDiff: number | null;
+  /** uplift × treated customers: the customers the campaign converted; null with the uplift. */
+  readonly incrementalCustomers: number | null;
+  /** revenuePerCustomerDiff × treated customers: the revenue the campaign caused; null with it. */
+  readonly incrementalRevenue: number | null;
+}
+
 export interface Metrics {
   readonly impressions: number;
   readonly views: number;
@@ -56,6 +96,12 @@ export interface Metrics {
   readonly controls: number;
   readonly controlConversions: number;
   readonly controlRevenue: number;
+  readonly customers: number;
+  readonly controlCustomers: number;
+  readonly customerConversions: number;
+  readonly controlCustomerConversions: number;
+  readonly customerRevenue: number;
+  readonly controlCustomerRevenue: number;
   /** (revenue − cost) / cost; null when nothing was spent. */
   readonly roi: number | null;
   /** Per impression; each null without impressions. */
@@ -67,7 +113,10 @@ export interface Metrics {
   };
   readonly acceptRateCi95: Interval | null;
   readonly funnel: readonly FunnelStage[];
+  /** Per decision: every shown or held-out offer is a trial. */
   readonly uplift: UpliftReport;
+  /** Per customer episode: the headline uplift of a campaign. */
+  readonly customerUplift: CustomerUpliftReport;
 }
 
 export interface KpiProgress {
@@ -144,6 +193,12 @@ interface Counts {
   controls: number;
   controlConversions: number;
   controlRevenue: number;
+  customers: number;
+  controlCustomers: number;
+  customerConversions: number;
+  controlCustomerConversions: number;
+  customerRevenue: number;
+  controlCustomerRevenue: number;
 }
 
 const zeroCounts = (): Counts => ({
@@ -159,6 +214,12 @@ const zeroCounts = (): Counts => ({
   controls: 0,
   controlConversions: 0,
   controlRevenue: 0,
+  customers: 0,
+  controlCustomers: 0,
+  customerConversions: 0,
+  controlCustomerConversions: 0,
+  customerRevenue: 0,
+  controlCustomerRevenue: 0,
 });
 
 /** Each counted metric → the Counts property it adds to. `expected` is a learning input, not reported. */
@@ -174,6 +235,12 @@ const COUNT_OF: Readonly<Partial<Record<Metric, Exclude<keyof Counts, 'cost'>>>>
   revenue: 'revenue',
   controlConversions: 'controlConversions',
   controlRevenue: 'controlRevenue',
+  customers: 'customers',
+  controlCustomers: 'controlCustomers',
+  customerConversions: 'customerConversions',
+  controlCustomerConversions: 'controlCustomerConversions',
+  customerRevenue: 'customerRevenue',
+  controlCustomerRevenue: 'controlCustomerRevenue',
 };
 
 /** What a counter field means for reports, resolved once per distinct field. */
@@ -366,6 +433,12 @@ function metricsOf(c: Counts): Metrics {
     controls: c.controls,
     controlConversions: c.controlConversions,
     controlRevenue: money(c.controlRevenue),
+    customers: c.customers,
+    controlCustomers: c.controlCustomers,
+    customerConversions: c.customerConversions,
+    controlCustomerConversions: c.controlCustomerConversions,
+    customerRevenue: money(c.customerRevenue),
+    controlCustomerRevenue: money(c.controlCustomerRevenue),
     roi: c.cost > 0 ? (c.revenue - c.cost) / c.cost : null,
     rates: {
       clickRate: ratio(c.clicks, n),
@@ -401,6 +474,48 @@ function metricsOf(c: Counts): Metrics {
       incrementalConversions: u.uplift === null ? null : u.uplift * n,
       revenuePerDecision: { treated: ratio(c.revenue, n), control: ratio(c.controlRevenue, c.controls) },
     },
+    customerUplift: customerUpliftOf(c),
+  };
+}
+
+/**
+ * The per-customer uplift. Conversions are counted on their episode's opening day and field, so
+ * they nest in customers; the clamp only guards the statistics against counters that do not.
+ */
+function customerUpliftOf(c: Counts): CustomerUpliftReport {
+  const treated = customerGroupOf(c.customers, c.customerConversions, c.customerRevenue);
+  const control = customerGroupOf(c.controlCustomers, c.controlCustomerConversions, c.controlCustomerRevenue);
+  const u = uplift(
+    { successes: Math.min(c.customerConversions, c.customers), trials: c.customers },
+    { successes: Math.min(c.controlCustomerConversions, c.controlCustomers), trials: c.controlCustomers },
+  );
+  const revenueDiff =
+    treated.revenuePerCustomer === null || control.revenuePerCustomer === null
+      ? null
+      : treated.revenuePerCustomer - control.revenuePerCustomer;
+  return {
+    metric: 'customer_conversion_rate',
+    treated,
+    control,
+    uplift: u.uplift,
+    ci95: u.ci95,
+    relative: u.relative,
+    revenuePerCustomerDiff: revenueDiff,
+    incrementalCustomers: u.uplift === null ? null : u.uplift * c.customers,
+    incrementalRevenue: revenueDiff === null ? null : money(revenueDiff * c.customers),
+  };
+}
+
+function customerGroupOf(customers: number, conversions: number, revenue: number): CustomerGroupReport {
+  const { ci95 } = proportion(Math.min(conversions, customers), customers);
+  return {
+    customers,
+    conversions,
+    // The rate as counted, like the per-decision rates; only the interval needs a clamp.
+    rate: ratio(conversions, customers),
+    ci95,
+    revenue: money(revenue),
+    revenuePerCustomer: ratio(revenue, customers),
   };
 }
 
@@ -451,6 +566,18 @@ const CSV_COLUMNS = [
   'uplift',
   'uplift_low',
   'uplift_high',
+  // Per customer episode, after the per-decision columns so that existing column positions hold.
+  'customers',
+  'converted_customers',
+  'customer_rate',
+  'control_customers',
+  'control_converted_customers',
+  'control_customer_rate',
+  'customer_uplift',
+  'customer_uplift_low',
+  'customer_uplift_high',
+  'revenue_per_customer',
+  'control_revenue_per_customer',
 ] as const;
 
 /** RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled. */
@@ -461,6 +588,7 @@ function csvText(text: string): string {
 const csvNumber = (n: number | null): string => (n === null ? '' : String(n));
 
 function csvRow(key: string, m: Metrics): string {
+  const cu = m.customerUplift;
   return [
     csvText(key),
     ...[
@@ -482,6 +610,17 @@ function csvRow(key: string, m: Metrics): string {
       m.uplift.uplift,
       m.uplift.ci95?.[0] ?? null,
       m.uplift.ci95?.[1] ?? null,
+      cu.treated.customers,
+      cu.treated.conversions,
+      cu.treated.rate,
+      cu.control.customers,
+      cu.control.conversions,
+      cu.control.rate,
+      cu.uplift,
+      cu.ci95?.[0] ?? null,
+      cu.ci95?.[1] ?? null,
+      cu.treated.revenuePerCustomer,
+      cu.control.revenuePerCustomer,
     ].map(csvNumber),
   ].join(',');
 }

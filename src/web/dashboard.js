@@ -2,9 +2,10 @@
  * The campaign dashboard (GET /dashboard/): signs in with an API key that has the `report` scope,
  * lists the campaigns with their KPI and uplift over a date range (GET /v1/reports/campaigns), and
  * shows one campaign in detail (GET /v1/reports/campaigns/:id): KPI progress, the uplift of the
- * conversion rate with its 95% interval, the funnel, response rates per day, a breakdown by
- * channel and a CSV download. Charts are drawn with uPlot (served from /web/vendor/); every chart
- * has a text equivalent beside it. No framework, no build step, no HTML from data (textContent only).
+ * conversion rate per customer (the headline) and per decision with their 95% intervals, the
+ * funnel, response rates per day, a breakdown by channel and a CSV download. Charts are drawn with
+ * uPlot (served from /web/vendor/); every chart has a text equivalent beside it. No framework, no
+ * build step, no HTML from data (textContent only).
  * Guarded by test/browser/dashboard.int.test.ts.
  */
 (() => {
@@ -366,12 +367,27 @@
   function campaignRow(c) {
     const t = c.totals || {};
     const interval = intervalOf(t.uplift);
+    const cu = t.customerUplift || {};
+    const customerInterval = intervalOf(cu);
     return h(
       'tr',
       { 'data-campaign-id': c.id },
       h('th', { scope: 'row' }, h('a', { href: campaignHash(c.id) }, c.name || c.id)),
       h('td', {}, objectiveLabel(c.objective)),
       h('td', { 'data-col': 'kpi', class: 'kpi' }, kpiSummary(c.kpi), kpiBar(c.kpi)),
+      h(
+        'td',
+        { 'data-col': 'customer-uplift', class: 'uplift headline' },
+        customerInterval
+          ? intervalCell(customerInterval)
+          : h('span', { class: 'muted' }, noCustomersYet(cu).toLowerCase()),
+      ),
+      h('td', { class: 'num', 'data-col': 'customer-rates' }, customerRates(cu)),
+      h(
+        'td',
+        { class: 'num', 'data-col': 'revenue-per-customer' },
+        `${money(cu.treated?.revenuePerCustomer)} vs ${money(cu.control?.revenuePerCustomer)}`,
+      ),
       h('td', { class: 'num', 'data-col': 'impressions' }, count(t.impressions)),
       h('td', { class: 'num', 'data-col': 'accepts' }, count(t.accepts)),
       h('td', { class: 'num', 'data-col': 'accept-rate' }, pct(t.rates?.acceptRate, 2)),
@@ -384,6 +400,30 @@
         interval ? intervalCell(interval) : h('span', { class: 'muted' }, 'no data yet'),
       ),
     );
+  }
+
+  /** The conversion rate per customer, treated vs control, and the customers below: "60.00% vs 30.00%". */
+  function customerRates(cu) {
+    return h(
+      'span',
+      { class: 'interval' },
+      h('span', {}, `${pct(cu.treated?.rate, 2)} vs ${pct(cu.control?.rate, 2)}`),
+      ' ',
+      h(
+        'span',
+        { class: 'ci' },
+        `(${count(cu.treated?.customers)} vs ${count(cu.control?.customers)} customers)`,
+      ),
+    );
+  }
+
+  /** Why a per-customer uplift has no interval: a group without customers. */
+  function noCustomersYet(cu) {
+    const treated = isNumber(cu.treated?.customers) && cu.treated.customers > 0;
+    const control = isNumber(cu.control?.customers) && cu.control.customers > 0;
+    if (!treated && !control) return 'No customers yet';
+    if (!control) return 'No control customers yet';
+    return 'No treated customers yet';
   }
 
   function kpiSummary(kpi) {
@@ -452,6 +492,7 @@
     const pending = [];
     const parts = [
       h('div', { class: 'cards' }, kpiSection(byDay.kpi), totalsSection(t)),
+      customerUpliftSection(t.customerUplift, pending),
       upliftSection(t.uplift, pending),
       funnelSection(t, hasData, pending),
       ratesSection(byDay.groups, hasData, pending),
@@ -511,12 +552,123 @@
     );
   }
 
+  /**
+   * The headline: the uplift of the conversion rate per customer episode, treated against control,
+   * with the two groups side by side (customers, converted, rate, revenue per customer).
+   */
+  function customerUpliftSection(cu, pending) {
+    const u = cu || {};
+    const interval = intervalOf(u);
+    const treated = u.treated || {};
+    const control = u.control || {};
+    const anyCustomers = treated.customers > 0 || control.customers > 0;
+    const groups = anyCustomers ? customerTable(treated, control) : null;
+    if (!interval) {
+      return section(
+        'customer-uplift',
+        'Uplift per customer',
+        noData(
+          `${noCustomersYet(u)}: the uplift per customer needs customers reached by the campaign and customers of its control group in this range.`,
+        ),
+        groups,
+      );
+    }
+    const chart = h('div', { class: 'chart', 'aria-hidden': 'true' });
+    const text = h(
+      'p',
+      {
+        id: 'customer-uplift-text',
+        class: 'chart-text',
+        'data-uplift': interval.point,
+        'data-ci-low': interval.low,
+        'data-ci-high': interval.high,
+      },
+      `Uplift per customer ${intervalText(interval)}: ${verdict(interval)}`,
+    );
+    pending.push({
+      el: chart,
+      draw: () =>
+        intervalChart(chart, interval, 'Treated − control conversion rate per customer, percentage points'),
+    });
+    return section(
+      'customer-uplift',
+      'Uplift per customer',
+      h('figure', { class: 'chart-figure' }, chart, h('figcaption', {}, text)),
+      groups,
+      definitions([
+        ['Relative uplift', signedPct(u.relative), { 'data-field': 'customer-relative' }],
+        [
+          'Incremental customers',
+          isNumber(u.incrementalCustomers) ? signed(u.incrementalCustomers, decimalFormat) : '—',
+          { 'data-field': 'incremental-customers' },
+        ],
+        [
+          'Revenue per customer, treated − control',
+          isNumber(u.revenuePerCustomerDiff) ? signed(u.revenuePerCustomerDiff, moneyFormat) : '—',
+          { 'data-field': 'revenue-per-customer-diff' },
+        ],
+        [
+          'Incremental revenue',
+          isNumber(u.incrementalRevenue) ? signed(u.incrementalRevenue, moneyFormat) : '—',
+          { 'data-field': 'incremental-revenue' },
+        ],
+      ]),
+    );
+  }
+
+  /** Treated and control customers side by side. */
+  function customerTable(treated, control) {
+    const rateText = (g) =>
+      Array.isArray(g.ci95)
+        ? `${pct(g.rate, 2)} (95% interval ${pct(g.ci95[0], 2)} to ${pct(g.ci95[1], 2)})`
+        : pct(g.rate, 2);
+    const rows = [
+      ['customers', 'Customers', (g) => count(g.customers)],
+      ['converted', 'Converted', (g) => count(g.conversions)],
+      ['rate', 'Conversion rate', rateText],
+      ['revenue-per-customer', 'Revenue per customer', (g) => money(g.revenuePerCustomer)],
+    ];
+    return h(
+      'table',
+      { id: 'customer-table' },
+      h(
+        'caption',
+        { class: 'visually-hidden' },
+        'Customers reached by the campaign and of its control group',
+      ),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'col' }, 'Per customer'),
+          h('th', { scope: 'col', class: 'num' }, 'Treated'),
+          h('th', { scope: 'col', class: 'num' }, 'Control'),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        ...rows.map(([id, name, cell]) =>
+          h(
+            'tr',
+            { 'data-row': id },
+            h('th', { scope: 'row' }, name),
+            h('td', { class: 'num', 'data-group': 'treated' }, cell(treated)),
+            h('td', { class: 'num', 'data-group': 'control' }, cell(control)),
+          ),
+        ),
+      ),
+    );
+  }
+
   function upliftSection(u, pending) {
     const interval = intervalOf(u);
     if (!interval) {
       return section(
         'uplift',
-        'Uplift of the conversion rate',
+        'Uplift per decision',
         noData(
           'No data yet: the uplift needs impressions and decisions for the control group in this range.',
         ),
@@ -540,11 +692,15 @@
       },
       `Uplift ${intervalText(interval)}: ${verdict(interval)}`,
     );
-    pending.push({ el: chart, draw: () => intervalChart(chart, interval) });
+    pending.push({
+      el: chart,
+      draw: () =>
+        intervalChart(chart, interval, 'Treated − control conversion rate per decision, percentage points'),
+    });
     const rpd = u.revenuePerDecision || {};
     return section(
       'uplift',
-      'Uplift of the conversion rate',
+      'Uplift per decision',
       h('figure', { class: 'chart-figure' }, chart, h('figcaption', {}, text)),
       definitions([
         ['Treated conversion rate', pct(u.treatedRate, 2)],
@@ -680,7 +836,9 @@
   }
 
   function channelSection(groups, hasData) {
-    const rows = (Array.isArray(groups) ? groups : []).filter((g) => g.impressions > 0 || g.controls > 0);
+    const rows = (Array.isArray(groups) ? groups : []).filter(
+      (g) => g.impressions > 0 || g.controls > 0 || g.customers > 0 || g.controlCustomers > 0,
+    );
     if (!hasData || rows.length === 0) {
       return section('channels', 'By channel', noData('No data yet: no impressions in this range.'));
     }
@@ -694,7 +852,14 @@
       ['Conversion rate', (g) => pct(g.rates?.conversionRate, 2)],
       ['Revenue', (g) => money(g.revenue)],
       ['ROI', (g) => signedPct(g.roi)],
-      ['Uplift (95% interval)', (g) => (intervalOf(g.uplift) ? intervalCell(intervalOf(g.uplift)) : '—')],
+      [
+        'Uplift per customer (95% interval)',
+        (g) => (intervalOf(g.customerUplift) ? intervalCell(intervalOf(g.customerUplift)) : '—'),
+      ],
+      [
+        'Uplift per decision (95% interval)',
+        (g) => (intervalOf(g.uplift) ? intervalCell(intervalOf(g.uplift)) : '—'),
+      ],
     ];
     return section(
       'channels',
@@ -811,7 +976,7 @@
   });
 
   /** The uplift as a point with whiskers for its 95% interval, against a zero line (percentage points). */
-  function intervalChart(el, interval) {
+  function intervalChart(el, interval, label) {
     const point = interval.point * 100;
     const low = interval.low * 100;
     const high = interval.high * 100;
@@ -830,7 +995,7 @@
         axes: [
           axis({
             space: 70,
-            label: 'Treated − control conversion rate, percentage points',
+            label,
             labelFont: font(12),
             labelSize: 22,
             values: (_u, splits) => splits.map((v) => `${signed(v, decimalFormat)} pp`),

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CampaignReport, CampaignsReport } from '../../src/evaluation/campaign-report.js';
+import type {
+  CampaignReport,
+  CampaignsReport,
+  CustomerUpliftReport,
+} from '../../src/evaluation/campaign-report.js';
+import { counterField, dayOf, type Metric } from '../../src/feedback/feedback-effects.js';
 import { MemoryFeedbackLog } from '../../src/feedback/log/memory-feedback-log.js';
 import type { Services } from '../../src/services.js';
 import { demoWorld, listen, type TestServer, testServer } from '../helpers.js';
@@ -11,7 +16,9 @@ import { launchBrowser } from '../support/browser.js';
 // The campaign dashboard (/dashboard/) in a real Chromium against real report data: decisions and
 // feedback go in through the HTTP API, the page must show exactly what GET /v1/reports/campaigns
 // answers, draw its charts, download the CSV with the key, refuse wrong keys, say "no data yet" for
-// an empty range, and never trip its Content Security Policy.
+// an empty range, and never trip its Content Security Policy. The per-customer uplift is also checked
+// on counters written straight into the store for a day of their own (PER_CUSTOMER_DAY), with
+// known counts.
 
 const KEYS = 'ops-key=decide+feedback+report,desk-key=decide+feedback';
 /** Demo customers to decide for, on the web and by phone. */
@@ -26,6 +33,35 @@ function ppNumber(x: number): string {
   return `${rounded > 0 ? '+' : rounded < 0 ? '−' : ''}${Math.abs(rounded).toFixed(2)}`;
 }
 const pp = (x: number) => `${ppNumber(x)} pp`;
+const money = (n: number | null) =>
+  n === null
+    ? '—'
+    : new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(n);
+
+/** An uplift cell of a table: "+1.20 pp (−0.40 to +2.80)". */
+const intervalCell = (uplift: number, [low, high]: [number, number]) =>
+  `${pp(uplift)} (${ppNumber(low)} to ${ppNumber(high)})`;
+
+/** What the list's per-customer uplift cell says: the uplift and its interval, or why there is none. */
+function customerUpliftCell(cu: CustomerUpliftReport): string {
+  if (cu.uplift !== null && cu.ci95 !== null) return intervalCell(cu.uplift, cu.ci95);
+  if (cu.treated.customers === 0 && cu.control.customers === 0) return 'no customers yet';
+  return cu.control.customers === 0 ? 'no control customers yet' : 'no treated customers yet';
+}
+
+/** A day far from today's range for the per-customer counters with known counts. */
+const PER_CUSTOMER_DAY = '2021-03-01';
+/** Per-customer counters of that day: 1000 customers, 600 converted, against 1000 control, 300. */
+const PER_CUSTOMER: Partial<Record<Metric, number>> = {
+  impressions: 1500,
+  controls: 1400,
+  customers: 1000,
+  customerConversions: 600,
+  customerRevenue: 12_000.5,
+  controlCustomers: 1000,
+  controlCustomerConversions: 300,
+  controlCustomerRevenue: 3000,
+};
 
 interface Decision {
   decisionId: string;
@@ -39,8 +75,9 @@ describe('the campaign dashboard', () => {
   let origin: string;
   let browser: Browser;
   let context: BrowserContext;
-  /** The campaign the seeded feedback is for. */
+  /** The campaign the seeded feedback is for, and one of its offers shown on the web. */
   let campaignId: string;
+  let webOfferId: string;
   let list: CampaignsReport;
   let byDay: CampaignReport;
   let byChannel: CampaignReport;
@@ -99,6 +136,12 @@ describe('the campaign dashboard', () => {
     const candidates = [...shown].filter(([id]) => (withheld.get(id) ?? 0) > 0).sort((a, b) => b[1] - a[1]);
     assert(candidates.length > 0, 'some campaign both showed and held out offers');
     campaignId = candidates[0]![0];
+    const webOffer = decisions
+      .filter((_d, i) => (i + 1) % 4 !== 0)
+      .flatMap((d) => d.offers)
+      .find((o) => o.campaignId === campaignId);
+    assert(webOffer !== undefined, `some web decision showed an offer of ${campaignId}`);
+    webOfferId = webOffer.offerId;
 
     const events: object[] = [];
     let n = 0;
@@ -140,6 +183,17 @@ describe('the campaign dashboard', () => {
       );
       await new Promise((resolve) => setTimeout(resolve, POLL.interval));
     }
+    // Per-customer counters with known counts, on a day of their own, as the consumers keep them.
+    const day = dayOf(Date.parse(`${PER_CUSTOMER_DAY}T12:00:00Z`));
+    assert(services.feedbackLog instanceof MemoryFeedbackLog);
+    services.feedbackLog.stats.add(
+      Object.entries(PER_CUSTOMER).map(([metric, amount]) => ({
+        day,
+        field: counterField(webOfferId, 'web', null, metric as Metric),
+        amount: amount!,
+        float: metric.endsWith('Revenue'),
+      })),
+    );
     list = await api<CampaignsReport>('/v1/reports/campaigns');
     byDay = await api<CampaignReport>(`/v1/reports/campaigns/${campaignId}?groupBy=day`);
     byChannel = await api<CampaignReport>(`/v1/reports/campaigns/${campaignId}?groupBy=channel`);
@@ -228,6 +282,15 @@ describe('the campaign dashboard', () => {
     expect(await cell('uplift')).toBe(
       `${pp(listUplift.uplift)} (${ppNumber(listUplift.ci95[0])} to ${ppNumber(listUplift.ci95[1])})`,
     );
+    // The per-customer uplift, whatever the seeding above produced of it: the page says what the API does.
+    const cu = summary.totals.customerUplift;
+    expect(await cell('customer-uplift')).toBe(customerUpliftCell(cu));
+    expect(await cell('customer-rates')).toBe(
+      `${pct2(cu.treated.rate)} vs ${pct2(cu.control.rate)} (${count(cu.treated.customers)} vs ${count(cu.control.customers)} customers)`,
+    );
+    expect(await cell('revenue-per-customer')).toBe(
+      `${money(cu.treated.revenuePerCustomer)} vs ${money(cu.control.revenuePerCustomer)}`,
+    );
     if (summary.kpi?.progress != null) {
       const bar = row.locator('[data-col="kpi"] progress');
       expect(await bar.getAttribute('aria-label')).toContain(`${Math.round(summary.kpi.progress * 100)}%`);
@@ -237,6 +300,11 @@ describe('the campaign dashboard', () => {
     if (idle !== undefined) {
       const idleRow = page.locator(`#campaigns tr[data-campaign-id="${idle.id}"]`);
       expect(await idleRow.locator('[data-col="uplift"]').textContent()).toBe('no data yet');
+      expect(await idleRow.locator('[data-col="customer-uplift"]').textContent()).toBe('no customers yet');
+      expect(await idleRow.locator('[data-col="customer-rates"]').textContent()).toBe(
+        '— vs — (0 vs 0 customers)',
+      );
+      expect(await idleRow.locator('[data-col="revenue-per-customer"]').textContent()).toBe('— vs —');
       expect(await idleRow.locator('[data-col="accept-rate"]').textContent()).toBe('—');
     }
 
@@ -263,6 +331,21 @@ describe('the campaign dashboard', () => {
     expect(await upliftText.textContent()).toContain(
       `Uplift ${pp(u.uplift)} (95% interval ${pp(u.ci95[0])} to ${pp(u.ci95[1])})`,
     );
+
+    // The per-customer uplift comes first, before the per-decision one; it has its interval or says why not.
+    const headings = await page.locator('#detail-body section h3').allTextContents();
+    expect(headings.indexOf('Uplift per customer')).toBeGreaterThanOrEqual(0);
+    expect(headings.indexOf('Uplift per customer')).toBeLessThan(headings.indexOf('Uplift per decision'));
+    const detailCu = byDay.totals.customerUplift;
+    if (detailCu.ci95 === null) {
+      expect(await page.locator('#customer-uplift .no-data').textContent()).toMatch(
+        new RegExp(`^${customerUpliftCell(detailCu).replace(/^n/, 'N')}: `),
+      );
+    } else {
+      expect(await page.locator('#customer-uplift-text').getAttribute('data-uplift')).toBe(
+        String(detailCu.uplift),
+      );
+    }
 
     // The funnel's text equivalent: interested → lead → customer with the exact counts.
     const funnel = byDay.totals.funnel;
@@ -361,8 +444,85 @@ describe('the campaign dashboard', () => {
     for (const part of ['#uplift', '#funnel', '#rates', '#channels']) {
       expect(await page.locator(`${part} .no-data`).textContent(), part).toMatch(/^No data yet/);
     }
+    expect(await page.locator('#customer-uplift .no-data').textContent()).toMatch(/^No customers yet: /);
+    expect(await page.locator('#customer-table').count()).toBe(0);
     expect(await page.locator('#detail canvas').count()).toBe(0);
     expect((await focused(page)).id).toBe('detail-heading');
+    expect(await cspViolations(page)).toEqual([]);
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it('shows the uplift per customer as the headline, with its interval, rates and revenue per customer', async () => {
+    const range = `from=${PER_CUSTOMER_DAY}&to=${PER_CUSTOMER_DAY}`;
+    const day = await api<CampaignReport>(`/v1/reports/campaigns/${campaignId}?${range}`);
+    const cu = day.totals.customerUplift;
+    // The API answers the known counts: 60 % against 30 %, an interval around +30 pp clear of zero.
+    expect(cu.treated).toMatchObject({
+      customers: 1000,
+      conversions: 600,
+      rate: 0.6,
+      revenuePerCustomer: 12.0005,
+    });
+    expect(cu.control).toMatchObject({ customers: 1000, conversions: 300, rate: 0.3, revenuePerCustomer: 3 });
+    assert(cu.uplift !== null && cu.ci95 !== null);
+    expect(cu.uplift).toBeCloseTo(0.3, 12);
+    expect(cu.ci95[0]).toBeGreaterThan(0);
+    expect(cu.ci95[1]).toBeGreaterThan(0.3);
+
+    const { page, problems } = await openPage();
+    await signIn(page, 'ops-key');
+    await page.locator('#campaigns tbody tr').first().waitFor();
+    await page.getByLabel('From').fill(PER_CUSTOMER_DAY);
+    await page.getByLabel('To').fill(PER_CUSTOMER_DAY);
+    await page.getByLabel('To').press('Enter');
+    const row = page.locator(`#campaigns tr[data-campaign-id="${campaignId}"]`);
+    const cell = (col: string) => row.locator(`[data-col="${col}"]`).textContent();
+    await expect.poll(() => cell('customer-uplift'), POLL).toBe(customerUpliftCell(cu));
+    expect(customerUpliftCell(cu)).toMatch(/^\+30\.00 pp \(\+\d+\.\d\d to \+\d+\.\d\d\)$/);
+    expect(await cell('customer-rates')).toBe('60.00% vs 30.00% (1,000 vs 1,000 customers)');
+    expect(await cell('revenue-per-customer')).toBe('12.00 vs 3.00');
+    // Per decision the same day reads differently: 1,500 impressions, 1,400 controls, no conversions.
+    const perDecision = day.totals.uplift;
+    assert(perDecision.uplift !== null && perDecision.ci95 !== null);
+    expect(perDecision.uplift).toBe(0);
+    expect(await cell('uplift')).toBe(intervalCell(perDecision.uplift, perDecision.ci95));
+
+    await row.getByRole('link').click();
+    const text = page.locator('#customer-uplift-text');
+    await text.waitFor();
+    expect(await text.getAttribute('data-uplift')).toBe(String(cu.uplift));
+    expect(await text.getAttribute('data-ci-low')).toBe(String(cu.ci95[0]));
+    expect(await text.getAttribute('data-ci-high')).toBe(String(cu.ci95[1]));
+    expect(await text.textContent()).toBe(
+      `Uplift per customer ${pp(cu.uplift)} (95% interval ${pp(cu.ci95[0])} to ${pp(cu.ci95[1])}): ` +
+        'the offers raise the conversion rate (the interval is above zero).',
+    );
+    const groupCell = (row: string, group: string) =>
+      page.locator(`#customer-table tr[data-row="${row}"] td[data-group="${group}"]`).textContent();
+    expect(await groupCell('customers', 'treated')).toBe('1,000');
+    expect(await groupCell('converted', 'treated')).toBe('600');
+    expect(await groupCell('converted', 'control')).toBe('300');
+    expect(await groupCell('rate', 'treated')).toBe(
+      `60.00% (95% interval ${pct2(cu.treated.ci95![0])} to ${pct2(cu.treated.ci95![1])})`,
+    );
+    expect(await groupCell('rate', 'control')).toBe(
+      `30.00% (95% interval ${pct2(cu.control.ci95![0])} to ${pct2(cu.control.ci95![1])})`,
+    );
+    expect(await groupCell('revenue-per-customer', 'treated')).toBe('12.00');
+    expect(await groupCell('revenue-per-customer', 'control')).toBe('3.00');
+    const field = (name: string) => page.locator(`#customer-uplift [data-field="${name}"]`).textContent();
+    expect(await field('customer-relative')).toBe('+100.0%');
+    expect(await field('incremental-customers')).toBe('+300');
+    expect(await field('revenue-per-customer-diff')).toBe('+9.00');
+    expect(await field('incremental-revenue')).toBe('+9,000.50');
+    // Its chart is drawn, beside the per-decision one; the channel table has both uplifts.
+    const canvases = await drawn(page, '#customer-uplift canvas');
+    expect(canvases[0]?.painted).toBeGreaterThan(0);
+    expect(await page.locator('#channel-table tr[data-channel="web"] td').nth(9).textContent()).toBe(
+      customerUpliftCell(cu),
+    );
+
     expect(await cspViolations(page)).toEqual([]);
     expect(problems).toEqual([]);
     await page.close();

@@ -17,6 +17,19 @@ const rangeProperties = {
 const nullableNumber = { type: ['number', 'null'] } as const;
 const interval = { type: ['array', 'null'], items: { type: 'number' }, minItems: 2, maxItems: 2 } as const;
 
+/** One group of the per-customer uplift (CustomerGroupReport). */
+const customerGroupSchema = {
+  type: 'object',
+  properties: {
+    customers: { type: 'number', description: 'Customer episodes opened in the range.' },
+    conversions: { type: 'number', description: 'Of those, the episodes that converted.' },
+    rate: { ...nullableNumber, description: 'conversions / customers; null without customers.' },
+    ci95: { ...interval, description: 'Wilson 95% interval of the rate.' },
+    revenue: { type: 'number', description: 'Revenue of the converting episodes.' },
+    revenuePerCustomer: { ...nullableNumber, description: 'revenue / customers; null without customers.' },
+  },
+} as const;
+
 const metricsProperties = {
   impressions: { type: 'number', description: 'Offers shown (in decisions).' },
   views: { type: 'number', description: 'Impressions the channel confirmed as seen.' },
@@ -30,6 +43,18 @@ const metricsProperties = {
   controls: { type: 'number', description: 'Would-be impressions held out for the control group.' },
   controlConversions: { type: 'number' },
   controlRevenue: { type: 'number' },
+  customers: {
+    type: 'number',
+    description: 'Customer episodes opened by a shown offer (on the day each opened).',
+  },
+  controlCustomers: {
+    type: 'number',
+    description: 'Customer episodes opened by an offer held out for the control group.',
+  },
+  customerConversions: { type: 'number', description: 'Treated episodes that converted (at most one each).' },
+  controlCustomerConversions: { type: 'number', description: 'Control episodes that converted.' },
+  customerRevenue: { type: 'number', description: 'Revenue of the converting treated episodes.' },
+  controlCustomerRevenue: { type: 'number', description: 'Revenue of the converting control episodes.' },
   roi: { ...nullableNumber, description: '(revenue − cost) / cost; null without cost.' },
   rates: {
     type: 'object',
@@ -70,6 +95,25 @@ const metricsProperties = {
         type: 'object',
         properties: { treated: nullableNumber, control: nullableNumber },
       },
+    },
+  },
+  customerUplift: {
+    type: 'object',
+    description:
+      'Conversion rate per customer episode, treated against control: the headline uplift (each customer counts once per episode).',
+    properties: {
+      metric: { type: 'string' },
+      treated: customerGroupSchema,
+      control: customerGroupSchema,
+      uplift: {
+        ...nullableNumber,
+        description: 'Treated rate − control rate; null when either group has no customers.',
+      },
+      ci95: { ...interval, description: "Newcombe's hybrid score 95% interval." },
+      relative: nullableNumber,
+      revenuePerCustomerDiff: { ...nullableNumber, description: 'Revenue per customer, treated − control.' },
+      incrementalCustomers: { ...nullableNumber, description: 'uplift × treated customers.' },
+      incrementalRevenue: { ...nullableNumber, description: 'revenuePerCustomerDiff × treated customers.' },
     },
   },
 } as const;
@@ -174,7 +218,8 @@ export function reportRoutes(app: FastifyInstance, deps: { auth: ApiKeyAuth; rep
     {
       onRequest: report,
       schema: {
-        summary: 'One campaign: totals, rates, funnel, uplift against its control group, KPI progress',
+        summary:
+          'One campaign: totals, rates, funnel, uplift per customer and per decision against its control group, KPI progress',
         description:
           'Scope `report`. `format=csv` (or `Accept: text/csv`) answers a CSV download: a row per group, then a `total` row.',
         tags: ['reports'],
