@@ -7,6 +7,7 @@ import { UNTOUCHED_CUSTOMERS } from './demo/demo-world.js';
 import type { CustomerProfile } from './domain/profile.js';
 import { profileFromRecord } from './domain/profile.js';
 import type { AttributionWindows } from './feedback/attribution.js';
+import type { CustomerLoop } from './feedback/log/customer-loop.js';
 import type { FeedbackLog } from './feedback/log/feedback-log.js';
 import { FeedbackSpool } from './feedback/log/feedback-spool.js';
 import { readStreamLag } from './feedback/log/feedback-stream-lag.js';
@@ -17,11 +18,11 @@ import { MemoryStatsReader, type StatsReader } from './feedback/stats-reader.js'
 import type { ReadinessCheck } from './http/routes/health.js';
 import { Metrics } from './metrics/metrics.js';
 import { RulesetHolder } from './ruleset/ruleset-holder.js';
-import type { ContactLookback } from './ruleset/snapshot.js';
 import { DAY_MS } from './ruleset/time.js';
 import { BannerService } from './service/banner-service.js';
 import { type CallRegistry, MemoryCallRegistry } from './service/call-registry.js';
 import { CallService } from './service/call-service.js';
+import { CustomerLoopService } from './service/customer-loop-service.js';
 import { DecisionService } from './service/decision-service.js';
 import { DossierService } from './service/dossier-service.js';
 import { FeedbackService } from './service/feedback-service.js';
@@ -33,8 +34,10 @@ import { type CapCounters, MemoryCapCounters } from './store/cap-counters.js';
 import {
   CONTACT_EVENTS_KEPT,
   type ContactHistoryStore,
+  historyRetention,
   MemoryContactHistoryStore,
 } from './store/contact-history-store.js';
+import { MemoryLearnedFactsStore } from './store/learned-facts-store.js';
 import { MemoryProfileStore } from './store/memory-profile-store.js';
 import { MemoryPhoneDirectory, type PhoneDirectory } from './store/phone-directory.js';
 import { readProfilesFile } from './store/profile-file.js';
@@ -45,6 +48,7 @@ import { RedisCapCounters } from './store/redis/redis-cap-counters.js';
 import { RedisConnection } from './store/redis/redis-connection.js';
 import { RedisContactHistoryStore } from './store/redis/redis-contact-history-store.js';
 import { RedisKeys } from './store/redis/redis-keys.js';
+import { RedisLearnedFactsStore } from './store/redis/redis-learned-facts-store.js';
 import { RedisPhoneDirectory } from './store/redis/redis-phone-directory.js';
 import { RedisProfileStore } from './store/redis/redis-profile-store.js';
 import { RedisStatsReader } from './store/redis/redis-stats-reader.js';
@@ -97,16 +101,7 @@ export async function createServices(
     const hub = new PushHub();
     const metrics = new Metrics();
     const stores = config.redis
-      ? await redisStores(
-          config.redis,
-          config.cache,
-          config.feedback,
-          () => rules.current.lookback,
-          hub,
-          metrics,
-          log,
-          clock,
-        )
+      ? await redisStores(config.redis, config.cache, config.feedback, rules, hub, metrics, log, clock)
       : await embeddedStores(config.data, config.feedback, rules, log, clock);
     const { profiles, history, counters, feedbackLog } = stores;
     const learning = new LearningService({ rules, stats: stores.stats, config: config.learning, log, clock });
@@ -119,6 +114,7 @@ export async function createServices(
       feedbackLog,
       clock,
       defaultLimit: config.decisions.defaultLimit,
+      conversionWindowMs: config.feedback.conversionWindowMs,
       learning,
       // Math.random: exploration needs a fair coin, not a secret one, and this is the cheapest.
       exploration: exploration > 0 ? { share: exploration, random: Math.random } : undefined,
@@ -133,7 +129,7 @@ export async function createServices(
       announceProfileChange: stores.announceProfileChange,
       phones: stores.phones,
     });
-    const feedback = new FeedbackService({ feedbackLog, clock, observer: metrics.feedback });
+    const feedback = new FeedbackService({ feedbackLog, clock, rules, profiles, observer: metrics.feedback });
     metrics.watchFeedbackLog(() => feedbackLog.health());
     metrics.watchLearning(() => {
       const { failures, builtAt } = learning.status();
@@ -157,7 +153,7 @@ export async function createServices(
             rules,
             // The same services without the observers: the history is not traffic of this process.
             decisions: new DecisionService(decisionDeps),
-            feedback: new FeedbackService({ feedbackLog, clock }),
+            feedback: new FeedbackService({ feedbackLog, clock, rules, profiles }),
             learning,
           });
     const readiness: ReadinessCheck = async () => {
@@ -262,11 +258,21 @@ async function embeddedStores(
   const initial = await initialProfiles(data, rules, log);
   const profiles = new MemoryProfileStore(initial);
   const history = new MemoryContactHistoryStore();
+  const loop = new CustomerLoopService({
+    rules,
+    history,
+    profiles,
+    learned: new MemoryLearnedFactsStore(),
+    windows: windowsOf(feedback),
+    clock,
+    announceProfileChange: () => Promise.resolve(),
+  });
   const feedbackLog = new MemoryFeedbackLog(history, {
     windows: windowsOf(feedback),
     maxDecisions: 100_000,
     maxEntries: 10_000,
     clock,
+    loop,
   });
   return {
     profiles,
@@ -289,7 +295,7 @@ async function redisStores(
   redisConfig: RedisConfig,
   cache: Config['cache'],
   feedback: FeedbackConfig,
-  retention: () => ContactLookback,
+  rules: RulesetHolder,
   hub: PushHub,
   metrics: Metrics,
   log: Logger,
@@ -305,7 +311,7 @@ async function redisStores(
     const history = new RedisContactHistoryStore(redis, keys, {
       maxEvents: CONTACT_EVENTS_KEPT,
       maxCacheBytes: cache.historyMaxBytes,
-      retention,
+      retention: historyRetention(() => rules.current.lookback, feedback.conversionWindowMs),
     });
     const sync = await PopulationSync.start(redis, keys, backing, profiles, log, [
       (id) => history.forget(id),
@@ -317,7 +323,17 @@ async function redisStores(
     const feedbackRedis = await RedisConnection.open(redisConfig, log);
     closeOnFailure.push(feedbackRedis);
     feedbackRedis.instrument(metrics.redisCalls('feedback'));
-    const consumers = await startConsumers(feedbackRedis, keys, history, feedback, log);
+    const learned = new RedisLearnedFactsStore(redis, keys);
+    const loop = new CustomerLoopService({
+      rules,
+      history,
+      profiles,
+      learned,
+      windows: windowsOf(feedback),
+      clock,
+      announceProfileChange: (customerId) => sync.customerChanged(customerId),
+    });
+    const consumers = await startConsumers(feedbackRedis, keys, history, loop, feedback, log);
     const spool = await FeedbackSpool.open(feedback.spoolDir, log);
     const feedbackLog = RedisFeedbackLog.open(feedbackRedis, keys, spool, log, {
       shards: feedback.shards,
@@ -377,6 +393,7 @@ async function startConsumers(
   redis: RedisConnection,
   keys: RedisKeys,
   history: ContactHistoryStore,
+  loop: CustomerLoop,
   feedback: FeedbackConfig,
   log: Logger,
 ): Promise<RedisFeedbackConsumer[]> {
@@ -387,6 +404,7 @@ async function startConsumers(
         shards: feedback.shards,
         name: `${hostname()}-${process.pid}-${i}`,
         retentionMs: feedback.retentionMs,
+        loop,
       }),
     );
   }

@@ -240,6 +240,7 @@ async function readLog(file: string, size: number, io: CliIo): Promise<LogSummar
       continue;
     }
     summary.feedback++;
+    if (parsed.kind === 'outcome') continue;
     const { event, attribution } = parsed;
     if (event.type !== 'accept' || attribution.heldOut) continue;
     let offers = summary.accepted.get(event.decisionId);

@@ -63,6 +63,7 @@ const MAX_SEQ = '18446744073709551615';
 interface Counts {
   decision: number;
   feedback: number;
+  outcome: number;
   malformed: number;
 }
 
@@ -91,7 +92,7 @@ export async function runExport(
   const started = performance.now();
   const tmp = `${out}.tmp`;
   const keys = new RedisKeys(redisConfig.prefix);
-  const counts: Counts = { decision: 0, feedback: 0, malformed: 0 };
+  const counts: Counts = { decision: 0, feedback: 0, outcome: 0, malformed: 0 };
   let firstMalformed: string | null = null;
   // Any Redis trouble fails the export with its own message; the connection's warnings would be noise.
   const log = pino({ level: 'error' }, pino.destination(2));
@@ -115,7 +116,10 @@ export async function runExport(
           text += `${JSON.stringify(line)}\n`;
         }
         await writer.write(text);
-        progress.update(counts.decision + counts.feedback + counts.malformed, `shard ${shard + 1}/${shards}`);
+        progress.update(
+          counts.decision + counts.feedback + counts.outcome + counts.malformed,
+          `shard ${shard + 1}/${shards}`,
+        );
       }
     }
     await warnIfMoreShards(redis, keys, shards, io);
@@ -123,7 +127,7 @@ export async function runExport(
     await rename(tmp, out);
     const seconds = (performance.now() - started) / 1000;
     progress.finish(
-      `${formatCount(counts.decision)} decisions, ${formatCount(counts.feedback)} feedback, ${formatCount(counts.malformed)} malformed ` +
+      `${formatCount(counts.decision)} decisions, ${formatCount(counts.feedback)} feedback, ${formatCount(counts.outcome)} outcomes, ${formatCount(counts.malformed)} malformed ` +
         `from ${shards} shard${shards === 1 ? '' : 's'} to ${out} in ${seconds.toFixed(1)} s`,
     );
     if (counts.malformed > 0)
@@ -177,7 +181,7 @@ function streamEntries(reply: RedisReply, key: string): StreamEntry[] {
 }
 
 type ExportLine =
-  | { id: string; shard: number; kind: 'decision' | 'feedback'; time: string; [part: string]: unknown }
+  | { id: string; shard: number; kind: LogEntry['kind']; time: string; [part: string]: unknown }
   | { id: string; shard: number; kind: 'malformed'; reason: string; fields: LogEntryFields };
 
 /** One output line; an entry that does not decode is kept (with the reason) rather than lost. */

@@ -4,16 +4,22 @@ import { type Config, loadConfig } from '../config.js';
 import { ConfigError, RulesetError } from '../errors.js';
 import { RedisFeedbackConsumer } from '../feedback/log/redis-feedback-consumer.js';
 import { RulesetHolder } from '../ruleset/ruleset-holder.js';
-import { CONTACT_EVENTS_KEPT } from '../store/contact-history-store.js';
+import { CustomerLoopService } from '../service/customer-loop-service.js';
+import { CONTACT_EVENTS_KEPT, historyRetention } from '../store/contact-history-store.js';
+import { PopulationSync } from '../store/redis/population-sync.js';
 import { RedisConnection } from '../store/redis/redis-connection.js';
 import { RedisContactHistoryStore } from '../store/redis/redis-contact-history-store.js';
 import { RedisKeys } from '../store/redis/redis-keys.js';
+import { RedisLearnedFactsStore } from '../store/redis/redis-learned-facts-store.js';
+import { RedisProfileStore } from '../store/redis/redis-profile-store.js';
+import { TieredProfileStore } from '../store/tiered-profile-store.js';
 import { type CliIo, parseFlags, processIo, UsageError, wantsHelp } from './args.js';
 
 export const WORKER_USAGE = `Usage: offerloop worker
 
-Consumes the feedback log in Redis: counters per offer, channel, segment and day, and accepts and
-rejects into contact history; dead-letters entries that keep failing; trims the log to its
+Consumes the feedback log in Redis: counters per offer, channel, segment and day, accepts and
+rejects into contact history, outcomes and conversions credited to the customer's decisions and
+taught to the profile; dead-letters entries that keep failing; trims the log to its
 retention. Run any number of workers (they share the work), and set FEEDBACK_CONSUMERS=0 on the
 servers to leave it all to them. Configured by the server's environment variables (REDIS_URL or
 REDIS_CLUSTER_NODES, REDIS_PREFIX, OFFERLOOP_API_KEYS, OFFERLOOP_RULES, FEEDBACK_SHARDS,
@@ -55,6 +61,7 @@ export async function runWorker(
   const log = pino({ level: config.log.level });
   let rules: RulesetHolder | null = null;
   let redis: RedisConnection | null = null;
+  let sync: PopulationSync | null = null;
   try {
     // The ruleset says how long contact histories must live (its longest suppression).
     rules = await RulesetHolder.open(config.rules.dir, log);
@@ -66,13 +73,31 @@ export async function runWorker(
       maxEvents: CONTACT_EVENTS_KEPT,
       // A consumer only appends reactions, which drop what it saw: it decides nothing from it.
       maxCacheBytes: 1024 * 1024,
-      retention: () => holder.current.lookback,
+      retention: historyRetention(() => holder.current.lookback, config.feedback.conversionWindowMs),
+    });
+    // Outcomes teach profiles: the worker reads and writes them like a server, with a small memory tier.
+    const backing = await RedisProfileStore.open(redis, keys);
+    const profiles = new TieredProfileStore(backing, { maxBytes: 8 * 1024 * 1024 });
+    sync = await PopulationSync.start(redis, keys, backing, profiles, log, [(id) => history.forget(id)]);
+    const announce = sync;
+    const loop = new CustomerLoopService({
+      rules: holder,
+      history,
+      profiles,
+      learned: new RedisLearnedFactsStore(redis, keys),
+      windows: {
+        reactionMs: config.feedback.reactionWindowMs,
+        conversionMs: config.feedback.conversionWindowMs,
+      },
+      clock: Date.now,
+      announceProfileChange: (customerId) => announce.customerChanged(customerId),
     });
     const name = `${hostname()}-${process.pid}`;
     const consumer = await RedisFeedbackConsumer.start(redis, keys, history, log, {
       shards: config.feedback.shards,
       name,
       retentionMs: config.feedback.retentionMs,
+      loop,
     });
     log.info({ name, shards: config.feedback.shards }, 'offerloop worker consuming the feedback log');
     const signal = await nextSignal();
@@ -85,6 +110,7 @@ export async function runWorker(
     else log.fatal({ err }, 'worker failed');
     return 1;
   } finally {
+    sync?.close();
     rules?.close();
     redis?.close();
   }

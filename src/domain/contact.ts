@@ -1,9 +1,27 @@
 import type { Channel } from './channel.js';
 
-/** The outcomes that contact policy looks at. Feedback events map onto these. */
-export type ContactOutcome = 'impression' | 'accept' | 'reject';
+/**
+ * What a customer's history records. Contact policy counts impressions and suppresses on accepts,
+ * rejects, conversions and purchases; `held_out` is an offer a decision withheld (control group),
+ * which only attribution reads. The order is the index in the Redis encoding: append only.
+ */
+export const CONTACT_OUTCOMES = [
+  'impression',
+  'accept',
+  'reject',
+  'held_out',
+  'convert',
+  'purchase',
+  'cancel',
+] as const;
+export type ContactOutcome = (typeof CONTACT_OUTCOMES)[number];
 
-/** One past contact of a customer: an offer shown on a channel, and what they did with it. */
+/**
+ * One past contact of a customer: an offer shown (or withheld) on a channel, what they did with
+ * it, or a business outcome. An outcome (`purchase`, `cancel`) names its product, and the offer and
+ * campaign it was credited to ('' for none); `channel` is where it happened, or where the credited
+ * offer was shown.
+ */
 export interface ContactEvent {
   readonly offerId: string;
   readonly campaignId: string;
@@ -11,6 +29,8 @@ export interface ContactEvent {
   readonly outcome: ContactOutcome;
   /** Epoch milliseconds. */
   readonly at: number;
+  /** The product of an outcome; absent for events about an offer (its product is the offer's). */
+  readonly productId?: string;
 }
 
 /** How many offers have been shown so far, for offer and campaign caps. */

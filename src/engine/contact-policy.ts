@@ -1,9 +1,9 @@
 import type { Channel } from '../domain/channel.js';
 import type { ContactEvent } from '../domain/contact.js';
-import type { ChannelPolicy } from '../ruleset/snapshot.js';
+import type { ChannelPolicy, CompiledOffer } from '../ruleset/snapshot.js';
 import type { DecisionInput, WhyNot } from './decision-types.js';
 
-/** Offers a recent reaction suppresses, by offer id; null when none is. */
+/** What recent reactions suppress, by offer id, product and group (see suppressionOf); null when nothing is. */
 export type SuppressionMap = ReadonlyMap<string, WhyNot> | null;
 
 /** How many more offers this customer may be shown on the channel now, under the channel's and the global limits. */
@@ -39,26 +39,58 @@ function roomUnder(
   return room;
 }
 
-/** Offers suppressed by a recent reject or accept (on any channel), by offer id. */
+/**
+ * Keys of a SuppressionMap besides offer ids: a product (`p:<id>`) or an offer group (`g:<id>`).
+ * Offer ids never contain `:` (the ruleset schema), so the three never collide.
+ */
+const PRODUCT = 'p:';
+const GROUP = 'g:';
+
+/**
+ * What a recent reaction or outcome suppresses, on every channel: a reject the offer; an accept,
+ * a conversion or a purchase the product (every offer for it) and, where the policy says so, the
+ * offer's group too. Null when nothing is.
+ */
 export function offerSuppressions(
   history: readonly ContactEvent[],
   policy: ChannelPolicy,
   global: ChannelPolicy,
   now: number,
+  offerById: ReadonlyMap<string, CompiledOffer>,
 ): SuppressionMap {
   if (history.length === 0) return null;
   const afterReject = Math.max(policy.suppressAfterRejectMs, global.suppressAfterRejectMs);
   const afterAccept = Math.max(policy.suppressAfterAcceptMs, global.suppressAfterAcceptMs);
+  const groups = policy.suppressGroupAfterAccept || global.suppressGroupAfterAccept;
   let map: Map<string, WhyNot> | null = null;
   for (const e of history) {
-    const window = e.outcome === 'accept' ? afterAccept : e.outcome === 'reject' ? afterReject : 0;
-    if (window > 0 && e.at > now - window && e.at <= now) {
-      map ??= new Map();
+    const taken = e.outcome === 'accept' || e.outcome === 'convert' || e.outcome === 'purchase';
+    const window = taken ? afterAccept : e.outcome === 'reject' ? afterReject : 0;
+    if (window <= 0 || e.at <= now - window || e.at > now) continue;
+    map ??= new Map();
+    if (!taken) {
       // An accept outranks a reject: it explains the suppression better.
-      if (e.outcome === 'accept' || !map.has(e.offerId)) {
-        map.set(e.offerId, e.outcome === 'accept' ? 'suppressed_after_accept' : 'suppressed_after_reject');
-      }
+      if (!map.has(e.offerId)) map.set(e.offerId, 'suppressed_after_reject');
+      continue;
     }
+    const code: WhyNot = e.outcome === 'purchase' ? 'suppressed_after_purchase' : 'suppressed_after_accept';
+    const offer = e.offerId === '' ? undefined : offerById.get(e.offerId);
+    if (e.offerId !== '') map.set(e.offerId, code);
+    const product = e.productId ?? offer?.productId;
+    if (product !== undefined) map.set(PRODUCT + product, code);
+    if (groups && offer !== undefined) map.set(GROUP + offer.group, code);
   }
   return map;
+}
+
+/** Why a recent reaction suppresses this offer, by the offer, its product or its group; undefined: it does not. */
+export function suppressionOf(
+  suppressions: ReadonlyMap<string, WhyNot>,
+  offer: CompiledOffer,
+): WhyNot | undefined {
+  return (
+    suppressions.get(offer.id) ??
+    suppressions.get(PRODUCT + offer.productId) ??
+    suppressions.get(GROUP + offer.group)
+  );
 }

@@ -69,7 +69,13 @@ export function decide(input: DecisionInput): EngineDecision {
   const preferred = profile.attributes.preferredChannel === request.channel;
   const fit = preferred ? policy.preferredFit : policy.otherFit;
   const cost = policy.cost;
-  const suppressions = offerSuppressions(input.history, policy, snapshot.globalPolicy, now);
+  const suppressions = offerSuppressions(
+    input.history,
+    policy,
+    snapshot.globalPolicy,
+    now,
+    snapshot.offerById,
+  );
   const scope = decisionScope.reset(profile, request.context, now, snapshot.segments.length);
 
   // The customer's hash only when a holdout or a control group asks: most decisions need neither.

@@ -63,6 +63,7 @@ export type WhyNot =
   | 'duplicate_group'
   | 'suppressed_after_reject'
   | 'suppressed_after_accept'
+  | 'suppressed_after_purchase'
   | 'offer_cap'
   | 'campaign_cap'
   | 'budget_exhausted'

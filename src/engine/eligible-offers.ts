@@ -24,7 +24,13 @@ export function eligibleOffers(input: DecisionInput, withHeldOut = false): Compi
   const consented = !policy.requiresConsent || profile.consent[request.channel] === true;
   if (!consented || contactRoom(input, policy, snapshot.globalPolicy) <= 0) return [];
   const fit = profile.attributes.preferredChannel === request.channel ? policy.preferredFit : policy.otherFit;
-  const suppressions = offerSuppressions(input.history, policy, snapshot.globalPolicy, now);
+  const suppressions = offerSuppressions(
+    input.history,
+    policy,
+    snapshot.globalPolicy,
+    now,
+    snapshot.offerById,
+  );
   const scope = new DecisionScope().reset(profile, request.context, now, snapshot.segments.length);
   const hash = stableHash32(profile.id);
   if (inControlGroup(hash, GLOBAL_HOLDOUT_SALT, snapshot.globalHoldout)) return [];

@@ -1,5 +1,5 @@
 import type { CompiledOffer } from '../ruleset/snapshot.js';
-import type { SuppressionMap } from './contact-policy.js';
+import { type SuppressionMap, suppressionOf } from './contact-policy.js';
 import type { DecisionScope } from './decision-scope.js';
 import type { DecisionInput, WhyNot } from './decision-types.js';
 
@@ -25,7 +25,7 @@ export function screen(
   if (input.profile.holdings.has(offer.productId)) return 'holds_product';
   if (groups.includes(offer.group)) return 'duplicate_group';
   if (suppressions !== null) {
-    const code = suppressions.get(offer.id);
+    const code = suppressionOf(suppressions, offer);
     if (code !== undefined) return code;
   }
   const usage = input.usage;

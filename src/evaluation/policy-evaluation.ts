@@ -412,7 +412,7 @@ export function loggedDecisions(entries: Iterable<LogEntry>): LoggedDecision[] {
   const accepted = new Map<string, Set<string>>();
   for (const entry of entries) {
     if (entry.kind === 'decision') decisions.push(entry.decision);
-    else if (entry.event.type === 'accept' && !entry.attribution.heldOut) {
+    else if (entry.kind === 'feedback' && entry.event.type === 'accept' && !entry.attribution.heldOut) {
       let set = accepted.get(entry.event.decisionId);
       if (set === undefined) {
         set = new Set();

@@ -1,5 +1,6 @@
 import type { ContactEvent } from '../domain/contact.js';
 import { DAY_MS } from '../ruleset/time.js';
+import type { Credit } from './customer-attribution.js';
 import type { LogEntry } from './feedback-event.js';
 
 /** What the aggregates count per offer × channel × segment × UTC day. */
@@ -17,6 +18,14 @@ export const METRICS = [
   'revenue',
   'controlConversions',
   'controlRevenue',
+  // Per customer (see customer-attribution.ts): episodes opened, on the day each opened, by the
+  // offer that opened it; and the episodes that converted, with their revenue, on the same day.
+  'customers',
+  'controlCustomers',
+  'customerConversions',
+  'controlCustomerConversions',
+  'customerRevenue',
+  'controlCustomerRevenue',
 ] as const;
 export type Metric = (typeof METRICS)[number];
 
@@ -90,8 +99,13 @@ export function countersOf(entry: LogEntry): CounterIncrement[] {
         float: false,
       });
     }
+    for (const o of d.offers) if (o.opens) out.push(episodeCounter(day, o.offerId, d.channel, 'customers'));
+    for (const o of d.heldOut)
+      if (o.opens) out.push(episodeCounter(day, o.offerId, d.channel, 'controlCustomers'));
     return out;
   }
+  // An outcome's counters depend on the customer's history: see customerCounters.
+  if (entry.kind === 'outcome') return [];
   const { event, attribution: a } = entry;
   const day = dayOf(event.at);
   const field = (metric: Metric) => counterField(event.offerId, a.channel, a.segmentId, metric);
@@ -111,6 +125,46 @@ export function countersOf(entry: LogEntry): CounterIncrement[] {
   return out;
 }
 
+const episodeCounter = (day: number, offerId: string, channel: string, metric: Metric): CounterIncrement => ({
+  day,
+  field: counterField(offerId, channel, null, metric),
+  amount: 1,
+  float: false,
+});
+
+/**
+ * The per-customer counters of a credited outcome: an episode that converts (once), with its
+ * revenue, on the day and offer of the touch that opened the episode, like the episode itself.
+ */
+export function customerCounters(credit: Credit, value: number | null): CounterIncrement[] {
+  if (!credit.converts) return [];
+  const { opener } = credit;
+  const day = dayOf(opener.at);
+  const control = credit.touch.heldOut;
+  const out = [
+    episodeCounter(
+      day,
+      opener.offerId,
+      opener.channel,
+      control ? 'controlCustomerConversions' : 'customerConversions',
+    ),
+  ];
+  if (value !== null && Number.isFinite(value) && value !== 0) {
+    out.push({
+      day,
+      field: counterField(
+        opener.offerId,
+        opener.channel,
+        null,
+        control ? 'controlCustomerRevenue' : 'customerRevenue',
+      ),
+      amount: value,
+      float: true,
+    });
+  }
+  return out;
+}
+
 /**
  * The contact-history event a log entry implies, if any: accepts and rejects of shown offers, which
  * contact policy suppresses on. Impressions are recorded when the decision is made; a dismissal
@@ -118,6 +172,7 @@ export function countersOf(entry: LogEntry): CounterIncrement[] {
  */
 export function contactEventOf(entry: LogEntry): { customerId: string; event: ContactEvent } | null {
   if (entry.kind !== 'feedback' || entry.attribution.heldOut) return null;
+  // Conversions and outcomes are appended by the customer loop, which credits them first.
   const { event, attribution } = entry;
   if (event.type !== 'accept' && event.type !== 'reject') return null;
   return {

@@ -38,7 +38,40 @@ export interface LoggedOffer {
    * included (see engine/exploration.ts); 0 for a held-out offer. Off-policy evaluation divides by it.
    */
   readonly probability: number;
+  /**
+   * This offer's decision began an episode of its campaign for the customer (no episode open:
+   * see customer-attribution.ts): the customer is counted once for the campaign from here.
+   */
+  readonly opens?: true;
 }
+
+/**
+ * A business outcome an order system, a branch or the web shop reports about a customer and a
+ * product, with no decision: `purchase` (the customer now holds the product) and `cancel` (no longer
+ * does). Attributed to the customer's recent decisions by customer-attribution.ts.
+ */
+export const OUTCOME_TYPES = ['purchase', 'cancel'] as const;
+export type OutcomeType = (typeof OUTCOME_TYPES)[number];
+
+export interface OutcomeEvent {
+  readonly eventId: string;
+  readonly customerId: string;
+  readonly type: OutcomeType;
+  readonly productId: string;
+  /** Revenue of a purchase (or what a cancel loses); null when absent. */
+  readonly value: number | null;
+  readonly at: number;
+  /** The channel it happened on, when it is one of ours; null: elsewhere (see `source`). */
+  readonly channel: Channel | null;
+  /** The reporting system, e.g. `order-system`, `branch`; null when not given. */
+  readonly source: string | null;
+}
+
+/** What a client submits to the log: a reaction to an offer, or an outcome. */
+export type SubmittedEvent = FeedbackEvent | OutcomeEvent;
+
+const OUTCOME_TYPE_SET: ReadonlySet<string> = new Set(OUTCOME_TYPES);
+export const isOutcome = (e: SubmittedEvent): e is OutcomeEvent => OUTCOME_TYPE_SET.has(e.type);
 
 /** Every decision, as the decision log keeps it: what was shown, what was held out, under which rules. */
 export interface DecisionLogEntry {
@@ -65,7 +98,9 @@ export interface DecisionLogEntry {
  * - `duplicate`: its eventId (or the same reaction to the same offer) was recorded before;
  * - `unknown_decision`, `unknown_offer`: it refers to nothing this log knows;
  * - `too_late`: it happened after the attribution window of its decision;
- * - `conflict`: it contradicts the decision or an earlier reaction (e.g. reject after accept).
+ * - `conflict`: it contradicts the decision or an earlier reaction (e.g. reject after accept), or
+ *   its timestamp is in the future;
+ * - `unknown_product`, `unknown_customer`: an outcome for a product or a customer nobody knows.
  */
 export const FEEDBACK_STATUSES = [
   'accepted',
@@ -75,6 +110,8 @@ export const FEEDBACK_STATUSES = [
   'unknown_offer',
   'too_late',
   'conflict',
+  'unknown_product',
+  'unknown_customer',
 ] as const;
 export type FeedbackStatus = (typeof FEEDBACK_STATUSES)[number];
 
@@ -96,4 +133,5 @@ export interface Attribution {
 /** One entry of the feedback log (a stream entry in Redis). */
 export type LogEntry =
   | { readonly kind: 'decision'; readonly decision: DecisionLogEntry }
-  | { readonly kind: 'feedback'; readonly event: FeedbackEvent; readonly attribution: Attribution };
+  | { readonly kind: 'feedback'; readonly event: FeedbackEvent; readonly attribution: Attribution }
+  | { readonly kind: 'outcome'; readonly event: OutcomeEvent };

@@ -1,12 +1,20 @@
 import { CHANNELS, type Channel } from '../domain/channel.js';
-import type { Attribution, DecisionLogEntry, FeedbackEvent, LogEntry } from './feedback-event.js';
+import {
+  type Attribution,
+  type DecisionLogEntry,
+  type FeedbackEvent,
+  type LogEntry,
+  OUTCOME_TYPES,
+  type OutcomeEvent,
+} from './feedback-event.js';
 
 /**
  * The fields of a feedback-log stream entry. A decision is `t=d e=<DecisionLogEntry JSON>`; a
  * feedback event is `t=f e=<FeedbackEvent JSON> x=<attribution>`, where the attribution is
  * `channel|s|campaignId|segmentId` (`h` instead of `s` for an offer held out; an empty segment for
  * an untargeted campaign), copied from the decision by the intake script so that consumers never
- * look a decision up. Ids of campaigns and segments never contain `|` (the ruleset schema).
+ * look a decision up. An outcome (a purchase, a cancel) is `t=o e=<OutcomeEvent JSON>`. Ids of
+ * campaigns and segments never contain `|` (the ruleset schema).
  */
 export type LogEntryFields = Readonly<Record<string, string>>;
 
@@ -67,6 +75,19 @@ export function decodeLogEntry(fields: LogEntryFields): LogEntry {
       throw new LogEntryError('malformed feedback entry');
     }
     return { kind: 'feedback', event: e, attribution: decodeAttribution(fields.x ?? '') };
+  }
+  if (fields.t === 'o') {
+    const e = value as OutcomeEvent;
+    if (
+      typeof e.eventId !== 'string' ||
+      typeof e.customerId !== 'string' ||
+      typeof e.productId !== 'string' ||
+      !(OUTCOME_TYPES as readonly string[]).includes(e.type) ||
+      typeof e.at !== 'number'
+    ) {
+      throw new LogEntryError('malformed outcome entry');
+    }
+    return { kind: 'outcome', event: e };
   }
   throw new LogEntryError(`unknown entry type '${String(fields.t)}'`);
 }

@@ -17,6 +17,7 @@ import type {
   ChannelIndex,
   ChannelPolicy,
   CompiledCampaign,
+  CompiledLifecycleStage,
   CompiledOffer,
   CompiledSegment,
   ContactLookback,
@@ -63,6 +64,7 @@ export function compileRuleset(
   const { policies, globalPolicy } = compilePolicies(files, problem);
   const defaultBanners = compileDefaultBanners(files, problem);
   const globalHoldout = compileGlobalHoldout(files, problem);
+  const lifecycle = compileLifecycle(files, problem, offerOptions);
   if (problems.length > 0) throw new RulesetError(problems);
   // 6. The snapshot, with the candidate indexes per channel and placement.
   return {
@@ -81,6 +83,7 @@ export function compileRuleset(
     channels: CHANNELS.map((channel, i) => indexChannel(offers, channel, placements[i]!)),
     defaultBanners,
     globalHoldout,
+    lifecycle,
     associations,
   };
 }
@@ -281,6 +284,7 @@ function compileOffer(
     campaign,
     productId: internId(item.product),
     group: item.group ?? item.product,
+    holdsOnAccept: item.holdsOnAccept ?? false,
     channels: item.channels,
     value: item.value,
     weight,
@@ -352,6 +356,7 @@ function compilePolicy(source: ContactPolicySource): ChannelPolicy {
     limits: (source.limits ?? []).map((l) => ({ max: l.max, windowMs: ms(l.window) })),
     suppressAfterRejectMs: ms(source.suppressAfterReject),
     suppressAfterAcceptMs: ms(source.suppressAfterAccept),
+    suppressGroupAfterAccept: source.suppressGroupAfterAccept ?? false,
     cost: source.cost ?? 0,
     preferredFit: source.preferredChannelFit ?? 1,
     otherFit: source.otherChannelFit ?? 1,
@@ -387,6 +392,32 @@ function compileGlobalHoldout(files: readonly ParsedRulesFile[], problem: Proble
     share = value;
   }
   return share;
+}
+
+/** The lifecycle stages, in their order; one file at most defines them, each id once. */
+function compileLifecycle(
+  files: readonly ParsedRulesFile[],
+  problem: ProblemAt,
+  options: CompileOptions<EvalContext>,
+): CompiledLifecycleStage[] {
+  const stages: CompiledLifecycleStage[] = [];
+  let setBy: string | null = null;
+  for (const file of files) {
+    const sources = file.content.lifecycle;
+    if (sources === undefined) continue;
+    if (setBy !== null) problem(file, ['lifecycle'], `lifecycle is already set in ${setBy}`);
+    setBy = file.name;
+    sources.forEach((source, i) => {
+      if (stages.some((s) => s.id === source.id))
+        problem(file, ['lifecycle', i, 'id'], `duplicate lifecycle stage '${source.id}'`);
+      // Like a segment's: a stage describes the customer, not a request.
+      const when = compileOrReport(problem, file, ['lifecycle', i, 'when'], () =>
+        compileCondition(source.when, { ...options, roots: { customer: (c) => c.customer } }),
+      );
+      stages.push({ id: source.id, name: source.name ?? source.id, when: when ?? (() => false) });
+    });
+  }
+  return stages;
 }
 
 function lookbackOf(policies: readonly ChannelPolicy[]): ContactLookback {

@@ -40,6 +40,14 @@ export const rulesetSchema = {
       description:
         'Share of customers (0.02 is 2%) who are shown no offer at all, on any channel: the baseline of the whole programme. Their would-be offers are logged as held out. At most one file may set it.',
     },
+    lifecycle: {
+      type: 'array',
+      description:
+        "The customer's lifecycle stages, in order: the first whose condition holds is the stage. Evaluated whenever an outcome changes the profile (customer.lifecycleStage); each transition is recorded. Conditions read customer attributes, including what outcomes keep up to date: lifetimeRevenue, purchases, productsHeld, firstPurchaseAt, lastPurchaseAt. At most one file may set it.",
+      items: {
+        $ref: '#/definitions/lifecycleStage',
+      },
+    },
     banners: {
       type: 'array',
       description:
@@ -100,6 +108,22 @@ export const rulesetSchema = {
         perDay: {
           type: 'integer',
           minimum: 1,
+        },
+      },
+    },
+    lifecycleStage: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['id', 'when'],
+      properties: {
+        id: {
+          $ref: '#/definitions/id',
+        },
+        name: {
+          type: 'string',
+        },
+        when: {
+          $ref: '#/definitions/expression',
         },
       },
     },
@@ -317,6 +341,11 @@ export const rulesetSchema = {
         group: {
           $ref: '#/definitions/id',
         },
+        holdsOnAccept: {
+          type: 'boolean',
+          description:
+            'An accept of this offer adds its product to the customer’s holdings (an activation that is done when accepted). Otherwise only a purchase or a conversion does.',
+        },
         channels: {
           type: 'array',
           items: {
@@ -421,6 +450,11 @@ export const rulesetSchema = {
         },
         suppressAfterAccept: {
           $ref: '#/definitions/duration',
+        },
+        suppressGroupAfterAccept: {
+          type: 'boolean',
+          description:
+            'After an accept, a conversion or a purchase, every offer of the same group is suppressed too (not only the offers for that product).',
         },
         cost: {
           type: 'number',

@@ -15,6 +15,12 @@ export interface CompiledSegment {
   readonly reason: string;
 }
 
+export interface CompiledLifecycleStage {
+  readonly id: string;
+  readonly name: string;
+  readonly when: Condition<EvalContext>;
+}
+
 export interface CompiledCampaign {
   readonly ordinal: number;
   readonly id: string;
@@ -42,6 +48,8 @@ export interface CompiledOffer {
   readonly campaign: CompiledCampaign;
   readonly productId: string;
   readonly group: string;
+  /** An accept adds the product to the customer's holdings. */
+  readonly holdsOnAccept: boolean;
   readonly channels: readonly Channel[];
   readonly value: number;
   readonly weight: number;
@@ -70,6 +78,7 @@ export interface ChannelPolicy {
   readonly limits: readonly { readonly max: number; readonly windowMs: number }[];
   readonly suppressAfterRejectMs: number;
   readonly suppressAfterAcceptMs: number;
+  readonly suppressGroupAfterAccept: boolean;
   readonly cost: number;
   readonly preferredFit: number;
   readonly otherFit: number;
@@ -114,6 +123,8 @@ export interface RulesetSnapshot {
   readonly associations: Associations;
   /** Share of customers who see no offer at all (their would-be offers are logged as held out). */
   readonly globalHoldout: number;
+  /** Lifecycle stages in order: the first whose condition holds is the stage (see learning/profile-learning.ts). */
+  readonly lifecycle: readonly CompiledLifecycleStage[];
   /** Default banner per web placement, `*` for the rest; see DefaultBannerSource. */
   readonly defaultBanners: ReadonlyMap<string, WebCreative>;
 }

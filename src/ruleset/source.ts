@@ -12,6 +12,15 @@ export interface RulesFile {
   banners?: DefaultBannerSource[];
   /** Share of customers shown no offer at all, on any channel (see the schema). */
   globalHoldout?: number;
+  /** Lifecycle stages, in order: the first whose condition holds is the customer's stage. */
+  lifecycle?: LifecycleStageSource[];
+}
+
+export interface LifecycleStageSource {
+  id: string;
+  name?: string;
+  /** An expression over `customer` (docs/expressions.md). */
+  when: string;
 }
 
 /**
@@ -101,6 +110,8 @@ export interface OfferSource {
   product: string;
   /** Diversity group: at most one offer per group in a decision. Defaults to the product. */
   group?: string;
+  /** An accept adds the product to the customer's holdings (see the schema). */
+  holdsOnAccept?: boolean;
   channels: Channel[];
   /** Placements per channel; a channel without an entry accepts every placement. */
   placements?: Partial<Record<Channel, string[]>>;
@@ -129,7 +140,10 @@ export interface ContactPolicySource {
   limits?: { max: number; window: string }[];
   /** The same offer is not shown again for this long after a reject / an accept. */
   suppressAfterReject?: string;
+  /** The product (every offer for it) is not offered again for this long after an accept, a conversion or a purchase. */
   suppressAfterAccept?: string;
+  /** The offer's whole group is suppressed after an accept too. */
+  suppressGroupAfterAccept?: boolean;
   /** Cost of one contact on this channel, subtracted from the score. */
   cost?: number;
   /** Score multiplier when this is the customer's preferred channel (`customer.preferredChannel`). */

@@ -15,8 +15,10 @@ export interface DecisionResult {
   readonly engine: EngineDecision;
 }
 
-/** What the decision log keeps of a decision. */
-export function logEntryOf(d: DecisionResult): DecisionLogEntry {
+const NOTHING_OPENED: ReadonlySet<string> = new Set();
+
+/** What the decision log keeps of a decision; `opens`: the offers that opened an episode of their campaign. */
+export function logEntryOf(d: DecisionResult, opens: ReadonlySet<string> = NOTHING_OPENED): DecisionLogEntry {
   return {
     decisionId: d.decisionId,
     customerId: d.customerId,
@@ -34,6 +36,7 @@ export function logEntryOf(d: DecisionResult): DecisionLogEntry {
       propensity: c.propensity,
       prior: c.prior,
       probability: c.probability,
+      ...(opens.has(c.offer.id) ? { opens: true as const } : {}),
     })),
     heldOut: d.engine.heldOut.map((h) => ({
       offerId: h.offer.id,
@@ -43,6 +46,7 @@ export function logEntryOf(d: DecisionResult): DecisionLogEntry {
       propensity: h.propensity,
       prior: h.prior,
       probability: 0,
+      ...(opens.has(h.offer.id) ? { opens: true as const } : {}),
     })),
   };
 }

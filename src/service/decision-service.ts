@@ -9,10 +9,11 @@ import {
   type EngineDecision,
   type Exploration,
 } from '../engine/decide.js';
+import { episodeOpener } from '../feedback/customer-attribution.js';
 import type { FeedbackLog } from '../feedback/log/feedback-log.js';
 import type { LearnedModel } from '../learning/learned-model.js';
 import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
-import type { RulesetSnapshot } from '../ruleset/snapshot.js';
+import type { CompiledOffer, RulesetSnapshot } from '../ruleset/snapshot.js';
 import type { CapCounters } from '../store/cap-counters.js';
 import type { ContactHistoryStore } from '../store/contact-history-store.js';
 import type { ProfileStore } from '../store/profile-store.js';
@@ -44,6 +45,11 @@ export interface DecisionServiceDeps {
   readonly feedbackLog: Pick<FeedbackLog, 'recordDecision'>;
   readonly clock: () => number;
   readonly defaultLimit: number;
+  /**
+   * The conversion window: a decision's touch of a campaign opens an episode for the customer when
+   * none is open (feedback/customer-attribution.ts). Default: 7 days.
+   */
+  readonly conversionWindowMs?: number | undefined;
   /** The learned model for a snapshot (see LearningService); none: propensities are the affinities. */
   readonly learning?: { model(snapshot: RulesetSnapshot): LearnedModel | undefined } | undefined;
   /** ε-greedy exploration; none: every decision is greedy. */
@@ -137,16 +143,29 @@ export class DecisionService {
       const fresh =
         since === undefined
           ? engine.offers
-          : engine.offers.filter((c) => !shownInContact(seen.events, c.offer.id, command.channel, since));
-      if (fresh.length > 0) {
-        const shown = fresh.map((c) => impression(c.offer.id, c.offer.campaign.id, command.channel, now));
-        const outcome = await history.appendIfUnchanged(customerId, seen, shown);
+          : engine.offers.filter(
+              (c) => !inContact(seen.events, c.offer.id, 'impression', command.channel, since),
+            );
+      const heldOut =
+        since === undefined
+          ? engine.heldOut
+          : engine.heldOut.filter(
+              (h) => !inContact(seen.events, h.offer.id, 'held_out', command.channel, since),
+            );
+      let opens: ReadonlySet<string> = NO_OFFERS;
+      if (fresh.length + heldOut.length > 0) {
+        const touches = [
+          ...fresh.map((c) => touch(c.offer, 'impression', command.channel, now)),
+          ...heldOut.map((h) => touch(h.offer, 'held_out', command.channel, now)),
+        ];
+        const outcome = await history.appendIfUnchanged(customerId, seen, touches);
         // Too late: the caller got the fallback, which is what was shown and logged. The contact
         // history may keep these impressions (the append went through); caps err on the safe side.
         if (deadline.expired) return null;
         if (outcome.appended) {
           degraded ||= outcome.degraded;
           this.count(fresh, command, snapshot, now);
+          opens = this.episodesOpened(seen.events, touches, now);
         } else {
           // Another decision for this customer was recorded since we read the history: decide
           // again on the newer one, so that no cap is exceeded. Guarded by redis-tier.int.test.ts "exact caps"
@@ -157,7 +176,7 @@ export class DecisionService {
           engine = { ...engine, offers: [] };
         }
       }
-      return this.result(command, lookup.profile !== null, snapshot, now, degraded, engine);
+      return this.result(command, lookup.profile !== null, snapshot, now, degraded, engine, opens);
     }
   }
 
@@ -168,6 +187,23 @@ export class DecisionService {
     const engine = this.run(command, snapshot, anonymousProfile(command.customerId), [], now);
     this.count(engine.offers, command, snapshot, now);
     return this.result(command, false, snapshot, now, true, engine);
+  }
+
+  /** The offers whose touch opens an episode of their campaign: none was open (one per campaign). */
+  private episodesOpened(
+    history: readonly ContactEvent[],
+    touches: readonly ContactEvent[],
+    now: number,
+  ): Set<string> {
+    const windowMs = this.deps.conversionWindowMs ?? DEFAULT_CONVERSION_WINDOW_MS;
+    const opened = new Set<string>();
+    const campaigns = new Set<string>();
+    for (const t of touches) {
+      if (campaigns.has(t.campaignId)) continue;
+      campaigns.add(t.campaignId);
+      if (episodeOpener(history, t.campaignId, now, windowMs) === null) opened.add(t.offerId);
+    }
+    return opened;
   }
 
   /** The pure engine on what was read. */
@@ -210,6 +246,7 @@ export class DecisionService {
     now: number,
     degraded: boolean,
     engine: EngineDecision,
+    opens: ReadonlySet<string> = NO_OFFERS,
   ): DecisionResult {
     const result: DecisionResult = {
       decisionId: randomUUID(),
@@ -222,7 +259,7 @@ export class DecisionService {
       degraded,
       engine,
     };
-    this.deps.feedbackLog.recordDecision(logEntryOf(result));
+    this.deps.feedbackLog.recordDecision(logEntryOf(result, opens));
     this.deps.observer?.decided(result);
     return result;
   }
@@ -244,6 +281,9 @@ const MAX_ATTEMPTS = 3;
 const isContactImpression = (e: ContactEvent, channel: Channel, since: number): boolean =>
   e.outcome === 'impression' && e.channel === channel && e.at >= since;
 
+const NO_OFFERS: ReadonlySet<string> = new Set();
+const DEFAULT_CONVERSION_WINDOW_MS = 7 * 86_400_000;
+
 /** The history without the impressions of the contact in progress. */
 function beforeContact(
   events: readonly ContactEvent[],
@@ -253,15 +293,25 @@ function beforeContact(
   return events.filter((e) => !isContactImpression(e, channel, since));
 }
 
-function shownInContact(
+/** The contact in progress already showed (or held out) the offer. */
+function inContact(
   events: readonly ContactEvent[],
   offerId: string,
+  outcome: 'impression' | 'held_out',
   channel: Channel,
   since: number,
 ): boolean {
-  return events.some((e) => e.offerId === offerId && isContactImpression(e, channel, since));
+  return events.some(
+    (e) => e.offerId === offerId && e.outcome === outcome && e.channel === channel && e.at >= since,
+  );
 }
 
-function impression(offerId: string, campaignId: string, channel: Channel, at: number): ContactEvent {
-  return { offerId, campaignId, channel, outcome: 'impression', at };
+/** A touch of the customer: an offer shown, or held out (a control group), for attribution by customer. */
+function touch(
+  offer: CompiledOffer,
+  outcome: 'impression' | 'held_out',
+  channel: Channel,
+  at: number,
+): ContactEvent {
+  return { offerId: offer.id, campaignId: offer.campaign.id, channel, outcome, at };
 }

@@ -1,19 +1,30 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Channel } from '../domain/channel.js';
+import { knownIndex } from '../domain/intern.js';
 import { BadRequestError } from '../errors.js';
-import type {
-  FeedbackEvent,
-  FeedbackStatus,
-  FeedbackType,
-  FeedbackVerdict,
+import { CLOCK_SKEW_MS } from '../feedback/attribution.js';
+import {
+  type FeedbackStatus,
+  type FeedbackType,
+  type FeedbackVerdict,
+  isOutcome,
+  type OutcomeEvent,
+  type OutcomeType,
+  type SubmittedEvent,
 } from '../feedback/feedback-event.js';
 import type { FeedbackLog } from '../feedback/log/feedback-log.js';
+import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
 import { parseDate } from '../ruleset/time.js';
+import type { ProfileStore } from '../store/profile-store.js';
 
 /** Pauses before an unknown decision is judged again (see FeedbackService.judge). */
 const UNKNOWN_DECISION_PAUSES_MS = [100, 300, 1000];
 
-/** One event as a channel sends it (POST /v1/feedback). */
-export interface FeedbackInput {
+/** One event as a channel or a business system sends it (POST /v1/feedback). */
+export type FeedbackInput = ReactionInput | OutcomeInput;
+
+/** A reaction to an offer of a decision. */
+export interface ReactionInput {
   readonly eventId: string;
   readonly decisionId: string;
   readonly offerId: string;
@@ -22,6 +33,18 @@ export interface FeedbackInput {
   readonly value?: number | undefined;
   /** ISO 8601; default: when the server received it. */
   readonly timestamp?: string | undefined;
+}
+
+/** A business outcome for a customer and a product, without a decision (an order system's purchase). */
+export interface OutcomeInput {
+  readonly eventId: string;
+  readonly customerId: string;
+  readonly type: OutcomeType;
+  readonly productId: string;
+  readonly value?: number | undefined;
+  readonly timestamp?: string | undefined;
+  readonly channel?: Channel | undefined;
+  readonly source?: string | undefined;
 }
 
 export interface FeedbackResult {
@@ -48,6 +71,9 @@ export class FeedbackService {
     private readonly deps: {
       readonly feedbackLog: FeedbackLog;
       readonly clock: () => number;
+      /** Outcomes must name a product the catalog or the loaded data knows, and a customer the store has. */
+      readonly rules: Pick<RulesetHolder, 'current'>;
+      readonly profiles: Pick<ProfileStore, 'get'>;
       /** Hears of every batch's verdicts (metrics); must be cheap and must not throw. */
       readonly observer?: { judged(verdicts: readonly FeedbackVerdict[]): void } | undefined;
     },
@@ -55,11 +81,23 @@ export class FeedbackService {
 
   async record(inputs: readonly FeedbackInput[]): Promise<FeedbackReceipt> {
     const receivedAt = this.deps.clock();
-    const events = inputs.map((input, i): FeedbackEvent => {
+    const events = inputs.map((input, i): SubmittedEvent => {
       const at = input.timestamp === undefined ? receivedAt : parseDate(input.timestamp);
       // The schema checks the shape; parseDate what a pattern cannot (a 30 February).
       if (at === null)
         throw new BadRequestError(`events/${i}/timestamp is not a valid date: '${input.timestamp}'`);
+      if ('productId' in input) {
+        return {
+          eventId: input.eventId,
+          customerId: input.customerId,
+          type: input.type,
+          productId: input.productId,
+          value: input.value ?? null,
+          at,
+          channel: input.channel ?? null,
+          source: input.source ?? null,
+        };
+      }
       return {
         eventId: input.eventId,
         decisionId: input.decisionId,
@@ -70,7 +108,7 @@ export class FeedbackService {
         at,
       };
     });
-    const verdicts = await this.judge(events, receivedAt);
+    const verdicts = await this.judgeAll(events, receivedAt);
     this.deps.observer?.judged(verdicts);
     let accepted = 0;
     let queued = 0;
@@ -93,13 +131,51 @@ export class FeedbackService {
     };
   }
 
+  /** Outcomes are checked here first (the log knows no products or customers); the rest go to the log together. */
+  private async judgeAll(events: readonly SubmittedEvent[], receivedAt: number): Promise<FeedbackVerdict[]> {
+    const checks = await Promise.all(
+      events.map((e) => (isOutcome(e) ? this.checkOutcome(e, receivedAt) : Promise.resolve(null))),
+    );
+    if (checks.every((c) => c === null)) return this.judge(events, receivedAt);
+    const passed: number[] = [];
+    checks.forEach((c, i) => {
+      if (c === null) passed.push(i);
+    });
+    const judged = await this.judge(
+      passed.map((i) => events[i]!),
+      receivedAt,
+    );
+    const verdicts = checks as (FeedbackVerdict | null)[];
+    passed.forEach((i, k) => {
+      verdicts[i] = judged[k]!;
+    });
+    return verdicts as FeedbackVerdict[];
+  }
+
+  /** Why an outcome cannot be recorded, or null when it can. */
+  private async checkOutcome(e: OutcomeEvent, receivedAt: number): Promise<FeedbackVerdict | null> {
+    if (e.at > receivedAt + CLOCK_SKEW_MS)
+      return { status: 'conflict', reason: 'timestamp is in the future' };
+    const products = this.deps.rules.current.offers;
+    if (knownIndex(e.productId) < 0 && !products.some((o) => o.productId === e.productId))
+      return {
+        status: 'unknown_product',
+        reason: `no product '${e.productId}' in the catalog or the loaded data`,
+      };
+    const lookup = await this.deps.profiles.get(e.customerId);
+    // A store that could not answer (Redis away) does not make a customer unknown: the event is kept.
+    if (lookup.profile === null && !lookup.degraded)
+      return { status: 'unknown_customer', reason: `no customer '${e.customerId}'` };
+    return null;
+  }
+
   /**
    * Judges the events; an unknown decision is judged again after short pauses before it is
    * refused. A decision reaches the shared log a moment after its answer, so feedback sent at once
    * through another server (or worker) can arrive first: the soak bench lost 0.01-0.3 % of events
    * that way with two workers. A made-up decision id costs its sender about 1.4 s.
    */
-  private async judge(events: readonly FeedbackEvent[], receivedAt: number): Promise<FeedbackVerdict[]> {
+  private async judge(events: readonly SubmittedEvent[], receivedAt: number): Promise<FeedbackVerdict[]> {
     const verdicts = await this.deps.feedbackLog.submit(events, receivedAt);
     // Nothing else to do for almost every batch: the log's health is read only when some decision is unknown.
     if (!verdicts.some((v) => v.status === 'unknown_decision')) return verdicts;

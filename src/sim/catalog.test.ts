@@ -18,6 +18,7 @@ function merged(files: Record<string, RulesFile>): Required<Omit<RulesFile, 'glo
     offers: [],
     contactPolicies: [],
     banners: [],
+    lifecycle: [],
   };
   for (const f of Object.values(files)) {
     all.segments.push(...(f.segments ?? []));

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { ContactEvent } from '../domain/contact.js';
+import type { ContactLookback } from '../ruleset/snapshot.js';
 
 /** A customer's recent contacts as read at one revision. */
 export interface ContactHistory {
@@ -16,6 +17,23 @@ export type AppendOutcome =
   | { readonly appended: true; readonly degraded: boolean }
   /** Someone appended since `seen`: nothing was written; decide again on `newer`. */
   | { readonly appended: false; readonly newer: ContactHistory };
+
+/**
+ * How long a customer's contact history lives: as long as contact policy looks back (the ruleset in
+ * force), and at least a conversion window, for attribution by customer to find the touches.
+ */
+export function historyRetention(
+  lookback: () => ContactLookback,
+  conversionMs: number,
+): () => ContactLookback {
+  return () => {
+    const { impressionsMs, reactionsMs } = lookback();
+    return {
+      impressionsMs: Math.max(impressionsMs, conversionMs),
+      reactionsMs: Math.max(reactionsMs, conversionMs),
+    };
+  };
+}
 
 /** Contacts kept per customer, newest: policies look back weeks, not years. */
 export const CONTACT_EVENTS_KEPT = 100;
@@ -130,6 +148,7 @@ function sameEvent(a: ContactEvent, b: ContactEvent): boolean {
     a.offerId === b.offerId &&
     a.outcome === b.outcome &&
     a.channel === b.channel &&
-    a.campaignId === b.campaignId
+    a.campaignId === b.campaignId &&
+    a.productId === b.productId
   );
 }

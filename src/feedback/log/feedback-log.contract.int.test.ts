@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisProcess, startRedis } from '../../../test/support/redis.js';
+import { buildRuleset } from '../../ruleset/load.js';
 import { FeedbackService } from '../../service/feedback-service.js';
 import { MemoryContactHistoryStore } from '../../store/contact-history-store.js';
 import { RedisConnection, type RedisReply } from '../../store/redis/redis-connection.js';
@@ -303,7 +304,13 @@ describe('feedback log on Redis', () => {
 describe('feedback that arrives before its decision', () => {
   it('is judged again after a pause, so the race between servers loses nothing', async () => {
     const feedbackLog = await redisLog();
-    const service = new FeedbackService({ feedbackLog, clock: Date.now });
+    const service = new FeedbackService({
+      feedbackLog,
+      clock: Date.now,
+      // Only reactions here: outcomes would need a catalog and customers.
+      rules: { current: buildRuleset([], 0) },
+      profiles: { get: () => Promise.resolve({ profile: null, degraded: false }) },
+    });
     const decidedAt = Date.now();
     // Another server answered the decision and is still writing it when the accept arrives here.
     const receipt = service.record([

@@ -1,4 +1,4 @@
-import type { DecisionLogEntry, FeedbackEvent, FeedbackVerdict } from '../feedback-event.js';
+import type { DecisionLogEntry, FeedbackVerdict, SubmittedEvent } from '../feedback-event.js';
 
 /** How the log is doing, for /health/ready and operators. */
 export interface FeedbackLogHealth {
@@ -18,10 +18,11 @@ export interface FeedbackLog {
   /** Records a decision. Never waits and never throws: buffered, then written to the log or the spool. */
   recordDecision(entry: DecisionLogEntry): void;
   /**
-   * Judges each event against its decision and records the accepted ones. Resolves, one verdict
-   * per event in order, only when every accepted (or queued) event is durable.
+   * Judges each reaction against its decision, and each outcome by its event id alone (the service
+   * checked the rest), and records the accepted ones. Resolves, one verdict per event in order, only
+   * when every accepted (or queued) event is durable.
    */
-  submit(events: readonly FeedbackEvent[], receivedAt: number): Promise<FeedbackVerdict[]>;
+  submit(events: readonly SubmittedEvent[], receivedAt: number): Promise<FeedbackVerdict[]>;
   health(): FeedbackLogHealth;
   /** Writes out everything buffered and stops taking more. */
   close(): Promise<void>;

@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { ContactHistoryStore } from '../../store/contact-history-store.js';
 import {
+  ACCEPTED,
   type AttributionWindows,
   CLOCK_SKEW_MS,
   type DecisionFacts,
@@ -9,7 +10,16 @@ import {
   TERMINAL,
 } from '../attribution.js';
 import { contactEventOf, countersOf, FeedbackStats } from '../feedback-effects.js';
-import type { DecisionLogEntry, FeedbackEvent, FeedbackVerdict, LogEntry } from '../feedback-event.js';
+import {
+  type DecisionLogEntry,
+  type FeedbackEvent,
+  type FeedbackVerdict,
+  isOutcome,
+  type LogEntry,
+  type OutcomeEvent,
+  type SubmittedEvent,
+} from '../feedback-event.js';
+import { type CustomerLoop, concernsCustomer } from './customer-loop.js';
 import type { FeedbackLog, FeedbackLogHealth } from './feedback-log.js';
 
 /**
@@ -38,6 +48,8 @@ export interface MemoryFeedbackLogOptions {
   /** Log entries kept for inspection, newest. */
   readonly maxEntries: number;
   readonly clock: () => number;
+  /** What outcomes and conversions do to their customer; none: counters and contact history only. */
+  readonly loop?: CustomerLoop | undefined;
 }
 
 const HEALTH: FeedbackLogHealth = Object.freeze({
@@ -54,6 +66,8 @@ const HEALTH: FeedbackLogHealth = Object.freeze({
 export class MemoryFeedbackLog implements FeedbackLog {
   readonly stats = new FeedbackStats();
   private readonly decisions: LRUCache<string, DecisionRecord>;
+  /** Outcome event ids seen, for the conversion window (like the Redis intake's records). */
+  private readonly outcomeIds: LRUCache<string, true>;
   /** The newest entries, a ring: `next` is where the next one goes (over the oldest, once full). */
   private readonly recent: LogEntry[] = [];
   private next = 0;
@@ -63,6 +77,12 @@ export class MemoryFeedbackLog implements FeedbackLog {
     private readonly options: MemoryFeedbackLogOptions,
   ) {
     this.decisions = new LRUCache({ max: options.maxDecisions, ttlAutopurge: false });
+    this.outcomeIds = new LRUCache({
+      max: options.maxDecisions,
+      ttl: options.windows.conversionMs + CLOCK_SKEW_MS,
+      ttlAutopurge: false,
+      perf: { now: options.clock },
+    });
   }
 
   recordDecision(entry: DecisionLogEntry): void {
@@ -74,9 +94,13 @@ export class MemoryFeedbackLog implements FeedbackLog {
     this.apply({ kind: 'decision', decision: entry });
   }
 
-  async submit(events: readonly FeedbackEvent[], receivedAt: number): Promise<FeedbackVerdict[]> {
+  async submit(events: readonly SubmittedEvent[], receivedAt: number): Promise<FeedbackVerdict[]> {
     const verdicts: FeedbackVerdict[] = [];
     for (const event of events) {
+      if (isOutcome(event)) {
+        verdicts.push(await this.submitOutcome(event));
+        continue;
+      }
       const record = this.decisions.get(event.decisionId) ?? null;
       const facts = record === null ? null : factsOfRecord(record);
       const reactions = record?.reactions ?? null;
@@ -100,9 +124,25 @@ export class MemoryFeedbackLog implements FeedbackLog {
       const offer = facts.offers.get(event.offerId)!;
       const entry: LogEntry = { kind: 'feedback', event, attribution: { channel: facts.channel, ...offer } };
       await this.applyContact(entry);
+      await this.applyToCustomer(entry);
       this.apply(entry);
     }
     return verdicts;
+  }
+
+  private async submitOutcome(event: OutcomeEvent): Promise<FeedbackVerdict> {
+    if (this.outcomeIds.has(event.eventId))
+      return { status: 'duplicate', reason: `event ${event.eventId} was recorded before` };
+    this.outcomeIds.set(event.eventId, true);
+    const entry: LogEntry = { kind: 'outcome', event };
+    await this.applyToCustomer(entry);
+    this.apply(entry);
+    return ACCEPTED;
+  }
+
+  private async applyToCustomer(entry: LogEntry): Promise<void> {
+    if (this.options.loop !== undefined && concernsCustomer(entry))
+      this.stats.add(await this.options.loop.apply(entry));
   }
 
   /** The newest log entries, oldest first. */

@@ -10,6 +10,7 @@ import { type CounterIncrement, contactEventOf, countersOf } from '../feedback-e
 import { FEEDBACK_TYPES, type LogEntry } from '../feedback-event.js';
 import { decodeLogEntry, fieldsOf, LogEntryError } from '../log-entry.js';
 import { type GroupPosition, type StreamId, trimPoint } from '../stream-id.js';
+import { type CustomerLoop, concernsCustomer } from './customer-loop.js';
 
 /** The consumer group of the server's consumers and `offerloop worker` (unless told otherwise). */
 export const DEFAULT_FEEDBACK_GROUP = 'offerloop';
@@ -37,6 +38,8 @@ export interface FeedbackConsumerOptions {
   readonly retentionMs: number;
   /** How often to trim; default 10 s. */
   readonly trimEveryMs?: number;
+  /** What outcomes and conversions do to their customer, applied before an entry is acknowledged. */
+  readonly loop?: CustomerLoop | undefined;
 }
 
 export interface FeedbackConsumerStats {
@@ -117,7 +120,9 @@ interface RawEntry {
 
 interface Effects {
   readonly id: StreamId;
-  readonly counters: readonly CounterIncrement[];
+  /** Null: an entry deleted while pending. */
+  readonly entry: LogEntry | null;
+  counters: readonly CounterIncrement[];
   readonly contact: { readonly customerId: string; readonly event: ContactEvent } | null;
 }
 
@@ -332,7 +337,9 @@ export class RedisFeedbackConsumer {
     const effects: Effects[] = [];
     for (const raw of entries) {
       try {
-        effects.push(raw.fields === null ? { id: raw.id, counters: [], contact: null } : effectsOf(raw));
+        effects.push(
+          raw.fields === null ? { id: raw.id, entry: null, counters: [], contact: null } : effectsOf(raw),
+        );
         this.reasons.delete(raw.id);
       } catch (err) {
         const reason = err instanceof LogEntryError ? err.message : String(err);
@@ -351,6 +358,7 @@ export class RedisFeedbackConsumer {
     }
     // Rejects while Redis is unreachable; then nothing is acknowledged and the batch comes back.
     await Promise.all([...byCustomer].map(([customerId, events]) => this.history.append(customerId, events)));
+    await this.applyToCustomers(effects);
 
     const keys = [this.keys.feedbackLog(shard)];
     const keyOfDay = new Map<number, number>();
@@ -369,6 +377,32 @@ export class RedisFeedbackConsumer {
     }
     const acked = await ACK_AND_COUNT.run<number>(this.redis, keys, args, { timeoutMs: COMMAND_TIMEOUT_MS });
     this.counts.processed += acked;
+  }
+
+  /**
+   * The customer loop, in log order per customer (an outcome's credit depends on what came before
+   * it), customers in parallel. Before the acknowledgement: a failure leaves the batch pending, and
+   * the loop is idempotent when it comes back.
+   */
+  private async applyToCustomers(effects: Effects[]): Promise<void> {
+    const loop = this.options.loop;
+    if (loop === undefined) return;
+    const byCustomer = new Map<string, Effects[]>();
+    for (const e of effects) {
+      if (e.entry === null || !concernsCustomer(e.entry)) continue;
+      const id = e.entry.kind === 'decision' ? e.entry.decision.customerId : e.entry.event.customerId;
+      const list = byCustomer.get(id);
+      if (list) list.push(e);
+      else byCustomer.set(id, [e]);
+    }
+    await Promise.all(
+      [...byCustomer.values()].map(async (list) => {
+        for (const e of list) {
+          const credited = await loop.apply(e.entry!);
+          if (credited.length > 0) e.counters = [...e.counters, ...credited];
+        }
+      }),
+    );
   }
 
   private rememberReason(id: StreamId, reason: string): void {
@@ -461,7 +495,7 @@ export class RedisFeedbackConsumer {
 function effectsOf(raw: RawEntry): Effects {
   const entry = decodeLogEntry(fieldsOf(raw.fields ?? []));
   checkShape(entry);
-  return { id: raw.id, counters: countersOf(entry), contact: contactEventOf(entry) };
+  return { id: raw.id, entry, counters: countersOf(entry), contact: contactEventOf(entry) };
 }
 
 /** decodeLogEntry checks the outline; counters need the inner fields too. */
@@ -479,6 +513,17 @@ function checkShape(entry: LogEntry): void {
     if (!time(d.at) || !str(d.channel) || !d.offers.every(offerOk) || !d.heldOut.every(offerOk)) {
       throw new LogEntryError('malformed decision entry');
     }
+    return;
+  }
+  if (entry.kind === 'outcome') {
+    const o = entry.event;
+    if (
+      !time(o.at) ||
+      !str(o.customerId) ||
+      !str(o.productId) ||
+      (o.value !== null && typeof o.value !== 'number')
+    )
+      throw new LogEntryError('malformed outcome entry');
     return;
   }
   const e = entry.event;

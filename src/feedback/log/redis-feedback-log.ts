@@ -5,7 +5,14 @@ import type { RedisConnection } from '../../store/redis/redis-connection.js';
 import type { RedisKeys } from '../../store/redis/redis-keys.js';
 import { RedisScript } from '../../store/redis/redis-script.js';
 import { type AttributionWindows, CLOCK_SKEW_MS } from '../attribution.js';
-import type { DecisionLogEntry, FeedbackEvent, FeedbackStatus, FeedbackVerdict } from '../feedback-event.js';
+import {
+  type DecisionLogEntry,
+  type FeedbackEvent,
+  type FeedbackStatus,
+  type FeedbackVerdict,
+  isOutcome,
+  type SubmittedEvent,
+} from '../feedback-event.js';
 import { offerTag } from '../log-entry.js';
 import type { FeedbackLog, FeedbackLogHealth } from './feedback-log.js';
 import type { FeedbackSpool } from './feedback-spool.js';
@@ -21,6 +28,8 @@ import type { FeedbackSpool } from './feedback-spool.js';
 // [6] the server's time now (ms), then items:
 //   d, decisionId, meta `at|channel|customerId`, n, entry JSON, n × (offerId, offer tag)
 //   f, eventId, decisionId, offerId, customerId, type, at, receivedAt, event JSON
+//   o, eventId, receivedAt, outcome JSON (an outcome: checked by the service, deduplicated here by
+//     its event id, whose record `<prefix>o:<eventId>` lives as long as a conversion window)
 // Returns per item { status, reason } flattened; for an accepted event the reason slot carries
 // nothing. A decision is recorded once: a replayed one whose record exists is skipped (one that
 // showed nothing has no record; see docs/decisions/0003-feedback-log.md).
@@ -67,7 +76,18 @@ end
 local out = {}
 local i = 7
 while i <= #ARGV do
-  if ARGV[i] == 'd' then
+  if ARGV[i] == 'o' then
+    local key = prefix .. 'o:' .. ARGV[i + 1]
+    if redis.call('SET', key, '1', 'NX', 'PX', conversionMs + skew) then
+      redis.call('XADD', log, '*', 't', 'o', 'e', ARGV[i + 3])
+      out[#out + 1] = 'accepted'
+      out[#out + 1] = ''
+    else
+      out[#out + 1] = 'duplicate'
+      out[#out + 1] = 'event ' .. ARGV[i + 1] .. ' was recorded before'
+    end
+    i = i + 4
+  elseif ARGV[i] == 'd' then
     local key, n = prefix .. ARGV[i + 1], tonumber(ARGV[i + 3])
     if n > 0 and redis.call('EXISTS', key) == 1 then
       out[#out + 1] = 'duplicate'
@@ -238,7 +258,7 @@ export class RedisFeedbackLog implements FeedbackLog {
     });
   }
 
-  submit(events: readonly FeedbackEvent[], receivedAt: number): Promise<FeedbackVerdict[]> {
+  submit(events: readonly SubmittedEvent[], receivedAt: number): Promise<FeedbackVerdict[]> {
     if (this.closed) return Promise.reject(new Error('the feedback log is closed'));
     if (events.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
@@ -250,14 +270,7 @@ export class RedisFeedbackLog implements FeedbackLog {
         reject,
       };
       for (let i = 0; i < events.length; i++) {
-        const event = events[i]!;
-        const json = JSON.stringify(event);
-        this.enqueue({
-          shard: this.shardOf(event.decisionId),
-          args: feedbackArgs(event, json, receivedAt),
-          batch,
-          index: i,
-        });
+        this.enqueue({ ...this.itemOf(events[i]!, JSON.stringify(events[i]), receivedAt), batch, index: i });
       }
     });
   }
@@ -280,8 +293,15 @@ export class RedisFeedbackLog implements FeedbackLog {
     await this.spool.close();
   }
 
-  private shardOf(decisionId: string): number {
-    return this.options.shards === 1 ? 0 : stableHash32(decisionId) % this.options.shards;
+  /** A reaction goes to its decision's shard; an outcome, which has none, to its customer's. */
+  private itemOf(event: SubmittedEvent, json: string, receivedAt: number): Omit<Item, 'batch' | 'index'> {
+    if (isOutcome(event))
+      return { shard: this.shardOf(event.customerId), args: ['o', event.eventId, String(receivedAt), json] };
+    return { shard: this.shardOf(event.decisionId), args: feedbackArgs(event, json, receivedAt) };
+  }
+
+  private shardOf(id: string): number {
+    return this.options.shards === 1 ? 0 : stableHash32(id) % this.options.shards;
   }
 
   private enqueue(item: Item): void {
@@ -488,17 +508,11 @@ export class RedisFeedbackLog implements FeedbackLog {
           index: 0,
         };
       }
-      if (line.startsWith('f ')) {
+      if (line.startsWith('f ') || line.startsWith('o ')) {
         const space = line.indexOf(' ', 2);
         const json = line.slice(space + 1);
-        const event = JSON.parse(json) as FeedbackEvent;
-        const receivedAt = Number(line.slice(2, space));
-        return {
-          shard: this.shardOf(event.decisionId),
-          args: feedbackArgs(event, json, receivedAt),
-          batch: null,
-          index: 0,
-        };
+        const event = JSON.parse(json) as SubmittedEvent;
+        return { ...this.itemOf(event, json, Number(line.slice(2, space))), batch: null, index: 0 };
       }
     } catch {
       // fall through
@@ -517,12 +531,14 @@ function decisionArgs(entry: DecisionLogEntry, json: string): string[] {
 }
 
 /**
- * An item's spool line, made only when Redis fails (itemOfLine reads it back): `d <entry JSON>`, or
- * `f <receivedAt> <event JSON>`, taken from the positions decisionArgs and feedbackArgs give them.
+ * An item's spool line, made only when Redis fails (itemOfLine reads it back): `d <entry JSON>`,
+ * `f <receivedAt> <event JSON>` or `o <receivedAt> <outcome JSON>`, taken from the positions
+ * decisionArgs, feedbackArgs and itemOf give them.
  */
 function spoolLineOf(item: Item): string {
   const a = item.args;
-  return a[0] === 'd' ? `d ${a[4]}` : `f ${a[7]} ${a[8]}`;
+  if (a[0] === 'd') return `d ${a[4]}`;
+  return a[0] === 'o' ? `o ${a[2]} ${a[3]}` : `f ${a[7]} ${a[8]}`;
 }
 
 function feedbackArgs(e: FeedbackEvent, json: string, receivedAt: number): string[] {

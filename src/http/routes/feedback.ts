@@ -1,22 +1,44 @@
 import type { FastifyInstance } from 'fastify';
-import { FEEDBACK_STATUSES, FEEDBACK_TYPES } from '../../feedback/feedback-event.js';
+import { CHANNELS } from '../../domain/channel.js';
+import { FEEDBACK_STATUSES, FEEDBACK_TYPES, OUTCOME_TYPES } from '../../feedback/feedback-event.js';
 import type { FeedbackInput, FeedbackService } from '../../service/feedback-service.js';
 import type { ApiKeyAuth } from '../auth.js';
 import { errorResponseSchema } from '../error-handler.js';
 
 const id = { type: 'string', minLength: 1, maxLength: 128 } as const;
 
+/**
+ * One event: a reaction to an offer of a decision (`decisionId`, `offerId`), or a business outcome
+ * for a customer and a product without a decision (`purchase`, `cancel`: `productId`).
+ */
 export const feedbackEventSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['eventId', 'decisionId', 'offerId', 'customerId', 'type'],
+  required: ['eventId', 'customerId', 'type'],
+  if: { properties: { type: { enum: OUTCOME_TYPES } } },
+  // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then/else, never awaited
+  then: {
+    required: ['productId'],
+    not: { anyOf: [{ required: ['decisionId'] }, { required: ['offerId'] }] },
+  },
+  else: {
+    required: ['decisionId', 'offerId'],
+    not: { anyOf: [{ required: ['productId'] }, { required: ['source'] }] },
+  },
   properties: {
     eventId: { ...id, description: 'Idempotency key: an event sent twice is counted once.' },
-    decisionId: id,
-    offerId: { type: 'string', pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$' },
+    decisionId: { ...id, description: 'The decision reacted to (reactions only).' },
+    offerId: { type: 'string', pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$', description: 'Reactions only.' },
     customerId: id,
-    type: { type: 'string', enum: FEEDBACK_TYPES },
-    value: { type: 'number', description: 'Revenue of a conversion.' },
+    type: { type: 'string', enum: [...FEEDBACK_TYPES, ...OUTCOME_TYPES] },
+    productId: { ...id, description: 'The product bought or cancelled (outcomes only).' },
+    channel: {
+      type: 'string',
+      enum: CHANNELS,
+      description: 'Where an outcome happened, when on one of our channels.',
+    },
+    source: { ...id, description: 'The system reporting an outcome, e.g. order-system.' },
+    value: { type: 'number', description: 'Revenue of a conversion or a purchase.' },
     timestamp: {
       type: 'string',
       description: 'When it happened (ISO 8601 with a zone); default: when the server received it.',
@@ -58,9 +80,9 @@ export function feedbackRoutes(
       // A full batch is larger than a decision request: room for maxBatch events of ~1 KB.
       bodyLimit: deps.maxBatch * 1024,
       schema: {
-        summary: 'Record reactions to offers (a batch; idempotent by eventId)',
+        summary: 'Record reactions to offers and business outcomes (a batch; idempotent by eventId)',
         description:
-          'Answers 202 once every event is durable, with each event’s status: accepted, queued (kept in this server’s spool while Redis is unreachable), duplicate, unknown_decision, unknown_offer, too_late or conflict.',
+          'Reactions (impression, click, accept, reject, dismiss, convert) name their decision and offer; outcomes (purchase, cancel) name a customer and a product, and are credited to the customer’s recent decisions. Answers 202 once every event is durable, with each event’s status: accepted, queued (kept in this server’s spool while Redis is unreachable), duplicate, unknown_decision, unknown_offer, too_late, conflict, unknown_product or unknown_customer.',
         tags: ['feedback'],
         security: [{ apiKey: [] }],
         body: {

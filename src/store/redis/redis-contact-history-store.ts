@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { CHANNELS, channelIndex } from '../../domain/channel.js';
-import type { ContactEvent, ContactOutcome } from '../../domain/contact.js';
+import { CONTACT_OUTCOMES, type ContactEvent, type ContactOutcome } from '../../domain/contact.js';
 import { RedisUnavailableError } from '../../errors.js';
 import type { ContactLookback } from '../../ruleset/snapshot.js';
 import {
@@ -81,7 +81,7 @@ const BACKGROUND: SendOptions = { timeoutMs: 2000 };
 /** The APPEND script's "whatever the revision": a blind append, which skips events already held. */
 const ANY_REVISION = '-1';
 
-const OUTCOMES: readonly ContactOutcome[] = ['impression', 'accept', 'reject'];
+const OUTCOMES: readonly ContactOutcome[] = CONTACT_OUTCOMES;
 
 const DEGRADED: AppendOutcome = Object.freeze({ appended: true, degraded: true });
 
@@ -218,9 +218,13 @@ export class RedisContactHistoryStore implements ContactHistoryStore {
   }
 }
 
-/** `at|channel outcome|offerId|campaignId`, e.g. `1767225600000|10|gold-card|cards`. */
+/**
+ * `at|channel outcome|offerId|campaignId`, e.g. `1767225600000|10|gold-card|cards`; an outcome
+ * adds `|productId` (its offer and campaign are those credited, or empty).
+ */
 function encodeEvent(e: ContactEvent): string {
-  return `${e.at}|${channelIndex(e.channel)}${OUTCOMES.indexOf(e.outcome)}|${e.offerId}|${e.campaignId}`;
+  const head = `${e.at}|${channelIndex(e.channel)}${OUTCOMES.indexOf(e.outcome)}|${e.offerId}|${e.campaignId}`;
+  return e.productId === undefined ? head : `${head}|${e.productId}`;
 }
 
 /**
@@ -238,11 +242,13 @@ function decodeEvent(text: string): ContactEvent {
   const a = text.indexOf('|');
   const b = text.indexOf('|', a + 1);
   const c = text.indexOf('|', b + 1);
-  return {
+  const d = text.indexOf('|', c + 1);
+  const event: ContactEvent = {
     at: Number(text.slice(0, a)),
     channel: CHANNELS[text.charCodeAt(a + 1) - 48]!,
     outcome: OUTCOMES[text.charCodeAt(a + 2) - 48]!,
     offerId: text.slice(b + 1, c),
-    campaignId: text.slice(c + 1),
+    campaignId: d < 0 ? text.slice(c + 1) : text.slice(c + 1, d),
   };
+  return d < 0 ? event : { ...event, productId: text.slice(d + 1) };
 }

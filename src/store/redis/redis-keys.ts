@@ -9,6 +9,7 @@
  * - `p:pop:{V}:dirty`            customers changed through the API while V was loading
  * - `p:contacts:{id}`            list of the customer's recent contacts
  * - `p:contacts-rev:{id}`        revision of that list, for compare-and-append
+ * - `p:learned:{id}`             JSON of what outcomes taught about the customer (holdings, value, stage)
  * - `p:caps:total`               hash of offers shown, all time: `o:<offer>` and `c:<campaign>`
  * - `p:caps:day:<n>`             the same for UTC day n (expires after two days)
  * - `p:caps:spend`               hash of channel cost spent per campaign, `c:<campaign>`
@@ -18,6 +19,7 @@
  * - `p:phone:<n>`                hash of phone number → customer id, bucket n of PHONE_BUCKETS
  * - `p:fb:{S}:log`               stream of shard S of the feedback log: decisions and feedback
  * - `p:fb:{S}:d:<decisionId>`    hash: a decision's customer, offers and reactions, for attribution
+ * - `p:fb:{S}:d:o:<eventId>`     an outcome's event id, seen (idempotency), for the conversion window
  * - `p:fb:{S}:rejected`          stream: replayed events that turned out invalid (kept, not dropped)
  * - `p:fb:{S}:dead`              stream: dead letters, entries that kept failing in consumers
  * - `p:fb:{S}:stats:<day>`       hash: counters per offer × channel × segment × metric of UTC day n
@@ -43,6 +45,7 @@ export class RedisKeys {
   readonly bucket = (version: number, bucket: number): string => `${this.prefix}:pop:${version}:b:${bucket}`;
   readonly contacts = (customerId: string): string => `${this.prefix}:contacts:{${customerId}}`;
   readonly contactsRevision = (customerId: string): string => `${this.prefix}:contacts-rev:{${customerId}}`;
+  readonly learned = (customerId: string): string => `${this.prefix}:learned:{${customerId}}`;
   readonly capsTotal = (): string => `${this.prefix}:caps:total`;
   readonly capsDay = (day: number): string => `${this.prefix}:caps:day:${day}`;
   readonly capsSpend = (): string => `${this.prefix}:caps:spend`;

@@ -1,0 +1,152 @@
+import type { AttributeValue, CustomerProfile } from '../domain/profile.js';
+import { DecisionScope } from '../engine/decision-scope.js';
+import type { CompiledLifecycleStage } from '../ruleset/snapshot.js';
+
+/**
+ * A profile that learns from what the customer does. Pure: the facts an outcome teaches are kept
+ * apart from the loaded profile (so that a later bulk load, which replaces the profile, can have
+ * them applied again: docs/decisions/0007-customer-attribution.md), and applied on top of it.
+ *
+ * - A purchase (or a conversion, or an accept of an offer that `holdsOnAccept`) adds the product
+ *   to the holdings; a cancel removes it. What the facts say about a product wins over the load.
+ * - Purchases add up to the relationship value, as attributes conditions can read:
+ *   `lifetimeRevenue`, `purchases`, `productsHeld`, `firstPurchaseAt`, `lastPurchaseAt` (ISO dates).
+ * - The lifecycle stage is the first of the ruleset's stages whose condition holds, evaluated when
+ *   an outcome changed the profile; each change is a transition (when, from, to, what caused it).
+ */
+
+export type FactKind = 'purchase' | 'cancel' | 'convert' | 'accept';
+
+/** One thing the customer did, as learning sees it. */
+export interface Fact {
+  /** The idempotency key: a fact seen before changes nothing. */
+  readonly eventId: string;
+  readonly kind: FactKind;
+  readonly productId: string;
+  /** Revenue (purchases only count it); null when absent. */
+  readonly value: number | null;
+  readonly at: number;
+}
+
+export interface StageTransition {
+  readonly at: number;
+  readonly from: string | null;
+  readonly to: string | null;
+  /** What caused it, e.g. `purchase of savings-plus (event ord-1)`. */
+  readonly cause: string;
+}
+
+export interface LearnedFacts {
+  /** Product → when it was last added (purchase, conversion, accept) or removed (cancel). */
+  readonly holdings: Readonly<Record<string, { readonly held: boolean; readonly at: number }>>;
+  readonly lifetimeRevenue: number;
+  readonly purchases: number;
+  readonly firstPurchaseAt: number | null;
+  readonly lastPurchaseAt: number | null;
+  readonly stage: string | null;
+  readonly stageSince: number | null;
+  /** Newest last, the last MAX_TRANSITIONS. */
+  readonly transitions: readonly StageTransition[];
+  /** Ids of the facts applied, newest last, the last MAX_EVENTS: a redelivered fact changes nothing. */
+  readonly events: readonly string[];
+}
+
+export const MAX_TRANSITIONS = 20;
+export const MAX_EVENTS = 50;
+
+export const NO_FACTS: LearnedFacts = Object.freeze({
+  holdings: Object.freeze({}),
+  lifetimeRevenue: 0,
+  purchases: 0,
+  firstPurchaseAt: null,
+  lastPurchaseAt: null,
+  stage: null,
+  stageSince: null,
+  transitions: Object.freeze([]),
+  events: Object.freeze([]),
+});
+
+/** The facts after one more; the same facts when it was applied before. Stages are not judged here (see judgeStage). */
+export function learn(facts: LearnedFacts, fact: Fact): LearnedFacts {
+  if (facts.events.includes(fact.eventId)) return facts;
+  const events = [...facts.events, fact.eventId].slice(-MAX_EVENTS);
+  const holdings = { ...facts.holdings, [fact.productId]: { held: fact.kind !== 'cancel', at: fact.at } };
+  if (fact.kind !== 'purchase') return { ...facts, holdings, events };
+  const revenue = fact.value !== null && Number.isFinite(fact.value) ? fact.value : 0;
+  return {
+    ...facts,
+    holdings,
+    events,
+    lifetimeRevenue: round2(facts.lifetimeRevenue + revenue),
+    purchases: facts.purchases + 1,
+    firstPurchaseAt: facts.firstPurchaseAt === null ? fact.at : Math.min(facts.firstPurchaseAt, fact.at),
+    lastPurchaseAt: facts.lastPurchaseAt === null ? fact.at : Math.max(facts.lastPurchaseAt, fact.at),
+  };
+}
+
+/** The profile with the facts applied on top: holdings, relationship value and stage. */
+export function applyFacts(profile: CustomerProfile, facts: LearnedFacts): CustomerProfile {
+  if (facts === NO_FACTS) return profile;
+  const holdings = new Set(profile.holdings);
+  for (const [product, h] of Object.entries(facts.holdings)) {
+    if (h.held) holdings.add(product);
+    else holdings.delete(product);
+  }
+  const attributes: Record<string, AttributeValue> = {
+    ...profile.attributes,
+    lifetimeRevenue: facts.lifetimeRevenue,
+    purchases: facts.purchases,
+    productsHeld: holdings.size,
+  };
+  if (facts.firstPurchaseAt !== null) attributes.firstPurchaseAt = isoDate(facts.firstPurchaseAt);
+  if (facts.lastPurchaseAt !== null) attributes.lastPurchaseAt = isoDate(facts.lastPurchaseAt);
+  if (facts.stage !== null) {
+    attributes.lifecycleStage = facts.stage;
+    if (facts.stageSince !== null) attributes.lifecycleSince = isoDate(facts.stageSince);
+  }
+  return { ...profile, attributes, holdings };
+}
+
+/** The first stage whose condition holds for the profile at `now`; null when none does (or none is defined). */
+export function stageOf(
+  stages: readonly CompiledLifecycleStage[],
+  profile: CustomerProfile,
+  now: number,
+): string | null {
+  if (stages.length === 0) return null;
+  const scope = new DecisionScope().reset(profile, {}, now, 0);
+  for (const stage of stages) if (stage.when(scope)) return stage.id;
+  return null;
+}
+
+/**
+ * The facts with the stage judged on the profile they make: a changed stage is a transition
+ * caused by `cause`. `profile` is the loaded profile (without the facts).
+ */
+export function judgeStage(
+  facts: LearnedFacts,
+  profile: CustomerProfile,
+  stages: readonly CompiledLifecycleStage[],
+  now: number,
+  cause: string,
+): LearnedFacts {
+  const stage = stageOf(stages, applyFacts(profile, facts), now);
+  const current = facts.stage ?? stringOrNull(profile.attributes.lifecycleStage);
+  if (stage === current || stage === null) return facts;
+  const transition: StageTransition = { at: now, from: current, to: stage, cause };
+  return {
+    ...facts,
+    stage,
+    stageSince: now,
+    transitions: [...facts.transitions, transition].slice(-MAX_TRANSITIONS),
+  };
+}
+
+/** What caused a change, in words for the transition record. */
+export function causeOf(fact: Fact): string {
+  return `${fact.kind} of ${fact.productId} (event ${fact.eventId})`;
+}
+
+const isoDate = (ms: number): string => new Date(ms).toISOString();
+const round2 = (n: number): number => Math.round(n * 100) / 100;
+const stringOrNull = (v: AttributeValue | undefined): string | null => (typeof v === 'string' ? v : null);

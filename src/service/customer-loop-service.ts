@@ -1,0 +1,143 @@
+import type { ContactEvent } from '../domain/contact.js';
+import type { AttributionWindows } from '../feedback/attribution.js';
+import { type Credit, creditOf } from '../feedback/customer-attribution.js';
+import { type CounterIncrement, customerCounters } from '../feedback/feedback-effects.js';
+import type { LogEntry } from '../feedback/feedback-event.js';
+import type { CustomerLoop } from '../feedback/log/customer-loop.js';
+import { applyFacts, causeOf, type Fact, judgeStage, learn } from '../learning/profile-learning.js';
+import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
+import type { RulesetSnapshot } from '../ruleset/snapshot.js';
+import type { ContactHistoryStore } from '../store/contact-history-store.js';
+import type { LearnedFactsStore } from '../store/learned-facts-store.js';
+import type { ProfileStore } from '../store/profile-store.js';
+
+export interface CustomerLoopDeps {
+  readonly rules: Pick<RulesetHolder, 'current'>;
+  readonly history: ContactHistoryStore;
+  readonly profiles: ProfileStore;
+  readonly learned: LearnedFactsStore;
+  readonly windows: AttributionWindows;
+  readonly clock: () => number;
+  /** Tells every server to forget its memory copy of a customer whose profile changed. */
+  readonly announceProfileChange: (customerId: string) => Promise<void>;
+}
+
+const NONE: readonly CounterIncrement[] = Object.freeze([]);
+
+/**
+ * The loop closed on the customer (see feedback/log/customer-loop.ts): credits outcomes and
+ * conversions to the customer's recent decisions (feedback/customer-attribution.ts), records them
+ * in the contact history (where they suppress the product and mark the episode converted), and
+ * teaches the profile (learning/profile-learning.ts), writing it like a PATCH.
+ */
+export class CustomerLoopService implements CustomerLoop {
+  constructor(private readonly deps: CustomerLoopDeps) {}
+
+  async apply(entry: LogEntry): Promise<readonly CounterIncrement[]> {
+    const snapshot = this.deps.rules.current;
+    if (entry.kind === 'decision') return NONE;
+    if (entry.kind === 'outcome') {
+      const e = entry.event;
+      const fact: Fact = {
+        eventId: e.eventId,
+        kind: e.type,
+        productId: e.productId,
+        value: e.value,
+        at: e.at,
+      };
+      let counters = NONE;
+      if (e.type === 'purchase') {
+        counters = await this.credit(e.customerId, e.productId, e.at, e.value, snapshot, (credit) =>
+          credit === null && e.channel === null
+            ? null
+            : {
+                offerId: credit?.touch.offerId ?? '',
+                campaignId: credit?.touch.campaignId ?? '',
+                channel: e.channel ?? credit!.touch.channel,
+                outcome: 'purchase',
+                at: e.at,
+                productId: e.productId,
+              },
+        );
+      }
+      await this.learnFact(e.customerId, fact, snapshot);
+      return counters;
+    }
+    const { event, attribution } = entry;
+    const offer = snapshot.offerById.get(event.offerId);
+    if (offer === undefined) return NONE;
+    const fact: Fact = {
+      eventId: event.eventId,
+      kind: event.type === 'convert' ? 'convert' : 'accept',
+      productId: offer.productId,
+      value: event.value,
+      at: event.at,
+    };
+    if (event.type === 'accept') {
+      if (offer.holdsOnAccept && !attribution.heldOut) await this.learnFact(event.customerId, fact, snapshot);
+      return NONE;
+    }
+    if (event.type !== 'convert') return NONE;
+    const counters = await this.credit(
+      event.customerId,
+      offer.productId,
+      event.at,
+      event.value,
+      snapshot,
+      () => ({
+        offerId: event.offerId,
+        campaignId: attribution.campaignId,
+        channel: attribution.channel,
+        outcome: 'convert',
+        at: event.at,
+      }),
+    );
+    await this.learnFact(event.customerId, fact, snapshot);
+    return counters;
+  }
+
+  /**
+   * Credits an outcome for `productId` at `at` and records it in the history (`record`: its
+   * contact event given the credit; null: nothing to record). A redelivered outcome finds its own
+   * event in the history: it is left out of the judgement, and the append skips it.
+   */
+  private async credit(
+    customerId: string,
+    productId: string,
+    at: number,
+    value: number | null,
+    snapshot: RulesetSnapshot,
+    record: (credit: Credit | null) => ContactEvent | null,
+  ): Promise<readonly CounterIncrement[]> {
+    const { history, windows } = this.deps;
+    const productOf = (offerId: string) => snapshot.offerById.get(offerId)?.productId;
+    const held = (await history.read(customerId)).events;
+    const others = held.filter(
+      (e) =>
+        !(
+          e.at === at &&
+          (e.outcome === 'purchase' || e.outcome === 'convert') &&
+          (e.productId ?? productOf(e.offerId)) === productId
+        ),
+    );
+    const credit = creditOf(others, { productId, at }, productOf, windows.conversionMs);
+    const event = record(credit);
+    if (event !== null) await history.append(customerId, [event]);
+    return credit === null ? NONE : customerCounters(credit, value);
+  }
+
+  /** Teaches the customer's facts and writes the profile they make, with its stage judged again. */
+  private async learnFact(customerId: string, fact: Fact, snapshot: RulesetSnapshot): Promise<void> {
+    const { profiles, learned, clock, announceProfileChange } = this.deps;
+    const { profile } = await profiles.get(customerId);
+    // A customer erased (or never loaded) learns nothing: erasure must not be undone by a late event.
+    if (profile === null) return;
+    const now = clock();
+    const facts = await learned.update(customerId, (current) => {
+      const next = learn(current, fact);
+      return next === current ? current : judgeStage(next, profile, snapshot.lifecycle, now, causeOf(fact));
+    });
+    await profiles.update(customerId, (current) => (current === null ? null : applyFacts(current, facts)));
+    await announceProfileChange(customerId);
+  }
+}
