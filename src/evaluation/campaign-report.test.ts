@@ -567,3 +567,22 @@ describe('campaignReportCsv', () => {
     expect(csv).toContain('\r\n"two\nlines",110,');
   });
 });
+
+describe('lifecycle mix', () => {
+  it('counts the treated customers reached by their stage then, across offers and channels', () => {
+    const days = new Map([
+      [
+        D,
+        new Map<string, number>([
+          ['gold|web|-|customersAt:loyal', 3],
+          ['gold|call_center|-|customersAt:loyal', 2],
+          ['gold|web|-|customersAt:prospect', 7],
+          ['gold|web|-|customers', 12],
+        ]),
+      ],
+    ]);
+    const t = report(null, { from: D, to: D }, days).totals;
+    expect(t.lifecycleMix).toEqual({ loyal: 5, prospect: 7 });
+    expect(t.customers).toBe(12);
+  });
+});

@@ -117,6 +117,11 @@ export interface Metrics {
   readonly uplift: UpliftReport;
   /** Per customer episode: the headline uplift of a campaign. */
   readonly customerUplift: CustomerUpliftReport;
+  /**
+   * The treated customers reached (episodes opened), by their lifecycle stage then: the stage as
+   * last judged, or as the ruleset's stages say at the decision. Stage id → customers.
+   */
+  readonly lifecycleMix: Readonly<Record<string, number>>;
 }
 
 export interface KpiProgress {
@@ -199,6 +204,8 @@ interface Counts {
   controlCustomerConversions: number;
   customerRevenue: number;
   controlCustomerRevenue: number;
+  /** Treated customers (episodes) by their lifecycle stage when reached. */
+  stages: Record<string, number>;
 }
 
 const zeroCounts = (): Counts => ({
@@ -220,10 +227,11 @@ const zeroCounts = (): Counts => ({
   controlCustomerConversions: 0,
   customerRevenue: 0,
   controlCustomerRevenue: 0,
+  stages: {},
 });
 
 /** Each counted metric → the Counts property it adds to. `expected` is a learning input, not reported. */
-const COUNT_OF: Readonly<Partial<Record<Metric, Exclude<keyof Counts, 'cost'>>>> = {
+const COUNT_OF: Readonly<Partial<Record<Metric, Exclude<keyof Counts, 'cost' | 'stages'>>>> = {
   impressions: 'impressions',
   controls: 'controls',
   views: 'views',
@@ -249,7 +257,8 @@ interface ResolvedField {
   readonly offerId: string;
   readonly channel: string;
   readonly segment: string;
-  readonly count: Exclude<keyof Counts, 'cost'>;
+  /** What it adds to: a count, or (a `customersAt` counter) the customers of a lifecycle stage. */
+  readonly count: Exclude<keyof Counts, 'cost' | 'stages'> | { readonly stage: string };
   /** The channel's cost of one contact, for impressions; 0 otherwise. */
   readonly unitCost: number;
 }
@@ -275,7 +284,7 @@ class FieldResolver {
   private parse(field: string): ResolvedField | null {
     const parsed = parseCounterField(field);
     if (parsed === null) return null;
-    const count = COUNT_OF[parsed.metric];
+    const count = parsed.stage === null ? COUNT_OF[parsed.metric] : { stage: parsed.stage };
     const offer = this.snapshot.offerById.get(parsed.offerId);
     if (count === undefined || offer === undefined) return null;
     const policy = this.snapshot.policies[channelIndex(parsed.channel)];
@@ -291,6 +300,10 @@ class FieldResolver {
 }
 
 function add(into: Counts, field: ResolvedField, amount: number): void {
+  if (typeof field.count === 'object') {
+    into.stages[field.count.stage] = (into.stages[field.count.stage] ?? 0) + amount;
+    return;
+  }
   into[field.count] += amount;
   if (field.unitCost !== 0) into.cost += amount * field.unitCost;
 }
@@ -439,6 +452,7 @@ function metricsOf(c: Counts): Metrics {
     controlCustomerConversions: c.controlCustomerConversions,
     customerRevenue: money(c.customerRevenue),
     controlCustomerRevenue: money(c.controlCustomerRevenue),
+    lifecycleMix: { ...c.stages },
     roi: c.cost > 0 ? (c.revenue - c.cost) / c.cost : null,
     rates: {
       clickRate: ratio(c.clicks, n),

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { DAY_MS } from '../ruleset/time.js';
 import { contactEventOf, countersOf, FeedbackStats, METRICS, parseCounterField } from './feedback-effects.js';
-import type { Attribution, FeedbackEvent, FeedbackType, LogEntry, LoggedOffer } from './feedback-event.js';
+import type {
+  Attribution,
+  DecisionLogEntry,
+  FeedbackEvent,
+  FeedbackType,
+  LogEntry,
+  LoggedOffer,
+} from './feedback-event.js';
 
 const DAY = 20_000;
 const AT = DAY * DAY_MS + 3_600_000;
@@ -15,19 +22,17 @@ const offer = (offerId: string, segmentId: string | null): LoggedOffer => ({
   probability: 1,
 });
 
-const decision: LogEntry = {
-  kind: 'decision',
-  decision: {
-    decisionId: 'd1',
-    customerId: 'cust-1',
-    channel: 'web',
-    placement: 'home',
-    rulesetVersion: 'v1',
-    at: AT,
-    offers: [{ ...offer('gold-card', 'vip'), prior: 0.25 }, offer('loan', null)],
-    heldOut: [offer('travel', 'vip')],
-  },
+const logged: DecisionLogEntry = {
+  decisionId: 'd1',
+  customerId: 'cust-1',
+  channel: 'web',
+  placement: 'home',
+  rulesetVersion: 'v1',
+  at: AT,
+  offers: [{ ...offer('gold-card', 'vip'), prior: 0.25 }, offer('loan', null)],
+  heldOut: [offer('travel', 'vip')],
 };
+const decision: LogEntry = { kind: 'decision', decision: logged };
 
 const shown: Attribution = { channel: 'call_center', campaignId: 'cards', segmentId: 'vip', heldOut: false };
 const held: Attribution = { ...shown, heldOut: true };
@@ -100,6 +105,27 @@ describe('countersOf', () => {
   });
 });
 
+describe('countersOf: customer episodes', () => {
+  it('a decision that opens episodes counts their customers once, treated by stage, control apart', () => {
+    const opening: LogEntry = {
+      kind: 'decision',
+      decision: {
+        ...logged,
+        stage: 'loyal',
+        offers: [{ ...offer('gold-card', 'vip'), opens: true }, offer('loan', null)],
+        heldOut: [{ ...offer('travel', 'vip'), opens: true }],
+      },
+    };
+    const episodes = countersOf(opening).filter((c) => /customers/i.test(c.field));
+    expect(episodes).toEqual([
+      { day: DAY, field: 'gold-card|web|-|customers', amount: 1, float: false },
+      { day: DAY, field: 'gold-card|web|-|customersAt:loyal', amount: 1, float: false },
+      { day: DAY, field: 'travel|web|-|controlCustomers', amount: 1, float: false },
+    ]);
+    expect(countersOf(decision).filter((c) => /customers/i.test(c.field))).toEqual([]);
+  });
+});
+
 describe('contactEventOf', () => {
   it('turns accepts and rejects of shown offers into contact events', () => {
     expect(contactEventOf(feedback('accept', shown))).toEqual({
@@ -125,14 +151,21 @@ describe('parseCounterField', () => {
       channel: 'web',
       segmentId: null,
       metric: 'impressions',
+      stage: null,
     });
-    for (const metric of METRICS) {
+    for (const metric of METRICS.filter((m) => m !== 'customersAt')) {
       expect(parseCounterField(`o|email|seg|${metric}`)?.metric).toBe(metric);
     }
+    expect(parseCounterField('o|web|-|customersAt:loyal')).toMatchObject({
+      metric: 'customersAt',
+      stage: 'loyal',
+    });
   });
 
   it('returns null for anything else', () => {
     expect(parseCounterField('o|web|-|nope')).toBeNull();
+    expect(parseCounterField('o|web|-|customersAt')).toBeNull();
+    expect(parseCounterField('o|web|-|customers:loyal')).toBeNull();
     expect(parseCounterField('o|web|impressions')).toBeNull();
   });
 });

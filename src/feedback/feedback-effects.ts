@@ -26,6 +26,8 @@ export const METRICS = [
   'controlCustomerConversions',
   'customerRevenue',
   'controlCustomerRevenue',
+  // Treated episodes by the customer's lifecycle stage when it opened: `customersAt:<stage>`.
+  'customersAt',
 ] as const;
 export type Metric = (typeof METRICS)[number];
 
@@ -46,6 +48,8 @@ export interface CounterField {
   readonly channel: string;
   readonly segmentId: string | null;
   readonly metric: Metric;
+  /** The lifecycle stage of a `customersAt` counter; null for every other metric. */
+  readonly stage: string | null;
 }
 
 const REACTION_METRIC: ReadonlyMap<string, Metric> = new Map([
@@ -63,7 +67,7 @@ export function counterField(
   offerId: string,
   channel: string,
   segmentId: string | null,
-  metric: Metric,
+  metric: Metric | `customersAt:${string}`,
 ): string {
   return `${offerId}|${channel}|${segmentId ?? '-'}|${metric}`;
 }
@@ -99,7 +103,12 @@ export function countersOf(entry: LogEntry): CounterIncrement[] {
         float: false,
       });
     }
-    for (const o of d.offers) if (o.opens) out.push(episodeCounter(day, o.offerId, d.channel, 'customers'));
+    for (const o of d.offers) {
+      if (!o.opens) continue;
+      out.push(episodeCounter(day, o.offerId, d.channel, 'customers'));
+      if (d.stage !== undefined)
+        out.push(episodeCounter(day, o.offerId, d.channel, `customersAt:${d.stage}`));
+    }
     for (const o of d.heldOut)
       if (o.opens) out.push(episodeCounter(day, o.offerId, d.channel, 'controlCustomers'));
     return out;
@@ -125,7 +134,12 @@ export function countersOf(entry: LogEntry): CounterIncrement[] {
   return out;
 }
 
-const episodeCounter = (day: number, offerId: string, channel: string, metric: Metric): CounterIncrement => ({
+const episodeCounter = (
+  day: number,
+  offerId: string,
+  channel: string,
+  metric: Metric | `customersAt:${string}`,
+): CounterIncrement => ({
   day,
   field: counterField(offerId, channel, null, metric),
   amount: 1,
@@ -190,12 +204,18 @@ export function contactEventOf(entry: LogEntry): { customerId: string; event: Co
 /** The parts of a counter field, for reports; null when it is not one. */
 export function parseCounterField(field: string): CounterField | null {
   const parts = field.split('|');
-  if (parts.length !== 4 || !(METRICS as readonly string[]).includes(parts[3]!)) return null;
+  if (parts.length !== 4) return null;
+  const colon = parts[3]!.indexOf(':');
+  const metric = colon < 0 ? parts[3]! : parts[3]!.slice(0, colon);
+  const stage = colon < 0 ? null : parts[3]!.slice(colon + 1);
+  if (!(METRICS as readonly string[]).includes(metric) || (metric === 'customersAt') !== (stage !== null))
+    return null;
   return {
     offerId: parts[0]!,
     channel: parts[1]!,
     segmentId: parts[2] === '-' ? null : parts[2]!,
-    metric: parts[3] as Metric,
+    metric: metric as Metric,
+    stage,
   };
 }
 

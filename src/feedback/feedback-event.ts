@@ -84,6 +84,11 @@ export interface DecisionLogEntry {
   readonly at: number;
   /** How many offers the decision could show (the request's limit within the contact limits). */
   readonly limit?: number;
+  /**
+   * The customer's lifecycle stage, when the decision opened an episode of a campaign (for the
+   * lifecycle mix of the customers a campaign reached).
+   */
+  readonly stage?: string;
   /** True when this decision explored (one slot shows a uniformly drawn candidate). */
   readonly explored?: boolean;
   readonly offers: readonly LoggedOffer[];

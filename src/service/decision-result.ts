@@ -18,7 +18,11 @@ export interface DecisionResult {
 const NOTHING_OPENED: ReadonlySet<string> = new Set();
 
 /** What the decision log keeps of a decision; `opens`: the offers that opened an episode of their campaign. */
-export function logEntryOf(d: DecisionResult, opens: ReadonlySet<string> = NOTHING_OPENED): DecisionLogEntry {
+export function logEntryOf(
+  d: DecisionResult,
+  opens: ReadonlySet<string> = NOTHING_OPENED,
+  stage: string | null = null,
+): DecisionLogEntry {
   return {
     decisionId: d.decisionId,
     customerId: d.customerId,
@@ -28,6 +32,7 @@ export function logEntryOf(d: DecisionResult, opens: ReadonlySet<string> = NOTHI
     at: d.decidedAt,
     limit: d.engine.limit,
     explored: d.engine.explored,
+    ...(stage === null ? {} : { stage }),
     offers: d.engine.offers.map((c) => ({
       offerId: c.offer.id,
       campaignId: c.offer.campaign.id,

@@ -12,6 +12,7 @@ import {
 import { episodeOpener } from '../feedback/customer-attribution.js';
 import type { FeedbackLog } from '../feedback/log/feedback-log.js';
 import type { LearnedModel } from '../learning/learned-model.js';
+import { stageOf } from '../learning/profile-learning.js';
 import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
 import type { CompiledOffer, RulesetSnapshot } from '../ruleset/snapshot.js';
 import type { CapCounters } from '../store/cap-counters.js';
@@ -176,7 +177,9 @@ export class DecisionService {
           engine = { ...engine, offers: [] };
         }
       }
-      return this.result(command, lookup.profile !== null, snapshot, now, degraded, engine, opens);
+      // The customer's stage, for the lifecycle mix of the customers campaigns reach: as last judged, or as the rules say now.
+      const stage = opens.size === 0 ? null : stageNow(profile, snapshot, now);
+      return this.result(command, lookup.profile !== null, snapshot, now, degraded, engine, opens, stage);
     }
   }
 
@@ -247,6 +250,7 @@ export class DecisionService {
     degraded: boolean,
     engine: EngineDecision,
     opens: ReadonlySet<string> = NO_OFFERS,
+    stage: string | null = null,
   ): DecisionResult {
     const result: DecisionResult = {
       decisionId: randomUUID(),
@@ -259,7 +263,7 @@ export class DecisionService {
       degraded,
       engine,
     };
-    this.deps.feedbackLog.recordDecision(logEntryOf(result, opens));
+    this.deps.feedbackLog.recordDecision(logEntryOf(result, opens, stage));
     this.deps.observer?.decided(result);
     return result;
   }
@@ -282,6 +286,11 @@ const isContactImpression = (e: ContactEvent, channel: Channel, since: number): 
   e.outcome === 'impression' && e.channel === channel && e.at >= since;
 
 const NO_OFFERS: ReadonlySet<string> = new Set();
+
+function stageNow(profile: CustomerProfile, snapshot: RulesetSnapshot, now: number): string | null {
+  const judged = profile.attributes.lifecycleStage;
+  return typeof judged === 'string' ? judged : stageOf(snapshot.lifecycle, profile, now);
+}
 const DEFAULT_CONVERSION_WINDOW_MS = 7 * 86_400_000;
 
 /** The history without the impressions of the contact in progress. */

@@ -493,6 +493,7 @@
     const parts = [
       h('div', { class: 'cards' }, kpiSection(byDay.kpi), totalsSection(t)),
       customerUpliftSection(t.customerUplift, pending),
+      lifecycleSection(t.lifecycleMix),
       upliftSection(t.uplift, pending),
       funnelSection(t, hasData, pending),
       ratesSection(byDay.groups, hasData, pending),
@@ -556,6 +557,31 @@
    * The headline: the uplift of the conversion rate per customer episode, treated against control,
    * with the two groups side by side (customers, converted, rate, revenue per customer).
    */
+  /** The customers the campaign reached, by their lifecycle stage then (rules/lifecycle.yaml). */
+  function lifecycleSection(mix) {
+    const entries = Object.entries(mix || {})
+      .filter(([, n]) => isNumber(n) && n > 0)
+      .sort((a, b) => b[1] - a[1]);
+    const total = entries.reduce((sum, [, n]) => sum + n, 0);
+    if (total === 0)
+      return section(
+        'lifecycle-mix',
+        'Customers reached by lifecycle stage',
+        noData('No customers reached yet in this range.'),
+      );
+    return section(
+      'lifecycle-mix',
+      'Customers reached by lifecycle stage',
+      definitions(
+        entries.map(([stage, n]) => [
+          stage,
+          `${n.toLocaleString('en')} (${pct(n / total, 0)})`,
+          { 'data-stage': stage },
+        ]),
+      ),
+    );
+  }
+
   function customerUpliftSection(cu, pending) {
     const u = cu || {};
     const interval = intervalOf(u);

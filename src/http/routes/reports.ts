@@ -97,6 +97,12 @@ const metricsProperties = {
       },
     },
   },
+  lifecycleMix: {
+    type: 'object',
+    description:
+      'Treated customers reached (episodes opened), by their lifecycle stage then: stage id → customers.',
+    additionalProperties: { type: 'number' },
+  },
   customerUplift: {
     type: 'object',
     description:
