@@ -37,7 +37,7 @@ import {
   historyRetention,
   MemoryContactHistoryStore,
 } from './store/contact-history-store.js';
-import { MemoryLearnedFactsStore } from './store/learned-facts-store.js';
+import { type LearnedFactsStore, MemoryLearnedFactsStore } from './store/learned-facts-store.js';
 import { MemoryProfileStore } from './store/memory-profile-store.js';
 import { MemoryPhoneDirectory, type PhoneDirectory } from './store/phone-directory.js';
 import { readProfilesFile } from './store/profile-file.js';
@@ -122,7 +122,7 @@ export async function createServices(
       timeoutMs: config.redis ? config.decisions.timeoutMs : 0,
     };
     const decisions = new DecisionService({ ...decisionDeps, observer: metrics.decisions });
-    const dossiers = new DossierService({ rules, profiles, history, clock });
+    const dossiers = new DossierService({ rules, profiles, history, learned: stores.learned, clock });
     const profileUpdates = new ProfileService({
       profiles,
       history,
@@ -233,6 +233,8 @@ async function playDemo(
 interface Stores {
   readonly profiles: ProfileStore;
   readonly history: ContactHistoryStore;
+  /** What outcomes taught about each customer (erasure deletes it). */
+  readonly learned: LearnedFactsStore;
   readonly counters: CapCounters;
   readonly feedbackLog: FeedbackLog;
   readonly stats: StatsReader;
@@ -258,11 +260,12 @@ async function embeddedStores(
   const initial = await initialProfiles(data, rules, log);
   const profiles = new MemoryProfileStore(initial);
   const history = new MemoryContactHistoryStore();
+  const learned = new MemoryLearnedFactsStore();
   const loop = new CustomerLoopService({
     rules,
     history,
     profiles,
-    learned: new MemoryLearnedFactsStore(),
+    learned,
     windows: windowsOf(feedback),
     clock,
     announceProfileChange: () => Promise.resolve(),
@@ -277,6 +280,7 @@ async function embeddedStores(
   return {
     profiles,
     history,
+    learned,
     phones: new MemoryPhoneDirectory(initial),
     callRegistry: new MemoryCallRegistry(),
     counters: new MemoryCapCounters(),
@@ -349,6 +353,7 @@ async function redisStores(
     return {
       profiles,
       history,
+      learned,
       counters,
       feedbackLog,
       // Reports read on the feedback connection, so that a year of counters never delays a decision.

@@ -4,7 +4,7 @@ import { normalizePhone, type PhoneDirectory, phoneOf } from '../store/phone-dir
 import type { ProfileStore } from '../store/profile-store.js';
 import type { CallRegistry, CallState } from './call-registry.js';
 import type { DecisionResult, DecisionService } from './decision-service.js';
-import type { DossierService } from './dossier-service.js';
+import type { Dossier, DossierService } from './dossier-service.js';
 
 type Context = Readonly<Record<string, AttributeValue>>;
 
@@ -59,7 +59,8 @@ export interface CallPush {
   readonly customerKnown: boolean;
   readonly at: number;
   readonly context?: Readonly<Record<string, unknown>>;
-  readonly dossier?: object;
+  /** On call.started and call.context: what the agent sees of the caller, as GET /v1/customers/:id. */
+  readonly dossier?: Dossier;
 }
 
 /** Delivers a call push with its decision; answers how many sessions of this server got it. */
@@ -70,7 +71,8 @@ export interface CallPublisher {
 /**
  * The call center's real-time path: on call.started, decide for the caller and push the dossier and
  * the offers to the agent's screens; on call.context, decide again with what the agent learned and
- * push the change; on call.ended, tell the screens to clear.
+ * push the change, with the dossier read again (an outcome during the call, a purchase, changes the
+ * relationship the agent sees); on call.ended, tell the screens to clear.
  */
 export class CallService {
   constructor(private readonly deps: CallServiceDeps) {}
@@ -123,8 +125,9 @@ export class CallService {
       reason: event.reason ?? before.reason,
     };
     await this.deps.callRegistry.put(call);
-    const decision = call.customerId === null ? null : await this.decide(call);
-    return this.push(call, 'call.context', decision, null);
+    if (call.customerId === null) return this.push(call, 'call.context', null, null);
+    const [decision, dossier] = await Promise.all([this.decide(call), this.dossierOf(call.customerId)]);
+    return this.push(call, 'call.context', decision, dossier);
   }
 
   private async ended(callId: string): Promise<CallOutcome> {
@@ -143,7 +146,7 @@ export class CallService {
     });
   }
 
-  private async dossierOf(customerId: string): Promise<object | null> {
+  private async dossierOf(customerId: string): Promise<Dossier | null> {
     try {
       return await this.deps.dossiers.dossier(customerId);
     } catch (err) {
@@ -166,7 +169,7 @@ export class CallService {
     call: CallState,
     event: CallEvent['type'],
     decision: DecisionResult | null,
-    dossier: object | null,
+    dossier: Dossier | null,
   ): CallOutcome {
     const sessions = this.deps.publisher.publish(
       {

@@ -1,7 +1,9 @@
 /*
  * The agent desktop (GET /agent/): signs in with an agent id and an API key, subscribes to the
  * agent's calls over the WebSocket gateway, shows the caller and the offers of each call, and sends
- * the agent's Accept / Reject back as feedback (docs/channels.md). No framework, no build step.
+ * the agent's Accept / Reject back as feedback (docs/channels.md): the caller's relationship (stage,
+ * value, stage changes) and recent contacts come from the dossier of the push. No framework, no
+ * build step.
  * Guarded by test/browser/agent-desktop.int.test.ts.
  */
 (() => {
@@ -13,6 +15,31 @@
   const PREFERRED = ['name', 'phone', 'age', 'tenureYears', 'lifecycle', 'region', 'clv', 'preferredChannel'];
   const SHOWN_ATTRIBUTES = 6;
   const LABELS = { clv: 'Lifetime value', tenureYears: 'Years with us', preferredChannel: 'Prefers' };
+  /** Attributes the relationship section shows (from dossier.relationship): not repeated among the caller's. */
+  const RELATIONSHIP_ATTRIBUTES = new Set([
+    'lifecycleStage',
+    'lifecycleSince',
+    'lifetimeRevenue',
+    'purchases',
+    'productsHeld',
+    'firstPurchaseAt',
+    'lastPurchaseAt',
+  ]);
+  const SHOWN_TRANSITIONS = 3;
+  const SHOWN_CONTACTS = 8;
+  const OUTCOME_LABELS = {
+    impression: 'Shown',
+    accept: 'Accepted',
+    reject: 'Rejected',
+    convert: 'Converted',
+    purchase: 'Purchase',
+    cancel: 'Cancelled',
+  };
+  const CHANNEL_LABELS = { call_center: 'call center', sales_force: 'sales force', web: 'web' };
+  // A fixed locale: the same figures on every desk (and in the tests); no currency is known here.
+  const money = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
+  const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
   // The top of the page, the elements every console has and the DOM helpers are console.js's
   // (text only, never HTML from a message).
@@ -272,8 +299,10 @@
     ui.heading.textContent = call.customerId ? `Call with ${call.customerId}` : 'Call with an unknown caller';
     ui.call.dataset.callId = call.callId || '';
     const parts = [renderCaller(call)];
+    if (call.customerKnown && call.dossier) parts.push(renderRelationship(call.dossier));
     if (call.context) parts.push(renderContext(call.context));
     parts.push(h('h3', {}, 'Offers'), renderOffers(call));
+    if (call.customerKnown && call.dossier) parts.push(renderContacts(call.dossier));
     ui.body.replaceChildren(...parts);
   }
 
@@ -292,7 +321,8 @@
     }
     const attrs = d.attributes && typeof d.attributes === 'object' ? d.attributes : {};
     const names = PREFERRED.filter((n) => n in attrs);
-    for (const n of Object.keys(attrs)) if (!names.includes(n)) names.push(n);
+    for (const n of Object.keys(attrs))
+      if (!names.includes(n) && !RELATIONSHIP_ATTRIBUTES.has(n)) names.push(n);
     const dl = h('dl', {}, h('dt', {}, 'Customer'), h('dd', {}, d.customerId ?? call.customerId));
     for (const n of names.slice(0, SHOWN_ATTRIBUTES))
       dl.append(h('dt', {}, label(n)), h('dd', {}, shown(attrs[n])));
@@ -313,6 +343,108 @@
       ),
     );
     return h('section', { 'aria-label': 'Caller' }, h('h3', {}, 'Caller'), box);
+  }
+
+  /** Stage, value and the last stage changes: what outcomes taught about this customer. */
+  function renderRelationship(d) {
+    const r = d.relationship && typeof d.relationship === 'object' ? d.relationship : null;
+    const box = h('div', { class: 'relationship' });
+    const section = h('section', { 'aria-label': 'Relationship' }, h('h3', {}, 'Relationship'), box);
+    if (!r) {
+      box.append(h('p', { class: 'muted' }, 'No relationship on file.'));
+      return section;
+    }
+    const stage = r.stage && typeof r.stage === 'object' ? r.stage : null;
+    const stageText = stage ? h('span', { class: 'stage' }, stage.name || stage.id) : '—';
+    const since = stage?.since ? [' since ', time(stage.since, dateFormat)] : [];
+    const dl = h(
+      'dl',
+      {},
+      h('dt', {}, 'Stage'),
+      h('dd', { 'data-field': 'stage', 'data-stage': stage ? stage.id : null }, stageText, ...since),
+      h('dt', {}, 'Lifetime revenue'),
+      h('dd', { 'data-field': 'lifetime-revenue' }, amount(r.lifetimeRevenue)),
+      h('dt', {}, 'Products held'),
+      h('dd', { 'data-field': 'products-held' }, shown(r.productsHeld)),
+      h('dt', {}, 'Purchases'),
+      h('dd', { 'data-field': 'purchases' }, shown(r.purchases)),
+      h('dt', {}, 'Last purchase'),
+      h(
+        'dd',
+        { 'data-field': 'last-purchase' },
+        r.lastPurchaseAt ? time(r.lastPurchaseAt, dateFormat) : 'none yet',
+      ),
+    );
+    const transitions = Array.isArray(r.transitions) ? r.transitions.slice(0, SHOWN_TRANSITIONS) : [];
+    const changes = h('div', {}, h('h4', {}, 'Stage changes'));
+    if (transitions.length === 0) changes.append(h('p', { class: 'muted' }, 'No stage changes yet.'));
+    else {
+      changes.append(
+        h(
+          'ol',
+          { class: 'transitions' },
+          ...transitions.map((t) =>
+            h(
+              'li',
+              {},
+              time(t.at, dateFormat),
+              ': ',
+              stageName(t.from),
+              ' → ',
+              h('strong', {}, stageName(t.to)),
+              t.cause ? h('span', { class: 'cause' }, ` (${t.cause})`) : null,
+            ),
+          ),
+        ),
+      );
+    }
+    box.append(dl, changes);
+    return section;
+  }
+
+  function stageName(ref) {
+    return ref && typeof ref === 'object' ? ref.name || ref.id : 'none';
+  }
+
+  function amount(value) {
+    return typeof value === 'number' && Number.isFinite(value) ? money.format(value) : '—';
+  }
+
+  /** A <time> with the ISO instant as its machine-readable value, formatted for the agent. */
+  function time(iso, format) {
+    const date = new Date(iso);
+    if (typeof iso !== 'string' || Number.isNaN(date.getTime())) return '—';
+    return h('time', { datetime: iso }, format.format(date));
+  }
+
+  /** What happened lately, newest first: offers shown and reactions, purchases and cancels with their product. */
+  function renderContacts(d) {
+    const contacts = Array.isArray(d.recentContacts) ? d.recentContacts : [];
+    const section = h('section', { 'aria-label': 'Recent contacts' }, h('h3', {}, 'Recent contacts'));
+    // The dossier already leaves out offers withheld by a control group; an older server may not.
+    const shownContacts = contacts.filter((c) => c && c.outcome !== 'held_out').slice(0, SHOWN_CONTACTS);
+    if (shownContacts.length === 0) {
+      section.append(h('p', { class: 'muted' }, 'No recent contacts.'));
+      return section;
+    }
+    const list = h('ol', { class: 'contacts' });
+    for (const c of shownContacts) {
+      const what = c.outcome === 'purchase' || c.outcome === 'cancel' ? c.productId : c.offerId;
+      const where = CHANNEL_LABELS[c.channel] || c.channel;
+      list.append(
+        h(
+          'li',
+          { 'data-outcome': c.outcome },
+          time(c.at, dateTimeFormat),
+          ' ',
+          h('strong', {}, OUTCOME_LABELS[c.outcome] || c.outcome),
+          what ? ` · ${what}` : null,
+          where ? h('span', { class: 'muted' }, ` (${where})`) : null,
+        ),
+      );
+    }
+    section.append(list);
+    return section;
   }
 
   function label(name) {

@@ -7,12 +7,14 @@ import { channelIndex } from '../../src/domain/channel.js';
 import type { FeedbackEvent, FeedbackType } from '../../src/feedback/feedback-event.js';
 import { MemoryFeedbackLog } from '../../src/feedback/log/memory-feedback-log.js';
 import type { CallOutcome } from '../../src/service/call-service.js';
+import type { Dossier } from '../../src/service/dossier-service.js';
 import type { Services } from '../../src/services.js';
 import { demoWorld, listen, type TestServer, testServer } from '../helpers.js';
 import { launchBrowser } from '../support/browser.js';
 
 // The agent desktop (/agent/) in a real Chromium: sign in, subscribe over the WebSocket gateway,
-// a CTI call pushes the caller and the offers, Accept goes back as feedback, the call ends.
+// a CTI call pushes the caller and the offers, Accept goes back as feedback, the call ends; what
+// purchases teach (stage, lifetime revenue, stage changes) shows on the call screen.
 
 /** POST /v1/interactions/calls's answer (docs/channels.md). */
 type CallAnswer = CallOutcome;
@@ -23,7 +25,12 @@ const CUSTOMER = 'cust-7';
 /** Nothing to pitch by phone at first; with the intent `card_issue`, the Gold re-issue. */
 const CARD_ISSUE_CUSTOMER = 'cust-292';
 const REISSUE_OFFER = 'card-gold-reissue-cc';
+/** A customer no other test here touches: what purchases teach is all theirs. */
+const RELATIONSHIP_CUSTOMER = 'cust-31';
 const POLL = { timeout: 5_000, interval: 50 };
+/** The desktop's amounts: two decimals, en-US grouping. */
+const money = (n: number) =>
+  new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(n);
 
 describe('the agent desktop', () => {
   let server: TestServer;
@@ -192,6 +199,87 @@ describe('the agent desktop', () => {
     await callEvent({ type: 'call.ended', callId: 'c-2' });
     await call.getByRole('heading', { name: 'Waiting for a call' }).waitFor();
     expect(await call.getByText('lost my card').count()).toBe(0);
+    await page.close();
+  });
+
+  /**
+   * What the order system would send: a purchase of `productId` by the caller, now, on `channel`
+   * (the contact history records an outcome credited to no offer only when it names its channel).
+   */
+  async function purchase(eventId: string, productId: string, value: number, channel: string): Promise<void> {
+    const res = await fetch(`${origin}/v1/feedback`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer desk-key', 'content-type': 'application/json' },
+      body: JSON.stringify({
+        events: [{ eventId, customerId: RELATIONSHIP_CUSTOMER, type: 'purchase', productId, value, channel }],
+      }),
+    });
+    expect(res.status, await res.clone().text()).toBe(202);
+    expect(await res.json()).toMatchObject({ results: [{ eventId, status: 'accepted' }] });
+  }
+
+  async function dossier(customerId: string): Promise<Dossier> {
+    const res = await fetch(`${origin}/v1/customers/${customerId}`, {
+      headers: { authorization: 'Bearer desk-key' },
+    });
+    expect(res.status).toBe(200);
+    return (await res.json()) as Dossier;
+  }
+
+  it('shows the relationship purchases taught: stage, lifetime revenue, stage changes and recent purchases', async () => {
+    const [first, second] = [...new Set(services.rules.current.offers.map((o) => o.productId))]
+      .filter((p) => !services.rules.current.offers.some((o) => o.productId === p && o.holdsOnAccept))
+      .slice(0, 2);
+    assert(first !== undefined && second !== undefined, 'the example rules offer two products');
+    const before = (await dossier(RELATIONSHIP_CUSTOMER)).relationship;
+
+    // A purchase before the call: the profile learns it, and the call's dossier shows it.
+    await purchase('ord-desk-1', first, 1250, 'web');
+    const after = (await dossier(RELATIONSHIP_CUSTOMER)).relationship;
+    expect(after).toMatchObject({
+      lifetimeRevenue: before.lifetimeRevenue + 1250,
+      purchases: before.purchases + 1,
+      stage: { source: 'recorded' },
+    });
+    assert(after.stage !== null);
+    const stageName = services.rules.current.lifecycle.find((s) => s.id === after.stage?.id)?.name;
+    expect(after.stage.name).toBe(stageName);
+    expect(after.transitions[0]?.cause).toContain('ord-desk-1');
+
+    const page = await context.newPage();
+    await signIn(page, AGENT, 'desk-key');
+    await page.locator('#status[data-state="connected"]').waitFor();
+    await callEvent({
+      type: 'call.started',
+      callId: 'c-5',
+      agentId: AGENT,
+      customerId: RELATIONSHIP_CUSTOMER,
+    });
+    const relationship = page.locator('#call').getByRole('region', { name: 'Relationship' });
+    const field = (name: string) => relationship.locator(`[data-field="${name}"]`);
+    await field('stage').waitFor();
+    expect(await field('stage').getAttribute('data-stage')).toBe(after.stage.id);
+    expect(await field('stage').textContent()).toContain(after.stage.name);
+    expect(await field('lifetime-revenue').textContent()).toBe(money(after.lifetimeRevenue));
+    expect(await field('products-held').textContent()).toBe(String(after.productsHeld));
+    expect(await field('last-purchase').locator('time').getAttribute('datetime')).toBe(after.lastPurchaseAt);
+    const changes = relationship.locator('.transitions li');
+    expect(await changes.count()).toBe(Math.min(3, after.transitions.length));
+    expect(await changes.first().textContent()).toContain(after.stage.name);
+    const contacts = page.locator('#call').getByRole('region', { name: 'Recent contacts' });
+    expect(await contacts.locator('li[data-outcome="purchase"]').first().textContent()).toContain(first);
+    expect(await contacts.locator('li[data-outcome="held_out"]').count()).toBe(0);
+
+    // A purchase during the call: the next call.context pushes the dossier read again.
+    await purchase('ord-desk-2', second, 80.5, 'call_center');
+    await callEvent({ type: 'call.context', callId: 'c-5', intent: 'order_status' });
+    await expect
+      .poll(() => field('lifetime-revenue').textContent(), POLL)
+      .toBe(money(after.lifetimeRevenue + 80.5));
+    expect(await contacts.locator('li[data-outcome="purchase"]').first().textContent()).toContain(second);
+    expect(await contacts.locator('li[data-outcome="purchase"]').count()).toBeGreaterThanOrEqual(2);
+
+    await callEvent({ type: 'call.ended', callId: 'c-5' });
     await page.close();
   });
 

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { CONTACT_OUTCOMES } from '../../domain/contact.js';
 import type { ProfileRecord } from '../../domain/profile.js';
 import { type ProfilePatch, profilePatchSchema } from '../../domain/profile-patch.js';
 import { profileRecordSchema } from '../../domain/profile-schema.js';
@@ -6,6 +7,11 @@ import type { DossierService } from '../../service/dossier-service.js';
 import type { ProfileService } from '../../service/profile-service.js';
 import type { ApiKeyAuth } from '../auth.js';
 import { errorResponseSchema } from '../error-handler.js';
+
+const stageRef = {
+  type: 'object',
+  properties: { id: { type: 'string' }, name: { type: 'string' } },
+} as const;
 
 const dossierSchema = {
   type: 'object',
@@ -37,15 +43,50 @@ const dossierSchema = {
         },
       },
     },
+    relationship: {
+      type: 'object',
+      description:
+        'What outcomes taught: the lifecycle stage (recorded when an outcome last changed the profile; when none is, the ruleset’s stage judged now, without `since`), its last transitions newest first, and the relationship value.',
+      properties: {
+        stage: {
+          type: ['object', 'null'],
+          properties: {
+            ...stageRef.properties,
+            since: { type: ['string', 'null'] },
+            source: { type: 'string', enum: ['recorded', 'judged'] },
+          },
+        },
+        transitions: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              at: { type: 'string' },
+              from: { ...stageRef, type: ['object', 'null'] },
+              to: { ...stageRef, type: ['object', 'null'] },
+              cause: { type: 'string', description: 'e.g. `purchase of savings-plus (event ord-1)`' },
+            },
+          },
+        },
+        lifetimeRevenue: { type: 'number' },
+        purchases: { type: 'integer' },
+        productsHeld: { type: 'integer' },
+        firstPurchaseAt: { type: ['string', 'null'] },
+        lastPurchaseAt: { type: ['string', 'null'] },
+      },
+    },
     recentContacts: {
       type: 'array',
+      description:
+        'Newest first: offers shown and reactions to them, conversions, purchases and cancels (offers a control group withheld are left out). `productId`: the product of the offer or of the outcome; an outcome credited to no offer has `offerId` "".',
       items: {
         type: 'object',
         properties: {
           offerId: { type: 'string' },
           campaignId: { type: 'string' },
           channel: { type: 'string' },
-          outcome: { type: 'string' },
+          outcome: { type: 'string', enum: CONTACT_OUTCOMES.filter((o) => o !== 'held_out') },
+          productId: { type: 'string' },
           at: { type: 'string' },
         },
       },
@@ -136,7 +177,7 @@ export function customerRoutes(
       onRequest: deps.auth.require('decide'),
       schema: {
         summary:
-          "The agent's dossier of a customer: attributes, holdings, affinities, segments, recent contacts",
+          "The agent's dossier of a customer: attributes, holdings, relationship (lifecycle stage, transitions, value), affinities, segments, associations, recent contacts",
         tags: ['customers'],
         security: [{ apiKey: [] }],
         params: idParams,
