@@ -11,7 +11,13 @@ import { MemoryContactHistoryStore } from '../../store/contact-history-store.js'
 import { RedisConnection, type RedisReply } from '../../store/redis/redis-connection.js';
 import { RedisKeys } from '../../store/redis/redis-keys.js';
 import { type AttributionWindows, CLOCK_SKEW_MS } from '../attribution.js';
-import type { DecisionLogEntry, FeedbackEvent, FeedbackVerdict } from '../feedback-event.js';
+import type {
+  DecisionLogEntry,
+  FeedbackEvent,
+  FeedbackVerdict,
+  OutcomeEvent,
+  SubmittedEvent,
+} from '../feedback-event.js';
 import type { FeedbackLog } from './feedback-log.js';
 import { FeedbackSpool } from './feedback-spool.js';
 import { MemoryFeedbackLog } from './memory-feedback-log.js';
@@ -65,10 +71,24 @@ function event(
   };
 }
 
+let outcomes = 0;
+function outcome(at: number): OutcomeEvent {
+  return {
+    eventId: `o${++outcomes}`,
+    customerId: 'c1',
+    type: 'purchase',
+    productId: 'gold-card',
+    value: 120,
+    at,
+    channel: null,
+    source: 'order-system',
+  };
+}
+
 interface Case {
   readonly name: string;
   /** Submitted in one batch, `now` = receivedAt. */
-  readonly events: (d: string, decidedAt: number) => FeedbackEvent[];
+  readonly events: (d: string, decidedAt: number) => SubmittedEvent[];
   readonly expected: readonly (readonly [FeedbackVerdict['status'], string | null])[];
   /** Decision age at submit time. */
   readonly age?: number;
@@ -166,6 +186,18 @@ const CASES: readonly Case[] = [
     ],
   },
   {
+    name: 'an outcome beside a reaction, then the same outcome again (by event id)',
+    events: (d, t) => {
+      const purchase = outcome(t + 1000);
+      return [purchase, event(d, 'click', t + 1000), { ...purchase, value: 99 }];
+    },
+    expected: [
+      ['accepted', null],
+      ['accepted', null],
+      ['duplicate', 'event o0 was recorded before'],
+    ],
+  },
+  {
     name: 'two clicks and two impressions of one offer',
     events: (d, t) => [
       event(d, 'click', t),
@@ -235,12 +267,15 @@ describe.each([
     const id = `d-${++seq}`;
     feedbackLog.recordDecision(decision(id, decidedAt));
     const first = seq + 1;
+    const firstOutcome = outcomes + 1;
     const events = c.events(id, decidedAt);
     const verdicts = await feedbackLog.submit(events, clock());
     // The first case's duplicate names the first event's id, known only now.
     const expected = c.expected.map(([status, reason]) => ({
       status,
-      reason: reason?.replace('event e0 ', `event e${first} `) ?? null,
+      reason:
+        reason?.replace('event e0 ', `event e${first} `).replace('event o0 ', `event o${firstOutcome} `) ??
+        null,
     }));
     expect(verdicts).toEqual(expected);
     await feedbackLog.close();
@@ -267,12 +302,14 @@ describe('feedback log on Redis', () => {
     const at = Date.now() - 60_000;
     const valid = event(id, 'click', at + 10);
     const unknown = event('no-such-decision', 'click', at + 10);
+    const purchase = outcome(at + 20);
     // What a server that died while Redis was down leaves: a decision, its click (twice, as a
     // client retry), and an event for a decision nobody made.
     const left = await FeedbackSpool.open(dir, log);
     await left.append([
       `d ${JSON.stringify(decision(id, at))}`,
       ...[valid, valid, unknown].map((e) => `f ${Date.now()} ${JSON.stringify(e)}`),
+      ...[purchase, purchase].map((e) => `o ${Date.now()} ${JSON.stringify(e)}`),
     ]);
     await left.close();
 
@@ -288,7 +325,7 @@ describe('feedback log on Redis', () => {
       string,
       string[],
     ][];
-    expect(entries.map(([, fields]) => fields[1])).toEqual(['d', 'f']);
+    expect(entries.map(([, fields]) => fields[1])).toEqual(['d', 'f', 'o']);
     const rejected = (await send(['XRANGE', keys.feedbackRejected(0), '-', '+'])) as unknown as [
       string,
       string[],

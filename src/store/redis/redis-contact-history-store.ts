@@ -196,7 +196,8 @@ export class RedisContactHistoryStore implements ContactHistoryStore {
     options?: SendOptions,
   ): Promise<[string] | [string, string[]]> {
     const retention = this.options.retention();
-    const ttl = events.some((e) => e.outcome !== 'impression')
+    // Touches (shown and held-out offers) live as long as impressions; reactions and outcomes longer.
+    const ttl = events.some((e) => e.outcome !== 'impression' && e.outcome !== 'held_out')
       ? retention.reactionsMs
       : retention.impressionsMs;
     return APPEND.run(
