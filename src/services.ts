@@ -126,6 +126,7 @@ export async function createServices(
     const profileUpdates = new ProfileService({
       profiles,
       history,
+      learned: stores.learned,
       announceProfileChange: stores.announceProfileChange,
       phones: stores.phones,
     });

@@ -130,6 +130,7 @@ async function reference(fileName: string, format?: 'ndjson' | 'csv') {
     badCount: bad.length,
     bad: bad.slice(0, 20),
     carriedOver: 0,
+    relearned: 0,
     deletedKeys: 0,
   };
   return { result, population: { dictionary: dictionary.toJSON(), buckets } };

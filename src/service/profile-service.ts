@@ -3,12 +3,15 @@ import { type CustomerProfile, type ProfileRecord, profileFromRecord } from '../
 import { applyPatch, type ProfilePatch } from '../domain/profile-patch.js';
 import { NotFoundError } from '../errors.js';
 import type { ContactHistoryStore } from '../store/contact-history-store.js';
+import type { LearnedFactsStore } from '../store/learned-facts-store.js';
 import type { PhoneDirectory } from '../store/phone-directory.js';
 import type { ProfileStore } from '../store/profile-store.js';
 
 export interface ProfileServiceDeps {
   readonly profiles: ProfileStore;
   readonly history: ContactHistoryStore;
+  /** What outcomes taught about the customer: erased with the profile, or a later load would apply it again. */
+  readonly learned: LearnedFactsStore;
   /** Tells every server to forget its memory copy of the customer (a no-op for the embedded store). */
   readonly announceProfileChange: (customerId: string) => Promise<void>;
   readonly phones: PhoneDirectory;
@@ -36,11 +39,12 @@ export class ProfileService {
     return next;
   }
 
-  /** Erases profile, affinities and contact history; afterwards the customer is served as anonymous. */
+  /** Erases profile, affinities, contact history and learned facts; afterwards the customer is served as anonymous. */
   async erase(customerId: string): Promise<{ erased: boolean }> {
     const [existed] = await Promise.all([
       this.deps.profiles.delete(customerId),
       this.deps.history.erase(customerId),
+      this.deps.learned.erase(customerId),
     ]);
     await this.deps.announceProfileChange(customerId);
     return { erased: existed };

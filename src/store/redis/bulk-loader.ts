@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { applyFacts } from '../../learning/profile-learning.js';
 import type { SymbolDictionary } from '../profile-codec.js';
 import type { BadLine } from '../profile-file.js';
 import type { ProfileFormat } from '../profile-lines.js';
@@ -13,6 +14,7 @@ import {
 } from './population-version.js';
 import type { RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
+import { RedisLearnedFactsStore } from './redis-learned-facts-store.js';
 import { phoneBucketOf } from './redis-phone-directory.js';
 import {
   type ChunkEncoder,
@@ -69,6 +71,11 @@ export interface LoadResult {
   readonly bad: readonly BadLine[];
   /** Customers changed through the API during the load and carried over into the new version. */
   readonly carriedOver: number;
+  /**
+   * Customers of the new version whose learned facts (what outcomes taught: holdings, relationship
+   * value, lifecycle stage) were applied again on top of the loaded profile.
+   */
+  readonly relearned: number;
   /** Keys of older versions deleted after the flip. */
   readonly deletedKeys: number;
   /**
@@ -92,7 +99,9 @@ export function defaultLoadWorkers(): number {
  * Loads a whole population as a new version and flips to it when complete: profiles are written
  * into keys of the new version (pipelined), then its meta, then the customers changed through the
  * API meanwhile are carried over, then one SET moves the `current` pointer and a message tells
- * every server. Older versions are deleted after a grace period. A failed or aborted load leaves
+ * every server. Just before the flip, what outcomes taught each customer (learned facts) is applied
+ * again on top of the loaded profiles, so that a load does not undo it. Older versions are deleted
+ * after a grace period. A failed or aborted load leaves
  * the current version untouched and no keys behind.
  *
  * The file comes as its raw bytes (NDJSON or CSV, lines as profileLines() reads them) in chunks of
@@ -167,6 +176,8 @@ async function loadVersion(
     const previous = await readCurrentVersionNumber(redis, keys);
     const population = await readVersion(redis, keys, version, 0);
     let carriedOver = await carryOverChanges(redis, keys, previous, population);
+    // After the carry-over: a profile changed through the API during the load gets the facts too.
+    const relearned = await applyLearnedFacts(redis, keys, population);
     await redis.send(keys.currentVersion(), ['SET', keys.currentVersion(), String(version)], {
       timeoutMs: 0,
     });
@@ -188,6 +199,7 @@ async function loadVersion(
       badCount: written.badCount,
       bad: written.bad,
       carriedOver,
+      relearned,
       deletedKeys,
       loadSeconds,
     };
@@ -347,6 +359,29 @@ async function carryOverChanges(
       });
   }
   return ids.length;
+}
+
+/**
+ * Applies every customer's learned facts again to their profile in the new version (re-encoded for
+ * it), so that a load, which replaces profiles, keeps what outcomes taught. Customers with facts
+ * but without a profile in the new version are left out: the load decides who exists. Facts learned
+ * after this pass change the profile through the API and are carried over like any other change.
+ */
+async function applyLearnedFacts(
+  redis: RedisConnection,
+  keys: RedisKeys,
+  next: PopulationVersion,
+): Promise<number> {
+  let applied = 0;
+  await new RedisLearnedFactsStore(redis, keys).each(async (id, facts) => {
+    const key = keys.bucket(next.version, next.bucketOf(id));
+    const bytes = await redis.send<Buffer | null>(key, ['HGET', key, id], { buffers: true, timeoutMs: 0 });
+    if (bytes === null) return;
+    const profile = applyFacts(next.codec.decode(id, bytes), facts);
+    await redis.send(key, ['HSET', key, id, next.codec.encode(profile)], { timeoutMs: 0 });
+    applied++;
+  });
+  return applied;
 }
 
 /** Deletes the keys of the population versions `doomed` selects (after a flip: all but the new one). */
