@@ -38,6 +38,12 @@ interface Totals {
   controlConversions: number;
   funnel: { stage: string; count: number }[];
   uplift: { uplift: number | null; ci95: [number, number] | null };
+  customerUplift: {
+    treated: { customers: number; conversions: number };
+    control: { customers: number; conversions: number };
+    uplift: number | null;
+    ci95: [number, number] | null;
+  };
 }
 
 const get = async (url: string) => {
@@ -62,7 +68,7 @@ describe('the demo starts with a history', () => {
     expect(decision.json().decidedAt).toBe(new Date(NOW).toISOString());
   });
 
-  it('the README campaign cards-upgrade has impressions, accepts, conversions, a funnel and an uplift interval', async () => {
+  it('the README campaign cards-upgrade has impressions, accepts, converting customers, a funnel and an uplift interval', async () => {
     const list = await get('/v1/reports/campaigns');
     const listed = list.campaigns.find((c: { id: string }) => c.id === 'cards-upgrade');
     expect(listed.totals.impressions).toBeGreaterThan(0);
@@ -70,16 +76,26 @@ describe('the demo starts with a history', () => {
     const t = report.totals;
     expect(t.impressions).toBeGreaterThan(100);
     expect(t.accepts).toBeGreaterThan(0);
-    expect(t.conversions).toBeGreaterThan(0);
     expect(t.controls).toBeGreaterThan(0);
     expect(t.funnel.map((s) => s.count)).toEqual([t.impressions, t.accepts, t.conversions]);
-    expect(t.uplift.ci95).toEqual([expect.any(Number), expect.any(Number)]);
-    expect(t.uplift.uplift).toBeGreaterThan(0);
+    // Purchases are outcome events (the order system's), credited by customer: the uplift is per customer.
+    const u = t.customerUplift;
+    expect(u.treated.customers).toBeGreaterThan(100);
+    expect(u.treated.conversions).toBeGreaterThan(0);
+    expect(u.control.customers).toBeGreaterThan(0);
+    expect(u.ci95).toEqual([expect.any(Number), expect.any(Number)]);
+    expect(u.uplift).toBeGreaterThan(0);
+  });
+
+  it('has control customers who convert: purchases are credited to held-out offers too', async () => {
+    const list: { campaigns: { id: string; totals: Totals }[] } = await get('/v1/reports/campaigns');
+    const converting = list.campaigns.filter((c) => c.totals.customerUplift.control.conversions > 0);
+    expect(converting.length).toBeGreaterThan(0);
   });
 
   it('has campaigns that clearly lift conversions and one that does nothing (go-digital)', async () => {
     const list: { campaigns: { id: string; totals: Totals }[] } = await get('/v1/reports/campaigns');
-    const interval = (id: string) => list.campaigns.find((c) => c.id === id)!.totals.uplift.ci95!;
+    const interval = (id: string) => list.campaigns.find((c) => c.id === id)!.totals.customerUplift.ci95!;
     for (const id of ['protect-your-home', 'everyday-cover']) {
       expect(interval(id)[0], id).toBeGreaterThan(0);
     }

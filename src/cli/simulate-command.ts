@@ -63,8 +63,9 @@ export const SIMULATE_USAGE = `Usage: offerloop simulate [--customers N] [--inte
 Runs a synthetic population whose true response to every offer is known through the real engine,
 feedback log and learning, and compares the accept rates of four policies on the same interactions:
 learning (learned propensities with exploration), static (precomputed affinities only), random
-choice, and the oracle that knows the truth. Prints each campaign's measured uplift (against its
-control group) next to the true one.
+choice, and the oracle that knows the truth. Purchases are reported as outcome events and credited
+by customer; prints each campaign's measured uplift per customer episode (treated against control
+customers, as its report computes it) next to the true one.
 
 ${formatFlags(FLAGS)}
 `;
@@ -167,10 +168,11 @@ function table(r: SimulationResult, seconds: number): string {
   out += row('last quarter', r.lastQuarterAcceptRate);
   const q = r.lastQuarterAcceptRate;
   out += `\nlearning / oracle over the last quarter: ${(q.learning / q.oracle).toFixed(3)}; learning / static: ${(q.learning / q.static).toFixed(3)}\n\n`;
-  out += `${'uplift (conversion rate)'.padEnd(26)}${'measured'.padStart(10)}${'95% interval'.padStart(22)}${'truth'.padStart(10)}   treated / control\n`;
+  out += `${'uplift per customer'.padEnd(26)}${'measured'.padStart(10)}${'95% interval'.padStart(22)}${'truth'.padStart(10)}   converted / customers, treated · control\n`;
   for (const u of r.uplift) {
     const ci = u.ci95 === null ? '–' : `[${pct(u.ci95[0])}, ${pct(u.ci95[1])}]`;
-    out += `  ${u.campaignId.padEnd(24)}${pct(u.measured).padStart(10)}${ci.padStart(22)}${pct(u.truth).padStart(10)}   ${formatCount(u.treated)} / ${formatCount(u.control)}\n`;
+    const groups = `${formatCount(u.treatedConversions)} / ${formatCount(u.treated)} · ${formatCount(u.controlConversions)} / ${formatCount(u.control)}`;
+    out += `  ${u.campaignId.padEnd(24)}${pct(u.measured).padStart(10)}${ci.padStart(22)}${pct(u.truth).padStart(10)}   ${groups}\n`;
   }
   out += `\n${seconds.toFixed(1)} s\n`;
   return out;

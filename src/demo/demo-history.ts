@@ -3,12 +3,15 @@
  * service, feedback intake, feedback log and learning, on the demo clock, so that the demo server
  * starts with reports, uplift, learned estimates and dossiers that have something true to show.
  * Nothing is written by hand: the counters are what the feedback log made of the events.
+ * Purchases come as the order system reports them, outcome events by customer and product, from
+ * treated and control customers alike: the customer loop credits them to the customer's latest
+ * touch, so the per-customer uplift compares like with like.
  *
  * `cust-1` … `cust-100` are left out (see UNTOUCHED_CUSTOMERS): the README's tour meets them fresh.
  */
 import { CHANNELS, type Channel } from '../domain/channel.js';
 import { dayOf } from '../feedback/feedback-effects.js';
-import type { FeedbackStatus, FeedbackType } from '../feedback/feedback-event.js';
+import type { FeedbackStatus } from '../feedback/feedback-event.js';
 import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
 import type { CompiledOffer } from '../ruleset/snapshot.js';
 import { DAY_MS } from '../ruleset/time.js';
@@ -17,7 +20,13 @@ import type { FeedbackInput, FeedbackService } from '../service/feedback-service
 import type { LearningService } from '../service/learning-service.js';
 import { Rng, round } from '../sim/random.js';
 import type { DemoClock } from './demo-clock.js';
-import { controlConversion, demoTraffic, respond, UNTOUCHED_CUSTOMERS } from './demo-world.js';
+import {
+  controlConversion,
+  type DemoReaction,
+  demoTraffic,
+  respond,
+  UNTOUCHED_CUSTOMERS,
+} from './demo-world.js';
 
 export interface DemoHistoryDeps {
   readonly clock: DemoClock;
@@ -42,11 +51,13 @@ export interface CampaignHistory {
   /** Offers of the campaign held out for its control group. */
   heldOut: number;
   accepts: number;
+  /** Purchases of the campaign's products after a showing, and after a control group's hold-out. */
   conversions: number;
   controlConversions: number;
   /**
-   * The true uplift of a showing, averaged over the offers shown: what the campaign report's uplift
-   * (conversions per impression, treated minus control) estimates.
+   * The true uplift of a showing, averaged over the offers shown: P(purchase | shown) −
+   * P(purchase | not shown). The report's per-customer uplift counts a customer's showings of a
+   * campaign within a week as one episode, so it measures somewhat more where customers come back.
    */
   trueUplift: number | null;
 }
@@ -79,21 +90,36 @@ class PendingEvent {
     readonly decisionId: string,
     readonly customerId: string,
     readonly offer: CompiledOffer,
-    readonly type: FeedbackType,
+    readonly type: DemoReaction['type'],
     /** A purchase by a customer in the offer's control group. */
     readonly heldOut: boolean,
   ) {}
 
-  /** As a channel sends it; a purchase carries the offer's value as its revenue. */
+  /**
+   * A reaction as a channel sends it; a purchase as the order system reports it, by customer and
+   * product without a decision, with the offer's value as its revenue.
+   */
   input(eventNumber: number): FeedbackInput {
+    const eventId = `demo-${eventNumber}`;
+    const timestamp = isoSecond(this.at);
+    if (this.type === 'purchase') {
+      return {
+        eventId,
+        customerId: this.customerId,
+        type: 'purchase',
+        productId: this.offer.productId,
+        value: this.offer.value,
+        timestamp,
+        source: 'order-system',
+      };
+    }
     return {
-      eventId: `demo-${eventNumber}`,
+      eventId,
       decisionId: this.decisionId,
       offerId: this.offer.id,
       customerId: this.customerId,
       type: this.type,
-      value: this.type === 'convert' ? this.offer.value : undefined,
-      timestamp: isoSecond(this.at),
+      timestamp,
     };
   }
 }
@@ -153,7 +179,7 @@ export async function playDemoHistory(
         const { type, offer, heldOut } = part[k]!;
         const c = campaign(offer.campaign.id);
         if (type === 'accept') c.accepts++;
-        else if (type === 'convert') {
+        else if (type === 'purchase') {
           if (heldOut) c.controlConversions++;
           else c.conversions++;
         }
@@ -205,7 +231,7 @@ export async function playDemoHistory(
       campaign(held.offer.campaign.id).heldOut++;
       const after = controlConversion(rng, held.offer.campaign.id, held.prior);
       if (after !== null) {
-        schedule(new PendingEvent(decidedAt + after, decisionId, customerId, held.offer, 'convert', true));
+        schedule(new PendingEvent(decidedAt + after, decisionId, customerId, held.offer, 'purchase', true));
       }
     }
   }

@@ -80,7 +80,7 @@ describe('respond', () => {
     let truth = 0;
     for (let i = 0; i < n; i++) {
       const r = respond(rng, campaignId, prior, 'call_center');
-      if (r.reactions.some((x) => x.type === 'convert')) converted++;
+      if (r.reactions.some((x) => x.type === 'purchase')) converted++;
       if (controlConversion(rng, campaignId, prior) !== null) control++;
       truth += r.trueUplift;
     }
@@ -112,7 +112,7 @@ describe('respond', () => {
       for (const r of web) {
         expect(r.afterMs).toBeGreaterThanOrEqual(0);
         // Reactions within the attribution window of a day, purchases within three days.
-        expect(r.afterMs).toBeLessThan(r.type === 'convert' ? 4 * DAY : DAY);
+        expect(r.afterMs).toBeLessThan(r.type === 'purchase' ? 4 * DAY : DAY);
       }
     }
   });

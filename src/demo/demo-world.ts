@@ -157,16 +157,19 @@ function busyness(at: number, start: number, end: number): number {
   return hourly * daily * growth;
 }
 
-/** A reaction a customer will send about an offer, `afterMs` after the decision. */
+/**
+ * What a customer does about an offer, `afterMs` after the decision: a reaction the channel sends,
+ * or a `purchase` of the offer's product, which the order system reports by customer (an outcome).
+ */
 export interface DemoReaction {
-  readonly type: 'impression' | 'click' | 'accept' | 'reject' | 'dismiss' | 'convert';
+  readonly type: 'impression' | 'click' | 'accept' | 'reject' | 'dismiss' | 'purchase';
   readonly afterMs: number;
 }
 
 /** What a customer does with an offer shown to them, and how much the showing changed their buying. */
 export interface DemoResponse {
   readonly reactions: readonly DemoReaction[];
-  /** The true uplift of this showing: P(convert | shown) − P(convert | not shown). */
+  /** The true uplift of this showing: P(purchase | shown) − P(purchase | not shown). */
   readonly trueUplift: number;
 }
 
@@ -226,7 +229,7 @@ export function respond(rng: Rng, campaignId: string, prior: number, channel: Ch
   }
   const taken = reactions.some((r) => r.type === 'accept');
   const caused = taken && rng.chance(truth.convertAfterAccept);
-  if (caused || rng.chance(organic)) reactions.push({ type: 'convert', afterMs: t + purchaseDelay(rng) });
+  if (caused || rng.chance(organic)) reactions.push({ type: 'purchase', afterMs: t + purchaseDelay(rng) });
   return { reactions, trueUplift: (1 - organic) * seenShare * accept * truth.convertAfterAccept };
 }
 

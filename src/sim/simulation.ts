@@ -6,8 +6,10 @@
  * - static: the precomputed affinities only (what the engine does without feedback);
  * - random: a uniformly chosen eligible offer;
  * - oracle: the eligible offer with the highest true accept probability.
- * Campaign control groups are held out as in production, and each campaign's measured uplift is
- * reported next to the true one.
+ * Campaign control groups are held out as in production. Purchases are reported as outcome events
+ * (by customer and product, no decision), credited by the customer loop to the customer's latest
+ * touch, shown or held out alike (feedback/customer-attribution.ts); each campaign's measured uplift
+ * per customer episode, as its report computes it, is reported next to the true one.
  *
  * The truth is related to, but not equal to, the affinities: per offer × channel and per offer ×
  * target segment the odds are off by a factor the analysts did not know, and every customer × offer
@@ -24,8 +26,18 @@ import { stableHash32 } from '../domain/stable-hash.js';
 import { decide } from '../engine/decide.js';
 import { segmentsOf } from '../engine/decision-scope.js';
 import { eligibleOffers } from '../engine/eligible-offers.js';
-import { type Counts, type Interval, uplift } from '../evaluation/uplift.js';
-import type { DecisionLogEntry, FeedbackEvent, LogEntry } from '../feedback/feedback-event.js';
+import { campaignsReport, type DayRange, daysOf } from '../evaluation/campaign-report.js';
+import type { Interval } from '../evaluation/uplift.js';
+import { episodeOpener } from '../feedback/customer-attribution.js';
+import { dayOf } from '../feedback/feedback-effects.js';
+import type {
+  DecisionLogEntry,
+  FeedbackEvent,
+  LogEntry,
+  OutcomeEvent,
+  SubmittedEvent,
+} from '../feedback/feedback-event.js';
+import { isOutcome } from '../feedback/feedback-event.js';
 import { MemoryFeedbackLog } from '../feedback/log/memory-feedback-log.js';
 import { MemoryStatsReader } from '../feedback/stats-reader.js';
 import { inControlGroup } from '../learning/control-group.js';
@@ -35,9 +47,12 @@ import { buildRuleset } from '../ruleset/load.js';
 import type { CompiledOffer, RulesetSnapshot } from '../ruleset/snapshot.js';
 import type { CampaignSource, OfferSource, RulesFile } from '../ruleset/source.js';
 import { DAY_MS } from '../ruleset/time.js';
+import { CustomerLoopService } from '../service/customer-loop-service.js';
 import { logEntryOf } from '../service/decision-result.js';
 import { LearningService } from '../service/learning-service.js';
-import { MemoryContactHistoryStore } from '../store/contact-history-store.js';
+import { CONTACT_EVENTS_KEPT, MemoryContactHistoryStore } from '../store/contact-history-store.js';
+import { MemoryLearnedFactsStore } from '../store/learned-facts-store.js';
+import { MemoryProfileStore } from '../store/memory-profile-store.js';
 import { catalogProducts, generateRuleset, rulesFileTexts } from './catalog.js';
 import { generatePopulation } from './population.js';
 import { Rng, type Seed } from './random.js';
@@ -64,6 +79,20 @@ export interface SimulationOptions {
   readonly onLog?: ((entry: LogEntry) => void) | undefined;
   /** Called (and awaited) at every refresh with the interactions done so far, and at the end. */
   readonly onProgress?: ((done: number) => Promise<void> | void) | undefined;
+  /**
+   * A world of one's own for purchases: the chance that a touch (an offer shown, or held out by a
+   * control group) is followed by a purchase of its product. Default: the world's (an accept turns
+   * into a purchase half the time, and customers buy on their own at the offer's organic rate).
+   */
+  readonly purchaseRate?: ((touch: Touched) => number) | undefined;
+}
+
+/** A touch of a customer by the learning policy: `customer` indexes the world's profiles. */
+export interface Touched {
+  readonly customer: number;
+  readonly offer: CompiledOffer;
+  readonly channel: Channel;
+  readonly shown: boolean;
 }
 
 export interface PolicyRates {
@@ -73,15 +102,24 @@ export interface PolicyRates {
   readonly oracle: number;
 }
 
+/** A campaign's uplift per customer episode (see feedback/customer-attribution.ts), measured and true. */
 export interface CampaignUplift {
   readonly campaignId: string;
-  /** Conversion rate of decisions shown the campaign's offer minus that of its control group. */
+  /** Conversion rate of treated episodes minus that of control episodes: its report's customerUplift. */
   readonly measured: number | null;
+  /** Newcombe's 95% interval of `measured`. */
   readonly ci95: Interval | null;
-  /** The mean true uplift over the same decisions (treated and control). */
+  /**
+   * The mean true uplift over the same episodes, treated and control: P(the episode converts if
+   * its offers are shown) − P(it converts if they are held out), from the world's probabilities.
+   */
   readonly truth: number | null;
+  /** Customer episodes opened, treated and control. */
   readonly treated: number;
   readonly control: number;
+  /** Of those, the episodes that converted. */
+  readonly treatedConversions: number;
+  readonly controlConversions: number;
 }
 
 export interface SimulationResult {
@@ -116,6 +154,7 @@ export const CONVERSION_AFTER_ACCEPT = 0.5;
 const START = Date.UTC(2026, 10, 1);
 /** The run spans four weeks: long enough for day counters, inside the learning window. */
 const SPAN_MS = 28 * DAY_MS;
+const WINDOWS = { reactionMs: DAY_MS, conversionMs: 7 * DAY_MS } as const;
 
 /** Builds the world of a seed: a catalog where every offer is worth the same, so score ∝ propensity. */
 export function simulatedWorld(
@@ -235,12 +274,31 @@ export async function simulate(opts: SimulationOptions): Promise<SimulationResul
 
   let now = START;
   const clock = () => now;
-  const log = new MemoryFeedbackLog(new MemoryContactHistoryStore(), {
-    windows: { reactionMs: DAY_MS, conversionMs: 7 * DAY_MS },
+  // The customer loop credits purchases to touches as the embedded server does (services.ts). The
+  // profiles it teaches are its own copies: decisions read the world's, so that every policy
+  // meets the same customers.
+  // Sized to the population: the default (a million customers) costs more to allocate than a small run.
+  const history = new MemoryContactHistoryStore({
+    maxCustomers: profiles.length,
+    maxEventsPerCustomer: CONTACT_EVENTS_KEPT,
+  });
+  const loop = new CustomerLoopService({
+    rules: { current: snapshot },
+    history,
+    profiles: new MemoryProfileStore(profiles),
+    learned: new MemoryLearnedFactsStore(),
+    windows: WINDOWS,
+    clock,
+    announceProfileChange: () => Promise.resolve(),
+  });
+  const log = new MemoryFeedbackLog(history, {
+    windows: WINDOWS,
     maxDecisions: 10_000,
     maxEntries: 1,
     clock,
+    loop,
   });
+  const truth = new EpisodeTruth(snapshot.campaigns.length);
   const learning = new LearningService({
     rules: { current: snapshot },
     stats: new MemoryStatsReader(log.stats),
@@ -262,7 +320,6 @@ export async function simulate(opts: SimulationOptions): Promise<SimulationResul
   const tenths = Array.from({ length: 10 }, () => ({ learning: 0, static: 0, random: 0, oracle: 0 }));
   const total: Record<Policy, number> = { learning: 0, static: 0, random: 0, oracle: 0 };
   const lastQuarter: Record<Policy, number> = { learning: 0, static: 0, random: 0, oracle: 0 };
-  const truth = new Map<string, { sum: number; n: number }>();
   const quarterStart = Math.floor(n * 0.75);
   let events = 0;
 
@@ -293,45 +350,59 @@ export async function simulate(opts: SimulationOptions): Promise<SimulationResul
     // learning: the real loop, feedback and all
     const learned: LearnedModel | undefined = learning.model(snapshot);
     const decision = decide({ ...base, request, learned, exploration });
-    const entry = logEntryOf({
-      decisionId: `sim-${t}`,
-      customerId: profile.id,
-      customerKnown: true,
-      channel,
-      placement: null,
-      rulesetVersion: snapshot.version,
-      decidedAt: now,
-      degraded: false,
-      engine: decision,
-    });
+    const touches: Touched[] = [
+      ...decision.offers.map((o) => ({ customer: c, offer: o.offer, channel, shown: true })),
+      ...decision.heldOut.map((h) => ({ customer: c, offer: h.offer, channel, shown: false })),
+    ];
+    const opens = await recordTouches(history, profile.id, touches, now);
+    const entry = logEntryOf(
+      {
+        decisionId: `sim-${t}`,
+        customerId: profile.id,
+        customerKnown: true,
+        channel,
+        placement: null,
+        rulesetVersion: snapshot.version,
+        decidedAt: now,
+        degraded: false,
+        engine: decision,
+      },
+      opens,
+    );
     log.recordDecision(entry);
     opts.onLog?.({ kind: 'decision', decision: entry });
-    const feedback: FeedbackEvent[] = [];
+    const feedback: SubmittedEvent[] = [];
     const shown = decision.offers[0]?.offer;
     outcomes.learning = accepted(shown);
     if (shown !== undefined) {
       const type = outcomes.learning ? 'accept' : 'reject';
       feedback.push(event(entry, shown.id, type, events++, now));
-      const converts =
-        (outcomes.learning && uConvert < CONVERSION_AFTER_ACCEPT) || uOrganic < world.organicRate(shown);
-      if (converts) feedback.push(event(entry, shown.id, 'convert', events++, now, 100));
-      addTruth(truth, shown, world.acceptProbability(c, shown, channel), world.organicRate(shown));
     }
-    for (const held of decision.heldOut) {
-      if (uOrganic < world.organicRate(held.offer))
-        feedback.push(event(entry, held.offer.id, 'convert', events++, now, 100));
-      addTruth(
-        truth,
-        held.offer,
-        world.acceptProbability(c, held.offer, channel),
-        world.organicRate(held.offer),
-      );
+    // Purchases come from the order system, by customer and product, treated and control alike.
+    for (const touch of touches) {
+      const { offer } = touch;
+      const acceptP = world.acceptProbability(c, offer, channel);
+      const organic = world.organicRate(offer);
+      const own = opts.purchaseRate;
+      const buys =
+        own !== undefined
+          ? uOrganic < own(touch)
+          : (touch.shown && uAccept < acceptP && uConvert < CONVERSION_AFTER_ACCEPT) || uOrganic < organic;
+      if (buys) feedback.push(purchase(profile.id, offer.productId, events++, now));
+      const ifShown =
+        own?.({ ...touch, shown: true }) ?? 1 - (1 - acceptP * CONVERSION_AFTER_ACCEPT) * (1 - organic);
+      const ifHeldOut = own?.({ ...touch, shown: false }) ?? organic;
+      truth.touch(c, offer.campaign.ordinal, opens.has(offer.id), ifShown, ifHeldOut);
     }
     if (feedback.length > 0) {
       const verdicts = await log.submit(feedback, now);
       feedback.forEach((e, i) => {
-        if (verdicts[i]!.status === 'accepted')
-          opts.onLog?.({ kind: 'feedback', event: e, attribution: attributionOf(entry, e.offerId) });
+        if (verdicts[i]!.status !== 'accepted') return;
+        opts.onLog?.(
+          isOutcome(e)
+            ? { kind: 'outcome', event: e }
+            : { kind: 'feedback', event: e, attribution: attributionOf(entry, e.offerId) },
+        );
       });
     }
 
@@ -388,8 +459,80 @@ export async function simulate(opts: SimulationOptions): Promise<SimulationResul
       const to = Math.floor(((i + 1) * n) / 10);
       return { from, to, ...rates(counts, Math.max(1, to - from)) };
     }),
-    uplift: measuredUplift(snapshot, log, truth),
+    uplift: await measuredUplift(snapshot, log, truth.means()),
   };
+}
+
+/**
+ * Records the decision's touches in the contact history, as the decision service does, and
+ * returns the offers that opened an episode of their campaign (one per campaign, when none was open).
+ */
+async function recordTouches(
+  history: MemoryContactHistoryStore,
+  customerId: string,
+  touches: readonly Touched[],
+  now: number,
+): Promise<Set<string>> {
+  const opens = new Set<string>();
+  if (touches.length === 0) return opens;
+  const before = (await history.read(customerId)).events;
+  const campaigns = new Set<string>();
+  for (const { offer } of touches) {
+    if (campaigns.has(offer.campaign.id)) continue;
+    campaigns.add(offer.campaign.id);
+    if (episodeOpener(before, offer.campaign.id, now, WINDOWS.conversionMs) === null) opens.add(offer.id);
+  }
+  await history.append(
+    customerId,
+    touches.map(({ offer, channel, shown }) => ({
+      offerId: offer.id,
+      campaignId: offer.campaign.id,
+      channel,
+      outcome: shown ? ('impression' as const) : ('held_out' as const),
+      at: now,
+    })),
+  );
+  return opens;
+}
+
+/**
+ * The true uplift per episode: an episode converts unless none of its touches leads to a purchase,
+ * so its chance is 1 − Π(1 − p) over its touches, once with every touch shown and once held out.
+ */
+class EpisodeTruth {
+  /** Customer × campaign → the open episode's chances of no purchase, if shown and if held out. */
+  private readonly open = new Map<string, { campaign: number; missShown: number; missHeldOut: number }>();
+  private readonly sums: Float64Array;
+  private readonly counts: Float64Array;
+
+  constructor(campaigns: number) {
+    this.sums = new Float64Array(campaigns);
+    this.counts = new Float64Array(campaigns);
+  }
+
+  touch(customer: number, campaign: number, opens: boolean, ifShown: number, ifHeldOut: number): void {
+    const key = `${customer}|${campaign}`;
+    let episode = this.open.get(key);
+    if (episode === undefined || opens) {
+      if (episode !== undefined) this.close(episode);
+      episode = { campaign, missShown: 1, missHeldOut: 1 };
+      this.open.set(key, episode);
+    }
+    episode.missShown *= 1 - ifShown;
+    episode.missHeldOut *= 1 - ifHeldOut;
+  }
+
+  /** The mean true uplift per campaign (by ordinal); null for a campaign without episodes. */
+  means(): (number | null)[] {
+    for (const episode of this.open.values()) this.close(episode);
+    this.open.clear();
+    return Array.from(this.sums, (sum, i) => (this.counts[i]! > 0 ? sum / this.counts[i]! : null));
+  }
+
+  private close(e: { campaign: number; missShown: number; missHeldOut: number }): void {
+    this.sums[e.campaign]! += e.missHeldOut - e.missShown;
+    this.counts[e.campaign]!++;
+  }
 }
 
 function event(
@@ -411,6 +554,20 @@ function event(
   };
 }
 
+/** A purchase as the order system reports it: by customer and product, no decision. */
+function purchase(customerId: string, productId: string, n: number, at: number): OutcomeEvent {
+  return {
+    eventId: `sim-e${n}`,
+    customerId,
+    type: 'purchase',
+    productId,
+    value: 100,
+    at,
+    channel: null,
+    source: 'simulator',
+  };
+}
+
 function attributionOf(entry: DecisionLogEntry, offerId: string) {
   const shown = entry.offers.find((o) => o.offerId === offerId);
   const o = shown ?? entry.heldOut.find((h) => h.offerId === offerId)!;
@@ -422,55 +579,26 @@ function attributionOf(entry: DecisionLogEntry, offerId: string) {
   };
 }
 
-/** True uplift of showing the offer: P(convert | shown) − P(convert | not shown). */
-function addTruth(
-  truth: Map<string, { sum: number; n: number }>,
-  offer: CompiledOffer,
-  acceptP: number,
-  organic: number,
-): void {
-  const lift = (1 - organic) * acceptP * CONVERSION_AFTER_ACCEPT;
-  const t = truth.get(offer.campaign.id);
-  if (t === undefined) truth.set(offer.campaign.id, { sum: lift, n: 1 });
-  else {
-    t.sum += lift;
-    t.n++;
-  }
-}
-
-/** Each campaign's uplift from the feedback counters, as a campaign report computes it. */
-function measuredUplift(
+/** Each campaign's uplift per customer episode, as its report computes it from the counters. */
+async function measuredUplift(
   snapshot: RulesetSnapshot,
   log: MemoryFeedbackLog,
-  truth: ReadonlyMap<string, { sum: number; n: number }>,
-): CampaignUplift[] {
-  const sums = new Map<string, { treated: Counts; control: Counts }>();
-  for (const c of snapshot.campaigns)
-    sums.set(c.id, { treated: { successes: 0, trials: 0 }, control: { successes: 0, trials: 0 } });
-  for (const [key, amount] of log.stats.snapshot()) {
-    const [, offerId, , , metric] = key.split('|');
-    const campaign = snapshot.offerById.get(offerId!)?.campaign.id;
-    const s = campaign === undefined ? undefined : sums.get(campaign);
-    if (s === undefined) continue;
-    const add = (counts: Counts, field: 'successes' | 'trials') => {
-      (counts as { successes: number; trials: number })[field] += amount;
-    };
-    if (metric === 'impressions') add(s.treated, 'trials');
-    else if (metric === 'conversions') add(s.treated, 'successes');
-    else if (metric === 'controls') add(s.control, 'trials');
-    else if (metric === 'controlConversions') add(s.control, 'successes');
-  }
-  return snapshot.campaigns.map((c) => {
-    const s = sums.get(c.id)!;
-    const u = s.treated.trials > 0 && s.control.trials > 0 ? uplift(s.treated, s.control) : null;
-    const t = truth.get(c.id);
+  truth: readonly (number | null)[],
+): Promise<CampaignUplift[]> {
+  const range: DayRange = { from: dayOf(START), to: dayOf(START + SPAN_MS) };
+  const counters = await new MemoryStatsReader(log.stats).read(daysOf(range));
+  const report = campaignsReport({ snapshot, counters, range });
+  return report.campaigns.map((c, i) => {
+    const u = c.totals.customerUplift;
     return {
       campaignId: c.id,
-      measured: u?.uplift ?? null,
-      ci95: u?.ci95 ?? null,
-      truth: t === undefined ? null : t.sum / t.n,
-      treated: s.treated.trials,
-      control: s.control.trials,
+      measured: u.uplift,
+      ci95: u.ci95,
+      truth: truth[i] ?? null,
+      treated: u.treated.customers,
+      control: u.control.customers,
+      treatedConversions: u.treated.conversions,
+      controlConversions: u.control.conversions,
     };
   });
 }
