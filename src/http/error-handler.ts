@@ -58,6 +58,8 @@ export function validationMessage(errors: readonly ErrorObject[], where: string)
   if (first?.keyword === 'additionalProperties') {
     return `${path} has an unknown field '${String(params.additionalProperty)}'`;
   }
+  // A field the schema forbids in this variant (e.g. a decisionId on a purchase).
+  if (first?.keyword === 'false schema') return `${path} is not allowed for this type of event`;
   if (first?.keyword === 'enum' && Array.isArray(params.allowedValues)) {
     return `${path} must be one of: ${params.allowedValues.join(', ')}`;
   }

@@ -157,7 +157,7 @@ export function customerRoutes(
     {
       ...admin,
       schema: {
-        summary: 'Erase a customer everywhere: profile, affinities and contact history',
+        summary: 'Erase a customer everywhere: profile, affinities, contact history and what outcomes taught',
         tags: ['customers'],
         security: [{ apiKey: [] }],
         params: idParams,

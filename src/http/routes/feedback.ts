@@ -7,6 +7,8 @@ import { errorResponseSchema } from '../error-handler.js';
 
 const id = { type: 'string', minLength: 1, maxLength: 128 } as const;
 
+const EVENT_TYPES = [...FEEDBACK_TYPES, ...OUTCOME_TYPES];
+
 /**
  * One event: a reaction to an offer of a decision (`decisionId`, `offerId`), or a business outcome
  * for a customer and a product without a decision (`purchase`, `cancel`: `productId`).
@@ -15,22 +17,22 @@ export const feedbackEventSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['eventId', 'customerId', 'type'],
-  if: { properties: { type: { enum: OUTCOME_TYPES } } },
-  // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then/else, never awaited
-  then: {
-    required: ['productId'],
-    not: { anyOf: [{ required: ['decisionId'] }, { required: ['offerId'] }] },
-  },
-  else: {
-    required: ['decisionId', 'offerId'],
-    not: { anyOf: [{ required: ['productId'] }, { required: ['source'] }] },
-  },
+  // The type is checked first, so that an unknown one is named as such and not as a missing field.
+  allOf: [
+    { properties: { type: { enum: EVENT_TYPES } } },
+    {
+      if: { properties: { type: { enum: OUTCOME_TYPES } } },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then/else, never awaited
+      then: { required: ['productId'], properties: { decisionId: false, offerId: false } },
+      else: { required: ['decisionId', 'offerId'], properties: { productId: false, source: false } },
+    },
+  ],
   properties: {
     eventId: { ...id, description: 'Idempotency key: an event sent twice is counted once.' },
     decisionId: { ...id, description: 'The decision reacted to (reactions only).' },
     offerId: { type: 'string', pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$', description: 'Reactions only.' },
     customerId: id,
-    type: { type: 'string', enum: [...FEEDBACK_TYPES, ...OUTCOME_TYPES] },
+    type: { type: 'string', enum: EVENT_TYPES },
     productId: { ...id, description: 'The product bought or cancelled (outcomes only).' },
     channel: {
       type: 'string',
