@@ -90,7 +90,7 @@ class PendingEvent {
     readonly decisionId: string,
     readonly customerId: string,
     readonly offer: CompiledOffer,
-    readonly type: DemoReaction['type'],
+    readonly type: DemoReaction['type'] | 'convert',
     /** A purchase by a customer in the offer's control group. */
     readonly heldOut: boolean,
   ) {}
@@ -119,6 +119,7 @@ class PendingEvent {
       offerId: this.offer.id,
       customerId: this.customerId,
       type: this.type,
+      ...(this.type === 'convert' ? { value: this.offer.value } : {}),
       timestamp,
     };
   }
@@ -224,7 +225,15 @@ export async function playDemoHistory(
       c.shown++;
       c.upliftSum += response.trueUplift;
       for (const { type, afterMs } of response.reactions) {
-        schedule(new PendingEvent(decidedAt + afterMs, decisionId, customerId, chosen.offer, type, false));
+        const at = decidedAt + afterMs;
+        if (type === 'purchase') {
+          // The channel reports the conversion at once, the order system the purchase an hour later:
+          // the offer's funnel counts the conversion, and the customer converts once (ADR 0007).
+          schedule(new PendingEvent(at, decisionId, customerId, chosen.offer, 'convert', false));
+          schedule(new PendingEvent(at + HOUR_MS, decisionId, customerId, chosen.offer, 'purchase', false));
+        } else {
+          schedule(new PendingEvent(at, decisionId, customerId, chosen.offer, type, false));
+        }
       }
     }
     for (const held of result.engine.heldOut) {

@@ -47,7 +47,9 @@ export class CustomerLoopService implements CustomerLoop {
       };
       let counters = NONE;
       if (e.type === 'purchase') {
-        counters = await this.credit(e.customerId, e.productId, e.at, e.value, snapshot, (credit) =>
+        const self = (h: ContactEvent) =>
+          h.outcome === 'purchase' && h.at === e.at && h.productId === e.productId;
+        counters = await this.credit(e.customerId, e.productId, e.at, e.value, snapshot, self, (credit) =>
           credit === null && e.channel === null
             ? null
             : {
@@ -78,12 +80,15 @@ export class CustomerLoopService implements CustomerLoop {
       return NONE;
     }
     if (event.type !== 'convert') return NONE;
+    const self = (h: ContactEvent) =>
+      h.outcome === 'convert' && h.at === event.at && h.offerId === event.offerId;
     const counters = await this.credit(
       event.customerId,
       offer.productId,
       event.at,
       event.value,
       snapshot,
+      self,
       () => ({
         offerId: event.offerId,
         campaignId: attribution.campaignId,
@@ -99,7 +104,8 @@ export class CustomerLoopService implements CustomerLoop {
   /**
    * Credits an outcome for `productId` at `at` and records it in the history (`record`: its
    * contact event given the credit; null: nothing to record). A redelivered outcome finds its own
-   * event in the history: it is left out of the judgement, and the append skips it.
+   * event in the history (`self` knows it whatever it was credited to): it is left out of the
+   * judgement, and the append skips it.
    */
   private async credit(
     customerId: string,
@@ -107,19 +113,12 @@ export class CustomerLoopService implements CustomerLoop {
     at: number,
     value: number | null,
     snapshot: RulesetSnapshot,
+    self: (e: ContactEvent) => boolean,
     record: (credit: Credit | null) => ContactEvent | null,
   ): Promise<readonly CounterIncrement[]> {
     const { history, windows } = this.deps;
     const productOf = (offerId: string) => snapshot.offerById.get(offerId)?.productId;
-    const held = (await history.read(customerId)).events;
-    const others = held.filter(
-      (e) =>
-        !(
-          e.at === at &&
-          (e.outcome === 'purchase' || e.outcome === 'convert') &&
-          (e.productId ?? productOf(e.offerId)) === productId
-        ),
-    );
+    const others = (await history.read(customerId)).events.filter((e) => !self(e));
     const credit = creditOf(others, { productId, at }, productOf, windows.conversionMs);
     const event = record(credit);
     if (event !== null) await history.append(customerId, [event]);

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { EXAMPLE_RULES } from '../../test/helpers.js';
+import { profileFromRecord } from '../domain/profile.js';
+import type { LogEntry } from '../feedback/feedback-event.js';
+import { loadRuleset } from '../ruleset/load.js';
+import { MemoryContactHistoryStore } from '../store/contact-history-store.js';
+import { MemoryLearnedFactsStore } from '../store/learned-facts-store.js';
+import { MemoryProfileStore } from '../store/memory-profile-store.js';
+import { CustomerLoopService } from './customer-loop-service.js';
+
+const T0 = Date.parse('2026-11-20T12:00:00Z');
+const HOUR = 3_600_000;
+const snapshot = await loadRuleset(EXAMPLE_RULES, T0);
+const offer = snapshot.offerById.get('card-gold-upgrade-digital')!;
+
+async function loop() {
+  const history = new MemoryContactHistoryStore();
+  const profiles = new MemoryProfileStore([
+    profileFromRecord({ id: 'c1', holdings: ['credit-card-classic'] }),
+  ]);
+  const service = new CustomerLoopService({
+    rules: { current: snapshot },
+    history,
+    profiles,
+    learned: new MemoryLearnedFactsStore(),
+    windows: { reactionMs: 24 * HOUR, conversionMs: 7 * 24 * HOUR },
+    clock: () => T0 + 2 * HOUR,
+    announceProfileChange: () => Promise.resolve(),
+  });
+  // The decision's touch, as the decision service records it.
+  await history.append('c1', [
+    { offerId: offer.id, campaignId: offer.campaign.id, channel: 'web', outcome: 'impression', at: T0 },
+  ]);
+  return { service, history, profiles };
+}
+
+const convert = (at: number): LogEntry => ({
+  kind: 'feedback',
+  event: {
+    eventId: 'cv1',
+    decisionId: 'd1',
+    offerId: offer.id,
+    customerId: 'c1',
+    type: 'convert',
+    value: 80,
+    at,
+  },
+  attribution: { channel: 'web', campaignId: offer.campaign.id, segmentId: null, heldOut: false },
+});
+const purchase = (at: number, productId = offer.productId): LogEntry => ({
+  kind: 'outcome',
+  event: {
+    eventId: `o-${productId}`,
+    customerId: 'c1',
+    type: 'purchase',
+    productId,
+    value: 80,
+    at,
+    channel: null,
+    source: 'order-system',
+  },
+});
+const conversions = (counters: readonly { field: string }[]) =>
+  counters.filter((c) => c.field.endsWith('|customerConversions')).length;
+
+describe('CustomerLoopService', () => {
+  it('a convert and the order system’s purchase of the same product convert the customer once, even at the same millisecond', async () => {
+    const { service } = await loop();
+    expect(conversions(await service.apply(convert(T0 + HOUR)))).toBe(1);
+    expect(conversions(await service.apply(purchase(T0 + HOUR)))).toBe(0);
+  });
+
+  it('a redelivered purchase credits as the first delivery did, and teaches the profile once', async () => {
+    const { service, history, profiles } = await loop();
+    const first = await service.apply(purchase(T0 + HOUR));
+    expect(conversions(first)).toBe(1);
+    // Not acknowledged (counters not applied): delivered again, the same counters.
+    expect(await service.apply(purchase(T0 + HOUR))).toEqual(first);
+    const events = (await history.read('c1')).events.filter((e) => e.outcome === 'purchase');
+    expect(events).toHaveLength(1);
+    const { profile } = await profiles.get('c1');
+    expect(profile?.attributes).toMatchObject({ lifetimeRevenue: 80, purchases: 1 });
+    expect(profile?.holdings.has(offer.productId)).toBe(true);
+  });
+
+  it('a purchase without a touch of its product credits nothing but still teaches', async () => {
+    const { service, profiles } = await loop();
+    const other: LogEntry = {
+      kind: 'outcome',
+      event: { ...purchase(T0).event, productId: 'mortgage' } as never,
+    };
+    expect(await service.apply(other)).toEqual([]);
+    expect((await profiles.get('c1')).profile?.holdings.has('mortgage')).toBe(true);
+  });
+});
