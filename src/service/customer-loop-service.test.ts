@@ -85,11 +85,7 @@ describe('CustomerLoopService', () => {
 
   it('a purchase without a touch of its product credits nothing but still teaches', async () => {
     const { service, profiles } = await loop();
-    const other: LogEntry = {
-      kind: 'outcome',
-      event: { ...purchase(T0).event, productId: 'mortgage' } as never,
-    };
-    expect(await service.apply(other)).toEqual([]);
+    expect(await service.apply(purchase(T0, 'mortgage'))).toEqual([]);
     expect((await profiles.get('c1')).profile?.holdings.has('mortgage')).toBe(true);
   });
 });
