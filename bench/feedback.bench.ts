@@ -5,25 +5,35 @@
 // convert and accept once (a connection never repeats a body), so that every event is new and counts.
 // Each round: hello with a one-event body, single events, hello with a 100-event body, batches of 100;
 // after each of ours the bench waits until the consumer has processed everything (catch-up).
+// Outcome intake runs beside them: purchases (no decision) by BENCH_CUSTOMERS demo customers loaded
+// into Redis with offerloop load, of products the example rules offer, single and in batches of 100;
+// each must be accepted (a known customer, a known product) and is compared with the reactions.
 // Run: npm run bench:feedback. Targets: ≥ 50,000 events/s in batches of 100; ≥ 10,000 single-event
-// requests/s. Knobs: BENCH_DURATION (6), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50).
+// requests/s; outcomes at least as fast as reactions. Knobs: BENCH_DURATION (6), BENCH_ROUNDS (3),
+// BENCH_CONNECTIONS (50), BENCH_CUSTOMERS (100000).
 // Exits 1 when a request failed, an event was not accepted, the log did not grow by what was
 // accepted, the consumer did not catch up, or the server logged an error.
 
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { loadRuleset } from '../src/ruleset/load.js';
+import { generatePopulation } from '../src/sim/population.js';
 import { Rng } from '../src/sim/random.js';
 import { RedisKeys } from '../src/store/redis/redis-keys.js';
 import { type RedisProcess, redisCommand, startRedis } from '../test/support/redis.js';
 import {
   API_KEY,
+  type Comparison,
   cpuMeters,
   fire,
   HEADERS,
   knob,
+  median,
   noteLoggedErrors,
   publishResult,
   REDIS_CONF_ARGS,
@@ -33,6 +43,7 @@ import {
   ratios,
   round,
   runBench,
+  runOfferloopLoad,
   type Server,
   say,
   sideBySide,
@@ -46,6 +57,7 @@ import {
 const DURATION = knob('DURATION', 6);
 const ROUNDS = Math.floor(knob('ROUNDS', 3));
 const CONNECTIONS = Math.floor(knob('CONNECTIONS', 50));
+const CUSTOMERS = Math.floor(knob('CUSTOMERS', 100_000));
 const BATCH = 100;
 const TARGET_EVENTS_PER_SEC = 50_000;
 const TARGET_SINGLE_PER_SEC = 10_000;
@@ -173,6 +185,46 @@ async function harvest(ours: Server, redis: RedisProcess, pool: EventPool, need:
 }
 
 // ---------------------------------------------------------------------------------------------
+// Outcomes: purchases by the demo population (in Redis) of the products the example rules offer.
+
+/** The demo's own population (seed 42, 20 affinities) over `products`, as NDJSON in `file`. */
+async function writePopulation(file: string, products: readonly string[]): Promise<void> {
+  const out = createWriteStream(file);
+  for (const record of generatePopulation(CUSTOMERS, products, { seed: 42, affinities: 20 })) {
+    if (!out.write(`${JSON.stringify(record)}\n`)) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+/** Fresh purchases (new event ids) by random customers cust-1…cust-N of random products, seeded. */
+class OutcomePool {
+  private readonly rng = new Rng('42', 'feedback-bench-outcomes');
+  constructor(private readonly products: readonly string[]) {}
+
+  private event(at: string): string {
+    return JSON.stringify({
+      eventId: randomUUID(),
+      customerId: `cust-${this.rng.int(1, CUSTOMERS)}`,
+      type: 'purchase',
+      productId: this.rng.pick(this.products),
+      value: 49.9,
+      timestamp: at,
+      source: 'order-system',
+    });
+  }
+
+  /** `n` events as bodies of `per` events, one slice per connection (as EventPool.take). */
+  take(n: number, per: number): string[][] {
+    const at = new Date().toISOString();
+    const perSlice = Math.max(1, Math.floor(n / per / CONNECTIONS));
+    return Array.from({ length: CONNECTIONS }, () =>
+      Array.from({ length: perSlice }, () => body(Array.from({ length: per }, () => this.event(at)))),
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /** Counts our receipts `{"accepted":n,"queued":n,"duplicates":n,"rejected":n,…}`; anything but accepted fails. */
 function receipts() {
@@ -189,16 +241,45 @@ function receipts() {
   return { tally, verify };
 }
 
+/**
+ * Outcomes against reactions of the same size: req/s of `outcome` ÷ `reaction` in each round (the
+ * median), and the server + Redis CPU µs per event of each, while taken in and in the catch-up.
+ */
+function outcomeAgainstReaction(c: Comparison, outcome: string, reaction: string, per: number) {
+  const ratiosByRound = c.runs
+    .filter((r) => r.target === outcome)
+    .map((o) => {
+      const r = c.runs.find((x) => x.target === reaction && x.round === o.round)!;
+      return o.reqPerSec / r.reqPerSec;
+    });
+  const cpu = (t: string) => round((c.median(t, 'cpuUsPerReq') + c.median(t, 'helperCpuUsPerReq')) / per, 1);
+  const catchUpCpu = (t: string) => round(c.median(t, 'catchUpCpuUsPerReq') / per, 1);
+  return {
+    ratio: round(median(ratiosByRound), 3),
+    cpu: `${cpu(reaction)} / ${cpu(outcome)}`,
+    catchUpCpu: `${catchUpCpu(reaction)} / ${catchUpCpu(outcome)}`,
+  };
+}
+
 async function main(): Promise<void> {
   const spoolDir = await mkdtemp(path.join(tmpdir(), 'offerloop-bench-spool-'));
+  const rulesDir = path.join(REPO_ROOT, 'rules');
+  const products = [...new Set((await loadRuleset(rulesDir)).offers.map((o) => o.productId))].sort();
+  const population = path.join(spoolDir, 'population.ndjson');
+  say(label, `writing ${CUSTOMERS} demo customers over ${products.length} products…`);
+  await writePopulation(population, products);
   const redis = await startRedis({ args: REDIS_CONF_ARGS });
+  say(label, 'loading them with offerloop load…');
+  const loaded = await runOfferloopLoad(redis.url, population, '2s');
+  if (loaded.exitCode !== 0 || loaded.result === null)
+    throw new Error(`offerloop load failed (exit ${loaded.exitCode}):\n${loaded.tail.join('\n')}`);
   const ours = await startOfferloop({
     REDIS_URL: redis.url,
     REDIS_CLUSTER_NODES: '',
     REDIS_PREFIX: 'offerloop',
     // One process, as hello is one: its CPU is what the meters read.
     OFFERLOOP_WORKERS: '1',
-    OFFERLOOP_RULES: path.join(REPO_ROOT, 'rules'),
+    OFFERLOOP_RULES: rulesDir,
     OFFERLOOP_API_KEYS: `${API_KEY}=decide+feedback`,
     FEEDBACK_SPOOL_DIR: spoolDir,
     FEEDBACK_CONSUMERS: '1',
@@ -209,6 +290,7 @@ async function main(): Promise<void> {
   // is counted to the last answer), a slower one leaves some unused.
   const budget = { single: TARGET_SINGLE_PER_SEC * DURATION, batch: TARGET_EVENTS_PER_SEC * DURATION };
   const pool = new EventPool();
+  const outcomes = new OutcomePool(products);
   await harvest(ours, redis, pool, (ROUNDS + 1) * (budget.single + budget.batch));
   say(
     label,
@@ -253,13 +335,19 @@ async function main(): Promise<void> {
     once: true,
     afterRun,
   });
+  const outcomeTarget = (name: string, per: number, events: number): Target => ({
+    ...oursTarget(name, per, events),
+    requests: () => ({ route: '/v1/feedback', headers: HEADERS, slices: outcomes.take(events, per) }),
+  });
   const c = await sideBySide(
     label,
     [
       { name: 'hello', server: hello, requests: () => single },
       oursTarget('single', 1, budget.single),
+      outcomeTarget('outcome', 1, budget.single),
       { name: 'hello-batch', server: hello, requests: () => batch },
       oursTarget('batch', BATCH, budget.batch),
+      outcomeTarget('outcome-batch', BATCH, budget.batch),
     ],
     { rounds: ROUNDS, duration: DURATION, warmup: Math.min(3, DURATION), connections: CONNECTIONS },
   );
@@ -273,8 +361,16 @@ async function main(): Promise<void> {
 
   const singleRatios = ratios(c, 'single');
   const batchRatios = ratios(c, 'batch', 'hello-batch');
+  const outcomeRatios = ratios(c, 'outcome');
+  const outcomeBatchRatios = ratios(c, 'outcome-batch', 'hello-batch');
   const eventsPerSec = Math.round(c.median('batch', 'reqPerSec') * BATCH);
   const singlePerSec = singleRatios.reqPerSec.single!;
+  const outcomeEventsPerSec = Math.round(c.median('outcome-batch', 'reqPerSec') * BATCH);
+  const outcomePerSec = outcomeRatios.reqPerSec.outcome!;
+  const vs = {
+    single: outcomeAgainstReaction(c, 'outcome', 'single', 1),
+    batch: outcomeAgainstReaction(c, 'outcome-batch', 'batch', BATCH),
+  };
   console.table({
     'batch events/s': tableRow(
       eventsPerSec,
@@ -302,10 +398,27 @@ async function main(): Promise<void> {
       `${round(batchRatios.cpuUsPerReq.batch! / BATCH, 1)} + ${round(batchRatios.cpuUsPerReq.batchHelpers! / BATCH, 1)}`,
     ),
     'catch-up after batch runs, ms (median)': tableRow(c.median('batch', 'catchUpMs')),
+    'outcome batch events/s': tableRow(outcomeEventsPerSec, 'info'),
+    'outcome single-event req/s': tableRow(outcomePerSec, 'info'),
+    'ratio outcome ÷ hello req/s (CPU ratio)': tableRow(
+      `${outcomeRatios.ratio} (${outcomeRatios.cpuRatio})`,
+      'info',
+    ),
+    'ratio outcome-batch ÷ hello-batch req/s (CPU ratio)': tableRow(
+      `${outcomeBatchRatios.ratio} (${outcomeBatchRatios.cpuRatio})`,
+      'info',
+    ),
+    'outcome ÷ reaction req/s, single (per round)': tableRow(vs.single.ratio, '≥ 1', vs.single.ratio >= 1),
+    'outcome ÷ reaction req/s, batch (per round)': tableRow(vs.batch.ratio, '≥ 1', vs.batch.ratio >= 1),
+    'server + Redis CPU µs/event, single: reaction / outcome': tableRow(vs.single.cpu),
+    'server + Redis CPU µs/event, batch: reaction / outcome': tableRow(vs.batch.cpu),
+    'catch-up CPU µs/event, batch: reaction / outcome': tableRow(vs.batch.catchUpCpu),
+    'catch-up after outcome batch runs, ms (median)': tableRow(c.median('outcome-batch', 'catchUpMs')),
   });
 
   const problems: string[] = [];
-  const failed = singleRatios.failed + batchRatios.failed;
+  // ratios() counts the failures of every run, whatever its target: once is all.
+  const failed = singleRatios.failed;
   if (failed > 0)
     problems.push(`${failed} requests failed or not all accepted: ${JSON.stringify(checks.tally)}`);
   if (logGrowth < checks.tally.accepted)
@@ -338,6 +451,11 @@ async function main(): Promise<void> {
       },
       single: singleRatios,
       batch: batchRatios,
+      outcomeEventsPerSec,
+      outcomePerSec,
+      outcome: outcomeRatios,
+      outcomeBatch: outcomeBatchRatios,
+      outcomeAgainstReaction: vs,
       receipts: checks.tally,
       logGrowth,
       runs: [...c.warmups, ...c.runs],
