@@ -65,6 +65,7 @@ class SlowProfiles implements ProfileStore {
     if (this.slow !== null) await this.slow;
     return this.inner.get(id);
   }
+  exists = (id: string): Promise<boolean> => this.inner.exists(id);
   update: ProfileStore['update'] = (id, change) => this.inner.update(id, change);
   delete = (id: string): Promise<boolean> => this.inner.delete(id);
   count = (): Promise<number> => this.inner.count();

@@ -73,7 +73,7 @@ export class FeedbackService {
       readonly clock: () => number;
       /** Outcomes must name a product the catalog or the loaded data knows, and a customer the store has. */
       readonly rules: Pick<RulesetHolder, 'current'>;
-      readonly profiles: Pick<ProfileStore, 'get'>;
+      readonly profiles: Pick<ProfileStore, 'exists'>;
       /** Hears of every batch's verdicts (metrics); must be cheap and must not throw. */
       readonly observer?: { judged(verdicts: readonly FeedbackVerdict[]): void } | undefined;
     },
@@ -162,9 +162,8 @@ export class FeedbackService {
         status: 'unknown_product',
         reason: `no product '${e.productId}' in the catalog or the loaded data`,
       };
-    const lookup = await this.deps.profiles.get(e.customerId);
-    // A store that could not answer (Redis away) does not make a customer unknown: the event is kept.
-    if (lookup.profile === null && !lookup.degraded)
+    // A store that could not answer (Redis away: null) does not make a customer unknown: the event is kept.
+    if ((await this.deps.profiles.exists(e.customerId)) === false)
       return { status: 'unknown_customer', reason: `no customer '${e.customerId}'` };
     return null;
   }

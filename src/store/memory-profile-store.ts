@@ -14,6 +14,10 @@ export class MemoryProfileStore implements ProfileStore {
     return Promise.resolve({ profile: this.profiles.get(customerId) ?? null, degraded: false });
   }
 
+  exists(customerId: string): Promise<boolean> {
+    return Promise.resolve(this.profiles.has(customerId));
+  }
+
   update(customerId: string, change: ProfileChange): Promise<CustomerProfile | null> {
     // Synchronous between read and write, so no other writer can interleave.
     const next = change(this.profiles.get(customerId) ?? null);

@@ -18,6 +18,11 @@ export interface ProfileStore {
   readonly kind: string;
   get(customerId: string): Promise<ProfileLookup>;
   /**
+   * Whether the customer exists, without decoding the profile (outcome intake checks every event's
+   * customer); null when the store cannot tell now (Redis unreachable).
+   */
+  exists(customerId: string): Promise<boolean | null>;
+  /**
    * Applies `change` atomically: if another writer changed the profile meanwhile, `change` runs
    * again on the newer profile. Returns the profile as stored (null: erased or never existed).
    */

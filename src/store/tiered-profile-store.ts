@@ -69,6 +69,17 @@ export class TieredProfileStore implements ProfileStore {
     return promise;
   }
 
+  /** From the tier when it holds the customer (or knows there is none), else asked of the backing store. */
+  async exists(customerId: string): Promise<boolean | null> {
+    const cached = this.cache.get(customerId);
+    if (cached !== undefined) return (await cached).profile !== null;
+    try {
+      return await this.backing.exists(customerId);
+    } catch {
+      return null;
+    }
+  }
+
   async update(customerId: string, change: ProfileChange): Promise<CustomerProfile | null> {
     const next = await this.backing.update(customerId, change);
     this.invalidate(customerId);

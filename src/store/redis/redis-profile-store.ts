@@ -61,6 +61,13 @@ export class RedisProfileStore implements ProfileStore {
     return { profile: bytes === null ? null : population.codec.decode(customerId, bytes), degraded: false };
   }
 
+  async exists(customerId: string): Promise<boolean> {
+    const population = this.population;
+    if (population === null) return false;
+    const bucket = this.keys.bucket(population.version, population.bucketOf(customerId));
+    return (await this.redis.send<number>(bucket, ['HEXISTS', bucket, customerId])) === 1;
+  }
+
   async update(customerId: string, change: ProfileChange): Promise<CustomerProfile | null> {
     for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
       this.population ??= await currentOrEmptyVersion(this.redis, this.keys);
