@@ -125,18 +125,32 @@ export class CustomerLoopService implements CustomerLoop {
     return credit === null ? NONE : customerCounters(credit, value);
   }
 
-  /** Teaches the customer's facts and writes the profile they make, with its stage judged again. */
+  /**
+   * Teaches the customer's facts and writes the profile they make, its stage judged on the profile
+   * as stored (no read of its own). The facts are written after the profile, and only for a
+   * customer who still exists: an erased customer learns nothing from a late event.
+   */
   private async learnFact(customerId: string, fact: Fact, snapshot: RulesetSnapshot): Promise<void> {
     const { profiles, learned, clock, announceProfileChange } = this.deps;
-    const { profile } = await profiles.get(customerId);
-    // A customer erased (or never loaded) learns nothing: erasure must not be undone by a late event.
-    if (profile === null) return;
-    const now = clock();
-    const facts = await learned.update(customerId, (current) => {
-      const next = learn(current, fact);
-      return next === current ? current : judgeStage(next, profile, snapshot.lifecycle, now, causeOf(fact));
-    });
-    await profiles.update(customerId, (current) => (current === null ? null : applyFacts(current, facts)));
-    await announceProfileChange(customerId);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const read = await learned.read(customerId);
+      const next = learn(read.facts, fact);
+      const now = clock();
+      let judged = next;
+      const stored = await profiles.update(customerId, (current) => {
+        if (current === null) return null;
+        if (next !== read.facts) judged = judgeStage(next, current, snapshot.lifecycle, now, causeOf(fact));
+        return applyFacts(current, judged);
+      });
+      if (stored === null) return;
+      // A fact seen before (a redelivery) only wrote the profile again.
+      if (next !== read.facts && !(await learned.replace(customerId, read, judged))) continue;
+      await announceProfileChange(customerId);
+      return;
+    }
+    throw new Error(`learned facts of ${customerId} kept changing under ${MAX_ATTEMPTS} attempts`);
   }
 }
+
+/** Two consumers teaching one customer at once are rare; a conflict is retried this often. */
+const MAX_ATTEMPTS = 10;

@@ -4,8 +4,17 @@ import { type LearnedFacts, NO_FACTS } from '../learning/profile-learning.js';
  * What outcomes taught about each customer (learning/profile-learning.ts), kept apart from the
  * profile so that a bulk load, which replaces profiles, can have them applied again.
  */
+/** Facts as read, with what a compare-and-set compares: opaque to callers. */
+export interface VersionedFacts {
+  readonly facts: LearnedFacts;
+  readonly version: unknown;
+}
+
 export interface LearnedFactsStore {
   get(customerId: string): Promise<LearnedFacts>;
+  read(customerId: string): Promise<VersionedFacts>;
+  /** Writes `next` if the facts are still those `read` saw; false (nothing written) when they changed. */
+  replace(customerId: string, read: VersionedFacts, next: LearnedFacts): Promise<boolean>;
   /**
    * Applies `change` atomically: if another writer changed the facts meanwhile, `change` runs
    * again on the newer ones. Returns the facts as stored.
@@ -22,6 +31,17 @@ export class MemoryLearnedFactsStore implements LearnedFactsStore {
 
   get(customerId: string): Promise<LearnedFacts> {
     return Promise.resolve(this.byCustomer.get(customerId) ?? NO_FACTS);
+  }
+
+  read(customerId: string): Promise<VersionedFacts> {
+    const facts = this.byCustomer.get(customerId) ?? NO_FACTS;
+    return Promise.resolve({ facts, version: facts });
+  }
+
+  replace(customerId: string, read: VersionedFacts, next: LearnedFacts): Promise<boolean> {
+    if ((this.byCustomer.get(customerId) ?? NO_FACTS) !== read.version) return Promise.resolve(false);
+    this.byCustomer.set(customerId, next);
+    return Promise.resolve(true);
   }
 
   update(customerId: string, change: (current: LearnedFacts) => LearnedFacts): Promise<LearnedFacts> {

@@ -1,5 +1,5 @@
 import { type LearnedFacts, NO_FACTS } from '../../learning/profile-learning.js';
-import type { LearnedFactsStore } from '../learned-facts-store.js';
+import type { LearnedFactsStore, VersionedFacts } from '../learned-facts-store.js';
 import type { RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
 import { RedisScript } from './redis-script.js';
@@ -30,8 +30,19 @@ export class RedisLearnedFactsStore implements LearnedFactsStore {
   ) {}
 
   async get(customerId: string): Promise<LearnedFacts> {
+    return (await this.read(customerId)).facts;
+  }
+
+  async read(customerId: string): Promise<VersionedFacts> {
     const key = this.keys.learned(customerId);
-    return parse(await this.redis.send<string | null>(key, ['GET', key], TIMEOUT));
+    const text = await this.redis.send<string | null>(key, ['GET', key], TIMEOUT);
+    return { facts: parse(text), version: text ?? '' };
+  }
+
+  async replace(customerId: string, read: VersionedFacts, next: LearnedFacts): Promise<boolean> {
+    const key = this.keys.learned(customerId);
+    const args = [String(read.version), JSON.stringify(next)];
+    return (await COMPARE_AND_SET.run<number>(this.redis, [key], args, TIMEOUT)) === 1;
   }
 
   async update(customerId: string, change: (current: LearnedFacts) => LearnedFacts): Promise<LearnedFacts> {

@@ -72,9 +72,12 @@ export class RedisProfileStore implements ProfileStore {
     for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
       this.population ??= await currentOrEmptyVersion(this.redis, this.keys);
       const population = this.population;
-      const before = await this.read(population, customerId);
+      // The mark for a load in progress goes out with the read: one round trip's wait, not two.
+      const [before] = await Promise.all([
+        this.read(population, customerId),
+        this.markChangedDuringLoad(customerId),
+      ]);
       const next = change(before === null ? null : population.codec.decode(customerId, before));
-      await this.markChangedDuringLoad(customerId);
       const bucket = this.keys.bucket(population.version, population.bucketOf(customerId));
       const written = await SET_IF_UNCHANGED.run<number>(
         this.redis,
