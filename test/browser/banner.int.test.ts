@@ -132,8 +132,12 @@ describe('banner.js on a page of another origin', () => {
     const box = page.locator('#slot .offerloop-banner');
     await box.locator('h2').waitFor();
     expect(await box.locator('h2').textContent()).toBe(banner.creative.headline);
+    // The link carries the decision, so a conversion on the landing page credits the banner.
     const link = box.locator('a');
-    expect(await link.getAttribute('href')).toBe(new URL(banner.creative.link).href);
+    const landing = new URL(banner.creative.link);
+    landing.searchParams.set('ol_d', banner.decisionId);
+    landing.searchParams.set('ol_o', banner.offerId);
+    expect(await link.getAttribute('href')).toBe(landing.href);
     if (banner.creative.cta) expect(await link.textContent()).toBe(banner.creative.cta);
     if (banner.creative.image) {
       expect(await box.locator('img').getAttribute('alt')).toBe(banner.creative.headline);
@@ -156,16 +160,22 @@ describe('banner.js on a page of another origin', () => {
     await box.scrollIntoViewIfNeeded();
     await page.waitForTimeout(300);
     expect(recorded('impression', banner.decisionId)).toHaveLength(1);
-    expect(beacons.filter((u) => new URL(u).searchParams.get('type') === 'impression')).toHaveLength(1);
+    // The sidebar's beacons (the visitor's own decision) are not this banner's.
+    const ofBanner = (type: string) =>
+      beacons.filter((u) => {
+        const q = new URL(u).searchParams;
+        return q.get('type') === type && q.get('decisionId') === banner.decisionId;
+      });
+    expect(ofBanner('impression')).toHaveLength(1);
 
     // The click: reported, and the visitor lands on the banner's link.
-    await Promise.all([page.waitForURL(new URL(banner.creative.link).href), link.click()]);
+    await Promise.all([page.waitForURL(landing.href), link.click()]);
     await expect.poll(() => recorded('click', banner.decisionId!).length, POLL).toBe(1);
     expect(recorded('click', banner.decisionId)[0]).toMatchObject({
       offerId: banner.offerId,
       customerId: CUSTOMER,
     });
-    const click = new URL(beacons.find((u) => new URL(u).searchParams.get('type') === 'click')!);
+    const click = new URL(ofBanner('click')[0]!);
     expect(Object.fromEntries(click.searchParams)).toEqual({
       key: 'pk-web',
       decisionId: banner.decisionId,
@@ -273,7 +283,10 @@ describe('banner.js on a page of another origin', () => {
   });
 });
 
-/** The bank's home page: the personalized banner far below a tall spacer, then a default one. */
+/**
+ * The bank's home page: the personalized banner far below a tall spacer, then a default one. The
+ * visitor consented to tracking (banner-consent.int.test.ts covers the other cases).
+ */
 function bankPage(offerloopOrigin: string): string {
   return `<!doctype html>
 <html lang="en">
@@ -286,7 +299,7 @@ function bankPage(offerloopOrigin: string): string {
   <div id="slot" data-offerloop-placement="${PLACEMENT}" data-customer-id="${CUSTOMER}"></div>
   <div id="slot-2" data-offerloop-placement="account-sidebar"></div>
   <div style="height: 1600px"></div>
-  <script src="${offerloopOrigin}/web/banner.js" data-key="pk-web" defer></script>
+  <script src="${offerloopOrigin}/web/banner.js" data-key="pk-web" data-consent="granted" defer></script>
 </body>
 </html>`;
 }

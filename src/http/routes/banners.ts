@@ -53,7 +53,8 @@ interface BeaconQuery {
   decisionId: string;
   offerId: string;
   customerId: string;
-  type: 'impression' | 'click';
+  type: 'impression' | 'click' | 'convert';
+  value?: number;
 }
 
 /**
@@ -135,9 +136,10 @@ export function bannerRoutes(
         onRequest: [cors, deps.auth.require('banner', BROWSER)],
         bodyLimit: 1024,
         schema: {
-          summary: 'A beacon: the banner was seen or clicked (for navigator.sendBeacon; no body)',
+          summary:
+            'A beacon: the banner was seen, clicked, or led to a conversion (for navigator.sendBeacon; no body)',
           description:
-            'The event id is derived from decision, offer and type, so a repeated beacon is a duplicate. Scope `banner`.',
+            'The event id is derived from decision, offer and type, so a repeated beacon is a duplicate. `value` (a conversion\u2019s revenue) is optional. Scope `banner`.',
           tags: ['channels'],
           security: [{ apiKey: [] }],
           querystring: {
@@ -149,16 +151,17 @@ export function bannerRoutes(
               decisionId: id,
               offerId: { type: 'string', pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$' },
               customerId: id,
-              type: { type: 'string', enum: ['impression', 'click'] },
+              type: { type: 'string', enum: ['impression', 'click', 'convert'] },
+              value: { type: 'number' },
             },
           },
           response: { 202: receiptSchema, '4xx': errorResponseSchema },
         },
       },
       async (request, reply) => {
-        const { decisionId, offerId, customerId, type } = request.query;
+        const { decisionId, offerId, customerId, type, value } = request.query;
         const receipt = await deps.feedback.record([
-          { eventId: `${decisionId}:${offerId}:${type}`, decisionId, offerId, customerId, type },
+          { eventId: `${decisionId}:${offerId}:${type}`, decisionId, offerId, customerId, type, value },
         ]);
         return reply.code(202).header('cache-control', 'no-store').send(receipt);
       },
