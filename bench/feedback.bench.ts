@@ -10,7 +10,9 @@
 // each must be accepted (a known customer, a known product) and is compared with the reactions.
 // Run: npm run bench:feedback. Targets: ≥ 50,000 events/s in batches of 100; ≥ 10,000 single-event
 // requests/s; outcomes at least as fast as reactions. Knobs: BENCH_DURATION (6), BENCH_ROUNDS (3),
-// BENCH_CONNECTIONS (50), BENCH_CUSTOMERS (100000).
+// BENCH_CONNECTIONS (50), BENCH_CUSTOMERS (100000). BENCH_CONSUMER=worker measures intake alone: the
+// consumer is an `offerloop worker` of its own, paused (SIGSTOP) while requests run and woken for
+// each catch-up, whose CPU is then the worker's and Redis'.
 // Exits 1 when a request failed, an event was not accepted, the log did not grow by what was
 // accepted, the consumer did not catch up, or the server logged an error.
 
@@ -49,6 +51,7 @@ import {
   sideBySide,
   startHello,
   startOfferloop,
+  startOfferloopWorker,
   stopServer,
   type Target,
   tableRow,
@@ -58,6 +61,7 @@ const DURATION = knob('DURATION', 6);
 const ROUNDS = Math.floor(knob('ROUNDS', 3));
 const CONNECTIONS = Math.floor(knob('CONNECTIONS', 50));
 const CUSTOMERS = Math.floor(knob('CUSTOMERS', 100_000));
+const IN_WORKER = process.env.BENCH_CONSUMER === 'worker';
 const BATCH = 100;
 const TARGET_EVENTS_PER_SEC = 50_000;
 const TARGET_SINGLE_PER_SEC = 10_000;
@@ -282,8 +286,18 @@ async function main(): Promise<void> {
     OFFERLOOP_RULES: rulesDir,
     OFFERLOOP_API_KEYS: `${API_KEY}=decide+feedback`,
     FEEDBACK_SPOOL_DIR: spoolDir,
-    FEEDBACK_CONSUMERS: '1',
+    FEEDBACK_CONSUMERS: IN_WORKER ? '0' : '1',
   });
+  const worker = IN_WORKER
+    ? await startOfferloopWorker({
+        REDIS_URL: redis.url,
+        REDIS_CLUSTER_NODES: '',
+        REDIS_PREFIX: 'offerloop',
+        OFFERLOOP_RULES: rulesDir,
+        // The configuration the servers share requires keys; the worker serves no requests.
+        OFFERLOOP_API_KEYS: `${API_KEY}=feedback`,
+      })
+    : null;
   const hello = await startHello();
 
   // Events per run: what the target rate would take; a faster server ends the run early (its rate
@@ -297,6 +311,8 @@ async function main(): Promise<void> {
     `${pool.decisions} decisions, ${round(pool.offers / pool.decisions, 2)} offers each; waiting for the consumer…`,
   );
   await catchUp(redis);
+  // From here the worker runs only while the bench waits for its catch-up.
+  worker?.proc.kill('SIGSTOP');
   const logBefore = await logLength(redis);
 
   const checks = receipts();
@@ -321,8 +337,10 @@ async function main(): Promise<void> {
   const batch = helloRequests(BATCH);
   /** After each of ours: the consumer's catch-up, and what the server and Redis spent on it per request. */
   const afterRun = async (run: RunFigures) => {
-    const meters = cpuMeters([ours.pid, redis.pid]);
+    const meters = cpuMeters([worker?.pid ?? ours.pid, redis.pid]);
+    worker?.proc.kill('SIGCONT');
     const catchUpMs = await catchUp(redis);
+    worker?.proc.kill('SIGSTOP');
     const cpu = meters.stop();
     return { catchUpMs, catchUpCpuUsPerReq: round(((cpu.ms[0]! + cpu.ms[1]!) * 1000) / run.responses, 1) };
   };
@@ -355,7 +373,8 @@ async function main(): Promise<void> {
   const ready = (await (await fetch(`${ours.url}/health/ready`)).json()) as {
     feedback?: { mode?: string; decisionsLost?: number };
   };
-  await Promise.all([stopServer(hello), stopServer(ours)]);
+  worker?.proc.kill('SIGCONT');
+  await Promise.all([stopServer(hello), stopServer(ours), ...(worker === null ? [] : [stopServer(worker)])]);
   await redis.stop();
   await rm(spoolDir, { recursive: true, force: true });
 

@@ -300,6 +300,34 @@ export function startOfferloop(
 
 export const startHello = () => startServer('hello', HELLO_SCRIPT, {});
 
+/**
+ * `offerloop worker` (the feedback consumer as a process of its own) on the servers' environment;
+ * resolves once it consumes. Stopped like a server (stopServer).
+ */
+export async function startOfferloopWorker(
+  env: Readonly<Record<string, string>>,
+): Promise<{ readonly proc: ChildProcess; readonly pid: number }> {
+  const proc = spawnChild(process.execPath, [CLI_SCRIPT, 'worker'], {
+    env: { ...process.env, OFFERLOOP_LOG_LEVEL: 'info', OFFERLOOP_WATCH_RULES: 'false', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines = createInterface({ input: proc.stdout! });
+  let stderr = '';
+  proc.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  const ready = new Promise<void>((resolve, reject) => {
+    lines.on('line', (line) => {
+      if (line.includes('consuming the feedback log')) resolve();
+    });
+    proc.once('exit', (code) =>
+      reject(new Error(`offerloop worker exited (${code}) before it consumed: ${stderr.trim()}`)),
+    );
+  });
+  await ready;
+  return { proc, pid: proc.pid! };
+}
+
 /** SIGTERM, then SIGKILL after 5 s. */
 export async function stopServer(server: { readonly proc: ChildProcess }): Promise<void> {
   const { proc } = server;
