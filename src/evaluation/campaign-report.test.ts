@@ -9,6 +9,7 @@ import {
   campaignsReport,
   type DayRange,
   type GroupBy,
+  medianDays,
 } from './campaign-report.js';
 import { proportion, uplift } from './uplift.js';
 
@@ -498,7 +499,8 @@ describe('customer uplift', () => {
 describe('campaignReportCsv', () => {
   const HEADER =
     'key,impressions,views,clicks,accepts,rejects,dismissals,conversions,revenue,cost,roi,click_rate,accept_rate,conversion_rate,controls,control_conversions,uplift,uplift_low,uplift_high,' +
-    'customers,converted_customers,customer_rate,control_customers,control_converted_customers,control_customer_rate,customer_uplift,customer_uplift_low,customer_uplift_high,revenue_per_customer,control_revenue_per_customer';
+    'customers,converted_customers,customer_rate,control_customers,control_converted_customers,control_customer_rate,customer_uplift,customer_uplift_low,customer_uplift_high,revenue_per_customer,control_revenue_per_customer,' +
+    'leads_first_touch,leads_last_touch,leads_position_based,customers_first_touch,customers_last_touch,customers_position_based,median_days_to_lead,median_days_to_customer,median_days_lead_to_customer';
 
   it('writes a header, a row per group and a total row last, empty cells for nulls', () => {
     const r = report('channel');
@@ -507,7 +509,7 @@ describe('campaignReportCsv', () => {
     expect(lines).toHaveLength(5);
     expect(lines[4]).toBe('');
     // No customer episodes on the call center: counts of 0, every per-customer figure empty.
-    expect(lines[1]).toBe('call_center,10,0,0,3,2,0,0,0,5,-1,0,0.3,0,0,0,,,,0,0,,0,0,,,,,,');
+    expect(lines[1]).toBe('call_center,10,0,0,3,2,0,0,0,5,-1,0,0.3,0,0,0,,,,0,0,,0,0,,,,,,,0,0,0,0,0,0,,,');
     const t = r.totals;
     expect(lines[3]).toBe(
       [
@@ -541,6 +543,16 @@ describe('campaignReportCsv', () => {
         t.customerUplift.ci95![1],
         300.25 / 80,
         20 / 9,
+        // No journeys in these counters: credits of 0, no medians.
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        '',
+        '',
+        '',
       ].join(','),
     );
   });
@@ -584,5 +596,158 @@ describe('lifecycle mix', () => {
     const t = report(null, { from: D, to: D }, days).totals;
     expect(t.lifecycleMix).toEqual({ loyal: 5, prospect: 7 });
     expect(t.customers).toBe(12);
+  });
+});
+
+describe('journeys', () => {
+  /** Journey counters of one day, as transitionCounters writes them. */
+  const journeyDays = new Map([
+    [
+      D,
+      new Map<string, number>([
+        ['gold|web|-|customers', 100],
+        ['gold|web|-|leadsFirstTouch', 4],
+        ['gold|web|-|leadsLastTouch', 2],
+        ['gold|web|-|leadsPositionBased', 3.1],
+        ['gold|call_center|-|leadsFirstTouch', 2],
+        ['gold|call_center|-|leadsLastTouch', 3],
+        ['gold|call_center|-|leadsPositionBased', 2.2],
+        ['travel|web|-|leadsLastTouch', 1],
+        ['travel|web|-|leadsPositionBased', 0.7],
+        ['gold|web|-|customersFirstTouch', 1],
+        ['gold|web|-|customersLastTouch', 1],
+        ['gold|web|-|customersPositionBased', 0.9],
+        ['travel|web|-|customersPositionBased', 0.1],
+        // Six leads first touched by the campaign: 2 in [3, 5), 3 in [7, 10), 1 in [10, 14).
+        ['gold|web|-|leadDays:3', 2],
+        ['gold|web|-|leadDays:7', 1],
+        ['gold|call_center|-|leadDays:7', 2],
+        ['gold|call_center|-|leadDays:10', 1],
+        ['gold|web|-|customerDays:14', 1],
+        // Another campaign's journeys are its own.
+        ['loan|web|-|leadsFirstTouch', 50],
+        ['loan|web|-|leadsPositionBased', 50],
+        ['loan|web|-|leadDays:180', 50],
+      ]),
+    ],
+  ]);
+  const day = { from: D, to: D };
+
+  it('adds up the credits of every offer and channel of the campaign, by model', () => {
+    const j = report(null, day, journeyDays).totals.journeys;
+    expect(j.leads).toEqual({ firstTouch: 6, lastTouch: 6, positionBased: 6 });
+    expect(j.customers).toEqual({ firstTouch: 1, lastTouch: 1, positionBased: 1 });
+    expect(j.daysToLead).toEqual({ '3': 2, '7': 3, '10': 1 });
+    expect(j.daysToCustomer).toEqual({ '14': 1 });
+    expect(j.daysLeadToCustomer).toEqual({});
+  });
+
+  it('medians: the middle person’s bucket, interpolated; null without a person', () => {
+    const j = report(null, day, journeyDays).totals.journeys;
+    // Six persons, the middle at 3: two below bucket 7, so 7 + (3 − 2) / 3 × (10 − 7) = 8.
+    expect(j.medianDaysToLead).toBe(8);
+    // One person in [14, 21): the middle of the bucket.
+    expect(j.medianDaysToCustomer).toBe(17.5);
+    expect(j.medianDaysLeadToCustomer).toBeNull();
+  });
+
+  it('the per-person funnel: prospects (customers reached) → leads → customers, position-based', () => {
+    const j = report(null, day, journeyDays).totals.journeys;
+    expect(j.funnel).toEqual([
+      { stage: 'prospect', count: 100, fromPrevious: null, medianDaysFromPrevious: null },
+      { stage: 'lead', count: 6, fromPrevious: 0.06, medianDaysFromPrevious: 8 },
+      { stage: 'customer', count: 1, fromPrevious: 1 / 6, medianDaysFromPrevious: null },
+    ]);
+  });
+
+  it('groups by the channel and offer of each credited touch, the days by the first touch', () => {
+    const byChannel = report('channel', day, journeyDays).groups;
+    const web = byChannel.find((g) => g.key === 'web')!.journeys;
+    const cc = byChannel.find((g) => g.key === 'call_center')!.journeys;
+    expect(web.leads).toEqual({ firstTouch: 4, lastTouch: 3, positionBased: 3.8 });
+    expect(cc.leads).toEqual({ firstTouch: 2, lastTouch: 3, positionBased: 2.2 });
+    expect(web.daysToLead).toEqual({ '3': 2, '7': 1 });
+    // Three persons, the middle at 1.5: in [3, 5), 3 + 1.5 / 2 × 2.
+    expect(web.medianDaysToLead).toBe(4.5);
+    // Three persons: 7 + 1.5 / 2 × 3.
+    expect(cc.medianDaysToLead).toBe(9.25);
+    const byOffer = report('offer', day, journeyDays).groups;
+    expect(byOffer.find((g) => g.key === 'travel')!.journeys.customers.positionBased).toBe(0.1);
+  });
+
+  it('without journeys: credits of 0, medians null, funnel rates null', () => {
+    const j = report(null, day, new Map()).totals.journeys;
+    expect(j).toEqual({
+      leads: { firstTouch: 0, lastTouch: 0, positionBased: 0 },
+      customers: { firstTouch: 0, lastTouch: 0, positionBased: 0 },
+      medianDaysToLead: null,
+      medianDaysToCustomer: null,
+      medianDaysLeadToCustomer: null,
+      daysToLead: {},
+      daysToCustomer: {},
+      daysLeadToCustomer: {},
+      funnel: [
+        { stage: 'prospect', count: 0, fromPrevious: null, medianDaysFromPrevious: null },
+        { stage: 'lead', count: 0, fromPrevious: null, medianDaysFromPrevious: null },
+        { stage: 'customer', count: 0, fromPrevious: null, medianDaysFromPrevious: null },
+      ],
+    });
+  });
+
+  it('the list endpoint has the same journeys, and a sum of fractions shows no binary rounding', () => {
+    const shares = new Map([[D, new Map<string, number>([['gold|web|-|leadsPositionBased', 0.1 + 0.2]])]]);
+    expect(report(null, day, shares).totals.journeys.leads.positionBased).toBe(0.3);
+    const list = campaignsReport({ snapshot, counters: journeyDays, range: day });
+    expect(list.campaigns.find((c) => c.id === 'cards')!.totals.journeys).toEqual(
+      report(null, day, journeyDays).totals.journeys,
+    );
+  });
+
+  it('the CSV carries the credits and medians', () => {
+    const lines = campaignReportCsv(report(null, day, journeyDays))
+      .trimEnd()
+      .split('\r\n');
+    expect(lines[1]!.endsWith(',6,6,6,1,1,1,8,17.5,')).toBe(true);
+  });
+});
+
+describe('medianDays', () => {
+  it('interpolates within the bucket of the middle person, for grouped data', () => {
+    expect(medianDays(new Map([[0, 1]]))).toBe(0.5);
+    expect(
+      medianDays(
+        new Map([
+          [1, 2],
+          [0, 2],
+        ]),
+      ),
+    ).toBe(1);
+    expect(medianDays(new Map([[5, 4]]))).toBe(6);
+    // 10 + 1.5 / 3 × 4 = 12; four persons, one below: 21 + 1 / 3 × 9 = 24.
+    expect(medianDays(new Map([[10, 3]]))).toBe(12);
+    expect(
+      medianDays(
+        new Map([
+          [21, 3],
+          [0, 1],
+        ]),
+      ),
+    ).toBe(24);
+    // Rounded to a hundredth: 2 + 1 / 3 × 1.
+    expect(
+      medianDays(
+        new Map([
+          [1, 1],
+          [2, 3],
+        ]),
+      ),
+    ).toBe(2.33);
+  });
+
+  it('answers the lower bound of the last, open bucket; null for no person; buckets of another list by the next bound', () => {
+    expect(medianDays(new Map([[180, 5]]))).toBe(180);
+    expect(medianDays(new Map())).toBeNull();
+    expect(medianDays(new Map([[7, 0]]))).toBeNull();
+    expect(medianDays(new Map([[4, 1]]))).toBe(4.5);
   });
 });

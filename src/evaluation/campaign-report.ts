@@ -13,7 +13,13 @@
  */
 
 import { channelIndex } from '../domain/channel.js';
-import { type Metric, parseCounterField } from '../feedback/feedback-effects.js';
+import {
+  DAY_BUCKETS,
+  DAY_METRICS,
+  type DayMetric,
+  type Metric,
+  parseCounterField,
+} from '../feedback/feedback-effects.js';
 import type { DayCounters } from '../feedback/stats-reader.js';
 import type { CompiledCampaign, RulesetSnapshot } from '../ruleset/snapshot.js';
 import type { CampaignObjective } from '../ruleset/source.js';
@@ -83,6 +89,53 @@ export interface CustomerUpliftReport {
   readonly incrementalRevenue: number | null;
 }
 
+/** A funnel transition's credit by each attribution model (see funnel-attribution.ts). */
+export interface AttributionCredits {
+  /** Persons whose first touchpoint before the transition was one of these offers. */
+  readonly firstTouch: number;
+  /** Persons whose last touchpoint before it was. */
+  readonly lastTouch: number;
+  /** Position-based (40/20/40) shares: a fraction of a person per touchpoint. */
+  readonly positionBased: number;
+}
+
+/** One stage of the per-person funnel: prospects (customers reached) → leads → customers. */
+export interface PersonFunnelStage {
+  readonly stage: 'prospect' | 'lead' | 'customer';
+  /** Prospects: treated customers reached (`customers`); leads and customers: position-based credits. */
+  readonly count: number;
+  /** count / the previous stage's count; null for the first stage or when the previous is 0. */
+  readonly fromPrevious: number | null;
+  /**
+   * The median days from the previous stage: from the first touch to the lead, from the lead to the
+   * customer; null for prospects and without a measured person.
+   */
+  readonly medianDaysFromPrevious: number | null;
+}
+
+/** Days histogram: the lower bound of a bucket in days (DAY_BUCKETS) → persons. */
+export type DaysHistogram = Readonly<Record<string, number>>;
+
+/**
+ * The journeys of persons to lead and to customer, credited to the campaign's touchpoints. Medians
+ * come from the histograms, interpolated within the bucket holding the middle person.
+ */
+export interface JourneysReport {
+  readonly leads: AttributionCredits;
+  readonly customers: AttributionCredits;
+  /** Days from the first touch to the lead, of persons first touched by these offers; null without any. */
+  readonly medianDaysToLead: number | null;
+  /** Days from the first touch to the customer. */
+  readonly medianDaysToCustomer: number | null;
+  /** Days from the lead to the customer, for customers whose lead time is known. */
+  readonly medianDaysLeadToCustomer: number | null;
+  readonly daysToLead: DaysHistogram;
+  readonly daysToCustomer: DaysHistogram;
+  readonly daysLeadToCustomer: DaysHistogram;
+  /** prospects → leads → customers, per person (leads and customers position-based). */
+  readonly funnel: readonly PersonFunnelStage[];
+}
+
 export interface Metrics {
   readonly impressions: number;
   readonly views: number;
@@ -122,6 +175,8 @@ export interface Metrics {
    * last judged, or as the ruleset's stages say at the decision. Stage id → customers.
    */
   readonly lifecycleMix: Readonly<Record<string, number>>;
+  /** What made them leads and customers: attribution models, the per-person funnel, the times. */
+  readonly journeys: JourneysReport;
 }
 
 export interface KpiProgress {
@@ -204,9 +259,20 @@ interface Counts {
   controlCustomerConversions: number;
   customerRevenue: number;
   controlCustomerRevenue: number;
+  leadsFirstTouch: number;
+  leadsLastTouch: number;
+  leadsPositionBased: number;
+  customersFirstTouch: number;
+  customersLastTouch: number;
+  customersPositionBased: number;
   /** Treated customers (episodes) by their lifecycle stage when reached. */
   stages: Record<string, number>;
+  /** The days histograms: metric → bucket lower bound → persons. */
+  days: Record<DayMetric, Map<number, number>>;
 }
+
+/** The parts of Counts that are not one plain number. */
+type Plain = Exclude<keyof Counts, 'cost' | 'stages' | 'days'>;
 
 const zeroCounts = (): Counts => ({
   impressions: 0,
@@ -227,11 +293,18 @@ const zeroCounts = (): Counts => ({
   controlCustomerConversions: 0,
   customerRevenue: 0,
   controlCustomerRevenue: 0,
+  leadsFirstTouch: 0,
+  leadsLastTouch: 0,
+  leadsPositionBased: 0,
+  customersFirstTouch: 0,
+  customersLastTouch: 0,
+  customersPositionBased: 0,
   stages: {},
+  days: { leadDays: new Map(), customerDays: new Map(), leadToCustomerDays: new Map() },
 });
 
 /** Each counted metric → the Counts property it adds to. `expected` is a learning input, not reported. */
-const COUNT_OF: Readonly<Partial<Record<Metric, Exclude<keyof Counts, 'cost' | 'stages'>>>> = {
+const COUNT_OF: Readonly<Partial<Record<Metric, Plain>>> = {
   impressions: 'impressions',
   controls: 'controls',
   views: 'views',
@@ -249,6 +322,12 @@ const COUNT_OF: Readonly<Partial<Record<Metric, Exclude<keyof Counts, 'cost' | '
   controlCustomerConversions: 'controlCustomerConversions',
   customerRevenue: 'customerRevenue',
   controlCustomerRevenue: 'controlCustomerRevenue',
+  leadsFirstTouch: 'leadsFirstTouch',
+  leadsLastTouch: 'leadsLastTouch',
+  leadsPositionBased: 'leadsPositionBased',
+  customersFirstTouch: 'customersFirstTouch',
+  customersLastTouch: 'customersLastTouch',
+  customersPositionBased: 'customersPositionBased',
 };
 
 /** What a counter field means for reports, resolved once per distinct field. */
@@ -257,8 +336,11 @@ interface ResolvedField {
   readonly offerId: string;
   readonly channel: string;
   readonly segment: string;
-  /** What it adds to: a count, or (a `customersAt` counter) the customers of a lifecycle stage. */
-  readonly count: Exclude<keyof Counts, 'cost' | 'stages'> | { readonly stage: string };
+  /**
+   * What it adds to: a count, the customers of a lifecycle stage (`customersAt`), or the persons of
+   * a days bucket (`leadDays:7`).
+   */
+  readonly count: Plain | { readonly stage: string } | { readonly days: DayMetric; readonly bucket: number };
   /** The channel's cost of one contact, for impressions; 0 otherwise. */
   readonly unitCost: number;
 }
@@ -284,7 +366,12 @@ class FieldResolver {
   private parse(field: string): ResolvedField | null {
     const parsed = parseCounterField(field);
     if (parsed === null) return null;
-    const count = parsed.stage === null ? COUNT_OF[parsed.metric] : { stage: parsed.stage };
+    const count =
+      parsed.stage !== null
+        ? { stage: parsed.stage }
+        : parsed.bucket !== null && isDayMetric(parsed.metric)
+          ? { days: parsed.metric, bucket: parsed.bucket }
+          : COUNT_OF[parsed.metric];
     const offer = this.snapshot.offerById.get(parsed.offerId);
     if (count === undefined || offer === undefined) return null;
     const policy = this.snapshot.policies[channelIndex(parsed.channel)];
@@ -299,9 +386,17 @@ class FieldResolver {
   }
 }
 
+const isDayMetric = (metric: Metric): metric is DayMetric =>
+  (DAY_METRICS as readonly Metric[]).includes(metric);
+
 function add(into: Counts, field: ResolvedField, amount: number): void {
   if (typeof field.count === 'object') {
-    into.stages[field.count.stage] = (into.stages[field.count.stage] ?? 0) + amount;
+    if ('stage' in field.count) {
+      into.stages[field.count.stage] = (into.stages[field.count.stage] ?? 0) + amount;
+    } else {
+      const histogram = into.days[field.count.days];
+      histogram.set(field.count.bucket, (histogram.get(field.count.bucket) ?? 0) + amount);
+    }
     return;
   }
   into[field.count] += amount;
@@ -453,6 +548,7 @@ function metricsOf(c: Counts): Metrics {
     customerRevenue: money(c.customerRevenue),
     controlCustomerRevenue: money(c.controlCustomerRevenue),
     lifecycleMix: { ...c.stages },
+    journeys: journeysOf(c),
     roi: c.cost > 0 ? (c.revenue - c.cost) / c.cost : null,
     rates: {
       clickRate: ratio(c.clicks, n),
@@ -518,6 +614,77 @@ function customerUpliftOf(c: Counts): CustomerUpliftReport {
     incrementalCustomers: u.uplift === null ? null : u.uplift * c.customers,
     incrementalRevenue: revenueDiff === null ? null : money(revenueDiff * c.customers),
   };
+}
+
+function journeysOf(c: Counts): JourneysReport {
+  const leads = {
+    firstTouch: c.leadsFirstTouch,
+    lastTouch: c.leadsLastTouch,
+    positionBased: credit(c.leadsPositionBased),
+  };
+  const customers = {
+    firstTouch: c.customersFirstTouch,
+    lastTouch: c.customersLastTouch,
+    positionBased: credit(c.customersPositionBased),
+  };
+  const medianDaysToLead = medianDays(c.days.leadDays);
+  const medianDaysLeadToCustomer = medianDays(c.days.leadToCustomerDays);
+  return {
+    leads,
+    customers,
+    medianDaysToLead,
+    medianDaysToCustomer: medianDays(c.days.customerDays),
+    medianDaysLeadToCustomer,
+    daysToLead: histogramOf(c.days.leadDays),
+    daysToCustomer: histogramOf(c.days.customerDays),
+    daysLeadToCustomer: histogramOf(c.days.leadToCustomerDays),
+    funnel: [
+      { stage: 'prospect', count: c.customers, fromPrevious: null, medianDaysFromPrevious: null },
+      {
+        stage: 'lead',
+        count: leads.positionBased,
+        fromPrevious: ratio(leads.positionBased, c.customers),
+        medianDaysFromPrevious: medianDaysToLead,
+      },
+      {
+        stage: 'customer',
+        count: customers.positionBased,
+        fromPrevious: ratio(customers.positionBased, leads.positionBased),
+        medianDaysFromPrevious: medianDaysLeadToCustomer,
+      },
+    ],
+  };
+}
+
+/** A histogram as JSON: bucket lower bound → persons, buckets in ascending order, empty ones left out. */
+function histogramOf(histogram: ReadonlyMap<number, number>): DaysHistogram {
+  const out: Record<string, number> = {};
+  for (const bucket of [...histogram.keys()].sort((a, b) => a - b))
+    if (histogram.get(bucket)! > 0) out[String(bucket)] = histogram.get(bucket)!;
+  return out;
+}
+
+/**
+ * The median of a days histogram, interpolated within the bucket that holds the middle person as
+ * for grouped data: lower + (n/2 − persons in the buckets below) / persons in the bucket × width,
+ * the width reaching the next bound of DAY_BUCKETS. The last, open bucket has no width: its lower
+ * bound is the answer ("180 days or more"). Rounded to a hundredth of a day; null without persons.
+ */
+export function medianDays(histogram: ReadonlyMap<number, number>): number | null {
+  const buckets = [...histogram].filter(([, n]) => n > 0).sort((a, b) => a[0] - b[0]);
+  const total = buckets.reduce((sum, [, n]) => sum + n, 0);
+  if (total === 0) return null;
+  const half = total / 2;
+  let below = 0;
+  for (const [lower, n] of buckets) {
+    if (below + n >= half) {
+      const upper = DAY_BUCKETS.find((b) => b > lower);
+      if (upper === undefined) return lower;
+      return Math.round((lower + ((half - below) / n) * (upper - lower)) * 100) / 100;
+    }
+    below += n;
+  }
+  return buckets[buckets.length - 1]![0];
 }
 
 function customerGroupOf(customers: number, conversions: number, revenue: number): CustomerGroupReport {
@@ -592,6 +759,16 @@ const CSV_COLUMNS = [
   'customer_uplift_high',
   'revenue_per_customer',
   'control_revenue_per_customer',
+  // Journeys (funnel-attribution.ts), after the per-customer columns for the same reason.
+  'leads_first_touch',
+  'leads_last_touch',
+  'leads_position_based',
+  'customers_first_touch',
+  'customers_last_touch',
+  'customers_position_based',
+  'median_days_to_lead',
+  'median_days_to_customer',
+  'median_days_lead_to_customer',
 ] as const;
 
 /** RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled. */
@@ -603,6 +780,7 @@ const csvNumber = (n: number | null): string => (n === null ? '' : String(n));
 
 function csvRow(key: string, m: Metrics): string {
   const cu = m.customerUplift;
+  const j = m.journeys;
   return [
     csvText(key),
     ...[
@@ -635,6 +813,15 @@ function csvRow(key: string, m: Metrics): string {
       cu.ci95?.[1] ?? null,
       cu.treated.revenuePerCustomer,
       cu.control.revenuePerCustomer,
+      j.leads.firstTouch,
+      j.leads.lastTouch,
+      j.leads.positionBased,
+      j.customers.firstTouch,
+      j.customers.lastTouch,
+      j.customers.positionBased,
+      j.medianDaysToLead,
+      j.medianDaysToCustomer,
+      j.medianDaysLeadToCustomer,
     ].map(csvNumber),
   ].join(',');
 }
@@ -650,3 +837,6 @@ export function campaignReportCsv(report: CampaignReport): string {
 function money(amount: number): number {
   return Math.round(amount * 1e6) / 1e6;
 }
+
+/** Position-based credits are sums of fractions (0.2 / 3): to a millionth, like money. */
+const credit = money;

@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { DAY_MS } from '../ruleset/time.js';
-import { contactEventOf, countersOf, FeedbackStats, METRICS, parseCounterField } from './feedback-effects.js';
+import {
+  contactEventOf,
+  counterField,
+  countersOf,
+  DAY_BUCKETS,
+  DAY_METRICS,
+  dayBucketOf,
+  FeedbackStats,
+  METRICS,
+  parseCounterField,
+} from './feedback-effects.js';
 import type {
   Attribution,
   DecisionLogEntry,
@@ -152,14 +162,35 @@ describe('parseCounterField', () => {
       segmentId: null,
       metric: 'impressions',
       stage: null,
+      bucket: null,
     });
-    for (const metric of METRICS.filter((m) => m !== 'customersAt')) {
+    const suffixed: readonly string[] = ['customersAt', ...DAY_METRICS];
+    for (const metric of METRICS.filter((m) => !suffixed.includes(m))) {
       expect(parseCounterField(`o|email|seg|${metric}`)?.metric).toBe(metric);
     }
     expect(parseCounterField('o|web|-|customersAt:loyal')).toMatchObject({
       metric: 'customersAt',
       stage: 'loyal',
+      bucket: null,
     });
+  });
+
+  it('reads the days histograms, `<metric>:<bucket>`, for every metric and bucket', () => {
+    for (const metric of DAY_METRICS) {
+      for (const bucket of DAY_BUCKETS) {
+        const field = counterField('o', 'web', null, `${metric}:${bucket}`);
+        expect(parseCounterField(field)).toEqual({
+          offerId: 'o',
+          channel: 'web',
+          segmentId: null,
+          metric,
+          stage: null,
+          bucket,
+        });
+      }
+    }
+    // A bucket of another list still reads: the report places it by its lower bound.
+    expect(parseCounterField('o|web|-|leadDays:4')?.bucket).toBe(4);
   });
 
   it('returns null for anything else', () => {
@@ -167,6 +198,22 @@ describe('parseCounterField', () => {
     expect(parseCounterField('o|web|-|customersAt')).toBeNull();
     expect(parseCounterField('o|web|-|customers:loyal')).toBeNull();
     expect(parseCounterField('o|web|impressions')).toBeNull();
+    for (const bad of ['leadDays', 'leadDays:', 'leadDays:-1', 'leadDays:1.5', 'leadDays:07', 'leadDays:x'])
+      expect(parseCounterField(`o|web|-|${bad}`), bad).toBeNull();
+    expect(parseCounterField('o|web|-|leadsPositionBased:7')).toBeNull();
+  });
+});
+
+describe('dayBucketOf', () => {
+  it('puts a time in the bucket of the largest lower bound it reaches', () => {
+    expect(dayBucketOf(0)).toBe(0);
+    expect(dayBucketOf(0.99)).toBe(0);
+    expect(dayBucketOf(1)).toBe(1);
+    expect(dayBucketOf(4.5)).toBe(3);
+    expect(dayBucketOf(9)).toBe(7);
+    expect(dayBucketOf(179.9)).toBe(90);
+    expect(dayBucketOf(1000)).toBe(180);
+    expect(dayBucketOf(-1)).toBe(0);
   });
 });
 

@@ -28,8 +28,34 @@ export const METRICS = [
   'controlCustomerRevenue',
   // Treated episodes by the customer's lifecycle stage when it opened: `customersAt:<stage>`.
   'customersAt',
+  // A person's funnel transitions (funnel-attribution.ts), on the UTC day of the transition, credited
+  // to the touchpoints before it by three models; the position-based credits are fractions.
+  'leadsFirstTouch',
+  'leadsLastTouch',
+  'leadsPositionBased',
+  'customersFirstTouch',
+  'customersLastTouch',
+  'customersPositionBased',
+  // Days to a transition, a histogram on the first-touch offer: `leadDays:<bucket>` (bucket: a lower
+  // bound of DAY_BUCKETS), from the first touch to the lead, to the customer, and from lead to customer.
+  'leadDays',
+  'customerDays',
+  'leadToCustomerDays',
 ] as const;
 export type Metric = (typeof METRICS)[number];
+
+/** The metrics counted per bucket of days, `<metric>:<bucket>`. */
+export const DAY_METRICS = ['leadDays', 'customerDays', 'leadToCustomerDays'] as const;
+export type DayMetric = (typeof DAY_METRICS)[number];
+
+/**
+ * The buckets of the days histograms, by their lower bound in days: bucket 7 holds 7 ≤ days < 10,
+ * the last one (180) every longer time. Fixed, so that days add up across servers and ranges.
+ */
+export const DAY_BUCKETS = [0, 1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60, 90, 180] as const;
+
+/** A metric as a counter field names it: the plain metrics, and the forms with a stage or a bucket. */
+export type MetricName = Metric | `customersAt:${string}` | `${DayMetric}:${number}`;
 
 /**
  * One counter to add to: `field` is `offerId|channel|segmentId|metric` (`-` for no segment; ids
@@ -50,6 +76,8 @@ export interface CounterField {
   readonly metric: Metric;
   /** The lifecycle stage of a `customersAt` counter; null for every other metric. */
   readonly stage: string | null;
+  /** The lower bound in days of a days bucket (`leadDays:7`); null for every other metric. */
+  readonly bucket: number | null;
 }
 
 const REACTION_METRIC: ReadonlyMap<string, Metric> = new Map([
@@ -67,7 +95,7 @@ export function counterField(
   offerId: string,
   channel: string,
   segmentId: string | null,
-  metric: Metric | `customersAt:${string}`,
+  metric: MetricName,
 ): string {
   return `${offerId}|${channel}|${segmentId ?? '-'}|${metric}`;
 }
@@ -138,7 +166,7 @@ const episodeCounter = (
   day: number,
   offerId: string,
   channel: string,
-  metric: Metric | `customersAt:${string}`,
+  metric: MetricName,
 ): CounterIncrement => ({
   day,
   field: counterField(offerId, channel, null, metric),
@@ -201,22 +229,48 @@ export function contactEventOf(entry: LogEntry): { customerId: string; event: Co
   };
 }
 
-/** The parts of a counter field, for reports; null when it is not one. */
+const isDayMetric = (metric: string): metric is DayMetric =>
+  (DAY_METRICS as readonly string[]).includes(metric);
+
+/** A bucket as written in a field: a whole number of days, no sign, no leading zero. */
+const BUCKET = /^(0|[1-9]\d{0,5})$/;
+
+/**
+ * The parts of a counter field, for reports; null when it is not one. `customersAt` needs its
+ * `:<stage>`, a days metric its `:<bucket>` (any whole number of days, so that counters written
+ * under another bucket list still read), and no other metric has a suffix.
+ */
 export function parseCounterField(field: string): CounterField | null {
   const parts = field.split('|');
   if (parts.length !== 4) return null;
   const colon = parts[3]!.indexOf(':');
   const metric = colon < 0 ? parts[3]! : parts[3]!.slice(0, colon);
-  const stage = colon < 0 ? null : parts[3]!.slice(colon + 1);
-  if (!(METRICS as readonly string[]).includes(metric) || (metric === 'customersAt') !== (stage !== null))
-    return null;
+  const suffix = colon < 0 ? null : parts[3]!.slice(colon + 1);
+  if (!(METRICS as readonly string[]).includes(metric)) return null;
+  let stage: string | null = null;
+  let bucket: number | null = null;
+  if (metric === 'customersAt') {
+    if (suffix === null) return null;
+    stage = suffix;
+  } else if (isDayMetric(metric)) {
+    if (suffix === null || !BUCKET.test(suffix)) return null;
+    bucket = Number(suffix);
+  } else if (suffix !== null) return null;
   return {
     offerId: parts[0]!,
     channel: parts[1]!,
     segmentId: parts[2] === '-' ? null : parts[2]!,
     metric: metric as Metric,
     stage,
+    bucket,
   };
+}
+
+/** The bucket of DAY_BUCKETS that holds a time of `days` (negative times fall in the first). */
+export function dayBucketOf(days: number): number {
+  let bucket: number = DAY_BUCKETS[0];
+  for (const lower of DAY_BUCKETS) if (days >= lower) bucket = lower;
+  return bucket;
 }
 
 /** The counters in memory, for the embedded mode (no Redis). Kept per day, so a report reads only its days. */

@@ -2,8 +2,8 @@
  * The campaign dashboard (GET /dashboard/): signs in with an API key that has the `report` scope,
  * lists the campaigns with their KPI and uplift over a date range (GET /v1/reports/campaigns), and
  * shows one campaign in detail (GET /v1/reports/campaigns/:id): KPI progress, the uplift of the
- * conversion rate per customer (the headline) and per decision with their 95% intervals, the
- * funnel, response rates per day, a breakdown by channel and a CSV download. Charts are drawn with
+ * conversion rate per customer (the headline) and per decision with their 95% intervals, what made
+ * them customers (the per-person funnel and three attribution models), the funnel, response rates per day, a breakdown by channel and a CSV download. Charts are drawn with
  * uPlot (served from /web/vendor/); every chart has a text equivalent beside it. No framework, no
  * build step, no HTML from data (textContent only).
  * Guarded by test/browser/dashboard.int.test.ts.
@@ -388,6 +388,7 @@
         { class: 'num', 'data-col': 'revenue-per-customer' },
         `${money(cu.treated?.revenuePerCustomer)} vs ${money(cu.control?.revenuePerCustomer)}`,
       ),
+      h('td', { class: 'num', 'data-col': 'journeys' }, leadsAndCustomers(t.journeys)),
       h('td', { class: 'num', 'data-col': 'impressions' }, count(t.impressions)),
       h('td', { class: 'num', 'data-col': 'accepts' }, count(t.accepts)),
       h('td', { class: 'num', 'data-col': 'accept-rate' }, pct(t.rates?.acceptRate, 2)),
@@ -415,6 +416,11 @@
         `(${count(cu.treated?.customers)} vs ${count(cu.control?.customers)} customers)`,
       ),
     );
+  }
+
+  /** Leads and customers credited to the campaign, position-based: "6.5 / 1.25". */
+  function leadsAndCustomers(j) {
+    return `${decimal(j?.leads?.positionBased)} / ${decimal(j?.customers?.positionBased)}`;
   }
 
   /** Why a per-customer uplift has no interval: a group without customers. */
@@ -494,6 +500,7 @@
       h('div', { class: 'cards' }, kpiSection(byDay.kpi), totalsSection(t)),
       customerUpliftSection(t.customerUplift, pending),
       lifecycleSection(t.lifecycleMix),
+      journeysSection(t.journeys),
       upliftSection(t.uplift, pending),
       funnelSection(t, hasData, pending),
       ratesSection(byDay.groups, hasData, pending),
@@ -580,6 +587,115 @@
         ]),
       ),
     );
+  }
+
+  const days = (d) => (isNumber(d) ? `${decimal(d)} day${d === 1 ? '' : 's'}` : '—');
+  const JOURNEY_STAGES = { prospect: 'Prospects', lead: 'Leads', customer: 'Customers' };
+  const JOURNEY_FROM = {
+    prospect: '—',
+    lead: 'from the first touch',
+    customer: 'from the lead',
+  };
+
+  /**
+   * What made them customers: the per-person funnel prospects → leads → customers (customers
+   * reached, then position-based credits), the median days between the stages, and the three
+   * attribution models side by side (docs/reports.md).
+   */
+  function journeysSection(journeys) {
+    const j = journeys || {};
+    const funnel = Array.isArray(j.funnel) ? j.funnel : [];
+    const leads = j.leads || {};
+    const customers = j.customers || {};
+    const any = funnel.some((s) => isNumber(s.count) && s.count > 0);
+    const title = 'What made them customers';
+    if (!any)
+      return section(
+        'journeys',
+        title,
+        noData('No journeys yet: no prospects, leads or customers in this range.'),
+      );
+    const text = h(
+      'p',
+      { id: 'journeys-text', class: 'chart-text' },
+      `${decimal(leads.positionBased)} leads and ${decimal(customers.positionBased)} customers (position-based); ` +
+        `median ${days(j.medianDaysToLead)} from the first touch to the lead, ${days(j.medianDaysToCustomer)} to the customer, ` +
+        `${days(j.medianDaysLeadToCustomer)} from the lead to the customer.`,
+    );
+    const funnelTable = h(
+      'table',
+      { id: 'journey-funnel' },
+      h('caption', {}, 'Per person: prospects (customers reached) → leads → customers'),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'col' }, 'Stage'),
+          h('th', { scope: 'col', class: 'num' }, 'Persons'),
+          h('th', { scope: 'col', class: 'num' }, 'From the previous stage'),
+          h('th', { scope: 'col', class: 'num' }, 'Median time'),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        ...funnel.map((s, i) =>
+          h(
+            'tr',
+            { 'data-stage': s.stage },
+            h('th', { scope: 'row' }, JOURNEY_STAGES[s.stage] ?? String(s.stage)),
+            h(
+              'td',
+              { class: 'num', 'data-col': 'count' },
+              s.stage === 'prospect' ? count(s.count) : decimal(s.count),
+            ),
+            h('td', { class: 'num', 'data-col': 'from-previous' }, i === 0 ? '—' : pct(s.fromPrevious)),
+            h(
+              'td',
+              { class: 'num', 'data-col': 'median-days' },
+              i === 0 ? '—' : `${days(s.medianDaysFromPrevious)} ${JOURNEY_FROM[s.stage] ?? ''}`.trim(),
+            ),
+          ),
+        ),
+      ),
+    );
+    const models = [
+      ['first-touch', 'First touch', 'firstTouch'],
+      ['last-touch', 'Last touch', 'lastTouch'],
+      ['position-based', 'Position-based (40/20/40)', 'positionBased'],
+    ];
+    const modelTable = h(
+      'table',
+      { id: 'attribution-table' },
+      h('caption', {}, 'Leads and customers credited to the campaign, by attribution model'),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'col' }, 'Model'),
+          h('th', { scope: 'col', class: 'num' }, 'Leads'),
+          h('th', { scope: 'col', class: 'num' }, 'Customers'),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        ...models.map(([id, name, key]) =>
+          h(
+            'tr',
+            { 'data-model': id },
+            h('th', { scope: 'row' }, name),
+            h('td', { class: 'num', 'data-group': 'leads' }, decimal(leads[key])),
+            h('td', { class: 'num', 'data-group': 'customers' }, decimal(customers[key])),
+          ),
+        ),
+      ),
+    );
+    return section('journeys', title, text, h('div', { class: 'journeys' }, funnelTable, modelTable));
   }
 
   function customerUpliftSection(cu, pending) {

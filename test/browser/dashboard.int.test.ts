@@ -18,7 +18,7 @@ import { launchBrowser } from '../support/browser.js';
 // answers, draw its charts, download the CSV with the key, refuse wrong keys, say "no data yet" for
 // an empty range, and never trip its Content Security Policy. The per-customer uplift is also checked
 // on counters written straight into the store for a day of their own (PER_CUSTOMER_DAY), with
-// known counts.
+// known counts, and so are the funnel journeys (JOURNEY_DAY).
 
 const KEYS = 'ops-key=decide+feedback+report,desk-key=decide+feedback';
 /** Demo customers to decide for, on the web and by phone. */
@@ -62,6 +62,32 @@ const PER_CUSTOMER: Partial<Record<Metric, number>> = {
   controlCustomerConversions: 300,
   controlCustomerRevenue: 3000,
 };
+
+/** Another day of its own, for funnel journeys with known counts. */
+const JOURNEY_DAY = '2021-04-01';
+/**
+ * Journey counters of that day, as funnel-attribution.ts writes them: 200 prospects (customers
+ * reached), leads and customers credited by three models, and the days histograms: leads 50 in
+ * [3, 5), 45 in [7, 10), 35 in [14, 21) (the middle, the 65th, at 7 + 15 / 45 × 3 = 8 days);
+ * customers 35 in [14, 21) (17.5 days); lead to customer 28 in [5, 7) (6 days).
+ */
+const JOURNEYS: Record<string, number> = {
+  customers: 200,
+  leadsFirstTouch: 130,
+  leadsLastTouch: 110,
+  leadsPositionBased: 120,
+  customersFirstTouch: 35,
+  customersLastTouch: 28,
+  customersPositionBased: 31,
+  'leadDays:3': 50,
+  'leadDays:7': 45,
+  'leadDays:14': 35,
+  'customerDays:14': 35,
+  'leadToCustomerDays:5': 28,
+};
+
+/** The list's journeys cell: position-based leads / customers. */
+const decimal = (n: number) => new Intl.NumberFormat('en-US', { maximumFractionDigits: 2 }).format(n);
 
 interface Decision {
   decisionId: string;
@@ -194,6 +220,15 @@ describe('the campaign dashboard', () => {
         float: metric.endsWith('Revenue'),
       })),
     );
+    // Journeys with known counts, on a day of their own.
+    services.feedbackLog.stats.add(
+      Object.entries(JOURNEYS).map(([metric, amount]) => ({
+        day: dayOf(Date.parse(`${JOURNEY_DAY}T12:00:00Z`)),
+        field: counterField(webOfferId, 'web', null, metric as Metric),
+        amount,
+        float: metric.endsWith('PositionBased'),
+      })),
+    );
     list = await api<CampaignsReport>('/v1/reports/campaigns');
     byDay = await api<CampaignReport>(`/v1/reports/campaigns/${campaignId}?groupBy=day`);
     byChannel = await api<CampaignReport>(`/v1/reports/campaigns/${campaignId}?groupBy=channel`);
@@ -290,6 +325,10 @@ describe('the campaign dashboard', () => {
     );
     expect(await cell('revenue-per-customer')).toBe(
       `${money(cu.treated.revenuePerCustomer)} vs ${money(cu.control.revenuePerCustomer)}`,
+    );
+    const j = summary.totals.journeys;
+    expect(await cell('journeys')).toBe(
+      `${decimal(j.leads.positionBased)} / ${decimal(j.customers.positionBased)}`,
     );
     if (summary.kpi?.progress != null) {
       const bar = row.locator('[data-col="kpi"] progress');
@@ -446,6 +485,8 @@ describe('the campaign dashboard', () => {
     }
     expect(await page.locator('#customer-uplift .no-data').textContent()).toMatch(/^No customers yet: /);
     expect(await page.locator('#customer-table').count()).toBe(0);
+    expect(await page.locator('#journeys .no-data').textContent()).toMatch(/^No journeys yet: /);
+    expect(await page.locator('#journey-funnel').count()).toBe(0);
     expect(await page.locator('#detail canvas').count()).toBe(0);
     expect((await focused(page)).id).toBe('detail-heading');
     expect(await cspViolations(page)).toEqual([]);
@@ -521,6 +562,67 @@ describe('the campaign dashboard', () => {
     expect(canvases[0]?.painted).toBeGreaterThan(0);
     expect(await page.locator('#channel-table tr[data-channel="web"] td').nth(9).textContent()).toBe(
       customerUpliftCell(cu),
+    );
+
+    expect(await cspViolations(page)).toEqual([]);
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it('shows what made them customers: the per-person funnel, the median times and three attribution models', async () => {
+    const range = `from=${JOURNEY_DAY}&to=${JOURNEY_DAY}`;
+    const report = await api<CampaignReport>(`/v1/reports/campaigns/${campaignId}?${range}`);
+    // The API answers the known counts, through the response schema.
+    const j = report.totals.journeys;
+    expect(j.leads).toEqual({ firstTouch: 130, lastTouch: 110, positionBased: 120 });
+    expect(j.customers).toEqual({ firstTouch: 35, lastTouch: 28, positionBased: 31 });
+    expect([j.medianDaysToLead, j.medianDaysToCustomer, j.medianDaysLeadToCustomer]).toEqual([8, 17.5, 6]);
+    expect(j.daysToLead).toEqual({ '3': 50, '7': 45, '14': 35 });
+    expect(j.funnel).toEqual([
+      { stage: 'prospect', count: 200, fromPrevious: null, medianDaysFromPrevious: null },
+      { stage: 'lead', count: 120, fromPrevious: 0.6, medianDaysFromPrevious: 8 },
+      { stage: 'customer', count: 31, fromPrevious: 31 / 120, medianDaysFromPrevious: 6 },
+    ]);
+    const csv = await fetch(`${origin}/v1/reports/campaigns/${campaignId}?${range}&format=csv`, {
+      headers: { authorization: 'Bearer ops-key' },
+    });
+    const [header, total] = (await csv.text()).trimEnd().split('\r\n');
+    expect(header).toMatch(/,leads_first_touch,.*,median_days_lead_to_customer$/);
+    expect(total).toMatch(/,130,110,120,35,28,31,8,17\.5,6$/);
+
+    const { page, problems } = await openPage();
+    await signIn(page, 'ops-key');
+    await page.locator('#campaigns tbody tr').first().waitFor();
+    await page.getByLabel('From').fill(JOURNEY_DAY);
+    await page.getByLabel('To').fill(JOURNEY_DAY);
+    await page.getByLabel('To').press('Enter');
+    const row = page.locator(`#campaigns tr[data-campaign-id="${campaignId}"]`);
+    await expect.poll(() => row.locator('[data-col="journeys"]').textContent(), POLL).toBe('120 / 31');
+
+    await row.getByRole('link').click();
+    const text = page.locator('#journeys-text');
+    await text.waitFor();
+    expect(await text.textContent()).toBe(
+      '120 leads and 31 customers (position-based); median 8 days from the first touch to the lead, ' +
+        '17.5 days to the customer, 6 days from the lead to the customer.',
+    );
+    const stage = (id: string) =>
+      page.locator(`#journey-funnel tr[data-stage="${id}"]`).locator('th, td').allTextContents();
+    expect(await stage('prospect')).toEqual(['Prospects', '200', '—', '—']);
+    expect(await stage('lead')).toEqual(['Leads', '120', '60.0%', '8 days from the first touch']);
+    expect(await stage('customer')).toEqual(['Customers', '31', '25.8%', '6 days from the lead']);
+    const model = (id: string) =>
+      page.locator(`#attribution-table tr[data-model="${id}"]`).locator('th, td').allTextContents();
+    expect(await model('first-touch')).toEqual(['First touch', '130', '35']);
+    expect(await model('last-touch')).toEqual(['Last touch', '110', '28']);
+    expect(await model('position-based')).toEqual(['Position-based (40/20/40)', '120', '31']);
+    // The section sits with the customers reached, before the per-decision figures.
+    const headings = await page.locator('#detail-body section h3').allTextContents();
+    expect(headings.indexOf('What made them customers')).toBeGreaterThan(
+      headings.indexOf('Uplift per customer'),
+    );
+    expect(headings.indexOf('What made them customers')).toBeLessThan(
+      headings.indexOf('Uplift per decision'),
     );
 
     expect(await cspViolations(page)).toEqual([]);

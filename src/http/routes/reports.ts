@@ -30,6 +30,71 @@ const customerGroupSchema = {
   },
 } as const;
 
+/** A funnel transition's credit by each attribution model (AttributionCredits). */
+const creditsSchema = {
+  type: 'object',
+  properties: {
+    firstTouch: {
+      type: 'number',
+      description: 'Persons whose first touchpoint before it was one of these offers.',
+    },
+    lastTouch: { type: 'number', description: 'Persons whose last touchpoint before it was.' },
+    positionBased: {
+      type: 'number',
+      description:
+        'Position-based shares (40 % first, 40 % last, 20 % over the middle): fractions of persons.',
+    },
+  },
+} as const;
+
+const daysHistogramSchema = {
+  type: 'object',
+  description:
+    'Bucket lower bound in days → persons (buckets 0, 1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60, 90, 180).',
+  additionalProperties: { type: 'number' },
+} as const;
+
+/** What made them leads and customers (JourneysReport). */
+const journeysSchema = {
+  type: 'object',
+  description:
+    'Persons who became leads and customers in the range, credited to the touchpoints before (first touch, last touch, position-based), with the median days; see docs/reports.md.',
+  properties: {
+    leads: creditsSchema,
+    customers: creditsSchema,
+    medianDaysToLead: {
+      ...nullableNumber,
+      description:
+        'Median days from the first touch to the lead, interpolated within the bucket of the middle person; null without any.',
+    },
+    medianDaysToCustomer: {
+      ...nullableNumber,
+      description: 'Median days from the first touch to the customer.',
+    },
+    medianDaysLeadToCustomer: {
+      ...nullableNumber,
+      description: 'Median days from the lead to the customer.',
+    },
+    daysToLead: daysHistogramSchema,
+    daysToCustomer: daysHistogramSchema,
+    daysLeadToCustomer: daysHistogramSchema,
+    funnel: {
+      type: 'array',
+      description:
+        'Per person: prospects (treated customers reached) → leads → customers (position-based credits).',
+      items: {
+        type: 'object',
+        properties: {
+          stage: { type: 'string', enum: ['prospect', 'lead', 'customer'] },
+          count: { type: 'number' },
+          fromPrevious: nullableNumber,
+          medianDaysFromPrevious: nullableNumber,
+        },
+      },
+    },
+  },
+} as const;
+
 const metricsProperties = {
   impressions: { type: 'number', description: 'Offers shown (in decisions).' },
   views: { type: 'number', description: 'Impressions the channel confirmed as seen.' },
@@ -103,6 +168,7 @@ const metricsProperties = {
       'Treated customers reached (episodes opened), by their lifecycle stage then: stage id → customers.',
     additionalProperties: { type: 'number' },
   },
+  journeys: journeysSchema,
   customerUplift: {
     type: 'object',
     description:
