@@ -12,6 +12,7 @@ import { customerRoutes } from './http/routes/customers.js';
 import { decisionRoutes } from './http/routes/decisions.js';
 import { feedbackRoutes } from './http/routes/feedback.js';
 import { healthRoutes } from './http/routes/health.js';
+import { identityRoutes } from './http/routes/identities.js';
 import { interactionRoutes } from './http/routes/interactions.js';
 import { learningRoutes } from './http/routes/learning.js';
 import { metricsRoutes } from './http/routes/metrics.js';
@@ -82,6 +83,7 @@ export async function buildServer(
     auth,
     decisions: services.decisions,
     feedback: services.feedback,
+    identities: services.identities,
     hub: services.hub,
     config: config.ws,
     log,
@@ -119,7 +121,13 @@ export async function buildServer(
   });
   decisionRoutes(app, { auth, decisions: services.decisions });
   feedbackRoutes(app, { auth, feedback: services.feedback, maxBatch: config.feedback.maxBatch });
-  customerRoutes(app, { auth, dossiers: services.dossiers, profileUpdates: services.profileUpdates });
+  customerRoutes(app, {
+    auth,
+    dossiers: services.dossiers,
+    profileUpdates: services.profileUpdates,
+    journeys: services.journeys,
+  });
+  identityRoutes(app, { auth, identities: services.identities });
   rulesetRoutes(app, { auth, rules: services.rules });
   interactionRoutes(app, { auth, calls: services.calls });
   reportRoutes(app, { auth, reports: services.reports });

@@ -26,6 +26,8 @@ import { CustomerLoopService } from './service/customer-loop-service.js';
 import { DecisionService } from './service/decision-service.js';
 import { DossierService } from './service/dossier-service.js';
 import { FeedbackService } from './service/feedback-service.js';
+import { IdentityService } from './service/identity-service.js';
+import { JourneyService } from './service/journey-service.js';
 import { LearningService } from './service/learning-service.js';
 import { ProfileService } from './service/profile-service.js';
 import { ReportService } from './service/report-service.js';
@@ -37,6 +39,7 @@ import {
   historyRetention,
   MemoryContactHistoryStore,
 } from './store/contact-history-store.js';
+import { type IdentityStore, MemoryIdentityStore } from './store/identity-store.js';
 import { type LearnedFactsStore, MemoryLearnedFactsStore } from './store/learned-facts-store.js';
 import { MemoryProfileStore } from './store/memory-profile-store.js';
 import { MemoryPhoneDirectory, type PhoneDirectory } from './store/phone-directory.js';
@@ -47,6 +50,7 @@ import { RedisCallRegistry } from './store/redis/redis-call-registry.js';
 import { RedisCapCounters } from './store/redis/redis-cap-counters.js';
 import { RedisConnection } from './store/redis/redis-connection.js';
 import { RedisContactHistoryStore } from './store/redis/redis-contact-history-store.js';
+import { RedisIdentityStore } from './store/redis/redis-identity-store.js';
 import { RedisKeys } from './store/redis/redis-keys.js';
 import { RedisLearnedFactsStore } from './store/redis/redis-learned-facts-store.js';
 import { RedisPhoneDirectory } from './store/redis/redis-phone-directory.js';
@@ -67,6 +71,10 @@ export interface Services {
   /** Profile changes from the CRM and erasure (`profiles` is the store they change). */
   readonly profileUpdates: ProfileService;
   readonly feedback: FeedbackService;
+  /** Links anonymous ids to customers, and merges what they did. */
+  readonly identities: IdentityService;
+  /** People's journeys across channels and linked ids. */
+  readonly journeys: JourneyService;
   readonly calls: CallService;
   readonly banners: BannerService;
   readonly reports: ReportService;
@@ -103,7 +111,7 @@ export async function createServices(
     const stores = config.redis
       ? await redisStores(config.redis, config.cache, config.feedback, rules, hub, metrics, log, clock)
       : await embeddedStores(config.data, config.feedback, rules, log, clock);
-    const { profiles, history, counters, feedbackLog } = stores;
+    const { profiles, history, counters, feedbackLog, identities } = stores;
     const learning = new LearningService({ rules, stats: stores.stats, config: config.learning, log, clock });
     const exploration = config.learning.exploration;
     const decisionDeps = {
@@ -115,6 +123,7 @@ export async function createServices(
       clock,
       defaultLimit: config.decisions.defaultLimit,
       conversionWindowMs: config.feedback.conversionWindowMs,
+      identities,
       learning,
       // Math.random: exploration needs a fair coin, not a secret one, and this is the cheapest.
       exploration: exploration > 0 ? { share: exploration, random: Math.random } : undefined,
@@ -127,10 +136,29 @@ export async function createServices(
       profiles,
       history,
       learned: stores.learned,
+      identities,
       announceProfileChange: stores.announceProfileChange,
       phones: stores.phones,
     });
-    const feedback = new FeedbackService({ feedbackLog, clock, rules, profiles, observer: metrics.feedback });
+    const feedbackDeps = {
+      feedbackLog,
+      clock,
+      rules,
+      profiles,
+      identities,
+      announceProfileChange: stores.announceProfileChange,
+    };
+    const feedback = new FeedbackService({ ...feedbackDeps, observer: metrics.feedback });
+    const identityService = new IdentityService({
+      identities,
+      profiles,
+      history,
+      learned: stores.learned,
+      rules,
+      announceProfileChange: stores.announceProfileChange,
+      clock,
+    });
+    const journeys = new JourneyService({ rules, history, identities, learned: stores.learned });
     metrics.watchFeedbackLog(() => feedbackLog.health());
     metrics.watchLearning(() => {
       const { failures, builtAt } = learning.status();
@@ -154,7 +182,7 @@ export async function createServices(
             rules,
             // The same services without the observers: the history is not traffic of this process.
             decisions: new DecisionService(decisionDeps),
-            feedback: new FeedbackService({ feedbackLog, clock, rules, profiles }),
+            feedback: new FeedbackService(feedbackDeps),
             learning,
           });
     const readiness: ReadinessCheck = async () => {
@@ -180,6 +208,8 @@ export async function createServices(
       dossiers,
       profileUpdates,
       feedback,
+      identities: identityService,
+      journeys,
       calls,
       banners,
       reports,
@@ -236,6 +266,8 @@ interface Stores {
   readonly history: ContactHistoryStore;
   /** What outcomes taught about each customer (erasure deletes it). */
   readonly learned: LearnedFactsStore;
+  /** Anonymous ids linked to customers. */
+  readonly identities: IdentityStore;
   readonly counters: CapCounters;
   readonly feedbackLog: FeedbackLog;
   readonly stats: StatsReader;
@@ -262,11 +294,13 @@ async function embeddedStores(
   const profiles = new MemoryProfileStore(initial);
   const history = new MemoryContactHistoryStore();
   const learned = new MemoryLearnedFactsStore();
+  const identities = new MemoryIdentityStore();
   const loop = new CustomerLoopService({
     rules,
     history,
     profiles,
     learned,
+    identities,
     windows: windowsOf(feedback),
     clock,
     announceProfileChange: () => Promise.resolve(),
@@ -282,6 +316,7 @@ async function embeddedStores(
     profiles,
     history,
     learned,
+    identities,
     phones: new MemoryPhoneDirectory(initial),
     callRegistry: new MemoryCallRegistry(),
     counters: new MemoryCapCounters(),
@@ -318,8 +353,10 @@ async function redisStores(
       maxCacheBytes: cache.historyMaxBytes,
       retention: historyRetention(() => rules.current.lookback, feedback.conversionWindowMs),
     });
+    const identities = new RedisIdentityStore(redis, keys);
     const sync = await PopulationSync.start(redis, keys, backing, profiles, log, [
       (id) => history.forget(id),
+      (id) => identities.forget(id),
     ]);
     const counters = new RedisCapCounters(redis, keys, log, clock);
     await RedisPushRelay.start(redis, keys, hub, log);
@@ -334,6 +371,7 @@ async function redisStores(
       history,
       profiles,
       learned,
+      identities,
       windows: windowsOf(feedback),
       clock,
       announceProfileChange: (customerId) => sync.customerChanged(customerId),
@@ -355,6 +393,7 @@ async function redisStores(
       profiles,
       history,
       learned,
+      identities,
       counters,
       feedbackLog,
       // Reports read on the feedback connection, so that a year of counters never delays a decision.

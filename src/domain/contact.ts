@@ -1,9 +1,10 @@
 import type { Channel } from './channel.js';
 
 /**
- * What a customer's history records. Contact policy counts impressions and suppresses on accepts,
- * rejects, conversions and purchases; `held_out` is an offer a decision withheld (control group),
- * which only attribution reads. The order is the index in the Redis encoding: append only.
+ * What a customer's history records — their journey. Contact policy counts impressions and
+ * suppresses on accepts, rejects, conversions and purchases; `held_out` is an offer a decision
+ * withheld (control group), which only attribution reads; clicks, dismissals and leads are there for
+ * the journey. The order is the index in the Redis encoding (one digit: ten at most): append only.
  */
 export const CONTACT_OUTCOMES = [
   'impression',
@@ -13,6 +14,9 @@ export const CONTACT_OUTCOMES = [
   'convert',
   'purchase',
   'cancel',
+  'click',
+  'dismiss',
+  'lead',
 ] as const;
 export type ContactOutcome = (typeof CONTACT_OUTCOMES)[number];
 
@@ -31,6 +35,8 @@ export interface ContactEvent {
   readonly at: number;
   /** The product of an outcome; absent for events about an offer (its product is the offer's). */
   readonly productId?: string;
+  /** Where on the channel an offer was shown (a web placement); absent for the rest. */
+  readonly placement?: string;
 }
 
 /** How many offers have been shown so far, for offer and campaign caps. */

@@ -145,9 +145,15 @@ describe('contactEventOf', () => {
     expect(contactEventOf(feedback('reject', shown))?.event.outcome).toBe('reject');
   });
 
-  it('ignores decisions, other reactions and held-out offers', () => {
+  it('records clicks and dismissals for the journey', () => {
+    for (const t of ['click', 'dismiss'] as const) {
+      expect(contactEventOf(feedback(t, shown))?.event.outcome).toBe(t);
+    }
+  });
+
+  it('ignores decisions, impressions (the decision recorded them), conversions (the customer loop does) and held-out offers', () => {
     expect(contactEventOf(decision)).toBeNull();
-    for (const t of ['impression', 'click', 'dismiss', 'convert'] as const) {
+    for (const t of ['impression', 'convert'] as const) {
       expect(contactEventOf(feedback(t, shown))).toBeNull();
     }
     expect(contactEventOf(feedback('accept', held))).toBeNull();

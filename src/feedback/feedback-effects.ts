@@ -209,21 +209,23 @@ export function customerCounters(credit: Credit, value: number | null): CounterI
 
 /**
  * The contact-history event a log entry implies, if any: accepts and rejects of shown offers, which
- * contact policy suppresses on. Impressions are recorded when the decision is made; a dismissal
- * does not suppress; a held-out offer was never shown.
+ * contact policy suppresses on, and clicks and dismissals, which the journey shows. Impressions are
+ * recorded when the decision is made; a held-out offer was never shown.
  */
+const IN_HISTORY: ReadonlySet<string> = new Set(['accept', 'reject', 'click', 'dismiss']);
+
 export function contactEventOf(entry: LogEntry): { customerId: string; event: ContactEvent } | null {
   if (entry.kind !== 'feedback' || entry.attribution.heldOut) return null;
   // Conversions and outcomes are appended by the customer loop, which credits them first.
   const { event, attribution } = entry;
-  if (event.type !== 'accept' && event.type !== 'reject') return null;
+  if (!IN_HISTORY.has(event.type)) return null;
   return {
     customerId: event.customerId,
     event: {
       offerId: event.offerId,
       campaignId: attribution.campaignId,
       channel: attribution.channel,
-      outcome: event.type,
+      outcome: event.type as 'accept' | 'reject' | 'click' | 'dismiss',
       at: event.at,
     },
   };

@@ -47,17 +47,20 @@ export interface LoggedOffer {
 
 /**
  * A business outcome an order system, a branch or the web shop reports about a customer and a
- * product, with no decision: `purchase` (the customer now holds the product) and `cancel` (no longer
- * does). Attributed to the customer's recent decisions by customer-attribution.ts.
+ * product, with no decision: `purchase` (the customer now holds the product), `cancel` (no longer
+ * does) and `lead` (a form or a call-back request: the person, maybe still anonymous, is a lead,
+ * interested in the product if it names one). Attributed to the customer's recent decisions by
+ * customer-attribution.ts.
  */
-export const OUTCOME_TYPES = ['purchase', 'cancel'] as const;
+export const OUTCOME_TYPES = ['purchase', 'cancel', 'lead'] as const;
 export type OutcomeType = (typeof OUTCOME_TYPES)[number];
 
 export interface OutcomeEvent {
   readonly eventId: string;
   readonly customerId: string;
   readonly type: OutcomeType;
-  readonly productId: string;
+  /** The product; null only for a lead that names no product of interest. */
+  readonly productId: string | null;
   /** Revenue of a purchase (or what a cancel loses); null when absent. */
   readonly value: number | null;
   readonly at: number;

@@ -17,10 +17,11 @@ const T0 = Date.UTC(2026, 0, 5);
 
 const LIFECYCLE = `
 lifecycle:
-  - { id: lapsed, when: "customer.purchases > 0 and daysSince(customer.lastPurchaseAt) > 365" }
-  - { id: loyal, when: "customer.productsHeld >= 3 and customer.lifetimeRevenue >= 1000" }
-  - { id: active, when: "customer.purchases > 0" }
-  - { id: prospect, when: "true" }
+  - { id: lapsed, funnel: customer, when: "customer.purchases > 0 and daysSince(customer.lastPurchaseAt) > 365" }
+  - { id: loyal, funnel: customer, when: "customer.productsHeld >= 3 and customer.lifetimeRevenue >= 1000" }
+  - { id: active, funnel: customer, when: "customer.purchases > 0" }
+  - { id: lead, funnel: lead, when: "customer.leadAt != null" }
+  - { id: prospect, funnel: prospect, when: "true" }
 `;
 const snapshot = buildRuleset([{ name: 'lifecycle.yaml', text: LIFECYCLE }], T0);
 
@@ -124,5 +125,25 @@ describe('lifecycle stages', () => {
     const facts = learn(NO_FACTS, purchase('o1', 'gold-card', 10));
     const later = T0 + 400 * DAY;
     expect(stageOf(snapshot.lifecycle, applyFacts(customer, facts), later)).toBe('lapsed');
+  });
+});
+
+describe('a customer nothing was learned of', () => {
+  it('is judged on the holdings loaded: a loaded customer is no prospect', () => {
+    const rules = buildRuleset(
+      [
+        {
+          name: 'lifecycle.yaml',
+          text: `
+lifecycle:
+  - { id: customer, funnel: customer, when: "customer.productsHeld > 0" }
+  - { id: prospect, funnel: prospect, when: "true" }
+`,
+        },
+      ],
+      T0,
+    );
+    expect(stageOf(rules.lifecycle, customer, T0)).toBe('customer');
+    expect(stageOf(rules.lifecycle, profileFromRecord({ id: 'nobody' }), T0)).toBe('prospect');
   });
 });

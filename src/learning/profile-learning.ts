@@ -15,13 +15,14 @@ import type { CompiledLifecycleStage } from '../ruleset/snapshot.js';
  *   an outcome changed the profile; each change is a transition (when, from, to, what caused it).
  */
 
-export type FactKind = 'purchase' | 'cancel' | 'convert' | 'accept';
+export type FactKind = 'purchase' | 'cancel' | 'convert' | 'accept' | 'lead';
 
 /** One thing the customer did, as learning sees it. */
 export interface Fact {
   /** The idempotency key: a fact seen before changes nothing. */
   readonly eventId: string;
   readonly kind: FactKind;
+  /** The product; for a lead, the product of interest ('' when none was named). */
   readonly productId: string;
   /** Revenue (purchases only count it); null when absent. */
   readonly value: number | null;
@@ -43,6 +44,9 @@ export interface LearnedFacts {
   readonly purchases: number;
   readonly firstPurchaseAt: number | null;
   readonly lastPurchaseAt: number | null;
+  /** When the person first became a lead (a form, a call-back request), and the product of interest. */
+  readonly leadAt: number | null;
+  readonly interest: string | null;
   readonly stage: string | null;
   readonly stageSince: number | null;
   /** Newest last, the last MAX_TRANSITIONS. */
@@ -60,6 +64,8 @@ export const NO_FACTS: LearnedFacts = Object.freeze({
   purchases: 0,
   firstPurchaseAt: null,
   lastPurchaseAt: null,
+  leadAt: null,
+  interest: null,
   stage: null,
   stageSince: null,
   transitions: Object.freeze([]),
@@ -70,6 +76,14 @@ export const NO_FACTS: LearnedFacts = Object.freeze({
 export function learn(facts: LearnedFacts, fact: Fact): LearnedFacts {
   if (facts.events.includes(fact.eventId)) return facts;
   const events = [...facts.events, fact.eventId].slice(-MAX_EVENTS);
+  if (fact.kind === 'lead') {
+    return {
+      ...facts,
+      events,
+      leadAt: facts.leadAt === null ? fact.at : Math.min(facts.leadAt, fact.at),
+      interest: fact.productId === '' ? facts.interest : fact.productId,
+    };
+  }
   const holdings = { ...facts.holdings, [fact.productId]: { held: fact.kind !== 'cancel', at: fact.at } };
   if (fact.kind !== 'purchase') return { ...facts, holdings, events };
   const revenue = fact.value !== null && Number.isFinite(fact.value) ? fact.value : 0;
@@ -98,6 +112,8 @@ export function applyFacts(profile: CustomerProfile, facts: LearnedFacts): Custo
     purchases: facts.purchases,
     productsHeld: holdings.size,
   };
+  if (facts.leadAt !== null) attributes.leadAt = isoDate(facts.leadAt);
+  if (facts.interest !== null) attributes.interest = facts.interest;
   if (facts.firstPurchaseAt !== null) attributes.firstPurchaseAt = isoDate(facts.firstPurchaseAt);
   if (facts.lastPurchaseAt !== null) attributes.lastPurchaseAt = isoDate(facts.lastPurchaseAt);
   if (facts.stage !== null) {
@@ -114,7 +130,12 @@ export function stageOf(
   now: number,
 ): string | null {
   if (stages.length === 0) return null;
-  const scope = new DecisionScope().reset(profile, {}, now, 0);
+  // A customer nothing was learned of yet still holds what was loaded: the rules see that count.
+  const seen =
+    profile.attributes.productsHeld === undefined
+      ? { ...profile, attributes: { ...profile.attributes, productsHeld: profile.holdings.size } }
+      : profile;
+  const scope = new DecisionScope().reset(seen, {}, now, 0);
   for (const stage of stages) if (stage.when(scope)) return stage.id;
   return null;
 }
@@ -142,11 +163,63 @@ export function judgeStage(
   };
 }
 
+/**
+ * The facts of a customer and of an anonymous id linked to them, as one person's: holdings by the
+ * latest change of each product, values added up, the earliest lead, the customer's stage (judged
+ * again by the caller), transitions and event ids of both.
+ */
+export function mergeFacts(customer: LearnedFacts, anonymous: LearnedFacts): LearnedFacts {
+  if (anonymous === NO_FACTS) return customer;
+  const holdings: Record<string, { readonly held: boolean; readonly at: number }> = { ...anonymous.holdings };
+  for (const [product, h] of Object.entries(customer.holdings)) {
+    const other = holdings[product];
+    if (other === undefined || h.at >= other.at) holdings[product] = h;
+  }
+  return {
+    holdings,
+    lifetimeRevenue: round2(customer.lifetimeRevenue + anonymous.lifetimeRevenue),
+    purchases: customer.purchases + anonymous.purchases,
+    firstPurchaseAt: minOf(customer.firstPurchaseAt, anonymous.firstPurchaseAt),
+    lastPurchaseAt: maxOf(customer.lastPurchaseAt, anonymous.lastPurchaseAt),
+    leadAt: minOf(customer.leadAt, anonymous.leadAt),
+    interest: customer.interest ?? anonymous.interest,
+    stage: customer.stage,
+    stageSince: customer.stageSince,
+    transitions: [...anonymous.transitions, ...customer.transitions]
+      .sort((a, b) => a.at - b.at)
+      .slice(-MAX_TRANSITIONS),
+    events: [...new Set([...anonymous.events, ...customer.events])].slice(-MAX_EVENTS),
+  };
+}
+
+/**
+ * The profile of a customer with what an anonymous id linked to them knew (a lead's form): the
+ * customer's attributes, consent and affinities win; the anonymous id's fill the gaps; holdings add up.
+ */
+export function mergeProfiles(customer: CustomerProfile, anonymous: CustomerProfile): CustomerProfile {
+  const { anonymous: _marker, ...known } = anonymous.attributes;
+  return {
+    ...customer,
+    attributes: { ...known, ...customer.attributes },
+    consent: { ...anonymous.consent, ...customer.consent },
+    holdings: new Set([...customer.holdings, ...anonymous.holdings]),
+    affinities: customer.affinities.size > 0 ? customer.affinities : anonymous.affinities,
+  };
+}
+
 /** What caused a change, in words for the transition record. */
 export function causeOf(fact: Fact): string {
+  if (fact.kind === 'lead')
+    return fact.productId === ''
+      ? `lead (event ${fact.eventId})`
+      : `lead for ${fact.productId} (event ${fact.eventId})`;
   return `${fact.kind} of ${fact.productId} (event ${fact.eventId})`;
 }
 
 const isoDate = (ms: number): string => new Date(ms).toISOString();
+const minOf = (a: number | null, b: number | null): number | null =>
+  a === null ? b : b === null ? a : Math.min(a, b);
+const maxOf = (a: number | null, b: number | null): number | null =>
+  a === null ? b : b === null ? a : Math.max(a, b);
 const round2 = (n: number): number => Math.round(n * 100) / 100;
 const stringOrNull = (v: AttributeValue | undefined): string | null => (typeof v === 'string' ? v : null);

@@ -414,7 +414,12 @@ function compileLifecycle(
       const when = compileOrReport(problem, file, ['lifecycle', i, 'when'], () =>
         compileCondition(source.when, { ...options, roots: { customer: (c) => c.customer } }),
       );
-      stages.push({ id: source.id, name: source.name ?? source.id, when: when ?? (() => false) });
+      stages.push({
+        id: source.id,
+        name: source.name ?? source.id,
+        funnel: source.funnel,
+        when: when ?? (() => false),
+      });
     });
   }
   return stages;

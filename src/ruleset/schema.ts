@@ -114,13 +114,18 @@ export const rulesetSchema = {
     lifecycleStage: {
       type: 'object',
       additionalProperties: false,
-      required: ['id', 'when'],
+      required: ['id', 'when', 'funnel'],
       properties: {
         id: {
           $ref: '#/definitions/id',
         },
         name: {
           type: 'string',
+        },
+        funnel: {
+          enum: ['prospect', 'lead', 'customer'],
+          description:
+            'Where the stage sits in the funnel from prospect to lead to customer: a person whose stage moves up it is a new lead or a new customer, and the touchpoints before are credited (first touch, last touch, position-based).',
         },
         when: {
           $ref: '#/definitions/expression',

@@ -18,6 +18,8 @@ export interface CompiledSegment {
 export interface CompiledLifecycleStage {
   readonly id: string;
   readonly name: string;
+  /** Where the stage sits in the funnel: prospect, lead or customer. */
+  readonly funnel: 'prospect' | 'lead' | 'customer';
   readonly when: Condition<EvalContext>;
 }
 

@@ -16,9 +16,13 @@ export interface RulesFile {
   lifecycle?: LifecycleStageSource[];
 }
 
+export type FunnelLevelSource = 'prospect' | 'lead' | 'customer';
+
 export interface LifecycleStageSource {
   id: string;
   name?: string;
+  /** Where the stage sits in the funnel (see the schema). */
+  funnel: FunnelLevelSource;
   /** An expression over `customer` (docs/expressions.md). */
   when: string;
 }

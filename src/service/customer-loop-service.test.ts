@@ -60,6 +60,12 @@ const purchase = (at: number, productId = offer.productId): LogEntry => ({
     source: 'order-system',
   },
 });
+const purchaseBy = (customerId: string, at: number): LogEntry => {
+  const entry = purchase(at);
+  return entry.kind === 'outcome'
+    ? { ...entry, event: { ...entry.event, customerId, eventId: `o-${at}` } }
+    : entry;
+};
 const conversions = (counters: readonly { field: string }[]) =>
   counters.filter((c) => c.field.endsWith('|customerConversions')).length;
 
@@ -87,5 +93,49 @@ describe('CustomerLoopService', () => {
     const { service, profiles } = await loop();
     expect(await service.apply(purchase(T0, 'mortgage'))).toEqual([]);
     expect((await profiles.get('c1')).profile?.holdings.has('mortgage')).toBe(true);
+  });
+});
+
+describe('CustomerLoopService: the funnel', () => {
+  it('a prospect who becomes a lead, then a customer, credits the touchpoints before each rise', async () => {
+    const history = new MemoryContactHistoryStore();
+    const profiles = new MemoryProfileStore([profileFromRecord({ id: 'p1' })]);
+    const service = new CustomerLoopService({
+      rules: { current: snapshot },
+      history,
+      profiles,
+      learned: new MemoryLearnedFactsStore(),
+      windows: { reactionMs: 24 * HOUR, conversionMs: 7 * 24 * HOUR },
+      clock: () => T0 + 48 * HOUR,
+      announceProfileChange: () => Promise.resolve(),
+    });
+    await history.append('p1', [
+      { offerId: offer.id, campaignId: offer.campaign.id, channel: 'web', outcome: 'impression', at: T0 },
+    ]);
+    const lead: LogEntry = {
+      kind: 'outcome',
+      event: {
+        eventId: 'l1',
+        customerId: 'p1',
+        type: 'lead',
+        productId: offer.productId,
+        value: null,
+        at: T0 + HOUR,
+        channel: 'web',
+        source: null,
+      },
+    };
+    const all = await service.apply(lead);
+    const leads = all.filter((c) => c.field.includes('|leads'));
+    expect(leads.map((c) => c.field)).toEqual(
+      expect.arrayContaining([`${offer.id}|web|-|leadsFirstTouch`, `${offer.id}|web|-|leadsLastTouch`]),
+    );
+    expect((await profiles.get('p1')).profile?.attributes.lifecycleStage).toBe('lead');
+    const bought = (await service.apply(purchaseBy('p1', T0 + 2 * HOUR))).map((c) => c.field);
+    expect(bought).toEqual(expect.arrayContaining([`${offer.id}|web|-|customersFirstTouch`]));
+    // Again (a redelivery, or a second purchase): no new customer.
+    expect((await service.apply(purchaseBy('p1', T0 + 3 * HOUR))).map((c) => c.field)).not.toContain(
+      `${offer.id}|web|-|customersFirstTouch`,
+    );
   });
 });

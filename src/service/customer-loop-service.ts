@@ -3,11 +3,13 @@ import type { AttributionWindows } from '../feedback/attribution.js';
 import { type Credit, creditOf } from '../feedback/customer-attribution.js';
 import { type CounterIncrement, customerCounters } from '../feedback/feedback-effects.js';
 import type { LogEntry } from '../feedback/feedback-event.js';
+import { type FunnelLevel, transitionCounters } from '../feedback/funnel-attribution.js';
 import type { CustomerLoop } from '../feedback/log/customer-loop.js';
-import { applyFacts, causeOf, type Fact, judgeStage, learn } from '../learning/profile-learning.js';
+import { applyFacts, causeOf, type Fact, judgeStage, learn, stageOf } from '../learning/profile-learning.js';
 import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
-import type { RulesetSnapshot } from '../ruleset/snapshot.js';
+import type { CompiledLifecycleStage, RulesetSnapshot } from '../ruleset/snapshot.js';
 import type { ContactHistoryStore } from '../store/contact-history-store.js';
+import type { IdentityStore } from '../store/identity-store.js';
 import type { LearnedFactsStore } from '../store/learned-facts-store.js';
 import type { ProfileStore } from '../store/profile-store.js';
 
@@ -20,7 +22,12 @@ export interface CustomerLoopDeps {
   readonly clock: () => number;
   /** Tells every server to forget its memory copy of a customer whose profile changed. */
   readonly announceProfileChange: (customerId: string) => Promise<void>;
+  /** Anonymous ids linked to customers: what an anonymous id did is the customer's. None: no links. */
+  readonly identities?: Pick<IdentityStore, 'resolve'> | undefined;
 }
+
+/** How far back the touchpoints of a new lead or customer are looked for (the journey's reach). */
+export const FUNNEL_LOOKBACK_MS = 90 * 86_400_000;
 
 const NONE: readonly CounterIncrement[] = Object.freeze([]);
 
@@ -38,18 +45,14 @@ export class CustomerLoopService implements CustomerLoop {
     if (entry.kind === 'decision') return NONE;
     if (entry.kind === 'outcome') {
       const e = entry.event;
-      const fact: Fact = {
-        eventId: e.eventId,
-        kind: e.type,
-        productId: e.productId,
-        value: e.value,
-        at: e.at,
-      };
+      const customerId = await this.resolve(e.customerId);
+      const productId = e.productId ?? '';
+      const fact: Fact = { eventId: e.eventId, kind: e.type, productId, value: e.value, at: e.at };
       let counters = NONE;
       if (e.type === 'purchase') {
         const self = (h: ContactEvent) =>
-          h.outcome === 'purchase' && h.at === e.at && h.productId === e.productId;
-        counters = await this.credit(e.customerId, e.productId, e.at, e.value, snapshot, self, (credit) =>
+          h.outcome === 'purchase' && h.at === e.at && h.productId === productId;
+        counters = await this.credit(customerId, productId, e.at, e.value, snapshot, self, (credit) =>
           credit === null && e.channel === null
             ? null
             : {
@@ -58,12 +61,22 @@ export class CustomerLoopService implements CustomerLoop {
                 channel: e.channel ?? credit!.touch.channel,
                 outcome: 'purchase',
                 at: e.at,
-                productId: e.productId,
+                productId,
               },
         );
+      } else if (e.type === 'lead' && e.channel !== null) {
+        // On the journey: where the person became a lead (a form has a channel; a branch may not).
+        const lead: ContactEvent = {
+          offerId: '',
+          campaignId: '',
+          channel: e.channel,
+          outcome: 'lead',
+          at: e.at,
+        };
+        await this.deps.history.append(customerId, [e.productId === null ? lead : { ...lead, productId }]);
       }
-      await this.learnFact(e.customerId, fact, snapshot);
-      return counters;
+      const transition = await this.learnFact(customerId, fact, snapshot);
+      return transition.length === 0 ? counters : [...counters, ...transition];
     }
     const { event, attribution } = entry;
     const offer = snapshot.offerById.get(event.offerId);
@@ -75,15 +88,16 @@ export class CustomerLoopService implements CustomerLoop {
       value: event.value,
       at: event.at,
     };
+    const customerId = await this.resolve(event.customerId);
     if (event.type === 'accept') {
-      if (offer.holdsOnAccept && !attribution.heldOut) await this.learnFact(event.customerId, fact, snapshot);
+      if (offer.holdsOnAccept && !attribution.heldOut) return this.learnFact(customerId, fact, snapshot);
       return NONE;
     }
     if (event.type !== 'convert') return NONE;
     const self = (h: ContactEvent) =>
       h.outcome === 'convert' && h.at === event.at && h.offerId === event.offerId;
     const counters = await this.credit(
-      event.customerId,
+      customerId,
       offer.productId,
       event.at,
       event.value,
@@ -97,8 +111,15 @@ export class CustomerLoopService implements CustomerLoop {
         at: event.at,
       }),
     );
-    await this.learnFact(event.customerId, fact, snapshot);
-    return counters;
+    const transition = await this.learnFact(customerId, fact, snapshot);
+    return transition.length === 0 ? counters : [...counters, ...transition];
+  }
+
+  /** The customer an id stands for: itself, or the customer an anonymous id is linked to. */
+  resolve(customerId: string): Promise<string> {
+    const identities = this.deps.identities;
+    if (identities === undefined) return Promise.resolve(customerId);
+    return identities.resolve(customerId).then((linked) => linked ?? customerId);
   }
 
   /**
@@ -128,28 +149,72 @@ export class CustomerLoopService implements CustomerLoop {
   /**
    * Teaches the customer's facts and writes the profile they make, its stage judged on the profile
    * as stored (no read of its own). The facts are written after the profile, and only for a
-   * customer who still exists: an erased customer learns nothing from a late event.
+   * customer who still exists: an erased customer learns nothing from a late event. Returns the
+   * counters of a rise in the funnel (a new lead, a new customer): the touchpoints before it credited.
    */
-  private async learnFact(customerId: string, fact: Fact, snapshot: RulesetSnapshot): Promise<void> {
+  private async learnFact(
+    customerId: string,
+    fact: Fact,
+    snapshot: RulesetSnapshot,
+  ): Promise<readonly CounterIncrement[]> {
     const { profiles, learned, clock, announceProfileChange } = this.deps;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const read = await learned.read(customerId);
       const next = learn(read.facts, fact);
       const now = clock();
       let judged = next;
+      let before: FunnelLevel | 'prospect' = 'prospect';
       const stored = await profiles.update(customerId, (current) => {
         if (current === null) return null;
-        if (next !== read.facts) judged = judgeStage(next, current, snapshot.lifecycle, now, causeOf(fact));
+        if (next !== read.facts) {
+          // The stage before: as last judged, or what the rules say of the person as they were.
+          const recorded = read.facts.stage ?? current.attributes.lifecycleStage;
+          const prior =
+            typeof recorded === 'string'
+              ? recorded
+              : stageOf(snapshot.lifecycle, applyFacts(current, read.facts), now);
+          before = funnelLevel(snapshot.lifecycle, prior);
+          judged = judgeStage(next, current, snapshot.lifecycle, now, causeOf(fact));
+        }
         return applyFacts(current, judged);
       });
-      if (stored === null) return;
+      if (stored === null) return NONE;
       // A fact seen before (a redelivery) only wrote the profile again.
       if (next !== read.facts && !(await learned.replace(customerId, read, judged))) continue;
       await announceProfileChange(customerId);
-      return;
+      if (next === read.facts) return NONE;
+      const after = funnelLevel(snapshot.lifecycle, judged.stage);
+      return RANK[after] > RANK[before]
+        ? this.funnelCredits(customerId, after as FunnelLevel, now, judged.leadAt)
+        : NONE;
     }
     throw new Error(`learned facts of ${customerId} kept changing under ${MAX_ATTEMPTS} attempts`);
   }
+
+  /** A new lead or customer: the touchpoints of their journey before it, credited. */
+  private async funnelCredits(
+    customerId: string,
+    to: FunnelLevel,
+    at: number,
+    leadAt: number | null,
+  ): Promise<readonly CounterIncrement[]> {
+    const { events } = await this.deps.history.read(customerId);
+    return transitionCounters(
+      events,
+      { to, at, leadAt: to === 'customer' ? leadAt : null },
+      FUNNEL_LOOKBACK_MS,
+    );
+  }
+}
+
+const RANK = { prospect: 0, lead: 1, customer: 2 } as const;
+
+/** Where a stage sits in the funnel; a person without a stage (no lifecycle rules) is a prospect. */
+function funnelLevel(
+  stages: readonly CompiledLifecycleStage[],
+  stage: string | null,
+): FunnelLevel | 'prospect' {
+  return stages.find((s) => s.id === stage)?.funnel ?? 'prospect';
 }
 
 /** Two consumers teaching one customer at once are rare; a conflict is retried this often. */

@@ -17,6 +17,7 @@ import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
 import type { CompiledOffer, RulesetSnapshot } from '../ruleset/snapshot.js';
 import type { CapCounters } from '../store/cap-counters.js';
 import type { ContactHistoryStore } from '../store/contact-history-store.js';
+import type { IdentityStore } from '../store/identity-store.js';
 import type { ProfileStore } from '../store/profile-store.js';
 import { type DecisionResult, logEntryOf } from './decision-result.js';
 
@@ -57,6 +58,8 @@ export interface DecisionServiceDeps {
   readonly exploration?: Exploration | undefined;
   /** Hears of every decision made (metrics); must be cheap and must not throw. */
   readonly observer?: { decided(result: DecisionResult): void } | undefined;
+  /** Anonymous ids linked to customers: a decision for one is the customer's. None: no links. */
+  readonly identities?: Pick<IdentityStore, 'resolve'> | undefined;
   /**
    * A decision not taken within this many ms is answered with the fallback (see decide()); none or
    * 0: no deadline (the embedded store, whose reads never wait for I/O, needs none).
@@ -121,9 +124,8 @@ export class DecisionService {
 
   /** The decision; null when the deadline passed meanwhile (nothing more is recorded then). */
   private async decideNow(command: DecideCommand, deadline: Deadline): Promise<DecisionResult | null> {
-    const { rules, profiles, history, clock } = this.deps;
-    const customerId = command.customerId;
-    const [lookup, firstRead] = await Promise.all([profiles.get(customerId), history.lastSeen(customerId)]);
+    const { rules, clock } = this.deps;
+    const { customerId, lookup, firstRead, history } = await this.readCustomer(command.customerId);
     if (deadline.expired) return null;
     const profile = lookup.profile ?? anonymousProfile(customerId);
     let seen = firstRead;
@@ -156,8 +158,8 @@ export class DecisionService {
       let opens: ReadonlySet<string> = NO_OFFERS;
       if (fresh.length + heldOut.length > 0) {
         const touches = [
-          ...fresh.map((c) => touch(c.offer, 'impression', command.channel, now)),
-          ...heldOut.map((h) => touch(h.offer, 'held_out', command.channel, now)),
+          ...fresh.map((c) => touch(c.offer, 'impression', command, now)),
+          ...heldOut.map((h) => touch(h.offer, 'held_out', command, now)),
         ];
         const outcome = await history.appendIfUnchanged(customerId, seen, touches);
         // Too late: the caller got the fallback, which is what was shown and logged. The contact
@@ -181,6 +183,22 @@ export class DecisionService {
       const stage = opens.size === 0 ? null : stageNow(profile, snapshot, now);
       return this.result(command, lookup.profile !== null, snapshot, now, degraded, engine, opens, stage);
     }
+  }
+
+  /**
+   * The profile and contact history of the id, or of the customer an anonymous id is linked to:
+   * asked only for an id without a profile (a visitor), so a known customer's decision costs nothing more.
+   */
+  private async readCustomer(id: string) {
+    const { profiles, history, identities } = this.deps;
+    const [lookup, firstRead] = await Promise.all([profiles.get(id), history.lastSeen(id)]);
+    if (lookup.profile !== null || lookup.degraded || identities === undefined) {
+      return { customerId: id, lookup, firstRead, history };
+    }
+    const linked = await identities.resolve(id).catch(() => null);
+    if (linked === null) return { customerId: id, lookup, firstRead, history };
+    const [linkedLookup, linkedRead] = await Promise.all([profiles.get(linked), history.lastSeen(linked)]);
+    return { customerId: linked, lookup: linkedLookup, firstRead: linkedRead, history };
   }
 
   /** The decision for an anonymous customer, without waiting for anything: no I/O, no history. */
@@ -315,12 +333,19 @@ function inContact(
   );
 }
 
-/** A touch of the customer: an offer shown, or held out (a control group), for attribution by customer. */
+/** A touch of the customer: an offer shown, or held out (a control group), for attribution and the journey. */
 function touch(
   offer: CompiledOffer,
   outcome: 'impression' | 'held_out',
-  channel: Channel,
+  command: DecideCommand,
   at: number,
 ): ContactEvent {
-  return { offerId: offer.id, campaignId: offer.campaign.id, channel, outcome, at };
+  const event: ContactEvent = {
+    offerId: offer.id,
+    campaignId: offer.campaign.id,
+    channel: command.channel,
+    outcome,
+    at,
+  };
+  return command.placement === undefined ? event : { ...event, placement: command.placement };
 }

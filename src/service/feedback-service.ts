@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Channel } from '../domain/channel.js';
 import { knownIndex } from '../domain/intern.js';
+import { type AttributeValue, anonymousProfile } from '../domain/profile.js';
 import { BadRequestError } from '../errors.js';
 import { CLOCK_SKEW_MS } from '../feedback/attribution.js';
 import {
@@ -8,6 +9,7 @@ import {
   type FeedbackType,
   type FeedbackVerdict,
   isOutcome,
+  OUTCOME_TYPES,
   type OutcomeEvent,
   type OutcomeType,
   type SubmittedEvent,
@@ -15,6 +17,7 @@ import {
 import type { FeedbackLog } from '../feedback/log/feedback-log.js';
 import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
 import { parseDate } from '../ruleset/time.js';
+import type { IdentityStore } from '../store/identity-store.js';
 import type { ProfileStore } from '../store/profile-store.js';
 
 /** Pauses before an unknown decision is judged again (see FeedbackService.judge). */
@@ -35,12 +38,18 @@ export interface ReactionInput {
   readonly timestamp?: string | undefined;
 }
 
-/** A business outcome for a customer and a product, without a decision (an order system's purchase). */
+/**
+ * A business outcome for a customer and a product, without a decision (an order system's purchase),
+ * or a lead: a form or a call-back request, maybe from an anonymous visitor, maybe naming a product.
+ */
 export interface OutcomeInput {
   readonly eventId: string;
   readonly customerId: string;
   readonly type: OutcomeType;
-  readonly productId: string;
+  /** Required but for a lead. */
+  readonly productId?: string | undefined;
+  /** A lead's contact data (name, e-mail, phone…): written to the profile, never to the feedback log. */
+  readonly attributes?: Readonly<Record<string, string | number | boolean>> | undefined;
   readonly value?: number | undefined;
   readonly timestamp?: string | undefined;
   readonly channel?: Channel | undefined;
@@ -52,6 +61,9 @@ export interface FeedbackResult {
   readonly status: FeedbackStatus;
   readonly reason?: string;
 }
+
+const isOutcomeInput = (input: FeedbackInput): input is OutcomeInput =>
+  (OUTCOME_TYPES as readonly string[]).includes(input.type);
 
 /** The answer to a batch: counts, and every event's own status in the order sent. */
 export interface FeedbackReceipt {
@@ -73,7 +85,11 @@ export class FeedbackService {
       readonly clock: () => number;
       /** Outcomes must name a product the catalog or the loaded data knows, and a customer the store has. */
       readonly rules: Pick<RulesetHolder, 'current'>;
-      readonly profiles: Pick<ProfileStore, 'exists'>;
+      readonly profiles: Pick<ProfileStore, 'exists' | 'update'>;
+      /** Anonymous ids linked to customers: an outcome for one is the customer's. */
+      readonly identities?: Pick<IdentityStore, 'resolve'> | undefined;
+      /** Tells every server to forget a profile a lead created or changed. */
+      readonly announceProfileChange?: ((customerId: string) => Promise<void>) | undefined;
       /** Hears of every batch's verdicts (metrics); must be cheap and must not throw. */
       readonly observer?: { judged(verdicts: readonly FeedbackVerdict[]): void } | undefined;
     },
@@ -86,12 +102,12 @@ export class FeedbackService {
       // The schema checks the shape; parseDate what a pattern cannot (a 30 February).
       if (at === null)
         throw new BadRequestError(`events/${i}/timestamp is not a valid date: '${input.timestamp}'`);
-      if ('productId' in input) {
+      if (isOutcomeInput(input)) {
         return {
           eventId: input.eventId,
           customerId: input.customerId,
           type: input.type,
-          productId: input.productId,
+          productId: input.productId ?? null,
           value: input.value ?? null,
           at,
           channel: input.channel ?? null,
@@ -108,7 +124,7 @@ export class FeedbackService {
         at,
       };
     });
-    const verdicts = await this.judgeAll(events, receivedAt);
+    const verdicts = await this.judgeAll(events, receivedAt, inputs);
     this.deps.observer?.judged(verdicts);
     let accepted = 0;
     let queued = 0;
@@ -132,9 +148,15 @@ export class FeedbackService {
   }
 
   /** Outcomes are checked here first (the log knows no products or customers); the rest go to the log together. */
-  private async judgeAll(events: readonly SubmittedEvent[], receivedAt: number): Promise<FeedbackVerdict[]> {
+  private async judgeAll(
+    events: readonly SubmittedEvent[],
+    receivedAt: number,
+    inputs: readonly FeedbackInput[],
+  ): Promise<FeedbackVerdict[]> {
     const checks = await Promise.all(
-      events.map((e) => (isOutcome(e) ? this.checkOutcome(e, receivedAt) : Promise.resolve(null))),
+      events.map((e, i) =>
+        isOutcome(e) ? this.checkOutcome(e, receivedAt, inputs[i]!) : Promise.resolve(null),
+      ),
     );
     if (checks.every((c) => c === null)) return this.judge(events, receivedAt);
     const passed: number[] = [];
@@ -152,20 +174,48 @@ export class FeedbackService {
     return verdicts as FeedbackVerdict[];
   }
 
-  /** Why an outcome cannot be recorded, or null when it can. */
-  private async checkOutcome(e: OutcomeEvent, receivedAt: number): Promise<FeedbackVerdict | null> {
+  /**
+   * Why an outcome cannot be recorded, or null when it can. A lead may come from someone nobody
+   * knows yet: it gets a profile of its own (marked `anonymous`), with the contact data it brings.
+   */
+  private async checkOutcome(
+    e: OutcomeEvent,
+    receivedAt: number,
+    input: FeedbackInput,
+  ): Promise<FeedbackVerdict | null> {
     if (e.at > receivedAt + CLOCK_SKEW_MS)
       return { status: 'conflict', reason: 'timestamp is in the future' };
-    const products = this.deps.rules.current.offers;
-    if (knownIndex(e.productId) < 0 && !products.some((o) => o.productId === e.productId))
+    const product = e.productId;
+    if (
+      product !== null &&
+      knownIndex(product) < 0 &&
+      !this.deps.rules.current.offers.some((o) => o.productId === product)
+    )
       return {
         status: 'unknown_product',
-        reason: `no product '${e.productId}' in the catalog or the loaded data`,
+        reason: `no product '${product}' in the catalog or the loaded data`,
       };
+    const customerId = (await this.deps.identities?.resolve(e.customerId)) ?? e.customerId;
+    if (e.type === 'lead') {
+      await this.recordLead(customerId, isOutcomeInput(input) ? (input.attributes ?? {}) : {});
+      return null;
+    }
     // A store that could not answer (Redis away: null) does not make a customer unknown: the event is kept.
-    if ((await this.deps.profiles.exists(e.customerId)) === false)
+    if ((await this.deps.profiles.exists(customerId)) === false)
       return { status: 'unknown_customer', reason: `no customer '${e.customerId}'` };
     return null;
+  }
+
+  /** A lead's contact data onto its profile, created for a person nobody knew (an anonymous visitor). */
+  private async recordLead(
+    customerId: string,
+    attributes: Readonly<Record<string, AttributeValue>>,
+  ): Promise<void> {
+    await this.deps.profiles.update(customerId, (current) => {
+      const base = current ?? { ...anonymousProfile(customerId), attributes: { anonymous: true } };
+      return { ...base, attributes: { ...base.attributes, ...attributes } };
+    });
+    await this.deps.announceProfileChange?.(customerId);
   }
 
   /**

@@ -3,6 +3,7 @@ import { type CustomerProfile, type ProfileRecord, profileFromRecord } from '../
 import { applyPatch, type ProfilePatch } from '../domain/profile-patch.js';
 import { NotFoundError } from '../errors.js';
 import type { ContactHistoryStore } from '../store/contact-history-store.js';
+import type { IdentityStore } from '../store/identity-store.js';
 import type { LearnedFactsStore } from '../store/learned-facts-store.js';
 import type { PhoneDirectory } from '../store/phone-directory.js';
 import type { ProfileStore } from '../store/profile-store.js';
@@ -12,6 +13,8 @@ export interface ProfileServiceDeps {
   readonly history: ContactHistoryStore;
   /** What outcomes taught about the customer: erased with the profile, or a later load would apply it again. */
   readonly learned: LearnedFactsStore;
+  /** Erasing a customer erases every anonymous id linked to them, and what those ids did. */
+  readonly identities: IdentityStore;
   /** Tells every server to forget its memory copy of the customer (a no-op for the embedded store). */
   readonly announceProfileChange: (customerId: string) => Promise<void>;
   readonly phones: PhoneDirectory;
@@ -39,14 +42,24 @@ export class ProfileService {
     return next;
   }
 
-  /** Erases profile, affinities, contact history and learned facts; afterwards the customer is served as anonymous. */
+  /**
+   * Erases profile, affinities, contact history and learned facts, and the same of every anonymous
+   * id linked to the customer, with the links; afterwards the customer is served as anonymous.
+   */
   async erase(customerId: string): Promise<{ erased: boolean }> {
+    const linked = await this.deps.identities.erase(customerId);
+    const ids = [customerId, ...linked];
+    const existed = await Promise.all(ids.map((id) => this.eraseOne(id)));
+    return { erased: existed[0]! };
+  }
+
+  private async eraseOne(id: string): Promise<boolean> {
     const [existed] = await Promise.all([
-      this.deps.profiles.delete(customerId),
-      this.deps.history.erase(customerId),
-      this.deps.learned.erase(customerId),
+      this.deps.profiles.delete(id),
+      this.deps.history.erase(id),
+      this.deps.learned.erase(id),
     ]);
-    await this.deps.announceProfileChange(customerId);
-    return { erased: existed };
+    await this.deps.announceProfileChange(id);
+    return existed;
   }
 }

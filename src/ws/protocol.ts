@@ -2,6 +2,7 @@ import type { ValidateFunction } from 'ajv';
 import { validationMessage } from '../http/error-handler.js';
 import { decisionRequestSchema } from '../http/routes/decisions.js';
 import { feedbackEventSchema } from '../http/routes/feedback.js';
+import { identityLinkSchema } from '../http/routes/identities.js';
 import { projectAjv } from '../http/validation.js';
 import type { CallPush } from '../service/call-service.js';
 import type { DecideCommand } from '../service/decision-service.js';
@@ -33,6 +34,12 @@ export type ClientMessage =
     }
   | { readonly type: 'decide'; readonly id: string; readonly request: DecideCommand }
   | { readonly type: 'feedback'; readonly id: string; readonly events: FeedbackInput[] }
+  | {
+      readonly type: 'identify';
+      readonly id: string;
+      readonly anonymousId: string;
+      readonly customerId: string;
+    }
   | { readonly type: 'ping'; readonly id: string };
 
 const requestId = { type: 'string', minLength: 1, maxLength: 64 } as const;
@@ -54,7 +61,10 @@ export const clientMessageSchema = {
   title: 'A message from a WebSocket client to Offerloop (protocol offerloop.v1)',
   type: 'object',
   required: ['type', 'id'],
-  properties: { type: { enum: ['subscribe', 'unsubscribe', 'decide', 'feedback', 'ping'] }, id: requestId },
+  properties: {
+    type: { enum: ['subscribe', 'unsubscribe', 'decide', 'feedback', 'identify', 'ping'] },
+    id: requestId,
+  },
   oneOf: [
     subscription('subscribe'),
     subscription('unsubscribe'),
@@ -64,6 +74,7 @@ export const clientMessageSchema = {
       { events: { type: 'array', minItems: 1, maxItems: 100, items: feedbackEventSchema } },
       ['events'],
     ),
+    message('identify', identityLinkSchema.properties, ['anonymousId', 'customerId']),
     message('ping', {}, []),
   ],
 } as const;

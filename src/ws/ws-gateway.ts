@@ -6,8 +6,10 @@ import type { ApiKeyConfig, WsConfig } from '../config.js';
 import { OfferloopError } from '../errors.js';
 import { type ApiKeyAuth, credentialsOf } from '../http/auth.js';
 import { decisionJson } from '../http/decision-json.js';
+import { linkResultJson } from '../http/routes/identities.js';
 import type { DecisionService } from '../service/decision-service.js';
 import type { FeedbackService } from '../service/feedback-service.js';
+import type { IdentityService } from '../service/identity-service.js';
 import {
   agentTopic,
   CLOSE,
@@ -25,6 +27,7 @@ export interface WsGatewayDeps {
   readonly auth: ApiKeyAuth;
   readonly decisions: DecisionService;
   readonly feedback: FeedbackService;
+  readonly identities: IdentityService;
   readonly hub: PushHub;
   readonly config: WsConfig;
   readonly log: Logger;
@@ -228,6 +231,13 @@ export class WsGateway {
           throw new OfferloopError('forbidden', 403, "this API key lacks the 'feedback' scope");
         }
         return JSON.stringify(await this.deps.feedback.record(message.events));
+      case 'identify':
+        if (!session.key.scopes.has('feedback')) {
+          throw new OfferloopError('forbidden', 403, "this API key lacks the 'feedback' scope");
+        }
+        return JSON.stringify(
+          linkResultJson(await this.deps.identities.link(message.anonymousId, message.customerId)),
+        );
       case 'ping':
         return '{}';
     }

@@ -14,6 +14,8 @@ export interface CustomerLoop {
    * changes nothing twice. Rejects while a store it needs is unreachable (the entry comes back).
    */
   apply(entry: LogEntry): Promise<readonly CounterIncrement[]>;
+  /** The customer an id stands for: itself, or the customer an anonymous id is linked to. */
+  resolve(customerId: string): Promise<string>;
 }
 
 /** The entries a customer loop has work for: outcomes, conversions and accepts of shown offers. */

@@ -346,7 +346,7 @@ describe('feedback that arrives before its decision', () => {
       clock: Date.now,
       // Only reactions here: outcomes would need a catalog and customers.
       rules: { current: buildRuleset([], 0) },
-      profiles: { exists: () => Promise.resolve(false) },
+      profiles: { exists: () => Promise.resolve(false), update: () => Promise.resolve(null) },
     });
     const decidedAt = Date.now();
     // Another server answered the decision and is still writing it when the accept arrives here.

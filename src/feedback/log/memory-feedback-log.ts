@@ -166,7 +166,9 @@ export class MemoryFeedbackLog implements FeedbackLog {
 
   private async applyContact(entry: LogEntry): Promise<void> {
     const contact = contactEventOf(entry);
-    if (contact !== null) await this.history.append(contact.customerId, [contact.event]);
+    if (contact === null) return;
+    const customerId = (await this.options.loop?.resolve(contact.customerId)) ?? contact.customerId;
+    await this.history.append(customerId, [contact.event]);
   }
 }
 

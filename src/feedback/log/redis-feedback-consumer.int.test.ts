@@ -206,10 +206,20 @@ describe('RedisFeedbackConsumer', () => {
     const statsKey = w.keys.feedbackStats(0, DAY);
     expect(await admin.send<number>(statsKey, ['PTTL', statsKey])).toBeGreaterThan(STATS_TTL_MS - 60_000);
 
+    // Accepts and rejects for contact policy, clicks and dismissals for the journey (a held-out click is none).
     const one = (await w.history.read('cust-1')).events;
-    expect(one).toEqual([
-      { offerId: 'gold-card', campaignId: 'cards', channel: 'web', outcome: 'accept', at: AT + 60_000 },
+    expect(one.map((e) => [e.offerId, e.outcome])).toEqual([
+      ['gold-card', 'click'],
+      ['gold-card', 'accept'],
+      ['gold-card', 'dismiss'],
     ]);
+    expect(one[1]).toEqual({
+      offerId: 'gold-card',
+      campaignId: 'cards',
+      channel: 'web',
+      outcome: 'accept',
+      at: AT + 60_000,
+    });
     expect((await w.history.read('cust-2')).events.map((e) => [e.offerId, e.outcome])).toEqual([
       ['loan', 'reject'],
     ]);

@@ -349,12 +349,20 @@ export class RedisFeedbackConsumer {
     }
     if (effects.length === 0) return;
 
+    // A reaction of an anonymous id linked since goes to the customer's history.
+    const loop = this.options.loop;
+    const resolved = await Promise.all(
+      effects.map((e) =>
+        e.contact === null || loop === undefined ? null : loop.resolve(e.contact.customerId),
+      ),
+    );
     const byCustomer = new Map<string, ContactEvent[]>();
-    for (const e of effects) {
+    for (const [i, e] of effects.entries()) {
       if (e.contact === null) continue;
-      const list = byCustomer.get(e.contact.customerId);
+      const id = resolved[i] ?? e.contact.customerId;
+      const list = byCustomer.get(id);
       if (list) list.push(e.contact.event);
-      else byCustomer.set(e.contact.customerId, [e.contact.event]);
+      else byCustomer.set(id, [e.contact.event]);
     }
     // Rejects while Redis is unreachable; then nothing is acknowledged and the batch comes back.
     await Promise.all([...byCustomer].map(([customerId, events]) => this.history.append(customerId, events)));

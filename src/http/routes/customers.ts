@@ -3,7 +3,10 @@ import { CONTACT_OUTCOMES } from '../../domain/contact.js';
 import type { ProfileRecord } from '../../domain/profile.js';
 import { type ProfilePatch, profilePatchSchema } from '../../domain/profile-patch.js';
 import { profileRecordSchema } from '../../domain/profile-schema.js';
+import { BadRequestError } from '../../errors.js';
+import { parseDate } from '../../ruleset/time.js';
 import type { DossierService } from '../../service/dossier-service.js';
+import type { JourneyService } from '../../service/journey-service.js';
 import type { ProfileService } from '../../service/profile-service.js';
 import type { ApiKeyAuth } from '../auth.js';
 import { errorResponseSchema } from '../error-handler.js';
@@ -109,9 +112,44 @@ const storedSchema = {
   properties: { customerId: { type: 'string' }, holdings: { type: 'array', items: { type: 'string' } } },
 } as const;
 
+const journeySchema = {
+  type: 'object',
+  properties: {
+    customerId: { type: 'string' },
+    resolvedFrom: { type: ['string', 'null'] },
+    steps: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          at: { type: 'string' },
+          kind: { type: 'string', enum: ['offer', 'reaction', 'outcome', 'identified', 'stage'] },
+          type: { type: 'string' },
+          channel: { type: 'string' },
+          placement: { type: 'string' },
+          offerId: { type: 'string' },
+          campaignId: { type: 'string' },
+          campaignName: { type: 'string' },
+          productId: { type: 'string' },
+          anonymousId: { type: 'string' },
+          from: { type: ['string', 'null'] },
+          to: { type: ['string', 'null'] },
+          cause: { type: 'string' },
+        },
+      },
+    },
+    next: { type: ['string', 'null'], description: 'The `before` of the next page; null on the last.' },
+  },
+} as const;
+
 export function customerRoutes(
   app: FastifyInstance,
-  deps: { auth: ApiKeyAuth; dossiers: DossierService; profileUpdates: ProfileService },
+  deps: {
+    auth: ApiKeyAuth;
+    dossiers: DossierService;
+    profileUpdates: ProfileService;
+    journeys: JourneyService;
+  },
 ): void {
   const admin = { onRequest: deps.auth.require('admin') };
   const stored = (p: { id: string; holdings: ReadonlySet<string> }) => ({
@@ -185,5 +223,41 @@ export function customerRoutes(
       },
     },
     (request) => deps.dossiers.dossier(request.params.id),
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { limit?: number; before?: string } }>(
+    '/v1/customers/:id/journey',
+    {
+      onRequest: deps.auth.require('decide'),
+      schema: {
+        summary:
+          "A person's journey across channels and linked ids, newest first: offers shown, reactions, outcomes, identity links, stage transitions",
+        description:
+          'Paged: pass the answer’s `next` as `before` for older steps. Bounded by what the contact history keeps per person (the newest 100 contacts, for as long as contact policy and attribution look back).',
+        tags: ['customers'],
+        security: [{ apiKey: [] }],
+        params: idParams,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
+            before: {
+              type: 'string',
+              pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:\\d{2})$',
+              description: 'Steps older than this (ISO 8601): the `next` of the previous page.',
+            },
+          },
+        },
+        response: { 200: journeySchema, '4xx': errorResponseSchema },
+      },
+    },
+    (request) => {
+      const { before } = request.query;
+      const beforeMs = before === undefined ? null : parseDate(before);
+      if (beforeMs === null && before !== undefined)
+        throw new BadRequestError(`querystring.before is not a valid date: '${before}'`);
+      return deps.journeys.journey(request.params.id, { limit: request.query.limit ?? 50, before: beforeMs });
+    },
   );
 }

@@ -23,8 +23,17 @@ export const feedbackEventSchema = {
     {
       if: { properties: { type: { enum: OUTCOME_TYPES } } },
       // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then/else, never awaited
-      then: { required: ['productId'], properties: { decisionId: false, offerId: false } },
+      then: { properties: { decisionId: false, offerId: false } },
       else: { required: ['decisionId', 'offerId'], properties: { productId: false, source: false } },
+    },
+    {
+      if: { properties: { type: { enum: ['purchase', 'cancel'] } } },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then/else, never awaited
+      then: { required: ['productId'] },
+    },
+    {
+      if: { properties: { type: { const: 'lead' } } },
+      else: { properties: { attributes: false } },
     },
   ],
   properties: {
@@ -33,13 +42,26 @@ export const feedbackEventSchema = {
     offerId: { type: 'string', pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$', description: 'Reactions only.' },
     customerId: id,
     type: { type: 'string', enum: EVENT_TYPES },
-    productId: { ...id, description: 'The product bought or cancelled (outcomes only).' },
+    productId: {
+      ...id,
+      description: 'The product bought or cancelled (outcomes only), or a lead’s product of interest.',
+    },
     channel: {
       type: 'string',
       enum: CHANNELS,
       description: 'Where an outcome happened, when on one of our channels.',
     },
     source: { ...id, description: 'The system reporting an outcome, e.g. order-system.' },
+    attributes: {
+      type: 'object',
+      maxProperties: 20,
+      propertyNames: { pattern: '^[A-Za-z][A-Za-z0-9_]{0,63}$' },
+      additionalProperties: {
+        anyOf: [{ type: 'string', maxLength: 256 }, { type: 'number' }, { type: 'boolean' }],
+      },
+      description:
+        'A lead’s contact data (name, e-mail, phone…): written to the person’s profile, never to the feedback log.',
+    },
     value: { type: 'number', description: 'Revenue of a conversion or a purchase.' },
     timestamp: {
       type: 'string',

@@ -220,11 +220,13 @@ export class RedisContactHistoryStore implements ContactHistoryStore {
 }
 
 /**
- * `at|channel outcome|offerId|campaignId`, e.g. `1767225600000|10|gold-card|cards`; an outcome
- * adds `|productId` (its offer and campaign are those credited, or empty).
+ * `at|channel outcome|offerId|campaignId`, e.g. `1767225600000|10|gold-card|cards`; an outcome adds
+ * `|productId` (its offer and campaign are those credited, or empty), an impression in a placement
+ * `||placement` (no product).
  */
 function encodeEvent(e: ContactEvent): string {
   const head = `${e.at}|${channelIndex(e.channel)}${OUTCOMES.indexOf(e.outcome)}|${e.offerId}|${e.campaignId}`;
+  if (e.placement !== undefined) return `${head}|${e.productId ?? ''}|${e.placement}`;
   return e.productId === undefined ? head : `${head}|${e.productId}`;
 }
 
@@ -251,5 +253,9 @@ function decodeEvent(text: string): ContactEvent {
     offerId: text.slice(b + 1, c),
     campaignId: d < 0 ? text.slice(c + 1) : text.slice(c + 1, d),
   };
-  return d < 0 ? event : { ...event, productId: text.slice(d + 1) };
+  if (d < 0) return event;
+  const p = text.indexOf('|', d + 1);
+  const productId = p < 0 ? text.slice(d + 1) : text.slice(d + 1, p);
+  const withProduct = productId === '' ? event : { ...event, productId };
+  return p < 0 ? withProduct : { ...withProduct, placement: text.slice(p + 1) };
 }

@@ -10,6 +10,8 @@
  * - `p:contacts:{id}`            list of the customer's recent contacts
  * - `p:contacts-rev:{id}`        revision of that list, for compare-and-append
  * - `p:learned:{id}`             JSON of what outcomes taught about the customer (holdings, value, stage)
+ * - `p:identity:{id}`            the customer an anonymous id is linked to: `customerId|linkedAt`
+ * - `p:identities:{id}`          hash of the anonymous ids linked to a customer → when linked
  * - `p:caps:total`               hash of offers shown, all time: `o:<offer>` and `c:<campaign>`
  * - `p:caps:day:<n>`             the same for UTC day n (expires after two days)
  * - `p:caps:spend`               hash of channel cost spent per campaign, `c:<campaign>`
@@ -46,6 +48,8 @@ export class RedisKeys {
   readonly contacts = (customerId: string): string => `${this.prefix}:contacts:{${customerId}}`;
   readonly contactsRevision = (customerId: string): string => `${this.prefix}:contacts-rev:{${customerId}}`;
   readonly learned = (customerId: string): string => `${this.prefix}:learned:{${customerId}}`;
+  readonly identity = (anonymousId: string): string => `${this.prefix}:identity:{${anonymousId}}`;
+  readonly identities = (customerId: string): string => `${this.prefix}:identities:{${customerId}}`;
   readonly capsTotal = (): string => `${this.prefix}:caps:total`;
   readonly capsDay = (day: number): string => `${this.prefix}:caps:day:${day}`;
   readonly capsSpend = (): string => `${this.prefix}:caps:spend`;
