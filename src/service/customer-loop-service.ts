@@ -2,7 +2,7 @@ import type { ContactEvent } from '../domain/contact.js';
 import type { AttributionWindows } from '../feedback/attribution.js';
 import { type Credit, creditOf } from '../feedback/customer-attribution.js';
 import { type CounterIncrement, customerCounters } from '../feedback/feedback-effects.js';
-import type { LogEntry } from '../feedback/feedback-event.js';
+import type { Attribution, FeedbackEvent, LogEntry, OutcomeEvent } from '../feedback/feedback-event.js';
 import { type FunnelLevel, transitionCounters } from '../feedback/funnel-attribution.js';
 import type { CustomerLoop } from '../feedback/log/customer-loop.js';
 import { applyFacts, causeOf, type Fact, judgeStage, learn, stageOf } from '../learning/profile-learning.js';
@@ -43,44 +43,59 @@ export class CustomerLoopService implements CustomerLoop {
   async apply(entry: LogEntry): Promise<readonly CounterIncrement[]> {
     const snapshot = this.deps.rules.current;
     if (entry.kind === 'decision') return NONE;
-    if (entry.kind === 'outcome') {
-      const e = entry.event;
-      const customerId = await this.resolve(e.customerId);
-      const productId = e.productId ?? '';
-      const fact: Fact = { eventId: e.eventId, kind: e.type, productId, value: e.value, at: e.at };
-      let counters = NONE;
-      if (e.type === 'purchase') {
-        const self = (h: ContactEvent) =>
-          h.outcome === 'purchase' && h.at === e.at && h.productId === productId;
-        counters = await this.credit(customerId, productId, e.at, e.value, snapshot, self, (credit) =>
-          credit === null && e.channel === null
-            ? null
-            : {
-                offerId: credit?.touch.offerId ?? '',
-                campaignId: credit?.touch.campaignId ?? '',
-                channel: e.channel ?? credit!.touch.channel,
-                outcome: 'purchase',
-                at: e.at,
-                productId,
-              },
-        );
-      } else if (e.type === 'lead' && e.channel !== null) {
-        // On the journey: where the person became a lead (a form has a channel; a branch may not).
-        const lead: ContactEvent = {
-          offerId: '',
-          campaignId: '',
-          channel: e.channel,
-          outcome: 'lead',
-          at: e.at,
-        };
-        await this.deps.history.append(customerId, [e.productId === null ? lead : { ...lead, productId }]);
-      }
-      const transition = await this.learnFact(customerId, fact, snapshot);
-      return transition.length === 0 ? counters : [...counters, ...transition];
+    if (entry.kind === 'outcome') return this.applyOutcome(entry.event, snapshot);
+    return this.applyReaction(entry.event, entry.attribution, snapshot);
+  }
+
+  /** A purchase (credited, then learned), a cancel (learned), a lead (on the journey, learned). */
+  private async applyOutcome(
+    e: OutcomeEvent,
+    snapshot: RulesetSnapshot,
+  ): Promise<readonly CounterIncrement[]> {
+    const customerId = await this.resolve(e.customerId);
+    const productId = e.productId ?? '';
+    let counters = NONE;
+    if (e.type === 'purchase') {
+      const self = (h: ContactEvent) =>
+        h.outcome === 'purchase' && h.at === e.at && h.productId === productId;
+      counters = await this.credit(customerId, productId, e.at, e.value, snapshot, self, (credit) =>
+        credit === null && e.channel === null
+          ? null
+          : {
+              offerId: credit?.touch.offerId ?? '',
+              campaignId: credit?.touch.campaignId ?? '',
+              channel: e.channel ?? credit!.touch.channel,
+              outcome: 'purchase',
+              at: e.at,
+              productId,
+            },
+      );
+    } else if (e.type === 'lead' && e.channel !== null) {
+      // On the journey: where the person became a lead (a form has a channel; a branch may not).
+      const lead: ContactEvent = {
+        offerId: '',
+        campaignId: '',
+        channel: e.channel,
+        outcome: 'lead',
+        at: e.at,
+      };
+      await this.deps.history.append(customerId, [e.productId === null ? lead : { ...lead, productId }]);
     }
-    const { event, attribution } = entry;
+    const fact: Fact = { eventId: e.eventId, kind: e.type, productId, value: e.value, at: e.at };
+    return withTransition(counters, await this.learnFact(customerId, fact, snapshot));
+  }
+
+  /** A conversion (credited, learned), an accept of an offer that `holdsOnAccept` (learned). */
+  private async applyReaction(
+    event: FeedbackEvent,
+    attribution: Attribution,
+    snapshot: RulesetSnapshot,
+  ): Promise<readonly CounterIncrement[]> {
     const offer = snapshot.offerById.get(event.offerId);
-    if (offer === undefined) return NONE;
+    const learns =
+      event.type === 'convert' || (event.type === 'accept' && offer?.holdsOnAccept && !attribution.heldOut);
+    if (offer === undefined || !learns) return NONE;
+    const customerId = await this.resolve(event.customerId);
     const fact: Fact = {
       eventId: event.eventId,
       kind: event.type === 'convert' ? 'convert' : 'accept',
@@ -88,12 +103,7 @@ export class CustomerLoopService implements CustomerLoop {
       value: event.value,
       at: event.at,
     };
-    const customerId = await this.resolve(event.customerId);
-    if (event.type === 'accept') {
-      if (offer.holdsOnAccept && !attribution.heldOut) return this.learnFact(customerId, fact, snapshot);
-      return NONE;
-    }
-    if (event.type !== 'convert') return NONE;
+    if (event.type === 'accept') return this.learnFact(customerId, fact, snapshot);
     const self = (h: ContactEvent) =>
       h.outcome === 'convert' && h.at === event.at && h.offerId === event.offerId;
     const counters = await this.credit(
@@ -111,8 +121,7 @@ export class CustomerLoopService implements CustomerLoop {
         at: event.at,
       }),
     );
-    const transition = await this.learnFact(customerId, fact, snapshot);
-    return transition.length === 0 ? counters : [...counters, ...transition];
+    return withTransition(counters, await this.learnFact(customerId, fact, snapshot));
   }
 
   /** The customer an id stands for: itself, or the customer an anonymous id is linked to. */
@@ -208,6 +217,11 @@ export class CustomerLoopService implements CustomerLoop {
 }
 
 const RANK = { prospect: 0, lead: 1, customer: 2 } as const;
+
+const withTransition = (
+  counters: readonly CounterIncrement[],
+  transition: readonly CounterIncrement[],
+): readonly CounterIncrement[] => (transition.length === 0 ? counters : [...counters, ...transition]);
 
 /** Where a stage sits in the funnel; a person without a stage (no lifecycle rules) is a prospect. */
 function funnelLevel(
