@@ -131,7 +131,15 @@ export async function createServices(
       timeoutMs: config.redis ? config.decisions.timeoutMs : 0,
     };
     const decisions = new DecisionService({ ...decisionDeps, observer: metrics.decisions });
-    const dossiers = new DossierService({ rules, profiles, history, learned: stores.learned, clock });
+    const journeys = new JourneyService({ rules, history, identities, learned: stores.learned });
+    const dossiers = new DossierService({
+      rules,
+      profiles,
+      history,
+      learned: stores.learned,
+      journeys,
+      clock,
+    });
     const profileUpdates = new ProfileService({
       profiles,
       history,
@@ -158,7 +166,6 @@ export async function createServices(
       announceProfileChange: stores.announceProfileChange,
       clock,
     });
-    const journeys = new JourneyService({ rules, history, identities, learned: stores.learned });
     metrics.watchFeedbackLog(() => feedbackLog.health());
     metrics.watchLearning(() => {
       const { failures, builtAt } = learning.status();

@@ -5,11 +5,13 @@ import { profileFromRecord } from '../domain/profile.js';
 import { applyFacts, type Fact, judgeStage, learn } from '../learning/profile-learning.js';
 import { loadRuleset } from '../ruleset/load.js';
 import { MemoryContactHistoryStore } from '../store/contact-history-store.js';
+import { MemoryIdentityStore } from '../store/identity-store.js';
 import { MemoryLearnedFactsStore } from '../store/learned-facts-store.js';
 import { MemoryProfileStore } from '../store/memory-profile-store.js';
 import { DossierService } from './dossier-service.js';
+import { JourneyService } from './journey-service.js';
 
-// The dossier's relationship and recent contacts, on the memory stores and the example rules (whose
+// The dossier's relationship, recent contacts and journey, on the memory stores and the example rules (whose
 // lifecycle has stages), with a clock of its own.
 
 const T0 = Date.parse('2026-11-22T12:00:00Z');
@@ -29,8 +31,11 @@ async function world(facts: Fact[] = []) {
     );
     await profiles.update('c-1', () => applyFacts(loaded, next));
   }
-  const deps = { rules: { current: snapshot }, profiles, history, learned, clock: () => T0 };
-  return { history, deps, dossiers: new DossierService(deps) };
+  const identities = new MemoryIdentityStore();
+  const rules = { current: snapshot };
+  const journeys = new JourneyService({ rules, history, identities, learned });
+  const deps = { rules, profiles, history, learned, journeys, clock: () => T0 };
+  return { history, identities, deps, dossiers: new DossierService(deps) };
 }
 
 const purchase = (eventId: string, at: number, value: number): Fact => ({
@@ -116,5 +121,56 @@ describe('the dossier recent contacts', () => {
       ['purchase', 'p-9'],
       ['impression', offer.productId],
     ]);
+  });
+});
+
+describe('the dossier journey', () => {
+  it('holds the newest steps across ids, newest first: offers, a lead, the link, stage changes by name', async () => {
+    const { history, identities, dossiers } = await world([purchase('o-1', T0 - 1000, 20)]);
+    const offer = snapshot.offers[0]!;
+    const shown = (at: number): ContactEvent => ({
+      offerId: offer.id,
+      campaignId: offer.campaign.id,
+      channel: 'web',
+      outcome: 'impression',
+      placement: 'hero',
+      at,
+    });
+    // Older impressions than the call screen has room for: only the newest steps come.
+    await history.append('c-1', [
+      ...Array.from({ length: 12 }, (_, i) => shown(T0 - 60_000 - i * 1000)),
+      { offerId: '', campaignId: '', channel: 'web', outcome: 'lead', at: T0 - 5000 },
+    ]);
+    await identities.link('visitor-1', 'c-1', T0 - 3000);
+
+    const { journey, degraded } = await dossiers.dossier('c-1');
+    expect(degraded).toBe(false);
+    expect(journey).toHaveLength(10);
+    expect(journey.map((s) => s.at)).toEqual([...journey.map((s) => s.at)].sort().reverse());
+    const [stage, identified, lead, first] = journey;
+    // The first stage the facts record comes from none: a name only for the stage there is.
+    expect(stage).toMatchObject({ kind: 'stage', at: new Date(T0 - 1000).toISOString(), from: null });
+    expect(stage).not.toHaveProperty('fromName');
+    expect(stage?.toName).toBeDefined();
+    expect(stage?.toName).toBe(snapshot.lifecycle.find((l) => l.id === stage?.to)?.name);
+    expect(identified).toMatchObject({ kind: 'identified', anonymousId: 'visitor-1' });
+    expect(lead).toMatchObject({ kind: 'outcome', type: 'lead', channel: 'web' });
+    expect(first).toMatchObject({
+      kind: 'offer',
+      channel: 'web',
+      placement: 'hero',
+      campaignId: offer.campaign.id,
+      campaignName: offer.campaign.name,
+      at: new Date(T0 - 60_000).toISOString(),
+    });
+  });
+
+  it('is left empty, the dossier marked degraded, when the journey cannot be read', async () => {
+    const { deps } = await world();
+    const failing = new DossierService({
+      ...deps,
+      journeys: { journey: () => Promise.reject(new Error('Redis is unavailable')) },
+    });
+    expect(await failing.dossier('c-1')).toMatchObject({ customerId: 'c-1', journey: [], degraded: true });
   });
 });

@@ -10,6 +10,7 @@ import type { RulesetSnapshot } from '../ruleset/snapshot.js';
 import type { ContactHistoryStore } from '../store/contact-history-store.js';
 import type { LearnedFactsStore } from '../store/learned-facts-store.js';
 import type { ProfileStore } from '../store/profile-store.js';
+import type { JourneyService, JourneyStep } from './journey-service.js';
 
 /** A lifecycle stage as the agent reads it: the ruleset's id and name. */
 export interface StageRef {
@@ -42,6 +43,12 @@ export interface Relationship {
   readonly lastPurchaseAt: string | null;
 }
 
+/**
+ * A step of the caller's journey (journey-service.ts), with what the agent needs to read it at a
+ * glance: a stage change names its stages (`fromName`, `toName`), as the relationship does.
+ */
+export type DossierJourneyStep = JourneyStep & { readonly fromName?: string; readonly toName?: string };
+
 /** A contact as the agent sees it: with its time in ISO 8601 and, when known, its product. */
 export type DossierContact = Omit<ContactEvent, 'at'> & { readonly at: string };
 
@@ -60,6 +67,12 @@ export interface Dossier {
   readonly associations: readonly FiringAssociation[];
   /** Newest first; offers a control group withheld (`held_out`) are internal and left out. */
   readonly recentContacts: readonly DossierContact[];
+  /**
+   * The newest JOURNEY_STEPS steps of the person's journey, newest first: across channels and the
+   * anonymous ids linked to them, with identity links and stage changes (GET /v1/customers/:id/journey
+   * pages further back).
+   */
+  readonly journey: readonly DossierJourneyStep[];
   readonly degraded: boolean;
 }
 
@@ -68,6 +81,7 @@ export interface DossierServiceDeps {
   readonly profiles: ProfileStore;
   readonly history: ContactHistoryStore;
   readonly learned: Pick<LearnedFactsStore, 'get'>;
+  readonly journeys: Pick<JourneyService, 'journey'>;
   readonly clock: () => number;
 }
 
@@ -75,16 +89,19 @@ const TOP_AFFINITIES = 10;
 const TOP_ASSOCIATIONS = 5;
 const RECENT_CONTACTS = 20;
 const RECENT_TRANSITIONS = 5;
+/** What a call screen has room for; older steps are a page of the journey away. */
+const JOURNEY_STEPS = 10;
 
 /** What an agent sees when a customer calls: who they are, what they hold and what they may want. */
 export class DossierService {
   constructor(private readonly deps: DossierServiceDeps) {}
 
   async dossier(customerId: string): Promise<Dossier> {
-    const [lookup, history, learned] = await Promise.all([
+    const [lookup, history, learned, journey] = await Promise.all([
       this.deps.profiles.get(customerId),
       this.deps.history.read(customerId),
       this.learnedFacts(customerId),
+      this.journeySteps(customerId),
     ]);
     const profile = lookup.profile;
     if (!profile) throw new NotFoundError(`no customer '${customerId}'`);
@@ -110,8 +127,21 @@ export class DossierService {
         .sort((a, b) => b.at - a.at)
         .slice(0, RECENT_CONTACTS)
         .map((c) => contactOf(c, snapshot)),
-      degraded: lookup.degraded || history.degraded || learned.degraded,
+      journey: journey.steps.map((step) => journeyStepOf(step, snapshot)),
+      degraded: lookup.degraded || history.degraded || learned.degraded || journey.degraded,
     };
+  }
+
+  /** Like the transitions, the journey is history: without it the dossier is still worth showing. */
+  private async journeySteps(
+    customerId: string,
+  ): Promise<{ steps: readonly JourneyStep[]; degraded: boolean }> {
+    try {
+      const { steps } = await this.deps.journeys.journey(customerId, { limit: JOURNEY_STEPS, before: null });
+      return { steps, degraded: false };
+    } catch {
+      return { steps: [], degraded: true };
+    }
   }
 
   /** The transitions are history, not the profile: without them the dossier is still worth showing. */
@@ -174,6 +204,20 @@ function relationshipOf(
 function contactOf(c: ContactEvent, snapshot: RulesetSnapshot): DossierContact {
   const productId = c.productId ?? snapshot.offerById.get(c.offerId)?.productId;
   return { ...c, at: new Date(c.at).toISOString(), ...(productId === undefined ? {} : { productId }) };
+}
+
+/** A stage change with the ruleset's names of its stages; other steps as they are. */
+function journeyStepOf(step: JourneyStep, snapshot: RulesetSnapshot): DossierJourneyStep {
+  if (step.kind !== 'stage') return step;
+  const nameOf = (id: string | null | undefined) =>
+    typeof id === 'string' ? (snapshot.lifecycle.find((s) => s.id === id)?.name ?? id) : undefined;
+  const fromName = nameOf(step.from);
+  const toName = nameOf(step.to);
+  return {
+    ...step,
+    ...(fromName === undefined ? {} : { fromName }),
+    ...(toName === undefined ? {} : { toName }),
+  };
 }
 
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());

@@ -2,9 +2,10 @@
  * The agent desktop (GET /agent/): signs in with an agent id and an API key, subscribes to the
  * agent's calls over the WebSocket gateway, shows the caller and the offers of each call, and sends
  * the agent's Accept / Reject back as feedback (docs/channels.md): the caller's relationship (stage,
- * value, stage changes) and recent contacts come from the dossier of the push. No framework, no
+ * value, stage changes) and journey (offers shown and reactions on every channel, leads, purchases,
+ * the visitor ids linked to them, stage changes) come from the dossier of the push. No framework, no
  * build step.
- * Guarded by test/browser/agent-desktop.int.test.ts.
+ * Guarded by test/browser/agent-desktop.int.test.ts and agent-journey.int.test.ts.
  */
 (() => {
   const STORE_AGENT = 'offerloop.agentId';
@@ -26,14 +27,20 @@
     'lastPurchaseAt',
   ]);
   const SHOWN_TRANSITIONS = 3;
-  const SHOWN_CONTACTS = 8;
-  const OUTCOME_LABELS = {
-    impression: 'Shown',
+  const SHOWN_STEPS = 10;
+  /** What happened at a journey step, by its kind and type (dossier.journey). */
+  const STEP_LABELS = {
+    offer: 'Shown',
+    click: 'Clicked',
     accept: 'Accepted',
     reject: 'Rejected',
+    dismiss: 'Dismissed',
     convert: 'Converted',
-    purchase: 'Purchase',
+    purchase: 'Purchased',
     cancel: 'Cancelled',
+    lead: 'Lead',
+    identified: 'Identified',
+    stage: 'Stage',
   };
   const CHANNEL_LABELS = { call_center: 'call center', sales_force: 'sales force', web: 'web' };
   // A fixed locale: the same figures on every desk (and in the tests); no currency is known here.
@@ -302,7 +309,7 @@
     if (call.customerKnown && call.dossier) parts.push(renderRelationship(call.dossier));
     if (call.context) parts.push(renderContext(call.context));
     parts.push(h('h3', {}, 'Offers'), renderOffers(call));
-    if (call.customerKnown && call.dossier) parts.push(renderContacts(call.dossier));
+    if (call.customerKnown && call.dossier) parts.push(renderJourney(call.dossier));
     ui.body.replaceChildren(...parts);
   }
 
@@ -417,34 +424,53 @@
     return h('time', { datetime: iso }, format.format(date));
   }
 
-  /** What happened lately, newest first: offers shown and reactions, purchases and cancels with their product. */
-  function renderContacts(d) {
-    const contacts = Array.isArray(d.recentContacts) ? d.recentContacts : [];
-    const section = h('section', { 'aria-label': 'Recent contacts' }, h('h3', {}, 'Recent contacts'));
-    // The dossier already leaves out offers withheld by a control group; an older server may not.
-    const shownContacts = contacts.filter((c) => c && c.outcome !== 'held_out').slice(0, SHOWN_CONTACTS);
-    if (shownContacts.length === 0) {
-      section.append(h('p', { class: 'muted' }, 'No recent contacts.'));
+  /**
+   * How the caller got here, newest first: offers shown and reactions on every channel (with the
+   * campaign, channel and placement), leads, purchases and cancels, the visitor ids linked to them,
+   * stage changes. It replaces the dossier's recent contacts, whose lines it holds too.
+   */
+  function renderJourney(d) {
+    const steps = Array.isArray(d.journey) ? d.journey.filter((s) => s && typeof s === 'object') : [];
+    const section = h('section', { 'aria-label': 'Journey' }, h('h3', {}, 'Journey'));
+    if (steps.length === 0) {
+      section.append(h('p', { class: 'muted' }, 'Nothing on this journey yet.'));
       return section;
     }
-    const list = h('ol', { class: 'contacts' });
-    for (const c of shownContacts) {
-      const what = c.outcome === 'purchase' || c.outcome === 'cancel' ? c.productId : c.offerId;
-      const where = CHANNEL_LABELS[c.channel] || c.channel;
-      list.append(
-        h(
-          'li',
-          { 'data-outcome': c.outcome },
-          time(c.at, dateTimeFormat),
-          ' ',
-          h('strong', {}, OUTCOME_LABELS[c.outcome] || c.outcome),
-          what ? ` · ${what}` : null,
-          where ? h('span', { class: 'muted' }, ` (${where})`) : null,
-        ),
-      );
-    }
+    const list = h('ol', { class: 'journey' });
+    for (const step of steps.slice(0, SHOWN_STEPS)) list.append(renderStep(step));
     section.append(list);
     return section;
+  }
+
+  function renderStep(step) {
+    const key = step.kind === 'reaction' || step.kind === 'outcome' ? step.type : step.kind;
+    const where = [CHANNEL_LABELS[step.channel] || step.channel, step.placement].filter(Boolean).join(' / ');
+    return h(
+      'li',
+      {
+        'data-kind': step.kind,
+        'data-type': step.type ?? null,
+        title: step.cause || (step.offerId ? `offer ${step.offerId}` : null),
+      },
+      time(step.at, dateTimeFormat),
+      ' ',
+      h('strong', {}, STEP_LABELS[key] || key || 'Step'),
+      ...stepDetails(step).flatMap((detail) => [' · ', detail]),
+      where ? h('span', { class: 'muted' }, ` (${where})`) : null,
+    );
+  }
+
+  /** The words after what happened: the product, the campaign, the visitor id, the stages. */
+  function stepDetails(step) {
+    if (step.kind === 'identified') return [`from visitor id ${step.anonymousId ?? '?'}`];
+    if (step.kind === 'stage') {
+      const from = step.fromName || step.from || 'none';
+      const to = step.toName || step.to || 'none';
+      // What caused it is in the line's title: the relationship's stage changes spell it out.
+      return [h('span', { class: 'stage-change' }, from, ' → ', h('strong', {}, to))];
+    }
+    const campaign = step.campaignName || step.campaignId;
+    return [step.kind === 'outcome' ? step.productId : null, campaign].filter(Boolean);
   }
 
   function label(name) {

@@ -226,7 +226,7 @@ describe('the agent desktop', () => {
     return (await res.json()) as Dossier;
   }
 
-  it('shows the relationship purchases taught: stage, lifetime revenue, stage changes and recent purchases', async () => {
+  it('shows the relationship purchases taught: stage, lifetime revenue, stage changes and purchases in the journey', async () => {
     const [first, second] = [...new Set(services.rules.current.offers.map((o) => o.productId))]
       .filter((p) => !services.rules.current.offers.some((o) => o.productId === p && o.holdsOnAccept))
       .slice(0, 2);
@@ -266,9 +266,9 @@ describe('the agent desktop', () => {
     const changes = relationship.locator('.transitions li');
     expect(await changes.count()).toBe(Math.min(3, after.transitions.length));
     expect(await changes.first().textContent()).toContain(after.stage.name);
-    const contacts = page.locator('#call').getByRole('region', { name: 'Recent contacts' });
-    expect(await contacts.locator('li[data-outcome="purchase"]').first().textContent()).toContain(first);
-    expect(await contacts.locator('li[data-outcome="held_out"]').count()).toBe(0);
+    const journey = page.locator('#call').getByRole('region', { name: 'Journey' });
+    expect(await journey.locator('li[data-type="purchase"]').first().textContent()).toContain(first);
+    expect(await journey.locator('li[data-type="held_out"]').count()).toBe(0);
 
     // A purchase during the call: the next call.context pushes the dossier read again.
     await purchase('ord-desk-2', second, 80.5, 'call_center');
@@ -276,8 +276,8 @@ describe('the agent desktop', () => {
     await expect
       .poll(() => field('lifetime-revenue').textContent(), POLL)
       .toBe(money(after.lifetimeRevenue + 80.5));
-    expect(await contacts.locator('li[data-outcome="purchase"]').first().textContent()).toContain(second);
-    expect(await contacts.locator('li[data-outcome="purchase"]').count()).toBeGreaterThanOrEqual(2);
+    expect(await journey.locator('li[data-type="purchase"]').first().textContent()).toContain(second);
+    expect(await journey.locator('li[data-type="purchase"]').count()).toBeGreaterThanOrEqual(2);
 
     await callEvent({ type: 'call.ended', callId: 'c-5' });
     await page.close();

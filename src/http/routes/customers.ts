@@ -94,6 +94,31 @@ const dossierSchema = {
         },
       },
     },
+    journey: {
+      type: 'array',
+      description:
+        'The newest 10 steps of the journey (GET /v1/customers/:id/journey), newest first: offers shown, reactions, outcomes (leads among them), identity links, stage changes with the names of their stages (`fromName`, `toName`).',
+      items: {
+        type: 'object',
+        properties: {
+          at: { type: 'string' },
+          kind: { type: 'string', enum: ['offer', 'reaction', 'outcome', 'identified', 'stage'] },
+          type: { type: 'string' },
+          channel: { type: 'string' },
+          placement: { type: 'string' },
+          offerId: { type: 'string' },
+          campaignId: { type: 'string' },
+          campaignName: { type: 'string' },
+          productId: { type: 'string' },
+          anonymousId: { type: 'string' },
+          from: { type: ['string', 'null'] },
+          to: { type: ['string', 'null'] },
+          fromName: { type: 'string' },
+          toName: { type: 'string' },
+          cause: { type: 'string' },
+        },
+      },
+    },
     degraded: { type: 'boolean' },
   },
 } as const;
@@ -215,7 +240,7 @@ export function customerRoutes(
       onRequest: deps.auth.require('decide'),
       schema: {
         summary:
-          "The agent's dossier of a customer: attributes, holdings, relationship (lifecycle stage, transitions, value), affinities, segments, associations, recent contacts",
+          "The agent's dossier of a customer: attributes, holdings, relationship (lifecycle stage, transitions, value), affinities, segments, associations, recent contacts, the newest steps of the journey",
         tags: ['customers'],
         security: [{ apiKey: [] }],
         params: idParams,
