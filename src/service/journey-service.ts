@@ -22,6 +22,7 @@ export interface JourneyStep {
   readonly offerId?: string;
   readonly campaignId?: string;
   readonly campaignName?: string;
+  readonly offerName?: string;
   readonly productId?: string;
   readonly anonymousId?: string;
   readonly from?: string | null;
@@ -44,6 +45,14 @@ export interface JourneyServiceDeps {
   readonly identities: Pick<IdentityStore, 'resolve' | 'linksOf'>;
   readonly learned: Pick<LearnedFactsStore, 'get'>;
 }
+
+const CAUSED: Readonly<Record<JourneyStep['kind'], number>> = {
+  stage: 0,
+  identified: 1,
+  outcome: 2,
+  reaction: 2,
+  offer: 2,
+};
 
 const REACTIONS: ReadonlySet<string> = new Set(['click', 'accept', 'reject', 'dismiss', 'convert']);
 const OUTCOMES: ReadonlySet<string> = new Set(['purchase', 'cancel', 'lead']);
@@ -70,18 +79,27 @@ export class JourneyService {
       learned.get(customerId),
     ]);
     const campaigns = rules.current.campaignById;
+    const offers = rules.current.offerById;
     const steps: (JourneyStep & { readonly ms: number })[] = [];
     for (const e of contacts.events) {
       const step = stepOf(e);
       if (step === null) continue;
-      const name = e.campaignId === '' ? undefined : campaigns.get(e.campaignId)?.name;
-      steps.push(name === undefined ? step : { ...step, campaignName: name });
+      const campaignName = e.campaignId === '' ? undefined : campaigns.get(e.campaignId)?.name;
+      const offerName = e.offerId === '' ? undefined : offers.get(e.offerId)?.name;
+      steps.push({
+        ...step,
+        ...(campaignName === undefined ? {} : { campaignName }),
+        ...(offerName === undefined ? {} : { offerName }),
+      });
     }
     for (const l of links)
       steps.push({ ms: l.at, at: iso(l.at), kind: 'identified', anonymousId: l.anonymousId });
     for (const t of facts.transitions)
       steps.push({ ms: t.at, at: iso(t.at), kind: 'stage', from: t.from, to: t.to, cause: t.cause });
-    const older = steps.filter((s) => page.before === null || s.ms < page.before).sort((a, b) => b.ms - a.ms);
+    // Newest first; at one millisecond what an event caused (a stage, a link) comes before the event.
+    const older = steps
+      .filter((s) => page.before === null || s.ms < page.before)
+      .sort((a, b) => b.ms - a.ms || CAUSED[a.kind] - CAUSED[b.kind]);
     const taken = older.slice(0, page.limit);
     const last = taken.at(-1);
     return {
