@@ -81,7 +81,8 @@ export function decodeLogEntry(fields: LogEntryFields): LogEntry {
     if (
       typeof e.eventId !== 'string' ||
       typeof e.customerId !== 'string' ||
-      typeof e.productId !== 'string' ||
+      // A lead may name no product; a purchase or a cancel always does.
+      (e.productId === null ? e.type !== 'lead' : typeof e.productId !== 'string') ||
       !(OUTCOME_TYPES as readonly string[]).includes(e.type) ||
       typeof e.at !== 'number'
     ) {

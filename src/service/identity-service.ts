@@ -45,7 +45,16 @@ export class IdentityService {
     const { identities, profiles } = this.deps;
     if (anonymousId === customerId)
       throw new BadRequestError('anonymousId and customerId are the same id: a link joins two ids');
-    const [anonymous, customer] = await Promise.all([profiles.get(anonymousId), profiles.get(customerId)]);
+    const [anonymous, customer, chained] = await Promise.all([
+      profiles.get(anonymousId),
+      profiles.get(customerId),
+      identities.resolve(customerId),
+    ]);
+    // Before the 404: a linked anonymous id has no profile of its own (it was merged), yet it is known.
+    if (chained !== null)
+      throw new IdentityConflictError(
+        refusalMessage(anonymousId, customerId, { reason: 'customer_is_linked', customerId: chained }),
+      );
     if (customer.profile === null) throw new NotFoundError(`no customer '${customerId}'`);
     if (customer.profile.attributes.anonymous === true)
       throw new IdentityConflictError(

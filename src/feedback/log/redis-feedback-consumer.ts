@@ -528,7 +528,8 @@ function checkShape(entry: LogEntry): void {
     if (
       !time(o.at) ||
       !str(o.customerId) ||
-      !str(o.productId) ||
+      // A lead may name no product; a purchase or a cancel always does.
+      !(o.productId === null ? o.type === 'lead' : str(o.productId)) ||
       (o.value !== null && typeof o.value !== 'number')
     )
       throw new LogEntryError('malformed outcome entry');
