@@ -222,11 +222,11 @@ async function expectOneJourney(w: World, p: Person): Promise<void> {
       // Newest first.
       const times = j.steps.map((s) => Date.parse(s.at));
       expect(times).toEqual([...times].sort((a, b) => b - a));
-      // The stages: prospect (never judged: `from` null) → lead at the form → a customer's stage.
+      // The stages: prospect (what the rules said before the form) → lead at the form → a customer's stage.
       const stages = j.steps
         .filter((s) => s.kind === 'stage')
         .sort((x, y) => Date.parse(x.at) - Date.parse(y.at));
-      expect(stages[0]).toMatchObject({ at: iso(p.leadAt), from: null, to: 'lead' });
+      expect(stages[0]).toMatchObject({ at: iso(p.leadAt), from: 'prospect', to: 'lead' });
       const levels = stages.map((s) => funnelOf(w.rules, s.to));
       expect(levels[0]).toBe('lead');
       expect(levels.at(-1)).toBe('customer');

@@ -141,8 +141,10 @@ export function stageOf(
 }
 
 /**
- * The facts with the stage judged on the profile they make: a changed stage is a transition
- * caused by `cause`. `profile` is the loaded profile (without the facts).
+ * The facts with the stage judged on the profile they make (`profile` is the profile without
+ * them): a changed stage is a transition caused by `cause`, dated `at` (the event's time; by default
+ * `now`, when the conditions are judged). `before` is the stage to record as left when none was
+ * judged yet (what the rules said of the person before the event).
  */
 export function judgeStage(
   facts: LearnedFacts,
@@ -150,15 +152,17 @@ export function judgeStage(
   stages: readonly CompiledLifecycleStage[],
   now: number,
   cause: string,
+  at: number = now,
+  before: string | null = null,
 ): LearnedFacts {
   const stage = stageOf(stages, applyFacts(profile, facts), now);
-  const current = facts.stage ?? stringOrNull(profile.attributes.lifecycleStage);
+  const current = facts.stage ?? stringOrNull(profile.attributes.lifecycleStage) ?? before;
   if (stage === current || stage === null) return facts;
-  const transition: StageTransition = { at: now, from: current, to: stage, cause };
+  const transition: StageTransition = { at, from: current, to: stage, cause };
   return {
     ...facts,
     stage,
-    stageSince: now,
+    stageSince: at,
     transitions: [...facts.transitions, transition].slice(-MAX_TRANSITIONS),
   };
 }

@@ -171,6 +171,8 @@ export class CustomerLoopService implements CustomerLoop {
       const read = await learned.read(customerId);
       const next = learn(read.facts, fact);
       const now = clock();
+      // Transitions are dated when the event happened (a replayed spool may bring it late).
+      const at = Math.min(fact.at, now);
       let judged = next;
       let before: FunnelLevel | 'prospect' = 'prospect';
       const stored = await profiles.update(customerId, (current) => {
@@ -183,7 +185,7 @@ export class CustomerLoopService implements CustomerLoop {
               ? recorded
               : stageOf(snapshot.lifecycle, applyFacts(current, read.facts), now);
           before = funnelLevel(snapshot.lifecycle, prior);
-          judged = judgeStage(next, current, snapshot.lifecycle, now, causeOf(fact));
+          judged = judgeStage(next, current, snapshot.lifecycle, now, causeOf(fact), at, prior);
         }
         return applyFacts(current, judged);
       });
@@ -194,7 +196,7 @@ export class CustomerLoopService implements CustomerLoop {
       if (next === read.facts) return NONE;
       const after = funnelLevel(snapshot.lifecycle, judged.stage);
       return RANK[after] > RANK[before]
-        ? this.funnelCredits(customerId, after as FunnelLevel, now, judged.leadAt)
+        ? this.funnelCredits(customerId, after as FunnelLevel, at, judged.leadAt)
         : NONE;
     }
     throw new Error(`learned facts of ${customerId} kept changing under ${MAX_ATTEMPTS} attempts`);

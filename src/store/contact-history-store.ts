@@ -149,6 +149,7 @@ function sameEvent(a: ContactEvent, b: ContactEvent): boolean {
     a.outcome === b.outcome &&
     a.channel === b.channel &&
     a.campaignId === b.campaignId &&
-    a.productId === b.productId
+    a.productId === b.productId &&
+    a.placement === b.placement
   );
 }
