@@ -219,7 +219,10 @@ describe('purchase outcomes', () => {
         { ...purchase('loop-malformed', product!), decisionId: 'd-1', offerId: 'x' },
         'events.1.decisionId is not allowed for this type of event',
       ],
-      [{ ...purchase('loop-malformed', product!), type: 'refund' }, 'events.1.type must be one of: impression'],
+      [
+        { ...purchase('loop-malformed', product!), type: 'refund' },
+        'events.1.type must be one of: impression',
+      ],
     ];
     for (const [event, field] of malformed) {
       const res = await app().inject({

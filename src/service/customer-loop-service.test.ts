@@ -13,22 +13,23 @@ const HOUR = 3_600_000;
 const snapshot = await loadRuleset(EXAMPLE_RULES, T0);
 const offer = snapshot.offerById.get('card-gold-upgrade-digital')!;
 
-async function loop() {
+/** A customer loop on memory stores, with one person shown the offer at T0 (as the decision service records it). */
+async function loop(
+  person = profileFromRecord({ id: 'c1', holdings: ['credit-card-classic'] }),
+  now = T0 + 2 * HOUR,
+) {
   const history = new MemoryContactHistoryStore();
-  const profiles = new MemoryProfileStore([
-    profileFromRecord({ id: 'c1', holdings: ['credit-card-classic'] }),
-  ]);
+  const profiles = new MemoryProfileStore([person]);
   const service = new CustomerLoopService({
     rules: { current: snapshot },
     history,
     profiles,
     learned: new MemoryLearnedFactsStore(),
     windows: { reactionMs: 24 * HOUR, conversionMs: 7 * 24 * HOUR },
-    clock: () => T0 + 2 * HOUR,
+    clock: () => now,
     announceProfileChange: () => Promise.resolve(),
   });
-  // The decision's touch, as the decision service records it.
-  await history.append('c1', [
+  await history.append(person.id, [
     { offerId: offer.id, campaignId: offer.campaign.id, channel: 'web', outcome: 'impression', at: T0 },
   ]);
   return { service, history, profiles };
@@ -98,20 +99,7 @@ describe('CustomerLoopService', () => {
 
 describe('CustomerLoopService: the funnel', () => {
   it('a prospect who becomes a lead, then a customer, credits the touchpoints before each rise', async () => {
-    const history = new MemoryContactHistoryStore();
-    const profiles = new MemoryProfileStore([profileFromRecord({ id: 'p1' })]);
-    const service = new CustomerLoopService({
-      rules: { current: snapshot },
-      history,
-      profiles,
-      learned: new MemoryLearnedFactsStore(),
-      windows: { reactionMs: 24 * HOUR, conversionMs: 7 * 24 * HOUR },
-      clock: () => T0 + 48 * HOUR,
-      announceProfileChange: () => Promise.resolve(),
-    });
-    await history.append('p1', [
-      { offerId: offer.id, campaignId: offer.campaign.id, channel: 'web', outcome: 'impression', at: T0 },
-    ]);
+    const { service, profiles } = await loop(profileFromRecord({ id: 'p1' }), T0 + 48 * HOUR);
     const lead: LogEntry = {
       kind: 'outcome',
       event: {

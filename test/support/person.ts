@@ -3,6 +3,7 @@ import { expect } from 'vitest';
 import { stableHash32 } from '../../src/domain/stable-hash.js';
 import { GLOBAL_HOLDOUT_SALT, inControlGroup } from '../../src/learning/control-group.js';
 import type { RulesetSnapshot } from '../../src/ruleset/snapshot.js';
+import type { Journey, JourneyStep } from '../../src/service/journey-service.js';
 
 // One person's API calls for the identity and journey tests: a visitor's banners and decisions,
 // feedback, lead forms, identity links, journeys, dossiers and the funnel report, through inject on
@@ -29,26 +30,8 @@ export interface Banner {
   readonly campaignId: string | null;
   readonly default: boolean;
 }
-export interface JourneyStep {
-  readonly at: string;
-  readonly kind: 'offer' | 'reaction' | 'outcome' | 'identified' | 'stage';
-  readonly type?: string;
-  readonly channel?: string;
-  readonly placement?: string;
-  readonly offerId?: string;
-  readonly campaignId?: string;
-  readonly productId?: string;
-  readonly anonymousId?: string;
-  readonly from?: string | null;
-  readonly to?: string | null;
-  readonly cause?: string;
-}
-export interface Journey {
-  readonly customerId: string;
-  readonly resolvedFrom: string | null;
-  readonly steps: readonly JourneyStep[];
-  readonly next: string | null;
-}
+/** A journey as the API answers it. */
+export type { Journey, JourneyStep };
 export interface Credits {
   readonly firstTouch: number;
   readonly lastTouch: number;

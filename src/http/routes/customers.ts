@@ -16,6 +16,27 @@ const stageRef = {
   properties: { id: { type: 'string' }, name: { type: 'string' } },
 } as const;
 
+/** One step of a journey (src/service/journey-service.ts JourneyStep). */
+const journeyStepSchema = {
+  type: 'object',
+  properties: {
+    at: { type: 'string' },
+    kind: { type: 'string', enum: ['offer', 'reaction', 'outcome', 'identified', 'stage'] },
+    type: { type: 'string' },
+    channel: { type: 'string' },
+    placement: { type: 'string' },
+    offerId: { type: 'string' },
+    campaignId: { type: 'string' },
+    campaignName: { type: 'string' },
+    offerName: { type: 'string' },
+    productId: { type: 'string' },
+    anonymousId: { type: 'string' },
+    from: { type: ['string', 'null'] },
+    to: { type: ['string', 'null'] },
+    cause: { type: 'string' },
+  },
+} as const;
+
 const dossierSchema = {
   type: 'object',
   properties: {
@@ -99,24 +120,11 @@ const dossierSchema = {
       description:
         'The newest 10 steps of the journey (GET /v1/customers/:id/journey), newest first: offers shown, reactions, outcomes (leads among them), identity links, stage changes with the names of their stages (`fromName`, `toName`).',
       items: {
-        type: 'object',
+        ...journeyStepSchema,
         properties: {
-          at: { type: 'string' },
-          kind: { type: 'string', enum: ['offer', 'reaction', 'outcome', 'identified', 'stage'] },
-          type: { type: 'string' },
-          channel: { type: 'string' },
-          placement: { type: 'string' },
-          offerId: { type: 'string' },
-          campaignId: { type: 'string' },
-          campaignName: { type: 'string' },
-          offerName: { type: 'string' },
-          productId: { type: 'string' },
-          anonymousId: { type: 'string' },
-          from: { type: ['string', 'null'] },
-          to: { type: ['string', 'null'] },
+          ...journeyStepSchema.properties,
           fromName: { type: 'string' },
           toName: { type: 'string' },
-          cause: { type: 'string' },
         },
       },
     },
@@ -145,25 +153,7 @@ const journeySchema = {
     resolvedFrom: { type: ['string', 'null'] },
     steps: {
       type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          at: { type: 'string' },
-          kind: { type: 'string', enum: ['offer', 'reaction', 'outcome', 'identified', 'stage'] },
-          type: { type: 'string' },
-          channel: { type: 'string' },
-          placement: { type: 'string' },
-          offerId: { type: 'string' },
-          campaignId: { type: 'string' },
-          campaignName: { type: 'string' },
-          offerName: { type: 'string' },
-          productId: { type: 'string' },
-          anonymousId: { type: 'string' },
-          from: { type: ['string', 'null'] },
-          to: { type: ['string', 'null'] },
-          cause: { type: 'string' },
-        },
-      },
+      items: journeyStepSchema,
     },
     next: { type: ['string', 'null'], description: 'The `before` of the next page; null on the last.' },
   },
