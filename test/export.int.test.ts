@@ -207,7 +207,9 @@ describe('offerloop export', () => {
     });
 
     expect(output.stderr).toMatch(
-      new RegExp(`export: 1,502 decisions, 2 feedback, 1 malformed from 2 shards to ${out} in \\d+\\.\\d s`),
+      new RegExp(
+        `export: 1,502 decisions, 2 feedback, 0 outcomes, 1 malformed from 2 shards to ${out} in \\d+\\.\\d s`,
+      ),
     );
     expect(output.stderr).toMatch(
       `export: 1 entries did not decode and are written as kind "malformed"; first: shard 0 id ${SINCE + 10}-0: entry e field is not JSON`,
@@ -231,7 +233,9 @@ describe('offerloop export', () => {
       `${UNTIL}-7`,
       `${UNTIL + 1}-0`,
     ]);
-    expect(output.stderr).toMatch(/export: 4 decisions, 2 feedback, 1 malformed from 1 shard to /);
+    expect(output.stderr).toMatch(
+      /export: 4 decisions, 2 feedback, 0 outcomes, 1 malformed from 1 shard to /,
+    );
     // Shard 1 exists but was not asked for: exporting it silently would be missing data.
     expect(output.stderr).toMatch(`warning: ${keys.feedbackLog(1)} exists but was not exported`);
   });
@@ -242,7 +246,7 @@ describe('offerloop export', () => {
     const args = [...base(), '--since', String(UNTIL + 2), '--out', out];
     expect(await runExport(args, io, { FEEDBACK_SHARDS: '2' })).toBe(0);
     expect(await readFile(out, 'utf8')).toBe('');
-    expect(output.stderr).toMatch(/0 decisions, 0 feedback, 0 malformed from 2 shards/);
+    expect(output.stderr).toMatch(/0 decisions, 0 feedback, 0 outcomes, 0 malformed from 2 shards/);
     expect(output.stderr).not.toMatch(/warning/);
   });
 

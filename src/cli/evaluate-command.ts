@@ -68,7 +68,8 @@ contact history and no request context, so the candidate decides without them. U
 --no-learning, the candidate uses what the server would have learned from this log.
 
 The log is the NDJSON of \`offerloop export\`, one entry per line:
-  {"kind":"decision","decision":{…}}, {"kind":"feedback","event":{…},"attribution":{…}}
+  {"kind":"decision","decision":{…}}, {"kind":"feedback","event":{…},"attribution":{…}},
+  {"kind":"outcome","event":{…}}
 Lines that are not entries are reported with their line numbers and skipped. Decisions logged
 before offers carried their probability, and decisions of customers not in the profiles file,
 are skipped and counted.
@@ -354,10 +355,12 @@ function parseLogLine(text: string): LogEntry | 'malformed' | string | null {
       return decisionProblem(value.decision) ?? (value as unknown as LogEntry);
     case 'feedback':
       return feedbackProblem(value.event, value.attribution) ?? (value as unknown as LogEntry);
+    case 'outcome':
+      return outcomeProblem(value.event) ?? (value as unknown as LogEntry);
     case 'malformed':
       return 'malformed';
     default:
-      return `unknown kind ${JSON.stringify(value.kind ?? null)} (expected "decision" or "feedback")`;
+      return `unknown kind ${JSON.stringify(value.kind ?? null)} (expected "decision", "feedback" or "outcome")`;
   }
 }
 
@@ -391,6 +394,13 @@ function feedbackProblem(event: unknown, attribution: unknown): string | null {
     typeof attribution.heldOut !== 'boolean'
   )
     return `feedback for decision ${event.decisionId}: attribution needs channel, campaignId, segmentId and heldOut`;
+  return null;
+}
+
+function outcomeProblem(event: unknown): string | null {
+  if (!isObject(event)) return 'outcome entry without an "event" object';
+  if (!isString(event.customerId) || !isString(event.type) || !isTime(event.at))
+    return 'outcome event needs customerId, type and at';
   return null;
 }
 

@@ -138,7 +138,7 @@ describe('a visitor’s banner in the journey', () => {
         `${at(shownAt)} offer web/${PLACEMENT} ${offer}`,
         `${at(clickedAt)} click web ${offer}`,
         `${at(leadAt)} lead web`,
-        `${at(leadAt)} stage null -> lead`,
+        `${at(leadAt)} stage prospect -> lead`,
         `${at(linkedAt)} identified ${visitor}`,
       ]);
     }
