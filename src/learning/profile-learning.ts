@@ -1,6 +1,5 @@
 import type { AttributeValue, CustomerProfile } from '../domain/profile.js';
-import { DecisionScope } from '../engine/decision-scope.js';
-import type { CompiledLifecycleStage } from '../ruleset/snapshot.js';
+import type { CompiledLifecycleStage, EvalContext } from '../ruleset/snapshot.js';
 
 /**
  * A profile that learns from what the customer does. Pure: the facts an outcome teaches are kept
@@ -135,7 +134,16 @@ export function stageOf(
     profile.attributes.productsHeld === undefined
       ? { ...profile, attributes: { ...profile.attributes, productsHeld: profile.holdings.size } }
       : profile;
-  const scope = new DecisionScope().reset(seen, {}, now, 0);
+  // What a stage's condition reads: the customer alone (no request). Segments are judged as they are
+  // named; the few stages of a ruleset need no memo.
+  const scope: EvalContext = {
+    customer: seen.attributes,
+    context: NO_CONTEXT,
+    holdings: seen.holdings,
+    affinities: seen.affinities,
+    now,
+    inSegment: (segment) => segment.when(scope),
+  };
   for (const stage of stages) if (stage.when(scope)) return stage.id;
   return null;
 }
@@ -220,6 +228,7 @@ export function causeOf(fact: Fact): string {
   return `${fact.kind} of ${fact.productId} (event ${fact.eventId})`;
 }
 
+const NO_CONTEXT: Readonly<Record<string, never>> = Object.freeze({});
 const isoDate = (ms: number): string => new Date(ms).toISOString();
 const minOf = (a: number | null, b: number | null): number | null =>
   a === null ? b : b === null ? a : Math.min(a, b);
