@@ -1,8 +1,8 @@
 import type { AttributeValue } from '../domain/profile.js';
 import { BadRequestError, NotFoundError } from '../errors.js';
+import type { CallRegistry, CallState } from '../store/call-registry.js';
 import { normalizePhone, type PhoneDirectory, phoneOf } from '../store/phone-directory.js';
 import type { ProfileStore } from '../store/profile-store.js';
-import type { CallRegistry, CallState } from './call-registry.js';
 import type { DecisionResult, DecisionService } from './decision-service.js';
 import type { Dossier, DossierService } from './dossier-service.js';
 

@@ -1,10 +1,5 @@
 import type { Logger } from 'pino';
-import {
-  CALL_TTL_MS,
-  type CallRegistry,
-  type CallState,
-  MemoryCallRegistry,
-} from '../../service/call-registry.js';
+import { CALL_TTL_MS, type CallRegistry, type CallState, MemoryCallRegistry } from '../call-registry.js';
 import type { RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
 

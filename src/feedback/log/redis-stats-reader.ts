@@ -1,8 +1,8 @@
 import { RedisUnavailableError } from '../../errors.js';
-import type { DayCounters, StatsReader } from '../../feedback/stats-reader.js';
-import { StatsUnavailableError } from '../../feedback/stats-reader.js';
-import type { RedisConnection } from './redis-connection.js';
-import type { RedisKeys } from './redis-keys.js';
+import type { RedisConnection } from '../../store/redis/redis-connection.js';
+import type { RedisKeys } from '../../store/redis/redis-keys.js';
+import type { DayCounters, StatsReader } from '../stats-reader.js';
+import { StatsUnavailableError } from '../stats-reader.js';
 
 /**
  * Reads the consumers' counter hashes `p:fb:{S}:stats:<day>`: one HGETALL per day per shard, all
