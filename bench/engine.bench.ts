@@ -9,6 +9,7 @@ import { Bench, type Task } from 'tinybench';
 import { CHANNELS } from '../src/domain/channel.js';
 import { type ContactEvent, NO_USAGE } from '../src/domain/contact.js';
 import { type AttributeValue, type CustomerProfile, profileFromRecord } from '../src/domain/profile.js';
+import { Rng } from '../src/domain/random.js';
 import { type DecisionInput, decide } from '../src/engine/decide.js';
 import { CounterFamily, HistogramFamily } from '../src/metrics/metric-families.js';
 import { HTTP_BUCKETS } from '../src/metrics/metrics.js';
@@ -16,7 +17,6 @@ import { buildRuleset } from '../src/ruleset/load.js';
 import type { RulesetSnapshot } from '../src/ruleset/snapshot.js';
 import { catalogProducts, generateRuleset, rulesFileTexts } from '../src/sim/catalog.js';
 import { generatePopulation, REFERENCE_DATE } from '../src/sim/population.js';
-import { Rng } from '../src/sim/random.js';
 import { knob, publishResult, round, verdict } from './support.js';
 
 const TARGET_DECISIONS_PER_SEC = 50_000;

@@ -5,8 +5,8 @@
 
 import { compileExpression as filtrexCompile } from 'filtrex';
 import { Bench } from 'tinybench';
+import { Rng } from '../src/domain/random.js';
 import { type CompileOptions, compileCondition, type ExprFunction } from '../src/ruleset/expr/index.js';
-import { Rng } from '../src/sim/random.js';
 import { knob, publishResult, round } from './support.js';
 
 const TASK_MS = knob('DURATION', 1) * 1000;

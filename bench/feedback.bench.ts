@@ -23,9 +23,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Rng } from '../src/domain/random.js';
 import { loadRuleset } from '../src/ruleset/load.js';
 import { generatePopulation } from '../src/sim/population.js';
-import { Rng } from '../src/sim/random.js';
 import { RedisKeys } from '../src/store/redis/redis-keys.js';
 import { type RedisProcess, redisCommand, startRedis } from '../test/support/redis.js';
 import {

@@ -15,8 +15,8 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { MineSummary } from '../src/cli/mine-command.js';
+import { Rng } from '../src/domain/random.js';
 import { parseRuleLine, type RuleRecord } from '../src/mining/rules.js';
-import { Rng } from '../src/sim/random.js';
 import {
   CLI_SCRIPT,
   knob,

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { WebSocket } from 'ws';
 import { CHANNELS } from '../src/domain/channel.js';
-import { Rng, round } from '../src/sim/random.js';
+import { Rng, round } from '../src/domain/random.js';
 
 export { round };
 

@@ -15,6 +15,7 @@
  * largest error was 6.2 % and no interval missed; a different seed should pass as well.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { Rng, round } from '../src/domain/random.js';
 import {
   CandidatePolicy,
   evaluatePolicy,
@@ -29,7 +30,6 @@ import { buildRuleset } from '../src/ruleset/load.js';
 import type { RulesetSnapshot } from '../src/ruleset/snapshot.js';
 import type { OfferSource, RulesFile } from '../src/ruleset/source.js';
 import { rulesFileTexts } from '../src/sim/catalog.js';
-import { Rng, round } from '../src/sim/random.js';
 import { type SimulatedWorld, simulate, simulatedWorld, simulationRules } from '../src/sim/simulation.js';
 
 const SEED = 'ope-1';

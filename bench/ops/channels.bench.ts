@@ -21,7 +21,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RawData, WebSocket } from 'ws';
-import { Rng } from '../../src/sim/random.js';
+import { Rng } from '../../src/domain/random.js';
 import {
   closeSocket,
   cpuMeters,

@@ -23,7 +23,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RawData, WebSocket } from 'ws';
-import { Rng } from '../../src/sim/random.js';
+import { Rng } from '../../src/domain/random.js';
 import { startRedis } from '../../test/support/redis.js';
 import {
   API_KEY,

@@ -10,6 +10,7 @@
  * `cust-1` … `cust-100` are left out (see UNTOUCHED_CUSTOMERS): the README's tour meets them fresh.
  */
 import { CHANNELS, type Channel } from '../domain/channel.js';
+import { Rng, round } from '../domain/random.js';
 import { dayOf } from '../feedback/feedback-effects.js';
 import type { FeedbackStatus } from '../feedback/feedback-event.js';
 import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
@@ -18,7 +19,6 @@ import { DAY_MS } from '../ruleset/time.js';
 import type { DecisionService } from '../service/decision-service.js';
 import type { FeedbackInput, FeedbackService } from '../service/feedback-service.js';
 import type { LearningService } from '../service/learning-service.js';
-import { Rng, round } from '../sim/random.js';
 import type { DemoClock } from './demo-clock.js';
 import {
   controlConversion,

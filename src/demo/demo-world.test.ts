@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CHANNELS } from '../domain/channel.js';
-import { Rng } from '../sim/random.js';
+import { Rng } from '../domain/random.js';
 import {
   controlConversion,
   DEMO_TRUTH,

@@ -7,9 +7,9 @@
  * Pure: the player does the I/O.
  */
 import type { Channel } from '../domain/channel.js';
+import { Rng, type Seed } from '../domain/random.js';
 import { calibrated } from '../learning/response-rate.js';
 import { DAY_MS } from '../ruleset/time.js';
-import { Rng, type Seed } from '../sim/random.js';
 
 /**
  * `cust-1` … `cust-100` take no part in the history: no contacts, no reactions, so that the

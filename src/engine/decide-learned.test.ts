@@ -3,12 +3,12 @@ import { learningRules } from '../../test/learning-rules.js';
 import { channelIndex } from '../domain/channel.js';
 import { NO_USAGE } from '../domain/contact.js';
 import { type CustomerProfile, type ProfileRecord, profileFromRecord } from '../domain/profile.js';
+import { Rng } from '../domain/random.js';
 import { counterField } from '../feedback/feedback-effects.js';
 import { cellOf, DEFAULT_LEARNING, LearnedModel } from '../learning/learned-model.js';
 import { calibrated } from '../learning/response-rate.js';
 import { buildRuleset } from '../ruleset/load.js';
 import type { CompiledOffer, RulesetSnapshot } from '../ruleset/snapshot.js';
-import { Rng } from '../sim/random.js';
 import { decide, type EngineDecision } from './decide.js';
 
 const NOW = Date.parse('2026-11-22T12:00:00Z');

@@ -2,11 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { channelIndex } from '../domain/channel.js';
 import { NO_USAGE } from '../domain/contact.js';
 import { type CustomerProfile, profileFromRecord } from '../domain/profile.js';
+import { Rng } from '../domain/random.js';
 import { stableHash32 } from '../domain/stable-hash.js';
 import { ips, type LoggedSample } from '../evaluation/off-policy.js';
 import { inControlGroup } from '../learning/control-group.js';
 import { buildRuleset } from '../ruleset/load.js';
-import { Rng } from '../sim/random.js';
 import { decide, type EngineDecision, type Exploration } from './decide.js';
 
 const NOW = Date.parse('2026-11-22T12:00:00Z');

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { NO_USAGE } from '../domain/contact.js';
 import { type CustomerProfile, profileFromRecord } from '../domain/profile.js';
+import { Rng } from '../domain/random.js';
 import { RulesetError } from '../errors.js';
 import { buildRuleset, type RulesSource } from '../ruleset/load.js';
 import type { RulesetSnapshot } from '../ruleset/snapshot.js';
-import { Rng } from '../sim/random.js';
 import { decide, type EngineDecision, type Exploration } from './decide.js';
 
 const NOW = Date.parse('2026-11-22T12:00:00Z');

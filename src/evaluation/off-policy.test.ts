@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../sim/random.js';
+import { Rng } from '../domain/random.js';
 import { doublyRobust, ips, type LoggedSample, type OffPolicyEstimate, snips } from './off-policy.js';
 import { Z95 } from './uplift.js';
 

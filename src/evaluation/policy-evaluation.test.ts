@@ -3,12 +3,12 @@ import { learningRules } from '../../test/learning-rules.js';
 import type { Channel } from '../domain/channel.js';
 import { NO_USAGE } from '../domain/contact.js';
 import { type CustomerProfile, profileFromRecord } from '../domain/profile.js';
+import { Rng } from '../domain/random.js';
 import { decide } from '../engine/decide.js';
 import { counterField } from '../feedback/feedback-effects.js';
 import type { DecisionLogEntry, LogEntry, LoggedOffer } from '../feedback/feedback-event.js';
 import { LearnedModel } from '../learning/learned-model.js';
 import { buildRuleset } from '../ruleset/load.js';
-import { Rng } from '../sim/random.js';
 import { doublyRobust, ips, type LoggedSample, snips } from './off-policy.js';
 import {
   CandidatePolicy,

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../sim/random.js';
+import { Rng } from '../domain/random.js';
 import { proportion, uplift, Z95 } from './uplift.js';
 
 /**

@@ -9,7 +9,7 @@
  * snapshot and the choice of what counts as a trial live around it; nothing here reads a store, a
  * clock or Math.random.
  */
-import type { Rng } from '../sim/random.js';
+import type { Rng } from '../domain/random.js';
 
 /** A Beta(alpha, beta) distribution of a response rate; both parameters are > 0. */
 export interface BetaParams {

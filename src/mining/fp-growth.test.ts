@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../sim/random.js';
+import { Rng } from '../domain/random.js';
 import { generateTransactions, PARTNER_RATE, productPartners } from '../sim/transactions.js';
 import { mineFrequentItemsets, minSupportCount } from './fp-growth.js';
 import type { FrequentItemsets } from './itemsets.js';

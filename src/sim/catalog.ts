@@ -1,5 +1,6 @@
 import { stringify } from 'yaml';
 import { CHANNELS, type Channel } from '../domain/channel.js';
+import { Rng, round, type Seed } from '../domain/random.js';
 import type {
   CampaignObjective,
   CampaignSource,
@@ -9,7 +10,6 @@ import type {
   RulesFile,
   SegmentSource,
 } from '../ruleset/source.js';
-import { Rng, round, type Seed } from './random.js';
 
 /**
  * A synthetic ruleset of any size for benchmarks and load tests: N offers over about N/4 products

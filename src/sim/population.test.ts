@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CHANNELS } from '../domain/channel.js';
 import type { ProfileRecord } from '../domain/profile.js';
+import { Rng } from '../domain/random.js';
 import {
   EMPLOYMENTS,
   generatePopulation,
@@ -10,7 +11,6 @@ import {
   REGIONS,
   type SyntheticAttributes,
 } from './population.js';
-import { Rng } from './random.js';
 
 /** The products of the example rules: ids that the generator recognises by their words. */
 const BANK = [

@@ -1,7 +1,7 @@
 import { CHANNELS, type Channel } from '../domain/channel.js';
 import type { ProfileRecord } from '../domain/profile.js';
+import { Rng, round, type Seed } from '../domain/random.js';
 import { DAY_MS, parseDate } from '../ruleset/time.js';
-import { Rng, round, type Seed } from './random.js';
 
 /**
  * A synthetic retail-bank population. Attributes are drawn so that they hang together (a student is

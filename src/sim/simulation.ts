@@ -22,6 +22,7 @@ import pino from 'pino';
 import { CHANNELS, type Channel } from '../domain/channel.js';
 import { NO_USAGE } from '../domain/contact.js';
 import { type CustomerProfile, profileFromRecord } from '../domain/profile.js';
+import { Rng, type Seed } from '../domain/random.js';
 import { stableHash32 } from '../domain/stable-hash.js';
 import { decide } from '../engine/decide.js';
 import { segmentsOf } from '../engine/decision-scope.js';
@@ -55,7 +56,6 @@ import { MemoryLearnedFactsStore } from '../store/learned-facts-store.js';
 import { MemoryProfileStore } from '../store/memory-profile-store.js';
 import { catalogProducts, generateRuleset, rulesFileTexts } from './catalog.js';
 import { generatePopulation } from './population.js';
-import { Rng, type Seed } from './random.js';
 
 export interface SimulationOptions {
   readonly customers: number;

@@ -1,5 +1,5 @@
 import type { ProfileRecord } from '../domain/profile.js';
-import { Rng, type Seed } from './random.js';
+import { Rng, type Seed } from '../domain/random.js';
 
 /**
  * Synthetic purchase baskets for market-basket mining. A customer buys mostly what they hold and

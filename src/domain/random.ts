@@ -1,6 +1,6 @@
 /**
- * A small, fast, seeded pseudo-random generator for the synthetic world (sfc32, seeded by an xmur3
- * string hash). Everything is 32-bit integer arithmetic, so a seed gives the same sequence on every
+ * A small, fast, seeded pseudo-random generator for the synthetic world, learning's samplers and
+ * tests (sfc32, seeded by an xmur3 string hash). Everything is 32-bit integer arithmetic, so a seed gives the same sequence on every
  * run and platform; `normal()` also uses Math.log/Math.sqrt, which V8 computes with its own
  * (fdlibm-derived) code rather than the platform's libm.
  *
