@@ -137,7 +137,7 @@ export async function createServices(
       profiles,
       history,
       learned: stores.learned,
-      journeys,
+      identities,
       clock,
     });
     const profileUpdates = new ProfileService({

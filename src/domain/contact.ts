@@ -21,6 +21,13 @@ export const CONTACT_OUTCOMES = [
 export type ContactOutcome = (typeof CONTACT_OUTCOMES)[number];
 
 /**
+ * A touch of the customer: an offer shown, or withheld by a control group. Attribution credits
+ * touches, and a history of touches only lives as long as impressions do.
+ */
+export const isTouch = (outcome: ContactOutcome): boolean =>
+  outcome === 'impression' || outcome === 'held_out';
+
+/**
  * One past contact of a customer: an offer shown (or withheld) on a channel, what they did with
  * it, or a business outcome. An outcome (`purchase`, `cancel`) names its product, and the offer and
  * campaign it was credited to ('' for none); `channel` is where it happened, or where the credited

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ContactEvent, ContactOutcome } from '../domain/contact.js';
-import { creditOf, episodeOpener } from './customer-attribution.js';
+import { creditOf, episodeOpener, episodesOpened } from './customer-attribution.js';
 import { customerCounters } from './feedback-effects.js';
 
 const H = 3_600_000;
@@ -52,6 +52,19 @@ describe('episodes', () => {
     expect(episodeOpener(daily, 'cards', T0 + 6 * DAY, WINDOW)?.at).toBe(T0);
     expect(episodeOpener(daily, 'cards', T0 + 8 * DAY, WINDOW)?.at).toBe(T0 + 8 * DAY);
     expect(episodeOpener(daily, 'cards', T0 + 9 * DAY, WINDOW)?.at).toBe(T0 + 8 * DAY);
+  });
+});
+
+describe('episodesOpened', () => {
+  it('a decision opens one episode per campaign that has none open, at its first touch of it', () => {
+    const before = [shown('loan-web', 'loans', T0)];
+    const touches = [
+      shown('gold-cc', 'cards', T0 + DAY),
+      heldOut('gold-web', 'cards', T0 + DAY),
+      shown('loan-web', 'loans', T0 + DAY),
+    ];
+    expect([...episodesOpened(before, touches, T0 + DAY, WINDOW)]).toEqual(['gold-cc']);
+    expect([...episodesOpened(before, touches, T0 + 8 * DAY, WINDOW)]).toEqual(['gold-cc', 'loan-web']);
   });
 });
 

@@ -1,5 +1,5 @@
 import type { Channel } from '../domain/channel.js';
-import type { ContactEvent } from '../domain/contact.js';
+import { type ContactEvent, isTouch } from '../domain/contact.js';
 
 /**
  * Attribution by customer: which decision, if any, gets the credit for what a customer did, and
@@ -36,7 +36,6 @@ export interface Credit {
   readonly converts: boolean;
 }
 
-const isTouch = (e: ContactEvent): boolean => e.outcome === 'impression' || e.outcome === 'held_out';
 const touchOf = (e: ContactEvent): Touch => ({
   offerId: e.offerId,
   campaignId: e.campaignId,
@@ -59,12 +58,39 @@ export function episodeOpener(
   at: number,
   windowMs: number,
 ): Touch | null {
+  // Most decisions find no touch of the campaign within the window: no episode can be open then.
+  if (
+    !history.some(
+      (e) => isTouch(e.outcome) && e.campaignId === campaignId && e.at <= at && e.at >= at - windowMs,
+    )
+  )
+    return null;
   const touches = history
-    .filter((e) => isTouch(e) && e.campaignId === campaignId && e.at <= at)
+    .filter((e) => isTouch(e.outcome) && e.campaignId === campaignId && e.at <= at)
     .sort((a, b) => a.at - b.at);
   let opener: ContactEvent | null = null;
   for (const e of touches) if (opener === null || e.at > opener.at + windowMs) opener = e;
   return opener !== null && at <= opener.at + windowMs ? touchOf(opener) : null;
+}
+
+/**
+ * Of a decision's touches at `at`, the offers that open an episode of their campaign (none was open
+ * in `history`, the customer's contacts before them): the first touch of each campaign.
+ */
+export function episodesOpened(
+  history: readonly ContactEvent[],
+  touches: readonly ContactEvent[],
+  at: number,
+  windowMs: number,
+): ReadonlySet<string> {
+  const opened = new Set<string>();
+  const campaigns = new Set<string>();
+  for (const t of touches) {
+    if (campaigns.has(t.campaignId)) continue;
+    campaigns.add(t.campaignId);
+    if (episodeOpener(history, t.campaignId, at, windowMs) === null) opened.add(t.offerId);
+  }
+  return opened;
 }
 
 /**
@@ -82,7 +108,7 @@ export function creditOf(
 ): Credit | null {
   let latest: ContactEvent | null = null;
   for (const e of history) {
-    if (!isTouch(e) || e.at > outcome.at || e.at < outcome.at - windowMs) continue;
+    if (!isTouch(e.outcome) || e.at > outcome.at || e.at < outcome.at - windowMs) continue;
     if (productOf(e.offerId) !== outcome.productId) continue;
     if (latest === null || e.at > latest.at) latest = e;
   }

@@ -1,6 +1,6 @@
 import type { Channel } from '../domain/channel.js';
-import type { EngineDecision } from '../engine/decide.js';
-import type { DecisionLogEntry } from '../feedback/feedback-event.js';
+import type { ChosenOffer, EngineDecision } from '../engine/decide.js';
+import type { DecisionLogEntry, LoggedOffer } from '../feedback/feedback-event.js';
 
 /** A decision as the service answers it: the engine's choice with who, where, when and on which rules. */
 export interface DecisionResult {
@@ -23,7 +23,7 @@ export function logEntryOf(
   opens: ReadonlySet<string> = NOTHING_OPENED,
   stage: string | null = null,
 ): DecisionLogEntry {
-  return {
+  const entry: Mutable<DecisionLogEntry> = {
     decisionId: d.decisionId,
     customerId: d.customerId,
     channel: d.channel,
@@ -32,26 +32,30 @@ export function logEntryOf(
     at: d.decidedAt,
     limit: d.engine.limit,
     explored: d.engine.explored,
-    ...(stage === null ? {} : { stage }),
-    offers: d.engine.offers.map((c) => ({
-      offerId: c.offer.id,
-      campaignId: c.offer.campaign.id,
-      segmentId: c.segmentId,
-      score: c.score,
-      propensity: c.propensity,
-      prior: c.prior,
-      probability: c.probability,
-      ...(opens.has(c.offer.id) ? { opens: true as const } : {}),
-    })),
-    heldOut: d.engine.heldOut.map((h) => ({
-      offerId: h.offer.id,
-      campaignId: h.offer.campaign.id,
-      segmentId: h.segmentId,
-      score: h.score,
-      propensity: h.propensity,
-      prior: h.prior,
-      probability: 0,
-      ...(opens.has(h.offer.id) ? { opens: true as const } : {}),
-    })),
+    offers: d.engine.offers.map((c) => loggedOffer(c, c.probability, opens)),
+    heldOut: d.engine.heldOut.map((h) => loggedOffer(h, 0, opens)),
   };
+  if (stage !== null) entry.stage = stage;
+  return entry;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** An offer as logged; `opens` only where it opened an episode (most offers do not carry the field). */
+function loggedOffer(
+  c: Pick<ChosenOffer, 'offer' | 'segmentId' | 'score' | 'propensity' | 'prior'>,
+  probability: number,
+  opens: ReadonlySet<string>,
+): LoggedOffer {
+  const logged: Mutable<LoggedOffer> = {
+    offerId: c.offer.id,
+    campaignId: c.offer.campaign.id,
+    segmentId: c.segmentId,
+    score: c.score,
+    propensity: c.propensity,
+    prior: c.prior,
+    probability,
+  };
+  if (opens.has(c.offer.id)) logged.opens = true;
+  return logged;
 }

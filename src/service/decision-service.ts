@@ -9,7 +9,7 @@ import {
   type EngineDecision,
   type Exploration,
 } from '../engine/decide.js';
-import { episodeOpener } from '../feedback/customer-attribution.js';
+import { episodesOpened } from '../feedback/customer-attribution.js';
 import type { FeedbackLog } from '../feedback/log/feedback-log.js';
 import type { LearnedModel } from '../learning/learned-model.js';
 import { stageOf } from '../learning/profile-learning.js';
@@ -157,10 +157,9 @@ export class DecisionService {
             );
       let opens: ReadonlySet<string> = NO_OFFERS;
       if (fresh.length + heldOut.length > 0) {
-        const touches = [
-          ...fresh.map((c) => touch(c.offer, 'impression', command, now)),
-          ...heldOut.map((h) => touch(h.offer, 'held_out', command, now)),
-        ];
+        const touches: ContactEvent[] = [];
+        for (const c of fresh) touches.push(touch(c.offer, 'impression', command, now));
+        for (const h of heldOut) touches.push(touch(h.offer, 'held_out', command, now));
         const outcome = await history.appendIfUnchanged(customerId, seen, touches);
         // Too late: the caller got the fallback, which is what was shown and logged. The contact
         // history may keep these impressions (the append went through); caps err on the safe side.
@@ -168,7 +167,12 @@ export class DecisionService {
         if (outcome.appended) {
           degraded ||= outcome.degraded;
           this.count(fresh, command, snapshot, now);
-          opens = this.episodesOpened(seen.events, touches, now);
+          opens = episodesOpened(
+            seen.events,
+            touches,
+            now,
+            this.deps.conversionWindowMs ?? DEFAULT_CONVERSION_WINDOW_MS,
+          );
         } else {
           // Another decision for this customer was recorded since we read the history: decide
           // again on the newer one, so that no cap is exceeded. Guarded by redis-tier.int.test.ts "exact caps"
@@ -208,23 +212,6 @@ export class DecisionService {
     const engine = this.run(command, snapshot, anonymousProfile(command.customerId), [], now);
     this.count(engine.offers, command, snapshot, now);
     return this.result(command, false, snapshot, now, true, engine);
-  }
-
-  /** The offers whose touch opens an episode of their campaign: none was open (one per campaign). */
-  private episodesOpened(
-    history: readonly ContactEvent[],
-    touches: readonly ContactEvent[],
-    now: number,
-  ): Set<string> {
-    const windowMs = this.deps.conversionWindowMs ?? DEFAULT_CONVERSION_WINDOW_MS;
-    const opened = new Set<string>();
-    const campaigns = new Set<string>();
-    for (const t of touches) {
-      if (campaigns.has(t.campaignId)) continue;
-      campaigns.add(t.campaignId);
-      if (episodeOpener(history, t.campaignId, now, windowMs) === null) opened.add(t.offerId);
-    }
-    return opened;
   }
 
   /** The pure engine on what was read. */
@@ -340,12 +327,8 @@ function touch(
   command: DecideCommand,
   at: number,
 ): ContactEvent {
-  const event: ContactEvent = {
-    offerId: offer.id,
-    campaignId: offer.campaign.id,
-    channel: command.channel,
-    outcome,
-    at,
-  };
-  return command.placement === undefined ? event : { ...event, placement: command.placement };
+  const { channel, placement } = command;
+  return placement === undefined
+    ? { offerId: offer.id, campaignId: offer.campaign.id, channel, outcome, at }
+    : { offerId: offer.id, campaignId: offer.campaign.id, channel, outcome, at, placement };
 }

@@ -9,7 +9,6 @@ import { MemoryIdentityStore } from '../store/identity-store.js';
 import { MemoryLearnedFactsStore } from '../store/learned-facts-store.js';
 import { MemoryProfileStore } from '../store/memory-profile-store.js';
 import { DossierService } from './dossier-service.js';
-import { JourneyService } from './journey-service.js';
 
 // The dossier's relationship, recent contacts and journey, on the memory stores and the example rules (whose
 // lifecycle has stages), with a clock of its own.
@@ -33,8 +32,7 @@ async function world(facts: Fact[] = []) {
   }
   const identities = new MemoryIdentityStore();
   const rules = { current: snapshot };
-  const journeys = new JourneyService({ rules, history, identities, learned });
-  const deps = { rules, profiles, history, learned, journeys, clock: () => T0 };
+  const deps = { rules, profiles, history, learned, identities, clock: () => T0 };
   return { history, identities, deps, dossiers: new DossierService(deps) };
 }
 
@@ -165,11 +163,11 @@ describe('the dossier journey', () => {
     });
   });
 
-  it('is left empty, the dossier marked degraded, when the journey cannot be read', async () => {
+  it('is left empty, the dossier marked degraded, when the journey cannot be read (its links)', async () => {
     const { deps } = await world();
     const failing = new DossierService({
       ...deps,
-      journeys: { journey: () => Promise.reject(new Error('Redis is unavailable')) },
+      identities: { linksOf: () => Promise.reject(new Error('Redis is unavailable')) },
     });
     expect(await failing.dossier('c-1')).toMatchObject({ customerId: 'c-1', journey: [], degraded: true });
   });

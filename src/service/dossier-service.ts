@@ -8,9 +8,10 @@ import type { FiringAssociation } from '../ruleset/associations.js';
 import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
 import type { RulesetSnapshot } from '../ruleset/snapshot.js';
 import type { ContactHistoryStore } from '../store/contact-history-store.js';
+import type { IdentityLink, IdentityStore } from '../store/identity-store.js';
 import type { LearnedFactsStore } from '../store/learned-facts-store.js';
 import type { ProfileStore } from '../store/profile-store.js';
-import type { JourneyService, JourneyStep } from './journey-service.js';
+import { type JourneyStep, journeySteps } from './journey-service.js';
 
 /** A lifecycle stage as the agent reads it: the ruleset's id and name. */
 export interface StageRef {
@@ -68,7 +69,7 @@ export interface Dossier {
   /** Newest first; offers a control group withheld (`held_out`) are internal and left out. */
   readonly recentContacts: readonly DossierContact[];
   /**
-   * The newest JOURNEY_STEPS steps of the person's journey, newest first: across channels and the
+   * The newest ten steps of the person's journey, newest first: across channels and the
    * anonymous ids linked to them, with identity links and stage changes (GET /v1/customers/:id/journey
    * pages further back).
    */
@@ -81,7 +82,8 @@ export interface DossierServiceDeps {
   readonly profiles: ProfileStore;
   readonly history: ContactHistoryStore;
   readonly learned: Pick<LearnedFactsStore, 'get'>;
-  readonly journeys: Pick<JourneyService, 'journey'>;
+  /** The anonymous ids linked to the customer, for the journey. */
+  readonly identities: Pick<IdentityStore, 'linksOf'>;
   readonly clock: () => number;
 }
 
@@ -90,18 +92,18 @@ const TOP_ASSOCIATIONS = 5;
 const RECENT_CONTACTS = 20;
 const RECENT_TRANSITIONS = 5;
 /** What a call screen has room for; older steps are a page of the journey away. */
-const JOURNEY_STEPS = 10;
+const JOURNEY_PAGE = { limit: 10, before: null } as const;
 
 /** What an agent sees when a customer calls: who they are, what they hold and what they may want. */
 export class DossierService {
   constructor(private readonly deps: DossierServiceDeps) {}
 
   async dossier(customerId: string): Promise<Dossier> {
-    const [lookup, history, learned, journey] = await Promise.all([
+    const [lookup, history, learned, links] = await Promise.all([
       this.deps.profiles.get(customerId),
       this.deps.history.read(customerId),
       this.learnedFacts(customerId),
-      this.journeySteps(customerId),
+      this.links(customerId),
     ]);
     const profile = lookup.profile;
     if (!profile) throw new NotFoundError(`no customer '${customerId}'`);
@@ -127,20 +129,25 @@ export class DossierService {
         .sort((a, b) => b.at - a.at)
         .slice(0, RECENT_CONTACTS)
         .map((c) => contactOf(c, snapshot)),
-      journey: journey.steps.map((step) => journeyStepOf(step, snapshot)),
-      degraded: lookup.degraded || history.degraded || learned.degraded || journey.degraded,
+      // From what was read above: the journey costs the dossier (and the call push) one read, the links.
+      // A journey without its links would be a wrong one: none then, and the dossier degraded.
+      journey: links.degraded
+        ? []
+        : journeySteps(
+            { events: history.events, links: links.links, facts: learned.facts },
+            snapshot,
+            JOURNEY_PAGE,
+          ).steps.map((step) => journeyStepOf(step, snapshot)),
+      degraded: lookup.degraded || history.degraded || learned.degraded || links.degraded,
     };
   }
 
-  /** Like the transitions, the journey is history: without it the dossier is still worth showing. */
-  private async journeySteps(
-    customerId: string,
-  ): Promise<{ steps: readonly JourneyStep[]; degraded: boolean }> {
+  /** Like the transitions, the links are history: without them the dossier is still worth showing. */
+  private async links(customerId: string): Promise<{ links: readonly IdentityLink[]; degraded: boolean }> {
     try {
-      const { steps } = await this.deps.journeys.journey(customerId, { limit: JOURNEY_STEPS, before: null });
-      return { steps, degraded: false };
+      return { links: await this.deps.identities.linksOf(customerId), degraded: false };
     } catch {
-      return { steps: [], degraded: true };
+      return { links: [], degraded: true };
     }
   }
 

@@ -153,12 +153,11 @@ export class FeedbackService {
     receivedAt: number,
     inputs: readonly FeedbackInput[],
   ): Promise<FeedbackVerdict[]> {
+    // A batch of reactions (almost every batch) goes to the log as it is: no check, no promise per event.
+    if (!events.some(isOutcome)) return this.judge(events, receivedAt);
     const checks = await Promise.all(
-      events.map((e, i) =>
-        isOutcome(e) ? this.checkOutcome(e, receivedAt, inputs[i]!) : Promise.resolve(null),
-      ),
+      events.map((e, i) => (isOutcome(e) ? this.checkOutcome(e, receivedAt, inputs[i]!) : null)),
     );
-    if (checks.every((c) => c === null)) return this.judge(events, receivedAt);
     const passed: number[] = [];
     checks.forEach((c, i) => {
       if (c === null) passed.push(i);
@@ -167,11 +166,10 @@ export class FeedbackService {
       passed.map((i) => events[i]!),
       receivedAt,
     );
-    const verdicts = checks as (FeedbackVerdict | null)[];
     passed.forEach((i, k) => {
-      verdicts[i] = judged[k]!;
+      checks[i] = judged[k]!;
     });
-    return verdicts as FeedbackVerdict[];
+    return checks as FeedbackVerdict[];
   }
 
   /**
@@ -186,16 +184,15 @@ export class FeedbackService {
     if (e.at > receivedAt + CLOCK_SKEW_MS)
       return { status: 'conflict', reason: 'timestamp is in the future' };
     const product = e.productId;
-    if (
-      product !== null &&
-      knownIndex(product) < 0 &&
-      !this.deps.rules.current.offers.some((o) => o.productId === product)
-    )
+    // The pool holds every product the ruleset offers (compile interns them) and the loaded data names.
+    if (product !== null && knownIndex(product) < 0)
       return {
         status: 'unknown_product',
         reason: `no product '${product}' in the catalog or the loaded data`,
       };
-    const customerId = (await this.deps.identities?.resolve(e.customerId)) ?? e.customerId;
+    // Redis away: the id as it is (the customer loop resolves it again when it applies the event).
+    const linked = await this.deps.identities?.resolve(e.customerId).catch(() => null);
+    const customerId = linked ?? e.customerId;
     if (e.type === 'lead') {
       await this.recordLead(customerId, isOutcomeInput(input) ? (input.attributes ?? {}) : {});
       return null;

@@ -1,3 +1,4 @@
+import type { CustomerProfile } from '../domain/profile.js';
 import { BadRequestError, NotFoundError, OfferloopError } from '../errors.js';
 import { applyFacts, judgeStage, mergeFacts, mergeProfiles } from '../learning/profile-learning.js';
 import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
@@ -65,27 +66,27 @@ export class IdentityService {
     const outcome = await identities.link(anonymousId, customerId, this.deps.clock());
     if (!outcome.linked) throw new IdentityConflictError(refusalMessage(anonymousId, customerId, outcome));
     if (outcome.existed) return { link: outcome.link, existed: true, contactsMerged: 0 };
-    const contactsMerged = await this.merge(anonymousId, customerId);
+    const contactsMerged = await this.merge(anonymousId, customerId, anonymous.profile);
     return { link: outcome.link, existed: false, contactsMerged };
   }
 
   /** Moves the anonymous id's history, profile and facts into the customer's; returns the contacts moved. */
-  private async merge(anonymousId: string, customerId: string): Promise<number> {
+  private async merge(
+    anonymousId: string,
+    customerId: string,
+    anonymous: CustomerProfile | null,
+  ): Promise<number> {
     const { history, profiles, learned, rules, announceProfileChange, clock } = this.deps;
     const { events } = await history.read(anonymousId);
     if (events.length > 0) await history.append(customerId, events);
-    const [anonymous, anonymousFacts, read] = await Promise.all([
-      profiles.get(anonymousId),
-      learned.get(anonymousId),
-      learned.read(customerId),
-    ]);
+    const [anonymousFacts, read] = await Promise.all([learned.get(anonymousId), learned.read(customerId)]);
     const now = clock();
     const cause = `identified as the anonymous id ${anonymousId}`;
     const facts = mergeFacts(read.facts, anonymousFacts);
     let judged = facts;
     await profiles.update(customerId, (current) => {
       if (current === null) return null;
-      const merged = anonymous.profile === null ? current : mergeProfiles(current, anonymous.profile);
+      const merged = anonymous === null ? current : mergeProfiles(current, anonymous);
       judged = judgeStage(facts, merged, rules.current.lifecycle, now, cause);
       return applyFacts(merged, judged);
     });

@@ -1,8 +1,10 @@
 import type { Channel } from '../domain/channel.js';
 import type { ContactEvent } from '../domain/contact.js';
+import type { LearnedFacts } from '../learning/profile-learning.js';
 import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
+import type { RulesetSnapshot } from '../ruleset/snapshot.js';
 import type { ContactHistoryStore } from '../store/contact-history-store.js';
-import type { IdentityStore } from '../store/identity-store.js';
+import type { IdentityLink, IdentityStore } from '../store/identity-store.js';
 import type { LearnedFactsStore } from '../store/learned-facts-store.js';
 
 /**
@@ -78,37 +80,53 @@ export class JourneyService {
       identities.linksOf(customerId),
       learned.get(customerId),
     ]);
-    const campaigns = rules.current.campaignById;
-    const offers = rules.current.offerById;
-    const steps: (JourneyStep & { readonly ms: number })[] = [];
-    for (const e of contacts.events) {
-      const step = stepOf(e);
-      if (step === null) continue;
-      const campaignName = e.campaignId === '' ? undefined : campaigns.get(e.campaignId)?.name;
-      const offerName = e.offerId === '' ? undefined : offers.get(e.offerId)?.name;
-      steps.push({
-        ...step,
-        ...(campaignName === undefined ? {} : { campaignName }),
-        ...(offerName === undefined ? {} : { offerName }),
-      });
-    }
-    for (const l of links)
-      steps.push({ ms: l.at, at: iso(l.at), kind: 'identified', anonymousId: l.anonymousId });
-    for (const t of facts.transitions)
-      steps.push({ ms: t.at, at: iso(t.at), kind: 'stage', from: t.from, to: t.to, cause: t.cause });
-    // Newest first; at one millisecond what an event caused (a stage, a link) comes before the event.
-    const older = steps
-      .filter((s) => page.before === null || s.ms < page.before)
-      .sort((a, b) => b.ms - a.ms || CAUSED[a.kind] - CAUSED[b.kind]);
-    const taken = older.slice(0, page.limit);
-    const last = taken.at(-1);
-    return {
-      customerId,
-      resolvedFrom: linked === null ? null : id,
-      steps: taken.map(({ ms: _ms, ...step }) => step),
-      next: older.length > page.limit && last !== undefined ? iso(last.ms) : null,
-    };
+    const { steps, next } = journeySteps({ events: contacts.events, links, facts }, rules.current, page);
+    return { customerId, resolvedFrom: linked === null ? null : id, steps, next };
   }
+}
+
+/** What a journey is made of, as the stores keep it. */
+export interface JourneySources {
+  readonly events: readonly ContactEvent[];
+  readonly links: readonly IdentityLink[];
+  readonly facts: Pick<LearnedFacts, 'transitions'>;
+}
+
+/**
+ * A page of steps from what was read (the dossier has read it already): newest first, `next` the
+ * `before` of the following page, null on the last.
+ */
+export function journeySteps(
+  sources: JourneySources,
+  snapshot: Pick<RulesetSnapshot, 'campaignById' | 'offerById'>,
+  page: { readonly limit: number; readonly before: number | null },
+): { readonly steps: readonly JourneyStep[]; readonly next: string | null } {
+  const steps: (JourneyStep & { readonly ms: number })[] = [];
+  for (const e of sources.events) {
+    const step = stepOf(e);
+    if (step === null) continue;
+    const campaignName = e.campaignId === '' ? undefined : snapshot.campaignById.get(e.campaignId)?.name;
+    const offerName = e.offerId === '' ? undefined : snapshot.offerById.get(e.offerId)?.name;
+    steps.push({
+      ...step,
+      ...(campaignName === undefined ? {} : { campaignName }),
+      ...(offerName === undefined ? {} : { offerName }),
+    });
+  }
+  for (const l of sources.links)
+    steps.push({ ms: l.at, at: iso(l.at), kind: 'identified', anonymousId: l.anonymousId });
+  for (const t of sources.facts.transitions)
+    steps.push({ ms: t.at, at: iso(t.at), kind: 'stage', from: t.from, to: t.to, cause: t.cause });
+  // Newest first; at one millisecond what an event caused (a stage, a link) comes before the event.
+  const older = steps
+    .filter((s) => page.before === null || s.ms < page.before)
+    .sort((a, b) => b.ms - a.ms || CAUSED[a.kind] - CAUSED[b.kind]);
+  const taken = older.slice(0, page.limit);
+  const last = taken.at(-1);
+  return {
+    steps: taken.map(({ ms: _ms, ...step }) => step),
+    next: older.length > page.limit && last !== undefined ? iso(last.ms) : null,
+  };
 }
 
 /** A history event as a step; null for what the journey does not show (a held-out offer was never seen). */

@@ -29,7 +29,7 @@ import { segmentsOf } from '../engine/decision-scope.js';
 import { eligibleOffers } from '../engine/eligible-offers.js';
 import { campaignsReport, type DayRange, daysOf } from '../evaluation/campaign-report.js';
 import type { Interval } from '../evaluation/uplift.js';
-import { episodeOpener } from '../feedback/customer-attribution.js';
+import { episodesOpened } from '../feedback/customer-attribution.js';
 import { dayOf } from '../feedback/feedback-effects.js';
 import type {
   DecisionLogEntry,
@@ -472,26 +472,19 @@ async function recordTouches(
   customerId: string,
   touches: readonly Touched[],
   now: number,
-): Promise<Set<string>> {
-  const opens = new Set<string>();
-  if (touches.length === 0) return opens;
+): Promise<ReadonlySet<string>> {
+  if (touches.length === 0) return new Set();
   const before = (await history.read(customerId)).events;
-  const campaigns = new Set<string>();
-  for (const { offer } of touches) {
-    if (campaigns.has(offer.campaign.id)) continue;
-    campaigns.add(offer.campaign.id);
-    if (episodeOpener(before, offer.campaign.id, now, WINDOWS.conversionMs) === null) opens.add(offer.id);
-  }
-  await history.append(
-    customerId,
-    touches.map(({ offer, channel, shown }) => ({
-      offerId: offer.id,
-      campaignId: offer.campaign.id,
-      channel,
-      outcome: shown ? ('impression' as const) : ('held_out' as const),
-      at: now,
-    })),
-  );
+  const events = touches.map(({ offer, channel, shown }) => ({
+    offerId: offer.id,
+    campaignId: offer.campaign.id,
+    channel,
+    outcome: shown ? ('impression' as const) : ('held_out' as const),
+    at: now,
+  }));
+  // As the decision service does: the episodes these touches open, judged on the history before them.
+  const opens = episodesOpened(before, events, now, WINDOWS.conversionMs);
+  await history.append(customerId, events);
   return opens;
 }
 

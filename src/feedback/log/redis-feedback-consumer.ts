@@ -349,21 +349,16 @@ export class RedisFeedbackConsumer {
     }
     if (effects.length === 0) return;
 
-    // A reaction of an anonymous id linked since goes to the customer's history.
-    const loop = this.options.loop;
-    const resolved = await Promise.all(
-      effects.map((e) =>
-        e.contact === null || loop === undefined ? null : loop.resolve(e.contact.customerId),
-      ),
-    );
-    const byCustomer = new Map<string, ContactEvent[]>();
-    for (const [i, e] of effects.entries()) {
+    const byId = new Map<string, ContactEvent[]>();
+    for (const e of effects) {
       if (e.contact === null) continue;
-      const id = resolved[i] ?? e.contact.customerId;
-      const list = byCustomer.get(id);
+      const list = byId.get(e.contact.customerId);
       if (list) list.push(e.contact.event);
-      else byCustomer.set(id, [e.contact.event]);
+      else byId.set(e.contact.customerId, [e.contact.event]);
     }
+    // A reaction of an anonymous id linked since goes to the customer's history: each id of the
+    // batch is resolved once.
+    const byCustomer = await this.resolved(byId);
     // Rejects while Redis is unreachable; then nothing is acknowledged and the batch comes back.
     await Promise.all([...byCustomer].map(([customerId, events]) => this.history.append(customerId, events)));
     await this.applyToCustomers(effects);
@@ -385,6 +380,23 @@ export class RedisFeedbackConsumer {
     }
     const acked = await ACK_AND_COUNT.run<number>(this.redis, keys, args, { timeoutMs: COMMAND_TIMEOUT_MS });
     this.counts.processed += acked;
+  }
+
+  /** The contacts of each id under the customer it stands for (an anonymous id may be linked to one). */
+  private async resolved(byId: Map<string, ContactEvent[]>): Promise<Map<string, ContactEvent[]>> {
+    const loop = this.options.loop;
+    if (loop === undefined || byId.size === 0) return byId;
+    const ids = [...byId.keys()];
+    const customers = await Promise.all(ids.map((id) => loop.resolve(id)));
+    const byCustomer = new Map<string, ContactEvent[]>();
+    ids.forEach((id, i) => {
+      const customer = customers[i]!;
+      const events = byId.get(id)!;
+      const list = byCustomer.get(customer);
+      if (list) list.push(...events);
+      else byCustomer.set(customer, events);
+    });
+    return byCustomer;
   }
 
   /**

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { CHANNELS, channelIndex } from '../../domain/channel.js';
-import { CONTACT_OUTCOMES, type ContactEvent, type ContactOutcome } from '../../domain/contact.js';
+import { CONTACT_OUTCOMES, type ContactEvent, type ContactOutcome, isTouch } from '../../domain/contact.js';
 import { RedisUnavailableError } from '../../errors.js';
 import type { ContactLookback } from '../../ruleset/snapshot.js';
 import {
@@ -197,9 +197,7 @@ export class RedisContactHistoryStore implements ContactHistoryStore {
   ): Promise<[string] | [string, string[]]> {
     const retention = this.options.retention();
     // Touches (shown and held-out offers) live as long as impressions; reactions and outcomes longer.
-    const ttl = events.some((e) => e.outcome !== 'impression' && e.outcome !== 'held_out')
-      ? retention.reactionsMs
-      : retention.impressionsMs;
+    const ttl = events.some((e) => !isTouch(e.outcome)) ? retention.reactionsMs : retention.impressionsMs;
     return APPEND.run(
       this.redis,
       this.keyPair(customerId),
