@@ -13,6 +13,7 @@
 // Targets: push p99 < 10 ms (1,000 sessions); all sessions held and answering, memory per connection
 // flat; banner req/s ≥ 0.60 × hello's. Knobs: BENCH_SESSIONS (10000), BENCH_CUSTOMERS (100000),
 // BENCH_DURATION (s per banner run, 6), BENCH_ROUNDS (5), BENCH_CONNECTIONS (autocannon, 50).
+// BENCH_ONLY=banners runs part 3 alone (no sessions, no pushes): the cheap way to compare banners.
 // Exits 1 when a session failed to open or answer, a push was lost, a request failed, or the server
 // logged an error.
 
@@ -50,6 +51,10 @@ const CUSTOMERS = Math.floor(knob('CUSTOMERS', 100_000));
 const DURATION = knob('DURATION', 6);
 const ROUNDS = Math.floor(knob('ROUNDS', 5));
 const CONNECTIONS = Math.floor(knob('CONNECTIONS', 50));
+const ONLY = process.env.BENCH_ONLY ?? '';
+if (ONLY !== '' && ONLY !== 'banners') throw new Error(`BENCH_ONLY: 'banners' or nothing, not '${ONLY}'`);
+/** Only the banner comparison: no sessions opened, no call pushed. */
+const BANNERS_ONLY = ONLY === 'banners';
 const PUSH_SESSIONS = Math.min(SESSIONS, 1_000);
 const PUSH_RATE = 200;
 const PUSH_EVENTS = 2_000;
@@ -214,18 +219,8 @@ async function pushRun(server: Server, events: number, agents: number, customers
   };
 }
 
-async function main(): Promise<void> {
-  const rng = new Rng('42', 'channels-customers');
-  // Call events take distinct customers from the front (the example rules pitch a customer by phone
-  // at most once a week), banners take the rest.
-  const customers = Int32Array.from(rng.shuffle(Array.from({ length: CUSTOMERS }, (_, i) => i + 1)));
-  const calls = PUSH_EVENTS + PUSH_EVENTS_AT_MAX;
-  const ours = await startOfferloop({
-    OFFERLOOP_RULES: path.join(REPO_ROOT, 'rules'),
-    OFFERLOOP_DEMO_CUSTOMERS: String(CUSTOMERS),
-    OFFERLOOP_API_KEYS: `bench-key=decide+feedback;rate=10000000,${BANNER_KEY}=banner;rate=10000000;ipRate=10000000`,
-    OFFERLOOP_WS_HEARTBEAT_MS: String(HEARTBEAT_MS),
-  });
+/** Parts 1 and 2: sessions and their memory, then push latency; the sessions are closed after. */
+async function sessionsAndPushes(ours: Server, customers: Int32Array) {
   const wsUrl = `${ours.url.replace(/^http/, 'ws')}/v1/ws`;
 
   // 1. Connections and memory.
@@ -272,27 +267,6 @@ async function main(): Promise<void> {
   const push = await pushRun(ours, PUSH_EVENTS, PUSH_SESSIONS, customers, PUSH_EVENTS_AT_MAX);
   await Promise.all(agents.slice(0, PUSH_SESSIONS).map((a) => a?.close()));
 
-  // 3. Banners against hello, side by side, each connection cycling through its own customers.
-  const paths = Array.from(
-    customers.subarray(calls),
-    (n) => `/v1/banners/home-hero?customerId=cust-${n}&key=${BANNER_KEY}`,
-  );
-  const slices = Array.from({ length: Math.floor(paths.length / 500) }, (_, i) =>
-    paths.slice(i * 500, (i + 1) * 500),
-  );
-  const banners: RequestSet = { route: slices[0]![0]!, method: 'GET', headers: {}, slices };
-  const hello = await startHello();
-  const c = await sideBySide(
-    label,
-    [
-      { name: 'hello', server: hello, requests: () => banners },
-      { name: 'banner', server: ours, requests: () => banners, verifyBody: (b) => b.includes('"default":') },
-    ],
-    { rounds: ROUNDS, duration: DURATION, warmup: Math.min(3, DURATION), connections: CONNECTIONS },
-  );
-  await Promise.all([stopServer(hello), stopServer(ours)]);
-  const r = ratios(c, 'banner');
-
   console.table(
     memory.map((m, i) => ({ ...m, 'bytes/conn (step)': i === 0 ? '' : Math.round(stepBytes[i - 1]!) })),
   );
@@ -303,7 +277,7 @@ async function main(): Promise<void> {
       'http p50/p99 ms': `${h.p50Ms} / ${h.p99Ms}`,
     })),
   );
-  console.table({
+  const verdicts = {
     [`push p99 ms (${PUSH_SESSIONS} sessions)`]: tableRow(
       push.push.p99Ms,
       `< ${TARGET_PUSH_P99_MS}`,
@@ -323,13 +297,7 @@ async function main(): Promise<void> {
       'flat (max/min ≤ 2)',
       flat,
     ),
-    'hello / banner (median req/s)': tableRow(`${r.reqPerSec.hello} / ${r.reqPerSec.banner}`),
-    'ratio banner / hello (CPU ratio)': tableRow(
-      `${r.ratio} (${r.cpuRatio})`,
-      `≥ ${TARGET_RATIO}`,
-      r.ratio >= TARGET_RATIO,
-    ),
-  });
+  };
   const problems: string[] = [];
   if (openFailures > 0 || pings.length < SESSIONS)
     problems.push(
@@ -339,27 +307,79 @@ async function main(): Promise<void> {
     if (p.lost + p.failed > 0)
       problems.push(`${p.sessions} sessions: ${p.lost} pushes lost, ${p.failed} calls failed ${p.statuses}`);
   if (trouble.unexpectedCloses + trouble.wrongPushes > 0) problems.push(JSON.stringify(trouble));
-  if (r.failed > 0) problems.push(`${r.failed} banner requests failed`);
+  return {
+    verdicts,
+    problems,
+    figures: { memory, bytesPerConnection, stepBytes, ping: latencySummary(pings), pushAtMax, push },
+  };
+}
+
+/** Part 3: banners against hello, side by side, each connection cycling through its own customers. */
+async function banners(ours: Server, customers: readonly number[]) {
+  const paths = customers.map((n) => `/v1/banners/home-hero?customerId=cust-${n}&key=${BANNER_KEY}`);
+  const slices = Array.from({ length: Math.floor(paths.length / 500) }, (_, i) =>
+    paths.slice(i * 500, (i + 1) * 500),
+  );
+  const requests: RequestSet = { route: slices[0]![0]!, method: 'GET', headers: {}, slices };
+  const hello = await startHello();
+  const c = await sideBySide(
+    label,
+    [
+      { name: 'hello', server: hello, requests: () => requests },
+      { name: 'banner', server: ours, requests: () => requests, verifyBody: (b) => b.includes('"default":') },
+    ],
+    { rounds: ROUNDS, duration: DURATION, warmup: Math.min(3, DURATION), connections: CONNECTIONS },
+  );
+  await stopServer(hello);
+  const r = ratios(c, 'banner');
+  const verdicts = {
+    'hello / banner (median req/s)': tableRow(`${r.reqPerSec.hello} / ${r.reqPerSec.banner}`),
+    'server CPU µs per request, hello / banner': tableRow(`${r.cpuUsPerReq.hello} / ${r.cpuUsPerReq.banner}`),
+    'ratio banner / hello (CPU ratio)': tableRow(
+      `${r.ratio} (${r.cpuRatio})`,
+      `≥ ${TARGET_RATIO}`,
+      r.ratio >= TARGET_RATIO,
+    ),
+  };
+  return { verdicts, r, runs: [...c.warmups, ...c.runs] };
+}
+
+async function main(): Promise<void> {
+  const rng = new Rng('42', 'channels-customers');
+  // Call events take distinct customers from the front (the example rules pitch a customer by phone
+  // at most once a week), banners take the rest.
+  const customers = Int32Array.from(rng.shuffle(Array.from({ length: CUSTOMERS }, (_, i) => i + 1)));
+  const calls = PUSH_EVENTS + PUSH_EVENTS_AT_MAX;
+  const ours = await startOfferloop({
+    OFFERLOOP_RULES: path.join(REPO_ROOT, 'rules'),
+    OFFERLOOP_DEMO_CUSTOMERS: String(CUSTOMERS),
+    OFFERLOOP_API_KEYS: `bench-key=decide+feedback;rate=10000000,${BANNER_KEY}=banner;rate=10000000;ipRate=10000000`,
+    OFFERLOOP_WS_HEARTBEAT_MS: String(HEARTBEAT_MS),
+  });
+  const sessions = BANNERS_ONLY ? null : await sessionsAndPushes(ours, customers);
+  // The same customers for banners either way, so that BENCH_ONLY=banners measures what a full run does.
+  const b = await banners(ours, Array.from(customers.subarray(calls)));
+  await stopServer(ours);
+
+  console.table({ ...sessions?.verdicts, ...b.verdicts });
+  const problems = [...(sessions?.problems ?? [])];
+  if (b.r.failed > 0) problems.push(`${b.r.failed} banner requests failed`);
   noteLoggedErrors(problems, ours);
   await publishResult(
     label,
     {
       config: {
-        sessions: SESSIONS,
+        only: ONLY || null,
+        sessions: BANNERS_ONLY ? 0 : SESSIONS,
         customers: CUSTOMERS,
         pushRate: PUSH_RATE,
         durationS: DURATION,
         rounds: ROUNDS,
         connections: CONNECTIONS,
       },
-      memory,
-      bytesPerConnection,
-      stepBytes,
-      ping: latencySummary(pings),
-      pushAtMax,
-      push,
-      banners: r,
-      runs: [...c.warmups, ...c.runs],
+      ...sessions?.figures,
+      banners: b.r,
+      runs: b.runs,
       problems,
     },
     problems,
