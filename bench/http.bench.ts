@@ -2,7 +2,8 @@
 // profiles from NDJSON) against the bare Fastify route of hello-server.ts, with the same bodies,
 // side by side in one run; then latency at half the decision rate, and start-up.
 // Run: npm run bench:http. Knobs: BENCH_DURATION (s per run, 6), BENCH_ROUNDS (5),
-// BENCH_CONNECTIONS (50), BENCH_CUSTOMERS (100000). Exits 1 when a request failed.
+// BENCH_CONNECTIONS (50), BENCH_CUSTOMERS (100000), BENCH_PIN (1: load generator and servers on
+// different cores). Exits 1 when a request failed.
 
 import {
   againstHello,
@@ -58,6 +59,7 @@ async function main(): Promise<void> {
     'ratio decisions / hello': tableRow(r.ratio, `≥ ${TARGET_RATIO}`, r.ratio >= TARGET_RATIO),
     'server CPU µs/req hello / decisions': tableRow(`${r.cpuUsPerReq.hello} / ${r.cpuUsPerReq.decisions}`),
     'CPU ratio hello µs / decisions µs': tableRow(r.cpuRatio, 'info'),
+    'pinned (BENCH_PIN)': tableRow(String(r.pinned)),
     [`latency p50 / p99 / max ms @ ${latency.achievedRate}/s`]: tableRow(
       `${latency.p50Ms} / ${latency.p99Ms} / ${latency.maxMs}`,
       `p99 < ${TARGET_P99_MS}`,

@@ -2,7 +2,7 @@
 // (servers, Redis, the CLI), CPU meters, autocannon runs and the side-by-side comparison with the
 // bare Fastify route of hello-server.ts. Nothing here is measured.
 
-import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, type SpawnOptions, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -78,13 +78,15 @@ export function machine(): { date: string; node: string; cpus: number; cpuModel:
 
 /**
  * How every bench ends: the summary as one JSON line on stdout, the same in bench/results/<name>.json,
- * and, when something went wrong, the problems on stderr and exit code 1.
+ * and, when something went wrong, the problems on stderr and exit code 1. `pinned` says whether
+ * BENCH_PIN put the load generator and the servers on different cores.
  */
 export async function publishResult(name: string, summary: object, problems: readonly string[] = []) {
-  console.log(JSON.stringify({ bench: name, ...machine(), ...summary }));
+  const result = { bench: name, ...machine(), pinned: pinned(), ...summary };
+  console.log(JSON.stringify(result));
   await mkdir(RESULTS_DIR, { recursive: true });
   const file = path.join(RESULTS_DIR, `${name}.json`);
-  await writeFile(file, `${JSON.stringify({ bench: name, ...machine(), ...summary }, null, 2)}\n`);
+  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
   process.stderr.write(`${name} bench: wrote ${file}\n`);
   if (problems.length > 0) {
     process.stderr.write(`\n${name} bench: FAILED:\n  ${problems.join('\n  ')}\n`);
@@ -149,6 +151,7 @@ function killChildren(): void {
 
 /** Runs a bench's `main`: children killed on exit, SIGINT, SIGTERM or failure (then exit 1). */
 export function runBench(label: string, main: () => Promise<void>): void {
+  pinLoadGenerator(label);
   if (!supervising) {
     supervising = true;
     process.on('exit', killChildren);
@@ -174,13 +177,67 @@ export function runBench(label: string, main: () => Promise<void>): void {
 const WITH_DEATH_SIGNAL = process.platform === 'linux' && existsSync('/usr/bin/setpriv');
 
 function spawnChild(command: string, args: readonly string[], options: SpawnOptions): ChildProcess {
+  // taskset, like setpriv, execs the command: the pid is still the child's own.
+  const argv = pinning ? [TASKSET, '-c', String(SERVER_CPU), command, ...args] : [command, ...args];
   const proc = WITH_DEATH_SIGNAL
-    ? spawn('/usr/bin/setpriv', ['--pdeathsig', 'KILL', command, ...args], options)
-    : spawn(command, args, options);
+    ? spawn('/usr/bin/setpriv', ['--pdeathsig', 'KILL', ...argv], options)
+    : spawn(argv[0]!, argv.slice(1), options);
   children.add(proc);
   proc.once('exit', () => children.delete(proc));
   proc.once('error', () => children.delete(proc));
   return proc;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pinning (BENCH_PIN=1): the load generator (this process, autocannon in it) on CPU 0, the servers,
+// workers, the CLI and Redis on CPU 1, so that neither takes the other's core or caches.
+
+const TASKSET = '/usr/bin/taskset';
+const LOADGEN_CPU = 0;
+const SERVER_CPU = 1;
+let pinning = false;
+const pinnedPids = new Set<number>();
+
+/** Whether this bench runs pinned (BENCH_PIN=1 and pinning worked). */
+export const pinned = (): boolean => pinning;
+
+/** BENCH_PIN=1: pins this process (all its threads) to CPU 0; says why not when it cannot. */
+function pinLoadGenerator(label: string): void {
+  const raw = process.env.BENCH_PIN?.trim() ?? '';
+  if (raw === '' || raw === '0' || pinning) return;
+  if (raw !== '1') throw new Error(`BENCH_PIN must be 0 or 1, got '${raw}'`);
+  const why =
+    process.platform !== 'linux' || !existsSync(TASKSET)
+      ? 'no taskset'
+      : cpus().length < 2
+        ? `${cpus().length} CPU`
+        : null;
+  if (why === null) {
+    try {
+      execFileSync(TASKSET, ['-a', '-pc', String(LOADGEN_CPU), String(process.pid)], { stdio: 'ignore' });
+      pinning = true;
+      say(label, `pinned: load generator on CPU ${LOADGEN_CPU}, servers and Redis on CPU ${SERVER_CPU}`);
+      return;
+    } catch (err) {
+      say(label, `BENCH_PIN=1: taskset failed (${err instanceof Error ? err.message : String(err)})`);
+    }
+  }
+  say(label, `BENCH_PIN=1 but ${why ?? 'taskset failed'}: running unpinned`);
+}
+
+/**
+ * Pins a process that the bench did not spawn itself (Redis, from test/support/redis.ts), all its
+ * threads, to the servers' CPU; once per pid, and only when pinned. measure() does it for a
+ * target's helpers; a bench may call it right after starting such a process.
+ */
+export function pinToServerCpu(pid: number): void {
+  if (!pinning || pinnedPids.has(pid)) return;
+  pinnedPids.add(pid);
+  try {
+    execFileSync(TASKSET, ['-a', '-pc', String(SERVER_CPU), String(pid)], { stdio: 'ignore' });
+  } catch {
+    say('pin', `could not pin pid ${pid} to CPU ${SERVER_CPU}`);
+  }
 }
 
 /** A port the OS considers free right now. */
@@ -298,7 +355,8 @@ export function startOfferloop(
   return startServer('decisions', SERVER_SCRIPT, { ...base, ...env }, options);
 }
 
-export const startHello = () => startServer('hello', HELLO_SCRIPT, {});
+export const startHello = (options: Parameters<typeof startServer>[3] = {}) =>
+  startServer('hello', HELLO_SCRIPT, {}, options);
 
 /**
  * `offerloop worker` (the feedback consumer as a process of its own) on the servers' environment;
@@ -555,6 +613,7 @@ export interface RunFigures {
 export async function measure(t: Target, roundNo: number, duration: number, connections: number) {
   const requests = t.requests(roundNo);
   const pids = [t.server.pid, ...(t.helpers ?? []).map((h) => h.pid)];
+  for (const pid of pids) pinToServerCpu(pid);
   let meters = cpuMeters(pids);
   let first = 0;
   let last = 0;
@@ -607,7 +666,18 @@ export interface Comparison {
   median(target: string, field: keyof RunFigures): number;
 }
 
-/** A warm-up of each target, then `rounds` rounds, each target in turn, with the same load. */
+/**
+ * Seconds of load before a server's CPU per request is steady: measured on our decision server
+ * (embedded store, 100k customers), it falls from ~90 to ~47 µs over the first ~15 s (JIT, the
+ * first touch of the customers' data). Hello is steady within a second or two.
+ */
+export const STEADY_WARMUP_S = 15;
+
+/**
+ * A warm-up of each target, then `rounds` rounds, each target in turn, with the same load.
+ * Hello's targets warm up `warmup` s; the others at least max(`warmup`, `duration`) s each and, per
+ * server, STEADY_WARMUP_S in all (a second target on a warmed server adds only its own).
+ */
 export async function sideBySide(
   label: string,
   targets: readonly Target[],
@@ -618,9 +688,15 @@ export async function sideBySide(
     readonly connections: number;
   },
 ): Promise<Comparison> {
-  say(label, `warm-up ${o.warmup} s each…`);
   const warmups: RunFigures[] = [];
-  for (const t of targets) warmups.push(await measure(t, 0, o.warmup, o.connections));
+  const warmedS = new Map<number, number>();
+  for (const t of targets) {
+    const before = warmedS.get(t.server.pid) ?? 0;
+    const s = t.server.name === 'hello' ? o.warmup : Math.max(o.warmup, o.duration, STEADY_WARMUP_S - before);
+    say(label, `warm-up ${t.name} (${s} s)…`);
+    warmups.push(await measure(t, 0, s, o.connections));
+    warmedS.set(t.server.pid, before + s);
+  }
   const runs: RunFigures[] = [];
   for (let r = 1; r <= o.rounds; r++) {
     for (const t of targets) {
@@ -650,6 +726,8 @@ export function ratios(c: Comparison, ours: string, hello = 'hello') {
   return {
     reqPerSec,
     ratio: round(reqPerSec[ours]! / reqPerSec[hello]!, 3),
+    /** Whether the load generator and the servers ran on different cores (BENCH_PIN=1). */
+    pinned: pinned(),
     /** Server CPU µs per request of each, and hello's ÷ ours (with the helpers', e.g. Redis, added). */
     cpuUsPerReq: { ...cpuUsPerReq, ...(Number.isNaN(helper) ? {} : { [`${ours}Helpers`]: helper }) },
     cpuRatio: round(cpuUsPerReq[hello]! / (cpuUsPerReq[ours]! + (Number.isNaN(helper) ? 0 : helper)), 3),
@@ -658,8 +736,8 @@ export function ratios(c: Comparison, ours: string, hello = 'hello') {
 }
 
 /**
- * The decision benches' comparison: hello then ours side by side (warm-up at most 5 s), their
- * ratios, and the rate of the latency run that follows (half our median req/s).
+ * The decision benches' comparison: hello then ours side by side (warm-up: hello min(5, duration) s,
+ * ours as sideBySide says), their ratios, and the rate of the latency run that follows (half our median req/s).
  */
 export async function againstHello(
   label: string,
