@@ -736,8 +736,9 @@ export function ratios(c: Comparison, ours: string, hello = 'hello') {
 }
 
 /**
- * The decision benches' comparison: hello then ours side by side (warm-up: hello min(5, duration) s,
- * ours as sideBySide says), their ratios, and the rate of the latency run that follows (half our median req/s).
+ * The decision benches' comparison: hello then ours side by side (warm-up: hello min(5, duration)
+ * s, ours as sideBySide says), their ratios, and the rate of the latency run that follows (half our
+ * median req/s).
  */
 export async function againstHello(
   label: string,
