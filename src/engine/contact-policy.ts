@@ -1,4 +1,3 @@
-import type { Channel } from '../domain/channel.js';
 import type { ContactEvent } from '../domain/contact.js';
 import type { ChannelPolicy, CompiledOffer } from '../ruleset/snapshot.js';
 import type { DecisionInput, WhyNot } from './decision-types.js';
@@ -6,38 +5,35 @@ import type { DecisionInput, WhyNot } from './decision-types.js';
 /** What recent reactions suppress, by offer id, product and group (see suppressionOf); null when nothing is. */
 export type SuppressionMap = ReadonlyMap<string, WhyNot> | null;
 
-/** How many more offers this customer may be shown on the channel now, under the channel's and the global limits. */
+/**
+ * How many more offers this customer may be shown on the channel now, under the channel's and the
+ * global limits. One pass over the history for every limit of both policies: it runs on every
+ * decision, and a history holds up to a hundred events.
+ */
 export function contactRoom(input: DecisionInput, policy: ChannelPolicy, global: ChannelPolicy): number {
-  return Math.min(
-    roomUnder(input.history, policy, input.request.channel, input.now),
-    roomUnder(input.history, global, null, input.now),
-  );
-}
-
-function roomUnder(
-  history: readonly ContactEvent[],
-  policy: ChannelPolicy,
-  channel: Channel | null,
-  now: number,
-): number {
-  let room = Number.POSITIVE_INFINITY;
-  for (const limit of policy.limits) {
-    const since = now - limit.windowMs;
-    let count = 0;
-    for (const e of history) {
-      if (
-        e.outcome === 'impression' &&
-        e.at > since &&
-        e.at <= now &&
-        (channel === null || e.channel === channel)
-      ) {
-        count++;
-      }
-    }
-    room = Math.min(room, limit.max - count);
+  const own = policy.limits;
+  const all = global.limits;
+  const n = own.length + all.length;
+  if (n === 0) return Number.POSITIVE_INFINITY;
+  const { history, now } = input;
+  const channel = input.request.channel;
+  if (counts.length < n) counts = new Int32Array(n);
+  counts.fill(0, 0, n);
+  for (let k = 0; k < history.length; k++) {
+    const e = history[k]!;
+    if (e.outcome !== 'impression' || e.at > now) continue;
+    const age = now - e.at;
+    if (e.channel === channel) for (let i = 0; i < own.length; i++) if (age < own[i]!.windowMs) counts[i]!++;
+    for (let i = 0; i < all.length; i++) if (age < all[i]!.windowMs) counts[own.length + i]!++;
   }
+  let room = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < own.length; i++) room = Math.min(room, own[i]!.max - counts[i]!);
+  for (let i = 0; i < all.length; i++) room = Math.min(room, all[i]!.max - counts[own.length + i]!);
   return room;
 }
+
+/** contactRoom()'s counts per limit, reused: decisions are synchronous and never re-entered. */
+let counts = new Int32Array(8);
 
 /**
  * Keys of a SuppressionMap besides offer ids: a product (`p:<id>`) or an offer group (`g:<id>`).

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { ContactEvent, ContactOutcome } from '../domain/contact.js';
+import { type ContactEvent, type ContactOutcome, isTouch } from '../domain/contact.js';
+import { Rng } from '../domain/random.js';
 import { creditOf, episodeOpener, episodesOpened } from './customer-attribution.js';
 import { customerCounters } from './feedback-effects.js';
 
@@ -52,6 +53,30 @@ describe('episodes', () => {
     expect(episodeOpener(daily, 'cards', T0 + 6 * DAY, WINDOW)?.at).toBe(T0);
     expect(episodeOpener(daily, 'cards', T0 + 8 * DAY, WINDOW)?.at).toBe(T0 + 8 * DAY);
     expect(episodeOpener(daily, 'cards', T0 + 9 * DAY, WINDOW)?.at).toBe(T0 + 8 * DAY);
+  });
+  it('in any order of the history, the opener is the one of the episodes chained in time order', () => {
+    // The rule as written: sort the campaign's touches up to `at`, chain episodes from the first.
+    const byTheRule = (history: readonly ContactEvent[], campaignId: string, at: number) => {
+      const touches = history
+        .filter((e) => isTouch(e.outcome) && e.campaignId === campaignId && e.at <= at)
+        .sort((a, b) => a.at - b.at);
+      let opener: ContactEvent | null = null;
+      for (const e of touches) if (opener === null || e.at > opener.at + WINDOW) opener = e;
+      return opener !== null && at <= opener.at + WINDOW ? opener : null;
+    };
+    const rng = new Rng(7, 'episodes');
+    const outcomes: ContactOutcome[] = ['impression', 'held_out', 'accept', 'click'];
+    for (let round = 0; round < 500; round++) {
+      const history = Array.from({ length: rng.int(0, 30) }, () =>
+        event(rng.pick(outcomes), 'gold-web', rng.pick(['cards', 'loans']), T0 + rng.int(0, 40) * 12 * H),
+      );
+      const at = T0 + rng.int(0, 45) * 12 * H;
+      const expected = byTheRule(history, 'cards', at);
+      const got = episodeOpener(history, 'cards', at, WINDOW);
+      expect(got === null ? null : [got.at, got.heldOut]).toEqual(
+        expected === null ? null : [expected.at, expected.outcome === 'held_out'],
+      );
+    }
   });
 });
 

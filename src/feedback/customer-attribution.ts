@@ -58,20 +58,44 @@ export function episodeOpener(
   at: number,
   windowMs: number,
 ): Touch | null {
-  // Most decisions find no touch of the campaign within the window: no episode can be open then.
-  if (
-    !history.some(
-      (e) => isTouch(e.outcome) && e.campaignId === campaignId && e.at <= at && e.at >= at - windowMs,
-    )
-  )
-    return null;
-  const touches = history
-    .filter((e) => isTouch(e.outcome) && e.campaignId === campaignId && e.at <= at)
-    .sort((a, b) => a.at - b.at);
-  let opener: ContactEvent | null = null;
-  for (const e of touches) if (opener === null || e.at > opener.at + windowMs) opener = e;
-  return opener !== null && at <= opener.at + windowMs ? touchOf(opener) : null;
+  const i = openerIndex(history, campaignId, at, windowMs);
+  return i < 0 ? null : touchOf(history[i]!);
 }
+
+/**
+ * episodeOpener()'s answer as an index into `history`, or -1. It runs for every campaign a decision
+ * touches, so it allocates nothing and needs no order: a campaign's episodes chain from its first
+ * touch, each opening at the first touch after the previous one closed, found by one pass per
+ * episode (a history holds a handful of episodes of a campaign at most).
+ */
+function openerIndex(
+  history: readonly ContactEvent[],
+  campaignId: string,
+  at: number,
+  windowMs: number,
+): number {
+  // Most decisions find no touch of the campaign within the window: no episode can be open then.
+  if (!history.some((e) => isTouchOf(e, campaignId, at) && e.at >= at - windowMs)) return -1;
+  let opener = -1;
+  for (;;) {
+    const closed = opener < 0 ? Number.NEGATIVE_INFINITY : history[opener]!.at + windowMs;
+    let next = -1;
+    for (let i = 0; i < history.length; i++) {
+      const e = history[i]!;
+      // The earliest touch after the episode closed; of equal times, the first held.
+      if (isTouchOf(e, campaignId, at) && e.at > closed && (next < 0 || e.at < history[next]!.at)) next = i;
+    }
+    if (next < 0) break;
+    opener = next;
+  }
+  return opener >= 0 && at <= history[opener]!.at + windowMs ? opener : -1;
+}
+
+/** A touch of the campaign no later than `at`. */
+const isTouchOf = (e: ContactEvent, campaignId: string, at: number): boolean =>
+  isTouch(e.outcome) && e.campaignId === campaignId && e.at <= at;
+
+const NONE_OPENED: ReadonlySet<string> = new Set();
 
 /**
  * Of a decision's touches at `at`, the offers that open an episode of their campaign (none was open
@@ -83,14 +107,13 @@ export function episodesOpened(
   at: number,
   windowMs: number,
 ): ReadonlySet<string> {
-  const opened = new Set<string>();
-  const campaigns = new Set<string>();
-  for (const t of touches) {
-    if (campaigns.has(t.campaignId)) continue;
-    campaigns.add(t.campaignId);
-    if (episodeOpener(history, t.campaignId, at, windowMs) === null) opened.add(t.offerId);
+  let opened: Set<string> | null = null;
+  for (let i = 0; i < touches.length; i++) {
+    const t = touches[i]!;
+    if (touches.findIndex((u) => u.campaignId === t.campaignId) !== i) continue;
+    if (openerIndex(history, t.campaignId, at, windowMs) < 0) (opened ??= new Set()).add(t.offerId);
   }
-  return opened;
+  return opened ?? NONE_OPENED;
 }
 
 /**

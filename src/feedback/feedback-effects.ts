@@ -277,7 +277,11 @@ export function dayBucketOf(days: number): number {
 
 /** The counters in memory, for the embedded mode (no Redis). Kept per day, so a report reads only its days. */
 export class FeedbackStats {
-  private readonly days = new Map<number, Map<string, number>>();
+  /**
+   * A counter is a box: every decision adds to a few, and a box takes one lookup and no new heap
+   * number per addition (a float in a Map is replaced by a new one each time).
+   */
+  private readonly days = new Map<number, Map<string, { amount: number }>>();
 
   add(increments: readonly CounterIncrement[]): void {
     for (const i of increments) {
@@ -286,24 +290,28 @@ export class FeedbackStats {
         counters = new Map();
         this.days.set(i.day, counters);
       }
-      counters.set(i.field, (counters.get(i.field) ?? 0) + i.amount);
+      const counter = counters.get(i.field);
+      if (counter === undefined) counters.set(i.field, { amount: i.amount });
+      else counter.amount += i.amount;
     }
   }
 
   value(day: number, field: string): number {
-    return this.days.get(day)?.get(field) ?? 0;
+    return this.days.get(day)?.get(field)?.amount ?? 0;
   }
 
   /** A copy of one day's counters, counter field → amount (empty for a day without any). */
   day(day: number): Map<string, number> {
-    return new Map(this.days.get(day));
+    const out = new Map<string, number>();
+    for (const [field, counter] of this.days.get(day) ?? []) out.set(field, counter.amount);
+    return out;
   }
 
   /** A copy of every counter, keyed `day|field`. */
   snapshot(): Map<string, number> {
     const out = new Map<string, number>();
     for (const [day, counters] of this.days) {
-      for (const [field, amount] of counters) out.set(`${day}|${field}`, amount);
+      for (const [field, counter] of counters) out.set(`${day}|${field}`, counter.amount);
     }
     return out;
   }

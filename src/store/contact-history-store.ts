@@ -132,14 +132,30 @@ export class MemoryContactHistoryStore implements ContactHistoryStore {
     return Promise.resolve();
   }
 
+  /** Keeps the events in time order, the newest `maxEventsPerCustomer`. */
   private add(customerId: string, current: ContactHistory, events: readonly ContactEvent[]): void {
-    const list = [...current.events, ...events].sort((a, b) => a.at - b.at);
+    // A decision appends its touches at its time, after everything held: one copy, no sort.
+    let list = inOrderAfter(current.events, events)
+      ? current.events.concat(events)
+      : [...current.events, ...events].sort((a, b) => a.at - b.at);
+    const max = this.options.maxEventsPerCustomer;
+    if (list.length > max) list = list.slice(-max);
     this.byCustomer.set(customerId, {
-      events: list.slice(-this.options.maxEventsPerCustomer),
+      events: list,
       revision: String(Number(current.revision) + 1),
       degraded: false,
     });
   }
+}
+
+/** `events` are in time order and none is older than the last of `held`. */
+function inOrderAfter(held: readonly ContactEvent[], events: readonly ContactEvent[]): boolean {
+  let last = held.length === 0 ? Number.NEGATIVE_INFINITY : held[held.length - 1]!.at;
+  for (const e of events) {
+    if (e.at < last) return false;
+    last = e.at;
+  }
+  return true;
 }
 
 function sameEvent(a: ContactEvent, b: ContactEvent): boolean {
