@@ -237,6 +237,26 @@ describe.each(redisDeployments())('the Redis tier on %s', (_name, makeTarget) =>
     }
   });
 
+  it('counts of a day that ended before the sync go to that day, and the new day starts from zero', async () => {
+    const redis = await RedisConnection.open(target.config, testLog);
+    const keys = new RedisKeys(target.config.prefix);
+    let at = Date.parse('2026-11-23T23:59:59Z');
+    const counters = new RedisCapCounters(redis, keys, testLog, () => at);
+    try {
+      for (let i = 0; i < 4; i++) counters.record('midnight-offer', 'midnight-campaign', at, 0);
+      at += 2000; // the sync runs after midnight
+      await counters.sync();
+      expect(counters.offerTotal('midnight-offer')).toBe(4);
+      expect(counters.offerToday('midnight-offer', at)).toBe(0);
+      const day = Math.floor(Date.parse('2026-11-23T12:00:00Z') / 86_400_000);
+      expect(await redis.send(keys.capsDay(day), ['HGET', keys.capsDay(day), 'o:midnight-offer'])).toBe('4');
+      expect(await redis.send(keys.capsDay(day), ['TTL', keys.capsDay(day)])).toBeGreaterThan(86_400);
+    } finally {
+      await counters.close();
+      redis.close();
+    }
+  });
+
   it('creates a customer with PUT, visible to every server, also one that remembered them as unknown', async () => {
     expect((await dossier(b, 'cust-new')).statusCode).toBe(404); // b now caches "unknown"
     const put = await a.app.inject({

@@ -3,6 +3,21 @@ import { DAY_MS } from '../../ruleset/time.js';
 import type { CapCounters } from '../cap-counters.js';
 import type { RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
+import { RedisScript } from './redis-script.js';
+
+// KEYS: one counts hash. ARGV: 'f' (HINCRBYFLOAT) or 'i' (HINCRBY), seconds to expire ('0': none),
+// '1' to answer the whole hash (HGETALL) or '0' for nothing, then field, count, field, count…
+// One call per hash and sync, not one command per field: a sync adds a few hundred fields (an offer
+// and its campaign, all time and today) at every rate, and each command costs the client and Redis
+// more than a line of Lua. Counts already added when the reply is lost are added again by the next
+// sync: caps err on the safe side. One key per call, so that it runs on a cluster too.
+const ADD_AND_READ = new RedisScript(`
+local add = ARGV[1] == 'f' and 'HINCRBYFLOAT' or 'HINCRBY'
+for i = 4, #ARGV, 2 do redis.call(add, KEYS[1], ARGV[i], ARGV[i + 1]) end
+if #ARGV >= 4 and ARGV[2] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+if ARGV[3] == '1' then return redis.call('HGETALL', KEYS[1]) end
+return {}
+`);
 
 /** Counts per field (`o:<offer>`, `c:<campaign>`). */
 type Counts = Map<string, number>;
@@ -78,25 +93,18 @@ export class RedisCapCounters implements CapCounters {
     this.pending = { total: new Map(), today: new Map(), spend: new Map(), day: flushing.day };
     try {
       const k = this.keys;
-      const writes: Promise<unknown>[] = [];
-      for (const [field, n] of flushing.total)
-        writes.push(this.redis.send(k.capsTotal(), ['HINCRBY', k.capsTotal(), field, String(n)]));
-      if (flushing.day >= 0) {
-        const dayKey = k.capsDay(flushing.day);
-        for (const [field, n] of flushing.today)
-          writes.push(this.redis.send(dayKey, ['HINCRBY', dayKey, field, String(n)]));
-        if (flushing.today.size > 0)
-          writes.push(this.redis.send(dayKey, ['EXPIRE', dayKey, String(2 * 86_400)]));
-      }
-      for (const [field, x] of flushing.spend) {
-        writes.push(this.redis.send(k.capsSpend(), ['HINCRBYFLOAT', k.capsSpend(), field, String(x)]));
-      }
-      await Promise.all(writes);
       const day = dayOf(this.clock());
+      const dayKey = k.capsDay(day);
+      const pendingDay = flushing.day >= 0 && flushing.today.size > 0 ? flushing.day : -1;
       const [total, today, spend] = await Promise.all([
-        this.hgetall(k.capsTotal()),
-        this.hgetall(k.capsDay(day)),
-        this.hgetall(k.capsSpend()),
+        this.addAndRead(k.capsTotal(), 'i', '0', true, flushing.total),
+        // Counts of a day that is over (a sync across midnight) go to that day; today's are read.
+        pendingDay >= 0 && pendingDay !== day
+          ? this.addAndRead(k.capsDay(pendingDay), 'i', DAY_TTL_S, false, flushing.today).then(() =>
+              this.addAndRead(dayKey, 'i', '0', true, NO_COUNTS),
+            )
+          : this.addAndRead(dayKey, 'i', DAY_TTL_S, true, pendingDay >= 0 ? flushing.today : NO_COUNTS),
+        this.addAndRead(k.capsSpend(), 'f', '0', true, flushing.spend),
       ]);
       this.total = total;
       this.today = today;
@@ -135,15 +143,27 @@ export class RedisCapCounters implements CapCounters {
     return synced + pending;
   }
 
-  private async hgetall(key: string): Promise<Counts> {
-    const flat = await this.redis.send<string[]>(key, ['HGETALL', key]);
-    const counts: Counts = new Map();
-    for (let i = 0; i < flat.length; i += 2) counts.set(flat[i]!, Number(flat[i + 1]));
-    return counts;
+  /** Adds `counts` to the hash `key` in one script call; then, if `read`, all of its counts. */
+  private async addAndRead(
+    key: string,
+    kind: 'i' | 'f',
+    expireS: string,
+    read: boolean,
+    counts: Counts,
+  ): Promise<Counts> {
+    const args: string[] = [kind, expireS, read ? '1' : '0'];
+    for (const [field, n] of counts) args.push(field, String(n));
+    const flat = await ADD_AND_READ.run<string[]>(this.redis, [key], args);
+    const out: Counts = new Map();
+    for (let i = 0; i < flat.length; i += 2) out.set(flat[i]!, Number(flat[i + 1]));
+    return out;
   }
 }
 
 const dayOf = (now: number): number => Math.floor(now / DAY_MS);
+/** Daily counts live two days: yesterday's still matter to a sync across midnight. */
+const DAY_TTL_S = String(2 * 86_400);
+const NO_COUNTS: Counts = new Map();
 
 // Field names per id, made once: caps are read and counted on every decision.
 const OFFER_FIELDS = new Map<string, string>();
