@@ -2,7 +2,7 @@ import { channelIndex } from '../domain/channel.js';
 import { NotFoundError } from '../errors.js';
 import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
 import type { WebCreative } from '../ruleset/source.js';
-import type { DecisionService } from './decision-service.js';
+import type { DecisionResult, DecisionService } from './decision-service.js';
 
 /** A website banner, ready to render: the creative of the best offer, or the placement's default. */
 export interface Banner {
@@ -28,15 +28,25 @@ export class BannerService {
     },
   ) {}
 
-  /** The banner for a customer (null: a visitor nobody knows yet, who gets the default). */
-  async banner(placement: string, customerId: string | null): Promise<Banner> {
-    if (customerId === null) return this.defaultBanner(placement, null, null);
-    const decision = await this.deps.decisions.decideInTime({
-      customerId,
-      channel: 'web',
-      placement,
-      limit: 1,
-    });
+  /**
+   * The banner for a customer (null: a visitor nobody knows yet, who gets the default). Not async:
+   * the decision's promise is the only one a banner waits for.
+   */
+  banner(placement: string, customerId: string | null): Promise<Banner> {
+    if (customerId === null) {
+      try {
+        return Promise.resolve(this.defaultBanner(placement, null, null));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.deps.decisions
+      .decideInTime({ customerId, channel: 'web', placement, limit: 1 })
+      .then((decision) => this.chosen(placement, customerId, decision));
+  }
+
+  /** The creative of the decision's offer, or the default (no offer; past the deadline, no decision). */
+  private chosen(placement: string, customerId: string, decision: DecisionResult | null): Banner {
     // Past OFFERLOOP_DECISION_TIMEOUT_MS a page gets the placement's default rather than waiting.
     if (decision === null) return this.defaultBanner(placement, customerId, null);
     const chosen = decision.engine.offers[0];

@@ -75,13 +75,28 @@ export function bannerRoutes(
   const bannerOrigins = new Set(
     deps.keys.filter((k) => k.scopes.has('banner')).flatMap((k) => [...k.origins]),
   );
-  const cors = (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+  const corsHeaders = (request: FastifyRequest, reply: FastifyReply) => {
     reply.header('vary', 'Origin');
     const origin = request.headers.origin?.toLowerCase();
     if (origin !== undefined && bannerOrigins.has(origin))
       reply.header('access-control-allow-origin', origin);
+  };
+  const cors = (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    corsHeaders(request, reply);
     done();
   };
+  // Banners and beacons: the CORS headers (which an error answer carries too), then the key, in one
+  // hook rather than two (each hook is a step of Fastify's hook runner for every request).
+  const requireKey = deps.auth.require('banner', BROWSER);
+  function corsAndKey(
+    this: FastifyInstance,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    done: (err?: Error) => void,
+  ) {
+    corsHeaders(request, reply);
+    requireKey.call(this, request, reply, done);
+  }
 
   app.register(async (scope) => {
     // navigator.sendBeacon may label even an empty beacon text/plain: accept it and ignore the body.
@@ -104,7 +119,7 @@ export function bannerRoutes(
     scope.get<{ Params: { placement: string }; Querystring: BannerQuery }>(
       '/v1/banners/:placement',
       {
-        onRequest: [cors, deps.auth.require('banner', BROWSER)],
+        onRequest: corsAndKey,
         schema: {
           summary: 'A personalized banner for a website placement, ready to render',
           description:
@@ -120,20 +135,25 @@ export function bannerRoutes(
           response: { 200: bannerSchema, '4xx': errorResponseSchema },
         },
       },
-      async (request, reply) => {
+      // Not async: one promise (the banner's) per request instead of three; a rejection goes to
+      // reply.send as an async handler's would (the error handler answers it).
+      (request, reply) => {
         const customerId = request.query.customerId ?? null;
-        const banner = await deps.banners.banner(request.params.placement, customerId);
-        return reply
-          .header('cache-control', customerId === null ? 'private, max-age=60' : 'private, no-store')
-          .type('application/json; charset=utf-8')
-          .send(bannerJson(banner));
+        deps.banners.banner(request.params.placement, customerId).then(
+          (banner) =>
+            reply
+              .header('cache-control', customerId === null ? CACHE_DEFAULT : CACHE_PERSONAL)
+              .type(JSON_TYPE)
+              .send(bannerJson(banner)),
+          (err: unknown) => reply.send(err),
+        );
       },
     );
 
     scope.post<{ Querystring: BeaconQuery }>(
       '/v1/banners/events',
       {
-        onRequest: [cors, deps.auth.require('banner', BROWSER)],
+        onRequest: corsAndKey,
         bodyLimit: 1024,
         schema: {
           summary:
@@ -169,22 +189,58 @@ export function bannerRoutes(
   });
 }
 
-/** An id or null; ids (UUIDs, rule ids) need no escaping. */
-const idJson = (value: string | null): string => (value === null ? 'null' : `"${value}"`);
-
-/** A creative's JSON, made once per compiled creative: banners repeat a few creatives endlessly. */
-const creativeJson = new WeakMap<WebCreative, string>();
+const CACHE_DEFAULT = 'private, max-age=60';
+const CACHE_PERSONAL = 'private, no-store';
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 /**
- * The JSON of a banner (bannerSchema), by hand like decisionJson: the creative is serialised once,
- * ids and the placement are restricted to characters that need no escaping by their schemas.
- * banners.test.ts holds it to JSON.stringify.
+ * `,"offerId":…,"campaignId":…,"default":…,"creative":{…}}`: all of a banner that comes from its
+ * offer (or default), made once per compiled creative (a snapshot's creatives live as long as it
+ * does: a WeakMap forgets them with it). A flat one-byte string (asciiJson), so the whole answer is
+ * one: offer ids sliced from a YAML file with one non-ASCII character in it are two-byte strings,
+ * and one two-byte piece makes V8 copy every answer to a two-byte string before writing it.
+ */
+interface Tail {
+  readonly offerId: string | null;
+  readonly campaignId: string | null;
+  readonly default: boolean;
+  readonly json: string;
+}
+const tails = new WeakMap<WebCreative, Tail>();
+
+function tailOf(banner: Banner): string {
+  const cached = tails.get(banner.creative);
+  // The same creative for another offer (or as a default) would be another tail: checked, not assumed.
+  if (
+    cached !== undefined &&
+    cached.offerId === banner.offerId &&
+    cached.campaignId === banner.campaignId &&
+    cached.default === banner.default
+  )
+    return cached.json;
+  const json = `,${asciiJson({
+    offerId: banner.offerId,
+    campaignId: banner.campaignId,
+    default: banner.default,
+    creative: banner.creative,
+  }).slice(1)}`;
+  tails.set(banner.creative, {
+    offerId: banner.offerId,
+    campaignId: banner.campaignId,
+    default: banner.default,
+    json,
+  });
+  return json;
+}
+
+/**
+ * The JSON of a banner (bannerSchema), by hand like decisionJson: what comes from the offer is
+ * serialised once (tailOf); the placement and the decision id (a UUID) need no escaping (the
+ * placement's schema allows none of the characters that would). banners.test.ts holds it to
+ * JSON.stringify.
  */
 export function bannerJson(banner: Banner): string {
-  let creative = creativeJson.get(banner.creative);
-  if (creative === undefined) {
-    creative = asciiJson(banner.creative);
-    creativeJson.set(banner.creative, creative);
-  }
-  return `{"placement":"${banner.placement}","customerId":${banner.customerId === null ? 'null' : jsonString(banner.customerId)},"decisionId":${idJson(banner.decisionId)},"offerId":${idJson(banner.offerId)},"campaignId":${idJson(banner.campaignId)},"default":${banner.default},"creative":${creative}}`;
+  const customerId = banner.customerId === null ? 'null' : jsonString(banner.customerId);
+  const decisionId = banner.decisionId === null ? 'null' : `"${banner.decisionId}"`;
+  return `{"placement":"${banner.placement}","customerId":${customerId},"decisionId":${decisionId}${tailOf(banner)}`;
 }
