@@ -74,6 +74,30 @@ describe('POST /v1/decisions', () => {
   });
 });
 
+describe('POST /v1/decisions with preview', () => {
+  it('answers what the customer would get, marked, with no decision id, and records nothing', async () => {
+    const body = { customerId: 'cust-3', channel: 'web' };
+    const before = await services.history.read('cust-3');
+    const first = (await decide({ ...body, preview: true })).json();
+    const second = (await decide({ ...body, preview: true })).json();
+    expect(first).toMatchObject({ preview: true, decisionId: null, customerKnown: true });
+    expect(first.offers.length).toBeGreaterThan(0);
+    expect(second.offers).toEqual(first.offers);
+    expect(await services.history.read('cust-3')).toEqual(before);
+    // The next real decision shows the same, and is a decision like any other.
+    const real = (await decide(body)).json();
+    expect(real.preview).toBeUndefined();
+    expect(real.decisionId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(real.offers).toEqual(first.offers);
+  });
+
+  it('takes only a boolean', async () => {
+    const res = await decide({ customerId: 'cust-4', channel: 'web', preview: 'yes' });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.message).toMatch(/preview/);
+  });
+});
+
 describe('GET /v1/customers/:id', () => {
   it("returns the agent's dossier", async () => {
     const res = await app.inject({ url: '/v1/customers/cust-2', headers: auth('agent-key') });

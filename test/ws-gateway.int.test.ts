@@ -135,6 +135,16 @@ describe('the protocol', () => {
     expect(await client.request({ type: 'ping' })).toMatchObject({ type: 'result' });
   });
 
+  it('previews a decision: marked, no decision id, the same answer twice', async () => {
+    const client = await open();
+    const request = { customerId: 'cust-6', channel: 'web', preview: true };
+    const first = (await client.request({ type: 'decide', request })).result as Record<string, unknown>;
+    const second = (await client.request({ type: 'decide', request })).result as Record<string, unknown>;
+    expect(first).toMatchObject({ preview: true, decisionId: null, customerId: 'cust-6' });
+    expect((first.offers as unknown[]).length).toBeGreaterThan(0);
+    expect(second.offers).toEqual(first.offers);
+  });
+
   it('refuses feedback from a key without the feedback scope', async () => {
     const client = await open({ key: 'cti-key' });
     const answer = await client.request({

@@ -22,7 +22,7 @@ function closed(schema: unknown): unknown {
   for (const [k, v] of Object.entries(schema)) out[k] = k === 'creative' ? v : closed(v);
   if ('properties' in out && !('additionalProperties' in out)) {
     out.additionalProperties = false;
-    out.required = Object.keys(out.properties as object).filter((k) => k !== 'suppressed');
+    out.required = Object.keys(out.properties as object).filter((k) => k !== 'suppressed' && k !== 'preview');
   }
   return out;
 }
@@ -30,7 +30,12 @@ const validate = new Ajv({ allowUnionTypes: true, strict: false }).compile(
   closed(decisionResponseSchema) as object,
 );
 
-function result(customerId: string, channel: (typeof CHANNELS)[number], explain: boolean): DecisionResult {
+function result(
+  customerId: string,
+  channel: (typeof CHANNELS)[number],
+  explain: boolean,
+  preview = false,
+): DecisionResult {
   const profile = profileFromRecord({ id: customerId, affinities: [{ product: 'card-gold', score: 0.5 }] });
   const engine = decide({
     snapshot,
@@ -49,19 +54,21 @@ function result(customerId: string, channel: (typeof CHANNELS)[number], explain:
     rulesetVersion: snapshot.version,
     decidedAt: NOW,
     degraded: false,
+    preview,
     engine,
   };
 }
 
 describe('decisionJson', () => {
-  it('writes valid JSON of the documented shape, for any customer id, channel and explain', () => {
+  it('writes valid JSON of the documented shape, for any customer id, channel, explain and preview', () => {
     fc.assert(
       fc.property(
         fc.string({ minLength: 1, maxLength: 40 }),
         fc.constantFrom(...CHANNELS),
         fc.boolean(),
-        (id, ch, ex) => {
-          const d = result(id, ch, ex);
+        fc.boolean(),
+        (id, ch, ex, pv) => {
+          const d = result(id, ch, ex, pv);
           const parsed = JSON.parse(decisionJson(d));
           expect(validate(parsed), JSON.stringify(validate.errors)).toBe(true);
           expect(parsed.customerId).toBe(id);
@@ -69,6 +76,9 @@ describe('decisionJson', () => {
             d.engine.offers.map((o) => o.offer.id),
           );
           expect(parsed.suppressed === undefined).toBe(!ex);
+          // A preview is marked, and has no id that feedback could refer to.
+          expect(parsed.preview).toBe(pv ? true : undefined);
+          expect(parsed.decisionId).toBe(pv ? null : d.decisionId);
         },
       ),
       { numRuns: 200 },

@@ -94,5 +94,8 @@ export function decisionJson(d: DecisionResult): string {
         })),
       )}`
     : '';
-  return `{"decisionId":"${d.decisionId}","customerId":${jsonString(d.customerId)},"customerKnown":${d.customerKnown},"channel":"${d.channel}","placement":${d.placement === null ? 'null' : jsonString(d.placement)},"rulesetVersion":"${d.rulesetVersion}","decidedAt":"${isoTime(d.decidedAt)}","degraded":${d.degraded},"offers":[${offers}]${suppressed}}`;
+  // A preview was not logged: no id for feedback to refer to.
+  const id = d.preview ? 'null' : `"${d.decisionId}"`;
+  const preview = d.preview ? ',"preview":true' : '';
+  return `{"decisionId":${id},"customerId":${jsonString(d.customerId)},"customerKnown":${d.customerKnown},"channel":"${d.channel}","placement":${d.placement === null ? 'null' : jsonString(d.placement)},"rulesetVersion":"${d.rulesetVersion}","decidedAt":"${isoTime(d.decidedAt)}","degraded":${d.degraded},"offers":[${offers}]${suppressed}${preview}}`;
 }

@@ -4,6 +4,7 @@ import type { DecisionLogEntry, LoggedOffer } from '../feedback/feedback-event.j
 
 /** A decision as the service answers it: the engine's choice with who, where, when and on which rules. */
 export interface DecisionResult {
+  /** Empty for a preview, which is not logged and so cannot be referred to. */
   readonly decisionId: string;
   readonly customerId: string;
   readonly customerKnown: boolean;
@@ -12,6 +13,8 @@ export interface DecisionResult {
   readonly rulesetVersion: string;
   readonly decidedAt: number;
   readonly degraded: boolean;
+  /** What the customer would get, with nothing recorded (DecideCommand.preview). */
+  readonly preview: boolean;
   readonly engine: EngineDecision;
 }
 

@@ -158,6 +158,41 @@ describe('DecisionService: a decision', () => {
   });
 });
 
+describe('DecisionService: a preview', () => {
+  it('answers what the customer would get and leaves no trace; the next real decision shows the same', async () => {
+    const w = world();
+    const first = await w.service.decide({ ...CALL, preview: true });
+    const second = await w.service.decide({ ...CALL, preview: true });
+    expect(first).toMatchObject({ preview: true, decisionId: '', customerKnown: true });
+    expect(offerIds(first).length).toBeGreaterThan(0);
+    expect(offerIds(second)).toEqual(offerIds(first));
+    // No trace: history, caps and budgets, the decision log, the observer (metrics).
+    expect(await w.history.read('cust-2')).toMatchObject({ events: [] });
+    expect(w.history.appendCalls).toBe(0);
+    for (const offerId of offerIds(first)) expect(w.counters.offerTotal(offerId)).toBe(0);
+    expect(w.logged()).toEqual([]);
+    expect(w.observed).toEqual([]);
+    const real = await w.service.decide(CALL);
+    expect(real.preview).toBe(false);
+    expect(offerIds(real)).toEqual(offerIds(first));
+    expect(w.logged()).toEqual([real.decisionId]);
+  });
+
+  it('sees what real decisions recorded: each preview is the next decision, down to the used-up cap', async () => {
+    const w = world();
+    let shown = 0;
+    for (let round = 0; round < 6; round++) {
+      const preview = offerIds(await w.service.decide({ ...CALL, preview: true }));
+      const real = offerIds(await w.service.decide(CALL));
+      expect(real).toEqual(preview);
+      shown += real.length;
+    }
+    // The fixture's call centre allows 4 offers a week: they were all shown, and no more.
+    expect(shown).toBe(4);
+    expect(w.logged()).toHaveLength(6);
+  });
+});
+
 describe('DecisionService: another decision recorded meanwhile', () => {
   it('decides again on the newer history, so that what the other one recorded counts', async () => {
     const expected = await undisturbed(CALL);

@@ -31,6 +31,12 @@ export interface DecideCommand {
   readonly context?: Readonly<Record<string, AttributeValue>> | undefined;
   readonly explain?: boolean | undefined;
   /**
+   * What the customer would get, changing nothing: no contact recorded, no cap or budget used,
+   * nothing logged, no episode opened. The answer is marked preview and has no decision id, as no
+   * feedback can refer to it. Guarded by decision-service.test.ts "a preview".
+   */
+  readonly preview?: boolean | undefined;
+  /**
    * The decision is part of a contact that began at this time (a call that is decided again when
    * the agent learns why the customer called): what the contact already showed on this channel is
    * one contact, so it neither counts against the limits nor is recorded again.
@@ -155,6 +161,8 @@ export class DecisionService {
           : engine.heldOut.filter(
               (h) => !inContact(seen.events, h.offer.id, 'held_out', command.channel, since),
             );
+      if (command.preview === true)
+        return this.previewOf(command, lookup.profile !== null, snapshot, now, degraded, engine);
       let opens: ReadonlySet<string> = NO_OFFERS;
       if (fresh.length + heldOut.length > 0) {
         const touches: ContactEvent[] = [];
@@ -266,11 +274,35 @@ export class DecisionService {
       rulesetVersion: snapshot.version,
       decidedAt: now,
       degraded,
+      preview: false,
       engine,
     };
     this.deps.feedbackLog.recordDecision(logEntryOf(result, opens, stage));
     this.deps.observer?.decided(result);
     return result;
+  }
+
+  /** A preview's answer: built like result()'s, but neither logged nor observed. */
+  private previewOf(
+    command: DecideCommand,
+    customerKnown: boolean,
+    snapshot: RulesetSnapshot,
+    now: number,
+    degraded: boolean,
+    engine: EngineDecision,
+  ): DecisionResult {
+    return {
+      decisionId: '',
+      customerId: command.customerId,
+      customerKnown,
+      channel: command.channel,
+      placement: command.placement ?? null,
+      rulesetVersion: snapshot.version,
+      decidedAt: now,
+      degraded,
+      preview: true,
+      engine,
+    };
   }
 
   private requestOf(command: DecideCommand): DecisionRequest {

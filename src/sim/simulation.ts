@@ -365,6 +365,7 @@ export async function simulate(opts: SimulationOptions): Promise<SimulationResul
         rulesetVersion: snapshot.version,
         decidedAt: now,
         degraded: false,
+        preview: false,
         engine: decision,
       },
       opens,

@@ -29,6 +29,10 @@ export const decisionRequestSchema = {
       example: { intent: 'card_issue' },
     },
     explain: { type: 'boolean' },
+    preview: {
+      type: 'boolean',
+      description: 'What the customer would get, changing nothing: no contact, cap or log; no decision id.',
+    },
   },
 } as const;
 
@@ -51,7 +55,7 @@ const offerSchema = {
 export const decisionResponseSchema = {
   type: 'object',
   properties: {
-    decisionId: { type: 'string' },
+    decisionId: { type: ['string', 'null'], description: 'Null for a preview, which is not logged.' },
     customerId: { type: 'string' },
     customerKnown: { type: 'boolean' },
     channel: { type: 'string' },
@@ -60,6 +64,7 @@ export const decisionResponseSchema = {
     decidedAt: { type: 'string' },
     degraded: { type: 'boolean' },
     offers: { type: 'array', items: offerSchema },
+    preview: { type: 'boolean', description: 'Only on a preview: nothing was recorded.' },
     suppressed: {
       type: 'array',
       description: 'Only with explain: true. Candidates not shown and why.',
