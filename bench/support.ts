@@ -31,6 +31,15 @@ export const HEADERS = { 'content-type': 'application/json', authorization: `Bea
 /** The bare Fastify server every HTTP bench compares with, our server, and the CLI (all compiled). */
 const HELLO_SCRIPT = path.join(REPO_ROOT, 'dist', 'bench', 'hello-server.js');
 export const SERVER_SCRIPT = path.join(REPO_ROOT, 'dist', 'src', 'main.js');
+/**
+ * The Node flags `npm start` (and the image) run the server with (a 64 MB young generation), read
+ * from package.json, so that the benches measure the server as users run it.
+ */
+export const SERVER_NODE_ARGS: readonly string[] = (
+  JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }
+).scripts.start
+  .split(/\s+/)
+  .filter((word) => word.startsWith('--'));
 export const CLI_SCRIPT = path.join(REPO_ROOT, 'bin', 'offerloop');
 
 /** As docker/redis.conf: compact hashes, the AOF with fsync every second, no eviction. */
@@ -352,7 +361,8 @@ export function startOfferloop(
     OFFERLOOP_WATCH_RULES: 'false',
     OFFERLOOP_LOG_LEVEL: 'info',
   };
-  return startServer('decisions', SERVER_SCRIPT, { ...base, ...env }, options);
+  const nodeArgs = [...SERVER_NODE_ARGS, ...(options.nodeArgs ?? [])];
+  return startServer('decisions', SERVER_SCRIPT, { ...base, ...env }, { ...options, nodeArgs });
 }
 
 export const startHello = (options: Parameters<typeof startServer>[3] = {}) =>
