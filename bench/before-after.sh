@@ -5,7 +5,8 @@
 # BENCH is a bench:* script name (http, redis-http, …); ROUNDS runs of each commit (2). BENCH_* knobs
 # pass through. Each commit is built in a git worktree under $BENCH_WORKTREES (a new temp dir by
 # default), with this checkout's node_modules when the lockfiles match; generated data is shared when
-# src/sim/ matches. Prints one summary line per run; worktrees made here are removed at the end.
+# src/sim/ matches. Both commits run this checkout's bench/ (the harness), so that only the server
+# code differs. Prints one summary line per run; worktrees made here are removed at the end.
 set -euo pipefail
 [ $# -ge 2 ] || { sed -n '4,5p' "$0"; exit 2; }
 root=$(git rev-parse --show-toplevel)
@@ -19,6 +20,7 @@ mkdir -p "$base/data"
 for c in "$a" "$b"; do
   d="$base/$c"
   if [ ! -d "$d" ]; then git -C "$root" worktree add --detach "$d" "$c" >/dev/null; made+=("$d"); fi
+  (cd "$root" && git ls-files -co --exclude-standard bench | tar -cf - -T -) | tar -C "$d" -xf -
   if git -C "$root" diff --quiet "$c" -- package-lock.json; then ln -sfn "$root/node_modules" "$d/node_modules"
   else (cd "$d" && npm ci --no-audit --no-fund >/dev/null); fi
   if git -C "$root" diff --quiet "$a" "$b" -- src/sim ':(exclude)*.test.ts'; then
