@@ -108,6 +108,11 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
     this.observer = observer;
   }
 
+  /** A Redis Cluster: a command's keys must share a slot, so calls for many customers cannot be batched. */
+  get isCluster(): boolean {
+    return this.config.url === null;
+  }
+
   get isUp(): boolean {
     return this.healthy && this.driver.isReady;
   }

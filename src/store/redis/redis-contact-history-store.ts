@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { ErrorReply } from 'redis';
 import { CHANNELS, channelIndex } from '../../domain/channel.js';
 import { CONTACT_OUTCOMES, type ContactEvent, type ContactOutcome, isTouch } from '../../domain/contact.js';
 import { RedisUnavailableError } from '../../errors.js';
@@ -11,9 +12,9 @@ import {
   type ContactHistoryStore,
   MemoryContactHistoryStore,
 } from '../contact-history-store.js';
-import type { RedisConnection, SendOptions } from './redis-connection.js';
+import type { RedisArg, RedisConnection, SendOptions } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
-import { RedisScript } from './redis-script.js';
+import { callOf, RedisBatch, RedisScript } from './redis-script.js';
 
 // KEYS: contacts list, revision. Returns { revision, events }.
 const READ = new RedisScript(`
@@ -32,11 +33,13 @@ return { redis.call('GET', KEYS[2]) or '0', redis.call('LRANGE', KEYS[1], 0, -1)
 // Guarded by redis-contact-history-dedupe.int.test.ts.
 const APPEND = new RedisScript(`
 local revision = redis.call('GET', KEYS[2]) or '0'
+local kept = tonumber(ARGV[2])
+local length
 if ARGV[1] ~= '-1' then
   if revision ~= ARGV[1] then
     return { revision, redis.call('LRANGE', KEYS[1], 0, -1) }
   end
-  redis.call('RPUSH', KEYS[1], unpack(ARGV, 4))
+  length = redis.call('RPUSH', KEYS[1], unpack(ARGV, 4))
 else
   local held = {}
   for _, e in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do held[e] = true end
@@ -48,15 +51,47 @@ else
     end
   end
   if #fresh == 0 then return { revision } end
-  redis.call('RPUSH', KEYS[1], unpack(fresh))
+  length = redis.call('RPUSH', KEYS[1], unpack(fresh))
 end
-redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
+if length > kept then redis.call('LTRIM', KEYS[1], -kept, -1) end
 local ttl = math.max(tonumber(ARGV[3]), redis.call('PTTL', KEYS[1]))
 redis.call('PEXPIRE', KEYS[1], ttl)
 local time = redis.call('TIME')
 local next = string.format('%.0f', math.max(tonumber(revision) + 1, tonumber(time[1]) * 1000000 + tonumber(time[2])))
 redis.call('SET', KEYS[2], next, 'PX', ttl)
 return { next }
+`);
+
+// The compare-and-append of APPEND for many customers at once (decisions of one turn of the event
+// loop), each as if its own call, in order: a customer twice in a batch is appended once, and the
+// second finds the revision moved on. KEYS: contacts list, revision, per customer. ARGV: events
+// kept, then per customer its expected revision, TTL ms, number of events, events… Answers per
+// customer { new revision } or { revision, events } as APPEND does, or { false, error }.
+const APPEND_MANY = new RedisScript(`
+local kept = tonumber(ARGV[1])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local function append(list, rev, expected, ttl, from, to)
+  local revision = redis.call('GET', rev) or '0'
+  if revision ~= expected then
+    return { revision, redis.call('LRANGE', list, 0, -1) }
+  end
+  if redis.call('RPUSH', list, unpack(ARGV, from, to)) > kept then redis.call('LTRIM', list, -kept, -1) end
+  ttl = math.max(ttl, redis.call('PTTL', list))
+  redis.call('PEXPIRE', list, ttl)
+  local next = string.format('%.0f', math.max(tonumber(revision) + 1, now))
+  redis.call('SET', rev, next, 'PX', ttl)
+  return { next }
+end
+local out = {}
+local a = 2
+for k = 1, #KEYS, 2 do
+  local n = tonumber(ARGV[a + 2])
+  local ok, reply = pcall(append, KEYS[k], KEYS[k + 1], ARGV[a], tonumber(ARGV[a + 1]), a + 3, a + 2 + n)
+  if ok then out[#out + 1] = reply else out[#out + 1] = { false, tostring(reply.err or reply) } end
+  a = a + 3 + n
+end
+return out
 `);
 
 export interface RedisHistoryOptions {
@@ -74,6 +109,17 @@ export interface RedisHistoryOptions {
    * up. Read for every write (a property of the ruleset in force), so a reload changes it.
    */
   readonly retention: () => ContactLookback;
+}
+
+/** What APPEND answers: `{ new revision }`, or `{ revision, events }` of a newer history. */
+type AppendReply = [string] | [string, string[]];
+
+/** A compare-and-append waiting for its batch: the customer's two keys, and APPEND's arguments. */
+interface Append {
+  readonly keys: [string, string];
+  readonly revision: string;
+  readonly ttl: string;
+  readonly events: readonly string[];
 }
 
 /** Deadline of a blind append: reactions are appended in the background, by feedback consumers. */
@@ -104,6 +150,13 @@ export class RedisContactHistoryStore implements ContactHistoryStore {
   private readonly seen: LRUCache<string, ContactHistory>;
   /** What this node decides from while Redis is down, in the same budget at full histories. */
   private readonly fallback: MemoryContactHistoryStore;
+  /**
+   * The compare-and-appends of the decisions one Redis reply set going, in one script call (one
+   * Redis); on a cluster each customer's keys have a slot of their own, so each is a call of its own.
+   */
+  private readonly appends: RedisBatch<Append, AppendReply> | null;
+  /** APPEND's "events kept" argument. */
+  private readonly kept: string;
 
   constructor(
     private readonly redis: RedisConnection,
@@ -121,6 +174,8 @@ export class RedisContactHistoryStore implements ContactHistoryStore {
       ),
       maxEventsPerCustomer: CONTACT_EVENTS_KEPT,
     });
+    this.kept = String(options.maxEvents);
+    this.appends = redis.isCluster ? null : new RedisBatch((batch) => this.appendMany(batch), 'tick');
   }
 
   async read(customerId: string): Promise<ContactHistory> {
@@ -188,22 +243,52 @@ export class RedisContactHistoryStore implements ContactHistoryStore {
     await this.redis.send(contacts, ['DEL', contacts, revision]);
   }
 
-  /** Runs the APPEND script: `{ new revision }`, or `{ revision, events }` when `revision` is stale. */
+  /**
+   * Runs the APPEND script: `{ new revision }`, or `{ revision, events }` when `revision` is stale.
+   * A compare-and-append on one Redis goes out with the others of its turn (APPEND_MANY).
+   */
   private runAppend(
     customerId: string,
     revision: string,
     events: readonly ContactEvent[],
     options?: SendOptions,
-  ): Promise<[string] | [string, string[]]> {
-    const retention = this.options.retention();
-    // Touches (shown and held-out offers) live as long as impressions; reactions and outcomes longer.
-    const ttl = events.some((e) => !isTouch(e.outcome)) ? retention.reactionsMs : retention.impressionsMs;
-    return APPEND.run(
+  ): Promise<AppendReply> {
+    const keys = this.keyPair(customerId);
+    const ttl = this.ttlOf(events);
+    if (this.appends !== null && revision !== ANY_REVISION && options === undefined) {
+      return this.appends.add({ keys, revision, ttl, events: events.map(encodeEvent) });
+    }
+    const args: RedisArg[] = [revision, this.kept, ttl];
+    for (const e of events) args.push(encodeEvent(e));
+    return APPEND.run(this.redis, keys, args, options);
+  }
+
+  /** One APPEND_MANY call for a batch of compare-and-appends (APPEND alone for one). */
+  private async appendMany(batch: readonly Append[]): Promise<(AppendReply | Error)[]> {
+    if (batch.length === 1) {
+      const { keys, revision, ttl, events } = batch[0]!;
+      return [await APPEND.run<AppendReply>(this.redis, keys, [revision, this.kept, ttl, ...events])];
+    }
+    const command = callOf(batch.length * 2);
+    for (const a of batch) command.push(a.keys[0], a.keys[1]);
+    command.push(this.kept);
+    for (const a of batch) {
+      command.push(a.revision, a.ttl, String(a.events.length));
+      for (const e of a.events) command.push(e);
+    }
+    const replies = await APPEND_MANY.send<(AppendReply | [null, string])[]>(
       this.redis,
-      this.keyPair(customerId),
-      [revision, String(this.options.maxEvents), String(Math.max(ttl, 1)), ...events.map(encodeEvent)],
-      options,
+      batch[0]!.keys[0],
+      command,
     );
+    return replies.map((r) => (r[0] === null ? new ErrorReply(String(r[1])) : (r as AppendReply)));
+  }
+
+  /** Touches (shown and held-out offers) live as long as impressions; reactions and outcomes longer. */
+  private ttlOf(events: readonly ContactEvent[]): string {
+    const retention = this.options.retention();
+    const ttl = events.some((e) => !isTouch(e.outcome)) ? retention.reactionsMs : retention.impressionsMs;
+    return String(Math.max(ttl, 1));
   }
 
   private remember(customerId: string, revision: string, events: readonly ContactEvent[]): ContactHistory {

@@ -1,3 +1,4 @@
+import { ErrorReply } from 'redis';
 import type { CustomerProfile } from '../../domain/profile.js';
 import type { ProfileChange, ProfileLookup, ProfileStore } from '../profile-store.js';
 import {
@@ -7,9 +8,9 @@ import {
   readCurrentVersionNumber,
   readVersion,
 } from './population-version.js';
-import type { RedisConnection } from './redis-connection.js';
+import type { RedisConnection, SendOptions } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
-import { RedisScript } from './redis-script.js';
+import { callOf, RedisBatch, RedisScript } from './redis-script.js';
 
 // KEYS: bucket. ARGV: customer id, expected value ('' = absent), new value ('' = erase).
 // Writes only if the profile is still what the caller read: 1 if written, 0 if not.
@@ -20,7 +21,24 @@ if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET
 return 1
 `);
 
+// KEYS: buckets. ARGV: a customer id per bucket. The encoded profile of each (false: none), or
+// { error } for a read that failed alone.
+const READ_MANY = new RedisScript(`
+local out = {}
+for i = 1, #KEYS do
+  local ok, value = pcall(redis.call, 'HGET', KEYS[i], ARGV[i])
+  if ok then out[i] = value else out[i] = { tostring(value.err or value) } end
+end
+return out
+`);
+
 const MAX_UPDATE_ATTEMPTS = 10;
+const BUFFERS: SendOptions = { buffers: true };
+
+interface Read {
+  readonly bucket: string;
+  readonly customerId: string;
+}
 
 /**
  * Profiles in Redis, in the population version that is current. The version is read at start and
@@ -31,11 +49,19 @@ const MAX_UPDATE_ATTEMPTS = 10;
 export class RedisProfileStore implements ProfileStore {
   readonly kind = 'redis';
 
+  /**
+   * Reads of concurrent lookups, one script call per turn of the event loop, on one Redis; on a
+   * cluster the buckets of a batch live on different nodes, so each read is an HGET of its own.
+   */
+  private readonly reads: RedisBatch<Read, Buffer | null> | null;
+
   private constructor(
     private readonly redis: RedisConnection,
     private readonly keys: RedisKeys,
     private population: PopulationVersion | null,
-  ) {}
+  ) {
+    this.reads = redis.isCluster ? null : new RedisBatch((batch) => this.readMany(batch), 'immediate');
+  }
 
   static async open(redis: RedisConnection, keys: RedisKeys): Promise<RedisProfileStore> {
     return new RedisProfileStore(redis, keys, await readCurrentVersion(redis, keys, 0));
@@ -107,7 +133,25 @@ export class RedisProfileStore implements ProfileStore {
 
   private read(population: PopulationVersion, customerId: string): Promise<Buffer | null> {
     const bucket = this.keys.bucket(population.version, population.bucketOf(customerId));
-    return this.redis.send<Buffer | null>(bucket, ['HGET', bucket, customerId], { buffers: true });
+    if (this.reads !== null) return this.reads.add({ bucket, customerId });
+    return this.redis.send<Buffer | null>(bucket, ['HGET', bucket, customerId], BUFFERS);
+  }
+
+  private async readMany(batch: readonly Read[]): Promise<(Buffer | null | Error)[]> {
+    if (batch.length === 1) {
+      const { bucket, customerId } = batch[0]!;
+      return [await this.redis.send<Buffer | null>(bucket, ['HGET', bucket, customerId], BUFFERS)];
+    }
+    const command = callOf(batch.length);
+    for (const r of batch) command.push(r.bucket);
+    for (const r of batch) command.push(r.customerId);
+    const replies = await READ_MANY.send<(Buffer | null | [Buffer])[]>(
+      this.redis,
+      batch[0]!.bucket,
+      command,
+      BUFFERS,
+    );
+    return replies.map((r) => (Array.isArray(r) ? new ErrorReply(String(r[0])) : r));
   }
 
   /**
