@@ -128,7 +128,7 @@ export async function buildServer(
     journeys: services.journeys,
   });
   identityRoutes(app, { auth, identities: services.identities });
-  rulesetRoutes(app, { auth, rules: services.rules });
+  rulesetRoutes(app, { auth, rules: services.rules, candidates: services.candidates });
   interactionRoutes(app, { auth, calls: services.calls });
   reportRoutes(app, { auth, reports: services.reports });
   learningRoutes(app, { auth, learning: services.learning, config: config.learning });

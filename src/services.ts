@@ -22,6 +22,7 @@ import { RulesetHolder } from './ruleset/ruleset-holder.js';
 import { DAY_MS } from './ruleset/time.js';
 import { BannerService } from './service/banner-service.js';
 import { CallService } from './service/call-service.js';
+import { CandidateService } from './service/candidate-service.js';
 import { CustomerLoopService } from './service/customer-loop-service.js';
 import { DecisionService } from './service/decision-service.js';
 import { DossierService } from './service/dossier-service.js';
@@ -33,6 +34,7 @@ import { ProfileService } from './service/profile-service.js';
 import { ReportService } from './service/report-service.js';
 import { generatePopulation } from './sim/population.js';
 import { type CallRegistry, MemoryCallRegistry } from './store/call-registry.js';
+import { type CandidateStore, MemoryCandidateStore } from './store/candidate-store.js';
 import { type CapCounters, MemoryCapCounters } from './store/cap-counters.js';
 import {
   CONTACT_EVENTS_KEPT,
@@ -48,6 +50,7 @@ import { readProfilesFile } from './store/profile-file.js';
 import type { ProfileStore } from './store/profile-store.js';
 import { PopulationSync } from './store/redis/population-sync.js';
 import { RedisCallRegistry } from './store/redis/redis-call-registry.js';
+import { RedisCandidateStore } from './store/redis/redis-candidate-store.js';
 import { RedisCapCounters } from './store/redis/redis-cap-counters.js';
 import { RedisConnection } from './store/redis/redis-connection.js';
 import { RedisContactHistoryStore } from './store/redis/redis-contact-history-store.js';
@@ -64,6 +67,8 @@ import { RedisPushRelay } from './ws/redis-push-relay.js';
 /** Everything the HTTP layer talks to. Built in one place (the composition root), injected into routes. */
 export interface Services {
   readonly rules: RulesetHolder;
+  /** Candidate rulesets for previews, never live. */
+  readonly candidates: CandidateService;
   readonly profiles: ProfileStore;
   readonly history: ContactHistoryStore;
   readonly decisions: DecisionService;
@@ -112,6 +117,7 @@ export async function createServices(
       ? await redisStores(config.redis, config.cache, config.feedback, rules, hub, metrics, log, clock)
       : await embeddedStores(config.data, config.feedback, rules, log, clock);
     const { profiles, history, counters, feedbackLog, identities } = stores;
+    const candidates = new CandidateService({ store: stores.candidates, clock });
     const learning = new LearningService({ rules, stats: stores.stats, config: config.learning, log, clock });
     const exploration = config.learning.exploration;
     const decisionDeps = {
@@ -124,6 +130,7 @@ export async function createServices(
       defaultLimit: config.decisions.defaultLimit,
       conversionWindowMs: config.feedback.conversionWindowMs,
       identities,
+      candidates,
       learning,
       // Math.random: exploration needs a fair coin, not a secret one, and this is the cheapest.
       exploration: exploration > 0 ? { share: exploration, random: Math.random } : undefined,
@@ -209,6 +216,7 @@ export async function createServices(
     };
     return {
       rules,
+      candidates,
       profiles,
       history,
       decisions,
@@ -280,6 +288,8 @@ interface Stores {
   readonly stats: StatsReader;
   readonly phones: PhoneDirectory;
   readonly callRegistry: CallRegistry;
+  /** Candidate rulesets' sources, shared by every server. */
+  readonly candidates: CandidateStore;
   /** Tells every server to forget its memory copy of the customer (a no-op for the embedded store). */
   readonly announceProfileChange: (customerId: string) => Promise<void>;
   health(): Promise<{ degraded: boolean; details: Record<string, unknown> }>;
@@ -325,6 +335,7 @@ async function embeddedStores(
     learned,
     identities,
     phones: new MemoryPhoneDirectory(initial),
+    candidates: new MemoryCandidateStore(),
     callRegistry: new MemoryCallRegistry(),
     counters: new MemoryCapCounters(),
     feedbackLog,
@@ -406,6 +417,7 @@ async function redisStores(
       // Reports read on the feedback connection, so that a year of counters never delays a decision.
       stats: new RedisStatsReader(feedbackRedis, keys, feedback.shards),
       phones: new RedisPhoneDirectory(redis, keys),
+      candidates: new RedisCandidateStore(redis, keys),
       callRegistry: new RedisCallRegistry(redis, keys, log),
       announceProfileChange: (customerId) => sync.customerChanged(customerId),
       health: async () => ({

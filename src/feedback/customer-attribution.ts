@@ -111,7 +111,9 @@ export function episodesOpened(
   for (let i = 0; i < touches.length; i++) {
     const t = touches[i]!;
     if (touches.findIndex((u) => u.campaignId === t.campaignId) !== i) continue;
-    if (openerIndex(history, t.campaignId, at, windowMs) < 0) (opened ??= new Set()).add(t.offerId);
+    if (openerIndex(history, t.campaignId, at, windowMs) >= 0) continue;
+    opened ??= new Set();
+    opened.add(t.offerId);
   }
   return opened ?? NONE_OPENED;
 }

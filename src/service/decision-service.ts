@@ -9,6 +9,7 @@ import {
   type EngineDecision,
   type Exploration,
 } from '../engine/decide.js';
+import { BadRequestError, NotFoundError } from '../errors.js';
 import { episodesOpened } from '../feedback/customer-attribution.js';
 import type { FeedbackLog } from '../feedback/log/feedback-log.js';
 import type { LearnedModel } from '../learning/learned-model.js';
@@ -19,6 +20,7 @@ import type { CapCounters } from '../store/cap-counters.js';
 import type { ContactHistoryStore } from '../store/contact-history-store.js';
 import type { IdentityStore } from '../store/identity-store.js';
 import type { ProfileStore } from '../store/profile-store.js';
+import type { CandidateService } from './candidate-service.js';
 import { type DecisionResult, logEntryOf } from './decision-result.js';
 
 export type { DecisionResult } from './decision-result.js';
@@ -36,6 +38,8 @@ export interface DecideCommand {
    * feedback can refer to it. Guarded by decision-service.test.ts "a preview".
    */
   readonly preview?: boolean | undefined;
+  /** A preview on this candidate ruleset (CandidateService) instead of the one in force. */
+  readonly candidate?: string | undefined;
   /**
    * The decision is part of a contact that began at this time (a call that is decided again when
    * the agent learns why the customer called): what the contact already showed on this channel is
@@ -64,6 +68,8 @@ export interface DecisionServiceDeps {
   readonly exploration?: Exploration | undefined;
   /** Hears of every decision made (metrics); must be cheap and must not throw. */
   readonly observer?: { decided(result: DecisionResult): void } | undefined;
+  /** Candidate rulesets that previews may run on; none: no candidates. */
+  readonly candidates?: Pick<CandidateService, 'snapshot'> | undefined;
   /** Anonymous ids linked to customers: a decision for one is the customer's. None: no links. */
   readonly identities?: Pick<IdentityStore, 'resolve'> | undefined;
   /**
@@ -104,7 +110,9 @@ export class DecisionService {
 
   private withDeadline<T>(command: DecideCommand, onTimeout: () => T): Promise<DecisionResult | T> {
     const ms = this.deps.timeoutMs ?? 0;
-    if (ms <= 0) return this.decideNow(command, NO_DEADLINE) as Promise<DecisionResult>;
+    // A preview records nothing, so it has no fallback to record instead: it waits for its reads.
+    if (ms <= 0 || command.preview === true)
+      return this.decideNow(command, NO_DEADLINE) as Promise<DecisionResult>;
     const deadline = { expired: false };
     return new Promise<DecisionResult | T>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -131,6 +139,7 @@ export class DecisionService {
   /** The decision; null when the deadline passed meanwhile (nothing more is recorded then). */
   private async decideNow(command: DecideCommand, deadline: Deadline): Promise<DecisionResult | null> {
     const { rules, clock } = this.deps;
+    const candidate = command.candidate === undefined ? null : await this.candidateOf(command);
     const { customerId, lookup, firstRead, history } = await this.readCustomer(command.customerId);
     if (deadline.expired) return null;
     const profile = lookup.profile ?? anonymousProfile(customerId);
@@ -140,7 +149,7 @@ export class DecisionService {
     for (let attempt = 1; ; attempt++) {
       // Read the clock and the snapshot after the awaits: the decision uses the ruleset in force now.
       const now = clock();
-      const snapshot = rules.current;
+      const snapshot = candidate ?? rules.current;
       let engine = this.run(
         command,
         snapshot,
@@ -280,6 +289,18 @@ export class DecisionService {
     this.deps.feedbackLog.recordDecision(logEntryOf(result, opens, stage));
     this.deps.observer?.decided(result);
     return result;
+  }
+
+  /** The candidate ruleset a preview asks for: 400 without `preview`, 404 for an unknown one. */
+  private candidateOf(command: DecideCommand): Promise<RulesetSnapshot> {
+    if (command.preview !== true)
+      return Promise.reject(
+        new BadRequestError('a candidate ruleset is only previewed: send "preview": true'),
+      );
+    const candidates = this.deps.candidates;
+    if (candidates === undefined)
+      return Promise.reject(new NotFoundError(`no candidate ruleset '${command.candidate}'`));
+    return candidates.snapshot(command.candidate!);
   }
 
   /** A preview's answer: built like result()'s, but neither logged nor observed. */

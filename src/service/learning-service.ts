@@ -26,6 +26,7 @@ export interface LearningServiceDeps {
 export class LearningService {
   private counters: ReadonlyMap<string, number> = new Map();
   private learned: LearnedModel | null = null;
+  private aside: LearnedModel | null = null;
   private readonly settledDays = new Map<number, DayCounters>();
   /** The settled days summed, recomputed only when that set of days changes (once a day). */
   private settledSum: ReadonlyMap<string, number> = new Map();
@@ -57,9 +58,20 @@ export class LearningService {
     if (!this.deps.config.enabled) return undefined;
     const learned = this.learned;
     if (learned !== null && learned.snapshot === snapshot) return learned;
+    if (snapshot !== this.deps.rules.current) return this.modelAside(snapshot);
     // A reload: a few milliseconds once, rather than serving a model of offers that no longer exist.
     this.learned = LearnedModel.build(snapshot, this.counters, this.settings, learned?.builtAt ?? 0);
     return this.learned;
+  }
+
+  /**
+   * The model of a ruleset not in force (a candidate's preview, or a decision that began before a
+   * reload), built from the same counters and kept aside: the live model is not rebuilt for it.
+   */
+  private modelAside(snapshot: RulesetSnapshot): LearnedModel {
+    if (this.aside?.snapshot !== snapshot)
+      this.aside = LearnedModel.build(snapshot, this.counters, this.settings, this.learned?.builtAt ?? 0);
+    return this.aside;
   }
 
   /** Reads the counters and swaps in a new model. Concurrent calls share one refresh. */

@@ -29,6 +29,12 @@ export const decisionRequestSchema = {
       example: { intent: 'card_issue' },
     },
     explain: { type: 'boolean' },
+    candidate: {
+      type: 'string',
+      pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$',
+      description:
+        'With preview: run on this candidate ruleset (PUT /v1/ruleset/candidates/{name}), not the live one.',
+    },
     preview: {
       type: 'boolean',
       description: 'What the customer would get, changing nothing: no contact, cap or log; no decision id.',

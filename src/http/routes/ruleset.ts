@@ -1,10 +1,27 @@
 import type { FastifyInstance } from 'fastify';
 import { RulesetError } from '../../errors.js';
 import type { RulesetHolder } from '../../ruleset/ruleset-holder.js';
+import type { CandidateService } from '../../service/candidate-service.js';
 import type { ApiKeyAuth } from '../auth.js';
 import { errorResponseSchema } from '../error-handler.js';
 
-export function rulesetRoutes(app: FastifyInstance, deps: { auth: ApiKeyAuth; rules: RulesetHolder }): void {
+/** A candidate's name, as a URL segment and in a decision's `candidate`. */
+const CANDIDATE_NAME = '^[a-z0-9][a-z0-9_.-]{0,63}$';
+/** Rules files of a directory: `*.yaml`, `*.yml`, and the mined `associations.ndjson`. */
+const RULES_FILE = '^([A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}\\.ya?ml|associations\\.ndjson)$';
+/** A whole rules directory in one body: the example rules are ~64 KB, mined associations more. */
+const CANDIDATE_BODY_LIMIT = 8 * 1024 * 1024;
+
+const candidateParams = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: { type: 'string', pattern: CANDIDATE_NAME } },
+} as const;
+
+export function rulesetRoutes(
+  app: FastifyInstance,
+  deps: { auth: ApiKeyAuth; rules: RulesetHolder; candidates: CandidateService },
+): void {
   app.get(
     '/v1/ruleset',
     {
@@ -39,6 +56,73 @@ export function rulesetRoutes(app: FastifyInstance, deps: { auth: ApiKeyAuth; ru
       const result = await deps.rules.reload();
       if (!result.ok) throw new RulesetError(result.problems);
       return result;
+    },
+  );
+
+  app.put<{ Params: { name: string }; Body: { files: Record<string, string> } }>(
+    '/v1/ruleset/candidates/:name',
+    {
+      onRequest: deps.auth.require('admin'),
+      bodyLimit: CANDIDATE_BODY_LIMIT,
+      schema: {
+        tags: ['ruleset'],
+        summary:
+          'Upload a candidate ruleset (a rules directory, file name → text) for previews; it is checked like a reload and never goes live',
+        security: [{ apiKey: [] }],
+        params: candidateParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['files'],
+          properties: {
+            files: {
+              type: 'object',
+              minProperties: 1,
+              maxProperties: 100,
+              propertyNames: { pattern: RULES_FILE },
+              additionalProperties: { type: 'string' },
+            },
+          },
+        },
+        response: { '4xx': errorResponseSchema },
+      },
+    },
+    async (request) => {
+      const files = Object.entries(request.body.files)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([name, text]) => ({ name, text }));
+      return deps.candidates.upload(request.params.name, files, request.apiKey?.name ?? 'unknown');
+    },
+  );
+
+  app.get(
+    '/v1/ruleset/candidates',
+    {
+      onRequest: deps.auth.require('admin'),
+      schema: {
+        tags: ['ruleset'],
+        summary: 'The candidate rulesets held for previews',
+        security: [{ apiKey: [] }],
+      },
+    },
+    async () => ({ candidates: await deps.candidates.list() }),
+  );
+
+  app.delete<{ Params: { name: string } }>(
+    '/v1/ruleset/candidates/:name',
+    {
+      onRequest: deps.auth.require('admin'),
+      schema: {
+        tags: ['ruleset'],
+        summary: 'Delete a candidate ruleset',
+        security: [{ apiKey: [] }],
+        params: candidateParams,
+        response: { '4xx': errorResponseSchema },
+      },
+    },
+    async (request, reply) => {
+      await deps.candidates.delete(request.params.name);
+      return reply.code(204).send();
     },
   );
 }

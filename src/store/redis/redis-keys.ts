@@ -19,6 +19,7 @@
  * - `p:push`                     pub/sub channel: pushes to WebSocket sessions on every server
  * - `p:call:<callId>`            JSON of a call in progress (CTI events), expiring after 4 hours
  * - `p:phone:<n>`                hash of phone number → customer id, bucket n of PHONE_BUCKETS
+ * - `p:candidates`               hash of candidate rulesets for previews: name → JSON of its files
  * - `p:fb:{S}:log`               stream of shard S of the feedback log: decisions and feedback
  * - `p:fb:{S}:d:<decisionId>`    hash: a decision's customer, offers and reactions, for attribution
  * - `p:fb:{S}:d:o:<eventId>`     an outcome's event id, seen (idempotency), for the conversion window
@@ -57,6 +58,7 @@ export class RedisKeys {
   readonly push = (): string => `${this.prefix}:push`;
   readonly call = (callId: string): string => `${this.prefix}:call:${callId}`;
   readonly phoneBucket = (bucket: number): string => `${this.prefix}:phone:${bucket}`;
+  readonly candidates = (): string => `${this.prefix}:candidates`;
   readonly feedbackLog = (shard: number): string => `${this.prefix}:fb:{${shard}}:log`;
   /** Prefix of the decision records of a shard; the record of decision D is this + D. */
   readonly feedbackDecisionPrefix = (shard: number): string => `${this.prefix}:fb:{${shard}}:d:`;
