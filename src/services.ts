@@ -18,6 +18,7 @@ import { RedisStatsReader } from './feedback/log/redis-stats-reader.js';
 import { MemoryStatsReader, type StatsReader } from './feedback/stats-reader.js';
 import type { ReadinessCheck } from './http/routes/health.js';
 import { Metrics } from './metrics/metrics.js';
+import type { RulesetVersionStore } from './ruleset/ruleset-history.js';
 import { RulesetHolder } from './ruleset/ruleset-holder.js';
 import { DAY_MS } from './ruleset/time.js';
 import { BannerService } from './service/banner-service.js';
@@ -59,6 +60,8 @@ import { RedisKeys } from './store/redis/redis-keys.js';
 import { RedisLearnedFactsStore } from './store/redis/redis-learned-facts-store.js';
 import { RedisPhoneDirectory } from './store/redis/redis-phone-directory.js';
 import { RedisProfileStore } from './store/redis/redis-profile-store.js';
+import { RedisRulesetVersionStore } from './store/redis/redis-ruleset-version-store.js';
+import { MemoryRulesetVersionStore } from './store/ruleset-version-store.js';
 import { TieredProfileStore } from './store/tiered-profile-store.js';
 import { WsCallPublisher } from './ws/call-publisher.js';
 import { PushHub } from './ws/push-hub.js';
@@ -118,6 +121,7 @@ export async function createServices(
       : await embeddedStores(config.data, config.feedback, rules, log, clock);
     const { profiles, history, counters, feedbackLog, identities } = stores;
     const candidates = new CandidateService({ store: stores.candidates, clock });
+    await rules.attach(stores.rulesetVersions);
     const learning = new LearningService({ rules, stats: stores.stats, config: config.learning, log, clock });
     const exploration = config.learning.exploration;
     const decisionDeps = {
@@ -290,6 +294,8 @@ interface Stores {
   readonly callRegistry: CallRegistry;
   /** Candidate rulesets' sources, shared by every server. */
   readonly candidates: CandidateStore;
+  /** The files of ruleset versions that loaded, and rollbacks announced to every server. */
+  readonly rulesetVersions: RulesetVersionStore;
   /** Tells every server to forget its memory copy of the customer (a no-op for the embedded store). */
   readonly announceProfileChange: (customerId: string) => Promise<void>;
   health(): Promise<{ degraded: boolean; details: Record<string, unknown> }>;
@@ -336,6 +342,7 @@ async function embeddedStores(
     identities,
     phones: new MemoryPhoneDirectory(initial),
     candidates: new MemoryCandidateStore(),
+    rulesetVersions: new MemoryRulesetVersionStore(),
     callRegistry: new MemoryCallRegistry(),
     counters: new MemoryCapCounters(),
     feedbackLog,
@@ -418,6 +425,7 @@ async function redisStores(
       stats: new RedisStatsReader(feedbackRedis, keys, feedback.shards),
       phones: new RedisPhoneDirectory(redis, keys),
       candidates: new RedisCandidateStore(redis, keys),
+      rulesetVersions: new RedisRulesetVersionStore(redis, keys),
       callRegistry: new RedisCallRegistry(redis, keys, log),
       announceProfileChange: (customerId) => sync.customerChanged(customerId),
       health: async () => ({

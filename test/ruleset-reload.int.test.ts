@@ -47,3 +47,53 @@ describe('POST /v1/ruleset/reload', () => {
     expect(fixed.json().version).not.toBe(before);
   });
 });
+
+describe('ruleset history and rollback', () => {
+  const history = async () => (await app.inject({ url: '/v1/ruleset/history', headers: ops })).json();
+  const rollback = (version: string) =>
+    app.inject({ method: 'POST', url: '/v1/ruleset/rollback', headers: ops, payload: { version } });
+
+  it('records every attempt: the start, loads and rejections with their files, cause and key', async () => {
+    const { current, changes } = await history();
+    expect(current).toBe(services.rules.current.version);
+    // Newest first: the fix and the rejection of the test above, then the start.
+    expect(changes.map((c: { outcome: string; cause: string }) => [c.outcome, c.cause])).toEqual([
+      ['loaded', 'reload'],
+      ['rejected', 'reload'],
+      ['loaded', 'start'],
+    ]);
+    const [fixed, rejected, start] = changes;
+    expect(fixed).toMatchObject({ version: current, previous: start.version, by: 'ops…' });
+    expect(fixed.changed).toEqual({ added: [], removed: [], modified: ['offers.yaml'] });
+    expect(rejected).toMatchObject({ version: null, previous: start.version });
+    expect(rejected.problems[0]).toMatch(/^offers\.yaml:\d+:\d+: expression: /);
+    expect(Date.parse(start.at)).not.toBeNaN();
+  });
+
+  it('goes back to an earlier version, until the next reload serves the files again', async () => {
+    const { changes } = await history();
+    const first = changes.at(-1).version;
+    const latest = services.rules.current.version;
+    const res = await rollback(first);
+    expect(res.statusCode).toBe(200);
+    expect(services.rules.current.version).toBe(first);
+    const decision = await postDecision(app, 'ops-key', { customerId: 'cust-1', channel: 'web' });
+    expect(decision.json().rulesetVersion).toBe(first);
+    expect((await history()).changes[0]).toMatchObject({
+      outcome: 'loaded',
+      cause: 'rollback',
+      version: first,
+    });
+    await app.inject({ method: 'POST', url: '/v1/ruleset/reload', headers: ops });
+    expect(services.rules.current.version).toBe(latest);
+  });
+
+  it('answers 404 for a version never loaded and 400 for no version, changing nothing', async () => {
+    const before = services.rules.current.version;
+    const unknown = await rollback('abcdef123456');
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json().error.message).toBe("no ruleset version 'abcdef123456' is kept to go back to");
+    expect((await rollback('not a version')).statusCode).toBe(400);
+    expect(services.rules.current.version).toBe(before);
+  });
+});

@@ -52,11 +52,49 @@ export function rulesetRoutes(
         response: { '4xx': errorResponseSchema },
       },
     },
-    async () => {
-      const result = await deps.rules.reload();
+    async (request) => {
+      const result = await deps.rules.reload('reload', request.apiKey?.name ?? null);
       if (!result.ok) throw new RulesetError(result.problems);
       return result;
     },
+  );
+
+  app.get(
+    '/v1/ruleset/history',
+    {
+      onRequest: deps.auth.require('admin'),
+      schema: {
+        tags: ['ruleset'],
+        summary:
+          'Every attempt to change the ruleset on this server, newest first: what loaded or was rejected, why, by whom, which files changed',
+        security: [{ apiKey: [] }],
+      },
+    },
+    async () => ({
+      current: deps.rules.current.version,
+      changes: deps.rules.history().map((c) => ({ ...c, at: new Date(c.at).toISOString() })),
+    }),
+  );
+
+  app.post<{ Body: { version: string } }>(
+    '/v1/ruleset/rollback',
+    {
+      onRequest: deps.auth.require('admin'),
+      schema: {
+        tags: ['ruleset'],
+        summary:
+          'Serve an earlier ruleset version on every server, until the next reload or change of the rules directory',
+        security: [{ apiKey: [] }],
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['version'],
+          properties: { version: { type: 'string', pattern: '^[0-9a-f]{6,64}$' } },
+        },
+        response: { '4xx': errorResponseSchema },
+      },
+    },
+    async (request) => deps.rules.rollback(request.body.version, request.apiKey?.name ?? 'unknown'),
   );
 
   app.put<{ Params: { name: string }; Body: { files: Record<string, string> } }>(

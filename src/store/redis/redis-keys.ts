@@ -20,6 +20,8 @@
  * - `p:call:<callId>`            JSON of a call in progress (CTI events), expiring after 4 hours
  * - `p:phone:<n>`                hash of phone number → customer id, bucket n of PHONE_BUCKETS
  * - `p:candidates`               hash of candidate rulesets for previews: name → JSON of its files
+ * - `p:ruleset:<version>`        JSON of the files of a ruleset version that loaded, for rollbacks (90 days)
+ * - `p:rules`                    pub/sub channel: the ruleset version every server is to serve (a rollback)
  * - `p:fb:{S}:log`               stream of shard S of the feedback log: decisions and feedback
  * - `p:fb:{S}:d:<decisionId>`    hash: a decision's customer, offers and reactions, for attribution
  * - `p:fb:{S}:d:o:<eventId>`     an outcome's event id, seen (idempotency), for the conversion window
@@ -59,6 +61,8 @@ export class RedisKeys {
   readonly call = (callId: string): string => `${this.prefix}:call:${callId}`;
   readonly phoneBucket = (bucket: number): string => `${this.prefix}:phone:${bucket}`;
   readonly candidates = (): string => `${this.prefix}:candidates`;
+  readonly rulesetVersion = (version: string): string => `${this.prefix}:ruleset:${version}`;
+  readonly rulesetChannel = (): string => `${this.prefix}:rules`;
   readonly feedbackLog = (shard: number): string => `${this.prefix}:fb:{${shard}}:log`;
   /** Prefix of the decision records of a shard; the record of decision D is this + D. */
   readonly feedbackDecisionPrefix = (shard: number): string => `${this.prefix}:fb:{${shard}}:d:`;

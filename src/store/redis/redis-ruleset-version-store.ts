@@ -1,0 +1,37 @@
+import type { RulesSource } from '../../ruleset/load.js';
+import type { RulesetVersionStore } from '../../ruleset/ruleset-history.js';
+import type { RedisConnection } from './redis-connection.js';
+import type { RedisKeys } from './redis-keys.js';
+
+/** How long the files of a version are kept after it last loaded: long enough to go back to it. */
+const KEPT_MS = 90 * 86_400_000;
+
+/** Ruleset versions in Redis, a key per version; rollbacks are announced on a channel of their own. */
+export class RedisRulesetVersionStore implements RulesetVersionStore {
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly keys: RedisKeys,
+  ) {}
+
+  async keep(version: string, files: readonly RulesSource[]): Promise<void> {
+    const key = this.keys.rulesetVersion(version);
+    await this.redis.send(key, ['SET', key, JSON.stringify(files), 'PX', String(KEPT_MS)]);
+  }
+
+  async files(version: string): Promise<readonly RulesSource[] | null> {
+    const key = this.keys.rulesetVersion(version);
+    const json = await this.redis.send<string | null>(key, ['GET', key]);
+    return json === null ? null : (JSON.parse(json) as RulesSource[]);
+  }
+
+  async announce(version: string, by: string): Promise<void> {
+    await this.redis.publish(this.keys.rulesetChannel(), `${version} ${by}`);
+  }
+
+  onAnnounce(listener: (version: string, by: string) => void): Promise<void> {
+    return this.redis.subscribe(this.keys.rulesetChannel(), (message) => {
+      const space = message.indexOf(' ');
+      listener(message.slice(0, space), message.slice(space + 1));
+    });
+  }
+}
