@@ -1,6 +1,15 @@
+import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
-import type { Banner } from '../../service/banner-service.js';
-import { bannerJson } from './banners.js';
+import type { ApiKeyConfig } from '../../config.js';
+import type { RulesetSnapshot } from '../../ruleset/snapshot.js';
+import { type Banner, BannerService } from '../../service/banner-service.js';
+import type { DecisionResult } from '../../service/decision-service.js';
+import type { FeedbackService } from '../../service/feedback-service.js';
+import { ApiKeyAuth } from '../auth.js';
+import { installErrorHandling } from '../error-handler.js';
+import { RateLimiter } from '../rate-limiter.js';
+import { validatorCompiler } from '../validation.js';
+import { bannerJson, bannerRoutes } from './banners.js';
 
 const creative = Object.freeze({
   headline: 'Your card — upgraded to "Gold"',
@@ -63,3 +72,60 @@ const base: Banner = {
   default: false,
   creative,
 };
+
+describe('GET /v1/banners/:placement, what the handler answers', () => {
+  const key: ApiKeyConfig = {
+    key: 'pk',
+    name: 'pk',
+    scopes: new Set(['banner']),
+    origins: new Set(['https://shop.example']),
+    rate: 1000,
+    ipRate: 1000,
+  };
+  /** The route over a BannerService whose decisions answer `decide` and whose only default is home-hero's. */
+  async function app(decide: () => Promise<DecisionResult | null>) {
+    const rules = {
+      current: { defaultBanners: new Map([['home-hero', creative]]) } as unknown as RulesetSnapshot,
+    };
+    const banners = new BannerService({ rules, decisions: { decideInTime: decide } });
+    const server = Fastify();
+    server.setValidatorCompiler(validatorCompiler());
+    installErrorHandling(server);
+    bannerRoutes(server, {
+      auth: new ApiKeyAuth([key], new RateLimiter()),
+      banners,
+      feedback: {} as FeedbackService,
+      keys: [key],
+    });
+    await server.ready();
+    return server;
+  }
+  const get = (server: Awaited<ReturnType<typeof app>>, url: string) =>
+    server.inject({ method: 'GET', url, headers: { origin: 'https://shop.example' } });
+
+  it('answers the default, past the deadline too, and 404 or a masked 500 with the CORS headers', async () => {
+    const timedOut = await app(() => Promise.resolve(null));
+    const anonymous = await get(timedOut, '/v1/banners/home-hero?key=pk');
+    expect(anonymous.statusCode).toBe(200);
+    expect(anonymous.headers['cache-control']).toBe('private, max-age=60');
+    expect(anonymous.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(anonymous.headers['access-control-allow-origin']).toBe('https://shop.example');
+    expect(anonymous.json()).toEqual({ ...base, customerId: null, decisionId: null, default: true });
+    const late = await get(timedOut, '/v1/banners/home-hero?key=pk&customerId=cust-1');
+    expect(late.headers['cache-control']).toBe('private, no-store');
+    expect(late.json()).toEqual({ ...base, decisionId: null, default: true });
+
+    const missing = await get(timedOut, '/v1/banners/sidebar?key=pk');
+    expect(missing.statusCode).toBe(404);
+    expect(missing.headers.vary).toBe('Origin');
+    expect(missing.headers['access-control-allow-origin']).toBe('https://shop.example');
+    expect(missing.json().error.message).toMatch(/no default banner for placement 'sidebar'/);
+
+    const failing = await app(() => Promise.reject(new Error('store exploded')));
+    const failed = await get(failing, '/v1/banners/home-hero?key=pk&customerId=cust-1');
+    expect(failed.statusCode).toBe(500);
+    expect(failed.headers['access-control-allow-origin']).toBe('https://shop.example');
+    expect(failed.body).not.toMatch(/exploded/);
+    await Promise.all([timedOut.close(), failing.close()]);
+  });
+});

@@ -135,16 +135,23 @@ export function bannerRoutes(
           response: { 200: bannerSchema, '4xx': errorResponseSchema },
         },
       },
-      // Not async: one promise (the banner's) per request instead of three; a rejection goes to
-      // reply.send as an async handler's would (the error handler answers it).
+      // Not async: the banner's promise is the only one a request waits for (an async handler
+      // returning the reply cost two more and a thenable's resolution). Errors, whether the banner
+      // failed or sending it threw, go to reply.send as an async handler's would: the error handler
+      // answers them.
       (request, reply) => {
         const customerId = request.query.customerId ?? null;
         deps.banners.banner(request.params.placement, customerId).then(
-          (banner) =>
-            reply
-              .header('cache-control', customerId === null ? CACHE_DEFAULT : CACHE_PERSONAL)
-              .type(JSON_TYPE)
-              .send(bannerJson(banner)),
+          (banner) => {
+            try {
+              reply
+                .header('cache-control', customerId === null ? CACHE_DEFAULT : CACHE_PERSONAL)
+                .type(JSON_TYPE)
+                .send(bannerJson(banner));
+            } catch (err) {
+              reply.send(err);
+            }
+          },
           (err: unknown) => reply.send(err),
         );
       },
