@@ -79,6 +79,21 @@ describe('TieredProfileStore', () => {
     expect(await retried).toMatchObject({ profile: { id: 'a' }, degraded: false });
   });
 
+  it('reads a miss with the read it is given, once for concurrent misses, then answers from memory', async () => {
+    const backing = new HeldStore([profile('a')]);
+    const tier = new TieredProfileStore(backing, { maxBytes: 1 << 20 });
+    let given = 0;
+    const read = () => {
+      given++;
+      return backing.get('a');
+    };
+    const lookups = [tier.get('a', read), tier.get('a', read), tier.get('a')];
+    backing.release();
+    for (const l of await Promise.all(lookups)) expect(l.profile?.id).toBe('a');
+    expect(await tier.get('a', read)).toMatchObject({ profile: { id: 'a' } });
+    expect([given, backing.reads]).toEqual([1, 1]);
+  });
+
   it('stays within its memory budget', async () => {
     const backing = new MemoryProfileStore(
       Array.from({ length: 1000 }, (_, i) => profile(`c${i}`, ['x', 'y'])),

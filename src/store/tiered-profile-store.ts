@@ -36,7 +36,11 @@ export class TieredProfileStore implements ProfileStore {
     this.cache = new LRUCache<string, Promise<ProfileLookup>>({ maxSize: options.maxBytes });
   }
 
-  get(customerId: string): Promise<ProfileLookup> {
+  /**
+   * From the tier, else read from the backing store; or, if given, by `read` (a read of the backing
+   * store that brings something else along: see RedisCustomerReader), with the same single flight.
+   */
+  get(customerId: string, read?: () => Promise<ProfileLookup>): Promise<ProfileLookup> {
     const cached = this.cache.get(customerId);
     if (cached !== undefined) {
       this.hits++;
@@ -47,7 +51,7 @@ export class TieredProfileStore implements ProfileStore {
     const existing = this.flights.get(customerId);
     if (existing !== undefined) return existing.promise;
     this.misses++;
-    const promise = this.backing.get(customerId).then(
+    const promise = (read === undefined ? this.backing.get(customerId) : read()).then(
       (lookup) => {
         // Only the flight still registered may fill the tier: invalidate() or clear() since it
         // started means its answer may be older than the data now.

@@ -14,6 +14,7 @@ import {
 } from '../contact-history-store.js';
 import type { RedisArg, RedisConnection, SendOptions } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
+import type { HistoryProbe } from './redis-profile-store.js';
 import { callOf, RedisBatch, RedisScript } from './redis-script.js';
 
 // KEYS: contacts list, revision. Returns { revision, events }.
@@ -189,7 +190,31 @@ export class RedisContactHistoryStore implements ContactHistoryStore {
   }
 
   lastSeen(customerId: string): Promise<ContactHistory> {
-    return Promise.resolve(this.seen.get(customerId) ?? NEVER_SEEN);
+    return Promise.resolve(this.seenOrNever(customerId));
+  }
+
+  /** What lastSeen() answers, without a promise. */
+  seenOrNever(customerId: string): ContactHistory {
+    return this.seen.get(customerId) ?? NEVER_SEEN;
+  }
+
+  /** What a profile read checks of the history in the same call (RedisProfileStore.getWithHistory). */
+  probeOf(customerId: string, seen: ContactHistory): HistoryProbe {
+    return { keys: this.keyPair(customerId), revision: seen.revision };
+  }
+
+  /**
+   * What such a check found: the history seen, when Redis is still at its revision; else the
+   * events read with the new revision, remembered as this node's last view.
+   */
+  adopt(
+    customerId: string,
+    seen: ContactHistory,
+    revision: string,
+    events: readonly string[] | null,
+  ): ContactHistory {
+    if (events === null || revision === seen.revision) return seen;
+    return this.remember(customerId, revision, events.map(decodeEvent));
   }
 
   async appendIfUnchanged(
@@ -208,7 +233,9 @@ export class RedisContactHistoryStore implements ContactHistoryStore {
       if (reply.length === 2) {
         return { appended: false, newer: this.remember(customerId, reply[0], reply[1].map(decodeEvent)) };
       }
-      this.remember(customerId, reply[0], [...seen.events, ...events].slice(-this.options.maxEvents));
+      const all = seen.events.concat(events);
+      const max = this.options.maxEvents;
+      this.remember(customerId, reply[0], all.length > max ? all.slice(-max) : all);
       return APPENDED;
     } catch (err) {
       if (!(err instanceof RedisUnavailableError)) throw err;
