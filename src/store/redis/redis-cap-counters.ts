@@ -19,8 +19,28 @@ if ARGV[3] == '1' then return redis.call('HGETALL', KEYS[1]) end
 return {}
 `);
 
-/** Counts per field (`o:<offer>`, `c:<campaign>`). */
+/** Counts per field (`o:<offer>`, `c:<campaign>`), as the hashes hold them. */
 type Counts = Map<string, number>;
+
+/**
+ * An offer's or a campaign's counts: every server's as of the last sync, and this server's since.
+ * One object per id, so that a read (the engine screens each candidate) is one lookup.
+ */
+interface Tally {
+  /** Its field in the hashes: `o:<offer>` or `c:<campaign>`. */
+  readonly field: string;
+  total: number;
+  /** For the UTC day `RedisCapCounters.day`. */
+  today: number;
+  spend: number;
+  addTotal: number;
+  /** For the UTC day `RedisCapCounters.addDay`. */
+  addToday: number;
+  addSpend: number;
+}
+
+/** Ids are the rulesets' offers and campaigns; a bound guards against surprises. */
+const MAX_TALLIES = 100_000;
 
 /**
  * Offer and campaign caps and campaign budgets shared by every server. A decision must not wait
@@ -30,16 +50,12 @@ type Counts = Map<string, number>;
  * sync period, never by more. (Contact caps per customer are exact: see the contact history.)
  */
 export class RedisCapCounters implements CapCounters {
-  private total: Counts = new Map();
-  private today: Counts = new Map();
-  private spend: Counts = new Map();
+  private readonly offers = new Map<string, Tally>();
+  private readonly campaigns = new Map<string, Tally>();
+  /** The UTC day the synced `today` counts are of. */
   private day = -1;
-  private pending = {
-    total: new Map() as Counts,
-    today: new Map() as Counts,
-    spend: new Map() as Counts,
-    day: -1,
-  };
+  /** The UTC day this server's unsynced `addToday` counts are of. */
+  private addDay = -1;
   private readonly timer: NodeJS.Timeout;
   private syncing = false;
 
@@ -55,47 +71,62 @@ export class RedisCapCounters implements CapCounters {
 
   record(offerId: string, campaignId: string, now: number, cost: number): void {
     const day = dayOf(now);
-    if (this.pending.day !== day) {
+    if (this.addDay !== day) {
       // A new UTC day: yesterday's unsynced daily counts no longer matter (they stay in the totals).
-      this.pending.today.clear();
-      this.pending.day = day;
+      for (const t of this.offers.values()) t.addToday = 0;
+      for (const t of this.campaigns.values()) t.addToday = 0;
+      this.addDay = day;
     }
-    const offer = fieldOf(OFFER_FIELDS, 'o:', offerId);
-    const campaign = fieldOf(CAMPAIGN_FIELDS, 'c:', campaignId);
-    add(this.pending.total, offer, 1);
-    add(this.pending.today, offer, 1);
-    add(this.pending.total, campaign, 1);
-    add(this.pending.today, campaign, 1);
-    if (cost !== 0) add(this.pending.spend, campaign, cost);
+    const offer = tallyOf(this.offers, 'o:', offerId);
+    offer.addTotal++;
+    offer.addToday++;
+    const campaign = tallyOf(this.campaigns, 'c:', campaignId);
+    campaign.addTotal++;
+    campaign.addToday++;
+    campaign.addSpend += cost;
   }
 
   offerTotal(offerId: string): number {
-    return this.read(this.total, this.pending.total, fieldOf(OFFER_FIELDS, 'o:', offerId));
+    const t = this.offers.get(offerId);
+    return t === undefined ? 0 : t.total + t.addTotal;
   }
   offerToday(offerId: string, now: number): number {
-    return this.readToday(fieldOf(OFFER_FIELDS, 'o:', offerId), now);
+    return this.todayOf(this.offers.get(offerId), now);
   }
   campaignTotal(campaignId: string): number {
-    return this.read(this.total, this.pending.total, fieldOf(CAMPAIGN_FIELDS, 'c:', campaignId));
+    const t = this.campaigns.get(campaignId);
+    return t === undefined ? 0 : t.total + t.addTotal;
   }
   campaignToday(campaignId: string, now: number): number {
-    return this.readToday(fieldOf(CAMPAIGN_FIELDS, 'c:', campaignId), now);
+    return this.todayOf(this.campaigns.get(campaignId), now);
   }
   campaignSpend(campaignId: string): number {
-    return this.read(this.spend, this.pending.spend, fieldOf(CAMPAIGN_FIELDS, 'c:', campaignId));
+    const t = this.campaigns.get(campaignId);
+    return t === undefined ? 0 : t.spend + t.addSpend;
   }
 
   /** Adds this server's counts to Redis and reads everybody's totals. Public for tests. */
   async sync(): Promise<void> {
     if (this.syncing) return;
     this.syncing = true;
-    const flushing = this.pending;
-    this.pending = { total: new Map(), today: new Map(), spend: new Map(), day: flushing.day };
+    // What this server counted since the last sync leaves the tallies now; it goes back on failure.
+    const flushing = { total: new Map() as Counts, today: new Map() as Counts, spend: new Map() as Counts };
+    const flushingDay = this.addDay;
+    for (const map of [this.offers, this.campaigns]) {
+      for (const t of map.values()) {
+        if (t.addTotal !== 0) flushing.total.set(t.field, t.addTotal);
+        if (t.addToday !== 0) flushing.today.set(t.field, t.addToday);
+        if (t.addSpend !== 0) flushing.spend.set(t.field, t.addSpend);
+        t.addTotal = 0;
+        t.addToday = 0;
+        t.addSpend = 0;
+      }
+    }
     try {
       const k = this.keys;
       const day = dayOf(this.clock());
       const dayKey = k.capsDay(day);
-      const pendingDay = flushing.day >= 0 && flushing.today.size > 0 ? flushing.day : -1;
+      const pendingDay = flushingDay >= 0 && flushing.today.size > 0 ? flushingDay : -1;
       const [total, today, spend] = await Promise.all([
         this.addAndRead(k.capsTotal(), 'i', '0', true, flushing.total),
         // Counts of a day that is over (a sync across midnight) go to that day; today's are read.
@@ -106,19 +137,27 @@ export class RedisCapCounters implements CapCounters {
           : this.addAndRead(dayKey, 'i', DAY_TTL_S, true, pendingDay >= 0 ? flushing.today : NO_COUNTS),
         this.addAndRead(k.capsSpend(), 'f', '0', true, flushing.spend),
       ]);
-      this.total = total;
-      this.today = today;
-      this.spend = spend;
+      for (const map of [this.offers, this.campaigns]) {
+        for (const t of map.values()) {
+          t.total = 0;
+          t.today = 0;
+          t.spend = 0;
+        }
+      }
+      this.apply(total, 'total');
+      this.apply(today, 'today');
+      this.apply(spend, 'spend');
       this.day = day;
     } catch (err) {
       // Not counted in Redis yet: keep the counts for the next sync. (An HINCRBY that reached
-      // Redis but whose answer was lost is counted twice: caps err on the safe side.)
-      for (const [name, counts] of [
-        ['total', flushing.total],
-        ['today', flushing.today],
-        ['spend', flushing.spend],
-      ] as const) {
-        for (const [field, n] of counts) add(this.pending[name], field, n);
+      // Redis but whose answer was lost is counted twice: caps err on the safe side.) Daily counts
+      // of a day that ended meanwhile no longer matter.
+      for (const map of [this.offers, this.campaigns]) {
+        for (const t of map.values()) {
+          t.addTotal += flushing.total.get(t.field) ?? 0;
+          if (this.addDay === flushingDay) t.addToday += flushing.today.get(t.field) ?? 0;
+          t.addSpend += flushing.spend.get(t.field) ?? 0;
+        }
       }
       this.log.debug({ err: (err as Error).message }, 'cap counters not synced');
     } finally {
@@ -132,15 +171,20 @@ export class RedisCapCounters implements CapCounters {
     await this.sync();
   }
 
-  private read(synced: Counts, pending: Counts, field: string): number {
-    return (synced.get(field) ?? 0) + (pending.get(field) ?? 0);
+  private todayOf(t: Tally | undefined, now: number): number {
+    if (t === undefined) return 0;
+    const day = dayOf(now);
+    return (this.day === day ? t.today : 0) + (this.addDay === day ? t.addToday : 0);
   }
 
-  private readToday(field: string, now: number): number {
-    const day = dayOf(now);
-    const synced = this.day === day ? (this.today.get(field) ?? 0) : 0;
-    const pending = this.pending.day === day ? (this.pending.today.get(field) ?? 0) : 0;
-    return synced + pending;
+  /** Every server's counts, as a hash answered them, into the tallies (ids counted elsewhere too). */
+  private apply(counts: Counts, into: 'total' | 'today' | 'spend'): void {
+    for (const [field, n] of counts) {
+      const offer = field.startsWith('o:');
+      if (!offer && !field.startsWith('c:')) continue;
+      const t = tallyOf(offer ? this.offers : this.campaigns, offer ? 'o:' : 'c:', field.slice(2));
+      t[into] = n;
+    }
   }
 
   /** Adds `counts` to the hash `key` in one script call; then, if `read`, all of its counts. */
@@ -164,21 +208,23 @@ const dayOf = (now: number): number => Math.floor(now / DAY_MS);
 /** Daily counts live two days: yesterday's still matter to a sync across midnight. */
 const DAY_TTL_S = String(2 * 86_400);
 const NO_COUNTS: Counts = new Map();
+/** Counts nobody keeps: for ids past MAX_TALLIES (never in practice). */
+const STRAY: Tally = {
+  field: '',
+  total: 0,
+  today: 0,
+  spend: 0,
+  addTotal: 0,
+  addToday: 0,
+  addSpend: 0,
+};
 
-// Field names per id, made once: caps are read and counted on every decision.
-const OFFER_FIELDS = new Map<string, string>();
-const CAMPAIGN_FIELDS = new Map<string, string>();
-
-function fieldOf(fields: Map<string, string>, prefix: string, id: string): string {
-  let field = fields.get(id);
-  if (field === undefined) {
-    field = prefix + id;
-    // Ids come from the rulesets in force, so this stays small; a bound guards against surprises.
-    if (fields.size < 100_000) fields.set(id, field);
+function tallyOf(tallies: Map<string, Tally>, prefix: string, id: string): Tally {
+  let t = tallies.get(id);
+  if (t === undefined) {
+    if (tallies.size >= MAX_TALLIES) return STRAY;
+    t = { field: prefix + id, total: 0, today: 0, spend: 0, addTotal: 0, addToday: 0, addSpend: 0 };
+    tallies.set(id, t);
   }
-  return field;
-}
-
-function add(counts: Counts, field: string, n: number): void {
-  counts.set(field, (counts.get(field) ?? 0) + n);
+  return t;
 }
