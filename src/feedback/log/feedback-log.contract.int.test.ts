@@ -295,6 +295,46 @@ describe('feedback log on Redis', () => {
     await feedbackLog.close();
   });
 
+  it('writes each event into the log as it was submitted, ids JSON must escape too', async () => {
+    const keys = new RedisKeys(`c${++seq}`);
+    const feedbackLog = RedisFeedbackLog.open(
+      connection,
+      keys,
+      await FeedbackSpool.open(spoolDir, log),
+      log,
+      {
+        shards: 1,
+        windows: WINDOWS,
+        clock: Date.now,
+      },
+    );
+    const id = `d-${++seq}`;
+    const at = Date.now() - 60_000;
+    feedbackLog.recordDecision(decision(id, at));
+    // The script writes a plain event's JSON itself; one with quotes, backslashes or non-ASCII ids goes as JSON.
+    const events = [
+      event(id, 'click', at + 10),
+      event(id, 'convert', at + 20, { value: 120.5 }),
+      event(id, 'impression', at + 30, { eventId: `e"\\\\é\u2028-${++seq}` }),
+      event(id, 'accept', at + 40, { offerId: 'silver', eventId: 'ø-1' }),
+    ];
+    const verdicts = await feedbackLog.submit(events, Date.now());
+    expect(verdicts.map((v) => v.status)).toEqual(['accepted', 'accepted', 'accepted', 'accepted']);
+    const again = await feedbackLog.submit([events[2]!], Date.now());
+    expect(again).toEqual([
+      { status: 'duplicate', reason: `event ${events[2]!.eventId} was recorded before` },
+    ]);
+    const entries = (await connection.send<RedisReply>(keys.feedbackLog(0), [
+      'XRANGE',
+      keys.feedbackLog(0),
+      '-',
+      '+',
+    ])) as unknown as [string, string[]][];
+    const logged = entries.filter(([, f]) => f[1] === 'f').map(([, f]) => JSON.parse(f[3]!) as unknown);
+    expect(logged).toEqual(events);
+    await feedbackLog.close();
+  });
+
   it('replays a spool left behind: valid events into the log once, invalid ones into the rejected stream', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'offerloop-replay-'));
     const keys = new RedisKeys(`c${++seq}`);

@@ -25,14 +25,18 @@ import type { FeedbackSpool } from './feedback-spool.js';
 // ARGV: [1] reaction window ms, [2] conversion window ms, [3] clock skew ms, [4] '1': keep
 // rejected events (a replay, whose clients were already answered; a duplicate is no rejection
 // there, but the replay being idempotent), [5] prefix of decision records (same tag as KEYS),
-// [6] the server's time now (ms), then items:
+// [6] the server's time now (ms), then items, each field sent once:
+//   r, receivedAt: when the server received the events that follow (until the next r)
 //   d, decisionId, meta `at|channel|customerId`, n, entry JSON, n × (offerId, offer tag)
-//   f, eventId, decisionId, offerId, customerId, type, at, receivedAt, event JSON
-//   o, eventId, receivedAt, outcome JSON (an outcome: checked by the service, deduplicated here by
-//     its event id, whose record `<prefix>o:<eventId>` lives as long as a conversion window)
-// Returns per item { status, reason } flattened; for an accepted event the reason slot carries
-// nothing. A decision is recorded once: a replayed one whose record exists is skipped (one that
-// showed nothing has no record; see docs/decisions/0003-feedback-log.md).
+//   <type>, eventId, decisionId, offerId, customerId, at, value: a reaction (type impression,
+//     click, …) whose ids need no escaping in JSON (reactionArgs): its entry JSON is made here
+//   j, type, eventId, decisionId, offerId, customerId, at, event JSON: any other reaction
+//   o, eventId, outcome JSON (an outcome: checked by the service, deduplicated here by its event
+//     id, whose record `<prefix>o:<eventId>` lives as long as a conversion window)
+// Returns { codes, reasons… }: one status code per item but r (STATUS_OF_CODE), then the reason of
+// every item not accepted, in order ('' for a decision already recorded). A decision is recorded
+// once: a replayed one whose record exists is skipped (one that showed nothing has no record; see
+// docs/decisions/0003-feedback-log.md).
 // Every time here is the server's clock: a record's expiry is given to Redis as a duration from
 // ARGV[6], never as an absolute time, so Redis' own clock may differ (docs/decisions/0006-clocks.md).
 const INTAKE = new RedisScript(`
@@ -40,6 +44,7 @@ local log, rejected = KEYS[1], KEYS[2]
 local reactionMs, conversionMs, skew = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local keepRejected, prefix, now = ARGV[4] == '1', ARGV[5], tonumber(ARGV[6])
 local terminal = { accept = 'accepted', reject = 'rejected', dismiss = 'dismissed' }
+local code = { duplicate = 'd', unknown_decision = 'u', unknown_offer = 'o', too_late = 't', conflict = 'c' }
 
 -- One HMGET reads all a verdict needs: the event id, the decision, the offer and the reaction slot.
 local function judge(key, eventId, offerId, customerId, kind, at, received, reaction)
@@ -73,24 +78,31 @@ local function judge(key, eventId, offerId, customerId, kind, at, received, reac
   return 'accepted', string.sub(meta, a + 1, b - 1) .. '|' .. offer
 end
 
-local out = {}
+local codes = {}
+local out = { '' }
+local received = 0
 local i = 7
-while i <= #ARGV do
-  if ARGV[i] == 'o' then
+local last = #ARGV
+while i <= last do
+  local tag = ARGV[i]
+  if tag == 'r' then
+    received = tonumber(ARGV[i + 1])
+    i = i + 2
+  elseif tag == 'o' then
     local key = prefix .. 'o:' .. ARGV[i + 1]
     if redis.call('SET', key, '1', 'NX', 'PX', conversionMs + skew) then
-      redis.call('XADD', log, '*', 't', 'o', 'e', ARGV[i + 3])
-      out[#out + 1] = 'accepted'
-      out[#out + 1] = ''
+      redis.call('XADD', log, '*', 't', 'o', 'e', ARGV[i + 2])
+      codes[#codes + 1] = 'a'
     else
-      out[#out + 1] = 'duplicate'
+      codes[#codes + 1] = 'd'
       out[#out + 1] = 'event ' .. ARGV[i + 1] .. ' was recorded before'
     end
-    i = i + 4
-  elseif ARGV[i] == 'd' then
+    i = i + 3
+  elseif tag == 'd' then
     local key, n = prefix .. ARGV[i + 1], tonumber(ARGV[i + 3])
     if n > 0 and redis.call('EXISTS', key) == 1 then
-      out[#out + 1] = 'duplicate'
+      codes[#codes + 1] = 'd'
+      out[#out + 1] = ''
     else
       redis.call('XADD', log, '*', 't', 'd', 'e', ARGV[i + 4])
       if n > 0 then
@@ -108,36 +120,65 @@ while i <= #ARGV do
           redis.call('PEXPIRE', key, ttl)
         end
       end
-      out[#out + 1] = 'accepted'
+      codes[#codes + 1] = 'a'
     end
-    out[#out + 1] = ''
     i = i + 5 + 2 * n
   else
-    local eventId, offerId, kind = ARGV[i + 1], ARGV[i + 3], ARGV[i + 5]
-    local key = prefix .. ARGV[i + 2]
+    local kind, eventId, decisionId, offerId, customerId, at, json
+    if tag == 'j' then
+      kind, eventId, decisionId, offerId = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+      customerId, at, json = ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
+      i = i + 8
+    else
+      kind, eventId, decisionId, offerId, customerId, at = tag, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+      -- The entry as JSON.stringify writes a FeedbackEvent: its ids need no escaping (reactionArgs).
+      json = '{"eventId":"' .. eventId .. '","decisionId":"' .. decisionId .. '","offerId":"' .. offerId
+        .. '","customerId":"' .. customerId .. '","type":"' .. kind .. '","value":' .. ARGV[i + 6] .. ',"at":' .. at .. '}'
+      i = i + 7
+    end
+    local key = prefix .. decisionId
     -- A terminal reaction has one slot per offer (r:); others one per offer and type (n:).
     local reaction, mark = 'n:' .. offerId .. ':' .. kind, '1'
     if terminal[kind] then reaction, mark = 'r:' .. offerId, kind end
-    local status, reason = judge(key, eventId, offerId, ARGV[i + 4], kind, tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7]), reaction)
+    local status, reason = judge(key, eventId, offerId, customerId, kind, tonumber(at), received, reaction)
     if status == 'accepted' then
       redis.call('HSET', key, 'e:' .. eventId, '1', reaction, mark)
-      redis.call('XADD', log, '*', 't', 'f', 'e', ARGV[i + 8], 'x', reason)
-      reason = ''
-    elseif keepRejected and status ~= 'duplicate' then
-      redis.call('XADD', rejected, '*', 'e', ARGV[i + 8], 's', status, 'r', reason)
+      redis.call('XADD', log, '*', 't', 'f', 'e', json, 'x', reason)
+      codes[#codes + 1] = 'a'
+    else
+      if keepRejected and status ~= 'duplicate' then
+        redis.call('XADD', rejected, '*', 'e', json, 's', status, 'r', reason)
+      end
+      codes[#codes + 1] = code[status]
+      out[#out + 1] = reason
     end
-    out[#out + 1] = status
-    out[#out + 1] = reason
-    i = i + 9
   end
 end
+out[1] = table.concat(codes)
 return out
 `);
 
-/** One decision or event on its way to the log: its script arguments (its spool line is made of them). */
+/** The intake's status codes (the `code` table of INTAKE), by code. */
+const STATUS_OF_CODE: Readonly<Record<string, FeedbackStatus>> = {
+  a: 'accepted',
+  d: 'duplicate',
+  u: 'unknown_decision',
+  o: 'unknown_offer',
+  t: 'too_late',
+  c: 'conflict',
+};
+
+/**
+ * One decision or event on its way to the log: its script arguments, and what its spool line is
+ * made of (spoolLineOf), should Redis fail.
+ */
 interface Item {
   readonly shard: number;
   readonly args: readonly string[];
+  /** The event; null for a decision (its spool line is its entry JSON, in args). */
+  readonly event: SubmittedEvent | null;
+  /** When the server received the event (an `r` item before it tells the script); 0 for a decision. */
+  readonly receivedAt: number;
   /** The submit() call waiting for this event's verdict; null for a decision. */
   readonly batch: Batch | null;
   readonly index: number;
@@ -249,13 +290,7 @@ export class RedisFeedbackLog implements FeedbackLog {
       this.decisionsLost++;
       return;
     }
-    const json = JSON.stringify(entry);
-    this.enqueue({
-      shard: this.shardOf(entry.decisionId),
-      args: decisionArgs(entry, json),
-      batch: null,
-      index: 0,
-    });
+    this.enqueue(this.decisionItem(entry, JSON.stringify(entry)));
   }
 
   submit(events: readonly SubmittedEvent[], receivedAt: number): Promise<FeedbackVerdict[]> {
@@ -269,9 +304,7 @@ export class RedisFeedbackLog implements FeedbackLog {
         resolve,
         reject,
       };
-      for (let i = 0; i < events.length; i++) {
-        this.enqueue({ ...this.itemOf(events[i]!, JSON.stringify(events[i]), receivedAt), batch, index: i });
-      }
+      for (let i = 0; i < events.length; i++) this.enqueue(this.itemOf(events[i]!, receivedAt, batch, i));
     });
   }
 
@@ -294,10 +327,24 @@ export class RedisFeedbackLog implements FeedbackLog {
   }
 
   /** A reaction goes to its decision's shard; an outcome, which has none, to its customer's. */
-  private itemOf(event: SubmittedEvent, json: string, receivedAt: number): Omit<Item, 'batch' | 'index'> {
-    if (isOutcome(event))
-      return { shard: this.shardOf(event.customerId), args: ['o', event.eventId, String(receivedAt), json] };
-    return { shard: this.shardOf(event.decisionId), args: feedbackArgs(event, json, receivedAt) };
+  private itemOf(event: SubmittedEvent, receivedAt: number, batch: Batch | null, index: number): Item {
+    if (isOutcome(event)) {
+      const args = ['o', event.eventId, JSON.stringify(event)];
+      return { shard: this.shardOf(event.customerId), args, event, receivedAt, batch, index };
+    }
+    return {
+      shard: this.shardOf(event.decisionId),
+      args: reactionArgs(event),
+      event,
+      receivedAt,
+      batch,
+      index,
+    };
+  }
+
+  private decisionItem(entry: DecisionLogEntry, json: string): Item {
+    const shard = this.shardOf(entry.decisionId);
+    return { shard, args: decisionArgs(entry, json), event: null, receivedAt: 0, batch: null, index: 0 };
   }
 
   private shardOf(id: string): number {
@@ -364,23 +411,39 @@ export class RedisFeedbackLog implements FeedbackLog {
       this.redisCalls--;
       this.scheduleFlush();
     }
+    const codes = reply[0]!;
+    let reason = 1;
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
-      if (item.batch === null) continue;
-      const status = reply[2 * i] as FeedbackStatus;
-      settle(item, status === 'accepted' ? ACCEPTED : { status, reason: reply[2 * i + 1] || null });
+      const code = codes[i]!;
+      if (code === 'a') {
+        if (item.batch !== null) settle(item, ACCEPTED);
+        continue;
+      }
+      const why = reply[reason++]!;
+      if (item.batch !== null) settle(item, { status: STATUS_OF_CODE[code]!, reason: why || null });
     }
     this.options.onAppended?.();
   }
 
+  /** One INTAKE call for `items`: `{ codes, reasons… }` (see INTAKE). */
   private run(shard: number, items: readonly Item[], replay: boolean, timeoutMs: number): Promise<string[]> {
     const args: string[] = [
-      ...this.head,
+      this.head[0]!,
+      this.head[1]!,
+      this.head[2]!,
       replay ? '1' : '0',
       this.prefixes[shard]!,
       String(this.options.clock()),
     ];
-    for (const item of items) for (const a of item.args) args.push(a);
+    let receivedAt = -1;
+    for (const item of items) {
+      if (item.event !== null && item.receivedAt !== receivedAt) {
+        receivedAt = item.receivedAt;
+        args.push('r', String(receivedAt));
+      }
+      for (const a of item.args) args.push(a);
+    }
     return INTAKE.run<string[]>(this.redis, this.streams[shard]!, args, { timeoutMs });
   }
 
@@ -483,9 +546,8 @@ export class RedisFeedbackLog implements FeedbackLog {
           else list.push(item);
         }
         for (const [shard, items] of byShard) {
-          const reply = await this.run(shard, items, true, REPLAY_DEADLINE_MS);
-          for (let i = 0; i < reply.length; i += 2)
-            if (reply[i] !== 'accepted' && reply[i] !== 'duplicate') rejected++;
+          const [codes] = await this.run(shard, items, true, REPLAY_DEADLINE_MS);
+          for (const code of codes!) if (code !== 'a' && code !== 'd') rejected++;
         }
         lines += chunk.length;
       }
@@ -500,19 +562,12 @@ export class RedisFeedbackLog implements FeedbackLog {
     try {
       if (line.startsWith('d ')) {
         const json = line.slice(2);
-        const entry = JSON.parse(json) as DecisionLogEntry;
-        return {
-          shard: this.shardOf(entry.decisionId),
-          args: decisionArgs(entry, json),
-          batch: null,
-          index: 0,
-        };
+        return this.decisionItem(JSON.parse(json) as DecisionLogEntry, json);
       }
       if (line.startsWith('f ') || line.startsWith('o ')) {
         const space = line.indexOf(' ', 2);
-        const json = line.slice(space + 1);
-        const event = JSON.parse(json) as SubmittedEvent;
-        return { ...this.itemOf(event, json, Number(line.slice(2, space))), batch: null, index: 0 };
+        const event = JSON.parse(line.slice(space + 1)) as SubmittedEvent;
+        return this.itemOf(event, Number(line.slice(2, space)), null, 0);
       }
     } catch {
       // fall through
@@ -531,28 +586,31 @@ function decisionArgs(entry: DecisionLogEntry, json: string): string[] {
 }
 
 /**
- * An item's spool line, made only when Redis fails (itemOfLine reads it back): `d <entry JSON>`,
- * `f <receivedAt> <event JSON>` or `o <receivedAt> <outcome JSON>`, taken from the positions
- * decisionArgs, feedbackArgs and itemOf give them.
+ * An item's spool line, made only when Redis fails (itemOfLine reads it back): `d <entry JSON>`
+ * (decisionArgs puts it in args[4]), `f <receivedAt> <event JSON>` or `o <receivedAt> <outcome JSON>`.
  */
 function spoolLineOf(item: Item): string {
-  const a = item.args;
-  if (a[0] === 'd') return `d ${a[4]}`;
-  return a[0] === 'o' ? `o ${a[2]} ${a[3]}` : `f ${a[7]} ${a[8]}`;
+  const e = item.event;
+  if (e === null) return `d ${item.args[4]}`;
+  return `${isOutcome(e) ? 'o' : 'f'} ${item.receivedAt} ${JSON.stringify(e)}`;
 }
 
-function feedbackArgs(e: FeedbackEvent, json: string, receivedAt: number): string[] {
-  return [
-    'f',
-    e.eventId,
-    e.decisionId,
-    e.offerId,
-    e.customerId,
-    e.type,
-    String(e.at),
-    String(receivedAt),
-    json,
-  ];
+/** Printable ASCII but `"` and `\`: a string JSON writes as it is, between quotes. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/**
+ * A reaction's arguments, each field once: the script writes the entry JSON itself when the ids
+ * need no escaping (almost always), as JSON.stringify would; else the JSON goes along (`j`).
+ */
+/** A number as JSON.stringify writes it (null for none, or one JSON cannot hold). */
+const jsonNumber = (v: number | null): string =>
+  typeof v === 'number' && Number.isFinite(v) ? String(v) : 'null';
+
+function reactionArgs(e: FeedbackEvent): string[] {
+  const at = String(e.at);
+  if (PLAIN.test(e.eventId) && PLAIN.test(e.decisionId) && PLAIN.test(e.offerId) && PLAIN.test(e.customerId))
+    return [e.type, e.eventId, e.decisionId, e.offerId, e.customerId, at, jsonNumber(e.value)];
+  return ['j', e.type, e.eventId, e.decisionId, e.offerId, e.customerId, at, JSON.stringify(e)];
 }
 
 function settle(item: Item, verdict: FeedbackVerdict): void {

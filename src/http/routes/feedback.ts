@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { CHANNELS } from '../../domain/channel.js';
 import { FEEDBACK_STATUSES, FEEDBACK_TYPES, OUTCOME_TYPES } from '../../feedback/feedback-event.js';
-import type { FeedbackInput, FeedbackService } from '../../service/feedback-service.js';
+import type { FeedbackInput, FeedbackReceipt, FeedbackService } from '../../service/feedback-service.js';
 import type { ApiKeyAuth } from '../auth.js';
 import { errorResponseSchema } from '../error-handler.js';
 
@@ -120,9 +120,30 @@ export function feedbackRoutes(
         response: { 202: receiptSchema, '4xx': errorResponseSchema },
       },
     },
-    async (request, reply) => {
-      const receipt = await deps.feedback.record(request.body.events);
-      return reply.code(202).send(receipt);
-    },
+    (request, reply) =>
+      deps.feedback
+        .record(request.body.events)
+        .then((receipt) => reply.code(202).type(JSON_TYPE).send(receiptJson(receipt))),
   );
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** Printable ASCII but `"` and `\\`: a string JSON writes as it is, between quotes. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+const jsonString = (s: string): string => (PLAIN.test(s) ? `"${s}"` : JSON.stringify(s));
+
+/**
+ * The receipt as receiptSchema writes it (the serializer Fastify would compile from it), a result
+ * at a time: a batch's hundred results are most of a feedback request's answer.
+ */
+export function receiptJson(r: FeedbackReceipt): string {
+  let json = `{"accepted":${r.accepted},"queued":${r.queued},"duplicates":${r.duplicates},"rejected":${r.rejected},"results":[`;
+  for (let i = 0; i < r.results.length; i++) {
+    const { eventId, status, reason } = r.results[i]!;
+    if (i > 0) json += ',';
+    json += `{"eventId":${jsonString(eventId)},"status":"${status}"`;
+    json += reason === undefined ? '}' : `,"reason":${jsonString(reason)}}`;
+  }
+  return `${json}]}`;
 }
