@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { channelIndex } from '../src/domain/channel.js';
 import type { CampaignReport, CampaignsReport } from '../src/evaluation/campaign-report.js';
+import type { SegmentEconomicsReport } from '../src/evaluation/segment-economics.js';
 import { loadRuleset } from '../src/ruleset/load.js';
 import type { RulesetSnapshot } from '../src/ruleset/snapshot.js';
 import { generatePopulation } from '../src/sim/population.js';
@@ -256,6 +257,21 @@ describe('campaign reports on the embedded server', () => {
     // A range before any activity: zeros and nulls, never NaN.
     const empty = (await getReport(app, '/v1/reports/campaigns?from=2026-01-01&to=2026-01-31')).json();
     expect(empty.campaigns[0].totals).toMatchObject({ impressions: 0, roi: null, acceptRateCi95: null });
+  });
+
+  it('reports channel economics per segment over the same counters: every impression, priced', async () => {
+    const res = await getReport(app, '/v1/reports/channel-economics');
+    expect(res.statusCode).toBe(200);
+    const report = res.json() as SegmentEconomicsReport;
+    expect(report.rows.reduce((sum, r) => sum + r.impressions, 0)).toBe(expected.allImpressions);
+    const snapshot = server.services.rules.current;
+    for (const row of report.rows) {
+      expect(row.contactCost).toBeCloseTo(row.impressions * row.costPerContact, 9);
+      const segment = row.segmentId === null ? undefined : snapshot.segmentById.get(row.segmentId);
+      const ch = channelIndex(row.channel);
+      expect(row.costPerContact).toBe(segment?.economics?.cost[ch] ?? snapshot.policies[ch]!.cost);
+    }
+    expect(report.segments.map((s) => s.id)).toEqual(snapshot.segments.map((s) => s.id));
   });
 
   it('answers CSV for format=csv or Accept: text/csv, as a download', async () => {

@@ -7,10 +7,15 @@ export type SuppressionMap = ReadonlyMap<string, WhyNot> | null;
 
 /**
  * How many more offers this customer may be shown on the channel now, under the channel's and the
- * global limits. One pass over the history for every limit of both policies: it runs on every
+ * global limits, each times the customer's care intensity. One pass over the history for every limit of both policies: it runs on every
  * decision, and a history holds up to a hundred events.
  */
-export function contactRoom(input: DecisionInput, policy: ChannelPolicy, global: ChannelPolicy): number {
+export function contactRoom(
+  input: DecisionInput,
+  policy: ChannelPolicy,
+  global: ChannelPolicy,
+  careIntensity = 1,
+): number {
   const own = policy.limits;
   const all = global.limits;
   const n = own.length + all.length;
@@ -27,8 +32,11 @@ export function contactRoom(input: DecisionInput, policy: ChannelPolicy, global:
     for (let i = 0; i < all.length; i++) if (age < all[i]!.windowMs) counts[own.length + i]!++;
   }
   let room = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < own.length; i++) room = Math.min(room, own[i]!.max - counts[i]!);
-  for (let i = 0; i < all.length; i++) room = Math.min(room, all[i]!.max - counts[own.length + i]!);
+  // A segment's care intensity scales every limit (channel economics, ChannelTerms).
+  for (let i = 0; i < own.length; i++)
+    room = Math.min(room, Math.floor(own[i]!.max * careIntensity) - counts[i]!);
+  for (let i = 0; i < all.length; i++)
+    room = Math.min(room, Math.floor(all[i]!.max * careIntensity) - counts[own.length + i]!);
   return room;
 }
 

@@ -5,6 +5,7 @@ import { cellOf } from '../learning/learned-model.js';
 import type { CompiledOffer } from '../ruleset/snapshot.js';
 import { AffinityQueue } from './affinity-queue.js';
 import { candidateListFor, modelFor } from './candidates.js';
+import { channelTerms } from './channel-terms.js';
 import { contactRoom, offerSuppressions } from './contact-policy.js';
 import { DecisionScope } from './decision-scope.js';
 import type {
@@ -55,20 +56,22 @@ export function decide(input: DecisionInput): EngineDecision {
   const explain = request.explain;
   const suppressed: Suppression[] | null = explain ? [] : null;
 
-  // 2. Consent and contact limits. Limits count impressions, so a decision shows no more offers
-  // than the limits have room for.
+  // 2. The channel's terms for this customer (fit, contact cost, care intensity: the policy's, or
+  // a segment's economics), consent and contact limits. Limits count impressions, so a decision
+  // shows no more offers than the limits have room for.
+  const scope = decisionScope.reset(profile, request.context, now, snapshot.segments.length);
+  const terms = channelTerms(snapshot, policy, ch, request.channel, profile, scope);
+  const { preferred, fit, cost } = terms;
   const consented = !policy.requiresConsent || profile.consent[request.channel] === true;
-  const limit = Math.min(request.limit, contactRoom(input, policy, snapshot.globalPolicy));
+  const room = contactRoom(input, policy, snapshot.globalPolicy, terms.careIntensity);
+  const limit = Math.min(request.limit, room);
   const blocked: WhyNot | null = !consented ? 'no_consent' : limit <= 0 ? 'contact_cap' : null;
   if (blocked !== null) {
     if (suppressed) for (const offer of candidates.byStaticScore) suppressed.push({ offer, code: blocked });
-    return { offers: [], heldOut: [], suppressed, limit: Math.max(0, limit), explored: false };
+    return { offers: [], heldOut: [], suppressed, limit: Math.max(0, limit), explored: false, cost };
   }
 
-  // 3. What holds for every candidate: channel fit and cost, suppressions, the global holdout.
-  const preferred = profile.attributes.preferredChannel === request.channel;
-  const fit = preferred ? policy.preferredFit : policy.otherFit;
-  const cost = policy.cost;
+  // 3. What holds for every candidate: suppressions, the global holdout.
   const suppressions = offerSuppressions(
     input.history,
     policy,
@@ -76,7 +79,6 @@ export function decide(input: DecisionInput): EngineDecision {
     now,
     snapshot.offerById,
   );
-  const scope = decisionScope.reset(profile, request.context, now, snapshot.segments.length);
 
   // The customer's hash only when a holdout or a control group asks: most decisions need neither.
   let customerHash = -1;
@@ -197,9 +199,9 @@ export function decide(input: DecisionInput): EngineDecision {
   // 5. Exploration: the last slot, sometimes, goes to a uniformly drawn candidate.
   const share = input.exploration?.share ?? 0;
   if (share <= 0 || holdout || limit <= 0 || others.length === 0) {
-    return { offers, heldOut, suppressed, limit, explored: false };
+    return { offers, heldOut, suppressed, limit, explored: false, cost };
   }
   const explored = input.exploration!.random() < share;
-  const walk: GreedyWalk = { model, ch, fit, preferred, scope, suppressions };
+  const walk: GreedyWalk = { model, ch, fit, cost, preferred, scope, suppressions };
   return explore(input, walk, explored, share, offers, heldOut, heldOutSlots, suppressed, limit, others);
 }

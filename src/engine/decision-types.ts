@@ -112,4 +112,6 @@ export interface EngineDecision {
   readonly limit: number;
   /** True when this decision explored. */
   readonly explored: boolean;
+  /** What one contact costs on the channel for this customer: what each offer shown spends of its campaign's budget. */
+  readonly cost: number;
 }

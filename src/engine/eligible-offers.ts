@@ -3,6 +3,7 @@ import { stableHash32 } from '../domain/stable-hash.js';
 import { GLOBAL_HOLDOUT_SALT, inControlGroup } from '../learning/control-group.js';
 import type { CompiledOffer } from '../ruleset/snapshot.js';
 import { candidateListFor, modelFor } from './candidates.js';
+import { channelTerms } from './channel-terms.js';
 import { contactRoom, offerSuppressions } from './contact-policy.js';
 import { DecisionScope } from './decision-scope.js';
 import type { DecisionInput } from './decision-types.js';
@@ -21,9 +22,10 @@ export function eligibleOffers(input: DecisionInput, withHeldOut = false): Compi
   const ch = channelIndex(request.channel);
   const policy = snapshot.policies[ch]!;
   const model = modelFor(snapshot, input.learned);
+  const scope = new DecisionScope().reset(profile, request.context, now, snapshot.segments.length);
+  const { fit, cost, careIntensity } = channelTerms(snapshot, policy, ch, request.channel, profile, scope);
   const consented = !policy.requiresConsent || profile.consent[request.channel] === true;
-  if (!consented || contactRoom(input, policy, snapshot.globalPolicy) <= 0) return [];
-  const fit = profile.attributes.preferredChannel === request.channel ? policy.preferredFit : policy.otherFit;
+  if (!consented || contactRoom(input, policy, snapshot.globalPolicy, careIntensity) <= 0) return [];
   const suppressions = offerSuppressions(
     input.history,
     policy,
@@ -31,15 +33,14 @@ export function eligibleOffers(input: DecisionInput, withHeldOut = false): Compi
     now,
     snapshot.offerById,
   );
-  const scope = new DecisionScope().reset(profile, request.context, now, snapshot.segments.length);
   const hash = stableHash32(profile.id);
   if (inControlGroup(hash, GLOBAL_HOLDOUT_SALT, snapshot.globalHoldout)) return [];
   const out: CompiledOffer[] = [];
   for (const offer of candidateListFor(model, ch, request.placement).byStaticScore) {
     const prior = priorOf(offer, profile, scope);
     const propensity = segmentPropensity(model, ch, offer, prior, scope);
-    const score = propensity * offer.worth * fit - policy.cost;
-    if (screen(offer, score, policy.cost, input, scope, suppressions, []) !== null) continue;
+    const score = propensity * offer.worth * fit - cost;
+    if (screen(offer, score, cost, input, scope, suppressions, []) !== null) continue;
     if (!withHeldOut && inControlGroup(hash, offer.campaign.salt, offer.campaign.controlShare)) continue;
     out.push(offer);
   }

@@ -21,6 +21,8 @@ export interface GreedyWalk {
   readonly model: LearnedModel;
   readonly ch: number;
   readonly fit: number;
+  /** What one contact costs (the channel's terms for this customer). */
+  readonly cost: number;
   readonly preferred: boolean;
   readonly scope: DecisionScope;
   readonly suppressions: SuppressionMap;
@@ -52,38 +54,37 @@ export function explore(
   const lastProbability = 1 - share + share / k;
   if (!explored) {
     if (last !== null) greedy[greedy.length - 1] = { ...last, probability: lastProbability };
-    return { offers: greedy, heldOut, suppressed, limit, explored: false };
+    return { offers: greedy, heldOut, suppressed, limit, explored: false, cost: walk.cost };
   }
   const drawn = candidates[Math.min(k - 1, Math.floor(input.exploration!.random() * k))]!;
   if (last !== null && drawn === last.offer) {
     kept.push({ ...last, probability: lastProbability });
-    return { offers: kept, heldOut, suppressed, limit, explored: true };
+    return { offers: kept, heldOut, suppressed, limit, explored: true, cost: walk.cost };
   }
   if (lastHeldOut >= 0 && drawn === heldOut[lastHeldOut]!.offer) {
-    return { offers: kept, heldOut, suppressed, limit, explored: true };
+    return { offers: kept, heldOut, suppressed, limit, explored: true, cost: walk.cost };
   }
   if (last !== null) suppressed?.push({ offer: last.offer, code: 'ranked_out' });
   // Not shown to the treated either: the slot now belongs to the draw.
   if (lastHeldOut >= 0) heldOut.splice(lastHeldOut, 1);
   if (kept.some((c) => c.offer === drawn) || heldOut.some((h) => h.offer === drawn))
-    return { offers: kept, heldOut, suppressed, limit, explored: true };
+    return { offers: kept, heldOut, suppressed, limit, explored: true, cost: walk.cost };
 
-  const { model, ch, fit, scope } = walk;
-  const cost = input.snapshot.policies[ch]!.cost;
+  const { model, ch, fit, cost, scope } = walk;
   const affinity = input.profile.affinities.get(drawn.productId);
   const prior = priorOf(drawn, input.profile, scope);
   const propensity = segmentPropensity(model, ch, drawn, prior, scope);
   const score = propensity * drawn.worth * fit - cost;
   const groups = [...kept.map((c) => c.offer.group), ...heldOut.map((h) => h.offer.group)];
   const code = screen(drawn, score, cost, input, scope, walk.suppressions, groups);
-  if (code !== null) return { offers: kept, heldOut, suppressed, limit, explored: true };
+  if (code !== null) return { offers: kept, heldOut, suppressed, limit, explored: true, cost: walk.cost };
   const campaign = drawn.campaign;
   const segment = campaign.segments.length > 0 ? scope.firstSegmentOf(campaign.segments) : null;
   const segmentId = segment === null ? null : segment.id;
   if (inControlGroup(stableHash32(input.profile.id), campaign.salt, campaign.controlShare)) {
     heldOut.push({ offer: drawn, score, propensity, prior, segmentId });
     resuppress(suppressed, drawn, 'control_group');
-    return { offers: kept, heldOut, suppressed, limit, explored: true };
+    return { offers: kept, heldOut, suppressed, limit, explored: true, cost: walk.cost };
   }
   resuppress(suppressed, drawn, null);
   const reasons = reasonsFor(input, drawn, segment, affinity !== undefined, walk.preferred);
@@ -99,7 +100,7 @@ export function explore(
     reasons,
     creative: drawn.creatives[ch]!,
   });
-  return { offers: kept, heldOut, suppressed, limit, explored: true };
+  return { offers: kept, heldOut, suppressed, limit, explored: true, cost: walk.cost };
 }
 
 /**

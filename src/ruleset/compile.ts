@@ -23,8 +23,15 @@ import type {
   ContactLookback,
   EvalContext,
   RulesetSnapshot,
+  SegmentEconomics,
 } from './snapshot.js';
-import type { ContactPolicySource, Creative, RulesFile, WebCreative } from './source.js';
+import type {
+  ContactPolicySource,
+  Creative,
+  RulesFile,
+  SegmentEconomicsSource,
+  WebCreative,
+} from './source.js';
 import { DAY_MS, parseDate, parseDuration } from './time.js';
 
 /** One parsed rules file and a way to find the source position of any value in it. */
@@ -72,6 +79,7 @@ export function compileRuleset(
     loadedAt: meta.loadedAt,
     files: files.map((f) => f.name),
     segments,
+    economicSegments: segments.filter((segment) => segment.economics !== null),
     campaigns,
     offers,
     segmentById,
@@ -153,6 +161,7 @@ function compileSegments(
       name: item.name ?? item.id,
       when: when ?? (() => false),
       reason: oneByte(`segment:${item.id}`),
+      economics: item.economics === undefined ? null : economicsOf(item.economics),
     };
     segments.push(compiled);
     segmentById.set(item.id, compiled);
@@ -537,8 +546,16 @@ function dateOr(text: string | undefined, fallback: number, add = 0): number {
   return text.length === 10 ? ms + add : ms;
 }
 
+function economicsOf(source: SegmentEconomicsSource): SegmentEconomics {
+  return {
+    preferredChannel: source.preferredChannel ?? null,
+    careIntensity: source.careIntensity ?? 1,
+    cost: CHANNELS.map((channel) => source.contactCost?.[channel] ?? null),
+  };
+}
+
 function placeholderSegment(id: string): CompiledSegment {
-  return { ordinal: -1, id, name: id, when: () => false, reason: `segment:${id}` };
+  return { ordinal: -1, id, name: id, when: () => false, reason: `segment:${id}`, economics: null };
 }
 
 // Dates in profiles are strings (`accountOpened: 2019-04-02`), read by daysSince() on every

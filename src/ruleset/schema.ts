@@ -149,6 +149,37 @@ export const rulesetSchema = {
         when: {
           $ref: '#/definitions/expression',
         },
+        economics: {
+          type: 'object',
+          additionalProperties: false,
+          description:
+            "What contacting the segment's customers costs and how much care they get, on every channel; a customer in several segments with economics gets the first one's.",
+          properties: {
+            preferredChannel: {
+              $ref: '#/definitions/channel',
+              description:
+                "The channel that fits these customers best, instead of their profile's preferredChannel.",
+            },
+            careIntensity: {
+              type: 'number',
+              exclusiveMinimum: 0,
+              maximum: 10,
+              description: 'Contact limits of every channel times this (1: as the policies say).',
+            },
+            contactCost: {
+              type: 'object',
+              additionalProperties: false,
+              description: "The cost of one contact on a channel, instead of the channel policy's cost.",
+              properties: {
+                call_center: { type: 'number', minimum: 0 },
+                web: { type: 'number', minimum: 0 },
+                mobile: { type: 'number', minimum: 0 },
+                sales_force: { type: 'number', minimum: 0 },
+                email: { type: 'number', minimum: 0 },
+              },
+            },
+          },
+        },
       },
     },
     campaign: {

@@ -13,6 +13,17 @@ export interface CompiledSegment {
   readonly when: Condition<EvalContext>;
   /** Precomputed reason code, so a decision allocates no strings for it. */
   readonly reason: string;
+  /** Its channel economics; null: the channel policies apply to its customers. */
+  readonly economics: SegmentEconomics | null;
+}
+
+/** What contacting a segment's customers costs and how much care they get (engine/channel-terms.ts). */
+export interface SegmentEconomics {
+  readonly preferredChannel: Channel | null;
+  /** Contact limits × this. */
+  readonly careIntensity: number;
+  /** Contact cost by channel index; null: the channel policy's. */
+  readonly cost: readonly (number | null)[];
 }
 
 export interface CompiledLifecycleStage {
@@ -110,6 +121,8 @@ export interface RulesetSnapshot {
   readonly loadedAt: number;
   readonly files: readonly string[];
   readonly segments: readonly CompiledSegment[];
+  /** The segments with channel economics, in ruleset order: a customer gets the first one's. */
+  readonly economicSegments: readonly CompiledSegment[];
   readonly campaigns: readonly CompiledCampaign[];
   readonly offers: readonly CompiledOffer[];
   readonly segmentById: ReadonlyMap<string, CompiledSegment>;

@@ -41,6 +41,14 @@ export interface SegmentSource {
   description?: string;
   /** An expression over `customer` only (segments must not depend on the request); see docs/expressions.md. */
   when: string;
+  economics?: SegmentEconomicsSource;
+}
+
+/** Channel economics of a segment: see the schema's descriptions. */
+export interface SegmentEconomicsSource {
+  preferredChannel?: Channel;
+  careIntensity?: number;
+  contactCost?: Partial<Record<Channel, number>>;
 }
 
 export type CampaignObjective =

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Channel, channelIndex } from '../domain/channel.js';
+import type { Channel } from '../domain/channel.js';
 import type { ContactEvent } from '../domain/contact.js';
 import { type AttributeValue, anonymousProfile, type CustomerProfile } from '../domain/profile.js';
 import {
@@ -183,7 +183,7 @@ export class DecisionService {
         if (deadline.expired) return null;
         if (outcome.appended) {
           degraded ||= outcome.degraded;
-          this.count(fresh, command, snapshot, now);
+          this.count(fresh, engine.cost, now);
           opens = episodesOpened(
             seen.events,
             touches,
@@ -227,7 +227,7 @@ export class DecisionService {
     const now = this.deps.clock();
     const snapshot = this.deps.rules.current;
     const engine = this.run(command, snapshot, anonymousProfile(command.customerId), [], now);
-    this.count(engine.offers, command, snapshot, now);
+    this.count(engine.offers, engine.cost, now);
     return this.result(command, false, snapshot, now, true, engine);
   }
 
@@ -251,14 +251,8 @@ export class DecisionService {
     });
   }
 
-  /** Counts what is shown against the caps and budgets. */
-  private count(
-    shown: readonly ChosenOffer[],
-    command: DecideCommand,
-    snapshot: RulesetSnapshot,
-    now: number,
-  ): void {
-    const cost = snapshot.policies[channelIndex(command.channel)]!.cost;
+  /** Counts what is shown against the caps and budgets, at what a contact cost this customer. */
+  private count(shown: readonly ChosenOffer[], cost: number, now: number): void {
     for (const chosen of shown)
       this.deps.counters.record(chosen.offer.id, chosen.offer.campaign.id, now, cost);
   }

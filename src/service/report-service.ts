@@ -9,6 +9,7 @@ import {
   daysOf,
   type GroupBy,
 } from '../evaluation/campaign-report.js';
+import { type SegmentEconomicsReport, segmentEconomicsReport } from '../evaluation/segment-economics.js';
 import { dayOf } from '../feedback/feedback-effects.js';
 import type { StatsReader } from '../feedback/stats-reader.js';
 import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
@@ -54,6 +55,14 @@ export class ReportService {
     const snapshot = this.deps.rules.current;
     const counters = await this.deps.stats.read(daysOf(range));
     return campaignsReport({ snapshot, counters, range });
+  }
+
+  /** Channel economics per segment: contacts, their cost and what came of them, per segment × channel. */
+  async channelEconomics(query: ReportRangeQuery): Promise<SegmentEconomicsReport> {
+    const range = reportRange(query, dayOf(this.deps.clock()));
+    const snapshot = this.deps.rules.current;
+    const counters = await this.deps.stats.read(daysOf(range));
+    return segmentEconomicsReport({ snapshot, counters, range });
   }
 }
 

@@ -285,6 +285,24 @@ export function reportRoutes(app: FastifyInstance, deps: { auth: ApiKeyAuth; rep
     (request) => deps.reports.campaigns(request.query),
   );
 
+  app.get<{ Querystring: { from?: string; to?: string } }>(
+    '/v1/reports/channel-economics',
+    {
+      onRequest: report,
+      schema: {
+        summary:
+          'Channel economics per segment: contacts, accepts, revenue and contact cost per segment × channel',
+        description:
+          "Scope `report`. A contact is priced at the segment's `economics.contactCost` for the channel, else the channel policy's `cost`.",
+        tags: ['reports'],
+        security: [{ apiKey: [] }],
+        querystring: { type: 'object', additionalProperties: false, properties: rangeProperties },
+        response: { '4xx': errorResponseSchema, 503: errorResponseSchema },
+      },
+    },
+    (request) => deps.reports.channelEconomics(request.query),
+  );
+
   app.get<{ Params: { id: string }; Querystring: CampaignReportQuerystring }>(
     '/v1/reports/campaigns/:id',
     {
