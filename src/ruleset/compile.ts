@@ -157,7 +157,8 @@ function compileSegments(
     currentDeps = null;
     const compiled: CompiledSegment = {
       ordinal: segments.length,
-      id: item.id,
+      // Ids as flat one-byte strings: every log entry, counter field and answer is built from them.
+      id: oneByte(item.id),
       name: item.name ?? item.id,
       when: when ?? (() => false),
       reason: oneByte(`segment:${item.id}`),
@@ -214,7 +215,7 @@ function compileCampaign(
   if (start > end) problem(file, [...path, 'schedule'], 'schedule.start is after schedule.end');
   return {
     ordinal,
-    id: item.id,
+    id: oneByte(item.id),
     name: item.name,
     objective: item.objective,
     kpi: item.kpi ?? null,
@@ -288,11 +289,11 @@ function compileOffer(
   const weight = item.weight ?? 1;
   return {
     ordinal,
-    id: item.id,
+    id: oneByte(item.id),
     name: item.name,
     campaign,
     productId: internId(item.product),
-    group: item.group ?? item.product,
+    group: oneByte(item.group ?? item.product),
     holdsOnAccept: item.holdsOnAccept ?? false,
     channels: item.channels,
     value: item.value,
