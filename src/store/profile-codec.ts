@@ -27,7 +27,7 @@
  * throws a CodecError instead of yielding half a profile. Strings with lone surrogates do not
  * survive UTF-8 (they come back with U+FFFD), as with any UTF-8 store.
  */
-import { AffinityTableBuilder } from '../domain/affinity-table.js';
+import { AffinityTable } from '../domain/affinity-table.js';
 import { CHANNELS, type Channel } from '../domain/channel.js';
 import { internId, knownId } from '../domain/intern.js';
 import type { AttributeValue, CustomerProfile, ProfileRecord } from '../domain/profile.js';
@@ -424,12 +424,20 @@ function readSymbol(dict: SymbolLookup): string {
  */
 function readProductId(dict: SymbolLookup): string {
   const fromDictionary = at < end && (src[at]! & 1) === 1; // the varint's low bit: a dictionary index
-  const id = readSymbol(dict);
-  return fromDictionary ? internId(id) : knownId(id);
+  if (!fromDictionary) return knownId(readSymbol(dict));
+  const start = at;
+  const i = (readVarint() - 1) / 2;
+  const shared = interned[i];
+  if (shared !== undefined) return shared;
+  at = start;
+  const id = internId(readSymbol(dict));
+  interned[i] = id;
+  return id;
 }
 
-/** For a builder fed ids that readProductId has shared already. */
-const asRead = (id: string): string => id;
+/** The pooled id of each dictionary entry read so far, by index: the codec's own (see decode()). */
+const NO_IDS: (string | undefined)[] = [];
+let interned = NO_IDS;
 
 function readNumber(tag: number): number {
   if (tag === INT) return readZigzag();
@@ -475,6 +483,13 @@ const ALL_CHANNELS = (1 << CHANNELS.length) - 1;
 // ---- the codec ---------------------------------------------------------------------------------
 
 export class ProfileCodec {
+  /**
+   * The pooled id of each dictionary entry decoded as a product, by index: one pool lookup per
+   * entry and codec instead of one per product per profile. Only for a fixed dictionary (a
+   * SymbolDictionary: a loaded version's); a growing one (a loader's builder) is not cached.
+   */
+  private readonly interned: (string | undefined)[] = [];
+
   constructor(readonly dictionary: SymbolLookup = SymbolDictionary.EMPTY) {}
 
   encode(profile: CustomerProfile): Buffer {
@@ -514,6 +529,7 @@ export class ProfileCodec {
     src = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     at = 0;
     end = src.length;
+    interned = dict instanceof SymbolDictionary ? this.interned : [];
     try {
       const version = readByte();
       if (version !== FORMAT_VERSION) throw new CodecError(`unknown profile format version ${version}`);
@@ -546,18 +562,28 @@ export class ProfileCodec {
       const holdings = new Set<string>();
       for (let n = readCount(); n > 0; n--) holdings.add(readProductId(dict));
 
-      const affinities = new AffinityTableBuilder(asRead);
+      // The table's arrays directly (what AffinityTableBuilder does, without a call per entry):
+      // pooled ids, and a product listed twice keeps its last score.
+      const products: string[] = [];
+      const scores: number[] = [];
       for (let n = readCount(); n > 0; n--) {
         const product = readProductId(dict);
-        const q = readByte() | (readByte() << 8);
-        affinities.add(product, q / 0xffff);
+        const score = (readByte() | (readByte() << 8)) / 0xffff;
+        const seen = products.indexOf(product);
+        if (seen >= 0) scores[seen] = score;
+        else {
+          products.push(product);
+          scores.push(score);
+        }
       }
+      const affinities = products.length === 0 ? AffinityTable.EMPTY : AffinityTable.of(products, scores);
 
       if (at !== end) throw new CodecError(`${end - at} unexpected bytes after the profile at offset ${at}`);
-      return { id, attributes, consent, holdings, affinities: affinities.build() };
+      return { id, attributes, consent, holdings, affinities };
     } finally {
       // So that the module does not keep the caller's buffer alive.
       src = EMPTY;
+      interned = NO_IDS;
     }
   }
 }
