@@ -50,6 +50,25 @@ const label = 'redis-http';
 const usedMemory = async (redis: RedisProcess) =>
   infoFields(await redisCommand(redis.port, 'INFO', 'memory')).used_memory ?? Number.NaN;
 
+/**
+ * Redis' commands per decision answered since CONFIG RESETSTAT, from INFO commandstats: each
+ * command's calls and µs per decision. Redis counts the commands scripts run too, and an EVALSHA's
+ * µs include its commands'. For the decision runs, where every command is ours (decisions, the
+ * feedback log, its consumer, the cap counters' sync).
+ */
+async function redisPerDecision(redis: RedisProcess, decisions: number) {
+  const stats = await redisCommand(redis.port, 'INFO', 'commandstats');
+  const perDecision: Record<string, { calls: number; us: number }> = {};
+  let calls = 0;
+  for (const m of stats.matchAll(/^cmdstat_([\w|]+):calls=(\d+),usec=(\d+)/gm)) {
+    const [name, c, u] = [m[1]!, Number(m[2]), Number(m[3])];
+    if (name === 'config|resetstat' || name === 'info') continue;
+    perDecision[name] = { calls: round(c / decisions, 3), us: round(u / decisions, 2) };
+    calls += c;
+  }
+  return { decisions, commands: round(calls / decisions, 2), perDecision };
+}
+
 async function load(redis: RedisProcess, data: GeneratedData) {
   const run = await runOfferloopLoad(redis.url, data.profiles, '2s');
   if (run.exitCode !== 0 || run.result === null)
@@ -161,11 +180,16 @@ async function main(): Promise<void> {
     verifyBody: check.verify,
   };
   const helloTarget: Target = { name: 'hello', server: hello, requests };
+  await redisCommand(redis.port, 'CONFIG', 'RESETSTAT');
   const { c, r, rate } = await againstHello(label, helloTarget, ours, {
     rounds: ROUNDS,
     duration: DURATION,
     connections: CONNECTIONS,
   });
+  const decided = [...c.warmups, ...c.runs]
+    .filter((x) => x.target === 'decisions')
+    .reduce((a, x) => a + x.responses, 0);
+  const commands = await redisPerDecision(redis, decided);
   say(label, `latency run at ${rate} decisions/s…`);
   const latency = await latencyRun(ours, rate, { duration: DURATION, rampUpS: RAMP_UP_S });
   const tier = (await readiness(offerloop)).memoryTier;
@@ -199,6 +223,10 @@ async function main(): Promise<void> {
       factor <= TARGET_RELOAD_FACTOR,
     ),
     'reload: load s idle → under load': tableRow(`${round(firstLoad.wallMs / 1000, 1)} → ${reload.loadS}`),
+    'Redis commands per decision (in scripts too); EVALSHA calls, µs': tableRow(
+      `${commands.commands}; ${commands.perDecision.evalsha?.calls}, ${commands.perDecision.evalsha?.us}`,
+      'info',
+    ),
     'memory tier hits / misses': tableRow(`${tier?.hits} / ${tier?.misses}`, 'info'),
     'Redis used_memory B/customer': tableRow(bytesPerCustomer, 'info'),
   });
@@ -231,6 +259,7 @@ async function main(): Promise<void> {
       ...r,
       latency,
       memoryTier: tier ?? null,
+      redisCommands: commands,
       reload: { ...reload, p99Factor: factor },
       runs: [...c.warmups, ...c.runs],
       problems,
