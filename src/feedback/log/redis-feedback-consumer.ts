@@ -53,32 +53,46 @@ export interface FeedbackConsumerStats {
 }
 
 // KEYS: the shard's log, then the stats hashes of the days the batch touches (one slot: tag {S}).
-// ARGV: group, stats TTL ms, then per entry: id, n, and n × (KEYS index, field, amount, i|f).
+// ARGV: group, stats TTL ms, m, then the batch's m counters, each once: KEYS index, field, i|f;
+// then per entry: id, n, and n × (counter number 1…m, amount).
 // An entry's counters are applied only by the call whose XACK removed it from the pending list:
 // delivery is at least once (a claimed entry may be processed twice), counting is exactly once.
-// Guarded by redis-feedback-consumer.int.test.ts "counts each entry once".
+// Guarded by redis-feedback-consumer.int.test.ts "counts each entry once". Whole counts of the
+// entries acknowledged are summed here and added once per counter; revenues (f) are added one by
+// one, HINCRBYFLOAT's rounding as before.
 // Returns how many entries this call acknowledged.
 const ACK_AND_COUNT = new RedisScript(`
 local log, group = KEYS[1], ARGV[1]
-local touched = {}
+local m = tonumber(ARGV[3])
+local keys, fields, float = {}, {}, {}
+for c = 1, m do
+  local at = 1 + 3 * c
+  keys[c], fields[c], float[c] = KEYS[tonumber(ARGV[at])], ARGV[at + 1], ARGV[at + 2] == 'f'
+end
+local sums, touched = {}, {}
 local acked = 0
-local i = 3
-while i <= #ARGV do
+local i = 4 + 3 * m
+local last = #ARGV
+while i <= last do
   local n = tonumber(ARGV[i + 1])
   local first = i + 2
   if redis.call('XACK', log, group, ARGV[i]) == 1 then
     acked = acked + 1
-    for j = first, first + 4 * (n - 1), 4 do
-      local key = KEYS[tonumber(ARGV[j])]
-      if ARGV[j + 3] == 'f' then
-        redis.call('HINCRBYFLOAT', key, ARGV[j + 1], ARGV[j + 2])
+    for j = first, first + 2 * (n - 1), 2 do
+      local c = tonumber(ARGV[j])
+      if float[c] then
+        redis.call('HINCRBYFLOAT', keys[c], fields[c], ARGV[j + 1])
+        touched[keys[c]] = true
       else
-        redis.call('HINCRBY', key, ARGV[j + 1], ARGV[j + 2])
+        sums[c] = (sums[c] or 0) + tonumber(ARGV[j + 1])
       end
-      touched[key] = true
     end
   end
-  i = first + 4 * n
+  i = first + 2 * n
+end
+for c, sum in pairs(sums) do
+  redis.call('HINCRBY', keys[c], fields[c], string.format('%d', sum))
+  touched[keys[c]] = true
 end
 for key in pairs(touched) do redis.call('PEXPIRE', key, ARGV[2]) end
 return acked
@@ -340,7 +354,7 @@ export class RedisFeedbackConsumer {
         effects.push(
           raw.fields === null ? { id: raw.id, entry: null, counters: [], contact: null } : effectsOf(raw),
         );
-        this.reasons.delete(raw.id);
+        if (this.reasons.size > 0) this.reasons.delete(raw.id);
       } catch (err) {
         const reason = err instanceof LogEntryError ? err.message : String(err);
         this.rememberReason(raw.id, reason);
@@ -363,23 +377,42 @@ export class RedisFeedbackConsumer {
     await Promise.all([...byCustomer].map(([customerId, events]) => this.history.append(customerId, events)));
     await this.applyToCustomers(effects);
 
+    const acked = await ACK_AND_COUNT.run<number>(this.redis, ...this.ackAndCount(shard, effects), {
+      timeoutMs: COMMAND_TIMEOUT_MS,
+    });
+    this.counts.processed += acked;
+  }
+
+  /** ACK_AND_COUNT's keys and arguments: the batch's counters each named once, then the entries. */
+  private ackAndCount(shard: number, effects: readonly Effects[]): [string[], string[]] {
     const keys = [this.keys.feedbackLog(shard)];
-    const keyOfDay = new Map<number, number>();
-    const args = [this.group, String(this.statsTtlMs)];
+    const keyOfDay = new Map<number, string>();
+    const counterOf = new Map<string, string>();
+    const counters: string[] = [];
+    const entries: string[] = [];
     for (const e of effects) {
-      args.push(e.id, String(e.counters.length));
+      entries.push(e.id, String(e.counters.length));
       for (const c of e.counters) {
-        let index = keyOfDay.get(c.day);
-        if (index === undefined) {
+        let key = keyOfDay.get(c.day);
+        if (key === undefined) {
           keys.push(this.keys.feedbackStats(shard, c.day));
-          index = keys.length; // Lua's KEYS is 1-based
-          keyOfDay.set(c.day, index);
+          key = String(keys.length); // Lua's KEYS is 1-based
+          keyOfDay.set(c.day, key);
         }
-        args.push(String(index), c.field, String(c.amount), c.float ? 'f' : 'i');
+        const name = `${key}|${c.field}|${c.float ? 'f' : 'i'}`;
+        let counter = counterOf.get(name);
+        if (counter === undefined) {
+          counters.push(key, c.field, c.float ? 'f' : 'i');
+          counter = String(counterOf.size + 1);
+          counterOf.set(name, counter);
+        }
+        entries.push(counter, String(c.amount));
       }
     }
-    const acked = await ACK_AND_COUNT.run<number>(this.redis, keys, args, { timeoutMs: COMMAND_TIMEOUT_MS });
-    this.counts.processed += acked;
+    const args = [this.group, String(this.statsTtlMs), String(counterOf.size)];
+    for (const a of counters) args.push(a);
+    for (const a of entries) args.push(a);
+    return [keys, args];
   }
 
   /** The contacts of each id under the customer it stands for (an anonymous id may be linked to one). */
