@@ -43,6 +43,7 @@ import {
   historyRetention,
   MemoryContactHistoryStore,
 } from './store/contact-history-store.js';
+import type { CustomerReader } from './store/customer-reader.js';
 import { type IdentityStore, MemoryIdentityStore } from './store/identity-store.js';
 import { type LearnedFactsStore, MemoryLearnedFactsStore } from './store/learned-facts-store.js';
 import { MemoryProfileStore } from './store/memory-profile-store.js';
@@ -55,6 +56,7 @@ import { RedisCandidateStore } from './store/redis/redis-candidate-store.js';
 import { RedisCapCounters } from './store/redis/redis-cap-counters.js';
 import { RedisConnection } from './store/redis/redis-connection.js';
 import { RedisContactHistoryStore } from './store/redis/redis-contact-history-store.js';
+import { RedisCustomerReader } from './store/redis/redis-customer-reader.js';
 import { RedisIdentityStore } from './store/redis/redis-identity-store.js';
 import { RedisKeys } from './store/redis/redis-keys.js';
 import { RedisLearnedFactsStore } from './store/redis/redis-learned-facts-store.js';
@@ -119,7 +121,7 @@ export async function createServices(
     const stores = config.redis
       ? await redisStores(config.redis, config.cache, config.feedback, rules, hub, metrics, log, clock)
       : await embeddedStores(config.data, config.feedback, rules, log, clock);
-    const { profiles, history, counters, feedbackLog, identities } = stores;
+    const { profiles, history, counters, feedbackLog, identities, customers } = stores;
     const candidates = new CandidateService({ store: stores.candidates, clock });
     await rules.attach(stores.rulesetVersions);
     const learning = new LearningService({ rules, stats: stores.stats, config: config.learning, log, clock });
@@ -128,6 +130,7 @@ export async function createServices(
       rules,
       profiles,
       history,
+      customers,
       counters,
       feedbackLog,
       clock,
@@ -283,6 +286,8 @@ async function playDemo(
 interface Stores {
   readonly profiles: ProfileStore;
   readonly history: ContactHistoryStore;
+  /** A decision's profile and history in one call, where the store can (Redis); none: read apart. */
+  readonly customers?: CustomerReader;
   /** What outcomes taught about each customer (erasure deletes it). */
   readonly learned: LearnedFactsStore;
   /** Anonymous ids linked to customers. */
@@ -378,6 +383,7 @@ async function redisStores(
       maxCacheBytes: cache.historyMaxBytes,
       retention: historyRetention(() => rules.current.lookback, feedback.conversionWindowMs),
     });
+    const customers = new RedisCustomerReader(profiles, backing, history);
     const identities = new RedisIdentityStore(redis, keys);
     const sync = await PopulationSync.start(redis, keys, backing, profiles, log, [
       (id) => history.forget(id),
@@ -417,6 +423,7 @@ async function redisStores(
     return {
       profiles,
       history,
+      customers,
       learned,
       identities,
       counters,

@@ -18,6 +18,7 @@ import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
 import type { CompiledOffer, RulesetSnapshot } from '../ruleset/snapshot.js';
 import type { CapCounters } from '../store/cap-counters.js';
 import type { ContactHistoryStore } from '../store/contact-history-store.js';
+import type { CustomerRead, CustomerReader } from '../store/customer-reader.js';
 import type { IdentityStore } from '../store/identity-store.js';
 import type { ProfileStore } from '../store/profile-store.js';
 import type { CandidateService } from './candidate-service.js';
@@ -52,6 +53,8 @@ export interface DecisionServiceDeps {
   readonly rules: Pick<RulesetHolder, 'current'>;
   readonly profiles: ProfileStore;
   readonly history: ContactHistoryStore;
+  /** Reads profile and history in one go where the store does that better; none: side by side. */
+  readonly customers?: CustomerReader | undefined;
   readonly counters: CapCounters;
   /** Where every decision is recorded, for the feedback to be attributed to it. */
   readonly feedbackLog: Pick<FeedbackLog, 'recordDecision'>;
@@ -211,15 +214,25 @@ export class DecisionService {
    * asked only for an id without a profile (a visitor), so a known customer's decision costs nothing more.
    */
   private async readCustomer(id: string) {
-    const { profiles, history, identities } = this.deps;
-    const [lookup, firstRead] = await Promise.all([profiles.get(id), history.lastSeen(id)]);
+    const { history, identities } = this.deps;
+    const { lookup, history: firstRead } = await this.read(id);
     if (lookup.profile !== null || lookup.degraded || identities === undefined) {
       return { customerId: id, lookup, firstRead, history };
     }
     const linked = await identities.resolve(id).catch(() => null);
     if (linked === null) return { customerId: id, lookup, firstRead, history };
-    const [linkedLookup, linkedRead] = await Promise.all([profiles.get(linked), history.lastSeen(linked)]);
-    return { customerId: linked, lookup: linkedLookup, firstRead: linkedRead, history };
+    const linkedRead = await this.read(linked);
+    return { customerId: linked, lookup: linkedRead.lookup, firstRead: linkedRead.history, history };
+  }
+
+  /** A customer's profile and history: in one go where the store can (`customers`), else side by side. */
+  private read(customerId: string): Promise<CustomerRead> {
+    const { customers, profiles, history } = this.deps;
+    if (customers !== undefined) return customers.read(customerId);
+    return Promise.all([profiles.get(customerId), history.lastSeen(customerId)]).then(([lookup, seen]) => ({
+      lookup,
+      history: seen,
+    }));
   }
 
   /** The decision for an anonymous customer, without waiting for anything: no I/O, no history. */

@@ -1,14 +1,7 @@
-import type { ContactHistory } from '../contact-history-store.js';
-import type { ProfileLookup } from '../profile-store.js';
+import type { CustomerRead, CustomerReader } from '../customer-reader.js';
 import type { TieredProfileStore } from '../tiered-profile-store.js';
 import type { RedisContactHistoryStore } from './redis-contact-history-store.js';
 import type { RedisProfileStore } from './redis-profile-store.js';
-
-/** What a decision reads of its customer before it decides. */
-export interface CustomerRead {
-  readonly lookup: ProfileLookup;
-  readonly history: ContactHistory;
-}
 
 /**
  * A decision's reads of its customer: the profile (memory tier, else Redis) and the contact history
@@ -20,7 +13,7 @@ export interface CustomerRead {
  * the view this node holds, as before. On a cluster the bucket and the history live in different
  * slots: the profile alone is read, as the store does.
  */
-export class RedisCustomerReader {
+export class RedisCustomerReader implements CustomerReader {
   private readonly combined: boolean;
 
   constructor(
