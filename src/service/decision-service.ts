@@ -174,7 +174,7 @@ export class DecisionService {
               (h) => !inContact(seen.events, h.offer.id, 'held_out', command.channel, since),
             );
       if (command.preview === true)
-        return this.previewOf(command, lookup.profile !== null, snapshot, now, degraded, engine);
+        return this.answer(command, lookup.profile !== null, snapshot, now, degraded, engine, true);
       let opens: ReadonlySet<string> = NO_OFFERS;
       if (fresh.length + heldOut.length > 0) {
         const touches: ContactEvent[] = [];
@@ -281,18 +281,7 @@ export class DecisionService {
     opens: ReadonlySet<string> = NO_OFFERS,
     stage: string | null = null,
   ): DecisionResult {
-    const result: DecisionResult = {
-      decisionId: randomUUID(),
-      customerId: command.customerId,
-      customerKnown,
-      channel: command.channel,
-      placement: command.placement ?? null,
-      rulesetVersion: snapshot.version,
-      decidedAt: now,
-      degraded,
-      preview: false,
-      engine,
-    };
+    const result = this.answer(command, customerKnown, snapshot, now, degraded, engine, false);
     this.deps.feedbackLog.recordDecision(logEntryOf(result, opens, stage));
     this.deps.observer?.decided(result);
     return result;
@@ -310,17 +299,18 @@ export class DecisionService {
     return candidates.snapshot(command.candidate!);
   }
 
-  /** A preview's answer: built like result()'s, but neither logged nor observed. */
-  private previewOf(
+  /** A decision's answer; a preview's has no id, as it is neither logged nor observed. */
+  private answer(
     command: DecideCommand,
     customerKnown: boolean,
     snapshot: RulesetSnapshot,
     now: number,
     degraded: boolean,
     engine: EngineDecision,
+    preview: boolean,
   ): DecisionResult {
     return {
-      decisionId: '',
+      decisionId: preview ? '' : randomUUID(),
       customerId: command.customerId,
       customerKnown,
       channel: command.channel,
@@ -328,7 +318,7 @@ export class DecisionService {
       rulesetVersion: snapshot.version,
       decidedAt: now,
       degraded,
-      preview: true,
+      preview,
       engine,
     };
   }
