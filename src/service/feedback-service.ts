@@ -63,6 +63,7 @@ export interface FeedbackResult {
 }
 
 const OUTCOME_TYPE_SET: ReadonlySet<string> = new Set(OUTCOME_TYPES);
+const isUnknownDecision = (v: FeedbackVerdict): boolean => v.status === 'unknown_decision';
 const isOutcomeInput = (input: FeedbackInput): input is OutcomeInput => OUTCOME_TYPE_SET.has(input.type);
 
 /** Days of each month in a common year. */
@@ -141,36 +142,54 @@ export class FeedbackService {
     },
   ) {}
 
-  async record(inputs: readonly FeedbackInput[]): Promise<FeedbackReceipt> {
+  /** Rejects with a BadRequestError for a date a pattern cannot refuse (a 30 February). */
+  record(inputs: readonly FeedbackInput[]): Promise<FeedbackReceipt> {
     const receivedAt = this.deps.clock();
-    const events = inputs.map((input, i): SubmittedEvent => {
-      const at = input.timestamp === undefined ? receivedAt : parseTimestamp(input.timestamp);
-      // The schema checks the shape; parseDate what a pattern cannot (a 30 February).
-      if (at === null)
-        throw new BadRequestError(`events/${i}/timestamp is not a valid date: '${input.timestamp}'`);
-      if (isOutcomeInput(input)) {
-        return {
-          eventId: input.eventId,
-          customerId: input.customerId,
-          type: input.type,
-          productId: input.productId ?? null,
-          value: input.value ?? null,
-          at,
-          channel: input.channel ?? null,
-          source: input.source ?? null,
-        };
-      }
+    let events: SubmittedEvent[];
+    let outcomes = false;
+    try {
+      events = inputs.map((input, i) => {
+        if (isOutcomeInput(input)) outcomes = true;
+        return this.eventOf(input, i, receivedAt);
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // A batch of reactions (almost every batch) goes to the log as it is: no check, no promise per event.
+    const judged = outcomes ? this.judgeAll(events, receivedAt, inputs) : this.judge(events, receivedAt);
+    return judged.then((verdicts) => this.receipt(events, verdicts));
+  }
+
+  private eventOf(input: FeedbackInput, i: number, receivedAt: number): SubmittedEvent {
+    const at = input.timestamp === undefined ? receivedAt : parseTimestamp(input.timestamp);
+    // The schema checks the shape; parseDate what a pattern cannot (a 30 February).
+    if (at === null)
+      throw new BadRequestError(`events/${i}/timestamp is not a valid date: '${input.timestamp}'`);
+    if (isOutcomeInput(input)) {
       return {
         eventId: input.eventId,
-        decisionId: input.decisionId,
-        offerId: input.offerId,
         customerId: input.customerId,
         type: input.type,
+        productId: input.productId ?? null,
         value: input.value ?? null,
         at,
+        channel: input.channel ?? null,
+        source: input.source ?? null,
       };
-    });
-    const verdicts = await this.judgeAll(events, receivedAt, inputs);
+    }
+    return {
+      eventId: input.eventId,
+      decisionId: input.decisionId,
+      offerId: input.offerId,
+      customerId: input.customerId,
+      type: input.type,
+      value: input.value ?? null,
+      at,
+    };
+  }
+
+  /** Counts the verdicts; every event's own, in the order sent. */
+  private receipt(events: readonly SubmittedEvent[], verdicts: readonly FeedbackVerdict[]): FeedbackReceipt {
     this.deps.observer?.judged(verdicts);
     let accepted = 0;
     let queued = 0;
@@ -199,8 +218,6 @@ export class FeedbackService {
     receivedAt: number,
     inputs: readonly FeedbackInput[],
   ): Promise<FeedbackVerdict[]> {
-    // A batch of reactions (almost every batch) goes to the log as it is: no check, no promise per event.
-    if (!events.some(isOutcome)) return this.judge(events, receivedAt);
     const checks = await Promise.all(
       events.map((e, i) => (isOutcome(e) ? this.checkOutcome(e, receivedAt, inputs[i]!) : null)),
     );
@@ -267,10 +284,21 @@ export class FeedbackService {
    * through another server (or worker) can arrive first: the soak bench lost 0.01-0.3 % of events
    * that way with two workers. A made-up decision id costs its sender about 1.4 s.
    */
-  private async judge(events: readonly SubmittedEvent[], receivedAt: number): Promise<FeedbackVerdict[]> {
-    const verdicts = await this.deps.feedbackLog.submit(events, receivedAt);
+  private judge(events: readonly SubmittedEvent[], receivedAt: number): Promise<FeedbackVerdict[]> {
     // Nothing else to do for almost every batch: the log's health is read only when some decision is unknown.
-    if (!verdicts.some((v) => v.status === 'unknown_decision')) return verdicts;
+    return this.deps.feedbackLog
+      .submit(events, receivedAt)
+      .then((verdicts) =>
+        verdicts.some(isUnknownDecision) ? this.judgeAgain(events, receivedAt, verdicts) : verdicts,
+      );
+  }
+
+  /** judge()'s pauses and second looks for the events whose decision was unknown. */
+  private async judgeAgain(
+    events: readonly SubmittedEvent[],
+    receivedAt: number,
+    verdicts: FeedbackVerdict[],
+  ): Promise<FeedbackVerdict[]> {
     // The embedded log records decisions before they are answered: no race to wait out.
     if (this.deps.feedbackLog.health().mode === 'embedded') return verdicts;
     for (const pauseMs of UNKNOWN_DECISION_PAUSES_MS) {
