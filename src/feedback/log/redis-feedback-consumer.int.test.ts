@@ -414,6 +414,22 @@ describe('RedisFeedbackConsumer', () => {
     expect(await admin.send<number>(key, ['XLEN', key])).toBe(2);
   });
 
+  it('works off a backlog while its own process keeps appending (it yields, never stops)', async () => {
+    const w = await world();
+    const consumer = await w.start({ batch: 50 });
+    const ids = Array.from({ length: 400 }, (_, i) => `d${i}`);
+    for (const id of ids) await addDecision(w.keys, decision(id));
+    // The server's log nudges its consumers after every append: requests all the time.
+    const appending = setInterval(() => consumer.nudge(), 5);
+    try {
+      await until(() => expect(consumer.stats().processed).toBe(ids.length), 20_000);
+    } finally {
+      clearInterval(appending);
+    }
+    expect(await pendingCount(w.keys)).toBe(0);
+    expect((await stats(w.keys))['gold-card|web|vip|impressions']).toBe(ids.length);
+  });
+
   it('waits out a Redis restart that lost everything, and goes on without failures', async () => {
     const own = await startRedis();
     cleanups.push(() => own.stop());

@@ -119,6 +119,20 @@ const COMMAND_TIMEOUT_MS = 2_000;
 const BACKOFF_MIN_MS = 200;
 /** Pause after a batch that was not full, so that the next one gathers more. */
 const GATHER_MS = 20;
+/**
+ * Requests first. While this process's own log keeps appending (it nudges its consumers: requests
+ * are being served), a consumer in it with a backlog (its last read was a full batch) takes at most
+ * YIELD_SHARE of the time, pausing after each batch (at least YIELD_MS), for at most MAX_YIELD_MS
+ * in a row; then it works at full speed until it has caught up. A burst of requests thus has most
+ * of the process and of Redis for a few seconds, and the backlog it leaves is worked off after it,
+ * or alongside it past MAX_YIELD_MS. A consumer in a process of its own (`offerloop worker`) is
+ * never nudged and never pauses.
+ */
+const YIELD_SHARE = 0.2;
+const YIELD_MS = 20;
+/** The log appended this recently: requests are being served. */
+const ACTIVE_MS = 50;
+const MAX_YIELD_MS = 5_000;
 const BACKOFF_MAX_MS = 2_000;
 /** Entries looked at per XPENDING / XAUTOCLAIM, and rounds of XAUTOCLAIM per claim pass. */
 const CLAIM_COUNT = 100;
@@ -164,6 +178,10 @@ export class RedisFeedbackConsumer {
   private backoffMs = 0;
   private closing = false;
   private nudged = false;
+  /** performance.now() of the last nudge. */
+  private nudgedAt = Number.NEGATIVE_INFINITY;
+  /** When this consumer began pausing for the requests of this process (null: it is not). */
+  private yieldingSince: number | null = null;
   /** A batch failed: this consumer's pending entries are read again before new ones. */
   private retryOwn = false;
   private wake: { readonly fn: () => void; readonly byNudge: boolean } | null = null;
@@ -213,6 +231,7 @@ export class RedisFeedbackConsumer {
   /** New entries were just written in this process: read now rather than after idleMs. */
   nudge(): void {
     this.nudged = true;
+    this.nudgedAt = performance.now();
     if (this.wake?.byNudge) this.wake.fn();
   }
 
@@ -231,6 +250,7 @@ export class RedisFeedbackConsumer {
     while (!this.closing) {
       this.nudged = false;
       let read = 0;
+      const started = performance.now();
       try {
         if (!this.groupsReady) await this.ensureGroups();
         const now = Date.now();
@@ -260,12 +280,30 @@ export class RedisFeedbackConsumer {
         await this.sleep(this.backoffMs, false);
         continue;
       }
-      if (read >= this.batch) continue;
+      if (read >= this.batch) {
+        if (this.yieldsToRequests()) {
+          const took = performance.now() - started;
+          await this.sleep(Math.max(YIELD_MS, (took * (1 - YIELD_SHARE)) / YIELD_SHARE), false);
+        }
+        continue;
+      }
+      this.yieldingSince = null;
       if (read === 0 && this.nudged) continue;
       // A short pause gathers what arrives into the next batch: many small reads cost Redis more
       // than the few milliseconds of lag they save. Only an idle consumer wakes on a nudge.
       await this.sleep(read > 0 ? GATHER_MS : this.idleMs, read === 0);
     }
+  }
+
+  /** True when a backlog should wait for this process's requests (see YIELD_MS). */
+  private yieldsToRequests(): boolean {
+    const now = performance.now();
+    if (now - this.nudgedAt > ACTIVE_MS) {
+      this.yieldingSince = null;
+      return false;
+    }
+    this.yieldingSince ??= now;
+    return now - this.yieldingSince < MAX_YIELD_MS;
   }
 
   /** Processes this consumer's own pending entries of a shard, oldest first. */
