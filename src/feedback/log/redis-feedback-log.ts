@@ -236,7 +236,9 @@ export class RedisFeedbackLog implements FeedbackLog {
   private mode: 'direct' | 'spooling' | 'draining' = 'direct';
   /** Checks that found nothing to replay (see ORPHAN_CHECK_EVERY). */
   private idleChecks = 0;
-  private queue: Item[] = [];
+  /** Items waiting to be sent, per shard, and how many in all. */
+  private readonly queues: ItemQueue[];
+  private queued = 0;
   /** Items that arrived while the drain replays its last segment. */
   private held: Item[] | null = null;
   private scheduled = false;
@@ -258,6 +260,7 @@ export class RedisFeedbackLog implements FeedbackLog {
     private readonly options: RedisFeedbackLogOptions,
   ) {
     const shards = Array.from({ length: options.shards }, (_, s) => s);
+    this.queues = shards.map(() => new ItemQueue());
     this.prefixes = shards.map((s) => keys.feedbackDecisionPrefix(s));
     this.streams = shards.map((s) => [keys.feedbackLog(s), keys.feedbackRejected(s)] as const);
     this.head = [
@@ -319,7 +322,7 @@ export class RedisFeedbackLog implements FeedbackLog {
     this.redis.off('up', this.onUp);
     // A drain in progress stops after its current chunk (see replay()); what it held goes out with the rest.
     await this.draining;
-    while (this.queue.length > 0 || this.inflight.size > 0) {
+    while (this.queued > 0 || this.inflight.size > 0) {
       this.flush();
       await Promise.all(this.inflight);
     }
@@ -356,43 +359,44 @@ export class RedisFeedbackLog implements FeedbackLog {
       this.held.push(item);
       return;
     }
-    this.queue.push(item);
+    this.queues[item.shard]!.push(item);
+    this.queued++;
     this.scheduleFlush();
   }
 
   private scheduleFlush(): void {
-    if (this.scheduled || this.queue.length === 0) return;
+    if (this.scheduled || this.queued === 0) return;
     this.scheduled = true;
     setImmediate(this.flush);
   }
 
-  /** Sends what is queued: to Redis, or straight to the spool while spooling. */
+  /**
+   * Sends what is queued: to Redis, a chunk per shard in turn while calls may start (what is left
+   * goes when a call returns: toRedis schedules the next flush), or all to the spool while spooling.
+   */
   private readonly flush = (): void => {
     this.scheduled = false;
-    const items = this.queue;
-    if (items.length === 0) return;
-    this.queue = [];
+    if (this.queued === 0) return;
     if (this.mode !== 'direct') {
+      const items: Item[] = [];
+      for (const queue of this.queues) for (const item of queue.take(queue.length)) items.push(item);
+      this.queued = 0;
       this.track(this.toSpool(items));
       return;
     }
-    const byShard: Item[][] = this.prefixes.map(() => []);
-    for (const item of items) byShard[item.shard]!.push(item);
-    const waiting: Item[] = [];
-    for (let shard = 0; shard < byShard.length; shard++) {
-      const shardItems = byShard[shard]!;
-      for (let i = 0; i < shardItems.length; i += CHUNK) {
-        const chunk = shardItems.slice(i, i + CHUNK);
-        if (this.redisCalls >= MAX_IN_FLIGHT) {
-          for (const item of chunk) waiting.push(item);
-          continue;
-        }
+    let sent = true;
+    while (sent && this.queued > 0 && this.redisCalls < MAX_IN_FLIGHT) {
+      sent = false;
+      for (let shard = 0; shard < this.queues.length && this.redisCalls < MAX_IN_FLIGHT; shard++) {
+        const queue = this.queues[shard]!;
+        if (queue.length === 0) continue;
+        const chunk = queue.take(CHUNK);
+        this.queued -= chunk.length;
         this.redisCalls++;
         this.track(this.toRedis(shard, chunk));
+        sent = true;
       }
     }
-    // Sent when a call in flight returns (toRedis schedules the next flush).
-    this.queue = waiting;
   };
 
   private track(work: Promise<void>): void {
@@ -426,25 +430,45 @@ export class RedisFeedbackLog implements FeedbackLog {
     this.options.onAppended?.();
   }
 
-  /** One INTAKE call for `items`: `{ codes, reasons… }` (see INTAKE). */
+  /**
+   * One INTAKE call for `items`: `{ codes, reasons… }` (see INTAKE). The command is one array made
+   * to its length: a chunk is over a thousand arguments.
+   */
   private run(shard: number, items: readonly Item[], replay: boolean, timeoutMs: number): Promise<string[]> {
-    const args: string[] = [
-      this.head[0]!,
-      this.head[1]!,
-      this.head[2]!,
-      replay ? '1' : '0',
-      this.prefixes[shard]!,
-      String(this.options.clock()),
-    ];
+    let length = 11;
     let receivedAt = -1;
     for (const item of items) {
       if (item.event !== null && item.receivedAt !== receivedAt) {
         receivedAt = item.receivedAt;
-        args.push('r', String(receivedAt));
+        length += 2;
       }
-      for (const a of item.args) args.push(a);
+      length += item.args.length;
     }
-    return INTAKE.run<string[]>(this.redis, this.streams[shard]!, args, { timeoutMs });
+    const [log, rejected] = this.streams[shard]!;
+    const command = new Array<string>(length);
+    // EVALSHA sha (INTAKE.send fills them in), the keys, the head.
+    command[0] = '';
+    command[1] = '';
+    command[2] = '2';
+    command[3] = log;
+    command[4] = rejected;
+    command[5] = this.head[0]!;
+    command[6] = this.head[1]!;
+    command[7] = this.head[2]!;
+    command[8] = replay ? '1' : '0';
+    command[9] = this.prefixes[shard]!;
+    command[10] = String(this.options.clock());
+    let at = 11;
+    receivedAt = -1;
+    for (const item of items) {
+      if (item.event !== null && item.receivedAt !== receivedAt) {
+        receivedAt = item.receivedAt;
+        command[at++] = 'r';
+        command[at++] = String(receivedAt);
+      }
+      for (const a of item.args) command[at++] = a;
+    }
+    return INTAKE.send<string[]>(this.redis, log, command, { timeoutMs });
   }
 
   /** Every item is durable in the spool when this resolves, or its submitter got an error. */
@@ -611,6 +635,35 @@ function reactionArgs(e: FeedbackEvent): string[] {
   if (PLAIN.test(e.eventId) && PLAIN.test(e.decisionId) && PLAIN.test(e.offerId) && PLAIN.test(e.customerId))
     return [e.type, e.eventId, e.decisionId, e.offerId, e.customerId, at, jsonNumber(e.value)];
   return ['j', e.type, e.eventId, e.decisionId, e.offerId, e.customerId, at, JSON.stringify(e)];
+}
+
+/** Items of one shard waiting to be sent, oldest first, taken from the front without copying the rest. */
+class ItemQueue {
+  private items: Item[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: Item): void {
+    this.items.push(item);
+  }
+
+  /** Up to `n` items from the front. */
+  take(n: number): Item[] {
+    const end = Math.min(this.head + n, this.items.length);
+    const out = this.items.slice(this.head, end);
+    this.head = end;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return out;
+  }
 }
 
 function settle(item: Item, verdict: FeedbackVerdict): void {
