@@ -4,7 +4,8 @@
 // first makes decisions for anonymous web visitors and sends each shown offer's impression, click,
 // convert and accept once (a connection never repeats a body), so that every event is new and counts.
 // Each round: hello with a one-event body, single events, hello with a 100-event body, batches of 100;
-// after each of ours the bench waits until the consumer has processed everything (catch-up).
+// after each of ours the bench waits until the consumer has processed everything (catch-up: the
+// backlog left when the requests stopped, how long it took and at how many entries per second).
 // Outcome intake runs beside them: purchases (no decision) by BENCH_CUSTOMERS demo customers loaded
 // into Redis with offerloop load, of products the example rules offer, single and in batches of 100;
 // each must be accepted (a known customer, a known product) and is compared with the reactions.
@@ -76,14 +77,19 @@ const label = 'feedback';
 const respInt = (reply: string) => Number(/^:(-?\d+)/.exec(reply)?.[1] ?? Number.NaN);
 const logLength = async (redis: RedisProcess) => respInt(await redisCommand(redis.port, 'XLEN', LOG));
 
+/** Entries the group has not acknowledged yet: not read (lag) and read but not acknowledged (pending). */
+async function backlog(redis: RedisProcess): Promise<number | null> {
+  const info = await redisCommand(redis.port, 'XINFO', 'GROUPS', LOG).catch(() => '');
+  const lag = /\$3\r\nlag\r\n:(\d+)/.exec(info)?.[1];
+  const pending = /\$7\r\npending\r\n:(\d+)/.exec(info)?.[1];
+  return lag === undefined || pending === undefined ? null : Number(lag) + Number(pending);
+}
+
 /** Waits until the group has read and acknowledged everything; the ms it took, or null after 2 minutes. */
 async function catchUp(redis: RedisProcess): Promise<number | null> {
   const started = performance.now();
   while (performance.now() - started < 120_000) {
-    const info = await redisCommand(redis.port, 'XINFO', 'GROUPS', LOG).catch(() => '');
-    const lag = /\$3\r\nlag\r\n:(\d+)/.exec(info)?.[1];
-    const pending = /\$7\r\npending\r\n:(\d+)/.exec(info)?.[1];
-    if (lag === '0' && pending === '0') return Math.round(performance.now() - started);
+    if ((await backlog(redis)) === 0) return Math.round(performance.now() - started);
     await sleep(50);
   }
   return null;
@@ -335,14 +341,27 @@ async function main(): Promise<void> {
   });
   const single = helloRequests(1);
   const batch = helloRequests(BATCH);
-  /** After each of ours: the consumer's catch-up, and what the server and Redis spent on it per request. */
+  /**
+   * After each of ours: the consumer's backlog when the requests stop (entries not acknowledged
+   * yet), its catch-up (how long, and at how many entries per second), and what the server and Redis
+   * spent on it per request.
+   */
   const afterRun = async (run: RunFigures) => {
+    const backlogAtEnd = await backlog(redis);
     const meters = cpuMeters([worker?.pid ?? ours.pid, redis.pid]);
     worker?.proc.kill('SIGCONT');
     const catchUpMs = await catchUp(redis);
     worker?.proc.kill('SIGSTOP');
     const cpu = meters.stop();
-    return { catchUpMs, catchUpCpuUsPerReq: round(((cpu.ms[0]! + cpu.ms[1]!) * 1000) / run.responses, 1) };
+    return {
+      backlogAtEnd,
+      catchUpMs,
+      catchUpEntriesPerSec:
+        backlogAtEnd !== null && catchUpMs !== null && catchUpMs > 0
+          ? Math.round(backlogAtEnd / (catchUpMs / 1000))
+          : null,
+      catchUpCpuUsPerReq: round(((cpu.ms[0]! + cpu.ms[1]!) * 1000) / run.responses, 1),
+    };
   };
   const oursTarget = (name: string, per: number, events: number): Target => ({
     name,
@@ -417,6 +436,10 @@ async function main(): Promise<void> {
       `${round(batchRatios.cpuUsPerReq.batch! / BATCH, 1)} + ${round(batchRatios.cpuUsPerReq.batchHelpers! / BATCH, 1)}`,
     ),
     'catch-up after batch runs, ms (median)': tableRow(c.median('batch', 'catchUpMs')),
+    'consumer backlog when batch runs end, entries (median)': tableRow(c.median('batch', 'backlogAtEnd')),
+    'consumer catch-up after batch runs, entries/s (median)': tableRow(
+      c.median('batch', 'catchUpEntriesPerSec'),
+    ),
     'outcome batch events/s': tableRow(outcomeEventsPerSec, 'info'),
     'outcome single-event req/s': tableRow(outcomePerSec, 'info'),
     'ratio outcome ÷ hello req/s (CPU ratio)': tableRow(
