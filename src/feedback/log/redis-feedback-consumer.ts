@@ -424,30 +424,30 @@ export class RedisFeedbackConsumer {
   /** ACK_AND_COUNT's keys and arguments: the batch's counters each named once, then the entries. */
   private ackAndCount(shard: number, effects: readonly Effects[]): [string[], string[]] {
     const keys = [this.keys.feedbackLog(shard)];
-    const keyOfDay = new Map<number, string>();
-    const counterOf = new Map<string, string>();
+    // Per day: its KEYS index, and its counters' numbers by field (a field is either whole or a revenue).
+    const days = new Map<number, { readonly key: string; readonly counters: Map<string, string> }>();
     const counters: string[] = [];
     const entries: string[] = [];
+    let m = 0;
     for (const e of effects) {
       entries.push(e.id, String(e.counters.length));
       for (const c of e.counters) {
-        let key = keyOfDay.get(c.day);
-        if (key === undefined) {
+        let day = days.get(c.day);
+        if (day === undefined) {
           keys.push(this.keys.feedbackStats(shard, c.day));
-          key = String(keys.length); // Lua's KEYS is 1-based
-          keyOfDay.set(c.day, key);
+          day = { key: String(keys.length), counters: new Map() }; // Lua's KEYS is 1-based
+          days.set(c.day, day);
         }
-        const name = `${key}|${c.field}|${c.float ? 'f' : 'i'}`;
-        let counter = counterOf.get(name);
+        let counter = day.counters.get(c.field);
         if (counter === undefined) {
-          counters.push(key, c.field, c.float ? 'f' : 'i');
-          counter = String(counterOf.size + 1);
-          counterOf.set(name, counter);
+          counters.push(day.key, c.field, c.float ? 'f' : 'i');
+          counter = String(++m);
+          day.counters.set(c.field, counter);
         }
         entries.push(counter, String(c.amount));
       }
     }
-    const args = [this.group, String(this.statsTtlMs), String(counterOf.size)];
+    const args = [this.group, String(this.statsTtlMs), String(m)];
     for (const a of counters) args.push(a);
     for (const a of entries) args.push(a);
     return [keys, args];
