@@ -97,7 +97,8 @@ export interface WebRoutesOptions {
 
 /**
  * The browser side of the channels: `banner.js` that websites include, the agent desktop at
- * `/agent/`, the campaign dashboard at `/dashboard/`, and a banner demo page. Public like any
+ * `/agent/`, the campaign dashboard at `/dashboard/`, the analyst's workbench at `/workbench/`, and
+ * a banner demo page. Public like any
  * page's assets: what they fetch needs a key.
  */
 export function webRoutes(app: FastifyInstance, options: WebRoutesOptions = {}): void {
@@ -152,15 +153,21 @@ export function webRoutes(app: FastifyInstance, options: WebRoutesOptions = {}):
       'referrer-policy': 'no-referrer',
     }),
   );
-  app.get('/dashboard', { schema: { hide: true } }, async (_request, reply) =>
-    reply.redirect('/dashboard/', 301),
-  );
-  app.get('/dashboard/', { schema: { hide: true } }, async (request, reply) =>
-    serve(request, reply, 'dashboard.html', {
-      'cache-control': 'no-cache',
-      'content-security-policy': DASHBOARD_PAGE_POLICY,
-      'x-frame-options': 'DENY',
-      'referrer-policy': 'no-referrer',
-    }),
-  );
+  // The campaign dashboard and the analyst's workbench: pages of reports under the same policy.
+  for (const [page, file] of [
+    ['dashboard', 'dashboard.html'],
+    ['workbench', 'workbench.html'],
+  ] as const) {
+    app.get(`/${page}`, { schema: { hide: true } }, async (_request, reply) =>
+      reply.redirect(`/${page}/`, 301),
+    );
+    app.get(`/${page}/`, { schema: { hide: true } }, async (request, reply) =>
+      serve(request, reply, file, {
+        'cache-control': 'no-cache',
+        'content-security-policy': DASHBOARD_PAGE_POLICY,
+        'x-frame-options': 'DENY',
+        'referrer-policy': 'no-referrer',
+      }),
+    );
+  }
 }

@@ -1,0 +1,190 @@
+/*
+ * The analyst's workbench (GET /workbench/): one page, one key, a section per task — planning,
+ * segments against behaviour, what-if, champion/challenger, ruleset history. This script signs in,
+ * draws the navigation, and shows the section the address names (`#/<id>`); each section is its own
+ * script (workbench-<id>.js) that registers itself:
+ *
+ *   window.offerloopWorkbench.register({ id, title, render(container, ctx) { … return cleanup? } })
+ *
+ * ctx gives the section what it needs and nothing else: getJson and send (fetch with the key; an
+ * answer that is not 2xx throws an Error with the server's message, a refused key signs out),
+ * console.js's h() (text only, never HTML from data), announce, setStatus, and an AbortSignal that
+ * fires when the user leaves the section, so a slow answer never draws over the next section.
+ * No framework, no build step. Guarded by test/browser/workbench-*.int.test.ts.
+ */
+(() => {
+  const STORE_KEY = 'offerloop.workbench.apiKey';
+  const { h, setStatus, showError, announce } = window.offerloopConsole;
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    ...window.offerloopConsole.ui,
+    app: $('app'),
+    nav: $('sections').querySelector('ul'),
+    heading: $('section-heading'),
+    status: $('section-status'),
+    body: $('section-body'),
+  };
+
+  /** The sections in the order they registered (the order of the page's script tags). */
+  const sections = [];
+  let key = null;
+  /** The section on screen: its controller (to abort its requests) and its cleanup. */
+  let current = null;
+
+  /** The key was refused: the page is back at the sign-in form, with the reason. */
+  class Refused extends Error {}
+
+  async function request(method, path, body, signal) {
+    const headers = { authorization: `Bearer ${key}` };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let res;
+    try {
+      res = await fetch(path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        cache: 'no-store',
+        signal,
+      });
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      throw new Error(`Cannot reach Offerloop: ${err.message}`);
+    }
+    if (res.status === 401) {
+      const message = 'This API key was not accepted. Enter another key.';
+      signOut(message);
+      throw new Refused(message);
+    }
+    const text = await res.text();
+    let json = null;
+    try {
+      json = text === '' ? null : JSON.parse(text);
+    } catch {
+      // Not JSON: the status says enough.
+    }
+    if (!res.ok) {
+      const message =
+        typeof json?.error?.message === 'string' ? json.error.message : `The server answered ${res.status}.`;
+      // 403 is a missing scope for this one action (say, promoting without admin): the section shows it.
+      throw new Error(res.status === 403 ? `Refused: ${message}` : message);
+    }
+    return json;
+  }
+
+  function register(section) {
+    if (typeof section?.id !== 'string' || typeof section.render !== 'function') {
+      throw new TypeError('a workbench section needs an id, a title and render(container, ctx)');
+    }
+    sections.push(section);
+  }
+
+  function drawNav(active) {
+    ui.nav.replaceChildren(
+      ...sections.map((s) =>
+        h('li', {}, h('a', { href: `#/${s.id}`, 'aria-current': s === active ? 'page' : null }, s.title)),
+      ),
+    );
+  }
+
+  function leave() {
+    if (current === null) return;
+    current.controller.abort();
+    try {
+      current.cleanup?.();
+    } catch (err) {
+      console.error(err);
+    }
+    current = null;
+  }
+
+  function route() {
+    if (key === null || sections.length === 0) return;
+    const id = /^#\/([\w-]+)/.exec(location.hash)?.[1];
+    const section = sections.find((s) => s.id === id) ?? sections[0];
+    leave();
+    drawNav(section);
+    showError(ui.error, '');
+    ui.heading.textContent = section.title;
+    ui.status.textContent = '';
+    ui.body.replaceChildren();
+    document.title = `${section.title} — analyst's workbench — Offerloop`;
+    const controller = new AbortController();
+    const { signal } = controller;
+    const ctx = Object.freeze({
+      getJson: (path) => request('GET', path, undefined, signal),
+      send: (method, path, body) => request(method, path, body, signal),
+      h,
+      announce,
+      signal,
+      setStatus: (text) => {
+        if (!signal.aborted) ui.status.textContent = text;
+      },
+      /** Shows a failure of the section's work on the page's error line (not after leaving it). */
+      fail: (err) => {
+        if (signal.aborted || err instanceof Refused || err?.name === 'AbortError') return;
+        showError(ui.error, err.message);
+      },
+    });
+    current = { controller, cleanup: null };
+    try {
+      const cleanup = section.render(ui.body, ctx);
+      if (typeof cleanup === 'function') current.cleanup = cleanup;
+    } catch (err) {
+      ctx.fail(err);
+    }
+  }
+
+  // ---- signing in and out -----------------------------------------------------------------------
+
+  function signIn(apiKey) {
+    key = apiKey;
+    sessionStorage.setItem(STORE_KEY, apiKey);
+    ui.signIn.hidden = true;
+    ui.signOut.hidden = false;
+    ui.app.hidden = false;
+    showError(ui.error, '');
+    showError(ui.signInError, '');
+    setStatus('signed-in', 'Signed in');
+    route();
+    ui.heading.focus();
+  }
+
+  function signOut(message) {
+    key = null;
+    leave();
+    sessionStorage.removeItem(STORE_KEY);
+    ui.signIn.hidden = false;
+    ui.signOut.hidden = true;
+    ui.app.hidden = true;
+    ui.body.replaceChildren();
+    setStatus('signed-out', 'Signed out');
+    showError(ui.error, '');
+    showError(ui.signInError, message || '');
+    ui.apiKey.value = '';
+    ui.apiKey.focus();
+  }
+
+  ui.signIn.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const apiKey = ui.apiKey.value.trim();
+    if (!apiKey) {
+      showError(ui.signInError, 'Enter an API key.');
+      ui.apiKey.focus();
+      return;
+    }
+    signIn(apiKey);
+  });
+  ui.signOut.addEventListener('click', () => signOut());
+  window.addEventListener('hashchange', () => {
+    route();
+    ui.heading.focus();
+  });
+
+  window.offerloopWorkbench = Object.freeze({ register });
+
+  // The section scripts run after this one (deferred, in order) and before DOMContentLoaded.
+  document.addEventListener('DOMContentLoaded', () => {
+    const saved = sessionStorage.getItem(STORE_KEY);
+    if (saved) signIn(saved);
+  });
+})();
