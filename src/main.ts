@@ -80,7 +80,7 @@ export async function main(): Promise<void> {
     log.info({ readyInMs }, 'offerloop ready');
     log.info(
       placesToGo(config, listeningPort(app.server.address(), config.http.port)),
-      'open the agent desktop, the dashboard or the API docs',
+      'open the agent desktop, the dashboard, the workbench or the API docs',
     );
   }
 
@@ -112,6 +112,7 @@ function placesToGo(config: ReturnType<typeof loadConfig>, port: number): Record
     api: `${base}/v1/decisions`,
     agentDesktop: `${base}/agent/`,
     dashboard: `${base}/dashboard/`,
+    workbench: `${base}/workbench/`,
     docs: `${base}/docs`,
     ...(config.auth.demoKey ? { apiKey: 'demo' } : {}),
   };

@@ -53,16 +53,17 @@ describe('starting the server', () => {
     expect(run.stdout).toBe('');
   });
 
-  it('says where to go once ready: the API, the agent desktop, the dashboard, the docs and the demo key', async () => {
+  it('says where to go once ready: the API, the agent desktop, the dashboard, the workbench, the docs and the demo key', async () => {
     const run = await start({ PORT: '0', HOST: '127.0.0.1', OFFERLOOP_DEMO_CUSTOMERS: '1000' });
     const lines = run.stdout
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>);
-    const places = lines.find((l) => l.msg === 'open the agent desktop, the dashboard or the API docs');
+    const places = lines.find((l) => l.msg === 'open the agent desktop, the dashboard, the workbench or the API docs');
     expect(places).toMatchObject({
       agentDesktop: expect.stringMatching(/^http:\/\/127\.0\.0\.1:[1-9]\d*\/agent\/$/),
       dashboard: expect.stringMatching(/\/dashboard\/$/),
+      workbench: expect.stringMatching(/\/workbench\/$/),
       docs: expect.stringMatching(/\/docs$/),
       apiKey: 'demo',
     });
