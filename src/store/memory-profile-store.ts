@@ -34,6 +34,11 @@ export class MemoryProfileStore implements ProfileStore {
     return Promise.resolve(this.profiles.size);
   }
 
+  /** Every profile, in the order they were first stored (a what-if walks the population). */
+  values(): IterableIterator<CustomerProfile> {
+    return this.profiles.values();
+  }
+
   close(): Promise<void> {
     return Promise.resolve();
   }

@@ -1,0 +1,191 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type { Channel } from '../domain/channel.js';
+import type { CapUsage } from '../domain/contact.js';
+import { NotFoundError, OfferloopError } from '../errors.js';
+import { inSample, sampleShare, type WhatIfReport, WhatIfRun } from '../evaluation/what-if.js';
+import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
+import type { PopulationSource } from '../store/population-source.js';
+import type { CandidateService } from './candidate-service.js';
+import type { LearningService } from './learning-service.js';
+
+export interface WhatIfRequest {
+  /** A candidate's name; absent: the live ruleset alone. */
+  readonly candidate?: string | undefined;
+  readonly channel: Channel;
+  /** Contacts to simulate: a stable sample of about this many customers (all of them at or above the population). */
+  readonly volume: number;
+  /** Offers per contact; default: the server's default limit. */
+  readonly limit?: number | undefined;
+}
+
+export interface WhatIfStatus {
+  readonly id: string;
+  readonly state: 'running' | 'done' | 'failed';
+  readonly candidate: string | null;
+  readonly channel: Channel;
+  readonly volume: number;
+  readonly limit: number;
+  /** Where the population was read: embedded or redis. */
+  readonly store: string;
+  readonly population: number;
+  /** Share of the population in the sample. */
+  readonly sampleShare: number;
+  /** Customers decided so far (each on both rulesets). */
+  readonly done: number;
+  /** The sample's expected size while running; its size once done. */
+  readonly total: number;
+  readonly startedAt: string;
+  readonly finishedAt: string | null;
+  readonly seconds: number | null;
+  readonly error: string | null;
+  readonly result: WhatIfReport | null;
+}
+
+export interface WhatIfServiceDeps {
+  readonly rules: Pick<RulesetHolder, 'current'>;
+  readonly candidates: Pick<CandidateService, 'snapshot'>;
+  readonly learning: Pick<LearningService, 'model'>;
+  readonly population: PopulationSource;
+  /** The live cap and budget counters: a run starts from them, and never changes them. */
+  readonly usage: CapUsage;
+  readonly clock: () => number;
+  readonly defaultLimit: number;
+  /** Milliseconds of deciding before the run yields to the event loop (default 5). */
+  readonly sliceMs?: number;
+}
+
+/** 409: a what-if is running on this server already. */
+export class WhatIfRunningError extends OfferloopError {
+  constructor(id: string) {
+    super(
+      'what_if_running',
+      409,
+      `a what-if is running on this server already (${id}): wait for it to finish`,
+    );
+  }
+}
+
+/** Finished runs kept for GET; a run is a report, not an archive. */
+const KEPT_RUNS = 10;
+/** Customers decided between two looks at the time. */
+const CHECK_EVERY = 32;
+
+interface Run {
+  status: Mutable<WhatIfStatus>;
+}
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * What-ifs on the loaded population (evaluation/what-if.ts): one at a time per server, in the
+ * background, in slices of a few milliseconds between which the event loop serves live requests.
+ * A run reads the population once, decides each sampled customer on the candidate and the live
+ * ruleset with their learned models, and changes nothing: not the counters, not the histories.
+ */
+export class WhatIfService {
+  private readonly runs = new Map<string, Run>();
+  private running: Run | null = null;
+  private sequence = 0;
+
+  constructor(private readonly deps: WhatIfServiceDeps) {}
+
+  /** Starts a run and answers its status at once; 404 for an unknown candidate, 409 while another runs. */
+  async start(request: WhatIfRequest): Promise<WhatIfStatus> {
+    if (this.running !== null) throw new WhatIfRunningError(this.running.status.id);
+    const { deps } = this;
+    const live = deps.rules.current;
+    const candidate =
+      request.candidate === undefined ? null : await deps.candidates.snapshot(request.candidate);
+    // Checked again: another start may have begun while the candidate was read.
+    if (this.running !== null) throw new WhatIfRunningError((this.running as Run).status.id);
+    const population = await deps.population.count();
+    const share = sampleShare(request.volume, population);
+    const startedAt = deps.clock();
+    const limit = request.limit ?? deps.defaultLimit;
+    const run: Run = {
+      status: {
+        id: `wi-${startedAt.toString(36)}-${++this.sequence}`,
+        state: 'running',
+        candidate: request.candidate ?? null,
+        channel: request.channel,
+        volume: request.volume,
+        limit,
+        store: deps.population.kind,
+        population,
+        sampleShare: share,
+        done: 0,
+        total: Math.round(population * share),
+        startedAt: new Date(startedAt).toISOString(),
+        finishedAt: null,
+        seconds: null,
+        error: null,
+        result: null,
+      },
+    };
+    const whatIf = new WhatIfRun({
+      live: { name: 'live', snapshot: live, learned: deps.learning.model(live) },
+      candidate:
+        candidate === null
+          ? null
+          : { name: request.candidate!, snapshot: candidate, learned: deps.learning.model(candidate) },
+      channel: request.channel,
+      limit,
+      now: startedAt,
+      usage: deps.usage,
+    });
+    this.running = run;
+    this.keep(run);
+    void this.execute(run, whatIf, share);
+    return this.get(run.status.id);
+  }
+
+  /** A run's status (with its result once done); 404 for an id this server does not know. */
+  get(id: string): WhatIfStatus {
+    const run = this.runs.get(id);
+    if (run === undefined)
+      throw new NotFoundError(`no what-if '${id}' on this server (the last ${KEPT_RUNS} are kept)`);
+    return { ...run.status };
+  }
+
+  /** Resolves when no run is in progress (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.running !== null) await yieldToEventLoop();
+  }
+
+  private async execute(run: Run, whatIf: WhatIfRun, share: number): Promise<void> {
+    const sliceMs = this.deps.sliceMs ?? 5;
+    const started = performance.now();
+    let sliceStart = started;
+    try {
+      const keep = (id: string) => inSample(id, share);
+      for await (const page of this.deps.population.pages(keep)) {
+        for (let i = 0; i < page.length; i++) {
+          whatIf.add(page[i]!);
+          if (i % CHECK_EVERY === CHECK_EVERY - 1 && performance.now() - sliceStart >= sliceMs) {
+            run.status.done = whatIf.decisions;
+            await yieldToEventLoop();
+            sliceStart = performance.now();
+          }
+        }
+        run.status.done = whatIf.decisions;
+      }
+      run.status.result = whatIf.report();
+      run.status.total = whatIf.decisions;
+      run.status.state = 'done';
+    } catch (err) {
+      run.status.state = 'failed';
+      run.status.error = err instanceof Error ? err.message : String(err);
+    } finally {
+      run.status.seconds = Number(((performance.now() - started) / 1000).toFixed(3));
+      run.status.finishedAt = new Date(this.deps.clock()).toISOString();
+      this.running = null;
+    }
+  }
+
+  private keep(run: Run): void {
+    this.runs.set(run.status.id, run);
+    for (const id of this.runs.keys()) {
+      if (this.runs.size <= KEPT_RUNS) break;
+      if (this.runs.get(id) !== this.running) this.runs.delete(id);
+    }
+  }
+}
