@@ -24,7 +24,10 @@ import type { DayCounters } from '../feedback/stats-reader.js';
 import type { CompiledCampaign, RulesetSnapshot } from '../ruleset/snapshot.js';
 import type { CampaignObjective } from '../ruleset/source.js';
 import { DAY_MS } from '../ruleset/time.js';
+import { type KpiProgress, kpiProgress } from './kpi.js';
 import { type Interval, proportion, uplift } from './uplift.js';
+
+export type { KpiProgress } from './kpi.js';
 
 export const GROUP_BYS = ['channel', 'segment', 'offer', 'day'] as const;
 export type GroupBy = (typeof GROUP_BYS)[number];
@@ -179,14 +182,6 @@ export interface Metrics {
   readonly journeys: JourneysReport;
 }
 
-export interface KpiProgress {
-  readonly metric: string;
-  readonly target: number;
-  readonly actual: number | null;
-  /** actual / target; null when the target is 0 or there is no actual yet. */
-  readonly progress: number | null;
-}
-
 export type ReportGroup = { readonly key: string } & Metrics;
 
 export interface CampaignReport {
@@ -201,7 +196,10 @@ export interface CampaignReport {
   };
   readonly from: string;
   readonly to: string;
+  /** The headline KPI: the first of `kpis` (kept for the readers of the older single `kpi`). */
   readonly kpi: KpiProgress | null;
+  /** Every KPI of the campaign, in the rules' order. */
+  readonly kpis: readonly KpiProgress[];
   readonly totals: Metrics;
   readonly groupBy: GroupBy | null;
   readonly groups: readonly ReportGroup[];
@@ -212,6 +210,7 @@ export interface CampaignSummary {
   readonly name: string;
   readonly objective: CampaignObjective;
   readonly kpi: KpiProgress | null;
+  readonly kpis: readonly KpiProgress[];
   readonly totals: Metrics;
 }
 
@@ -472,6 +471,7 @@ export function campaignReport(input: {
     from: dayString(range.from),
     to: dayString(range.to),
     kpi: kpiOf(campaign, totalMetrics),
+    kpis: campaign.kpis.map((kpi) => kpiProgress(kpi, [totalMetrics])),
     totals: totalMetrics,
     groupBy,
     groups: [...groups.keys()].sort(byCodeUnits).map((key) => ({ key, ...metricsOf(groups.get(key)!) })),
@@ -500,6 +500,7 @@ export function campaignsReport(input: {
         name: campaign.name,
         objective: campaign.objective,
         kpi: kpiOf(campaign, metrics),
+        kpis: campaign.kpis.map((kpi) => kpiProgress(kpi, [metrics])),
         totals: metrics,
       };
     }),
@@ -701,30 +702,7 @@ function customerGroupOf(customers: number, conversions: number, revenue: number
 }
 
 function kpiOf(campaign: CompiledCampaign, totals: Metrics): KpiProgress | null {
-  if (campaign.kpi === null) return null;
-  const { metric, target } = campaign.kpi;
-  const actual = kpiActual(metric, totals);
-  return {
-    metric,
-    target,
-    actual,
-    progress: actual === null || target === 0 ? null : actual / target,
-  };
-}
-
-function kpiActual(metric: string, totals: Metrics): number | null {
-  switch (metric) {
-    case 'accept_rate':
-      return totals.rates.acceptRate;
-    case 'conversion_rate':
-      return totals.rates.conversionRate;
-    case 'conversions':
-      return totals.conversions;
-    case 'revenue':
-      return totals.revenue;
-    default:
-      return null;
-  }
+  return campaign.kpi === null ? null : kpiProgress(campaign.kpi, [totals]);
 }
 
 const CSV_COLUMNS = [

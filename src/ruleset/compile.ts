@@ -17,18 +17,23 @@ import type {
   ChannelIndex,
   ChannelPolicy,
   CompiledCampaign,
+  CompiledFactor,
+  CompiledGoal,
   CompiledLifecycleStage,
   CompiledOffer,
   CompiledSegment,
   ContactLookback,
   EvalContext,
+  Kpi,
   RulesetSnapshot,
+  SegmentAssumption,
   SegmentEconomics,
 } from './snapshot.js';
 import type {
   ContactPolicySource,
   Creative,
   RulesFile,
+  SegmentAssumptionSource,
   SegmentEconomicsSource,
   WebCreative,
 } from './source.js';
@@ -65,6 +70,7 @@ export function compileRuleset(
   const { segments, segmentById, offerOptions } = compileSegments(files, problem, associations);
   // 3. Campaigns, with their target segments.
   const { campaigns, campaignById } = compileCampaigns(files, problem, segmentById);
+  checkAssumedCampaigns(files, problem, campaignById);
   // 4. Offers, with their campaign, conditions and placements.
   const { offers, offerById, placements } = compileOffers(files, problem, campaignById, offerOptions);
   // 5. Contact policies, default banners, the global holdout.
@@ -72,6 +78,8 @@ export function compileRuleset(
   const defaultBanners = compileDefaultBanners(files, problem);
   const globalHoldout = compileGlobalHoldout(files, problem);
   const lifecycle = compileLifecycle(files, problem, offerOptions);
+  // 5b. The plan: goals, their critical success factors, and the campaigns serving those.
+  const goals = compilePlan(files, problem, campaigns);
   if (problems.length > 0) throw new RulesetError(problems);
   // 6. The snapshot, with the candidate indexes per channel and placement.
   return {
@@ -93,6 +101,7 @@ export function compileRuleset(
     globalHoldout,
     lifecycle,
     associations,
+    goals,
   };
 }
 
@@ -163,6 +172,7 @@ function compileSegments(
       when: when ?? (() => false),
       reason: oneByte(`segment:${item.id}`),
       economics: item.economics === undefined ? null : economicsOf(item.economics),
+      assumption: item.assumption === undefined ? null : assumptionOf(item.assumption),
     };
     segments.push(compiled);
     segmentById.set(item.id, compiled);
@@ -213,12 +223,15 @@ function compileCampaign(
   const start = dateOr(item.schedule?.start, Number.NEGATIVE_INFINITY);
   const end = dateOr(item.schedule?.end, UNBOUNDED, DAY_MS - 1);
   if (start > end) problem(file, [...path, 'schedule'], 'schedule.start is after schedule.end');
+  const kpis = campaignKpis({ file, item, path }, problem);
   return {
     ordinal,
     id: oneByte(item.id),
     name: item.name,
     objective: item.objective,
-    kpi: item.kpi ?? null,
+    kpi: kpis[0] ?? null,
+    kpis,
+    serves: item.serves ?? [],
     segments: targets,
     start,
     end,
@@ -230,6 +243,86 @@ function compileCampaign(
     capPerDay: item.caps?.perDay ?? UNBOUNDED,
     reason: oneByte(`campaign:${item.id}`),
   };
+}
+
+/** A campaign's `kpis`, or its older single `kpi` as one; each metric once, not both forms. */
+function campaignKpis({ file, item, path }: Sourced<'campaigns'>, problem: ProblemAt): Kpi[] {
+  if (item.kpi !== undefined && item.kpis !== undefined)
+    problem(
+      file,
+      [...path, 'kpi'],
+      'kpi and kpis are both set: write kpis only (kpi is its older, single form)',
+    );
+  const sources = item.kpis ?? (item.kpi === undefined ? [] : [item.kpi]);
+  const kpis: Kpi[] = [];
+  sources.forEach((kpi, i) => {
+    if (kpis.some((k) => k.metric === kpi.metric))
+      problem(file, [...path, 'kpis', i, 'metric'], `a second KPI on '${kpi.metric}'`);
+    else kpis.push(Object.freeze({ metric: kpi.metric, target: kpi.target }));
+  });
+  return kpis;
+}
+
+/**
+ * The goals with their factors, and each factor with the campaigns whose `serves` name it. A factor
+ * names a goal, a campaign names factors: unknown ids are reported where they are written.
+ */
+function compilePlan(
+  files: readonly ParsedRulesFile[],
+  problem: ProblemAt,
+  campaigns: readonly CompiledCampaign[],
+): CompiledGoal[] {
+  const goalSources = collect(files, 'goals', problem);
+  const goalIds = new Set(goalSources.map((g) => g.item.id));
+  const factorSources = collect(files, 'factors', problem);
+  const factorIds = new Set(factorSources.map((f) => f.item.id));
+  const factors: CompiledFactor[] = [];
+  for (const { file, item, path } of factorSources) {
+    if (!goalIds.has(item.goal)) {
+      problem(
+        file,
+        [...path, 'goal'],
+        `unknown goal '${item.goal}' (known: ${[...goalIds].join(', ') || 'none'})`,
+      );
+      continue;
+    }
+    factors.push({
+      id: oneByte(item.id),
+      name: item.name,
+      description: item.description ?? null,
+      goalId: item.goal,
+      metric: item.metric,
+      target: item.target,
+      campaigns: campaigns.filter((c) => c.serves.includes(item.id)),
+    });
+  }
+  for (const file of files) {
+    (file.content.campaigns ?? []).forEach((campaign, i) => {
+      (campaign.serves ?? []).forEach((id, j) => {
+        if (!factorIds.has(id))
+          problem(
+            file,
+            ['campaigns', i, 'serves', j],
+            `unknown factor '${id}' (known: ${[...factorIds].join(', ') || 'none'})`,
+          );
+      });
+    });
+  }
+  return goalSources.map(({ file, item, path }) => {
+    const start = dateOr(item.period.start, Number.NEGATIVE_INFINITY);
+    const end = dateOr(item.period.end, UNBOUNDED, DAY_MS - 1);
+    if (start > end) problem(file, [...path, 'period'], 'period.start is after period.end');
+    return {
+      id: oneByte(item.id),
+      name: item.name,
+      description: item.description ?? null,
+      objective: item.objective,
+      target: { metric: item.target.metric, value: item.target.value },
+      start,
+      end,
+      factors: factors.filter((f) => f.goalId === item.id),
+    };
+  });
 }
 
 /** Per channel (by index): the placements of each offer that lists some there; no entry: all of them. */
@@ -458,7 +551,7 @@ type ProblemAt = (
   offset?: ExprOffset,
 ) => void;
 
-type Section = 'segments' | 'campaigns' | 'offers';
+type Section = 'segments' | 'campaigns' | 'offers' | 'goals' | 'factors';
 type Item<S extends Section> = NonNullable<RulesFile[S]>[number];
 /** An item of a section, with the file it is in and its path there. */
 interface Sourced<S extends Section> {
@@ -556,7 +649,52 @@ function economicsOf(source: SegmentEconomicsSource): SegmentEconomics {
 }
 
 function placeholderSegment(id: string): CompiledSegment {
-  return { ordinal: -1, id, name: id, when: () => false, reason: `segment:${id}`, economics: null };
+  return {
+    ordinal: -1,
+    id,
+    name: id,
+    when: () => false,
+    reason: `segment:${id}`,
+    economics: null,
+    assumption: null,
+  };
+}
+
+function assumptionOf(source: SegmentAssumptionSource): SegmentAssumption {
+  return {
+    acceptRate: source.acceptRate ?? null,
+    bestChannel: source.bestChannel ?? null,
+    respondsTo: (source.respondsTo ?? []).map(oneByte),
+  };
+}
+
+/**
+ * A segment's assumed campaigns must exist and target it: a decision counts a customer's response
+ * under the campaign's target segment that reached them, so a campaign that does not target the
+ * segment never has a response of it to check.
+ */
+function checkAssumedCampaigns(
+  files: readonly ParsedRulesFile[],
+  problem: ProblemAt,
+  campaignById: ReadonlyMap<string, CompiledCampaign>,
+): void {
+  for (const file of files) {
+    (file.content.segments ?? []).forEach((segment, i) => {
+      (segment.assumption?.respondsTo ?? []).forEach((id, j) => {
+        const at = ['segments', i, 'assumption', 'respondsTo', j];
+        const campaign = campaignById.get(id);
+        if (campaign === undefined) problem(file, at, `unknown campaign '${id}'`);
+        else if (!campaign.segments.some((s) => s.id === segment.id)) {
+          const targets = campaign.segments.map((s) => s.id).join(', ');
+          problem(
+            file,
+            at,
+            `campaign '${id}' does not target segment '${segment.id}' (${targets ? `it targets ${targets}` : 'it targets everybody'}): the segment's responses to it are never counted`,
+          );
+        }
+      });
+    });
+  }
 }
 
 // Dates in profiles are strings (`accountOpened: 2019-04-02`), read by daysSince() on every

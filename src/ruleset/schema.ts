@@ -48,6 +48,22 @@ export const rulesetSchema = {
         $ref: '#/definitions/lifecycleStage',
       },
     },
+    goals: {
+      type: 'array',
+      description:
+        'The plan: business goals over a period, each measured by one metric. Critical success factors (`factors`) serve a goal; campaigns serve factors (`serves`). GET /v1/reports/plan rolls campaign results up to factors and goals.',
+      items: {
+        $ref: '#/definitions/goal',
+      },
+    },
+    factors: {
+      type: 'array',
+      description:
+        'Critical success factors: what must go right for a goal (`goal`), measured by a metric over the campaigns that name the factor in their `serves`.',
+      items: {
+        $ref: '#/definitions/factor',
+      },
+    },
     banners: {
       type: 'array',
       description:
@@ -108,6 +124,109 @@ export const rulesetSchema = {
         perDay: {
           type: 'integer',
           minimum: 1,
+        },
+      },
+    },
+    kpiMetric: {
+      enum: ['accept_rate', 'conversion_rate', 'conversions', 'revenue', 'new_customers', 'retention'],
+      description:
+        'accept_rate, conversion_rate: per impression; conversions, revenue: as counted; new_customers: persons who became customers, credited position-based to the touchpoints before; retention: the share of customers reached who cancelled nothing in the episode. See docs/reports.md.',
+    },
+    kpi: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['metric', 'target'],
+      properties: {
+        metric: {
+          $ref: '#/definitions/kpiMetric',
+        },
+        target: {
+          type: 'number',
+          minimum: 0,
+          description: 'Rates are fractions (0.04 is 4%); counts and revenue are absolute.',
+        },
+      },
+    },
+    goal: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['id', 'name', 'objective', 'target', 'period'],
+      properties: {
+        id: {
+          $ref: '#/definitions/id',
+        },
+        name: {
+          type: 'string',
+          minLength: 1,
+        },
+        description: {
+          type: 'string',
+        },
+        objective: {
+          type: 'string',
+          minLength: 1,
+          description: 'The objective in words, e.g. "Deepen relationships with families".',
+        },
+        target: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['metric', 'value'],
+          description:
+            'What the goal is measured by: over every campaign serving its factors, within its period.',
+          properties: {
+            metric: {
+              $ref: '#/definitions/kpiMetric',
+            },
+            value: {
+              type: 'number',
+              minimum: 0,
+              description: 'Rates are fractions (0.04 is 4%); counts and revenue are absolute.',
+            },
+          },
+        },
+        period: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['start'],
+          description: 'When the goal runs; no end: open. Reports count only the days of the period.',
+          properties: {
+            start: {
+              $ref: '#/definitions/date',
+            },
+            end: {
+              $ref: '#/definitions/date',
+            },
+          },
+        },
+      },
+    },
+    factor: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['id', 'name', 'goal', 'metric', 'target'],
+      properties: {
+        id: {
+          $ref: '#/definitions/id',
+        },
+        name: {
+          type: 'string',
+          minLength: 1,
+        },
+        description: {
+          type: 'string',
+        },
+        goal: {
+          $ref: '#/definitions/id',
+          description: 'The goal this factor serves.',
+        },
+        metric: {
+          $ref: '#/definitions/kpiMetric',
+        },
+        target: {
+          type: 'number',
+          minimum: 0,
+          description:
+            'Over the campaigns that serve the factor, pooled: counts and revenue add up, rates are pooled (all their accepts over all their impressions).',
         },
       },
     },
@@ -180,6 +299,35 @@ export const rulesetSchema = {
             },
           },
         },
+        assumption: {
+          type: 'object',
+          additionalProperties: false,
+          minProperties: 1,
+          description:
+            "What the analysts believe about the segment's behaviour, checked against the feedback by the segment report (GET /v1/reports/segments), which flags what the data contradicts. Changes no decision (economics does). A response is an accept of a shown offer.",
+          properties: {
+            acceptRate: {
+              type: 'number',
+              minimum: 0,
+              maximum: 1,
+              description:
+                "Accepts per impression expected of the segment (0.05 is 5%): contradicted when outside the 95% interval of the segment's actual rate.",
+            },
+            bestChannel: {
+              $ref: '#/definitions/channel',
+              description:
+                'The channel the segment is believed to respond to best: contradicted when its accept rate there is significantly below that on another channel.',
+            },
+            respondsTo: {
+              type: 'array',
+              minItems: 1,
+              uniqueItems: true,
+              items: { $ref: '#/definitions/id' },
+              description:
+                'Campaigns (ids, each targeting the segment) it is believed to respond to at least as well as the rest of their audience: contradicted when significantly below.',
+            },
+          },
+        },
       },
     },
     campaign: {
@@ -201,19 +349,26 @@ export const rulesetSchema = {
           enum: ['cross_sell', 'up_sell', 'retention', 'acquisition', 'activation', 'service'],
         },
         kpi: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['metric', 'target'],
-          properties: {
-            metric: {
-              enum: ['accept_rate', 'conversion_rate', 'conversions', 'revenue'],
-            },
-            target: {
-              type: 'number',
-              minimum: 0,
-              description: 'Rates are fractions (0.04 is 4%); counts and revenue are absolute.',
-            },
+          $ref: '#/definitions/kpi',
+          description: 'The older form of one `kpis` entry, still read; write `kpis`. Not both.',
+        },
+        kpis: {
+          type: 'array',
+          items: {
+            $ref: '#/definitions/kpi',
           },
+          minItems: 1,
+          description:
+            'What the campaign is measured by, each metric once; the first is its headline KPI (the dashboard shows it).',
+        },
+        serves: {
+          type: 'array',
+          items: {
+            $ref: '#/definitions/id',
+          },
+          uniqueItems: true,
+          description:
+            'The critical success factors (ids) this campaign serves: the plan report rolls its results up to them.',
         },
         segments: {
           type: 'array',

@@ -1,7 +1,7 @@
 import type { Channel } from '../domain/channel.js';
 import type { Associations } from './associations.js';
 import type { Condition, Evaluator } from './expr/index.js';
-import type { CampaignObjective, Creative, WebCreative } from './source.js';
+import type { CampaignObjective, Creative, KpiMetric, WebCreative } from './source.js';
 
 // A compiled, immutable ruleset. Requests read only the current snapshot; a reload builds a new one
 // and swaps it in one assignment (see ruleset-holder.ts), so no request sees half a ruleset.
@@ -15,6 +15,21 @@ export interface CompiledSegment {
   readonly reason: string;
   /** Its channel economics; null: the channel policies apply to its customers. */
   readonly economics: SegmentEconomics | null;
+  /** What the analysts believe about its behaviour, for the segment report; null: nothing stated. */
+  readonly assumption: SegmentAssumption | null;
+}
+
+/**
+ * A segment's assumed behaviour (rules' `assumption`), checked against the feedback counters by
+ * evaluation/segment-assumptions.ts. Read by reports only: no decision depends on it.
+ */
+export interface SegmentAssumption {
+  /** Accepts per impression expected; null: not stated. */
+  readonly acceptRate: number | null;
+  /** The channel it is believed to respond to best; null: not stated. */
+  readonly bestChannel: Channel | null;
+  /** Campaign ids (each targeting the segment) it is believed to respond to at least as well as the rest. */
+  readonly respondsTo: readonly string[];
 }
 
 /** What contacting a segment's customers costs and how much care they get (engine/channel-terms.ts). */
@@ -34,12 +49,48 @@ export interface CompiledLifecycleStage {
   readonly when: Condition<EvalContext>;
 }
 
+export interface Kpi {
+  readonly metric: KpiMetric;
+  readonly target: number;
+}
+
+/** A business goal of the plan: measured over the campaigns serving its factors, within its period. */
+export interface CompiledGoal {
+  readonly id: string;
+  readonly name: string;
+  readonly description: string | null;
+  readonly objective: string;
+  readonly target: { readonly metric: KpiMetric; readonly value: number };
+  /** Epoch ms, inclusive; `end` is the last millisecond of its day, +Infinity when open. */
+  readonly start: number;
+  readonly end: number;
+  /** Its critical success factors, in ruleset order. */
+  readonly factors: readonly CompiledFactor[];
+}
+
+/** A critical success factor: a metric and target over the campaigns that serve it. */
+export interface CompiledFactor {
+  readonly id: string;
+  readonly name: string;
+  readonly description: string | null;
+  readonly goalId: string;
+  readonly metric: KpiMetric;
+  readonly target: number;
+  /** The campaigns whose `serves` name it, in ruleset order. */
+  readonly campaigns: readonly CompiledCampaign[];
+}
+
 export interface CompiledCampaign {
   readonly ordinal: number;
   readonly id: string;
   readonly name: string;
   readonly objective: CampaignObjective;
-  readonly kpi: { readonly metric: string; readonly target: number } | null;
+  /** Its headline KPI: the first of `kpis`; null without any. */
+  readonly kpi: Kpi | null;
+  /** What it is measured by (`kpis`, or the older single `kpi`). */
+  readonly kpis: readonly Kpi[];
+  /** Ids of the critical success factors it serves. */
+  readonly serves: readonly string[];
   /** Target segments (any of); empty: everybody. */
   readonly segments: readonly CompiledSegment[];
   readonly start: number;
@@ -142,6 +193,8 @@ export interface RulesetSnapshot {
   readonly lifecycle: readonly CompiledLifecycleStage[];
   /** Default banner per web placement, `*` for the rest; see DefaultBannerSource. */
   readonly defaultBanners: ReadonlyMap<string, WebCreative>;
+  /** The plan: goals in ruleset order, each with its factors and their campaigns. */
+  readonly goals: readonly CompiledGoal[];
 }
 
 /** The longest limit window (impressions) and the longest suppression (accepts, rejects), a day at least. */

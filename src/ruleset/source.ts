@@ -14,6 +14,45 @@ export interface RulesFile {
   globalHoldout?: number;
   /** Lifecycle stages, in order: the first whose condition holds is the customer's stage. */
   lifecycle?: LifecycleStageSource[];
+  /** The plan: business goals, and the critical success factors that serve them (see the schema). */
+  goals?: GoalSource[];
+  factors?: FactorSource[];
+}
+
+/** What campaigns, factors and goals are measured by (evaluation/kpi.ts says how each is counted). */
+export type KpiMetric =
+  | 'accept_rate'
+  | 'conversion_rate'
+  | 'conversions'
+  | 'revenue'
+  | 'new_customers'
+  | 'retention';
+
+export interface KpiSource {
+  metric: KpiMetric;
+  /** Rates are fractions (0.04 is 4%); counts and revenue are absolute. */
+  target: number;
+}
+
+/** A business goal over a period, measured by one metric; its factors say how it is reached. */
+export interface GoalSource {
+  id: string;
+  name: string;
+  description?: string;
+  /** The objective in words, for the people who read the plan. */
+  objective: string;
+  target: { metric: KpiMetric; value: number };
+  period: { start: string; end?: string };
+}
+
+/** A critical success factor of a goal: what must go right, measured over the campaigns that serve it. */
+export interface FactorSource {
+  id: string;
+  name: string;
+  description?: string;
+  goal: string;
+  metric: KpiMetric;
+  target: number;
 }
 
 export type FunnelLevelSource = 'prospect' | 'lead' | 'customer';
@@ -42,6 +81,21 @@ export interface SegmentSource {
   /** An expression over `customer` only (segments must not depend on the request); see docs/expressions.md. */
   when: string;
   economics?: SegmentEconomicsSource;
+  /** What the analysts believe about the segment's behaviour, checked against the data (see the schema). */
+  assumption?: SegmentAssumptionSource;
+}
+
+/**
+ * A segment's assumed behaviour: beliefs the segment report (evaluation/segment-assumptions.ts)
+ * checks against the feedback counters. Unlike economics, nothing here changes a decision.
+ */
+export interface SegmentAssumptionSource {
+  /** Accepts per impression expected of the segment's customers, in [0, 1]. */
+  acceptRate?: number;
+  /** The channel the segment is believed to respond to best. */
+  bestChannel?: Channel;
+  /** Campaigns (ids) the segment is believed to respond to at least as well as the rest of their audience. */
+  respondsTo?: string[];
 }
 
 /** Channel economics of a segment: see the schema's descriptions. */
@@ -64,7 +118,12 @@ export interface CampaignSource {
   name: string;
   description?: string;
   objective: CampaignObjective;
-  kpi?: { metric: 'accept_rate' | 'conversion_rate' | 'conversions' | 'revenue'; target: number };
+  /** The older form of one `kpis` entry; still read, normalised into `kpis`. */
+  kpi?: KpiSource;
+  /** What the campaign is measured by, the first one being its headline KPI. */
+  kpis?: KpiSource[];
+  /** The critical success factors (ids) the campaign serves: the plan report rolls it up to them. */
+  serves?: string[];
   /** Target segments: a customer must be in at least one. Absent or empty: everybody. */
   segments?: string[];
   schedule?: { start?: string; end?: string };

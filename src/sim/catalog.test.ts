@@ -19,6 +19,8 @@ function merged(files: Record<string, RulesFile>): Required<Omit<RulesFile, 'glo
     contactPolicies: [],
     banners: [],
     lifecycle: [],
+    goals: [],
+    factors: [],
   };
   for (const f of Object.values(files)) {
     all.segments.push(...(f.segments ?? []));
