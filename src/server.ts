@@ -8,6 +8,7 @@ import { installErrorHandling } from './http/error-handler.js';
 import { installLoadShedding, limitConnections, OverloadGuard } from './http/overload.js';
 import { RateLimiter } from './http/rate-limiter.js';
 import { bannerRoutes } from './http/routes/banners.js';
+import { challengerRoutes } from './http/routes/challenger.js';
 import { customerRoutes } from './http/routes/customers.js';
 import { decisionRoutes } from './http/routes/decisions.js';
 import { feedbackRoutes } from './http/routes/feedback.js';
@@ -19,6 +20,7 @@ import { metricsRoutes } from './http/routes/metrics.js';
 import { reportRoutes } from './http/routes/reports.js';
 import { rulesetRoutes } from './http/routes/ruleset.js';
 import { webRoutes } from './http/routes/web.js';
+import { whatIfRoutes } from './http/routes/what-if.js';
 import { validatorCompiler } from './http/validation.js';
 import { installHttpMetrics } from './metrics/http-metrics.js';
 import type { Services } from './services.js';
@@ -129,8 +131,10 @@ export async function buildServer(
   });
   identityRoutes(app, { auth, identities: services.identities });
   rulesetRoutes(app, { auth, rules: services.rules, candidates: services.candidates });
+  challengerRoutes(app, { auth, challenger: services.challenger });
   interactionRoutes(app, { auth, calls: services.calls });
   reportRoutes(app, { auth, reports: services.reports });
+  whatIfRoutes(app, { auth, whatIf: services.whatIf });
   learningRoutes(app, { auth, learning: services.learning, config: config.learning });
   metricsRoutes(app, { auth, metrics: services.metrics });
   bannerRoutes(app, {

@@ -24,6 +24,7 @@ import { DAY_MS } from './ruleset/time.js';
 import { BannerService } from './service/banner-service.js';
 import { CallService } from './service/call-service.js';
 import { CandidateService } from './service/candidate-service.js';
+import { ChallengerService } from './service/challenger-service.js';
 import { CustomerLoopService } from './service/customer-loop-service.js';
 import { DecisionService } from './service/decision-service.js';
 import { DossierService } from './service/dossier-service.js';
@@ -33,10 +34,12 @@ import { JourneyService } from './service/journey-service.js';
 import { LearningService } from './service/learning-service.js';
 import { ProfileService } from './service/profile-service.js';
 import { ReportService } from './service/report-service.js';
+import { WhatIfService } from './service/what-if-service.js';
 import { generatePopulation } from './sim/population.js';
 import { type CallRegistry, MemoryCallRegistry } from './store/call-registry.js';
 import { type CandidateStore, MemoryCandidateStore } from './store/candidate-store.js';
 import { type CapCounters, MemoryCapCounters } from './store/cap-counters.js';
+import { type ChallengerStore, MemoryChallengerStore } from './store/challenger-store.js';
 import {
   CONTACT_EVENTS_KEPT,
   type ContactHistoryStore,
@@ -48,12 +51,14 @@ import { type IdentityStore, MemoryIdentityStore } from './store/identity-store.
 import { type LearnedFactsStore, MemoryLearnedFactsStore } from './store/learned-facts-store.js';
 import { MemoryProfileStore } from './store/memory-profile-store.js';
 import { MemoryPhoneDirectory, type PhoneDirectory } from './store/phone-directory.js';
+import { MemoryPopulation, type PopulationSource } from './store/population-source.js';
 import { readProfilesFile } from './store/profile-file.js';
 import type { ProfileStore } from './store/profile-store.js';
 import { PopulationSync } from './store/redis/population-sync.js';
 import { RedisCallRegistry } from './store/redis/redis-call-registry.js';
 import { RedisCandidateStore } from './store/redis/redis-candidate-store.js';
 import { RedisCapCounters } from './store/redis/redis-cap-counters.js';
+import { RedisChallengerStore } from './store/redis/redis-challenger-store.js';
 import { RedisConnection } from './store/redis/redis-connection.js';
 import { RedisContactHistoryStore } from './store/redis/redis-contact-history-store.js';
 import { RedisCustomerReader } from './store/redis/redis-customer-reader.js';
@@ -61,6 +66,7 @@ import { RedisIdentityStore } from './store/redis/redis-identity-store.js';
 import { RedisKeys } from './store/redis/redis-keys.js';
 import { RedisLearnedFactsStore } from './store/redis/redis-learned-facts-store.js';
 import { RedisPhoneDirectory } from './store/redis/redis-phone-directory.js';
+import { RedisPopulation } from './store/redis/redis-population.js';
 import { RedisProfileStore } from './store/redis/redis-profile-store.js';
 import { RedisRulesetVersionStore } from './store/redis/redis-ruleset-version-store.js';
 import { MemoryRulesetVersionStore } from './store/ruleset-version-store.js';
@@ -74,6 +80,8 @@ export interface Services {
   readonly rules: RulesetHolder;
   /** Candidate rulesets for previews, never live. */
   readonly candidates: CandidateService;
+  /** The champion/challenger test: a candidate deciding for a share of customers, and its promotion. */
+  readonly challenger: ChallengerService;
   readonly profiles: ProfileStore;
   readonly history: ContactHistoryStore;
   readonly decisions: DecisionService;
@@ -88,6 +96,8 @@ export interface Services {
   readonly calls: CallService;
   readonly banners: BannerService;
   readonly reports: ReportService;
+  /** What-ifs of a candidate ruleset against the live one over the loaded population. */
+  readonly whatIf: WhatIfService;
   /** The learned model, refreshed from the feedback counters. */
   readonly learning: LearningService;
   /** The feedback aggregates (counters per offer × channel × segment × day), for reports and learning. */
@@ -124,6 +134,14 @@ export async function createServices(
     const { profiles, history, counters, feedbackLog, identities, customers } = stores;
     const candidates = new CandidateService({ store: stores.candidates, clock });
     await rules.attach(stores.rulesetVersions);
+    const challenger = await new ChallengerService({
+      store: stores.challenger,
+      candidates,
+      rules,
+      stats: stores.stats,
+      clock,
+      log,
+    }).open();
     const learning = new LearningService({ rules, stats: stores.stats, config: config.learning, log, clock });
     const exploration = config.learning.exploration;
     const decisionDeps = {
@@ -138,6 +156,7 @@ export async function createServices(
       conversionWindowMs: config.feedback.conversionWindowMs,
       identities,
       candidates,
+      challenger,
       learning,
       // Math.random: exploration needs a fair coin, not a secret one, and this is the cheapest.
       exploration: exploration > 0 ? { share: exploration, random: Math.random } : undefined,
@@ -196,6 +215,15 @@ export async function createServices(
     });
     const banners = new BannerService({ rules, decisions });
     const reports = new ReportService({ rules, stats: stores.stats, clock });
+    const whatIf = new WhatIfService({
+      rules,
+      candidates,
+      learning,
+      population: stores.population,
+      usage: counters,
+      clock,
+      defaultLimit: config.decisions.defaultLimit,
+    });
     const demoHistory =
       demoClock === null
         ? null
@@ -224,6 +252,7 @@ export async function createServices(
     return {
       rules,
       candidates,
+      challenger,
       profiles,
       history,
       decisions,
@@ -235,6 +264,7 @@ export async function createServices(
       calls,
       banners,
       reports,
+      whatIf,
       stats: stores.stats,
       learning: learning.start(),
       hub,
@@ -285,6 +315,8 @@ async function playDemo(
 /** The stores of one deployment mode, and what the services need to know about them. */
 interface Stores {
   readonly profiles: ProfileStore;
+  /** Every profile, page by page, for what-ifs. */
+  readonly population: PopulationSource;
   readonly history: ContactHistoryStore;
   /** A decision's profile and history in one call, where the store can (Redis); none: read apart. */
   readonly customers?: CustomerReader;
@@ -299,6 +331,8 @@ interface Stores {
   readonly callRegistry: CallRegistry;
   /** Candidate rulesets' sources, shared by every server. */
   readonly candidates: CandidateStore;
+  /** The champion/challenger test, shared by every server, and its changes announced. */
+  readonly challenger: ChallengerStore;
   /** The files of ruleset versions that loaded, and rollbacks announced to every server. */
   readonly rulesetVersions: RulesetVersionStore;
   /** Tells every server to forget its memory copy of the customer (a no-op for the embedded store). */
@@ -342,11 +376,13 @@ async function embeddedStores(
   });
   return {
     profiles,
+    population: new MemoryPopulation(profiles),
     history,
     learned,
     identities,
     phones: new MemoryPhoneDirectory(initial),
     candidates: new MemoryCandidateStore(),
+    challenger: new MemoryChallengerStore(),
     rulesetVersions: new MemoryRulesetVersionStore(),
     callRegistry: new MemoryCallRegistry(),
     counters: new MemoryCapCounters(),
@@ -422,6 +458,8 @@ async function redisStores(
     log.info({ version: backing.version, customers: await backing.count() }, 'serving profiles from Redis');
     return {
       profiles,
+      // On the feedback connection, as reports: a decision's reads never queue behind a bucket.
+      population: new RedisPopulation(feedbackRedis, keys),
       history,
       customers,
       learned,
@@ -432,6 +470,7 @@ async function redisStores(
       stats: new RedisStatsReader(feedbackRedis, keys, feedback.shards),
       phones: new RedisPhoneDirectory(redis, keys),
       candidates: new RedisCandidateStore(redis, keys),
+      challenger: new RedisChallengerStore(redis, keys),
       rulesetVersions: new RedisRulesetVersionStore(redis, keys),
       callRegistry: new RedisCallRegistry(redis, keys, log),
       announceProfileChange: (customerId) => sync.customerChanged(customerId),

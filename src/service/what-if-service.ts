@@ -71,7 +71,9 @@ const KEPT_RUNS = 10;
 const CHECK_EVERY = 32;
 
 interface Run {
-  status: Mutable<WhatIfStatus>;
+  readonly whatIf: WhatIfRun;
+  readonly share: number;
+  readonly status: Mutable<WhatIfStatus>;
 }
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -84,6 +86,7 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 export class WhatIfService {
   private readonly runs = new Map<string, Run>();
   private running: Run | null = null;
+  private starting = false;
   private sequence = 0;
 
   constructor(private readonly deps: WhatIfServiceDeps) {}
@@ -91,17 +94,56 @@ export class WhatIfService {
   /** Starts a run and answers its status at once; 404 for an unknown candidate, 409 while another runs. */
   async start(request: WhatIfRequest): Promise<WhatIfStatus> {
     if (this.running !== null) throw new WhatIfRunningError(this.running.status.id);
+    if (this.starting) throw new WhatIfRunningError('starting');
+    // Taken before the first await, so that two requests at once cannot both start.
+    this.starting = true;
+    try {
+      const run = await this.prepare(request);
+      this.running = run;
+      this.keep(run);
+      void this.execute(run);
+      return this.get(run.status.id);
+    } finally {
+      this.starting = false;
+    }
+  }
+
+  /** A run's status (with its result once done); 404 for an id this server does not know. */
+  get(id: string): WhatIfStatus {
+    const run = this.runs.get(id);
+    if (run === undefined)
+      throw new NotFoundError(`no what-if '${id}' on this server (the last ${KEPT_RUNS} are kept)`);
+    return { ...run.status };
+  }
+
+  /** Resolves when no run is in progress (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.running !== null) await yieldToEventLoop();
+  }
+
+  private async prepare(request: WhatIfRequest): Promise<Run> {
     const { deps } = this;
     const live = deps.rules.current;
     const candidate =
       request.candidate === undefined ? null : await deps.candidates.snapshot(request.candidate);
-    // Checked again: another start may have begun while the candidate was read.
-    if (this.running !== null) throw new WhatIfRunningError((this.running as Run).status.id);
     const population = await deps.population.count();
     const share = sampleShare(request.volume, population);
     const startedAt = deps.clock();
     const limit = request.limit ?? deps.defaultLimit;
-    const run: Run = {
+    const whatIf = new WhatIfRun({
+      live: { name: 'live', snapshot: live, learned: deps.learning.model(live) },
+      candidate:
+        candidate === null
+          ? null
+          : { name: request.candidate!, snapshot: candidate, learned: deps.learning.model(candidate) },
+      channel: request.channel,
+      limit,
+      now: startedAt,
+      usage: deps.usage,
+    });
+    return {
+      whatIf,
+      share,
       status: {
         id: `wi-${startedAt.toString(36)}-${++this.sequence}`,
         state: 'running',
@@ -121,37 +163,10 @@ export class WhatIfService {
         result: null,
       },
     };
-    const whatIf = new WhatIfRun({
-      live: { name: 'live', snapshot: live, learned: deps.learning.model(live) },
-      candidate:
-        candidate === null
-          ? null
-          : { name: request.candidate!, snapshot: candidate, learned: deps.learning.model(candidate) },
-      channel: request.channel,
-      limit,
-      now: startedAt,
-      usage: deps.usage,
-    });
-    this.running = run;
-    this.keep(run);
-    void this.execute(run, whatIf, share);
-    return this.get(run.status.id);
   }
 
-  /** A run's status (with its result once done); 404 for an id this server does not know. */
-  get(id: string): WhatIfStatus {
-    const run = this.runs.get(id);
-    if (run === undefined)
-      throw new NotFoundError(`no what-if '${id}' on this server (the last ${KEPT_RUNS} are kept)`);
-    return { ...run.status };
-  }
-
-  /** Resolves when no run is in progress (tests, shutdown). */
-  async idle(): Promise<void> {
-    while (this.running !== null) await yieldToEventLoop();
-  }
-
-  private async execute(run: Run, whatIf: WhatIfRun, share: number): Promise<void> {
+  private async execute(run: Run): Promise<void> {
+    const { whatIf, share } = run;
     const sliceMs = this.deps.sliceMs ?? 5;
     const started = performance.now();
     let sliceStart = started;
