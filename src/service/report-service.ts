@@ -9,6 +9,13 @@ import {
   daysOf,
   type GroupBy,
 } from '../evaluation/campaign-report.js';
+import { type PlanReport, planReport } from '../evaluation/plan-report.js';
+import {
+  type SegmentReport,
+  type SegmentsReport,
+  segmentReport,
+  segmentsReport,
+} from '../evaluation/segment-assumptions.js';
 import { type SegmentEconomicsReport, segmentEconomicsReport } from '../evaluation/segment-economics.js';
 import { dayOf } from '../feedback/feedback-effects.js';
 import type { StatsReader } from '../feedback/stats-reader.js';
@@ -57,12 +64,38 @@ export class ReportService {
     return campaignsReport({ snapshot, counters, range });
   }
 
+  /** The plan: campaign results rolled up to the factors they serve and the goals of those. */
+  async plan(query: ReportRangeQuery): Promise<PlanReport> {
+    const range = reportRange(query, dayOf(this.deps.clock()));
+    const snapshot = this.deps.rules.current;
+    const counters = await this.deps.stats.read(daysOf(range));
+    return planReport({ snapshot, counters, range });
+  }
+
   /** Channel economics per segment: contacts, their cost and what came of them, per segment × channel. */
   async channelEconomics(query: ReportRangeQuery): Promise<SegmentEconomicsReport> {
     const range = reportRange(query, dayOf(this.deps.clock()));
     const snapshot = this.deps.rules.current;
     const counters = await this.deps.stats.read(daysOf(range));
     return segmentEconomicsReport({ snapshot, counters, range });
+  }
+
+  /** Every segment's response against the rest of the population, and its assumptions checked. */
+  async segments(query: ReportRangeQuery): Promise<SegmentsReport> {
+    const range = reportRange(query, dayOf(this.deps.clock()));
+    const snapshot = this.deps.rules.current;
+    const counters = await this.deps.stats.read(daysOf(range));
+    return segmentsReport({ snapshot, counters, range });
+  }
+
+  /** One segment against the rest, per campaign, offer and channel. */
+  async segment(id: string, query: ReportRangeQuery): Promise<SegmentReport> {
+    const range = reportRange(query, dayOf(this.deps.clock()));
+    const snapshot = this.deps.rules.current;
+    const segment = snapshot.segmentById.get(id);
+    if (segment === undefined) throw new NotFoundError(`no segment '${id}' in the ruleset in force`);
+    const counters = await this.deps.stats.read(daysOf(range));
+    return segmentReport({ snapshot, segment, counters, range });
   }
 }
 

@@ -202,6 +202,13 @@ const kpiSchema = {
   },
 } as const;
 
+/** Every KPI of a campaign (KpiProgress), in the rules' order. */
+const kpisSchema = {
+  type: 'array',
+  description: "Every KPI of the campaign, in the rules' order; `kpi` is the first (the headline one).",
+  items: { ...kpiSchema, type: 'object' },
+} as const;
+
 const campaignReportSchema = {
   type: 'object',
   properties: {
@@ -219,6 +226,7 @@ const campaignReportSchema = {
     from: { type: 'string' },
     to: { type: 'string' },
     kpi: kpiSchema,
+    kpis: kpisSchema,
     totals: metricsSchema,
     groupBy: { type: ['string', 'null'] },
     groups: {
@@ -243,7 +251,211 @@ const campaignsReportSchema = {
           name: { type: 'string' },
           objective: { type: 'string' },
           kpi: kpiSchema,
+          kpis: kpisSchema,
           totals: metricsSchema,
+        },
+      },
+    },
+  },
+} as const;
+
+/** A group's response (segment-assumptions.ts Response). */
+const responseSchema = {
+  type: 'object',
+  properties: {
+    impressions: { type: 'number' },
+    accepts: { type: 'number' },
+    rate: { ...nullableNumber, description: 'Accepts per impression; null without impressions.' },
+    ci95: { ...interval, description: 'Wilson 95% interval of the rate.' },
+  },
+} as const;
+
+/** A segment against the rest of the population in one scope (Comparison). */
+const comparisonProperties = {
+  segment: responseSchema,
+  rest: {
+    ...responseSchema,
+    description: 'Every other impression of the same scope (other segments, none).',
+  },
+  difference: { ...nullableNumber, description: 'Segment rate − rest rate.' },
+  ci95: { ...interval, description: "Newcombe's hybrid score 95% interval of the difference." },
+  verdict: {
+    type: 'string',
+    enum: ['above', 'below', 'similar', 'not_enough_data'],
+    description:
+      'above / below: the interval of the difference excludes 0; not_enough_data: a group has fewer than minImpressions.',
+  },
+} as const;
+
+const breakdownSchema = {
+  type: 'array',
+  items: {
+    type: 'object',
+    properties: { key: { type: 'string' }, name: { type: 'string' }, ...comparisonProperties },
+  },
+} as const;
+
+const segmentSummaryProperties = {
+  id: { type: 'string' },
+  name: { type: 'string' },
+  assumption: {
+    type: ['object', 'null'],
+    description: "The segment's stated assumption (rules); null: none.",
+    properties: {
+      acceptRate: nullableNumber,
+      bestChannel: { type: ['string', 'null'] },
+      respondsTo: { type: 'array', items: { type: 'string' } },
+    },
+  },
+  overall: { type: 'object', properties: comparisonProperties },
+  checks: {
+    type: 'array',
+    description: 'Each stated assumption, checked: consistent, contradicted or not_enough_data.',
+    items: {
+      type: 'object',
+      properties: {
+        assumption: { type: 'string', enum: ['acceptRate', 'bestChannel', 'respondsTo'] },
+        expected: { type: ['number', 'string'], description: 'The assumed rate, channel or campaign id.' },
+        verdict: { type: 'string', enum: ['consistent', 'contradicted', 'not_enough_data'] },
+        reason: { type: 'string', description: 'Why, in a sentence with the figures.' },
+        observed: responseSchema,
+        comparedWith: {
+          type: ['object', 'null'],
+          properties: {
+            key: { type: 'string', description: '`rest` (of a campaign audience) or a channel.' },
+            response: responseSchema,
+            difference: nullableNumber,
+            interval: interval,
+            level: { type: 'number', description: 'Confidence level of the interval.' },
+          },
+        },
+      },
+    },
+  },
+  contradicted: { type: 'number', description: 'How many checks the data contradicts.' },
+} as const;
+
+const segmentReportHead = {
+  from: { type: 'string' },
+  to: { type: 'string' },
+  rulesetVersion: { type: 'string' },
+  minImpressions: { type: 'number', description: 'Impressions each compared group needs for a verdict.' },
+  population: responseSchema,
+} as const;
+
+const segmentsReportSchema = {
+  type: 'object',
+  properties: {
+    ...segmentReportHead,
+    segments: { type: 'array', items: { type: 'object', properties: segmentSummaryProperties } },
+  },
+} as const;
+
+const segmentReportSchema = {
+  type: 'object',
+  properties: {
+    ...segmentReportHead,
+    segment: {
+      type: 'object',
+      properties: {
+        ...segmentSummaryProperties,
+        byCampaign: breakdownSchema,
+        byOffer: breakdownSchema,
+        byChannel: breakdownSchema,
+      },
+    },
+  },
+} as const;
+
+/** A metric with its target, actual and progress (PlanFactor, PlanGoal). */
+const progressProperties = {
+  actual: {
+    ...nullableNumber,
+    description:
+      'Null: no data (a rate without impressions, days outside the period) or a metric not counted yet.',
+  },
+  progress: { ...nullableNumber, description: 'actual / target; null when either says nothing.' },
+} as const;
+
+const planCampaignSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    objective: { type: 'string' },
+    actual: { ...nullableNumber, description: "The factor's metric over this campaign alone." },
+    kpis: kpisSchema,
+  },
+} as const;
+
+const planReportSchema = {
+  type: 'object',
+  properties: {
+    from: { type: 'string' },
+    to: { type: 'string' },
+    goals: {
+      type: 'array',
+      description: 'In ruleset order.',
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' },
+          name: { type: 'string' },
+          description: { type: ['string', 'null'] },
+          objective: { type: 'string' },
+          target: {
+            type: 'object',
+            properties: { metric: { type: 'string' }, value: { type: 'number' } },
+          },
+          period: {
+            type: 'object',
+            description: "The goal's period as the rules say; `end` null when open.",
+            properties: { start: { type: 'string' }, end: { type: ['string', 'null'] } },
+          },
+          counted: {
+            type: ['object', 'null'],
+            description:
+              "The days counted: the goal's period clipped to from..to; null when they do not overlap.",
+            properties: { from: { type: 'string' }, to: { type: 'string' } },
+          },
+          ...progressProperties,
+          factorProgress: {
+            ...nullableNumber,
+            description: "The mean of the factors' progress, each capped at 1; null when none has one.",
+          },
+          factorsMet: { type: 'number', description: 'Factors at or above their target.' },
+          factors: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                id: { type: 'string' },
+                name: { type: 'string' },
+                description: { type: ['string', 'null'] },
+                metric: { type: 'string' },
+                target: { type: 'number' },
+                ...progressProperties,
+                campaigns: {
+                  type: 'array',
+                  description: 'The campaigns that serve the factor (their `serves`), in ruleset order.',
+                  items: planCampaignSchema,
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    unplanned: {
+      type: 'array',
+      description: 'Campaigns that serve no factor, over the whole range.',
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' },
+          name: { type: 'string' },
+          objective: { type: 'string' },
+          kpis: kpisSchema,
         },
       },
     },
@@ -286,6 +498,24 @@ export function reportRoutes(app: FastifyInstance, deps: { auth: ApiKeyAuth; rep
   );
 
   app.get<{ Querystring: { from?: string; to?: string } }>(
+    '/v1/reports/plan',
+    {
+      onRequest: report,
+      schema: {
+        summary:
+          'The plan: goals, their critical success factors and the campaigns serving them, with progress against targets',
+        description:
+          "Scope `report`. A factor pools its campaigns (counts and revenue add up; rates are all their numerators over all their denominators); a goal is measured by its target's metric over every campaign serving its factors. Each goal counts only the days of its period within from..to. See docs/reports.md.",
+        tags: ['reports'],
+        security: [{ apiKey: [] }],
+        querystring: { type: 'object', additionalProperties: false, properties: rangeProperties },
+        response: { 200: planReportSchema, '4xx': errorResponseSchema, 503: errorResponseSchema },
+      },
+    },
+    (request) => deps.reports.plan(request.query),
+  );
+
+  app.get<{ Querystring: { from?: string; to?: string } }>(
     '/v1/reports/channel-economics',
     {
       onRequest: report,
@@ -301,6 +531,45 @@ export function reportRoutes(app: FastifyInstance, deps: { auth: ApiKeyAuth; rep
       },
     },
     (request) => deps.reports.channelEconomics(request.query),
+  );
+
+  app.get<{ Querystring: { from?: string; to?: string } }>(
+    '/v1/reports/segments',
+    {
+      onRequest: report,
+      schema: {
+        summary:
+          "Segments against behaviour: each segment's accept rate against the rest of the population, its assumptions checked",
+        description:
+          'Scope `report`. A response is an accept of a shown offer. Each assumption of the rules (`acceptRate`, `bestChannel`, `respondsTo`) is consistent, contradicted by the data, or not_enough_data; see docs/reports.md.',
+        tags: ['reports'],
+        security: [{ apiKey: [] }],
+        querystring: { type: 'object', additionalProperties: false, properties: rangeProperties },
+        response: { 200: segmentsReportSchema, '4xx': errorResponseSchema, 503: errorResponseSchema },
+      },
+    },
+    (request) => deps.reports.segments(request.query),
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { from?: string; to?: string } }>(
+    '/v1/reports/segments/:id',
+    {
+      onRequest: report,
+      schema: {
+        summary: 'One segment against the rest of the population, per campaign, offer and channel',
+        description: 'Scope `report`. The checks of the list, with the breakdowns they rest on.',
+        tags: ['reports'],
+        security: [{ apiKey: [] }],
+        params: {
+          type: 'object',
+          required: ['id'],
+          properties: { id: { type: 'string', minLength: 1, maxLength: 128 } },
+        },
+        querystring: { type: 'object', additionalProperties: false, properties: rangeProperties },
+        response: { 200: segmentReportSchema, '4xx': errorResponseSchema, 503: errorResponseSchema },
+      },
+    },
+    (request) => deps.reports.segment(request.params.id, request.query),
   );
 
   app.get<{ Params: { id: string }; Querystring: CampaignReportQuerystring }>(
