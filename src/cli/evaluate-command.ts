@@ -341,7 +341,7 @@ const isChannel = (v: unknown) => typeof v === 'string' && (CHANNELS as readonly
  * could not decode, null for a blank line, or why the line is not an entry. Only what evaluation
  * reads is checked; an offer's probability is the evaluator's to judge (old entries lack it).
  */
-function parseLogLine(text: string): LogEntry | 'malformed' | string | null {
+export function parseLogLine(text: string): LogEntry | 'malformed' | string | null {
   if (text.trim() === '') return null;
   let value: unknown;
   try {

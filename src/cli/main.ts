@@ -5,6 +5,7 @@ import { runGenerate } from './generate-command.js';
 import { runLoad } from './load-command.js';
 import { runMine } from './mine-command.js';
 import { runSimulate } from './simulate-command.js';
+import { runWhatIf } from './what-if-command.js';
 import { runWorker } from './worker-command.js';
 
 const USAGE = `usage: offerloop <command> [options]
@@ -26,6 +27,9 @@ commands:
   evaluate --rules DIR --log FILE --profiles FILE [--exploration E] [--no-learning] [--json]
                             estimate off-line how a candidate ruleset would have done on logged
                             decisions (IPS, SNIPS, doubly robust, with 95% intervals)
+  what-if --candidate DIR [--rules DIR] --channel C --volume N [--profiles FILE | --redis URL] [--json]
+                            a candidate ruleset and the live one over the population, side by
+                            side: reach, expected accepts and value, budget and cap use
   help                      this text
 `;
 
@@ -76,6 +80,8 @@ export async function cli(argv: readonly string[]): Promise<number> {
       return runSimulate(rest);
     case 'evaluate':
       return runEvaluate(rest);
+    case 'what-if':
+      return runWhatIf(rest);
     case undefined:
     case 'help':
     case '--help':

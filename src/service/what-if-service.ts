@@ -71,6 +71,8 @@ const KEPT_RUNS = 10;
 const CHECK_EVERY = 32;
 
 interface Run {
+  /** Settles when the run ends, done or failed. */
+  finished?: Promise<void>;
   readonly whatIf: WhatIfRun;
   readonly share: number;
   readonly status: Mutable<WhatIfStatus>;
@@ -101,7 +103,7 @@ export class WhatIfService {
       const run = await this.prepare(request);
       this.running = run;
       this.keep(run);
-      void this.execute(run);
+      run.finished = this.execute(run);
       return this.get(run.status.id);
     } finally {
       this.starting = false;
@@ -118,7 +120,7 @@ export class WhatIfService {
 
   /** Resolves when no run is in progress (tests, shutdown). */
   async idle(): Promise<void> {
-    while (this.running !== null) await yieldToEventLoop();
+    await this.running?.finished;
   }
 
   private async prepare(request: WhatIfRequest): Promise<Run> {
