@@ -449,7 +449,7 @@ function checkRespondsTo(campaignId: string, name: string, mine: Counts, rest: C
       reason: `the rest of ${name}'s audience: ${tooFew(rest.impressions, 'impressions')}`,
     };
   }
-  const figures = `${pct(observed.rate)} of ${name} accepted, against ${pct(comparedWith.response.rate)} by the rest of its audience (difference ${pp(diff.uplift)}, 95% interval ${pp(diff.ci95[0])} to ${pp(diff.ci95[1])})`;
+  const figures = `in ${name}, ${pct(observed.rate)} accepted against ${pct(comparedWith.response.rate)} by the rest of its audience (difference ${pp(diff.uplift)}, 95% interval ${pp(diff.ci95[0])} to ${pp(diff.ci95[1])})`;
   if (diff.ci95[1] < 0) {
     return { ...base, comparedWith, verdict: 'contradicted', reason: `${figures}: significantly below` };
   }
