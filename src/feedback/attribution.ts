@@ -1,5 +1,5 @@
 import type { Channel } from '../domain/channel.js';
-import type { FeedbackEvent, FeedbackType, FeedbackVerdict } from './feedback-event.js';
+import type { Arm, FeedbackEvent, FeedbackType, FeedbackVerdict } from './feedback-event.js';
 
 /**
  * Which events count, and for which decision. Pure: the embedded log calls judge() directly; the
@@ -25,6 +25,8 @@ export interface OfferFacts {
   readonly segmentId: string | null;
   /** Withheld because the customer is in the campaign's control group. */
   readonly heldOut: boolean;
+  /** The champion/challenger arm of the decision; absent when no test ran. */
+  readonly arm?: Arm;
 }
 
 /** What attribution needs of a decision: who it was for, when, and what it showed or withheld. */

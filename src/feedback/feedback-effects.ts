@@ -1,7 +1,7 @@
 import type { ContactEvent } from '../domain/contact.js';
 import { DAY_MS } from '../ruleset/time.js';
 import type { Credit } from './customer-attribution.js';
-import type { LogEntry } from './feedback-event.js';
+import type { Arm, LogEntry } from './feedback-event.js';
 
 /** What the aggregates count per offer × channel × segment × UTC day. */
 export const METRICS = [
@@ -139,6 +139,12 @@ export function countersOf(entry: LogEntry): CounterIncrement[] {
     }
     for (const o of d.heldOut)
       if (o.opens) out.push(episodeCounter(day, o.offerId, d.channel, 'controlCustomers'));
+    if (d.arm !== undefined) {
+      for (const o of d.offers) {
+        out.push(armCounter(day, d.arm, o.campaignId, d.channel, 'impressions', 1));
+        if (o.opens) out.push(armCounter(day, d.arm, o.campaignId, d.channel, 'customers', 1));
+      }
+    }
     return out;
   }
   // An outcome's counters depend on the customer's history: see customerCounters.
@@ -159,8 +165,62 @@ export function countersOf(entry: LogEntry): CounterIncrement[] {
   const out: CounterIncrement[] = [{ day, field: field(metric), amount: 1, float: false }];
   if (event.type === 'convert' && revenue)
     out.push({ day, field: field('revenue'), amount: event.value!, float: true });
+  if (a.arm !== undefined && (metric === 'accepts' || metric === 'conversions')) {
+    out.push(armCounter(day, a.arm, a.campaignId, a.channel, metric, 1));
+    if (metric === 'conversions' && revenue)
+      out.push(armCounter(day, a.arm, a.campaignId, a.channel, 'revenue', event.value!));
+  }
   return out;
 }
+
+/**
+ * What a champion/challenger test counts per arm × campaign × channel × day: offers shown
+ * (`impressions`), customers reached (`customers`: episodes opened, as a campaign counts them),
+ * `accepts`, and the `conversions` and their `revenue` that the arm's decisions got.
+ */
+export const ARM_METRICS = ['impressions', 'customers', 'accepts', 'conversions', 'revenue'] as const;
+export type ArmMetric = (typeof ARM_METRICS)[number];
+
+/**
+ * An arm's counter field, `arm|<arm>|<campaignId>|<channel>|<metric>`: counted only for decisions
+ * of a test, besides the usual counters (which count every decision, whichever arm). Five parts,
+ * so that parseCounterField, and so every other report and learning, pass it by.
+ */
+export function armCounterField(arm: Arm, campaignId: string, channel: string, metric: ArmMetric): string {
+  return `arm|${arm}|${campaignId}|${channel}|${metric}`;
+}
+
+export interface ArmCounterField {
+  readonly arm: Arm;
+  readonly campaignId: string;
+  readonly channel: string;
+  readonly metric: ArmMetric;
+}
+
+/** The parts of an arm's counter field; null for any other field. */
+export function parseArmCounterField(field: string): ArmCounterField | null {
+  if (!field.startsWith('arm|')) return null;
+  const parts = field.split('|');
+  if (parts.length !== 5) return null;
+  const [, arm, campaignId, channel, metric] = parts as [string, string, string, string, string];
+  if (arm !== 'champion' && arm !== 'challenger') return null;
+  if (!(ARM_METRICS as readonly string[]).includes(metric)) return null;
+  return { arm, campaignId, channel, metric: metric as ArmMetric };
+}
+
+const armCounter = (
+  day: number,
+  arm: Arm,
+  campaignId: string,
+  channel: string,
+  metric: ArmMetric,
+  amount: number,
+): CounterIncrement => ({
+  day,
+  field: armCounterField(arm, campaignId, channel, metric),
+  amount,
+  float: metric === 'revenue',
+});
 
 const episodeCounter = (
   day: number,

@@ -76,6 +76,13 @@ export type SubmittedEvent = FeedbackEvent | OutcomeEvent;
 const OUTCOME_TYPE_SET: ReadonlySet<string> = new Set(OUTCOME_TYPES);
 export const isOutcome = (e: SubmittedEvent): e is OutcomeEvent => OUTCOME_TYPE_SET.has(e.type);
 
+/**
+ * The arm of a champion/challenger test (service/challenger-service.ts): the ruleset in force
+ * (`champion`) or the challenger candidate, for a stable share of customers.
+ */
+export const ARMS = ['champion', 'challenger'] as const;
+export type Arm = (typeof ARMS)[number];
+
 /** Every decision, as the decision log keeps it: what was shown, what was held out, under which rules. */
 export interface DecisionLogEntry {
   readonly decisionId: string;
@@ -94,6 +101,8 @@ export interface DecisionLogEntry {
   readonly stage?: string;
   /** True when this decision explored (one slot shows a uniformly drawn candidate). */
   readonly explored?: boolean;
+  /** The arm of a champion/challenger test the decision was made in; absent when no test runs. */
+  readonly arm?: Arm;
   readonly offers: readonly LoggedOffer[];
   /** Offers withheld because the customer is in the campaign's control group (probability 0). */
   readonly heldOut: readonly LoggedOffer[];
@@ -136,6 +145,8 @@ export interface Attribution {
   readonly segmentId: string | null;
   /** The offer was held out (control group): only a conversion can be attributed to it. */
   readonly heldOut: boolean;
+  /** The champion/challenger arm of the decision; absent when no test ran. */
+  readonly arm?: Arm;
 }
 
 /** One entry of the feedback log (a stream entry in Redis). */

@@ -1,5 +1,7 @@
 import { CHANNELS, type Channel } from '../domain/channel.js';
 import {
+  ARMS,
+  type Arm,
   type Attribution,
   type DecisionLogEntry,
   type FeedbackEvent,
@@ -13,7 +15,8 @@ import {
  * feedback event is `t=f e=<FeedbackEvent JSON> x=<attribution>`, where the attribution is
  * `channel|s|campaignId|segmentId` (`h` instead of `s` for an offer held out; an empty segment for
  * an untargeted campaign), copied from the decision by the intake script so that consumers never
- * look a decision up. An outcome (a purchase, a cancel) is `t=o e=<OutcomeEvent JSON>`. Ids of
+ * look a decision up. A decision of a champion/challenger test adds `|<arm>` to its offers' tags
+ * (and so to `x`); the intake script reads only the tag's first letter. An outcome (a purchase, a cancel) is `t=o e=<OutcomeEvent JSON>`. Ids of
  * campaigns and segments never contain `|` (the ruleset schema).
  */
 export type LogEntryFields = Readonly<Record<string, string>>;
@@ -25,30 +28,40 @@ export class LogEntryError extends Error {
   }
 }
 
-/** The offer value kept in a decision record and copied into `x`: `s|campaign|segment` or `h|…`. */
-export function offerTag(campaignId: string, segmentId: string | null, heldOut: boolean): string {
-  return `${heldOut ? 'h' : 's'}|${campaignId}|${segmentId ?? ''}`;
+/**
+ * The offer value kept in a decision record and copied into `x`: `s|campaign|segment` or `h|…`,
+ * and `|champion` or `|challenger` after it for a decision of a champion/challenger test.
+ */
+export function offerTag(
+  campaignId: string,
+  segmentId: string | null,
+  heldOut: boolean,
+  arm?: Arm | undefined,
+): string {
+  const tag = `${heldOut ? 'h' : 's'}|${campaignId}|${segmentId ?? ''}`;
+  return arm === undefined ? tag : `${tag}|${arm}`;
 }
 
 export function encodeAttribution(a: Attribution): string {
-  return `${a.channel}|${offerTag(a.campaignId, a.segmentId, a.heldOut)}`;
+  return `${a.channel}|${offerTag(a.campaignId, a.segmentId, a.heldOut, a.arm)}`;
 }
 
 export function decodeAttribution(text: string): Attribution {
   const parts = text.split('|');
   if (
-    parts.length !== 4 ||
+    (parts.length !== 4 && !(parts.length === 5 && (ARMS as readonly string[]).includes(parts[4]!))) ||
     !(CHANNELS as readonly string[]).includes(parts[0]!) ||
     !/^[sh]$/.test(parts[1]!)
   ) {
     throw new LogEntryError(`malformed attribution '${text}'`);
   }
-  return {
+  const attribution: Attribution = {
     channel: parts[0] as Channel,
     heldOut: parts[1] === 'h',
     campaignId: parts[2]!,
     segmentId: parts[3] === '' ? null : parts[3]!,
   };
+  return parts.length === 4 ? attribution : { ...attribution, arm: parts[4] as Arm };
 }
 
 /** Parses a stream entry's fields; throws LogEntryError when they are not one of ours. */

@@ -22,7 +22,9 @@ function closed(schema: unknown): unknown {
   for (const [k, v] of Object.entries(schema)) out[k] = k === 'creative' ? v : closed(v);
   if ('properties' in out && !('additionalProperties' in out)) {
     out.additionalProperties = false;
-    out.required = Object.keys(out.properties as object).filter((k) => k !== 'suppressed' && k !== 'preview');
+    out.required = Object.keys(out.properties as object).filter(
+      (k) => k !== 'suppressed' && k !== 'preview' && k !== 'arm',
+    );
   }
   return out;
 }
@@ -83,6 +85,16 @@ describe('decisionJson', () => {
       ),
       { numRuns: 200 },
     );
+  });
+
+  it("carries a champion/challenger test's arm only while one runs", () => {
+    const none = JSON.parse(decisionJson(result('c-1', 'web', false)));
+    expect('arm' in none).toBe(false);
+    for (const arm of ['champion', 'challenger'] as const) {
+      const parsed = JSON.parse(decisionJson({ ...result('c-1', 'web', false), arm }));
+      expect(validate(parsed), JSON.stringify(validate.errors)).toBe(true);
+      expect(parsed.arm).toBe(arm);
+    }
   });
 
   it('carries the creative of the channel asked for, and the decision numbers', () => {

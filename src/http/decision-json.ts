@@ -97,5 +97,7 @@ export function decisionJson(d: DecisionResult): string {
   // A preview was not logged: no id for feedback to refer to.
   const id = d.preview ? 'null' : `"${d.decisionId}"`;
   const preview = d.preview ? ',"preview":true' : '';
-  return `{"decisionId":${id},"customerId":${jsonString(d.customerId)},"customerKnown":${d.customerKnown},"channel":"${d.channel}","placement":${d.placement === null ? 'null' : jsonString(d.placement)},"rulesetVersion":"${d.rulesetVersion}","decidedAt":"${isoTime(d.decidedAt)}","degraded":${d.degraded},"offers":[${offers}]${suppressed}${preview}}`;
+  // Only while a champion/challenger test runs: otherwise the answer is as it always was.
+  const arm = d.arm === undefined ? '' : `,"arm":"${d.arm}"`;
+  return `{"decisionId":${id},"customerId":${jsonString(d.customerId)},"customerKnown":${d.customerKnown},"channel":"${d.channel}","placement":${d.placement === null ? 'null' : jsonString(d.placement)},"rulesetVersion":"${d.rulesetVersion}"${arm},"decidedAt":"${isoTime(d.decidedAt)}","degraded":${d.degraded},"offers":[${offers}]${suppressed}${preview}}`;
 }

@@ -1,7 +1,10 @@
 import type { RulesSource } from './load.js';
 
 /** Why a ruleset was loaded (or refused). */
-export type RulesetCause = 'start' | 'file change' | 'reload' | 'rollback';
+export type RulesetCause = 'start' | 'file change' | 'reload' | 'rollback' | 'promote';
+
+/** Why every server is told to serve a version: a rollback, or a challenger promoted (service/challenger-service.ts). */
+export type AnnouncedCause = 'rollback' | 'promote';
 
 /** One attempt to change the ruleset in force: what loaded or was refused, why, by whom, what changed. */
 export interface RulesetChange {
@@ -49,8 +52,8 @@ export interface RulesetVersionStore {
   keep(version: string, files: readonly RulesSource[]): Promise<void>;
   /** The files of a version kept, or null. */
   files(version: string): Promise<readonly RulesSource[] | null>;
-  /** Tells every server to serve `version`; `by`: who asked (a key's name). */
-  announce(version: string, by: string): Promise<void>;
+  /** Tells every server to serve `version`; `by`: who asked (a key's name); `cause`: default rollback. */
+  announce(version: string, by: string, cause?: AnnouncedCause): Promise<void>;
   /** Calls `listener` with each version announced by any server (this one's included). */
-  onAnnounce(listener: (version: string, by: string) => void): Promise<void>;
+  onAnnounce(listener: (version: string, by: string, cause: AnnouncedCause) => void): Promise<void>;
 }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { formatProblem, NotFoundError, RulesetError, type RulesProblem } from '../errors.js';
 import { buildRuleset, type RulesSource, readRulesDir } from './load.js';
 import {
+  type AnnouncedCause,
   filesChanged,
   NO_FILES_CHANGED,
   type RulesetCause,
@@ -76,9 +77,9 @@ export class RulesetHolder {
   async attach(versions: RulesetVersionStore): Promise<void> {
     this.versions = versions;
     this.keep(this.snapshot.version, this.sources);
-    await versions.onAnnounce((version, by) => {
+    await versions.onAnnounce((version, by, cause) => {
       if (version === this.snapshot.version) return;
-      this.rollback(version, by, false).catch((err: unknown) =>
+      this.rollback(version, by, false, cause).catch((err: unknown) =>
         this.log.warn({ err, version }, 'a rollback announced by another server failed here'),
       );
     });
@@ -97,13 +98,36 @@ export class RulesetHolder {
    * when `announce`, on every server. It lasts until the next reload or file change, which serve
    * the rules directory again. NotFoundError for a version never kept.
    */
-  async rollback(version: string, by: string, announce = true): Promise<ReloadResult> {
+  async rollback(
+    version: string,
+    by: string,
+    announce = true,
+    cause: AnnouncedCause = 'rollback',
+  ): Promise<ReloadResult> {
     const files = this.versions === null ? null : await this.versions.files(version);
     if (files === null) throw new NotFoundError(`no ruleset version '${version}' is kept to go back to`);
     const changed = version !== this.snapshot.version;
-    if (changed) this.swap(buildRuleset(files, this.clock()), files, 'rollback', by);
-    if (announce) await this.versions!.announce(version, by);
+    if (changed) this.swap(buildRuleset(files, this.clock()), files, cause, by);
+    if (announce) await this.versions!.announce(version, by, cause);
     return { ok: true, version, changed };
+  }
+
+  /**
+   * Serves `files` (a challenger's, promoted) on this server and every server, recorded with the
+   * cause `promote`. They are compiled first: files that do not compile throw RulesetError (422)
+   * and change nothing. Like a rollback, it lasts until the next reload or file change.
+   */
+  async promote(
+    files: readonly RulesSource[],
+    by: string,
+  ): Promise<{ readonly ok: true; readonly version: string; readonly changed: boolean }> {
+    const next = buildRuleset(files, this.clock());
+    // Kept before it is announced: the other servers read the files from the version store.
+    await this.versions?.keep(next.version, files);
+    const changed = next.version !== this.snapshot.version;
+    if (changed) this.swap(next, files, 'promote', by);
+    await this.versions?.announce(next.version, by, 'promote');
+    return { ok: true, version: next.version, changed };
   }
 
   private async doReload(cause: 'file change' | 'reload', by: string | null): Promise<ReloadResult> {

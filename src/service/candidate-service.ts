@@ -49,6 +49,15 @@ export class CandidateService {
     return this.compile(stored);
   }
 
+  /** The candidate's files with its compiled ruleset (a challenger starts from both); fails as snapshot() does. */
+  async withFiles(
+    name: string,
+  ): Promise<{ readonly files: readonly RulesSource[]; readonly snapshot: RulesetSnapshot }> {
+    const stored = await this.deps.store.get(name);
+    if (stored === null) throw new NotFoundError(`no candidate ruleset '${name}'`);
+    return { files: stored.files, snapshot: this.compile(stored) };
+  }
+
   async list(): Promise<CandidateSummary[]> {
     const all = await this.deps.store.list();
     return all.sort((a, b) => a.name.localeCompare(b.name)).map((c) => summaryOf(c, this.compile(c)));

@@ -1,6 +1,6 @@
 import type { Channel } from '../domain/channel.js';
 import type { ChosenOffer, EngineDecision } from '../engine/decide.js';
-import type { DecisionLogEntry, LoggedOffer } from '../feedback/feedback-event.js';
+import type { Arm, DecisionLogEntry, LoggedOffer } from '../feedback/feedback-event.js';
 
 /** A decision as the service answers it: the engine's choice with who, where, when and on which rules. */
 export interface DecisionResult {
@@ -10,7 +10,10 @@ export interface DecisionResult {
   readonly customerKnown: boolean;
   readonly channel: Channel;
   readonly placement: string | null;
+  /** The version of the ruleset decided on: the one in force, or a challenger's or a candidate's. */
   readonly rulesetVersion: string;
+  /** The arm of a champion/challenger test the customer is in; absent when no test runs. */
+  readonly arm?: Arm;
   readonly decidedAt: number;
   readonly degraded: boolean;
   /** What the customer would get, with nothing recorded (DecideCommand.preview). */
@@ -39,6 +42,7 @@ export function logEntryOf(
     heldOut: d.engine.heldOut.map((h) => loggedOffer(h, 0, opens)),
   };
   if (stage !== null) entry.stage = stage;
+  if (d.arm !== undefined) entry.arm = d.arm;
   return entry;
 }
 

@@ -22,6 +22,7 @@ import type { CustomerRead, CustomerReader } from '../store/customer-reader.js';
 import type { IdentityStore } from '../store/identity-store.js';
 import type { ProfileStore } from '../store/profile-store.js';
 import type { CandidateService } from './candidate-service.js';
+import type { ChallengerArm, ChallengerService } from './challenger-service.js';
 import { type DecisionResult, logEntryOf } from './decision-result.js';
 
 export type { DecisionResult } from './decision-result.js';
@@ -73,6 +74,8 @@ export interface DecisionServiceDeps {
   readonly observer?: { decided(result: DecisionResult): void } | undefined;
   /** Candidate rulesets that previews may run on; none: no candidates. */
   readonly candidates?: Pick<CandidateService, 'snapshot'> | undefined;
+  /** A champion/challenger test's arms: a customer in the challenger share is decided on it. None: no tests. */
+  readonly challenger?: Pick<ChallengerService, 'armOf'> | undefined;
   /** Anonymous ids linked to customers: a decision for one is the customer's. None: no links. */
   readonly identities?: Pick<IdentityStore, 'resolve'> | undefined;
   /**
@@ -152,7 +155,9 @@ export class DecisionService {
     for (let attempt = 1; ; attempt++) {
       // Read the clock and the snapshot after the awaits: the decision uses the ruleset in force now.
       const now = clock();
-      const snapshot = candidate ?? rules.current;
+      // A test's arm (null when none runs); a preview on a named candidate is in no arm.
+      const arm = candidate === null ? this.armOf(customerId) : null;
+      const snapshot = candidate ?? arm?.snapshot ?? rules.current;
       let engine = this.run(
         command,
         snapshot,
@@ -174,7 +179,7 @@ export class DecisionService {
               (h) => !inContact(seen.events, h.offer.id, 'held_out', command.channel, since),
             );
       if (command.preview === true)
-        return this.answer(command, lookup.profile !== null, snapshot, now, degraded, engine, true);
+        return this.answer(command, lookup.profile !== null, snapshot, now, degraded, engine, true, arm);
       let opens: ReadonlySet<string> = NO_OFFERS;
       if (fresh.length + heldOut.length > 0) {
         const touches: ContactEvent[] = [];
@@ -205,8 +210,23 @@ export class DecisionService {
       }
       // The customer's stage, for the lifecycle mix of the customers campaigns reach: as last judged, or as the rules say now.
       const stage = opens.size === 0 ? null : stageNow(profile, snapshot, now);
-      return this.result(command, lookup.profile !== null, snapshot, now, degraded, engine, opens, stage);
+      return this.result(
+        command,
+        lookup.profile !== null,
+        snapshot,
+        now,
+        degraded,
+        engine,
+        opens,
+        stage,
+        arm,
+      );
     }
+  }
+
+  /** The customer's arm of a champion/challenger test; null (at the cost of a call) when none runs. */
+  private armOf(customerId: string): ChallengerArm | null {
+    return this.deps.challenger?.armOf(customerId) ?? null;
   }
 
   /**
@@ -238,10 +258,11 @@ export class DecisionService {
   /** The decision for an anonymous customer, without waiting for anything: no I/O, no history. */
   private fallback(command: DecideCommand): DecisionResult {
     const now = this.deps.clock();
-    const snapshot = this.deps.rules.current;
+    const arm = this.armOf(command.customerId);
+    const snapshot = arm?.snapshot ?? this.deps.rules.current;
     const engine = this.run(command, snapshot, anonymousProfile(command.customerId), [], now);
     this.count(engine.offers, engine.cost, now);
-    return this.result(command, false, snapshot, now, true, engine);
+    return this.result(command, false, snapshot, now, true, engine, NO_OFFERS, null, arm);
   }
 
   /** The pure engine on what was read. */
@@ -280,8 +301,9 @@ export class DecisionService {
     engine: EngineDecision,
     opens: ReadonlySet<string> = NO_OFFERS,
     stage: string | null = null,
+    arm: ChallengerArm | null = null,
   ): DecisionResult {
-    const result = this.answer(command, customerKnown, snapshot, now, degraded, engine, false);
+    const result = this.answer(command, customerKnown, snapshot, now, degraded, engine, false, arm);
     this.deps.feedbackLog.recordDecision(logEntryOf(result, opens, stage));
     this.deps.observer?.decided(result);
     return result;
@@ -308,8 +330,9 @@ export class DecisionService {
     degraded: boolean,
     engine: EngineDecision,
     preview: boolean,
+    arm: ChallengerArm | null = null,
   ): DecisionResult {
-    return {
+    const result: DecisionResult = {
       decisionId: preview ? '' : randomUUID(),
       customerId: command.customerId,
       customerKnown,
@@ -321,6 +344,8 @@ export class DecisionService {
       preview,
       engine,
     };
+    // Only while a test runs does a result carry its arm: without one it is what it always was.
+    return arm === null ? result : { ...result, arm: arm.arm };
   }
 
   private requestOf(command: DecideCommand): DecisionRequest {

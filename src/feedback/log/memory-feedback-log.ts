@@ -174,10 +174,12 @@ export class MemoryFeedbackLog implements FeedbackLog {
 
 function factsOf(entry: DecisionLogEntry): DecisionFacts {
   const offers = new Map<string, OfferFacts>();
+  // A test's arm goes with each offer into the attribution, as the Redis intake copies it from the tag.
+  const arm = entry.arm === undefined ? {} : { arm: entry.arm };
   for (const o of entry.offers)
-    offers.set(o.offerId, { campaignId: o.campaignId, segmentId: o.segmentId, heldOut: false });
+    offers.set(o.offerId, { campaignId: o.campaignId, segmentId: o.segmentId, heldOut: false, ...arm });
   for (const o of entry.heldOut)
-    offers.set(o.offerId, { campaignId: o.campaignId, segmentId: o.segmentId, heldOut: true });
+    offers.set(o.offerId, { campaignId: o.campaignId, segmentId: o.segmentId, heldOut: true, ...arm });
   return { customerId: entry.customerId, channel: entry.channel, at: entry.at, offers };
 }
 

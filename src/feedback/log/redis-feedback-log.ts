@@ -604,8 +604,8 @@ export class RedisFeedbackLog implements FeedbackLog {
 function decisionArgs(entry: DecisionLogEntry, json: string): string[] {
   const n = entry.offers.length + entry.heldOut.length;
   const args = ['d', entry.decisionId, `${entry.at}|${entry.channel}|${entry.customerId}`, String(n), json];
-  for (const o of entry.offers) args.push(o.offerId, offerTag(o.campaignId, o.segmentId, false));
-  for (const o of entry.heldOut) args.push(o.offerId, offerTag(o.campaignId, o.segmentId, true));
+  for (const o of entry.offers) args.push(o.offerId, offerTag(o.campaignId, o.segmentId, false, entry.arm));
+  for (const o of entry.heldOut) args.push(o.offerId, offerTag(o.campaignId, o.segmentId, true, entry.arm));
   return args;
 }
 

@@ -67,6 +67,12 @@ export const decisionResponseSchema = {
     channel: { type: 'string' },
     placement: { type: ['string', 'null'] },
     rulesetVersion: { type: 'string' },
+    arm: {
+      type: 'string',
+      enum: ['champion', 'challenger'],
+      description:
+        'Only while a champion/challenger test runs: the arm the customer is in (the challenger decides on its own ruleset).',
+    },
     decidedAt: { type: 'string' },
     degraded: { type: 'boolean' },
     offers: { type: 'array', items: offerSchema },

@@ -21,13 +21,18 @@
  * - `p:phone:<n>`                hash of phone number → customer id, bucket n of PHONE_BUCKETS
  * - `p:candidates`               hash of candidate rulesets for previews: name → JSON of its files
  * - `p:ruleset:<version>`        JSON of the files of a ruleset version that loaded, for rollbacks (90 days)
- * - `p:rules`                    pub/sub channel: the ruleset version every server is to serve (a rollback)
+ * - `p:rules`                    pub/sub channel: the ruleset version every server is to serve (a rollback, a promotion)
+ * - `p:challenger`               JSON of the champion/challenger test in progress (candidate, files, share)
+ * - `p:challenger-changes`       pub/sub channel: the test started, stopped or promoted (read it again)
  * - `p:fb:{S}:log`               stream of shard S of the feedback log: decisions and feedback
  * - `p:fb:{S}:d:<decisionId>`    hash: a decision's customer, offers and reactions, for attribution
  * - `p:fb:{S}:d:o:<eventId>`     an outcome's event id, seen (idempotency), for the conversion window
  * - `p:fb:{S}:rejected`          stream: replayed events that turned out invalid (kept, not dropped)
  * - `p:fb:{S}:dead`              stream: dead letters, entries that kept failing in consumers
  * - `p:fb:{S}:stats:<day>`       hash: counters per offer × channel × segment × metric of UTC day n
+ * - `p:erased`                   sorted set of tombstones of erased ids (keyed hashes, never ids) → when erased
+ * - `p:erased:pepper`            the erasure pepper, when none is configured (OFFERLOOP_ERASURE_PEPPER is better)
+ * - `p:erasures`                 pub/sub channel: ids just erased, for every server to forget (never stored)
  *
  * Every key of a feedback shard shares the tag `{S}`, so that the intake script can judge an event
  * against its decision and append it to the stream atomically, and a consumer can apply an entry's
@@ -63,6 +68,8 @@ export class RedisKeys {
   readonly candidates = (): string => `${this.prefix}:candidates`;
   readonly rulesetVersion = (version: string): string => `${this.prefix}:ruleset:${version}`;
   readonly rulesetChannel = (): string => `${this.prefix}:rules`;
+  readonly challenger = (): string => `${this.prefix}:challenger`;
+  readonly challengerChannel = (): string => `${this.prefix}:challenger-changes`;
   readonly feedbackLog = (shard: number): string => `${this.prefix}:fb:{${shard}}:log`;
   /** Prefix of the decision records of a shard; the record of decision D is this + D. */
   readonly feedbackDecisionPrefix = (shard: number): string => `${this.prefix}:fb:{${shard}}:d:`;

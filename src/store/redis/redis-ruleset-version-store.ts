@@ -1,10 +1,12 @@
 import type { RulesSource } from '../../ruleset/load.js';
-import type { RulesetVersionStore } from '../../ruleset/ruleset-history.js';
+import type { AnnouncedCause, RulesetVersionStore } from '../../ruleset/ruleset-history.js';
 import type { RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
 
 /** How long the files of a version are kept after it last loaded: long enough to go back to it. */
 const KEPT_MS = 90 * 86_400_000;
+
+const PROMOTE = 'promote:';
 
 /** Ruleset versions in Redis, a key per version; rollbacks are announced on a channel of their own. */
 export class RedisRulesetVersionStore implements RulesetVersionStore {
@@ -24,14 +26,22 @@ export class RedisRulesetVersionStore implements RulesetVersionStore {
     return json === null ? null : (JSON.parse(json) as RulesSource[]);
   }
 
-  async announce(version: string, by: string): Promise<void> {
-    await this.redis.publish(this.keys.rulesetChannel(), `${version} ${by}`);
+  /** The message is `<version> <by>`, and `promote:<version> <by>` for a challenger promoted. */
+  async announce(version: string, by: string, cause: AnnouncedCause = 'rollback'): Promise<void> {
+    const head = cause === 'promote' ? `${PROMOTE}${version}` : version;
+    await this.redis.publish(this.keys.rulesetChannel(), `${head} ${by}`);
   }
 
-  onAnnounce(listener: (version: string, by: string) => void): Promise<void> {
+  onAnnounce(listener: (version: string, by: string, cause: AnnouncedCause) => void): Promise<void> {
     return this.redis.subscribe(this.keys.rulesetChannel(), (message) => {
       const space = message.indexOf(' ');
-      listener(message.slice(0, space), message.slice(space + 1));
+      const head = message.slice(0, space);
+      const promoted = head.startsWith(PROMOTE);
+      listener(
+        promoted ? head.slice(PROMOTE.length) : head,
+        message.slice(space + 1),
+        promoted ? 'promote' : 'rollback',
+      );
     });
   }
 }
