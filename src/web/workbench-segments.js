@@ -114,8 +114,17 @@
       const list = table(
         'segments-table',
         'Each segment against the rest of the population: accepts per impression',
-        ['Segment', 'Impressions', 'Accept rate', 'Rest of the population', 'Difference', 'Assumptions', ''],
-        [0, 5, 6],
+        [
+          'Segment',
+          'Impressions',
+          'Accept rate',
+          'Rest of the population',
+          'Difference',
+          'Compared',
+          'Assumptions',
+          '',
+        ],
+        [0, 5, 6, 7],
         listBody,
       );
 
@@ -153,6 +162,7 @@
           rateCell(segment.overall.segment),
           rateCell(segment.overall.rest),
           differenceCell(segment.overall),
+          h('td', {}, COMPARISONS[segment.overall.verdict]),
           h('td', {}, checks),
           h('td', {}, button),
         );

@@ -179,11 +179,12 @@ describe("the workbench's segments against behaviour", () => {
     for (const s of list.segments) {
       const row = page.locator(`#segments-table tr[data-segment="${s.id}"]`);
       const cells = flat(await cellsOf(row));
-      expect(cells.slice(1, 5), s.id).toEqual([
+      expect(cells.slice(1, 6), s.id).toEqual([
         count(s.overall.segment.impressions),
         rateText(s.overall.segment),
         rateText(s.overall.rest),
         differenceText(s.overall),
+        COMPARED[s.overall.verdict],
       ]);
       expect(await row.getAttribute('data-contradicted')).toBe(String(s.contradicted));
     }
