@@ -65,12 +65,15 @@ export class LearningService {
   }
 
   /**
-   * The model of a ruleset not in force (a candidate's preview, or a decision that began before a
-   * reload), built from the same counters and kept aside: the live model is not rebuilt for it.
+   * The model of a ruleset not in force (a candidate's preview, a challenger's decisions, or a
+   * decision that began before a reload), built from the same counters and kept aside: the live
+   * model is not rebuilt for it. Rebuilt when the live one was refreshed, so that a challenger
+   * learns from the same counters as the champion it is compared with.
    */
   private modelAside(snapshot: RulesetSnapshot): LearnedModel {
-    if (this.aside?.snapshot !== snapshot)
-      this.aside = LearnedModel.build(snapshot, this.counters, this.settings, this.learned?.builtAt ?? 0);
+    const builtAt = this.learned?.builtAt ?? 0;
+    if (this.aside?.snapshot !== snapshot || this.aside.builtAt !== builtAt)
+      this.aside = LearnedModel.build(snapshot, this.counters, this.settings, builtAt);
     return this.aside;
   }
 
