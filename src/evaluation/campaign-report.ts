@@ -158,6 +158,9 @@ export interface Metrics {
   readonly controlCustomerConversions: number;
   readonly customerRevenue: number;
   readonly controlCustomerRevenue: number;
+  /** Treated episodes in which the customer cancelled a product (at most one each): see cancel-attribution.ts. */
+  readonly customerCancels: number;
+  readonly controlCustomerCancels: number;
   /** (revenue − cost) / cost; null when nothing was spent. */
   readonly roi: number | null;
   /** Per impression; each null without impressions. */
@@ -258,6 +261,8 @@ interface Counts {
   controlCustomerConversions: number;
   customerRevenue: number;
   controlCustomerRevenue: number;
+  customerCancels: number;
+  controlCustomerCancels: number;
   leadsFirstTouch: number;
   leadsLastTouch: number;
   leadsPositionBased: number;
@@ -292,6 +297,8 @@ const zeroCounts = (): Counts => ({
   controlCustomerConversions: 0,
   customerRevenue: 0,
   controlCustomerRevenue: 0,
+  customerCancels: 0,
+  controlCustomerCancels: 0,
   leadsFirstTouch: 0,
   leadsLastTouch: 0,
   leadsPositionBased: 0,
@@ -321,6 +328,8 @@ const COUNT_OF: Readonly<Partial<Record<Metric, Plain>>> = {
   controlCustomerConversions: 'controlCustomerConversions',
   customerRevenue: 'customerRevenue',
   controlCustomerRevenue: 'controlCustomerRevenue',
+  customerCancels: 'customerCancels',
+  controlCustomerCancels: 'controlCustomerCancels',
   leadsFirstTouch: 'leadsFirstTouch',
   leadsLastTouch: 'leadsLastTouch',
   leadsPositionBased: 'leadsPositionBased',
@@ -548,6 +557,8 @@ function metricsOf(c: Counts): Metrics {
     controlCustomerConversions: c.controlCustomerConversions,
     customerRevenue: money(c.customerRevenue),
     controlCustomerRevenue: money(c.controlCustomerRevenue),
+    customerCancels: c.customerCancels,
+    controlCustomerCancels: c.controlCustomerCancels,
     lifecycleMix: { ...c.stages },
     journeys: journeysOf(c),
     roi: c.cost > 0 ? (c.revenue - c.cost) / c.cost : null,

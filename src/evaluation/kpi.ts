@@ -26,14 +26,14 @@ export interface KpiParts {
 export interface KpiProgress {
   readonly metric: string;
   readonly target: number;
-  /** null: no data yet (a rate without trials), or a metric not counted yet. */
+  /** null: no data yet (a rate without trials). */
   readonly actual: number | null;
   /** actual / target; null when the target is 0 or there is no actual yet. */
   readonly progress: number | null;
 }
 
-/** The parts of `metric` in a campaign's metrics; null for a metric nothing counts yet (retention). */
-export function kpiParts(metric: KpiMetric, m: Metrics): KpiParts | null {
+/** The parts of `metric` in a campaign's metrics. */
+export function kpiParts(metric: KpiMetric, m: Metrics): KpiParts {
   switch (metric) {
     case 'accept_rate':
       return { amount: m.accepts, base: m.impressions };
@@ -48,18 +48,17 @@ export function kpiParts(metric: KpiMetric, m: Metrics): KpiParts | null {
       // the shares of one person add up to 1 across campaigns, so campaigns pool by summing.
       return { amount: m.journeys.customers.positionBased, base: null };
     case 'retention':
-      // No counter of cancels per customer episode yet: see docs/reports.md, "The plan".
-      return null;
+      // Treated customers (episodes) who cancelled nothing in the episode, over those customers.
+      return { amount: Math.max(0, m.customers - m.customerCancels), base: m.customers };
   }
 }
 
-/** The parts of several campaigns' metrics pooled; null when the metric is not counted. */
-export function pooledParts(metric: KpiMetric, metrics: readonly Metrics[]): KpiParts | null {
+/** The parts of several campaigns' metrics pooled. */
+export function pooledParts(metric: KpiMetric, metrics: readonly Metrics[]): KpiParts {
   let amount = 0;
   let base: number | null = null;
   for (const m of metrics) {
     const parts = kpiParts(metric, m);
-    if (parts === null) return null;
     amount += parts.amount;
     if (parts.base !== null) base = (base ?? 0) + parts.base;
   }
@@ -72,8 +71,7 @@ export const isRate = (metric: KpiMetric): boolean =>
   metric === 'accept_rate' || metric === 'conversion_rate' || metric === 'retention';
 
 /** The value of the parts: a rate, null without trials; a count or revenue as it is. */
-export function kpiValue(parts: KpiParts | null): number | null {
-  if (parts === null) return null;
+export function kpiValue(parts: KpiParts): number | null {
   if (parts.base === null) return parts.amount;
   return parts.base > 0 ? parts.amount / parts.base : null;
 }

@@ -89,6 +89,8 @@ const counters = new Map<number, DayCounters>([
       [f('oa', 'conversions'), 3],
       [f('oa', 'revenue'), 300.5],
       [f('oa', 'customersPositionBased'), 1.5],
+      [f('oa', 'customers'), 20],
+      [f('oa', 'customerCancels'), 2],
       [f('ob', 'impressions'), 300],
       [f('ob', 'accepts'), 10],
       [f('ob', 'conversions'), 2],
@@ -130,12 +132,13 @@ describe('planReport', () => {
     ]);
   });
 
-  it("shows every KPI of a campaign over the goal's days, retention without a counter yet", () => {
+  it("shows every KPI of a campaign over the goal's days", () => {
     const a = grow.factors[0]!.campaigns[0]!;
     expect(a.kpis).toEqual([
       { metric: 'accept_rate', target: 0.2, actual: 0.3, progress: 0.3 / 0.2 },
       { metric: 'revenue', target: 400, actual: 300.5, progress: 300.5 / 400 },
-      { metric: 'retention', target: 0.9, actual: null, progress: null },
+      // 18 of the 20 customers reached cancelled nothing.
+      { metric: 'retention', target: 0.9, actual: 0.9, progress: 1 },
     ]);
     // The older single kpi reads as one kpis entry.
     expect(grow.factors[0]!.campaigns[1]!.kpis).toEqual([

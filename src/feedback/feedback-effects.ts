@@ -41,6 +41,10 @@ export const METRICS = [
   'leadDays',
   'customerDays',
   'leadToCustomerDays',
+  // Episodes in which the customer cancelled a product (at most one each), on the day and field of
+  // the episode's opening, like its conversion: retention (cancel-attribution.ts).
+  'customerCancels',
+  'controlCustomerCancels',
 ] as const;
 export type Metric = (typeof METRICS)[number];
 

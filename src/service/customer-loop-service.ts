@@ -1,5 +1,6 @@
 import type { ContactEvent } from '../domain/contact.js';
 import type { AttributionWindows } from '../feedback/attribution.js';
+import { cancelCounters, cancelRecord } from '../feedback/cancel-attribution.js';
 import { type Credit, creditOf } from '../feedback/customer-attribution.js';
 import { type CounterIncrement, customerCounters } from '../feedback/feedback-effects.js';
 import type { Attribution, FeedbackEvent, LogEntry, OutcomeEvent } from '../feedback/feedback-event.js';
@@ -77,6 +78,8 @@ export class CustomerLoopService implements CustomerLoop {
         campaignId: '',
         channel: e.channel,
         outcome: 'lead',
+    } else if (e.type === 'cancel') {
+      counters = await this.creditCancel(customerId, productId, e);
         at: e.at,
       };
       await this.deps.history.append(customerId, [e.productId === null ? lead : { ...lead, productId }]);
@@ -129,6 +132,24 @@ export class CustomerLoopService implements CustomerLoop {
     const identities = this.deps.identities;
     if (identities === undefined) return Promise.resolve(customerId);
     return identities.resolve(customerId).then((linked) => linked ?? customerId);
+  }
+
+  /**
+   * A cancel counts against every campaign episode open then that had none yet (retention), and
+   * is recorded in the history so that a later one in the episode counts nothing more. A
+   * redelivered cancel finds itself in the history: it is left out, and the append skips it.
+   */
+  private async creditCancel(
+    customerId: string,
+    productId: string,
+    e: OutcomeEvent,
+  ): Promise<readonly CounterIncrement[]> {
+    const { history, windows } = this.deps;
+    const self = (h: ContactEvent) => h.outcome === 'cancel' && h.at === e.at && h.productId === productId;
+    const others = (await history.read(customerId)).events.filter((h) => !self(h));
+    const record = cancelRecord(others, { productId, at: e.at, channel: e.channel }, windows.conversionMs);
+    if (record !== null) await history.append(customerId, [record]);
+    return cancelCounters(others, e.at, windows.conversionMs);
   }
 
   /**

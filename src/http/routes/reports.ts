@@ -120,6 +120,15 @@ const metricsProperties = {
   controlCustomerConversions: { type: 'number', description: 'Control episodes that converted.' },
   customerRevenue: { type: 'number', description: 'Revenue of the converting treated episodes.' },
   controlCustomerRevenue: { type: 'number', description: 'Revenue of the converting control episodes.' },
+  customerCancels: {
+    type: 'number',
+    description:
+      'Treated episodes in which the customer cancelled a product (at most one each): retention is 1 − customerCancels / customers.',
+  },
+  controlCustomerCancels: {
+    type: 'number',
+    description: 'Control episodes in which the customer cancelled.',
+  },
   roi: { ...nullableNumber, description: '(revenue − cost) / cost; null without cost.' },
   rates: {
     type: 'object',
