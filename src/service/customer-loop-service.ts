@@ -71,6 +71,8 @@ export class CustomerLoopService implements CustomerLoop {
               productId,
             },
       );
+    } else if (e.type === 'cancel') {
+      counters = await this.creditCancel(customerId, productId, e);
     } else if (e.type === 'lead' && e.channel !== null) {
       // On the journey: where the person became a lead (a form has a channel; a branch may not).
       const lead: ContactEvent = {
@@ -78,8 +80,6 @@ export class CustomerLoopService implements CustomerLoop {
         campaignId: '',
         channel: e.channel,
         outcome: 'lead',
-    } else if (e.type === 'cancel') {
-      counters = await this.creditCancel(customerId, productId, e);
         at: e.at,
       };
       await this.deps.history.append(customerId, [e.productId === null ? lead : { ...lead, productId }]);
