@@ -4,8 +4,9 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MemoryFeedbackLog } from '../src/feedback/log/memory-feedback-log.js';
 import { inChallengerShare } from '../src/learning/challenger-share.js';
+import { RedisConnection } from '../src/store/redis/redis-connection.js';
 import { RedisKeys } from '../src/store/redis/redis-keys.js';
-import { FIXTURE_RULES, postDecision, type TestServer, testServer } from './helpers.js';
+import { FIXTURE_RULES, postDecision, type TestServer, testLog, testServer } from './helpers.js';
 import {
   auth,
   eventually,
@@ -13,10 +14,9 @@ import {
   loadRecords,
   type OfferloopNode,
   type RedisTarget,
-  redisTarget,
+  redisDeployments,
   startNode,
 } from './support/offerloop-node.js';
-import { type RedisProcess, redisCommand, startRedis } from './support/redis.js';
 
 // Champion/challenger: a candidate decides for a stable share of customers, decisions carry their
 // arm and version, the report compares the arms, promoting makes the challenger live everywhere,
@@ -258,15 +258,13 @@ describe('champion/challenger on the embedded store', () => {
   });
 });
 
-describe('champion/challenger on Redis, across two servers', () => {
-  let redis: RedisProcess;
+describe.each(redisDeployments())('champion/challenger on %s, across two servers', (_name, makeTarget) => {
   let target: RedisTarget;
   let a: OfferloopNode;
   let b: OfferloopNode;
   let challengerVersion: string;
   beforeAll(async () => {
-    redis = await startRedis();
-    target = redisTarget({ url: redis.url });
+    target = makeTarget();
     await loadRecords(target, FIXTURE_RECORDS);
     [a, b] = await Promise.all([
       startNode(target, { OFFERLOOP_API_KEYS: KEYS }),
@@ -278,7 +276,6 @@ describe('champion/challenger on Redis, across two servers', () => {
   }, 60_000);
   afterAll(async () => {
     await Promise.all([a?.close(), b?.close()]);
-    await redis?.stop();
   });
 
   it('a test started on one server is served by the other, the same customers in the same arm', async () => {
@@ -336,7 +333,13 @@ describe('champion/challenger on Redis, across two servers', () => {
       uploadedAt: NOW,
       by: 'someone',
     };
-    await redisCommand(redis.port, 'HSET', keys.candidates(), 'gone-bad', JSON.stringify(broken));
+    // Written as another release might have left it: HSET past the checks of an upload.
+    const redis = await RedisConnection.open(target.config, testLog);
+    try {
+      await redis.send(keys.candidates(), ['HSET', keys.candidates(), 'gone-bad', JSON.stringify(broken)]);
+    } finally {
+      redis.close();
+    }
     const res = await startTest(b.app, { candidate: 'gone-bad', share: 0.5 });
     expect(res.statusCode).toBe(422);
     expect(res.json().error.message).toMatch(/offers\.yaml:\d+/);

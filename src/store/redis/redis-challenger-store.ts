@@ -29,7 +29,9 @@ export class RedisChallengerStore implements ChallengerStore {
     await this.redis.publish(this.keys.challengerChannel(), 'changed');
   }
 
+  /** Also called when Redis is back: an announcement may have been missed while it was away. */
   onAnnounce(listener: () => void): Promise<void> {
+    this.redis.on('up', listener);
     return this.redis.subscribe(this.keys.challengerChannel(), () => listener());
   }
 }
