@@ -100,6 +100,15 @@ describe('champion/challenger on the embedded store', () => {
     expect(missing.json().error.message).toMatch(/nobody-uploaded-this/);
     const byAgent = await startTest(app, { candidate: 'reworded', share: 0.3 }, 'agent-key');
     expect(byAgent.statusCode).toBe(403);
+    const readByAgent = await app.inject({ url: '/v1/ruleset/challenger', headers: auth('agent-key') });
+    expect(readByAgent.statusCode).toBe(403);
+    expect(readByAgent.json().error.message).toContain('report');
+    expect((await app.inject({ url: '/v1/ruleset/challenger' })).statusCode).toBe(401);
+    const readByAdmin = await app.inject({ url: '/v1/ruleset/challenger', headers: auth('admin-key') });
+    expect(readByAdmin.json()).toEqual({ challenger: null });
+    const unknownField = await startTest(app, { candidate: 'reworded', share: 0.3, extra: 1 });
+    expect(unknownField.statusCode).toBe(400);
+    expect(unknownField.json().error.message).toMatch(/extra/);
     const promote = await app.inject({
       method: 'POST',
       url: '/v1/ruleset/challenger/promote',
