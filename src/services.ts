@@ -272,6 +272,7 @@ export async function createServices(
       metrics,
       readiness,
       async close() {
+        await whatIf.close();
         learning.close();
         rules.close();
         await stores.close();

@@ -89,6 +89,7 @@ export class WhatIfService {
   private readonly runs = new Map<string, Run>();
   private running: Run | null = null;
   private starting = false;
+  private closed = false;
   private sequence = 0;
 
   constructor(private readonly deps: WhatIfServiceDeps) {}
@@ -97,6 +98,7 @@ export class WhatIfService {
   async start(request: WhatIfRequest): Promise<WhatIfStatus> {
     if (this.running !== null) throw new WhatIfRunningError(this.running.status.id);
     if (this.starting) throw new WhatIfRunningError('starting');
+    if (this.closed) throw new Error('the what-if service is closed');
     // Taken before the first await, so that two requests at once cannot both start.
     this.starting = true;
     try {
@@ -116,6 +118,12 @@ export class WhatIfService {
     if (run === undefined)
       throw new NotFoundError(`no what-if '${id}' on this server (the last ${KEPT_RUNS} are kept)`);
     return { ...run.status };
+  }
+
+  /** Stops a run in progress at its next slice (it ends as failed), and refuses new ones: the server is stopping. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.idle();
   }
 
   /** Resolves when no run is in progress (tests, shutdown). */
@@ -180,6 +188,7 @@ export class WhatIfService {
           if (i % CHECK_EVERY === CHECK_EVERY - 1 && performance.now() - sliceStart >= sliceMs) {
             run.status.done = whatIf.decisions;
             await yieldToEventLoop();
+            if (this.closed) throw new Error('stopped: the server is shutting down');
             sliceStart = performance.now();
           }
         }
