@@ -8,15 +8,6 @@ import type { Kpi } from '../ruleset/snapshot.js';
 import type { KpiMetric } from '../ruleset/source.js';
 import type { Metrics } from './campaign-report.js';
 
-export const KPI_METRICS: readonly KpiMetric[] = [
-  'accept_rate',
-  'conversion_rate',
-  'conversions',
-  'revenue',
-  'new_customers',
-  'retention',
-];
-
 /** A metric's parts: `amount`, over `base` for a rate (null for a count or a revenue). */
 export interface KpiParts {
   readonly amount: number;
@@ -67,7 +58,7 @@ export function pooledParts(metric: KpiMetric, metrics: readonly Metrics[]): Kpi
   return { amount: round6(amount), base };
 }
 
-export const isRate = (metric: KpiMetric): boolean =>
+const isRate = (metric: KpiMetric): boolean =>
   metric === 'accept_rate' || metric === 'conversion_rate' || metric === 'retention';
 
 /** The value of the parts: a rate, null without trials; a count or revenue as it is. */
