@@ -4,9 +4,10 @@ import { ConfigError } from './errors.js';
 
 /**
  * `banner` is the scope of a public key that websites embed: banners and their beacons, nothing else.
- * `metrics` is Prometheus' key: `GET /metrics` only.
+ * `metrics` is Prometheus' key: `GET /metrics` only. `privacy` is the privacy officer's: everything
+ * held about one person (`GET /v1/customers/:id/export`), which no other system needs.
  */
-export const SCOPES = ['decide', 'feedback', 'report', 'admin', 'banner', 'metrics'] as const;
+export const SCOPES = ['decide', 'feedback', 'report', 'admin', 'banner', 'metrics', 'privacy'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export interface ApiKeyConfig {
@@ -85,6 +86,7 @@ export interface Config {
     readonly timeoutMs: number;
   };
   readonly feedback: FeedbackConfig;
+  readonly erasure: ErasureConfig;
   readonly learning: LearningConfig;
   readonly ws: WsConfig;
   readonly log: { readonly level: LogLevel };
@@ -133,6 +135,21 @@ export interface FeedbackConfig {
   readonly consumers: number;
   /** Most events in one POST /v1/feedback. */
   readonly maxBatch: number;
+}
+
+/** Erasure of a customer (GDPR Art. 17) and its tombstones: docs/decisions/0009-erasure.md. */
+export interface ErasureConfig {
+  /**
+   * The secret that keys tombstones and pseudonyms (HMAC), the same on every server and for
+   * `offerloop load`. Null: a random one kept in Redis (weaker), or per process for the embedded store.
+   */
+  readonly pepper: string | null;
+  /** How long an erased id is kept from coming back through a bulk load. */
+  readonly tombstoneRetentionMs: number;
+  /** The second sweep of an erasure runs this long after the first (writes in flight land meanwhile). */
+  readonly settleMs: number;
+  /** The embedded store's tombstones, kept across restarts in this file; null: in memory only. */
+  readonly tombstonesFile: string | null;
 }
 
 /** The WebSocket gateway's limits. */
@@ -276,6 +293,14 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       consumers: int('FEEDBACK_CONSUMERS', 1, 0, 64),
       maxBatch: 1000,
     },
+    erasure: {
+      pepper: str('OFFERLOOP_ERASURE_PEPPER'),
+      tombstoneRetentionMs: int('OFFERLOOP_TOMBSTONE_RETENTION_DAYS', 3 * 365, 1, 100 * 366) * 24 * HOUR_MS,
+      settleMs: int('OFFERLOOP_ERASURE_SETTLE_MS', 2000, 0, 60_000),
+      tombstonesFile: str('OFFERLOOP_TOMBSTONES_FILE')
+        ? path.resolve(cwd, str('OFFERLOOP_TOMBSTONES_FILE')!)
+        : null,
+    },
     learning: {
       enabled: bool('OFFERLOOP_LEARNING', true),
       refreshMs: int('OFFERLOOP_LEARNING_REFRESH_SECONDS', 30, 1, 86_400) * 1000,
@@ -296,6 +321,13 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   if (config.feedback.conversionWindowMs < config.feedback.reactionWindowMs) {
     problems.push('FEEDBACK_CONVERSION_WINDOW_HOURS must be at least FEEDBACK_REACTION_WINDOW_HOURS');
   }
+  const { pepper, tombstonesFile } = config.erasure;
+  if (pepper !== null && Buffer.byteLength(pepper) < 16)
+    problems.push('OFFERLOOP_ERASURE_PEPPER must be at least 16 bytes (a random secret)');
+  if (tombstonesFile !== null && pepper === null)
+    problems.push(
+      'OFFERLOOP_TOMBSTONES_FILE needs OFFERLOOP_ERASURE_PEPPER: its tombstones must be readable after a restart',
+    );
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);
 }

@@ -128,6 +128,7 @@ export async function buildServer(
     dossiers: services.dossiers,
     profileUpdates: services.profileUpdates,
     journeys: services.journeys,
+    erasure: services.erasure,
   });
   identityRoutes(app, { auth, identities: services.identities });
   rulesetRoutes(app, { auth, rules: services.rules, candidates: services.candidates });

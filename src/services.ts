@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import type { Config, FeedbackConfig, RedisConfig } from './config.js';
+import type { Config, ErasureConfig, FeedbackConfig, RedisConfig } from './config.js';
 import { DemoClock } from './demo/demo-clock.js';
 import { type DemoHistoryDeps, type DemoHistorySummary, playDemoHistory } from './demo/demo-history.js';
 import { UNTOUCHED_CUSTOMERS } from './demo/demo-world.js';
@@ -11,9 +11,11 @@ import type { CustomerLoop } from './feedback/log/customer-loop.js';
 import type { FeedbackLog } from './feedback/log/feedback-log.js';
 import { FeedbackSpool } from './feedback/log/feedback-spool.js';
 import { readStreamLag } from './feedback/log/feedback-stream-lag.js';
+import { customerOfSpoolLine, mentions, pseudonymiseSpoolLine } from './feedback/log/log-erasure.js';
 import { MemoryFeedbackLog } from './feedback/log/memory-feedback-log.js';
 import { RedisFeedbackConsumer } from './feedback/log/redis-feedback-consumer.js';
 import { RedisFeedbackLog } from './feedback/log/redis-feedback-log.js';
+import { RedisLogEraser } from './feedback/log/redis-log-eraser.js';
 import { RedisStatsReader } from './feedback/log/redis-stats-reader.js';
 import { MemoryStatsReader, type StatsReader } from './feedback/stats-reader.js';
 import type { ReadinessCheck } from './http/routes/health.js';
@@ -28,6 +30,7 @@ import { ChallengerService } from './service/challenger-service.js';
 import { CustomerLoopService } from './service/customer-loop-service.js';
 import { DecisionService } from './service/decision-service.js';
 import { DossierService } from './service/dossier-service.js';
+import { ErasureService, type LocalTraces, type LogTraces } from './service/erasure-service.js';
 import { FeedbackService } from './service/feedback-service.js';
 import { IdentityService } from './service/identity-service.js';
 import { JourneyService } from './service/journey-service.js';
@@ -47,6 +50,15 @@ import {
   MemoryContactHistoryStore,
 } from './store/contact-history-store.js';
 import type { CustomerReader } from './store/customer-reader.js';
+import {
+  ErasedIds,
+  ErasureHasher,
+  type ErasureMessage,
+  MemoryTombstoneStore,
+  type TombstoneStore,
+  tombstoneRefresher,
+} from './store/erased-ids.js';
+import { ErasureGuardedHistory } from './store/erasure-guard.js';
 import { type IdentityStore, MemoryIdentityStore } from './store/identity-store.js';
 import { type LearnedFactsStore, MemoryLearnedFactsStore } from './store/learned-facts-store.js';
 import { MemoryProfileStore } from './store/memory-profile-store.js';
@@ -69,6 +81,7 @@ import { RedisPhoneDirectory } from './store/redis/redis-phone-directory.js';
 import { RedisPopulation } from './store/redis/redis-population.js';
 import { RedisProfileStore } from './store/redis/redis-profile-store.js';
 import { RedisRulesetVersionStore } from './store/redis/redis-ruleset-version-store.js';
+import { erasureHasherOf, RedisTombstoneStore } from './store/redis/redis-tombstones.js';
 import { MemoryRulesetVersionStore } from './store/ruleset-version-store.js';
 import { TieredProfileStore } from './store/tiered-profile-store.js';
 import { WsCallPublisher } from './ws/call-publisher.js';
@@ -93,6 +106,8 @@ export interface Services {
   readonly identities: IdentityService;
   /** People's journeys across channels and linked ids. */
   readonly journeys: JourneyService;
+  /** Erasure (GDPR Art. 17) and export (Art. 15) of everything held about a person. */
+  readonly erasure: ErasureService;
   readonly calls: CallService;
   readonly banners: BannerService;
   readonly reports: ReportService;
@@ -113,7 +128,10 @@ export interface Services {
 }
 
 export async function createServices(
-  config: Pick<Config, 'rules' | 'data' | 'decisions' | 'redis' | 'cache' | 'feedback' | 'learning'>,
+  config: Pick<
+    Config,
+    'rules' | 'data' | 'decisions' | 'redis' | 'cache' | 'feedback' | 'learning' | 'erasure'
+  >,
   log: Logger,
   realClock: () => number = Date.now,
 ): Promise<Services> {
@@ -129,8 +147,18 @@ export async function createServices(
     const hub = new PushHub();
     const metrics = new Metrics();
     const stores = config.redis
-      ? await redisStores(config.redis, config.cache, config.feedback, rules, hub, metrics, log, clock)
-      : await embeddedStores(config.data, config.feedback, rules, log, clock);
+      ? await redisStores(
+          config.redis,
+          config.cache,
+          config.feedback,
+          config.erasure,
+          rules,
+          hub,
+          metrics,
+          log,
+          clock,
+        )
+      : await embeddedStores(config.data, config.feedback, config.erasure, rules, log, clock);
     const { profiles, history, counters, feedbackLog, identities, customers } = stores;
     const candidates = new CandidateService({ store: stores.candidates, clock });
     await rules.attach(stores.rulesetVersions);
@@ -158,6 +186,7 @@ export async function createServices(
       candidates,
       challenger,
       learning,
+      erased: stores.erased,
       // Math.random: exploration needs a fair coin, not a secret one, and this is the cheapest.
       exploration: exploration > 0 ? { share: exploration, random: Math.random } : undefined,
       // Only Redis can keep a decision waiting; the embedded store answers at once (no timer needed).
@@ -180,6 +209,32 @@ export async function createServices(
       identities,
       announceProfileChange: stores.announceProfileChange,
       phones: stores.phones,
+      liftTombstone: (customerId) => erasure.lift(customerId),
+    });
+    const erasure: ErasureService = new ErasureService({
+      erased: stores.erased,
+      tombstones: stores.tombstones,
+      retentionMs: config.erasure.tombstoneRetentionMs,
+      // The embedded store has nothing in flight between servers: the first sweep finds everything.
+      settleMs: config.redis ? config.erasure.settleMs : 0,
+      clock,
+      log,
+      profileUpdates,
+      profiles,
+      history,
+      learned: stores.learned,
+      identities,
+      phones: stores.phones,
+      calls: stores.callRegistry,
+      journeys,
+      feedbackLog: stores.logTraces,
+      local: stores.local,
+      announce: stores.announceErasure,
+    });
+    stores.hearErasures((message) => {
+      erasure.heard(message).catch((err: unknown) => {
+        log.warn({ err: (err as Error).message }, 'an erasure announced by another server failed here');
+      });
     });
     const feedbackDeps = {
       feedbackLog,
@@ -188,6 +243,7 @@ export async function createServices(
       profiles,
       identities,
       announceProfileChange: stores.announceProfileChange,
+      erased: stores.erased,
     };
     const feedback = new FeedbackService({ ...feedbackDeps, observer: metrics.feedback });
     const identityService = new IdentityService({
@@ -198,6 +254,7 @@ export async function createServices(
       rules,
       announceProfileChange: stores.announceProfileChange,
       clock,
+      erased: stores.erased,
     });
     metrics.watchFeedbackLog(() => feedbackLog.health());
     metrics.watchLearning(() => {
@@ -261,6 +318,7 @@ export async function createServices(
       feedback,
       identities: identityService,
       journeys,
+      erasure,
       calls,
       banners,
       reports,
@@ -338,6 +396,15 @@ interface Stores {
   readonly rulesetVersions: RulesetVersionStore;
   /** Tells every server to forget its memory copy of the customer (a no-op for the embedded store). */
   readonly announceProfileChange: (customerId: string) => Promise<void>;
+  /** Erased ids this server knows (tombstones), and where tombstones are kept. */
+  readonly erased: ErasedIds;
+  readonly tombstones: TombstoneStore;
+  /** The feedback log's traces of people, and this server's own (spool, memory). */
+  readonly logTraces: LogTraces;
+  readonly local: LocalTraces;
+  /** Tells every other server of an erasure or a lifted tombstone; hearErasures() hears theirs. */
+  readonly announceErasure: (message: ErasureMessage) => Promise<void>;
+  hearErasures(listener: (message: ErasureMessage) => void): void;
   health(): Promise<{ degraded: boolean; details: Record<string, unknown> }>;
   close(): Promise<void>;
 }
@@ -349,13 +416,20 @@ function windowsOf(feedback: FeedbackConfig): AttributionWindows {
 async function embeddedStores(
   data: Config['data'],
   feedback: FeedbackConfig,
+  erasure: ErasureConfig,
   rules: RulesetHolder,
   log: Logger,
   clock: () => number,
 ): Promise<Stores> {
-  const initial = await initialProfiles(data, rules, log);
+  const tombstones = await MemoryTombstoneStore.open(erasure.tombstonesFile);
+  const erased = new ErasedIds(
+    erasure.pepper === null ? ErasureHasher.random() : new ErasureHasher(erasure.pepper),
+  );
+  await tombstoneRefresher(tombstones, erased, clock)();
+  // The embedded loader honours tombstones: an erased customer stays erased on a restart on the old file.
+  const initial = (await initialProfiles(data, rules, log)).filter((p) => !erased.has(p.id));
   const profiles = new MemoryProfileStore(initial);
-  const history = new MemoryContactHistoryStore();
+  const history = new ErasureGuardedHistory(new MemoryContactHistoryStore(), erased);
   const learned = new MemoryLearnedFactsStore();
   const identities = new MemoryIdentityStore();
   const loop = new CustomerLoopService({
@@ -367,6 +441,7 @@ async function embeddedStores(
     windows: windowsOf(feedback),
     clock,
     announceProfileChange: () => Promise.resolve(),
+    erased,
   });
   const feedbackLog = new MemoryFeedbackLog(history, {
     windows: windowsOf(feedback),
@@ -390,6 +465,12 @@ async function embeddedStores(
     feedbackLog,
     stats: new MemoryStatsReader(feedbackLog.stats),
     announceProfileChange: () => Promise.resolve(),
+    erased,
+    tombstones,
+    logTraces: memoryLogTraces(feedbackLog),
+    local: { forget: () => Promise.resolve(0), spoolLines: () => Promise.resolve([]) },
+    announceErasure: () => Promise.resolve(),
+    hearErasures: () => {},
     health: async () => ({
       degraded: false,
       details: { store: profiles.kind, customers: await profiles.count() },
@@ -402,6 +483,7 @@ async function redisStores(
   redisConfig: RedisConfig,
   cache: Config['cache'],
   feedback: FeedbackConfig,
+  erasure: ErasureConfig,
   rules: RulesetHolder,
   hub: PushHub,
   metrics: Metrics,
@@ -415,15 +497,21 @@ async function redisStores(
     const keys = new RedisKeys(redisConfig.prefix);
     const backing = await RedisProfileStore.open(redis, keys);
     const profiles = new TieredProfileStore(backing, { maxBytes: cache.maxBytes });
-    const history = new RedisContactHistoryStore(redis, keys, {
+    const tombstones = new RedisTombstoneStore(redis, keys);
+    const erased = new ErasedIds(await erasureHasherOf(redis, keys, erasure.pepper, log));
+    const refreshTombstones = tombstoneRefresher(tombstones, erased, clock);
+    await refreshTombstones();
+    const redisHistory = new RedisContactHistoryStore(redis, keys, {
       maxEvents: CONTACT_EVENTS_KEPT,
       maxCacheBytes: cache.historyMaxBytes,
       retention: historyRetention(() => rules.current.lookback, feedback.conversionWindowMs),
     });
-    const customers = new RedisCustomerReader(profiles, backing, history);
+    // Every writer of contacts gets the guarded store: nothing is appended for an erased id.
+    const history = new ErasureGuardedHistory(redisHistory, erased);
+    const customers = new RedisCustomerReader(profiles, backing, redisHistory);
     const identities = new RedisIdentityStore(redis, keys);
     const sync = await PopulationSync.start(redis, keys, backing, profiles, log, [
-      (id) => history.forget(id),
+      (id) => redisHistory.forget(id),
       (id) => identities.forget(id),
     ]);
     const counters = new RedisCapCounters(redis, keys, log, clock);
@@ -443,6 +531,7 @@ async function redisStores(
       windows: windowsOf(feedback),
       clock,
       announceProfileChange: (customerId) => sync.customerChanged(customerId),
+      erased,
     });
     const consumers = await startConsumers(feedbackRedis, keys, history, loop, feedback, log);
     const spool = await FeedbackSpool.open(feedback.spoolDir, log);
@@ -453,7 +542,21 @@ async function redisStores(
       onAppended: () => {
         for (const c of consumers) c.nudge();
       },
+      erasure: {
+        beforeReplay: refreshTombstones,
+        replayLine: (line) =>
+          erased.size === 0
+            ? line
+            : pseudonymiseSpoolLine(line, (id) => (erased.has(id) ? erased.hasher.pseudonym(id) : null)),
+      },
     });
+    // Erasures announced while this server could not hear are learned after an outage, and now and then.
+    const onUp = () => void refreshTombstones().catch(() => {});
+    redis.on('up', onUp);
+    const tombstoneTimer = setInterval(onUp, TOMBSTONE_REFRESH_MS).unref();
+    let hear: (message: ErasureMessage) => void = () => {};
+    await redis.subscribe(keys.erasures(), (message) => hear(JSON.parse(message) as ErasureMessage));
+    const callRegistry = new RedisCallRegistry(redis, keys, log);
     metrics.watchProfileCache(() => profiles.stats());
     metrics.watchStreamLag(() => readStreamLag(feedbackRedis, keys, feedback.shards, STREAM_LAG_TIMEOUT_MS));
     log.info({ version: backing.version, customers: await backing.count() }, 'serving profiles from Redis');
@@ -473,8 +576,18 @@ async function redisStores(
       candidates: new RedisCandidateStore(redis, keys),
       challenger: new RedisChallengerStore(redis, keys),
       rulesetVersions: new RedisRulesetVersionStore(redis, keys),
-      callRegistry: new RedisCallRegistry(redis, keys, log),
+      callRegistry,
       announceProfileChange: (customerId) => sync.customerChanged(customerId),
+      erased,
+      tombstones,
+      logTraces: redisLogTraces(new RedisLogEraser(feedbackRedis, keys, feedback.shards)),
+      local: spoolTraces(spool),
+      announceErasure: async (message) => {
+        await redis.publish(keys.erasures(), JSON.stringify(message));
+      },
+      hearErasures: (listener) => {
+        hear = listener;
+      },
       health: async () => ({
         // Decisions go on while Redis is away (memory tier, then anonymous): degraded, not down.
         degraded: !redis.isUp,
@@ -492,6 +605,8 @@ async function redisStores(
         await feedbackLog.close();
         await Promise.all(consumers.map((c) => c.close()));
         sync.close();
+        clearInterval(tombstoneTimer);
+        redis.off('up', onUp);
         await counters.close();
         await profiles.close();
         feedbackRedis.close();
@@ -502,6 +617,46 @@ async function redisStores(
     for (const connection of closeOnFailure) connection.close();
     throw err;
   }
+}
+
+/** How often a server looks for tombstones it may not have heard of (cheap: only the newest are read). */
+const TOMBSTONE_REFRESH_MS = 30_000;
+
+/** The embedded log's traces of people: its memory (decision records, entries kept for inspection). */
+function memoryLogTraces(feedbackLog: MemoryFeedbackLog): LogTraces {
+  return {
+    erase: (_ids, pseudonymOf) => Promise.resolve(feedbackLog.forget(pseudonymOf)),
+    export: (ids) =>
+      Promise.resolve({
+        entries: feedbackLog.entries().filter((e) => {
+          const customerId = e.kind === 'decision' ? e.decision.customerId : e.event.customerId;
+          return ids.includes(customerId);
+        }),
+      }),
+  };
+}
+
+function redisLogTraces(eraser: RedisLogEraser): LogTraces {
+  return {
+    erase: async (ids, pseudonymOf) => {
+      const counts = await eraser.erase(ids, pseudonymOf);
+      return counts.deleted + counts.pseudonymised + counts.records;
+    },
+    export: (ids) => eraser.export(ids),
+  };
+}
+
+/** This server's spool: a person's lines pseudonymised in place (erasure), or read out (export). */
+function spoolTraces(spool: FeedbackSpool): LocalTraces {
+  return {
+    forget: (_ids, pseudonymOf) => spool.rewrite((line) => pseudonymiseSpoolLine(line, pseudonymOf)),
+    spoolLines: (ids) =>
+      spool.lines((line) => {
+        if (!mentions([line], ids)) return false;
+        const customerId = customerOfSpoolLine(line);
+        return customerId !== null && ids.includes(customerId);
+      }),
+  };
 }
 
 /** A scrape must not wait long for the stream lag; it reads NaN rather. */

@@ -38,6 +38,8 @@ export function testConfig(env: Record<string, string> = {}) {
     OFFERLOOP_RULES: FIXTURE_RULES,
     OFFERLOOP_PROFILES: FIXTURE_PROFILES,
     OFFERLOOP_WATCH_RULES: 'false',
+    // An erasure's second sweep: what is in flight in a test lands within this.
+    OFFERLOOP_ERASURE_SETTLE_MS: '100',
     ...env,
   });
 }

@@ -108,6 +108,8 @@ export async function runLoad(
         maxBadShare: flags['max-bad'],
         ...(flags.rate === undefined ? {} : { maxRate: flags.rate }),
         graceMs,
+        // The servers' pepper, so that erased customers (tombstones) stay out of the load.
+        erasurePepper: env.OFFERLOOP_ERASURE_PEPPER?.trim() || null,
         onProgress: (lines, bad) => progress.update(read, `${formatCount(lines)} lines, ${bad} bad`),
         // The load proper ends with the flip: the rate leaves out the grace period that follows.
         onFlipped: ({ version, previousVersion, customers, loadSeconds }) => {

@@ -117,7 +117,8 @@ export interface DecisionLogEntry {
  * - `too_late`: it happened after the attribution window of its decision;
  * - `conflict`: it contradicts the decision or an earlier reaction (e.g. reject after accept), or
  *   its timestamp is in the future;
- * - `unknown_product`, `unknown_customer`: an outcome for a product or a customer nobody knows.
+ * - `unknown_product`, `unknown_customer`: an outcome for a product or a customer nobody knows;
+ * - `erased`: the customer was erased (GDPR Art. 17): nothing is recorded about them.
  */
 export const FEEDBACK_STATUSES = [
   'accepted',
@@ -129,6 +130,7 @@ export const FEEDBACK_STATUSES = [
   'conflict',
   'unknown_product',
   'unknown_customer',
+  'erased',
 ] as const;
 export type FeedbackStatus = (typeof FEEDBACK_STATUSES)[number];
 

@@ -10,6 +10,7 @@ import { applyFacts, causeOf, type Fact, judgeStage, learn, stageOf } from '../l
 import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
 import type { CompiledLifecycleStage, RulesetSnapshot } from '../ruleset/snapshot.js';
 import type { ContactHistoryStore } from '../store/contact-history-store.js';
+import type { ErasedIds } from '../store/erased-ids.js';
 import type { IdentityStore } from '../store/identity-store.js';
 import type { LearnedFactsStore } from '../store/learned-facts-store.js';
 import type { ProfileStore } from '../store/profile-store.js';
@@ -25,6 +26,11 @@ export interface CustomerLoopDeps {
   readonly announceProfileChange: (customerId: string) => Promise<void>;
   /** Anonymous ids linked to customers: what an anonymous id did is the customer's. None: no links. */
   readonly identities?: Pick<IdentityStore, 'resolve'> | undefined;
+  /**
+   * Erased ids and pseudonyms: their entries (in flight at the erasure, or copies the erasure left
+   * for the aggregates) teach nobody and credit nothing (docs/decisions/0009-erasure.md).
+   */
+  readonly erased?: Pick<ErasedIds, 'covers'> | undefined;
 }
 
 /** How far back the touchpoints of a new lead or customer are looked for (the journey's reach). */
@@ -44,6 +50,7 @@ export class CustomerLoopService implements CustomerLoop {
   async apply(entry: LogEntry): Promise<readonly CounterIncrement[]> {
     const snapshot = this.deps.rules.current;
     if (entry.kind === 'decision') return NONE;
+    if (this.deps.erased?.covers(entry.event.customerId)) return NONE;
     if (entry.kind === 'outcome') return this.applyOutcome(entry.event, snapshot);
     return this.applyReaction(entry.event, entry.attribution, snapshot);
   }

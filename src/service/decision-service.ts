@@ -19,6 +19,7 @@ import type { CompiledOffer, RulesetSnapshot } from '../ruleset/snapshot.js';
 import type { CapCounters } from '../store/cap-counters.js';
 import type { ContactHistoryStore } from '../store/contact-history-store.js';
 import type { CustomerRead, CustomerReader } from '../store/customer-reader.js';
+import type { ErasedIds } from '../store/erased-ids.js';
 import type { IdentityStore } from '../store/identity-store.js';
 import type { ProfileStore } from '../store/profile-store.js';
 import type { CandidateService } from './candidate-service.js';
@@ -78,6 +79,8 @@ export interface DecisionServiceDeps {
   readonly challenger?: Pick<ChallengerService, 'armOf'> | undefined;
   /** Anonymous ids linked to customers: a decision for one is the customer's. None: no links. */
   readonly identities?: Pick<IdentityStore, 'resolve'> | undefined;
+  /** Erased ids: a decision for one is logged under its pseudonym (docs/decisions/0009-erasure.md). */
+  readonly erased?: Pick<ErasedIds, 'recordedAs'> | undefined;
   /**
    * A decision not taken within this many ms is answered with the fallback (see decide()); none or
    * 0: no deadline (the embedded store, whose reads never wait for I/O, needs none).
@@ -304,7 +307,11 @@ export class DecisionService {
     arm: ChallengerArm | null = null,
   ): DecisionResult {
     const result = this.answer(command, customerKnown, snapshot, now, degraded, engine, false, arm);
-    this.deps.feedbackLog.recordDecision(logEntryOf(result, opens, stage));
+    const entry = logEntryOf(result, opens, stage);
+    const recordedAs = this.deps.erased?.recordedAs(entry.customerId) ?? entry.customerId;
+    this.deps.feedbackLog.recordDecision(
+      recordedAs === entry.customerId ? entry : { ...entry, customerId: recordedAs },
+    );
     this.deps.observer?.decided(result);
     return result;
   }

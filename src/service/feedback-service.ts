@@ -17,6 +17,7 @@ import {
 import type { FeedbackLog } from '../feedback/log/feedback-log.js';
 import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
 import { parseDate } from '../ruleset/time.js';
+import type { ErasedIds } from '../store/erased-ids.js';
 import type { IdentityStore } from '../store/identity-store.js';
 import type { ProfileStore } from '../store/profile-store.js';
 
@@ -63,6 +64,10 @@ export interface FeedbackResult {
 }
 
 const OUTCOME_TYPE_SET: ReadonlySet<string> = new Set(OUTCOME_TYPES);
+const ERASED: FeedbackVerdict = Object.freeze({
+  status: 'erased',
+  reason: 'the customer was erased: nothing is recorded about them',
+});
 const isUnknownDecision = (v: FeedbackVerdict): boolean => v.status === 'unknown_decision';
 const isOutcomeInput = (input: FeedbackInput): input is OutcomeInput => OUTCOME_TYPE_SET.has(input.type);
 
@@ -139,6 +144,8 @@ export class FeedbackService {
       readonly announceProfileChange?: ((customerId: string) => Promise<void>) | undefined;
       /** Hears of every batch's verdicts (metrics); must be cheap and must not throw. */
       readonly observer?: { judged(verdicts: readonly FeedbackVerdict[]): void } | undefined;
+      /** Erased ids: their events are refused (`erased`), nothing is recorded. */
+      readonly erased?: Pick<ErasedIds, 'covers' | 'size'> | undefined;
     },
   ) {}
 
@@ -155,9 +162,36 @@ export class FeedbackService {
     } catch (err) {
       return Promise.reject(err);
     }
+    const erased = this.deps.erased;
+    if (erased !== undefined && erased.size > 0 && events.some((e) => erased.covers(e.customerId)))
+      return this.withoutErased(events, inputs, receivedAt, erased);
     // A batch of reactions (almost every batch) goes to the log as it is: no check, no promise per event.
     const judged = outcomes ? this.judgeAll(events, receivedAt, inputs) : this.judge(events, receivedAt);
     return judged.then((verdicts) => this.receipt(events, verdicts));
+  }
+
+  /** A batch with events of erased ids: those are refused, the others judged as ever. */
+  private async withoutErased(
+    events: readonly SubmittedEvent[],
+    inputs: readonly FeedbackInput[],
+    receivedAt: number,
+    erased: Pick<ErasedIds, 'covers'>,
+  ): Promise<FeedbackReceipt> {
+    const kept: number[] = [];
+    const verdicts: FeedbackVerdict[] = events.map((e, i) => {
+      if (!erased.covers(e.customerId)) kept.push(i);
+      return ERASED;
+    });
+    const keptEvents = kept.map((i) => events[i]!);
+    const judged = await this.judgeAll(
+      keptEvents,
+      receivedAt,
+      kept.map((i) => inputs[i]!),
+    );
+    kept.forEach((i, k) => {
+      verdicts[i] = judged[k]!;
+    });
+    return this.receipt(events, verdicts);
   }
 
   private eventOf(input: FeedbackInput, i: number, receivedAt: number): SubmittedEvent {

@@ -3,6 +3,7 @@ import { BadRequestError, NotFoundError, OfferloopError } from '../errors.js';
 import { applyFacts, judgeStage, mergeFacts, mergeProfiles } from '../learning/profile-learning.js';
 import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
 import type { ContactHistoryStore } from '../store/contact-history-store.js';
+import type { ErasedIds } from '../store/erased-ids.js';
 import type { IdentityLink, IdentityStore, LinkRefusal } from '../store/identity-store.js';
 import type { LearnedFactsStore } from '../store/learned-facts-store.js';
 import type { ProfileStore } from '../store/profile-store.js';
@@ -16,6 +17,8 @@ export interface IdentityServiceDeps {
   /** Tells every server to forget its memory copy of an id (profile, history, identity). */
   readonly announceProfileChange: (customerId: string) => Promise<void>;
   readonly clock: () => number;
+  /** Erased ids: an erased anonymous id is not linked (its link would be a trace of it again). */
+  readonly erased?: Pick<ErasedIds, 'covers'> | undefined;
 }
 
 export interface LinkResult {
@@ -46,6 +49,8 @@ export class IdentityService {
     const { identities, profiles } = this.deps;
     if (anonymousId === customerId)
       throw new BadRequestError('anonymousId and customerId are the same id: a link joins two ids');
+    if (this.deps.erased?.covers(anonymousId))
+      throw new IdentityConflictError(`anonymousId '${anonymousId}' was erased: it is not linked again`);
     const [anonymous, customer, chained] = await Promise.all([
       profiles.get(anonymousId),
       profiles.get(customerId),

@@ -18,6 +18,8 @@ export interface ProfileServiceDeps {
   /** Tells every server to forget its memory copy of the customer (a no-op for the embedded store). */
   readonly announceProfileChange: (customerId: string) => Promise<void>;
   readonly phones: PhoneDirectory;
+  /** Lifts an erased id's tombstone: a PUT after an erasure begins a new relationship (ADR 0009). */
+  readonly liftTombstone?: ((customerId: string) => Promise<void>) | undefined;
 }
 
 /** Real-time profile changes from the CRM, and erasure. */
@@ -27,6 +29,7 @@ export class ProfileService {
   /** Creates or replaces the whole profile. */
   async replace(customerId: string, record: Omit<ProfileRecord, 'id'>): Promise<CustomerProfile> {
     const profile = profileFromRecord({ ...record, id: customerId }, knownId);
+    await this.deps.liftTombstone?.(customerId);
     await this.deps.profiles.update(customerId, () => profile);
     await Promise.all([this.deps.announceProfileChange(customerId), this.deps.phones.record(profile)]);
     return profile;

@@ -24,6 +24,10 @@ export interface CallRegistry {
   put(call: CallState): Promise<void>;
   /** Forgets the call and answers what it was (null: unknown). */
   end(callId: string): Promise<CallState | null>;
+  /** The calls in progress of any of `customerIds` (an export). */
+  callsOf(customerIds: readonly string[]): Promise<CallState[]>;
+  /** Erasure: forgets every call of any of `customerIds`; answers how many. */
+  forgetCustomers(customerIds: readonly string[]): Promise<number>;
 }
 
 /** Calls held by this server alone: the embedded store, and the first tier in front of Redis. */
@@ -43,5 +47,19 @@ export class MemoryCallRegistry implements CallRegistry {
     const call = this.calls.get(callId) ?? null;
     this.calls.delete(callId);
     return Promise.resolve(call);
+  }
+
+  callsOf(customerIds: readonly string[]): Promise<CallState[]> {
+    const out: CallState[] = [];
+    for (const call of this.calls.values()) {
+      if (call.customerId !== null && customerIds.includes(call.customerId)) out.push(call);
+    }
+    return Promise.resolve(out);
+  }
+
+  async forgetCustomers(customerIds: readonly string[]): Promise<number> {
+    const calls = await this.callsOf(customerIds);
+    for (const call of calls) this.calls.delete(call.callId);
+    return calls.length;
   }
 }

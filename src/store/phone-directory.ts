@@ -10,6 +10,8 @@ export interface PhoneDirectory {
   lookup(phone: string): Promise<string | null>;
   /** Records the profile's number, if it has one. */
   record(profile: CustomerProfile): Promise<void>;
+  /** Erasure: removes the number if it names one of `customerIds` (and, in memory, any number that does). */
+  forget(phone: string | null, customerIds: readonly string[]): Promise<void>;
 }
 
 const PHONE = /^\+?\d{4,20}$/;
@@ -40,6 +42,12 @@ export class MemoryPhoneDirectory implements PhoneDirectory {
 
   record(profile: CustomerProfile): Promise<void> {
     this.add(profile);
+    return Promise.resolve();
+  }
+
+  forget(_phone: string | null, customerIds: readonly string[]): Promise<void> {
+    const ids = new Set(customerIds);
+    for (const [phone, id] of this.numbers) if (ids.has(id)) this.numbers.delete(phone);
     return Promise.resolve();
   }
 

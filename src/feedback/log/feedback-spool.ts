@@ -236,6 +236,76 @@ export class FeedbackSpool {
     await this.syncDir();
   }
 
+  /**
+   * Rewrites the lines `rewrite` changes in every segment (erasure: a person's lines pseudonymised).
+   * The open segment is closed first; each segment to change is written aside (`.erasing`, a name
+   * replay ignores), synced, and renamed over the original, so that a crash leaves the old segment
+   * or the new one, never half of one. A segment replayed (and removed) meanwhile is left gone; one
+   * being replayed now may be replayed from its old content, which the log pseudonymises again as
+   * it reads it (RedisFeedbackLogOptions.erasure). Answers how many lines changed.
+   */
+  async rewrite(rewrite: (line: string) => string): Promise<number> {
+    await this.rotate();
+    for (const name of await readdir(this.dir)) {
+      if (name.endsWith('.erasing')) await unlink(path.join(this.dir, name)).catch(() => {});
+    }
+    let changed = 0;
+    for (const file of await this.closedSegments()) {
+      const lines: string[] = [];
+      let changedHere = 0;
+      try {
+        for await (const chunk of this.readSegment(file, 10_000)) {
+          for (const line of chunk) {
+            const next = rewrite(line);
+            if (next !== line) changedHere++;
+            lines.push(next);
+          }
+        }
+      } catch (err) {
+        if (errorCode(err) === 'ENOENT') continue;
+        throw err;
+      }
+      if (changedHere === 0) continue;
+      const aside = `${file}.erasing`;
+      const handle = await open(aside, 'w', 0o600);
+      try {
+        await handle.writeFile(`${lines.join('\n')}\n`, 'utf8');
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      try {
+        await stat(file);
+      } catch {
+        await unlink(aside);
+        continue;
+      }
+      await rename(aside, file);
+      const bytes = this.closed.get(file);
+      if (bytes !== undefined) this.forgetClosed(file, bytes);
+      this.addClosed(file, (await stat(file)).size);
+      changed += changedHere;
+    }
+    await this.syncDir();
+    return changed;
+  }
+
+  /** Every line of every segment, open ones included, that `wanted` picks (an export). */
+  async lines(wanted: (line: string) => boolean): Promise<string[]> {
+    const out: string[] = [];
+    for (const name of (await readdir(this.dir)).sort()) {
+      if (!SEGMENT_NAME.test(name)) continue;
+      try {
+        for await (const chunk of this.readSegment(path.join(this.dir, name), 10_000)) {
+          for (const line of chunk) if (wanted(line)) out.push(line);
+        }
+      } catch (err) {
+        if (errorCode(err) !== 'ENOENT') throw err;
+      }
+    }
+    return out;
+  }
+
   stats(): SpoolStats {
     const open = this.segment;
     return {

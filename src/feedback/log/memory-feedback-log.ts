@@ -21,6 +21,7 @@ import {
 } from '../feedback-event.js';
 import { type CustomerLoop, concernsCustomer } from './customer-loop.js';
 import type { FeedbackLog, FeedbackLogHealth } from './feedback-log.js';
+import type { PseudonymOf } from './log-erasure.js';
 
 /**
  * A decision as the embedded log remembers it. Decisions are many and feedback is rare, so a
@@ -154,6 +155,29 @@ export class MemoryFeedbackLog implements FeedbackLog {
     return HEALTH;
   }
 
+  /**
+   * Erasure (docs/decisions/0009-erasure.md): the person's decision records go (nothing may be
+   * attributed to them any more), and their entries kept for inspection get the pseudonym. The
+   * counters hold no ids and stay. Answers how many entries and records were changed.
+   */
+  forget(pseudonymOf: PseudonymOf): number {
+    let changed = 0;
+    for (const [decisionId, record] of this.decisions.entries()) {
+      if (pseudonymOf(record.entry.customerId) === null) continue;
+      this.decisions.delete(decisionId);
+      changed++;
+    }
+    for (let i = 0; i < this.recent.length; i++) {
+      const entry = this.recent[i]!;
+      const customerId = entry.kind === 'decision' ? entry.decision.customerId : entry.event.customerId;
+      const pseudonym = pseudonymOf(customerId);
+      if (pseudonym === null) continue;
+      this.recent[i] = pseudonymised(entry, pseudonym);
+      changed++;
+    }
+    return changed;
+  }
+
   close(): Promise<void> {
     return Promise.resolve();
   }
@@ -170,6 +194,12 @@ export class MemoryFeedbackLog implements FeedbackLog {
     const customerId = (await this.options.loop?.resolve(contact.customerId)) ?? contact.customerId;
     await this.history.append(customerId, [contact.event]);
   }
+}
+
+function pseudonymised(entry: LogEntry, customerId: string): LogEntry {
+  if (entry.kind === 'decision') return { ...entry, decision: { ...entry.decision, customerId } };
+  if (entry.kind === 'outcome') return { ...entry, event: { ...entry.event, customerId } };
+  return { ...entry, event: { ...entry.event, customerId } };
 }
 
 function factsOf(entry: DecisionLogEntry): DecisionFacts {

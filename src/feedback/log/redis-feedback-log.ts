@@ -200,6 +200,11 @@ export interface RedisFeedbackLogOptions {
   readonly clock: () => number;
   /** Called after entries were appended, e.g. to wake an in-process consumer. */
   readonly onAppended?: () => void;
+  /**
+   * Erasure (docs/decisions/0009-erasure.md): `beforeReplay` learns of erasures this server may
+   * have missed, and `replayLine` pseudonymises a spooled line of a person erased since.
+   */
+  readonly erasure?: { beforeReplay(): Promise<void>; replayLine(line: string): string } | undefined;
 }
 
 /** Items per script call: large enough to amortise the round trip, small enough not to stall Redis. */
@@ -556,6 +561,7 @@ export class RedisFeedbackLog implements FeedbackLog {
   }
 
   private async replayClosed(): Promise<void> {
+    await this.options.erasure?.beforeReplay();
     for (const file of await this.spool.closedSegments()) {
       let lines = 0;
       let rejected = 0;
@@ -582,7 +588,8 @@ export class RedisFeedbackLog implements FeedbackLog {
   }
 
   /** Parses a spool line back into an item; null (and a warning) for a line that is not one of ours. */
-  private itemOfLine(line: string): Item | null {
+  private itemOfLine(spooled: string): Item | null {
+    const line = this.options.erasure?.replayLine(spooled) ?? spooled;
     try {
       if (line.startsWith('d ')) {
         const json = line.slice(2);

@@ -6,6 +6,7 @@ import { profileRecordSchema } from '../../domain/profile-schema.js';
 import { BadRequestError } from '../../errors.js';
 import { parseDate } from '../../ruleset/time.js';
 import type { DossierService } from '../../service/dossier-service.js';
+import type { ErasureService } from '../../service/erasure-service.js';
 import type { JourneyService } from '../../service/journey-service.js';
 import type { ProfileService } from '../../service/profile-service.js';
 import type { ApiKeyAuth } from '../auth.js';
@@ -166,6 +167,7 @@ export function customerRoutes(
     dossiers: DossierService;
     profileUpdates: ProfileService;
     journeys: JourneyService;
+    erasure: ErasureService;
   },
 ): void {
   const admin = { onRequest: deps.auth.require('admin') };
@@ -212,7 +214,10 @@ export function customerRoutes(
     {
       ...admin,
       schema: {
-        summary: 'Erase a customer everywhere: profile, affinities, contact history and what outcomes taught',
+        summary:
+          'Erase a person everywhere (GDPR Art. 17): profile, contact history, learned facts, identity links and their ids, phone number, calls, journey, feedback log entries and records, spool lines; a tombstone keeps bulk loads from bringing them back',
+        description:
+          'Answers once a second sweep (after OFFERLOOP_ERASURE_SETTLE_MS, on Redis) found what was in flight. `erased`: a profile existed. Log entries that aggregates still need keep a pseudonym instead of the id (docs/decisions/0009-erasure.md). A later PUT of the id begins a new relationship.',
         tags: ['customers'],
         security: [{ apiKey: [] }],
         params: idParams,
@@ -222,7 +227,27 @@ export function customerRoutes(
         },
       },
     },
-    (request) => deps.profileUpdates.erase(request.params.id),
+    (request) => deps.erasure.erase(request.params.id),
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/customers/:id/export',
+    {
+      // The privacy officer's scope: everything held about one person, which no other system needs.
+      onRequest: deps.auth.require('privacy'),
+      schema: {
+        summary:
+          'Everything held about a person (GDPR Art. 15): profile, learned facts, contact history, identity links, journey, phone number, calls in progress, feedback log entries and decision records, this server’s spool lines',
+        tags: ['customers'],
+        security: [{ apiKey: [] }],
+        params: idParams,
+        response: {
+          200: { type: 'object', additionalProperties: true },
+          '4xx': errorResponseSchema,
+        },
+      },
+    },
+    (request) => deps.erasure.export(request.params.id),
   );
 
   app.get<{ Params: { id: string } }>(

@@ -106,7 +106,7 @@ export function feedbackRoutes(
       schema: {
         summary: 'Record reactions to offers and business outcomes (a batch; idempotent by eventId)',
         description:
-          'Reactions (impression, click, accept, reject, dismiss, convert) name their decision and offer; outcomes (purchase, cancel) name a customer and a product, and are credited to the customer’s recent decisions. Answers 202 once every event is durable, with each event’s status: accepted, queued (kept in this server’s spool while Redis is unreachable), duplicate, unknown_decision, unknown_offer, too_late, conflict, unknown_product or unknown_customer.',
+          'Reactions (impression, click, accept, reject, dismiss, convert) name their decision and offer; outcomes (purchase, cancel) name a customer and a product, and are credited to the customer’s recent decisions. Answers 202 once every event is durable, with each event’s status: accepted, queued (kept in this server’s spool while Redis is unreachable), duplicate, unknown_decision, unknown_offer, too_late, conflict, unknown_product, unknown_customer or erased (the customer was erased: nothing is recorded).',
         tags: ['feedback'],
         security: [{ apiKey: [] }],
         body: {

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { applyFacts } from '../../learning/profile-learning.js';
+import { ErasedIds } from '../erased-ids.js';
 import type { SymbolDictionary } from '../profile-codec.js';
 import type { BadLine } from '../profile-file.js';
 import type { ProfileFormat } from '../profile-lines.js';
@@ -16,6 +17,7 @@ import type { RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
 import { RedisLearnedFactsStore } from './redis-learned-facts-store.js';
 import { phoneBucketOf } from './redis-phone-directory.js';
+import { erasureHasherOf, RedisTombstoneStore } from './redis-tombstones.js';
 import {
   type ChunkEncoder,
   LineCutter,
@@ -50,6 +52,12 @@ export interface LoadOptions {
   readonly maxRate?: number;
   /** Called once servers are told to switch to the new version, before the grace period. */
   readonly onFlipped?: (flip: LoadFlip) => void;
+  /**
+   * The servers' OFFERLOOP_ERASURE_PEPPER (default: none, the pepper kept in Redis): erased
+   * customers (tombstones) are left out of the load, and a pepper that would not recognise them
+   * aborts it (docs/decisions/0009-erasure.md).
+   */
+  readonly erasurePepper?: string | null;
 }
 
 /** The load proper, up to the flip. */
@@ -71,6 +79,8 @@ export interface LoadResult {
   readonly bad: readonly BadLine[];
   /** Customers changed through the API during the load and carried over into the new version. */
   readonly carriedOver: number;
+  /** Customers of the file left out because they were erased (their tombstone is in force). */
+  readonly erased: number;
   /**
    * Customers of the new version whose learned facts (what outcomes taught: holdings, relationship
    * value, lifecycle stage) were applied again on top of the loaded profile.
@@ -117,7 +127,22 @@ export function loadPopulation(
   chunks: AsyncIterable<Uint8Array>,
   options: LoadOptions,
 ): Promise<LoadResult> {
-  return loadVersion(redis, keys, options, (writer, phones) => writeText(chunks, writer, phones, options));
+  return loadVersion(redis, keys, options, (writer, phones, erased) =>
+    writeText(chunks, writer, phones, erased, options),
+  );
+}
+
+/** The tombstones in force, or null when there are none (a load then checks nothing). */
+async function tombstonesOf(
+  redis: RedisConnection,
+  keys: RedisKeys,
+  pepper: string | null,
+): Promise<ErasedIds | null> {
+  const tombstones = await new RedisTombstoneStore(redis, keys).since(0);
+  if (tombstones.length === 0) return null;
+  const erased = new ErasedIds(await erasureHasherOf(redis, keys, pepper, null));
+  erased.addTombstones(tombstones.map((t) => t.tombstone));
+  return erased;
 }
 
 interface Written {
@@ -126,15 +151,17 @@ interface Written {
   readonly lines: number;
   readonly badCount: number;
   readonly bad: readonly BadLine[];
+  readonly erased: number;
 }
 
 async function loadVersion(
   redis: RedisConnection,
   keys: RedisKeys,
   options: LoadOptions,
-  writeProfiles: (writer: BucketWriter, phones: BucketWriter) => Promise<Written>,
+  writeProfiles: (writer: BucketWriter, phones: BucketWriter, erased: ErasedIds | null) => Promise<Written>,
 ): Promise<LoadResult> {
   const started = performance.now();
+  const erased = await tombstonesOf(redis, keys, options.erasurePepper ?? null);
   const version = await redis.send<number>(keys.versionCounter(), ['INCR', keys.versionCounter()]);
   const lock = await redis.send<string | null>(keys.loadingVersion(), [
     'SET',
@@ -156,7 +183,7 @@ async function loadVersion(
     // The phone directory is not versioned: an entry written by a load that fails later does no
     // harm, since every lookup is confirmed against the profile in force.
     const phones = new BucketWriter(redis, (bucket) => keys.phoneBucket(bucket), 0);
-    const written = await writeProfiles(writer, phones).catch(async (err: unknown) => {
+    const written = await writeProfiles(writer, phones, erased).catch(async (err: unknown) => {
       // HSETs still under way would recreate keys after the delete.
       await Promise.all([writer.settle(), phones.settle()]);
       await deleteVersions(redis, keys, (v) => v === version).catch(() => {});
@@ -199,6 +226,7 @@ async function loadVersion(
       badCount: written.badCount,
       bad: written.bad,
       carriedOver,
+      erased: written.erased,
       relearned,
       deletedKeys,
       loadSeconds,
@@ -209,15 +237,16 @@ async function loadVersion(
   }
 }
 
-/** A chunk's phone numbers into the phone directory's buckets: number → customer id. */
-function writePhones(pairs: readonly string[], phones: BucketWriter): void {
+/** A chunk's phone numbers into the phone directory's buckets: number → customer id (none of the erased). */
+function writePhones(pairs: readonly string[], phones: BucketWriter, erased: ErasedIds | null): void {
   if (pairs.length === 0) return;
   const data = Buffer.from(pairs.join(''));
   let start = 0;
   for (let i = 0; i < pairs.length; i += 2) {
     const idStart = start + Buffer.byteLength(pairs[i]!);
     const end = idStart + Buffer.byteLength(pairs[i + 1]!);
-    phones.add(phoneBucketOf(pairs[i]!), data, start, idStart, end);
+    if (erased === null || !erased.has(pairs[i + 1]!))
+      phones.add(phoneBucketOf(pairs[i]!), data, start, idStart, end);
     start = end;
   }
 }
@@ -246,6 +275,7 @@ async function writeText(
   chunks: AsyncIterable<Uint8Array>,
   writer: BucketWriter,
   phones: BucketWriter,
+  erased: ErasedIds | null,
   options: LoadOptions,
 ): Promise<Written> {
   const format = options.format ?? 'ndjson';
@@ -282,6 +312,7 @@ async function writeText(
 
     const bad = new BadLines(options.maxBadShare ?? 0.01);
     let customers = 0;
+    let skipped = 0;
     let lines = 0;
     /** Lines before the piece being written. */
     let base = 0;
@@ -294,11 +325,13 @@ async function writeText(
       let start = 0;
       for (let i = 0; i < chunk.count; i++) {
         const end = ends[2 * i + 1]!;
-        writer.add(buckets[i]!, data, start, ends[2 * i]!, end);
+        // Erased customers stay out (an HMAC per customer, only while there are tombstones).
+        if (erased?.has(data.toString('utf8', start, ends[2 * i]!))) skipped++;
+        else writer.add(buckets[i]!, data, start, ends[2 * i]!, end);
         start = end;
       }
       customers += chunk.count;
-      writePhones(chunk.phones, phones);
+      writePhones(chunk.phones, phones, erased);
     };
 
     const queue: Promise<EncodedChunk>[] = [];
@@ -327,7 +360,14 @@ async function writeText(
     }
     await Promise.all([writer.finish(), phones.finish()]);
     options.onProgress?.(lines, bad.count);
-    return { dictionary, customers, lines, badCount: bad.count, bad: bad.first };
+    return {
+      dictionary,
+      customers: customers - skipped,
+      lines,
+      badCount: bad.count,
+      bad: bad.first,
+      erased: skipped,
+    };
   } finally {
     if (!exhausted) await iterator.return?.();
     await encoder?.close();

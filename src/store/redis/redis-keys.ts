@@ -32,6 +32,7 @@
  * - `p:fb:{S}:stats:<day>`       hash: counters per offer × channel × segment × metric of UTC day n
  * - `p:erased`                   sorted set of tombstones of erased ids (keyed hashes, never ids) → when erased
  * - `p:erased:pepper`            the erasure pepper, when none is configured (OFFERLOOP_ERASURE_PEPPER is better)
+ * - `p:erased:check`             a keyed hash of a constant: every server and load checks its pepper against it
  * - `p:erasures`                 pub/sub channel: ids just erased, for every server to forget (never stored)
  *
  * Every key of a feedback shard shares the tag `{S}`, so that the intake script can judge an event
@@ -77,4 +78,8 @@ export class RedisKeys {
   readonly feedbackDead = (shard: number): string => `${this.prefix}:fb:{${shard}}:dead`;
   readonly feedbackStats = (shard: number, day: number): string =>
     `${this.prefix}:fb:{${shard}}:stats:${day}`;
+  readonly erased = (): string => `${this.prefix}:erased`;
+  readonly erasurePepper = (): string => `${this.prefix}:erased:pepper`;
+  readonly erasurePepperCheck = (): string => `${this.prefix}:erased:check`;
+  readonly erasures = (): string => `${this.prefix}:erasures`;
 }

@@ -27,6 +27,18 @@ export class RedisPhoneDirectory implements PhoneDirectory {
     return this.redis.send<string | null>(key, ['HGET', key, phone]);
   }
 
+  /**
+   * Removes the number if it still names one of the ids. Only the number the profile has now is
+   * known: one it had before a change stays until a load or a change writes it again (see
+   * docs/decisions/0009-erasure.md).
+   */
+  async forget(phone: string | null, customerIds: readonly string[]): Promise<void> {
+    if (phone === null) return;
+    const key = this.keys.phoneBucket(phoneBucketOf(phone));
+    const id = await this.redis.send<string | null>(key, ['HGET', key, phone]);
+    if (id !== null && customerIds.includes(id)) await this.redis.send(key, ['HDEL', key, phone]);
+  }
+
   async record(profile: CustomerProfile): Promise<void> {
     const phone = phoneOf(profile);
     if (phone === null) return;
