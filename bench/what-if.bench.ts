@@ -6,11 +6,12 @@
 // Run: npm run bench:what-if. Target: 1,000,000 customers in under a minute.
 // Reported: wall seconds, decisions per second (two per customer), CPU µs per customer (this
 // process; Redis' own apart), and the event loop's delay during the run (what a live request
-// arriving meanwhile waits at most).
+// arriving meanwhile waits at most) next to its delay over 3 s with no run (the machine's floor).
 
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { runLoad } from '../src/cli/load-command.js';
 import { EVALUATION_LEARNING } from '../src/evaluation/policy-evaluation.js';
@@ -45,6 +46,8 @@ const TARGET_SECONDS = 60;
 const PREFIX = 'bench';
 /** Noon on the population's reference day: every generated offer and campaign is in force. */
 const NOW = Date.parse(`${REFERENCE_DATE}T12:00:00Z`);
+/** The idle measurement before each run. */
+const IDLE_MS = 3000;
 
 interface Figures {
   readonly store: string;
@@ -55,6 +58,9 @@ interface Figures {
   readonly redisCpuUsPerCustomer: number | null;
   readonly eventLoopDelayP99Ms: number;
   readonly eventLoopDelayMaxMs: number;
+  /** The same, over 3 s with no run, just before it: this machine's noise floor (other processes, GC). */
+  readonly idleDelayP99Ms: number;
+  readonly idleDelayMaxMs: number;
   readonly liveExpectedAccepts: number;
   readonly candidateExpectedAccepts: number;
   readonly candidateBound: number;
@@ -94,6 +100,10 @@ async function measure(
     clock: () => NOW,
     defaultLimit: 1,
   });
+  const idle = monitorEventLoopDelay({ resolution: 1 });
+  idle.enable();
+  await sleep(IDLE_MS);
+  idle.disable();
   say('what-if', `${population.kind}: running`);
   const delay = monitorEventLoopDelay({ resolution: 1 });
   const redisBefore = redisPid === null ? null : processCpuMs(redisPid);
@@ -122,6 +132,8 @@ async function measure(
         : round(((redisAfter - redisBefore) * 1000) / customers, 2),
     eventLoopDelayP99Ms: round(delay.percentile(99) / 1e6, 2),
     eventLoopDelayMaxMs: round(delay.max / 1e6, 2),
+    idleDelayP99Ms: round(idle.percentile(99) / 1e6, 2),
+    idleDelayMaxMs: round(idle.max / 1e6, 2),
     liveExpectedAccepts: Math.round(report.live.totals.expectedAccepts),
     candidateExpectedAccepts: Math.round(report.candidate!.totals.expectedAccepts),
     candidateBound: report.candidate!.totals.bound,
