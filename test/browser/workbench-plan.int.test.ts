@@ -5,7 +5,7 @@ import type { KpiProgress } from '../../src/evaluation/kpi.js';
 import type { PlanGoal, PlanReport } from '../../src/evaluation/plan-report.js';
 import { counterField, dayOf, type Metric } from '../../src/feedback/feedback-effects.js';
 import { MemoryFeedbackLog } from '../../src/feedback/log/memory-feedback-log.js';
-import { demoWorld, listen, type TestServer, testServer } from '../helpers.js';
+import { demoWorld, FIXTURE_RULES, listen, type TestServer, testServer } from '../helpers.js';
 import { launchBrowser } from '../support/browser.js';
 import { openWorkbench, watchCsp, watchPage } from '../support/workbench-page.js';
 
@@ -210,5 +210,34 @@ describe("the workbench's plan", () => {
       'console: Failed to load resource: the server responded with a status of 400 (Bad Request)';
     expect(await watch.all()).toEqual([refused]);
     await page.close();
+  });
+
+  it('a ruleset without a plan says so, and lists its campaigns outside the plan with their KPIs', async () => {
+    const bare = await testServer({ OFFERLOOP_RULES: FIXTURE_RULES, OFFERLOOP_API_KEYS: KEYS }, () => NOW);
+    try {
+      const bareOrigin = `http://127.0.0.1:${await listen(bare.app)}`;
+      const res = await fetch(`${bareOrigin}/v1/reports/plan`, {
+        headers: { authorization: 'Bearer analyst-key' },
+      });
+      const answer = (await res.json()) as PlanReport;
+      expect(answer.goals).toEqual([]);
+      const page = await context.newPage();
+      const watch = watchPage(page);
+      await openWorkbench(page, bareOrigin, 'analyst-key', 'plan');
+      await page.locator('#section-status').getByText(`0 goals, ${answer.from} to ${answer.to}`).waitFor();
+      await page.getByText('The ruleset in force has no goals').waitFor();
+      const items = page.locator('#plan-unplanned li[data-campaign]');
+      expect(await items.evaluateAll((els) => els.map((e) => e.getAttribute('data-campaign')))).toEqual(
+        answer.unplanned.map((c) => c.id),
+      );
+      for (const [i, campaign] of answer.unplanned.entries())
+        expect(await items.nth(i).locator('[data-kpi]').allTextContents()).toEqual(
+          campaign.kpis.map(kpiText),
+        );
+      expect(await watch.all()).toEqual([]);
+      await page.close();
+    } finally {
+      await bare.close();
+    }
   });
 });
