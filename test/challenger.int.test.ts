@@ -321,16 +321,61 @@ describe.each(redisDeployments())('champion/challenger on %s, across two servers
       payload: {
         events: [
           { eventId: 'ch-1', decisionId: d.decisionId, offerId: 'gold-card', customerId: id, type: 'accept' },
+          {
+            eventId: 'ch-2',
+            decisionId: d.decisionId,
+            offerId: 'gold-card',
+            customerId: id,
+            type: 'convert',
+            value: 70,
+          },
         ],
       },
     });
-    expect(res.json().results[0].status).toBe('accepted');
+    expect(res.json().results.map((r: { status: string }) => r.status)).toEqual(['accepted', 'accepted']);
+    // The conversion is credited by the customer loop to the touch in the contact history, which
+    // kept the decision's arm: it counts for the challenger's customers.
     await eventually(async () => {
       const report = (
         await b.app.inject({ url: '/v1/reports/challenger', headers: auth('analyst-key') })
       ).json();
       expect(report.challenger.accepts).toBeGreaterThanOrEqual(1);
+      expect(report.challenger.conversions).toBeGreaterThanOrEqual(1);
+      expect(report.challenger.revenue).toBeGreaterThanOrEqual(70);
     });
+  });
+
+  it("the contact history in Redis keeps a touch's arm, with and without a placement", async () => {
+    const touches = [
+      {
+        offerId: 'gold-card',
+        campaignId: 'cards',
+        channel: 'web',
+        outcome: 'impression',
+        at: NOW,
+        arm: 'challenger',
+      },
+      {
+        offerId: 'gold-card',
+        campaignId: 'cards',
+        channel: 'web',
+        outcome: 'held_out',
+        at: NOW + 1,
+        placement: 'home-hero',
+        arm: 'champion',
+      },
+      {
+        offerId: 'gold-card',
+        campaignId: 'cards',
+        channel: 'web',
+        outcome: 'impression',
+        at: NOW + 2,
+        placement: 'home-hero',
+      },
+    ] as const;
+    await a.services.history.append('arm-history', touches);
+    const other = await b.services.history.read('arm-history');
+    expect(other.events).toEqual(touches);
   });
 
   it('refuses a stored candidate that no longer compiles with 422 (file and line), and the test goes on', async () => {

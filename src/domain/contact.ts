@@ -44,6 +44,11 @@ export interface ContactEvent {
   readonly productId?: string;
   /** Where on the channel an offer was shown (a web placement); absent for the rest. */
   readonly placement?: string;
+  /**
+   * The champion/challenger arm of the decision that made this touch (service/challenger-service.ts),
+   * so that the conversions credited to it count for its arm; absent outside a test.
+   */
+  readonly arm?: 'champion' | 'challenger';
 }
 
 /** How many offers have been shown so far, for offer and campaign caps. */

@@ -8,10 +8,10 @@ import { type Interval, proportion, uplift } from './uplift.js';
  * Champion against challenger, customer by customer: what each arm of a champion/challenger test
  * reached and got, from the counters its decisions and their feedback keep per arm × campaign ×
  * channel × day (feedback-effects.ts, `arm|…` fields), and the challenger's difference with a 95%
- * interval (Newcombe, uplift.ts). A customer is counted once per campaign episode, as campaign
- * reports count them: "customers" of an arm are the episodes its decisions opened, and its
- * conversions the `convert` reactions to its offers (at most one per customer counted in a rate).
- * Pure: the service reads the counters.
+ * interval (Newcombe, uplift.ts). A customer is counted once per campaign episode, as the honest
+ * uplift counts them: "customers" of an arm are the episodes its decisions opened, and its
+ * conversions those episodes that converted (a `convert` or a purchase credited to them, once),
+ * counted on the day the episode opened. Pure: the service reads the counters.
  */
 
 /** What one arm reached and got. */
@@ -20,7 +20,9 @@ export interface ArmFigures {
   readonly customers: number;
   readonly impressions: number;
   readonly accepts: number;
+  /** Customers reached who converted (episodes, once each). */
   readonly conversions: number;
+  /** Their revenue. */
   readonly revenue: number;
   /** Conversions per customer reached (Wilson 95% interval); null without customers. */
   readonly conversionRate: number | null;
@@ -56,7 +58,13 @@ export interface ChallengerReport extends ArmComparison {
 }
 
 type Counts = Record<ArmMetric, number>;
-const zero = (): Counts => ({ impressions: 0, customers: 0, accepts: 0, conversions: 0, revenue: 0 });
+const zero = (): Counts => ({
+  impressions: 0,
+  customers: 0,
+  accepts: 0,
+  customerConversions: 0,
+  customerRevenue: 0,
+});
 
 /** The comparison of the arms over a range of days' counters. */
 export function challengerReport(input: {
@@ -109,8 +117,11 @@ function compare(arms: Record<Arm, Counts>): ArmComparison {
   };
 }
 
-/** A customer converts once in a rate: two conversions in one episode are one converted customer. */
-const converted = (c: Counts) => ({ successes: Math.min(c.conversions, c.customers), trials: c.customers });
+/** An episode converts once; the cap only guards a rate against counters of two ranges' edges. */
+const converted = (c: Counts) => ({
+  successes: Math.min(c.customerConversions, c.customers),
+  trials: c.customers,
+});
 const accepted = (c: Counts) => ({ successes: Math.min(c.accepts, c.impressions), trials: c.impressions });
 
 function figures(c: Counts): ArmFigures {
@@ -120,11 +131,11 @@ function figures(c: Counts): ArmFigures {
     customers: c.customers,
     impressions: c.impressions,
     accepts: c.accepts,
-    conversions: c.conversions,
-    revenue: c.revenue,
+    conversions: c.customerConversions,
+    revenue: c.customerRevenue,
     conversionRate: conversion.rate,
     conversionRateCi95: conversion.ci95,
-    revenuePerCustomer: c.customers > 0 ? c.revenue / c.customers : null,
+    revenuePerCustomer: c.customers > 0 ? c.customerRevenue / c.customers : null,
     acceptRate: accept.rate,
     acceptRateCi95: accept.ci95,
   };

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { DAY_MS } from '../ruleset/time.js';
-import { armCounterField, countersOf, parseArmCounterField, parseCounterField } from './feedback-effects.js';
+import type { Touch } from './customer-attribution.js';
+import {
+  armCounterField,
+  countersOf,
+  customerCounters,
+  parseArmCounterField,
+  parseCounterField,
+} from './feedback-effects.js';
 import type { Attribution, DecisionLogEntry, FeedbackEvent, LoggedOffer } from './feedback-event.js';
 import { decodeAttribution, encodeAttribution, LogEntryError, offerTag } from './log-entry.js';
 
@@ -62,7 +69,7 @@ describe('counters by champion/challenger arm', () => {
     });
   });
 
-  it('accepts and conversions (with revenue) of an arm count for it; other reactions and held-out offers do not', () => {
+  it('accepts of an arm count for it; other reactions, conversions among them, do not (they count per customer)', () => {
     const a: Attribution = {
       channel: 'web',
       campaignId: 'cards',
@@ -75,13 +82,47 @@ describe('counters by champion/challenger arm', () => {
     expect(fields(of(event('accept')))).toEqual({
       [armCounterField('champion', 'cards', 'web', 'accepts')]: 1,
     });
-    expect(fields(of(event('convert', 40)))).toEqual({
-      [armCounterField('champion', 'cards', 'web', 'conversions')]: 1,
-      [armCounterField('champion', 'cards', 'web', 'revenue')]: 40,
-    });
-    expect(of(event('convert', 40)).find((c) => c.field.endsWith('|revenue'))?.float).toBe(true);
+    expect(of(event('convert', 40))).toEqual([]);
     expect(of(event('click'))).toEqual([]);
-    expect(of(event('convert'), { ...a, heldOut: true })).toEqual([]);
+    expect(
+      of(event('accept'), { channel: 'web', campaignId: 'cards', segmentId: 'vip', heldOut: false }),
+    ).toEqual([]);
+  });
+
+  it("an episode opened by an arm's decision converts for that arm, with its revenue, on the day it opened", () => {
+    const opener: Touch = {
+      offerId: 'gold-card',
+      campaignId: 'cards',
+      channel: 'web',
+      heldOut: false,
+      at: AT,
+      arm: 'challenger',
+    };
+    const later = { ...opener, at: AT + 3 * DAY_MS };
+    const armed = customerCounters({ touch: later, opener, converts: true }, 90).filter((c) =>
+      c.field.startsWith('arm|'),
+    );
+    expect(armed).toEqual([
+      {
+        day: DAY,
+        field: armCounterField('challenger', 'cards', 'web', 'customerConversions'),
+        amount: 1,
+        float: false,
+      },
+      {
+        day: DAY,
+        field: armCounterField('challenger', 'cards', 'web', 'customerRevenue'),
+        amount: 90,
+        float: true,
+      },
+    ]);
+    // Once per episode; a held-out touch (control group) and a touch outside a test count for no arm.
+    expect(customerCounters({ touch: later, opener, converts: false }, 90)).toEqual([]);
+    const held = customerCounters({ touch: { ...later, heldOut: true }, opener, converts: true }, 90);
+    expect(held.some((c) => c.field.startsWith('arm|'))).toBe(false);
+    const { arm: _none, ...plain } = opener;
+    const outside = customerCounters({ touch: later, opener: plain, converts: true }, 90);
+    expect(outside.some((c) => c.field.startsWith('arm|'))).toBe(false);
   });
 
   it('arm fields are invisible to parseCounterField (every other report) and read back by parseArmCounterField', () => {

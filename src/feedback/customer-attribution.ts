@@ -25,6 +25,8 @@ export interface Touch {
   readonly channel: Channel;
   readonly heldOut: boolean;
   readonly at: number;
+  /** The champion/challenger arm of the decision that made the touch; absent outside a test. */
+  readonly arm?: 'champion' | 'challenger';
 }
 
 export interface Credit {
@@ -36,13 +38,16 @@ export interface Credit {
   readonly converts: boolean;
 }
 
-const touchOf = (e: ContactEvent): Touch => ({
-  offerId: e.offerId,
-  campaignId: e.campaignId,
-  channel: e.channel,
-  heldOut: e.outcome === 'held_out',
-  at: e.at,
-});
+function touchOf(e: ContactEvent): Touch {
+  const touch: Touch = {
+    offerId: e.offerId,
+    campaignId: e.campaignId,
+    channel: e.channel,
+    heldOut: e.outcome === 'held_out',
+    at: e.at,
+  };
+  return e.arm === undefined ? touch : { ...touch, arm: e.arm };
+}
 
 /** A conversion credited to a campaign, as recorded in the history (a convert, or a credited purchase). */
 const isCreditedConversion = (e: ContactEvent): boolean =>

@@ -169,20 +169,25 @@ export function countersOf(entry: LogEntry): CounterIncrement[] {
   const out: CounterIncrement[] = [{ day, field: field(metric), amount: 1, float: false }];
   if (event.type === 'convert' && revenue)
     out.push({ day, field: field('revenue'), amount: event.value!, float: true });
-  if (a.arm !== undefined && (metric === 'accepts' || metric === 'conversions')) {
-    out.push(armCounter(day, a.arm, a.campaignId, a.channel, metric, 1));
-    if (metric === 'conversions' && revenue)
-      out.push(armCounter(day, a.arm, a.campaignId, a.channel, 'revenue', event.value!));
-  }
+  // Conversions count for an arm per customer (customerCounters), like the honest uplift.
+  if (a.arm !== undefined && metric === 'accepts')
+    out.push(armCounter(day, a.arm, a.campaignId, a.channel, 'accepts', 1));
   return out;
 }
 
 /**
  * What a champion/challenger test counts per arm × campaign × channel × day: offers shown
  * (`impressions`), customers reached (`customers`: episodes opened, as a campaign counts them),
- * `accepts`, and the `conversions` and their `revenue` that the arm's decisions got.
+ * `accepts`, and the episodes that converted (`customerConversions`, once each, a `convert` or a
+ * purchase credited to them) with their `customerRevenue`, on the day the episode opened.
  */
-export const ARM_METRICS = ['impressions', 'customers', 'accepts', 'conversions', 'revenue'] as const;
+export const ARM_METRICS = [
+  'impressions',
+  'customers',
+  'accepts',
+  'customerConversions',
+  'customerRevenue',
+] as const;
 export type ArmMetric = (typeof ARM_METRICS)[number];
 
 /**
@@ -223,7 +228,7 @@ const armCounter = (
   day,
   field: armCounterField(arm, campaignId, channel, metric),
   amount,
-  float: metric === 'revenue',
+  float: metric === 'customerRevenue',
 });
 
 const episodeCounter = (
@@ -255,7 +260,8 @@ export function customerCounters(credit: Credit, value: number | null): CounterI
       control ? 'controlCustomerConversions' : 'customerConversions',
     ),
   ];
-  if (value !== null && Number.isFinite(value) && value !== 0) {
+  const revenue = value !== null && Number.isFinite(value) && value !== 0;
+  if (revenue) {
     out.push({
       day,
       field: counterField(
@@ -267,6 +273,12 @@ export function customerCounters(credit: Credit, value: number | null): CounterI
       amount: value,
       float: true,
     });
+  }
+  // An episode a test's decision opened converts for its arm (the customer stays in it).
+  if (!control && opener.arm !== undefined) {
+    out.push(armCounter(day, opener.arm, opener.campaignId, opener.channel, 'customerConversions', 1));
+    if (revenue)
+      out.push(armCounter(day, opener.arm, opener.campaignId, opener.channel, 'customerRevenue', value));
   }
   return out;
 }

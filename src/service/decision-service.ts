@@ -186,8 +186,8 @@ export class DecisionService {
       let opens: ReadonlySet<string> = NO_OFFERS;
       if (fresh.length + heldOut.length > 0) {
         const touches: ContactEvent[] = [];
-        for (const c of fresh) touches.push(touch(c.offer, 'impression', command, now));
-        for (const h of heldOut) touches.push(touch(h.offer, 'held_out', command, now));
+        for (const c of fresh) touches.push(touch(c.offer, 'impression', command, now, arm));
+        for (const h of heldOut) touches.push(touch(h.offer, 'held_out', command, now, arm));
         const outcome = await history.appendIfUnchanged(customerId, seen, touches);
         // Too late: the caller got the fallback, which is what was shown and logged. The contact
         // history may keep these impressions (the append went through); caps err on the safe side.
@@ -402,15 +402,21 @@ function inContact(
   );
 }
 
-/** A touch of the customer: an offer shown, or held out (a control group), for attribution and the journey. */
+/**
+ * A touch of the customer: an offer shown, or held out (a control group), for attribution and the
+ * journey; with a test's arm, so that what the touch converts counts for it.
+ */
 function touch(
   offer: CompiledOffer,
   outcome: 'impression' | 'held_out',
   command: DecideCommand,
   at: number,
+  arm: ChallengerArm | null,
 ): ContactEvent {
   const { channel, placement } = command;
-  return placement === undefined
-    ? { offerId: offer.id, campaignId: offer.campaign.id, channel, outcome, at }
-    : { offerId: offer.id, campaignId: offer.campaign.id, channel, outcome, at, placement };
+  const event: ContactEvent =
+    placement === undefined
+      ? { offerId: offer.id, campaignId: offer.campaign.id, channel, outcome, at }
+      : { offerId: offer.id, campaignId: offer.campaign.id, channel, outcome, at, placement };
+  return arm === null ? event : { ...event, arm: arm.arm };
 }

@@ -332,10 +332,13 @@ export class RedisContactHistoryStore implements ContactHistoryStore {
 /**
  * `at|channel outcome|offerId|campaignId`, e.g. `1767225600000|10|gold-card|cards`; an outcome adds
  * `|productId` (its offer and campaign are those credited, or empty), an impression in a placement
- * `||placement` (no product).
+ * `||placement` (no product), a touch of a champion/challenger test `|product|placement|a` (the
+ * champion) or `|…|…|c` (the challenger), the two before it empty when absent.
  */
 function encodeEvent(e: ContactEvent): string {
   const head = `${e.at}|${channelIndex(e.channel)}${OUTCOMES.indexOf(e.outcome)}|${e.offerId}|${e.campaignId}`;
+  if (e.arm !== undefined)
+    return `${head}|${e.productId ?? ''}|${e.placement ?? ''}|${e.arm === 'challenger' ? 'c' : 'a'}`;
   if (e.placement !== undefined) return `${head}|${e.productId ?? ''}|${e.placement}`;
   return e.productId === undefined ? head : `${head}|${e.productId}`;
 }
@@ -367,5 +370,11 @@ function decodeEvent(text: string): ContactEvent {
   const p = text.indexOf('|', d + 1);
   const productId = p < 0 ? text.slice(d + 1) : text.slice(d + 1, p);
   const withProduct = productId === '' ? event : { ...event, productId };
-  return p < 0 ? withProduct : { ...withProduct, placement: text.slice(p + 1) };
+  if (p < 0) return withProduct;
+  const q = text.indexOf('|', p + 1);
+  if (q < 0) return { ...withProduct, placement: text.slice(p + 1) };
+  // A touch of a champion/challenger test: its placement may be empty.
+  const placement = text.slice(p + 1, q);
+  const arm = text.charCodeAt(q + 1) === 99 /* c */ ? 'challenger' : 'champion';
+  return placement === '' ? { ...withProduct, arm } : { ...withProduct, placement, arm };
 }
