@@ -80,10 +80,12 @@ import { RedisLearnedFactsStore } from './store/redis/redis-learned-facts-store.
 import { RedisPhoneDirectory } from './store/redis/redis-phone-directory.js';
 import { RedisPopulation } from './store/redis/redis-population.js';
 import { RedisProfileStore } from './store/redis/redis-profile-store.js';
+import { RedisWhatIfRunStore } from './store/redis/redis-what-if-run-store.js';
 import { RedisRulesetVersionStore } from './store/redis/redis-ruleset-version-store.js';
 import { erasureHasherOf, RedisTombstoneStore } from './store/redis/redis-tombstones.js';
 import { MemoryRulesetVersionStore } from './store/ruleset-version-store.js';
 import { TieredProfileStore } from './store/tiered-profile-store.js';
+import type { WhatIfRunStore } from './store/what-if-run-store.js';
 import { WsCallPublisher } from './ws/call-publisher.js';
 import { PushHub } from './ws/push-hub.js';
 import { RedisPushRelay } from './ws/redis-push-relay.js';
@@ -280,6 +282,7 @@ export async function createServices(
       usage: counters,
       clock,
       defaultLimit: config.decisions.defaultLimit,
+      shared: stores.whatIfRuns,
     });
     const demoHistory =
       demoClock === null
@@ -376,6 +379,8 @@ interface Stores {
   readonly profiles: ProfileStore;
   /** Every profile, page by page, for what-ifs. */
   readonly population: PopulationSource;
+  /** What-if runs shared between servers; none: each server's own (embedded). */
+  readonly whatIfRuns?: WhatIfRunStore;
   readonly history: ContactHistoryStore;
   /** A decision's profile and history in one call, where the store can (Redis); none: read apart. */
   readonly customers?: CustomerReader;
@@ -564,6 +569,7 @@ async function redisStores(
       profiles,
       // On the feedback connection, as reports: a decision's reads never queue behind a bucket.
       population: new RedisPopulation(feedbackRedis, keys),
+      whatIfRuns: new RedisWhatIfRunStore(redis, keys),
       history,
       customers,
       learned,

@@ -29,6 +29,7 @@ const RECORDS: ProfileRecord[] = [
 /** The customers a volume of 1,500 out of 3,000 samples, whichever store they are read from. */
 const SAMPLED = RECORDS.filter((r) => inSample(r.id, 0.5)).length;
 
+/** Polls GET /v1/what-if/:id on `app` (any server) until the run is no longer running. */
 async function finished(app: FastifyInstance, id: string): Promise<WhatIfStatus> {
   for (;;) {
     const res = await app.inject({ method: 'GET', url: `/v1/what-if/${id}`, headers: auth('admin-key') });
@@ -143,16 +144,35 @@ describe('what-if on the embedded store', () => {
 describe('what-if on Redis', () => {
   let redis: RedisProcess;
   let node: TestServer;
+  let other: TestServer;
   beforeAll(async () => {
     redis = await startRedis();
     const target = redisTarget({ url: redis.url });
     await loadRecords(target, RECORDS);
     node = await startNode(target);
+    other = await startNode(target);
     await uploadCandidate(node.app);
   }, 30_000);
   afterAll(async () => {
     await node?.close();
+    await other?.close();
     await redis?.stop();
+  });
+
+  it('answers a run on any server: its progress and its report are shared', async () => {
+    const res = await start(node.app, { candidate: 'smaller-budget', channel: 'web', volume: 1500 });
+    expect(res.statusCode).toBe(202);
+    const { id } = res.json() as WhatIfStatus;
+    const there = await finished(other.app, id);
+    const here = await finished(node.app, id);
+    expect(there.state).toBe('done');
+    expect(there).toEqual(here);
+    const unknown = await other.app.inject({
+      method: 'GET',
+      url: '/v1/what-if/wi-none',
+      headers: auth('admin-key'),
+    });
+    expect(unknown.statusCode).toBe(404);
   });
 
   it('reads the population bucket by bucket and decides the same sample', async () => {

@@ -5,6 +5,7 @@ import { NotFoundError, OfferloopError } from '../errors.js';
 import { inSample, sampleShare, type WhatIfReport, WhatIfRun } from '../evaluation/what-if.js';
 import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
 import type { PopulationSource } from '../store/population-source.js';
+import type { WhatIfRunStore } from '../store/what-if-run-store.js';
 import type { CandidateService } from './candidate-service.js';
 import type { LearningService } from './learning-service.js';
 
@@ -52,6 +53,8 @@ export interface WhatIfServiceDeps {
   readonly defaultLimit: number;
   /** Milliseconds of deciding before the run yields to the event loop (default 5). */
   readonly sliceMs?: number;
+  /** Where runs are shared with the other servers (Redis); none: this server's runs only. */
+  readonly shared?: WhatIfRunStore | undefined;
 }
 
 /** 409: a what-if is running on this server already. */
@@ -69,6 +72,8 @@ export class WhatIfRunningError extends OfferloopError {
 const KEPT_RUNS = 10;
 /** Customers decided between two looks at the time. */
 const CHECK_EVERY = 32;
+/** How often a run's progress is shared with the other servers. */
+const SHARE_EVERY_MS = 1000;
 
 interface Run {
   /** Settles when the run ends, done or failed. */
@@ -105,6 +110,7 @@ export class WhatIfService {
       const run = await this.prepare(request);
       this.running = run;
       this.keep(run);
+      await this.share(run);
       run.finished = this.execute(run);
       return this.get(run.status.id);
     } finally {
@@ -112,7 +118,15 @@ export class WhatIfService {
     }
   }
 
-  /** A run's status (with its result once done); 404 for an id this server does not know. */
+  /** A run's status, from this server or, shared, from the one that runs it; 404 for an unknown id. */
+  async find(id: string): Promise<WhatIfStatus> {
+    if (this.runs.has(id) || this.deps.shared === undefined) return this.get(id);
+    const json = await this.deps.shared.get(id);
+    if (json === null) throw new NotFoundError(`no what-if '${id}' (runs are kept for a day)`);
+    return JSON.parse(json) as WhatIfStatus;
+  }
+
+  /** A run of this server's (with its result once done); 404 for an id it does not know. */
   get(id: string): WhatIfStatus {
     const run = this.runs.get(id);
     if (run === undefined)
@@ -180,6 +194,7 @@ export class WhatIfService {
     const sliceMs = this.deps.sliceMs ?? 5;
     const started = performance.now();
     let sliceStart = started;
+    let shared = started;
     try {
       const keep = (id: string) => inSample(id, share);
       for await (const page of this.deps.population.pages(keep)) {
@@ -190,6 +205,10 @@ export class WhatIfService {
             await yieldToEventLoop();
             if (this.closed) throw new Error('stopped: the server is shutting down');
             sliceStart = performance.now();
+            if (sliceStart - shared >= SHARE_EVERY_MS) {
+              shared = sliceStart;
+              void this.share(run);
+            }
           }
         }
         run.status.done = whatIf.decisions;
@@ -204,6 +223,19 @@ export class WhatIfService {
       run.status.seconds = Number(((performance.now() - started) / 1000).toFixed(3));
       run.status.finishedAt = new Date(this.deps.clock()).toISOString();
       this.running = null;
+    }
+    await this.share(run);
+  }
+
+  /**
+   * Saves the run's status where the other servers read it. A failure only costs them the latest
+   * progress (this server still answers): it is not the run's failure.
+   */
+  private async share(run: Run): Promise<void> {
+    try {
+      await this.deps.shared?.put(run.status.id, JSON.stringify(run.status));
+    } catch {
+      // Redis away: the next share, or the end of the run, tries again.
     }
   }
 

@@ -62,7 +62,8 @@ export function whatIfRoutes(app: FastifyInstance, deps: { auth: ApiKeyAuth; wha
       onRequest: deps.auth.require('admin'),
       schema: {
         tags: ['ruleset'],
-        summary: "A what-if's progress (done of total customers), and its report once done",
+        summary:
+          "A what-if's progress (done of total customers), and its report once done; any server answers (runs are shared through Redis for a day)",
         security: [{ apiKey: [] }],
         params: {
           type: 'object',
@@ -72,6 +73,6 @@ export function whatIfRoutes(app: FastifyInstance, deps: { auth: ApiKeyAuth; wha
         response: { '4xx': errorResponseSchema },
       },
     },
-    async (request) => deps.whatIf.get(request.params.id),
+    async (request) => deps.whatIf.find(request.params.id),
   );
 }
