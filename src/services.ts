@@ -80,9 +80,9 @@ import { RedisLearnedFactsStore } from './store/redis/redis-learned-facts-store.
 import { RedisPhoneDirectory } from './store/redis/redis-phone-directory.js';
 import { RedisPopulation } from './store/redis/redis-population.js';
 import { RedisProfileStore } from './store/redis/redis-profile-store.js';
-import { RedisWhatIfRunStore } from './store/redis/redis-what-if-run-store.js';
 import { RedisRulesetVersionStore } from './store/redis/redis-ruleset-version-store.js';
 import { erasureHasherOf, RedisTombstoneStore } from './store/redis/redis-tombstones.js';
+import { RedisWhatIfRunStore } from './store/redis/redis-what-if-run-store.js';
 import { MemoryRulesetVersionStore } from './store/ruleset-version-store.js';
 import { TieredProfileStore } from './store/tiered-profile-store.js';
 import type { WhatIfRunStore } from './store/what-if-run-store.js';
