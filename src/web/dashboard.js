@@ -36,6 +36,8 @@
     conversion_rate: 'Conversion rate',
     conversions: 'Conversions',
     revenue: 'Revenue',
+    new_customers: 'New customers',
+    retention: 'Retention',
   };
   const STAGES = { impression: 'impressions', accept: 'accepts', conversion: 'conversions' };
   const CSV_GROUPS = { day: 'Day', channel: 'Channel', segment: 'Segment', offer: 'Offer' };
@@ -113,7 +115,8 @@
 
   function kpiValue(metric, value) {
     if (!isNumber(value)) return '—';
-    if (metric === 'accept_rate' || metric === 'conversion_rate') return pct(value, 2);
+    if (metric === 'accept_rate' || metric === 'conversion_rate' || metric === 'retention')
+      return pct(value, 2);
     if (metric === 'revenue') return money(value);
     if (metric === 'conversions') return count(value);
     return decimal(value);
@@ -497,7 +500,12 @@
 
     const pending = [];
     const parts = [
-      h('div', { class: 'cards' }, kpiSection(byDay.kpi), totalsSection(t)),
+      h(
+        'div',
+        { class: 'cards' },
+        kpiSection(byDay.kpis ?? (byDay.kpi ? [byDay.kpi] : [])),
+        totalsSection(t),
+      ),
       customerUpliftSection(t.customerUplift, pending),
       lifecycleSection(t.lifecycleMix),
       journeysSection(t.journeys),
@@ -517,17 +525,26 @@
     for (const p of pending) p.draw();
   }
 
-  function kpiSection(kpi) {
+  /** The headline KPI (the first) in full, then the others with their progress, one line each. */
+  function kpiSection(kpis) {
+    const [kpi, ...others] = kpis;
     if (!kpi) return section('kpi', 'KPI', h('p', { class: 'muted' }, 'This campaign has no KPI.'));
     return section(
       'kpi',
-      'KPI',
+      others.length === 0 ? 'KPI' : 'KPIs',
       definitions([
         ['Metric', metricLabel(kpi.metric)],
         ['Target', kpiValue(kpi.metric, kpi.target), { 'data-field': 'kpi-target' }],
         ['Actual', kpiValue(kpi.metric, kpi.actual), { 'data-field': 'kpi-actual' }],
       ]),
       h('div', { class: 'kpi-big' }, kpiBar(kpi)),
+      others.length === 0
+        ? null
+        : h(
+            'ul',
+            { class: 'other-kpis' },
+            ...others.map((k) => h('li', { 'data-metric': k.metric }, kpiSummary(k), ' ', kpiBar(k))),
+          ),
     );
   }
 

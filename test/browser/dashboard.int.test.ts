@@ -360,6 +360,12 @@ describe('the campaign dashboard', () => {
     expect(await field('conversions')).toBe(count(byDay.totals.conversions));
     expect(await field('controls')).toBe(count(byDay.totals.controls));
 
+    // Every KPI of the campaign: the headline in full, the others one line each, in the API's order.
+    const others = page.locator('#kpi .other-kpis li');
+    expect(await others.evaluateAll((items) => items.map((li) => li.getAttribute('data-metric')))).toEqual(
+      byDay.kpis.slice(1).map((k) => k.metric),
+    );
+
     // Uplift: the numbers of the API, in the text and in the data the chart is drawn from.
     const u = byDay.totals.uplift;
     assert(u.uplift !== null && u.ci95 !== null);
