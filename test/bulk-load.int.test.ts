@@ -254,7 +254,8 @@ describe('a population load', () => {
         maxRate: 10_000,
       },
     );
-    expect(result.customers).toBe(5000);
+    // c40, erased by the test before, stays out of every later load (its tombstone, ADR 0009).
+    expect([result.customers, result.erased]).toEqual([4999, 1]);
     // 5,000 customers at 10,000/s, checked after every chunk of 500: at least 0.45 s of pauses.
     expect(result.loadSeconds).toBeGreaterThanOrEqual(0.35);
   });

@@ -6,12 +6,14 @@ import { RedisFeedbackConsumer } from '../feedback/log/redis-feedback-consumer.j
 import { RulesetHolder } from '../ruleset/ruleset-holder.js';
 import { CustomerLoopService } from '../service/customer-loop-service.js';
 import { CONTACT_EVENTS_KEPT, historyRetention } from '../store/contact-history-store.js';
+import { ErasureGuardedHistory } from '../store/erasure-guard.js';
 import { PopulationSync } from '../store/redis/population-sync.js';
 import { RedisConnection } from '../store/redis/redis-connection.js';
 import { RedisContactHistoryStore } from '../store/redis/redis-contact-history-store.js';
 import { RedisKeys } from '../store/redis/redis-keys.js';
 import { RedisLearnedFactsStore } from '../store/redis/redis-learned-facts-store.js';
 import { RedisProfileStore } from '../store/redis/redis-profile-store.js';
+import { followTombstones } from '../store/redis/redis-tombstones.js';
 import { TieredProfileStore } from '../store/tiered-profile-store.js';
 import { type CliIo, parseFlags, processIo, UsageError, wantsHelp } from './args.js';
 
@@ -62,6 +64,7 @@ export async function runWorker(
   let rules: RulesetHolder | null = null;
   let redis: RedisConnection | null = null;
   let sync: PopulationSync | null = null;
+  let tombstones: { close(): void } | null = null;
   try {
     // The ruleset says how long contact histories must live (its longest suppression).
     rules = await RulesetHolder.open(config.rules.dir, log);
@@ -69,16 +72,21 @@ export async function runWorker(
     const holder = rules;
     redis = await RedisConnection.open(config.redis, log);
     const keys = new RedisKeys(config.redis.prefix);
-    const history = new RedisContactHistoryStore(redis, keys, {
+    // Entries of erased people (in flight at the erasure, or their pseudonymised copies) write nothing.
+    const followed = await followTombstones(redis, keys, config.erasure.pepper, log, Date.now);
+    tombstones = followed;
+    const { erased } = followed;
+    const redisHistory = new RedisContactHistoryStore(redis, keys, {
       maxEvents: CONTACT_EVENTS_KEPT,
       // A consumer only appends reactions, which drop what it saw: it decides nothing from it.
       maxCacheBytes: 1024 * 1024,
       retention: historyRetention(() => holder.current.lookback, config.feedback.conversionWindowMs),
     });
+    const history = new ErasureGuardedHistory(redisHistory, erased);
     // Outcomes teach profiles: the worker reads and writes them like a server, with a small memory tier.
     const backing = await RedisProfileStore.open(redis, keys);
     const profiles = new TieredProfileStore(backing, { maxBytes: 8 * 1024 * 1024 });
-    sync = await PopulationSync.start(redis, keys, backing, profiles, log, [(id) => history.forget(id)]);
+    sync = await PopulationSync.start(redis, keys, backing, profiles, log, [(id) => redisHistory.forget(id)]);
     const announce = sync;
     const loop = new CustomerLoopService({
       rules: holder,
@@ -91,6 +99,7 @@ export async function runWorker(
       },
       clock: Date.now,
       announceProfileChange: (customerId) => announce.customerChanged(customerId),
+      erased,
     });
     const name = `${hostname()}-${process.pid}`;
     const consumer = await RedisFeedbackConsumer.start(redis, keys, history, log, {
@@ -111,6 +120,7 @@ export async function runWorker(
     return 1;
   } finally {
     sync?.close();
+    tombstones?.close();
     rules?.close();
     redis?.close();
   }

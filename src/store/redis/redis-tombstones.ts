@@ -1,6 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { ErasureHasher, type Tombstone, type TombstoneStore } from '../erased-ids.js';
+import {
+  ErasedIds,
+  ErasureHasher,
+  type ErasureMessage,
+  type Tombstone,
+  type TombstoneStore,
+  tombstoneRefresher,
+} from '../erased-ids.js';
 import type { RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
 
@@ -87,3 +94,34 @@ const PEPPER_CHECK = '\u0000pepper-check';
 
 /** A server or a load with another pepper than the deployment's: it would not recognise erased ids. */
 export class ErasurePepperMismatchError extends Error {}
+
+/**
+ * The tombstones a process that erases nothing needs to know (`offerloop worker`): read at start,
+ * kept up to date from the `erasures` channel, after an outage, and every 30 s.
+ */
+export async function followTombstones(
+  redis: RedisConnection,
+  keys: RedisKeys,
+  pepper: string | null,
+  log: Logger,
+  clock: () => number,
+): Promise<{ readonly erased: ErasedIds; close(): void }> {
+  const erased = new ErasedIds(await erasureHasherOf(redis, keys, pepper, log));
+  const refresh = tombstoneRefresher(new RedisTombstoneStore(redis, keys), erased, clock);
+  await refresh();
+  const onUp = () => void refresh().catch(() => {});
+  redis.on('up', onUp);
+  const timer = setInterval(onUp, 30_000).unref();
+  await redis.subscribe(keys.erasures(), (text) => {
+    const message = JSON.parse(text) as ErasureMessage;
+    if (message.kind === 'lift') erased.removeTombstone(message.tombstone);
+    else erased.addTombstones(message.ids.map((id) => erased.tombstoneOf(id)));
+  });
+  return {
+    erased,
+    close() {
+      clearInterval(timer);
+      redis.off('up', onUp);
+    },
+  };
+}
