@@ -7,8 +7,7 @@ import { inSample } from '../src/evaluation/what-if.js';
 import type { WhatIfStatus } from '../src/service/what-if-service.js';
 import { generatePopulation } from '../src/sim/population.js';
 import { FIXTURE_RULES, type TestServer, testServer } from './helpers.js';
-import { auth, KEYS, loadRecords, NOW, redisTarget, startNode } from './support/offerloop-node.js';
-import { type RedisProcess, startRedis } from './support/redis.js';
+import { auth, KEYS, loadRecords, NOW, redisDeployments, startNode } from './support/offerloop-node.js';
 
 // What-ifs over the loaded population: embedded and on Redis, through the API.
 
@@ -141,22 +140,17 @@ describe('what-if on the embedded store', () => {
   });
 });
 
-describe('what-if on Redis', () => {
-  let redis: RedisProcess;
+describe.each(redisDeployments())('what-if on %s', (_name, makeTarget) => {
   let node: TestServer;
   let other: TestServer;
   beforeAll(async () => {
-    redis = await startRedis();
-    const target = redisTarget({ url: redis.url });
+    const target = makeTarget();
     await loadRecords(target, RECORDS);
-    node = await startNode(target);
-    other = await startNode(target);
+    [node, other] = await Promise.all([startNode(target), startNode(target)]);
     await uploadCandidate(node.app);
   }, 30_000);
   afterAll(async () => {
-    await node?.close();
-    await other?.close();
-    await redis?.stop();
+    await Promise.all([node?.close(), other?.close()]);
   });
 
   it('answers a run on any server: its progress and its report are shared', async () => {
