@@ -64,7 +64,12 @@
         'Each contact is one customer of a stable sample of the population, decided once on each ruleset ' +
           'at the time of the run, with the learned propensities. Contact histories are not read.',
       );
-      const message = h('p', { id: 'whatif-message', class: 'error', role: 'alert' });
+      const message = h('p', { id: 'whatif-message', class: 'error', role: 'alert', hidden: '' });
+      /** The section's own error line, shown only when it has something to say. */
+      const say = (text) => {
+        message.textContent = text;
+        message.hidden = text === '';
+      };
       const bar = h('progress', { id: 'whatif-progress', max: '1', value: '0', hidden: '' });
       const progressText = h('p', { id: 'whatif-progress-text', class: 'muted', 'aria-live': 'polite' });
       const result = h('div', { id: 'whatif-result' });
@@ -107,7 +112,7 @@
           }
           start.disabled = false;
           if (status.state === 'failed') {
-            message.textContent = `The what-if failed: ${status.error}`;
+            say(`The what-if failed: ${status.error}`);
             ctx.setStatus('Failed');
             return;
           }
@@ -123,10 +128,10 @@
 
       form.addEventListener('submit', async (event) => {
         event.preventDefault();
-        message.textContent = '';
+        say('');
         const contacts = Number(volume.value);
         if (!Number.isInteger(contacts) || contacts < 1) {
-          message.textContent = 'Contacts must be a whole number of at least 1.';
+          say('Contacts must be a whole number of at least 1.');
           volume.focus();
           return;
         }
@@ -144,7 +149,7 @@
           await poll(status.id);
         } catch (err) {
           start.disabled = false;
-          message.textContent = err.message;
+          say(err.message);
         }
       });
 
@@ -211,6 +216,7 @@
             'p',
             { id: 'whatif-summary' },
             `${status.channel}, ${number(status.done)} of ${number(status.population)} customers (${status.store}), ` +
+              `${status.limit} offer${status.limit === 1 ? '' : 's'} per contact, ` +
               `live ${live.rulesetVersion} against ${cand.name} ${cand.rulesetVersion}, at ${status.result.now}.`,
           ),
           table(
