@@ -217,6 +217,9 @@ async function loadVersion(
       await sleep(options.graceMs ?? 10_000);
       carriedOver += await carryOverChanges(redis, keys, previous, population);
     }
+    // Its work is done, and it names customers (an erasure during the load among them).
+    const dirty = keys.versionDirty(version);
+    await redis.send(dirty, ['DEL', dirty], { timeoutMs: 0 });
     const deletedKeys = await deleteVersions(redis, keys, (v) => v !== version);
     return {
       version,
