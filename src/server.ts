@@ -19,6 +19,7 @@ import { learningRoutes } from './http/routes/learning.js';
 import { metricsRoutes } from './http/routes/metrics.js';
 import { reportRoutes } from './http/routes/reports.js';
 import { rulesetRoutes } from './http/routes/ruleset.js';
+import { selectionRoutes } from './http/routes/selections.js';
 import { webRoutes } from './http/routes/web.js';
 import { whatIfRoutes } from './http/routes/what-if.js';
 import { validatorCompiler } from './http/validation.js';
@@ -136,6 +137,7 @@ export async function buildServer(
   interactionRoutes(app, { auth, calls: services.calls });
   reportRoutes(app, { auth, reports: services.reports });
   whatIfRoutes(app, { auth, whatIf: services.whatIf });
+  selectionRoutes(app, { auth, selections: services.selections });
   learningRoutes(app, { auth, learning: services.learning, config: config.learning });
   metricsRoutes(app, { auth, metrics: services.metrics });
   bannerRoutes(app, {

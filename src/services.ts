@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Config, ErasureConfig, FeedbackConfig, RedisConfig } from './config.js';
 import { DemoClock } from './demo/demo-clock.js';
@@ -37,6 +38,7 @@ import { JourneyService } from './service/journey-service.js';
 import { LearningService } from './service/learning-service.js';
 import { ProfileService } from './service/profile-service.js';
 import { ReportService } from './service/report-service.js';
+import { SelectionService } from './service/selection-service.js';
 import { WhatIfService } from './service/what-if-service.js';
 import { generatePopulation } from './sim/population.js';
 import { type CallRegistry, MemoryCallRegistry } from './store/call-registry.js';
@@ -115,6 +117,8 @@ export interface Services {
   readonly reports: ReportService;
   /** What-ifs of a candidate ruleset against the live one over the loaded population. */
   readonly whatIf: WhatIfService;
+  /** Outbound selections: a campaign's target list over the population, each row a real decision. */
+  readonly selections: SelectionService;
   /** The learned model, refreshed from the feedback counters. */
   readonly learning: LearningService;
   /** The feedback aggregates (counters per offer × channel × segment × day), for reports and learning. */
@@ -284,6 +288,16 @@ export async function createServices(
       defaultLimit: config.decisions.defaultLimit,
       shared: stores.whatIfRuns,
     });
+    const selections = new SelectionService({
+      rules,
+      learning,
+      population: stores.population,
+      // Real decisions without a deadline: a list waits for Redis, where a caller would get the fallback.
+      decisions: new DecisionService({ ...decisionDeps, observer: metrics.decisions, timeoutMs: 0 }),
+      counters,
+      clock,
+      dir: path.join(path.dirname(config.feedback.spoolDir), 'selections'),
+    });
     const demoHistory =
       demoClock === null
         ? null
@@ -326,6 +340,7 @@ export async function createServices(
       banners,
       reports,
       whatIf,
+      selections,
       stats: stores.stats,
       learning: learning.start(),
       hub,
@@ -334,6 +349,7 @@ export async function createServices(
       readiness,
       async close() {
         await whatIf.close();
+        await selections.close();
         learning.close();
         rules.close();
         await stores.close();

@@ -52,7 +52,7 @@ export function decide(input: DecisionInput): EngineDecision {
   const ch = channelIndex(request.channel);
   const policy = snapshot.policies[ch]!;
   const model = modelFor(snapshot, input.learned);
-  const candidates = candidateListFor(model, ch, request.placement);
+  const candidates = candidateListFor(model, ch, request.placement, request.campaign ?? null);
   const explain = request.explain;
   const suppressed: Suppression[] | null = explain ? [] : null;
 

@@ -16,6 +16,8 @@ export interface DecisionRequest {
   readonly context: Readonly<Record<string, AttributeValue>>;
   /** Also report every candidate that was not chosen, with why. Costs a full walk of the catalog. */
   readonly explain: boolean;
+  /** Only this campaign's offers are candidates (an outbound selection); absent or null: every campaign's. */
+  readonly campaign?: string | null | undefined;
 }
 
 export interface DecisionInput {

@@ -49,6 +49,10 @@ export interface DecideCommand {
    * one contact, so it neither counts against the limits nor is recorded again.
    */
   readonly contactSince?: number | undefined;
+  /** Only this campaign's offers (an outbound selection, service/selection-service.ts). */
+  readonly campaign?: string | undefined;
+  /** The customer's profile as the caller read it already (a selection streams the population): only the history is read. */
+  readonly profile?: CustomerProfile | undefined;
 }
 
 export interface DecisionServiceDeps {
@@ -149,7 +153,10 @@ export class DecisionService {
   private async decideNow(command: DecideCommand, deadline: Deadline): Promise<DecisionResult | null> {
     const { rules, clock } = this.deps;
     const candidate = command.candidate === undefined ? null : await this.candidateOf(command);
-    const { customerId, lookup, firstRead, history } = await this.readCustomer(command.customerId);
+    const { customerId, lookup, firstRead, history } =
+      command.profile === undefined
+        ? await this.readCustomer(command.customerId)
+        : await this.readHistory(command.profile);
     if (deadline.expired) return null;
     const profile = lookup.profile ?? anonymousProfile(customerId);
     let seen = firstRead;
@@ -246,6 +253,13 @@ export class DecisionService {
     if (linked === null) return { customerId: id, lookup, firstRead, history };
     const linkedRead = await this.read(linked);
     return { customerId: linked, lookup: linkedRead.lookup, firstRead: linkedRead.history, history };
+  }
+
+  /** The history of a customer whose profile the caller gave. */
+  private async readHistory(profile: CustomerProfile) {
+    const { history } = this.deps;
+    const firstRead = await history.lastSeen(profile.id);
+    return { customerId: profile.id, lookup: { profile, degraded: false }, firstRead, history };
   }
 
   /** A customer's profile and history: in one go where the store can (`customers`), else side by side. */
@@ -362,6 +376,7 @@ export class DecisionService {
       limit: command.limit ?? this.deps.defaultLimit,
       context: command.context ?? NO_CONTEXT,
       explain: command.explain ?? false,
+      campaign: command.campaign ?? null,
     };
   }
 }
