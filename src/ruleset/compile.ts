@@ -22,6 +22,7 @@ import type {
   CompiledLifecycleStage,
   CompiledOffer,
   CompiledSegment,
+  CompiledTrigger,
   ContactLookback,
   EvalContext,
   Kpi,
@@ -80,6 +81,8 @@ export function compileRuleset(
   const lifecycle = compileLifecycle(files, problem, offerOptions);
   // 5b. The plan: goals, their critical success factors, and the campaigns serving those.
   const goals = compilePlan(files, problem, campaigns);
+  // 5c. Real-time triggers: event type and condition → a decision on a channel, pushed.
+  const triggers = compileTriggers(files, problem, offerOptions);
   if (problems.length > 0) throw new RulesetError(problems);
   // 6. The snapshot, with the candidate indexes per channel and placement.
   return {
@@ -102,6 +105,7 @@ export function compileRuleset(
     lifecycle,
     associations,
     goals,
+    triggers,
   };
 }
 
@@ -495,6 +499,53 @@ function compileGlobalHoldout(files: readonly ParsedRulesFile[], problem: Proble
     share = value;
   }
   return share;
+}
+
+/** Triggers by event type, in ruleset order; each id once across files. */
+function compileTriggers(
+  files: readonly ParsedRulesFile[],
+  problem: ProblemAt,
+  options: CompileOptions<EvalContext>,
+): Map<string, CompiledTrigger[]> {
+  const byType = new Map<string, CompiledTrigger[]>();
+  const seen = new Map<string, string>();
+  for (const file of files) {
+    (file.content.triggers ?? []).forEach((source, i) => {
+      const path = ['triggers', i];
+      const first = seen.get(source.id);
+      if (first !== undefined) {
+        problem(file, [...path, 'id'], `duplicate trigger id '${source.id}' (first defined in ${first})`);
+        return;
+      }
+      seen.set(source.id, file.name);
+      // The event is read where a decision reads its context: `event.type`, `event.cartValue`.
+      const when =
+        source.when === undefined
+          ? null
+          : compileOrReport(problem, file, [...path, 'when'], () =>
+              compileCondition(source.when!, {
+                ...options,
+                roots: { customer: (c) => c.customer, event: (c) => c.context },
+              }),
+            );
+      const trigger: CompiledTrigger = {
+        id: source.id,
+        on: source.on,
+        when: when ?? (source.when === undefined ? null : () => false),
+        channel: source.channel,
+        placement: source.placement ?? null,
+        subscribers: source.notify.includes('subscribers'),
+        adviser: source.notify.includes('adviser'),
+        webhooks: source.notify
+          .filter((n) => n.startsWith('webhook:'))
+          .map((n) => n.slice('webhook:'.length)),
+      };
+      const list = byType.get(source.on) ?? [];
+      list.push(trigger);
+      byType.set(source.on, list);
+    });
+  }
+  return byType;
 }
 
 /** The lifecycle stages, in their order; one file at most defines them, each id once. */

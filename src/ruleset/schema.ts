@@ -72,8 +72,46 @@ export const rulesetSchema = {
         $ref: '#/definitions/defaultBanner',
       },
     },
+    triggers: {
+      type: 'array',
+      description:
+        'Real-time triggers: when an event of type `on` arrives for a customer (POST /v1/events, or the WebSocket `events` message) and `when` holds, Offerloop decides on `channel` (contact policy applies, the decision is recorded) and pushes it to whom `notify` names. The first matching trigger of an event type wins; an event id triggers at most once. See docs/channels.md.',
+      items: {
+        $ref: '#/definitions/trigger',
+      },
+    },
   },
   definitions: {
+    trigger: {
+      type: 'object',
+      additionalProperties: false,
+      description:
+        "`when` is an expression over `customer` and `event`: `event.type` and the event's attributes by name (`event.cartValue >= 50`).",
+      required: ['id', 'on', 'channel', 'notify'],
+      properties: {
+        id: { $ref: '#/definitions/id' },
+        on: {
+          type: 'string',
+          pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$',
+          description:
+            'The event type, e.g. page.viewed, app.opened, cart.abandoned, transaction.large, or one of your own.',
+        },
+        when: { $ref: '#/definitions/expression' },
+        channel: { $ref: '#/definitions/channel' },
+        placement: { $ref: '#/definitions/id' },
+        notify: {
+          type: 'array',
+          minItems: 1,
+          uniqueItems: true,
+          description:
+            "Who gets the decision: `subscribers` (WebSocket sessions subscribed to the customer), `adviser` (the customer's adviser: their book, or the profile attribute adviserId), `webhook:<name>` (a webhook of OFFERLOOP_WEBHOOKS: signed, retried, dead-lettered).",
+          items: {
+            type: 'string',
+            pattern: '^(subscribers|adviser|webhook:[a-z0-9][a-z0-9_-]{0,63})$',
+          },
+        },
+      },
+    },
     defaultBanner: {
       type: 'object',
       additionalProperties: false,

@@ -195,6 +195,22 @@ export interface RulesetSnapshot {
   readonly defaultBanners: ReadonlyMap<string, WebCreative>;
   /** The plan: goals in ruleset order, each with its factors and their campaigns. */
   readonly goals: readonly CompiledGoal[];
+  /** Real-time triggers by event type, in ruleset order: the first whose condition holds fires. */
+  readonly triggers: ReadonlyMap<string, readonly CompiledTrigger[]>;
+}
+
+/** A trigger (rules' `triggers`): an event type and condition, the channel decided on, who is told. */
+export interface CompiledTrigger {
+  readonly id: string;
+  readonly on: string;
+  /** Over `customer` and `event` (read as the scope's context); null: always. */
+  readonly when: Condition<EvalContext> | null;
+  readonly channel: Channel;
+  readonly placement: string | null;
+  readonly subscribers: boolean;
+  readonly adviser: boolean;
+  /** Webhook names (their URLs and secrets are configuration). */
+  readonly webhooks: readonly string[];
 }
 
 /** The longest limit window (impressions) and the longest suppression (accepts, rejects), a day at least. */

@@ -17,6 +17,25 @@ export interface RulesFile {
   /** The plan: business goals, and the critical success factors that serve them (see the schema). */
   goals?: GoalSource[];
   factors?: FactorSource[];
+  /** Real-time triggers: an event of a type, a condition, a decision on a channel pushed to whom it names. */
+  triggers?: TriggerSource[];
+}
+
+/**
+ * When an event (`POST /v1/events`) of type `on` arrives for a customer and `when` holds, decide on
+ * `channel` and push the result to the customer's subscribers, their adviser and/or webhooks (by
+ * name: their URL and secret are configuration, never rules). The first matching trigger of a type wins.
+ */
+export interface TriggerSource {
+  id: string;
+  /** The event type, e.g. `cart.abandoned`. */
+  on: string;
+  /** An expression over `customer` and `event` (its type and attributes); absent: always. */
+  when?: string;
+  channel: Channel;
+  placement?: string;
+  /** `subscribers` (the customer's topic), `adviser` (the customer's adviser's topic), `webhook:<name>`. */
+  notify: string[];
 }
 
 /** What campaigns, factors and goals are measured by (evaluation/kpi.ts says how each is counted). */

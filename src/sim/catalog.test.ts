@@ -21,6 +21,7 @@ function merged(files: Record<string, RulesFile>): Required<Omit<RulesFile, 'glo
     lifecycle: [],
     goals: [],
     factors: [],
+    triggers: [],
   };
   for (const f of Object.values(files)) {
     all.segments.push(...(f.segments ?? []));
