@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Channel } from '../domain/channel.js';
 import type { CapUsage } from '../domain/contact.js';
@@ -95,7 +96,6 @@ export class WhatIfService {
   private running: Run | null = null;
   private starting = false;
   private closed = false;
-  private sequence = 0;
 
   constructor(private readonly deps: WhatIfServiceDeps) {}
 
@@ -169,7 +169,8 @@ export class WhatIfService {
       whatIf,
       share,
       status: {
-        id: `wi-${startedAt.toString(36)}-${++this.sequence}`,
+        // Random, not a counter: runs of every server and worker share one namespace in Redis.
+        id: `wi-${startedAt.toString(36)}-${randomBytes(4).toString('hex')}`,
         state: 'running',
         candidate: request.candidate ?? null,
         channel: request.channel,
