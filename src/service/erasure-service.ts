@@ -131,6 +131,8 @@ export class ErasureService {
     }
     const { ids } = message;
     erased.addTombstones(ids.map((id) => erased.tombstoneOf(id)));
+    // This server's memory copies of the histories too (what it kept while Redis was away).
+    await Promise.all(ids.map((id) => this.deps.history.erase(id)));
     await this.deps.local.forget(ids, this.pseudonyms(ids));
     await this.deps.calls.forgetCustomers(ids);
   }
