@@ -349,6 +349,31 @@ describe.each(redisDeployments())('erasure on %s', (_name, targetOf) => {
     ]);
     expect(events.results[0]!.status).toBe('accepted');
   });
+
+  it('leaves nothing behind when decisions and feedback race the erasure on both servers', async () => {
+    const busy = async (app: App, tag: string) => {
+      for (let i = 0; i < 10; i++) {
+        const d = await decide(app, PERSON);
+        const offerId = d.offers[0]?.offerId ?? 'gold-card';
+        const base = { decisionId: d.decisionId, offerId, customerId: PERSON };
+        await feedback(app, [
+          { ...base, eventId: `${tag}-${i}`, type: 'impression' },
+          { eventId: `${tag}-buy-${i}`, customerId: PERSON, type: 'purchase', productId: 'card-gold' },
+        ]);
+      }
+    };
+    const [erased] = await Promise.all([
+      a.app.inject({ method: 'DELETE', url: `/v1/customers/${PERSON}`, headers: auth('admin-key') }),
+      busy(a.app, 'race-a'),
+      busy(b.app, 'race-b'),
+    ]);
+    expect(erased.statusCode, erased.body).toBe(200);
+    // What the racers wrote after the erasure's last sweep went in under the pseudonym, or nowhere.
+    await logProcessed(target);
+    expect(tracesIn(await dumpRedis(target))).toEqual([]);
+    expect(spoolTraces(spoolA)).toEqual([]);
+    expect(spoolTraces(spoolB)).toEqual([]);
+  });
 });
 
 describe('erasure of events spooled while Redis was away', () => {
