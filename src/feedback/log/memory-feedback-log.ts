@@ -161,12 +161,12 @@ export class MemoryFeedbackLog implements FeedbackLog {
    * counters hold no ids and stay. Answers how many entries and records were changed.
    */
   forget(pseudonymOf: PseudonymOf): number {
-    let changed = 0;
+    const doomed: string[] = [];
     for (const [decisionId, record] of this.decisions.entries()) {
-      if (pseudonymOf(record.entry.customerId) === null) continue;
-      this.decisions.delete(decisionId);
-      changed++;
+      if (pseudonymOf(record.entry.customerId) !== null) doomed.push(decisionId);
     }
+    for (const decisionId of doomed) this.decisions.delete(decisionId);
+    let changed = doomed.length;
     for (let i = 0; i < this.recent.length; i++) {
       const entry = this.recent[i]!;
       const customerId = entry.kind === 'decision' ? entry.decision.customerId : entry.event.customerId;
