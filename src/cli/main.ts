@@ -4,6 +4,7 @@ import { runExport } from './export-command.js';
 import { runGenerate } from './generate-command.js';
 import { runLoad } from './load-command.js';
 import { runMine } from './mine-command.js';
+import { runSelect } from './select-command.js';
 import { runSimulate } from './simulate-command.js';
 import { runWhatIf } from './what-if-command.js';
 import { runWorker } from './worker-command.js';
@@ -30,6 +31,10 @@ commands:
   what-if --candidate DIR [--rules DIR] --channel C --volume N [--profiles FILE | --redis URL] [--json]
                             a candidate ruleset and the live one over the population, side by
                             side: reach, expected accepts and value, budget and cap use
+  select --campaign ID --channel C [--limit N] [--format csv|ndjson] [--out FILE]
+         [--profiles FILE | --redis URL]
+                            a campaign's target list for an outbound channel over the population,
+                            each row a real decision (control group held out and logged)
   help                      this text
 `;
 
@@ -82,6 +87,8 @@ export async function cli(argv: readonly string[]): Promise<number> {
       return runEvaluate(rest);
     case 'what-if':
       return runWhatIf(rest);
+    case 'select':
+      return runSelect(rest);
     case undefined:
     case 'help':
     case '--help':

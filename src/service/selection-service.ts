@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { createWriteStream, mkdirSync, rmSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Writable } from 'node:stream';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { type Channel, channelIndex } from '../domain/channel.js';
 import type { CapUsage } from '../domain/contact.js';
@@ -82,8 +83,8 @@ export interface SelectionServiceDeps {
 }
 
 export interface SelectionOptions {
-  /** Write the list here instead of the service's directory (the CLI's --out). */
-  readonly out?: string | undefined;
+  /** Write the list to this file or stream instead of the service's directory (the CLI's --out, or stdout). */
+  readonly out?: string | Writable | undefined;
   /** Hears of the run's progress every slice, and once at the end. */
   readonly onProgress?: ((status: SelectionStatus) => void) | undefined;
 }
@@ -119,10 +120,9 @@ interface Run {
   readonly status: Mutable<SelectionStatus>;
   readonly campaign: CompiledCampaign;
   readonly snapshot: RulesetSnapshot;
-  readonly file: string;
-  /** The file is the service's (deleted with the run), not the caller's. */
-  readonly owned: boolean;
-  readonly out: WriteStream;
+  /** The list's file in the service's directory (deleted with the run); null: the caller's file or stream. */
+  readonly file: string | null;
+  readonly out: Writable;
   readonly lines: string[];
   readonly inFlight: Set<Promise<void>>;
   readonly onProgress: ((status: SelectionStatus) => void) | undefined;
@@ -162,10 +162,10 @@ export class SelectionService {
     this.running = placeholder;
     try {
       const population = await deps.population.count();
-      const owned = options.out === undefined;
-      if (owned) mkdirSync(deps.dir, { recursive: true });
-      const file = options.out ?? join(deps.dir, `${id}.${format}`);
-      const out = createWriteStream(file);
+      const file = options.out === undefined ? join(deps.dir, `${id}.${format}`) : null;
+      if (file !== null) mkdirSync(deps.dir, { recursive: true });
+      const target = file ?? options.out!;
+      const out = typeof target === 'string' ? createWriteStream(target) : target;
       const run: Run = {
         status: {
           id,
@@ -195,14 +195,13 @@ export class SelectionService {
         campaign,
         snapshot,
         file,
-        owned,
         out,
         lines: [],
         inFlight: new Set(),
         onProgress: options.onProgress,
         failure: null,
       };
-      out.on('error', (err) => {
+      out.on('error', (err: Error) => {
         run.failure ??= err;
       });
       run.lines.push(headerOf(format));
@@ -225,6 +224,8 @@ export class SelectionService {
   list(id: string): { readonly file: string; readonly format: SelectionFormat } {
     const run = this.runOf(id);
     if (run.status.state !== 'done') throw new SelectionNotReadyError(id, run.status.state);
+    if (run.file === null)
+      throw new NotFoundError(`selection '${id}' was written where its caller asked, not kept here`);
     return { file: run.file, format: run.status.format };
   }
 
@@ -388,7 +389,7 @@ export class SelectionService {
       if (this.runs.size <= KEPT_RUNS) break;
       if (old === this.running) continue;
       this.runs.delete(id);
-      if (old.owned) rmSync(old.file, { force: true });
+      if (old.file !== null) rmSync(old.file, { force: true });
     }
   }
 }

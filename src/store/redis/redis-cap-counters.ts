@@ -37,6 +37,15 @@ interface Tally {
   /** For the UTC day `RedisCapCounters.addDay`. */
   addToday: number;
   addSpend: number;
+  /**
+   * This server's counts on their way to Redis (a sync in flight): still counted by reads until
+   * the sync's answer, which includes them, arrives. Without them a cap could be passed between
+   * the sync taking the counts and Redis answering.
+   */
+  syncTotal: number;
+  /** For the UTC day `RedisCapCounters.syncDay`. */
+  syncToday: number;
+  syncSpend: number;
 }
 
 /** Ids are the rulesets' offers and campaigns; a bound guards against surprises. */
@@ -56,6 +65,8 @@ export class RedisCapCounters implements CapCounters {
   private day = -1;
   /** The UTC day this server's unsynced `addToday` counts are of. */
   private addDay = -1;
+  /** The UTC day of the counts a sync in flight is adding (`syncToday`). */
+  private syncDay = -1;
   private readonly timer: NodeJS.Timeout;
   private syncing = false;
 
@@ -88,21 +99,21 @@ export class RedisCapCounters implements CapCounters {
 
   offerTotal(offerId: string): number {
     const t = this.offers.get(offerId);
-    return t === undefined ? 0 : t.total + t.addTotal;
+    return t === undefined ? 0 : t.total + t.addTotal + t.syncTotal;
   }
   offerToday(offerId: string, now: number): number {
     return this.todayOf(this.offers.get(offerId), now);
   }
   campaignTotal(campaignId: string): number {
     const t = this.campaigns.get(campaignId);
-    return t === undefined ? 0 : t.total + t.addTotal;
+    return t === undefined ? 0 : t.total + t.addTotal + t.syncTotal;
   }
   campaignToday(campaignId: string, now: number): number {
     return this.todayOf(this.campaigns.get(campaignId), now);
   }
   campaignSpend(campaignId: string): number {
     const t = this.campaigns.get(campaignId);
-    return t === undefined ? 0 : t.spend + t.addSpend;
+    return t === undefined ? 0 : t.spend + t.addSpend + t.syncSpend;
   }
 
   /** Adds this server's counts to Redis and reads everybody's totals. Public for tests. */
@@ -117,11 +128,15 @@ export class RedisCapCounters implements CapCounters {
         if (t.addTotal !== 0) flushing.total.set(t.field, t.addTotal);
         if (t.addToday !== 0) flushing.today.set(t.field, t.addToday);
         if (t.addSpend !== 0) flushing.spend.set(t.field, t.addSpend);
+        t.syncTotal = t.addTotal;
+        t.syncToday = t.addToday;
+        t.syncSpend = t.addSpend;
         t.addTotal = 0;
         t.addToday = 0;
         t.addSpend = 0;
       }
     }
+    this.syncDay = flushingDay;
     try {
       const k = this.keys;
       const day = dayOf(this.clock());
@@ -142,6 +157,9 @@ export class RedisCapCounters implements CapCounters {
           t.total = 0;
           t.today = 0;
           t.spend = 0;
+          t.syncTotal = 0;
+          t.syncToday = 0;
+          t.syncSpend = 0;
         }
       }
       this.apply(total, 'total');
@@ -157,6 +175,9 @@ export class RedisCapCounters implements CapCounters {
           t.addTotal += flushing.total.get(t.field) ?? 0;
           if (this.addDay === flushingDay) t.addToday += flushing.today.get(t.field) ?? 0;
           t.addSpend += flushing.spend.get(t.field) ?? 0;
+          t.syncTotal = 0;
+          t.syncToday = 0;
+          t.syncSpend = 0;
         }
       }
       this.log.debug({ err: (err as Error).message }, 'cap counters not synced');
@@ -174,7 +195,11 @@ export class RedisCapCounters implements CapCounters {
   private todayOf(t: Tally | undefined, now: number): number {
     if (t === undefined) return 0;
     const day = dayOf(now);
-    return (this.day === day ? t.today : 0) + (this.addDay === day ? t.addToday : 0);
+    return (
+      (this.day === day ? t.today : 0) +
+      (this.addDay === day ? t.addToday : 0) +
+      (this.syncDay === day ? t.syncToday : 0)
+    );
   }
 
   /** Every server's counts, as a hash answered them, into the tallies (ids counted elsewhere too). */
@@ -217,13 +242,27 @@ const STRAY: Tally = {
   addTotal: 0,
   addToday: 0,
   addSpend: 0,
+  syncTotal: 0,
+  syncToday: 0,
+  syncSpend: 0,
 };
 
 function tallyOf(tallies: Map<string, Tally>, prefix: string, id: string): Tally {
   let t = tallies.get(id);
   if (t === undefined) {
     if (tallies.size >= MAX_TALLIES) return STRAY;
-    t = { field: prefix + id, total: 0, today: 0, spend: 0, addTotal: 0, addToday: 0, addSpend: 0 };
+    t = {
+      field: prefix + id,
+      total: 0,
+      today: 0,
+      spend: 0,
+      addTotal: 0,
+      addToday: 0,
+      addSpend: 0,
+      syncTotal: 0,
+      syncToday: 0,
+      syncSpend: 0,
+    };
     tallies.set(id, t);
   }
   return t;
