@@ -5,11 +5,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runWhatIf } from '../src/cli/what-if-command.js';
 import { inSample } from '../src/evaluation/what-if.js';
 import type { WhatIfStatus } from '../src/service/what-if-service.js';
 import { generatePopulation } from '../src/sim/population.js';
 import { FIXTURE_RULES } from './helpers.js';
-import { type RedisProcess, startRedis } from './support/redis.js';
+import { type RedisProcess, redisCommand, startRedis } from './support/redis.js';
 
 // `offerloop what-if`: the real CLI process, on a profiles file and on Redis.
 
@@ -121,5 +122,22 @@ describe('offerloop what-if on Redis', () => {
     expect(code).toBe(0);
     const status = JSON.parse(stdout) as WhatIfStatus;
     expect(status).toMatchObject({ state: 'done', store: 'redis', population: 2000, done: SAMPLED });
+  });
+
+  it("starts caps and budgets from the servers' counters in Redis (in process, as the bench runs it)", async () => {
+    // The live cards campaign has spent 99.99 of its budget of 100: one more web contact (0.01) at most.
+    await redisCommand(redis.port, 'HSET', 'offerloop:caps:spend', 'c:cards', '99.99');
+    let stdout = '';
+    const code = await runWhatIf(
+      [...common().slice(1), '--redis', redis.url, '--json'],
+      { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: () => true } },
+      {},
+    );
+    expect(code).toBe(0);
+    const status = JSON.parse(stdout) as WhatIfStatus;
+    const cards = status.result!.live.campaigns.find((c) => c.id === 'cards')!;
+    expect(cards.shown).toBeLessThanOrEqual(1);
+    expect(cards.boundBy).toBe('budget');
+    expect(cards.budgetUse).toBeGreaterThan(0.9999);
   });
 });

@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import pino from 'pino';
 import { CHANNELS, type Channel } from '../domain/channel.js';
+import type { CapUsage } from '../domain/contact.js';
 import { formatProblem, RulesetError } from '../errors.js';
 import { LogCounters } from '../evaluation/policy-evaluation.js';
 import type { WhatIfReport, WhatIfSide, WhatIfTotals } from '../evaluation/what-if.js';
@@ -13,14 +14,15 @@ import { MemoryCapCounters } from '../store/cap-counters.js';
 import { MemoryProfileStore } from '../store/memory-profile-store.js';
 import { MemoryPopulation, type PopulationSource } from '../store/population-source.js';
 import { readProfilesFile } from '../store/profile-file.js';
+import { readCapSnapshot } from '../store/redis/redis-cap-snapshot.js';
 import { RedisConnection } from '../store/redis/redis-connection.js';
 import { RedisKeys } from '../store/redis/redis-keys.js';
 import { RedisPopulation } from '../store/redis/redis-population.js';
-import { type CliIo, flagsOnly, formatFlags, parseCommand, processIo, UsageError } from './args.js';
+import { type CliIo, flagsOnly, formatFlags, oneOf, parseCommand, processIo } from './args.js';
 import { parseLogLine } from './evaluate-command.js';
 import { parseTime } from './export-command.js';
 import { formatCount, Progress } from './progress.js';
-import { REDIS_FLAGS, redisTargetOf } from './redis-flags.js';
+import { checkPopulationFlags, REDIS_FLAGS, redisTargetOf } from './redis-flags.js';
 
 const FLAGS = {
   candidate: {
@@ -76,7 +78,8 @@ stable sample of about N of the population, from a file or the current populatio
 Redis), each contacted once on the channel, and prints them side by side with the difference:
 customers with an offer, offers, campaigns and segments reached, expected accepts (the sum of the
 propensities of the offers shown) and expected value, budget and cap use and where they bind.
-Caps and budgets count from zero. Contact histories are not read (see docs/what-if.md).
+Caps and budgets count from the servers' counters in Redis (from zero with --profiles). Contact
+histories are not read (see docs/what-if.md).
 A progress bar goes to stderr, the report to stdout.
 
 Options:
@@ -95,13 +98,10 @@ export async function runWhatIf(
 ): Promise<number> {
   const args = parseCommand(argv, { name: 'what-if', usage: WHAT_IF_USAGE }, io, () => {
     const flags = flagsOnly(argv, FLAGS);
-    if (!(CHANNELS as readonly string[]).includes(flags.channel))
-      throw new UsageError(`--channel must be one of ${CHANNELS.join(', ')}, got '${flags.channel}'`);
-    if (flags.profiles !== undefined && (flags.redis !== undefined || flags.cluster !== undefined))
-      throw new UsageError('give --profiles or Redis (--redis, --cluster), not both');
+    checkPopulationFlags(flags);
     return {
       ...flags,
-      channel: flags.channel as Channel,
+      channel: oneOf('channel', flags.channel, CHANNELS),
       rules: flags.rules ?? (env.OFFERLOOP_RULES || 'rules'),
       at: flags.at === undefined ? Date.now() : parseTime('at', flags.at),
       redisConfig: flags.profiles === undefined ? redisTargetOf(flags, env, 'redis://127.0.0.1:6379') : null,
@@ -115,12 +115,16 @@ export async function runWhatIf(
     const candidate = await rulesOf('candidate', args.candidate, args.at);
     const counters = args.log === undefined ? null : await readCounters(args.log);
     let population: PopulationSource;
+    let usage: CapUsage = new MemoryCapCounters();
     if (args.redisConfig === null) {
       population = await filePopulation(args.profiles!, io);
     } else {
       const log = pino({ level: 'error' }, pino.destination(2));
       redis = await RedisConnection.open(args.redisConfig, log);
-      population = new RedisPopulation(redis, new RedisKeys(args.redisConfig.prefix));
+      const keys = new RedisKeys(args.redisConfig.prefix);
+      population = new RedisPopulation(redis, keys);
+      // The servers' shared counters as they are now: caps and budgets bind where they would.
+      usage = await readCapSnapshot(redis, keys, args.at);
     }
     const name = basename(args.candidate);
     const service = new WhatIfService({
@@ -128,7 +132,7 @@ export async function runWhatIf(
       candidates: { snapshot: async () => candidate },
       learning: { model: (snapshot: RulesetSnapshot) => counters?.model(snapshot) },
       population,
-      usage: new MemoryCapCounters(),
+      usage,
       clock: () => args.at,
       defaultLimit: args.limit,
     });
