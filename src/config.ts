@@ -89,7 +89,32 @@ export interface Config {
   readonly erasure: ErasureConfig;
   readonly learning: LearningConfig;
   readonly ws: WsConfig;
+  readonly triggers: TriggersConfig;
   readonly log: { readonly level: LogLevel };
+}
+
+/** Real-time triggers and their webhooks (docs/channels.md). */
+export interface TriggersConfig {
+  /** An event id triggers at most once within this long. */
+  readonly eventIdTtlMs: number;
+  /** Webhooks that triggers may name (`webhook:<name>`): OFFERLOOP_WEBHOOKS, secrets from the environment. */
+  readonly webhooks: readonly WebhookTarget[];
+  /** A delivery is tried this many times, then dead-lettered. */
+  readonly webhookMaxAttempts: number;
+  /** The first retry waits about this long, each next one twice as long (with jitter), up to webhookRetryMaxMs. */
+  readonly webhookRetryBaseMs: number;
+  readonly webhookRetryMaxMs: number;
+  /** A receiver must answer within this long. */
+  readonly webhookTimeoutMs: number;
+  /** How often a server looks for deliveries due (others' and retries). */
+  readonly webhookPollMs: number;
+}
+
+export interface WebhookTarget {
+  readonly name: string;
+  readonly url: string;
+  /** The HMAC-SHA256 key of the signature header; OFFERLOOP_WEBHOOK_SECRET_<NAME>. */
+  readonly secret: string;
 }
 
 /** Learned propensities and exploration (docs/learning.md). */
@@ -316,6 +341,15 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       maxSubscriptions: 32,
       maxSessionsPerKey: int('OFFERLOOP_WS_MAX_SESSIONS_PER_KEY', 10_000, 1, 10_000_000),
     },
+    triggers: {
+      eventIdTtlMs: int('OFFERLOOP_EVENT_ID_TTL_HOURS', 24, 1, 24 * 366) * HOUR_MS,
+      webhooks: parseWebhooks(str('OFFERLOOP_WEBHOOKS'), env, problems),
+      webhookMaxAttempts: int('OFFERLOOP_WEBHOOK_MAX_ATTEMPTS', 8, 1, 100),
+      webhookRetryBaseMs: int('OFFERLOOP_WEBHOOK_RETRY_BASE_MS', 1000, 1, 3_600_000),
+      webhookRetryMaxMs: int('OFFERLOOP_WEBHOOK_RETRY_MAX_MS', 15 * 60_000, 1, 24 * HOUR_MS),
+      webhookTimeoutMs: int('OFFERLOOP_WEBHOOK_TIMEOUT_MS', 5000, 10, 120_000),
+      webhookPollMs: int('OFFERLOOP_WEBHOOK_POLL_MS', 500, 5, 60_000),
+    },
     log: { level },
   };
   if (config.feedback.conversionWindowMs < config.feedback.reactionWindowMs) {
@@ -330,6 +364,37 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     );
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);
+}
+
+/**
+ * OFFERLOOP_WEBHOOKS: `name=url` pairs, comma-separated; each name's secret in
+ * OFFERLOOP_WEBHOOK_SECRET_<NAME> (upper case, `-` as `_`), at least 16 bytes. Never in rules files.
+ */
+function parseWebhooks(raw: string | null, env: Env, problems: string[]): WebhookTarget[] {
+  if (raw === null) return [];
+  const targets: WebhookTarget[] = [];
+  for (const entry of raw.split(',')) {
+    const at = entry.indexOf('=');
+    const name = entry.slice(0, at).trim();
+    const url = entry.slice(at + 1).trim();
+    if (at < 0 || !/^[a-z0-9][a-z0-9_-]{0,63}$/.test(name)) {
+      problems.push(`OFFERLOOP_WEBHOOKS: '${entry}' must be name=url, the name in a-z 0-9 _ -`);
+      continue;
+    }
+    if (!/^https?:\/\/[^\s]+$/.test(url)) {
+      problems.push(`OFFERLOOP_WEBHOOKS: the URL of '${name}' must be http(s)://…, got '${url}'`);
+      continue;
+    }
+    const secretName = `OFFERLOOP_WEBHOOK_SECRET_${name.toUpperCase().replaceAll('-', '_')}`;
+    const secret = env[secretName]?.trim() ?? '';
+    if (Buffer.byteLength(secret) < 16) {
+      problems.push(`${secretName} must be set, at least 16 bytes: the webhook '${name}' is signed with it`);
+      continue;
+    }
+    if (targets.some((t) => t.name === name)) problems.push(`OFFERLOOP_WEBHOOKS names '${name}' twice`);
+    else targets.push({ name, url, secret });
+  }
+  return targets;
 }
 
 /** REDIS_URL (one node) or REDIS_CLUSTER_NODES (comma-separated), never both; null when neither. */

@@ -7,10 +7,12 @@ import { ApiKeyAuth } from './http/auth.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { installLoadShedding, limitConnections, OverloadGuard } from './http/overload.js';
 import { RateLimiter } from './http/rate-limiter.js';
+import { adviserRoutes } from './http/routes/advisers.js';
 import { bannerRoutes } from './http/routes/banners.js';
 import { challengerRoutes } from './http/routes/challenger.js';
 import { customerRoutes } from './http/routes/customers.js';
 import { decisionRoutes } from './http/routes/decisions.js';
+import { eventRoutes } from './http/routes/events.js';
 import { feedbackRoutes } from './http/routes/feedback.js';
 import { healthRoutes } from './http/routes/health.js';
 import { identityRoutes } from './http/routes/identities.js';
@@ -87,6 +89,7 @@ export async function buildServer(
     decisions: services.decisions,
     feedback: services.feedback,
     identities: services.identities,
+    triggers: services.triggers,
     hub: services.hub,
     config: config.ws,
     log,
@@ -135,6 +138,8 @@ export async function buildServer(
   rulesetRoutes(app, { auth, rules: services.rules, candidates: services.candidates });
   challengerRoutes(app, { auth, challenger: services.challenger });
   interactionRoutes(app, { auth, calls: services.calls });
+  eventRoutes(app, { auth, triggers: services.triggers, outbox: services.webhookOutbox });
+  adviserRoutes(app, { auth, advisers: services.advisers });
   reportRoutes(app, { auth, reports: services.reports });
   whatIfRoutes(app, { auth, whatIf: services.whatIf });
   selectionRoutes(app, { auth, selections: services.selections });

@@ -24,6 +24,7 @@ import { Metrics } from './metrics/metrics.js';
 import type { RulesetVersionStore } from './ruleset/ruleset-history.js';
 import { RulesetHolder } from './ruleset/ruleset-holder.js';
 import { DAY_MS } from './ruleset/time.js';
+import { AdviserService } from './service/adviser-service.js';
 import { BannerService } from './service/banner-service.js';
 import { CallService } from './service/call-service.js';
 import { CandidateService } from './service/candidate-service.js';
@@ -39,8 +40,11 @@ import { LearningService } from './service/learning-service.js';
 import { ProfileService } from './service/profile-service.js';
 import { ReportService } from './service/report-service.js';
 import { SelectionService } from './service/selection-service.js';
+import { TriggerService } from './service/trigger-service.js';
+import { WebhookDispatcher } from './service/webhook-dispatcher.js';
 import { WhatIfService } from './service/what-if-service.js';
 import { generatePopulation } from './sim/population.js';
+import { type AdviserBooks, MemoryAdviserBooks } from './store/adviser-books.js';
 import { type CallRegistry, MemoryCallRegistry } from './store/call-registry.js';
 import { type CandidateStore, MemoryCandidateStore } from './store/candidate-store.js';
 import { type CapCounters, MemoryCapCounters } from './store/cap-counters.js';
@@ -61,6 +65,7 @@ import {
   tombstoneRefresher,
 } from './store/erased-ids.js';
 import { ErasureGuardedHistory } from './store/erasure-guard.js';
+import { type EventDedupe, MemoryEventDedupe } from './store/event-dedupe.js';
 import { type IdentityStore, MemoryIdentityStore } from './store/identity-store.js';
 import { type LearnedFactsStore, MemoryLearnedFactsStore } from './store/learned-facts-store.js';
 import { MemoryProfileStore } from './store/memory-profile-store.js';
@@ -69,6 +74,7 @@ import { MemoryPopulation, type PopulationSource } from './store/population-sour
 import { readProfilesFile } from './store/profile-file.js';
 import type { ProfileStore } from './store/profile-store.js';
 import { PopulationSync } from './store/redis/population-sync.js';
+import { RedisAdviserBooks } from './store/redis/redis-adviser-books.js';
 import { RedisCallRegistry } from './store/redis/redis-call-registry.js';
 import { RedisCandidateStore } from './store/redis/redis-candidate-store.js';
 import { RedisCapCounters } from './store/redis/redis-cap-counters.js';
@@ -76,6 +82,7 @@ import { RedisChallengerStore } from './store/redis/redis-challenger-store.js';
 import { RedisConnection } from './store/redis/redis-connection.js';
 import { RedisContactHistoryStore } from './store/redis/redis-contact-history-store.js';
 import { RedisCustomerReader } from './store/redis/redis-customer-reader.js';
+import { RedisEventDedupe } from './store/redis/redis-event-dedupe.js';
 import { RedisIdentityStore } from './store/redis/redis-identity-store.js';
 import { RedisKeys } from './store/redis/redis-keys.js';
 import { RedisLearnedFactsStore } from './store/redis/redis-learned-facts-store.js';
@@ -84,13 +91,16 @@ import { RedisPopulation } from './store/redis/redis-population.js';
 import { RedisProfileStore } from './store/redis/redis-profile-store.js';
 import { RedisRulesetVersionStore } from './store/redis/redis-ruleset-version-store.js';
 import { erasureHasherOf, RedisTombstoneStore } from './store/redis/redis-tombstones.js';
+import { RedisWebhookOutbox } from './store/redis/redis-webhook-outbox.js';
 import { RedisWhatIfRunStore } from './store/redis/redis-what-if-run-store.js';
 import { MemoryRulesetVersionStore } from './store/ruleset-version-store.js';
 import { TieredProfileStore } from './store/tiered-profile-store.js';
+import { MemoryWebhookOutbox, type WebhookOutbox } from './store/webhook-outbox.js';
 import type { WhatIfRunStore } from './store/what-if-run-store.js';
 import { WsCallPublisher } from './ws/call-publisher.js';
 import { PushHub } from './ws/push-hub.js';
 import { RedisPushRelay } from './ws/redis-push-relay.js';
+import { WsTriggerPublisher } from './ws/trigger-publisher.js';
 
 /** Everything the HTTP layer talks to. Built in one place (the composition root), injected into routes. */
 export interface Services {
@@ -113,6 +123,13 @@ export interface Services {
   /** Erasure (GDPR Art. 17) and export (Art. 15) of everything held about a person. */
   readonly erasure: ErasureService;
   readonly calls: CallService;
+  /** Real-time events: triggers of the rules, decided and pushed to subscribers, advisers, webhooks. */
+  readonly triggers: TriggerService;
+  /** Advisers' books and their customers to contact today. */
+  readonly advisers: AdviserService;
+  /** Delivers the webhook outbox off the request path (retries, dead letters). */
+  readonly webhooks: WebhookDispatcher;
+  readonly webhookOutbox: WebhookOutbox;
   readonly banners: BannerService;
   readonly reports: ReportService;
   /** What-ifs of a candidate ruleset against the live one over the loaded population. */
@@ -136,7 +153,7 @@ export interface Services {
 export async function createServices(
   config: Pick<
     Config,
-    'rules' | 'data' | 'decisions' | 'redis' | 'cache' | 'feedback' | 'learning' | 'erasure'
+    'rules' | 'data' | 'decisions' | 'redis' | 'cache' | 'feedback' | 'learning' | 'erasure' | 'triggers'
   >,
   log: Logger,
   realClock: () => number = Date.now,
@@ -276,6 +293,29 @@ export async function createServices(
       publisher: new WsCallPublisher(hub),
       clock,
     });
+    // Webhooks go by the wall clock, never an injected one: retries wait real time (timers), and a
+    // receiver checks the signed timestamp against its own clock.
+    const webhooks = new WebhookDispatcher({
+      outbox: stores.webhookOutbox,
+      config: config.triggers,
+      clock: Date.now,
+      log,
+    }).start();
+    const triggers = new TriggerService({
+      rules,
+      profiles,
+      decisions,
+      dedupe: stores.eventDedupe,
+      books: stores.adviserBooks,
+      publisher: new WsTriggerPublisher(hub),
+      outbox: stores.webhookOutbox,
+      queued: () => webhooks.nudge(),
+      clock,
+      eventIdTtlMs: config.triggers.eventIdTtlMs,
+      observer: metrics.triggers,
+    });
+    metrics.watchWebhooks(() => webhooks.stats);
+    const advisers = new AdviserService({ books: stores.adviserBooks, decisions });
     const banners = new BannerService({ rules, decisions });
     const reports = new ReportService({ rules, stats: stores.stats, clock });
     const whatIf = new WhatIfService({
@@ -337,6 +377,10 @@ export async function createServices(
       journeys,
       erasure,
       calls,
+      triggers,
+      advisers,
+      webhooks,
+      webhookOutbox: stores.webhookOutbox,
       banners,
       reports,
       whatIf,
@@ -348,6 +392,7 @@ export async function createServices(
       metrics,
       readiness,
       async close() {
+        await webhooks.close();
         await whatIf.close();
         await selections.close();
         learning.close();
@@ -409,6 +454,10 @@ interface Stores {
   readonly stats: StatsReader;
   readonly phones: PhoneDirectory;
   readonly callRegistry: CallRegistry;
+  /** Advisers' books, event ids that triggered, webhook deliveries waiting: shared by every server on Redis. */
+  readonly adviserBooks: AdviserBooks;
+  readonly eventDedupe: EventDedupe;
+  readonly webhookOutbox: WebhookOutbox;
   /** Candidate rulesets' sources, shared by every server. */
   readonly candidates: CandidateStore;
   /** The champion/challenger test, shared by every server, and its changes announced. */
@@ -482,6 +531,9 @@ async function embeddedStores(
     challenger: new MemoryChallengerStore(),
     rulesetVersions: new MemoryRulesetVersionStore(),
     callRegistry: new MemoryCallRegistry(),
+    adviserBooks: new MemoryAdviserBooks(),
+    eventDedupe: new MemoryEventDedupe(clock),
+    webhookOutbox: new MemoryWebhookOutbox(),
     counters: new MemoryCapCounters(),
     feedbackLog,
     stats: new MemoryStatsReader(feedbackLog.stats),
@@ -599,6 +651,10 @@ async function redisStores(
       challenger: new RedisChallengerStore(redis, keys),
       rulesetVersions: new RedisRulesetVersionStore(redis, keys),
       callRegistry,
+      adviserBooks: new RedisAdviserBooks(redis, keys),
+      eventDedupe: new RedisEventDedupe(redis, keys),
+      // On the feedback connection: the dispatcher's scripts never queue before a decision's reads.
+      webhookOutbox: new RedisWebhookOutbox(feedbackRedis, keys),
       announceProfileChange: (customerId) => sync.customerChanged(customerId),
       erased,
       tombstones,

@@ -129,7 +129,7 @@ describe('the protocol', () => {
       message: "message.request must have required property 'channel'",
     });
     const both = await client.request({ type: 'subscribe', agentId: 'a', customerId: 'c' });
-    expect(both.error?.message).toBe('message must name exactly one of agentId, customerId');
+    expect(both.error?.message).toBe('message must name exactly one of agentId, customerId, adviserId');
     const unknown = await client.request({ type: 'launch' });
     expect(unknown.error?.message).toMatch(/^message.type must be one of: subscribe, unsubscribe, decide/);
     expect(await client.request({ type: 'ping' })).toMatchObject({ type: 'result' });

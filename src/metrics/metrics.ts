@@ -4,6 +4,8 @@ import { FEEDBACK_STATUSES, type FeedbackStatus, type FeedbackVerdict } from '..
 import type { FeedbackLogHealth } from '../feedback/log/feedback-log.js';
 import type { StreamLag } from '../feedback/log/feedback-stream-lag.js';
 import type { DecisionResult } from '../service/decision-service.js';
+import { EVENT_STATUSES, type EventReceipt, type EventStatus } from '../service/trigger-service.js';
+import type { WebhookStats } from '../service/webhook-dispatcher.js';
 import type { RedisCallObserver, RedisFailure } from '../store/redis/redis-connection.js';
 import { CachedReading } from './cached-reading.js';
 import {
@@ -68,6 +70,7 @@ export class Metrics {
   private readonly offersHeldOut: CounterFamily<'campaign'>;
   private readonly heldOutByCampaign = new Map<string, CounterSeries>();
   private readonly feedbackByStatus: ReadonlyMap<FeedbackStatus, CounterSeries>;
+  private readonly eventsByStatus: ReadonlyMap<EventStatus, CounterSeries>;
   private readonly redisDuration: HistogramFamily<'connection'>;
   private readonly redisErrors: CounterFamily<'connection' | 'kind'>;
 
@@ -107,6 +110,12 @@ export class Metrics {
       labelNames: ['status'],
     }).registerIn(this.registry);
     this.feedbackByStatus = new Map(FEEDBACK_STATUSES.map((s) => [s, feedback.series(s)]));
+    const events = new CounterFamily({
+      name: 'offerloop_trigger_events_total',
+      help: 'Real-time events (POST /v1/events, WebSocket), by what became of them.',
+      labelNames: ['status'],
+    }).registerIn(this.registry);
+    this.eventsByStatus = new Map(EVENT_STATUSES.map((s) => [s, events.series(s)]));
     this.redisDuration = new HistogramFamily({
       name: 'offerloop_redis_command_duration_seconds',
       help: 'Redis calls by connection (main: request path; feedback: feedback log, consumers, reports).',
@@ -173,6 +182,30 @@ export class Metrics {
       for (const v of verdicts) this.feedbackByStatus.get(v.status)?.inc();
     },
   };
+
+  /** TriggerService's observer: what became of one event. */
+  readonly triggers = (receipt: EventReceipt): void => {
+    this.eventsByStatus.get(receipt.status)?.inc();
+  };
+
+  /** The webhook dispatcher's counts since start. */
+  watchWebhooks(stats: () => WebhookStats): void {
+    this.counter(
+      'offerloop_webhooks_delivered_total',
+      'Webhook deliveries a receiver took (2xx).',
+      () => stats().delivered,
+    );
+    this.counter(
+      'offerloop_webhook_attempts_failed_total',
+      'Webhook tries that failed (an error status, a timeout, unreachable); each is retried or dead-lettered.',
+      () => stats().failedAttempts,
+    );
+    this.counter(
+      'offerloop_webhooks_dead_lettered_total',
+      'Webhook deliveries that failed every try, kept in the dead-letter list.',
+      () => stats().deadLettered,
+    );
+  }
 
   /** The observer of one Redis connection's calls. */
   redisCalls(connection: RedisConnectionName): RedisCallObserver {

@@ -1,12 +1,14 @@
 import type { ValidateFunction } from 'ajv';
 import { validationMessage } from '../http/error-handler.js';
 import { decisionRequestSchema } from '../http/routes/decisions.js';
+import { eventBatchSchema } from '../http/routes/events.js';
 import { feedbackEventSchema } from '../http/routes/feedback.js';
 import { identityLinkSchema } from '../http/routes/identities.js';
 import { projectAjv } from '../http/validation.js';
 import type { CallPush } from '../service/call-service.js';
 import type { DecideCommand } from '../service/decision-service.js';
 import type { FeedbackInput } from '../service/feedback-service.js';
+import type { EventInput, TriggerPush } from '../service/trigger-service.js';
 
 // The WebSocket protocol, version 1 (docs/channels.md). One JSON text frame per message; requests
 // carry an `id` that their answer repeats; pushes have none.
@@ -31,6 +33,7 @@ export type ClientMessage =
       readonly id: string;
       readonly agentId?: string;
       readonly customerId?: string;
+      readonly adviserId?: string;
     }
   | { readonly type: 'decide'; readonly id: string; readonly request: DecideCommand }
   | { readonly type: 'feedback'; readonly id: string; readonly events: FeedbackInput[] }
@@ -40,6 +43,7 @@ export type ClientMessage =
       readonly anonymousId: string;
       readonly customerId: string;
     }
+  | { readonly type: 'events'; readonly id: string; readonly events: EventInput[] }
   | { readonly type: 'ping'; readonly id: string };
 
 const requestId = { type: 'string', minLength: 1, maxLength: 64 } as const;
@@ -51,8 +55,8 @@ const message = (type: string, properties: Record<string, unknown>, required: st
   properties: { type: { const: type }, id: requestId, ...properties },
 });
 const subscription = (type: string) => ({
-  ...message(type, { agentId: topicId, customerId: topicId }, []),
-  oneOf: [{ required: ['agentId'] }, { required: ['customerId'] }],
+  ...message(type, { agentId: topicId, customerId: topicId, adviserId: topicId }, []),
+  oneOf: [{ required: ['agentId'] }, { required: ['customerId'] }, { required: ['adviserId'] }],
 });
 
 /** The JSON Schema of every message a client may send; served at GET /v1/ws/schema. */
@@ -62,7 +66,7 @@ export const clientMessageSchema = {
   type: 'object',
   required: ['type', 'id'],
   properties: {
-    type: { enum: ['subscribe', 'unsubscribe', 'decide', 'feedback', 'identify', 'ping'] },
+    type: { enum: ['subscribe', 'unsubscribe', 'decide', 'feedback', 'identify', 'events', 'ping'] },
     id: requestId,
   },
   oneOf: [
@@ -75,6 +79,7 @@ export const clientMessageSchema = {
       ['events'],
     ),
     message('identify', identityLinkSchema.properties, ['anonymousId', 'customerId']),
+    message('events', { events: eventBatchSchema }, ['events']),
     message('ping', {}, []),
   ],
 } as const;
@@ -112,7 +117,7 @@ export function parseClientMessage(text: string): Parsed {
     // oneOf of agentId / customerId: say it plainly.
     const message =
       errors[0]?.keyword === 'oneOf'
-        ? `message must name exactly one of agentId, customerId`
+        ? `message must name exactly one of agentId, customerId, adviserId`
         : validationMessage(errors, 'message');
     return { ok: false, id, message };
   }
@@ -137,6 +142,22 @@ export function callPushJson(push: CallPush, decisionJson: string | null): strin
   return decisionJson === null ? head : `${head.slice(0, -1)},"decision":${decisionJson}}`;
 }
 
-/** The topic of an agent's or a customer's pushes. */
+/** The JSON of a trigger push: `{"type":"trigger",…,"decision":<decisionJson>}`. */
+export function triggerPushJson(push: TriggerPush, decisionJson: string): string {
+  const head = JSON.stringify({
+    type: 'trigger',
+    eventId: push.eventId,
+    eventType: push.eventType,
+    triggerId: push.triggerId,
+    customerId: push.customerId,
+    adviserId: push.adviserId,
+    at: new Date(push.at).toISOString(),
+    attributes: push.attributes,
+  });
+  return `${head.slice(0, -1)},"decision":${decisionJson}}`;
+}
+
+/** The topic of an agent's, a customer's or an adviser's pushes. */
 export const agentTopic = (agentId: string): string => `agent:${agentId}`;
 export const customerTopic = (customerId: string): string => `customer:${customerId}`;
+export const adviserTopic = (adviserId: string): string => `adviser:${adviserId}`;

@@ -10,7 +10,9 @@ import { linkResultJson } from '../http/routes/identities.js';
 import type { DecisionService } from '../service/decision-service.js';
 import type { FeedbackService } from '../service/feedback-service.js';
 import type { IdentityService } from '../service/identity-service.js';
+import type { TriggerService } from '../service/trigger-service.js';
 import {
+  adviserTopic,
   agentTopic,
   CLOSE,
   type ClientMessage,
@@ -28,6 +30,7 @@ export interface WsGatewayDeps {
   readonly decisions: DecisionService;
   readonly feedback: FeedbackService;
   readonly identities: IdentityService;
+  readonly triggers: TriggerService;
   readonly hub: PushHub;
   readonly config: WsConfig;
   readonly log: Logger;
@@ -207,7 +210,11 @@ export class WsGateway {
       case 'subscribe':
       case 'unsubscribe': {
         const topic =
-          message.agentId !== undefined ? agentTopic(message.agentId) : customerTopic(message.customerId!);
+          message.agentId !== undefined
+            ? agentTopic(message.agentId)
+            : message.adviserId !== undefined
+              ? adviserTopic(message.adviserId)
+              : customerTopic(message.customerId!);
         if (message.type === 'unsubscribe') {
           session.topics.delete(topic);
           this.deps.hub.unsubscribe(topic, session);
@@ -238,6 +245,8 @@ export class WsGateway {
         return JSON.stringify(
           linkResultJson(await this.deps.identities.link(message.anonymousId, message.customerId)),
         );
+      case 'events':
+        return JSON.stringify({ results: await this.deps.triggers.record(message.events) });
       case 'ping':
         return '{}';
     }

@@ -35,6 +35,12 @@
  * - `p:erased:pepper`            the erasure pepper, when none is configured (OFFERLOOP_ERASURE_PEPPER is better)
  * - `p:erased:check`             a keyed hash of a constant: every server and load checks its pepper against it
  * - `p:erasures`                 pub/sub channel: ids just erased, for every server to forget (never stored)
+ * - `p:trigger-event:{id}`       an event id that triggered (POST /v1/events), so it triggers once; expires
+ * - `p:{advisers}:of`            hash customer → adviser, the books the CRM loads
+ * - `p:{advisers}:book:<id>`     set of an adviser's customers
+ * - `p:{webhooks}:due`           sorted set of webhook deliveries → when due (a lease while in flight)
+ * - `p:{webhooks}:jobs`          hash of webhook deliveries: id → JSON (webhook, body, attempts)
+ * - `p:{webhooks}:dead`          list of webhook deliveries that failed every try (dead letters), newest first
  *
  * Every key of a feedback shard shares the tag `{S}`, so that the intake script can judge an event
  * against its decision and append it to the stream atomically, and a consumer can apply an entry's
@@ -84,4 +90,11 @@ export class RedisKeys {
   readonly erasurePepper = (): string => `${this.prefix}:erased:pepper`;
   readonly erasurePepperCheck = (): string => `${this.prefix}:erased:check`;
   readonly erasures = (): string => `${this.prefix}:erasures`;
+  readonly triggerEvent = (eventId: string): string => `${this.prefix}:trigger-event:{${eventId}}`;
+  readonly adviserOf = (): string => `${this.prefix}:{advisers}:of`;
+  /** With '' the prefix of every book's key (the put script builds the others' keys from it). */
+  readonly adviserBook = (adviserId: string): string => `${this.prefix}:{advisers}:book:${adviserId}`;
+  readonly webhooksDue = (): string => `${this.prefix}:{webhooks}:due`;
+  readonly webhookJobs = (): string => `${this.prefix}:{webhooks}:jobs`;
+  readonly webhooksDead = (): string => `${this.prefix}:{webhooks}:dead`;
 }

@@ -1,0 +1,81 @@
+/** One delivery of a push to a webhook: what to send, and how it went so far. */
+export interface WebhookJob {
+  readonly id: string;
+  /** The webhook's name (OFFERLOOP_WEBHOOKS). */
+  readonly webhook: string;
+  /** The JSON body, signed and sent as it is. */
+  readonly body: string;
+  /** Tries made so far. */
+  readonly attempts: number;
+  readonly createdAt: number;
+  /** Why the last try failed; null before any. */
+  readonly lastError: string | null;
+}
+
+/**
+ * Webhook deliveries waiting, off the request path: a trigger adds a job, the dispatcher takes the
+ * ones due, and marks each done, to retry at a later time, or dead (a dead-letter list kept for
+ * inspection). A job taken is leased: if its server dies before marking it, it is due again later.
+ */
+export interface WebhookOutbox {
+  add(job: WebhookJob, dueAt: number): Promise<void>;
+  /** Up to `max` jobs due at `now`, each leased until `now + leaseMs`. */
+  take(now: number, max: number, leaseMs: number): Promise<WebhookJob[]>;
+  done(job: WebhookJob): Promise<void>;
+  retry(job: WebhookJob, dueAt: number): Promise<void>;
+  dead(job: WebhookJob): Promise<void>;
+  /** The newest dead letters first. */
+  deadLetters(limit: number): Promise<WebhookJob[]>;
+  /** Jobs waiting or in flight. */
+  pending(): Promise<number>;
+}
+
+/** Dead letters kept; older ones are dropped. */
+export const DEAD_LETTERS_KEPT = 1000;
+
+/** This server's memory: jobs are lost on a restart (the Redis outbox keeps them). */
+export class MemoryWebhookOutbox implements WebhookOutbox {
+  private readonly jobs = new Map<string, { job: WebhookJob; dueAt: number }>();
+  private readonly letters: WebhookJob[] = [];
+
+  add(job: WebhookJob, dueAt: number): Promise<void> {
+    this.jobs.set(job.id, { job, dueAt });
+    return Promise.resolve();
+  }
+
+  take(now: number, max: number, leaseMs: number): Promise<WebhookJob[]> {
+    const due: WebhookJob[] = [];
+    for (const entry of this.jobs.values()) {
+      if (due.length >= max) break;
+      if (entry.dueAt > now) continue;
+      entry.dueAt = now + leaseMs;
+      due.push(entry.job);
+    }
+    return Promise.resolve(due);
+  }
+
+  done(job: WebhookJob): Promise<void> {
+    this.jobs.delete(job.id);
+    return Promise.resolve();
+  }
+
+  retry(job: WebhookJob, dueAt: number): Promise<void> {
+    this.jobs.set(job.id, { job, dueAt });
+    return Promise.resolve();
+  }
+
+  dead(job: WebhookJob): Promise<void> {
+    this.jobs.delete(job.id);
+    this.letters.unshift(job);
+    if (this.letters.length > DEAD_LETTERS_KEPT) this.letters.length = DEAD_LETTERS_KEPT;
+    return Promise.resolve();
+  }
+
+  deadLetters(limit: number): Promise<WebhookJob[]> {
+    return Promise.resolve(this.letters.slice(0, limit));
+  }
+
+  pending(): Promise<number> {
+    return Promise.resolve(this.jobs.size);
+  }
+}
