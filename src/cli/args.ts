@@ -206,6 +206,12 @@ export function formatFlags(specs: FlagSpecs): string {
   return rows.map(([left, note]) => `  ${left.padEnd(width)}  ${note}`.trimEnd()).join('\n');
 }
 
+/** A flag's value among those allowed, typed as one of them; a UsageError naming the flag otherwise. */
+export function oneOf<const T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new UsageError(`--${flag} must be one of ${allowed.join(', ')}, got '${value}'`);
+}
+
 /** Where a command writes: process.stdout/stderr in production, buffers in tests. */
 export interface CliOutput {
   write(text: string): unknown;

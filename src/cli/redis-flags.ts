@@ -51,3 +51,13 @@ export function redisTargetOf(
   if (target === null) throw new UsageError('say where Redis is: --redis URL or --cluster URL,URL');
   return { url: target, clusterNodes: [], prefix, timeoutMs: 10_000 };
 }
+
+/** A command reads its population from a file (--profiles) or from Redis, not both. */
+export function checkPopulationFlags(flags: {
+  readonly profiles?: string | undefined;
+  readonly redis?: string | undefined;
+  readonly cluster?: string | undefined;
+}): void {
+  if (flags.profiles !== undefined && (flags.redis !== undefined || flags.cluster !== undefined))
+    throw new UsageError('give --profiles or Redis (--redis, --cluster), not both');
+}

@@ -1,14 +1,14 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { loadConfig } from '../config.js';
-import { CHANNELS, type Channel } from '../domain/channel.js';
+import { CHANNELS } from '../domain/channel.js';
 import { ConfigError, formatProblem, RulesetError } from '../errors.js';
-import { SELECTION_FORMATS, type SelectionFormat } from '../service/selection-rows.js';
+import { SELECTION_FORMATS } from '../service/selection-rows.js';
 import type { SelectionStatus } from '../service/selection-service.js';
 import { createServices, type Services } from '../services.js';
-import { type CliIo, flagsOnly, formatFlags, parseCommand, processIo, UsageError } from './args.js';
+import { type CliIo, flagsOnly, formatFlags, oneOf, parseCommand, processIo } from './args.js';
 import { formatCount, Progress } from './progress.js';
-import { REDIS_FLAGS, redisTargetOf } from './redis-flags.js';
+import { checkPopulationFlags, REDIS_FLAGS, redisTargetOf } from './redis-flags.js';
 
 const FLAGS = {
   campaign: { type: 'string', required: true, placeholder: 'ID', description: 'the campaign to select for' },
@@ -76,16 +76,11 @@ export async function runSelect(
 ): Promise<number> {
   const args = parseCommand(argv, { name: 'select', usage: SELECT_USAGE }, io, () => {
     const flags = flagsOnly(argv, FLAGS);
-    if (!(CHANNELS as readonly string[]).includes(flags.channel))
-      throw new UsageError(`--channel must be one of ${CHANNELS.join(', ')}, got '${flags.channel}'`);
-    if (!(SELECTION_FORMATS as readonly string[]).includes(flags.format))
-      throw new UsageError(`--format must be ${SELECTION_FORMATS.join(' or ')}, got '${flags.format}'`);
-    if (flags.profiles !== undefined && (flags.redis !== undefined || flags.cluster !== undefined))
-      throw new UsageError('give --profiles or Redis (--redis, --cluster), not both');
+    checkPopulationFlags(flags);
     return {
       ...flags,
-      channel: flags.channel as Channel,
-      format: flags.format as SelectionFormat,
+      channel: oneOf('channel', flags.channel, CHANNELS),
+      format: oneOf('format', flags.format, SELECTION_FORMATS),
       serverEnv: serverEnv(flags, env),
     };
   });

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import pino from 'pino';
-import { CHANNELS, type Channel } from '../domain/channel.js';
+import { CHANNELS } from '../domain/channel.js';
 import type { CapUsage } from '../domain/contact.js';
 import { formatProblem, RulesetError } from '../errors.js';
 import { LogCounters } from '../evaluation/policy-evaluation.js';

@@ -233,36 +233,30 @@ const dayOf = (now: number): number => Math.floor(now / DAY_MS);
 /** Daily counts live two days: yesterday's still matter to a sync across midnight. */
 const DAY_TTL_S = String(2 * 86_400);
 const NO_COUNTS: Counts = new Map();
+/** A tally with nothing counted yet. */
+function emptyTally(field: string): Tally {
+  return {
+    field,
+    total: 0,
+    today: 0,
+    spend: 0,
+    addTotal: 0,
+    addToday: 0,
+    addSpend: 0,
+    syncTotal: 0,
+    syncToday: 0,
+    syncSpend: 0,
+  };
+}
+
 /** Counts nobody keeps: for ids past MAX_TALLIES (never in practice). */
-const STRAY: Tally = {
-  field: '',
-  total: 0,
-  today: 0,
-  spend: 0,
-  addTotal: 0,
-  addToday: 0,
-  addSpend: 0,
-  syncTotal: 0,
-  syncToday: 0,
-  syncSpend: 0,
-};
+const STRAY: Tally = emptyTally('');
 
 function tallyOf(tallies: Map<string, Tally>, prefix: string, id: string): Tally {
   let t = tallies.get(id);
   if (t === undefined) {
     if (tallies.size >= MAX_TALLIES) return STRAY;
-    t = {
-      field: prefix + id,
-      total: 0,
-      today: 0,
-      spend: 0,
-      addTotal: 0,
-      addToday: 0,
-      addSpend: 0,
-      syncTotal: 0,
-      syncToday: 0,
-      syncSpend: 0,
-    };
+    t = emptyTally(prefix + id);
     tallies.set(id, t);
   }
   return t;
