@@ -59,7 +59,9 @@ describe('starting the server', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>);
-    const places = lines.find((l) => l.msg === 'open the agent desktop, the dashboard, the workbench or the API docs');
+    const places = lines.find(
+      (l) => l.msg === 'open the agent desktop, the dashboard, the workbench or the API docs',
+    );
     expect(places).toMatchObject({
       agentDesktop: expect.stringMatching(/^http:\/\/127\.0\.0\.1:[1-9]\d*\/agent\/$/),
       dashboard: expect.stringMatching(/\/dashboard\/$/),
