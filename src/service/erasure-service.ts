@@ -22,7 +22,8 @@ import type { ProfileService } from './profile-service.js';
  */
 export interface LogTraces {
   erase(ids: readonly string[], pseudonymOf: PseudonymOf): Promise<number>;
-  export(ids: readonly string[]): Promise<unknown>;
+  /** The entries of the ids (and, where the log keeps them apart, their decision records). */
+  export(ids: readonly string[]): Promise<{ readonly entries: readonly unknown[] }>;
 }
 
 /** What one server holds apart from the shared stores: its spool, its memory copies. */
@@ -171,6 +172,7 @@ export class ErasureService {
       history.events.length > 0 ||
       links.length > 0 ||
       learnedFacts.events.length > 0 ||
+      feedbackLog.entries.length > 0 ||
       spool.length > 0;
     if (!known) throw new NotFoundError(`nothing is held about '${customerId}'`);
     return {
