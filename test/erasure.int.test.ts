@@ -374,6 +374,27 @@ describe.each(redisDeployments())('erasure on %s', (_name, targetOf) => {
     expect(spoolTraces(spoolA)).toEqual([]);
     expect(spoolTraces(spoolB)).toEqual([]);
   });
+
+  it("rewrites the person's lines in another server's spool, which hears of the erasure", async () => {
+    // A segment in B's spool that B has not replayed yet (as one left by a server that died there).
+    const decision = { decisionId: 'd-spooled', customerId: PERSON, channel: 'web', placement: null };
+    const entry = { ...decision, rulesetVersion: 'v', at: NOW, offers: [], heldOut: [] };
+    const outcome = { eventId: 'o-spooled', customerId: PERSON, type: 'purchase', productId: 'card-gold' };
+    const line = `o ${NOW} ${JSON.stringify({ ...outcome, value: null, at: NOW, channel: null, source: null })}`;
+    writeFileSync(
+      path.join(spoolB, `seg-${String(NOW).padStart(13, '0')}-999999-0001.log`),
+      `d ${JSON.stringify(entry)}\n${line}\n`,
+    );
+    expect(spoolTraces(spoolB).length).toBe(1);
+    const res = await a.app.inject({
+      method: 'DELETE',
+      url: `/v1/customers/${PERSON}`,
+      headers: auth('admin-key'),
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    await eventually(async () => expect(spoolTraces(spoolB)).toEqual([]));
+    await eventually(async () => expect(tracesIn(await dumpRedis(target))).toEqual([]), 15_000);
+  });
 });
 
 describe('erasure of events spooled while Redis was away', () => {
