@@ -58,6 +58,7 @@ export const LOAD_USAGE = `Usage: offerloop load [--redis URL | --cluster URL,UR
 Loads customer profiles (NDJSON, one profile per line, or CSV with a header) into Redis as a new
 population version. Servers switch to it only when it is complete; the old version is deleted
 after the grace period. Bad lines are reported with their numbers; too many abort the load.
+Erased customers (their tombstones) are left out: set OFFERLOOP_ERASURE_PEPPER as for the servers.
 
 Options:
 ${formatFlags(FLAGS)}
