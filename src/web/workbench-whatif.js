@@ -89,7 +89,7 @@
         start.disabled = candidates.length === 0;
         ctx.setStatus(
           candidates.length === 0
-            ? 'No candidate rulesets: upload one (PUT /v1/ruleset/candidates/:name) first.'
+            ? 'No candidate rulesets: upload one in Candidates first.'
             : `${candidates.length} candidate${candidates.length === 1 ? '' : 's'}`,
         );
       }

@@ -7,7 +7,8 @@
  *   window.offerloopWorkbench.register({ id, title, render(container, ctx) { … return cleanup? } })
  *
  * ctx gives the section what it needs and nothing else: getJson and send (fetch with the key; an
- * answer that is not 2xx throws an Error with the server's message, a refused key signs out),
+ * answer that is not 2xx throws an Error with the server's message, its status and details; a
+ * refused key signs out),
  * console.js's h() (text only, never HTML from data), announce, setStatus, and an AbortSignal that
  * fires when the user leaves the section, so a slow answer never draws over the next section.
  * No framework, no build step. Guarded by test/browser/workbench-*.int.test.ts.
@@ -66,7 +67,11 @@
       const message =
         typeof json?.error?.message === 'string' ? json.error.message : `The server answered ${res.status}.`;
       // 403 is a missing scope for this one action (say, promoting without admin): the section shows it.
-      throw new Error(res.status === 403 ? `Refused: ${message}` : message);
+      const error = new Error(res.status === 403 ? `Refused: ${message}` : message);
+      // What a section may show beyond the message: a rejected ruleset's problems, with file and line.
+      error.status = res.status;
+      error.details = json?.error?.details ?? null;
+      throw error;
     }
     return json;
   }
