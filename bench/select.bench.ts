@@ -12,17 +12,15 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { runLoad } from '../src/cli/load-command.js';
 import { loadConfig } from '../src/config.js';
 import { createServices } from '../src/services.js';
 import { REFERENCE_DATE } from '../src/sim/population.js';
-import { startRedis } from '../test/support/redis.js';
 import {
   generatedData,
   knob,
   processCpuMs,
   publishResult,
-  REDIS_CONF_ARGS,
+  redisWithProfiles,
   round,
   runBench,
   say,
@@ -101,15 +99,8 @@ async function main(): Promise<void> {
   const runs: Figures[] = [];
   runs.push(await measure({ OFFERLOOP_RULES: data.rules, OFFERLOOP_PROFILES: data.profiles }, null));
   if (process.env.BENCH_REDIS !== '0') {
-    const server = await startRedis({ args: [...REDIS_CONF_ARGS] });
+    const server = await redisWithProfiles('select', data.profiles, PREFIX);
     try {
-      say('select', 'loading the customers into redis-server');
-      const code = await runLoad(
-        ['--redis', server.url, '--prefix', PREFIX, '--grace', '0s', data.profiles],
-        { stdout: { write: () => true }, stderr: process.stderr },
-        {},
-      );
-      if (code !== 0) throw new Error(`offerloop load failed with exit code ${code}`);
       runs.push(
         await measure(
           { OFFERLOOP_RULES: data.rules, REDIS_URL: server.url, REDIS_PREFIX: PREFIX },

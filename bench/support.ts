@@ -17,6 +17,7 @@ import autocannon from 'autocannon';
 import { WebSocket } from 'ws';
 import { CHANNELS } from '../src/domain/channel.js';
 import { Rng, round } from '../src/domain/random.js';
+import type { RedisProcess } from '../test/support/redis.js';
 
 export { round };
 
@@ -890,6 +891,33 @@ export async function generatedData(
 
 // ---------------------------------------------------------------------------------------------
 // Redis and `offerloop load`.
+
+/**
+ * A fresh redis-server (REDIS_CONF_ARGS) with the profiles loaded under `prefix` by `offerloop
+ * load` (runLoad, the CLI's code, in this process). The caller stops it.
+ */
+export async function redisWithProfiles(
+  label: string,
+  profiles: string,
+  prefix: string,
+): Promise<RedisProcess> {
+  const { startRedis } = await import('../test/support/redis.js');
+  const { runLoad } = await import('../src/cli/load-command.js');
+  const server = await startRedis({ args: [...REDIS_CONF_ARGS] });
+  try {
+    say(label, 'loading the customers into redis-server');
+    const code = await runLoad(
+      ['--redis', server.url, '--prefix', prefix, '--grace', '0s', profiles],
+      { stdout: { write: () => true }, stderr: process.stderr },
+      {},
+    );
+    if (code !== 0) throw new Error(`offerloop load failed with exit code ${code}`);
+    return server;
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+}
 
 /** Fields of `INFO <section>` (numbers only). */
 export function infoFields(info: string): Record<string, number> {

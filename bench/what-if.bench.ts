@@ -13,7 +13,6 @@ import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
-import { runLoad } from '../src/cli/load-command.js';
 import { EVALUATION_LEARNING } from '../src/evaluation/policy-evaluation.js';
 import { LearnedModel } from '../src/learning/learned-model.js';
 import { loadRuleset } from '../src/ruleset/load.js';
@@ -27,13 +26,12 @@ import { readProfilesFile } from '../src/store/profile-file.js';
 import { RedisConnection } from '../src/store/redis/redis-connection.js';
 import { RedisKeys } from '../src/store/redis/redis-keys.js';
 import { RedisPopulation } from '../src/store/redis/redis-population.js';
-import { startRedis } from '../test/support/redis.js';
 import {
   generatedData,
   knob,
   processCpuMs,
   publishResult,
-  REDIS_CONF_ARGS,
+  redisWithProfiles,
   round,
   runBench,
   say,
@@ -154,15 +152,8 @@ async function main(): Promise<void> {
   read = null;
 
   if (process.env.BENCH_REDIS !== '0') {
-    const server = await startRedis({ args: [...REDIS_CONF_ARGS] });
+    const server = await redisWithProfiles('what-if', data.profiles, PREFIX);
     try {
-      say('what-if', 'loading the customers into redis-server');
-      const code = await runLoad(
-        ['--redis', server.url, '--prefix', PREFIX, '--grace', '0s', data.profiles],
-        { stdout: { write: () => true }, stderr: process.stderr },
-        {},
-      );
-      if (code !== 0) throw new Error(`offerloop load failed with exit code ${code}`);
       const redis = await RedisConnection.open(
         { url: server.url, clusterNodes: [], prefix: PREFIX, timeoutMs: 10_000 },
         pino({ level: 'error' }),
