@@ -1,11 +1,15 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Browser, BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_RULES, listen, type TestServer, testServer } from '../helpers.js';
-import { launchBrowser } from '../support/browser.js';
-import { openWorkbench, watchCsp, watchPage } from '../support/workbench-page.js';
+import {
+  openWorkbench,
+  type WorkbenchBrowser,
+  watchPage,
+  workbenchBrowser,
+} from '../support/workbench-page.js';
 
 // The workbench's candidate rulesets in a real Chromium: files picked from disk are uploaded as a
 // candidate (the same files as the live rules make the live version), a broken one is refused with
@@ -18,7 +22,7 @@ const POLL = { timeout: 5_000, interval: 50 };
 describe("the workbench's candidates", () => {
   let server: TestServer;
   let origin: string;
-  let browser: Browser;
+  let chromium: WorkbenchBrowser | undefined;
   let context: BrowserContext;
   let good: string[];
   let broken: string;
@@ -46,14 +50,12 @@ describe("the workbench's candidates", () => {
         text.replace("when: not holds('card-platinum')", 'when: not holds(card-platinum'),
       );
     }
-    browser = await launchBrowser();
-    context = await browser.newContext();
-    await watchCsp(context);
+    chromium = await workbenchBrowser();
+    context = chromium.context;
   }, 120_000);
 
   afterAll(async () => {
-    await context?.close();
-    await browser?.close();
+    await chromium?.close();
     await server?.close();
     await rm(broken, { recursive: true, force: true });
   });

@@ -1,11 +1,15 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChallengerReport } from '../../src/evaluation/challenger-report.js';
 import { FIXTURE_RULES, listen, type TestServer, testServer } from '../helpers.js';
-import { launchBrowser } from '../support/browser.js';
-import { openWorkbench, watchCsp, watchPage } from '../support/workbench-page.js';
+import {
+  openWorkbench,
+  type WorkbenchBrowser,
+  watchPage,
+  workbenchBrowser,
+} from '../support/workbench-page.js';
 
 // The workbench's champion/challenger in a real Chromium: the page shows the test running and the
 // comparison GET /v1/reports/challenger answers; Start, Stop and Promote do what the API does, a
@@ -32,7 +36,7 @@ const pointsText = (d: { difference: number | null; ci95: [number, number] | nul
 describe("the workbench's champion/challenger", () => {
   let server: TestServer;
   let origin: string;
-  let browser: Browser;
+  let chromium: WorkbenchBrowser | undefined;
   let context: BrowserContext;
   let challengerVersion: string;
 
@@ -76,15 +80,12 @@ describe("the workbench's champion/challenger", () => {
       if (i % 2 === 0) events.push({ ...base, eventId: `${customerId}-c`, type: 'convert', value: 80 });
     }
     expect((await api('POST', '/v1/feedback', 'agent-key', { events })).status).toBe(202);
-    browser = await launchBrowser();
-    context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
-    context.setDefaultTimeout(10_000);
-    await watchCsp(context);
+    chromium = await workbenchBrowser();
+    context = chromium.context;
   }, 120_000);
 
   afterAll(async () => {
-    await context?.close();
-    await browser?.close();
+    await chromium?.close();
     await server?.close();
   });
 

@@ -1,11 +1,15 @@
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Browser, BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_RULES, listen, type TestServer, testServer } from '../helpers.js';
-import { launchBrowser } from '../support/browser.js';
-import { openWorkbench, watchCsp, watchPage } from '../support/workbench-page.js';
+import {
+  openWorkbench,
+  type WorkbenchBrowser,
+  watchPage,
+  workbenchBrowser,
+} from '../support/workbench-page.js';
 
 // The workbench's ruleset history in a real Chromium: the page lists what GET /v1/ruleset/history
 // answers (a start, a rejection with its file and line, a load with the file it changed), and its
@@ -19,7 +23,7 @@ describe("the workbench's ruleset history", () => {
   let dir: string;
   let server: TestServer;
   let origin: string;
-  let browser: Browser;
+  let chromium: WorkbenchBrowser | undefined;
   let context: BrowserContext;
   let first: string;
   let second: string;
@@ -45,14 +49,12 @@ describe("the workbench's ruleset history", () => {
     expect((await reload()).statusCode).toBe(200);
     second = server.services.rules.current.version;
     expect(second).not.toBe(first);
-    browser = await launchBrowser();
-    context = await browser.newContext();
-    await watchCsp(context);
+    chromium = await workbenchBrowser();
+    context = chromium.context;
   }, 120_000);
 
   afterAll(async () => {
-    await context?.close();
-    await browser?.close();
+    await chromium?.close();
     await server?.close();
     await rm(dir, { recursive: true, force: true });
   });

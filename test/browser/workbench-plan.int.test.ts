@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KpiProgress } from '../../src/evaluation/kpi.js';
 import type { PlanGoal, PlanReport } from '../../src/evaluation/plan-report.js';
 import { counterField, dayOf, type Metric } from '../../src/feedback/feedback-effects.js';
 import { MemoryFeedbackLog } from '../../src/feedback/log/memory-feedback-log.js';
 import { demoWorld, FIXTURE_RULES, listen, type TestServer, testServer } from '../helpers.js';
-import { launchBrowser } from '../support/browser.js';
-import { openWorkbench, watchCsp, watchPage } from '../support/workbench-page.js';
+import {
+  openWorkbench,
+  type WorkbenchBrowser,
+  watchPage,
+  workbenchBrowser,
+} from '../support/workbench-page.js';
 
 // The plan in a real Chromium: counters of known values, written for a day of their own into the
 // example ruleset's world (rules/plan.yaml, rules/campaigns.yaml), and the page must show exactly
@@ -55,7 +59,7 @@ const kpiText = (k: KpiProgress) => `${ofTarget(k.metric, k.actual, k.target)} (
 describe("the workbench's plan", () => {
   let server: TestServer;
   let origin: string;
-  let browser: Browser;
+  let chromium: WorkbenchBrowser | undefined;
   let context: BrowserContext;
   let plan: PlanReport;
 
@@ -87,15 +91,12 @@ describe("the workbench's plan", () => {
     const { status, body } = await get(`/v1/reports/plan?from=${DAY}&to=${DAY}`);
     expect(status, JSON.stringify(body)).toBe(200);
     plan = body;
-    browser = await launchBrowser();
-    context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
-    context.setDefaultTimeout(10_000);
-    await watchCsp(context);
+    chromium = await workbenchBrowser();
+    context = chromium.context;
   }, 120_000);
 
   afterAll(async () => {
-    await context?.close();
-    await browser?.close();
+    await chromium?.close();
     await server?.close();
   });
 

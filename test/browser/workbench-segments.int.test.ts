@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type {
   BreakdownRow,
@@ -10,8 +10,12 @@ import type {
 import { counterField, dayOf } from '../../src/feedback/feedback-effects.js';
 import { MemoryFeedbackLog } from '../../src/feedback/log/memory-feedback-log.js';
 import { demoWorld, listen, type TestServer, testServer } from '../helpers.js';
-import { launchBrowser } from '../support/browser.js';
-import { openWorkbench, watchCsp, watchPage } from '../support/workbench-page.js';
+import {
+  openWorkbench,
+  type WorkbenchBrowser,
+  watchPage,
+  workbenchBrowser,
+} from '../support/workbench-page.js';
 
 // Segments against behaviour in a real Chromium: counters of known values, written for a day of
 // their own into the example ruleset's world, make high_value contradict three of its assumptions
@@ -62,7 +66,7 @@ const differenceText = (c: { difference: number | null; ci95: [number, number] |
 describe("the workbench's segments against behaviour", () => {
   let server: TestServer;
   let origin: string;
-  let browser: Browser;
+  let chromium: WorkbenchBrowser | undefined;
   let context: BrowserContext;
   let list: SegmentsReport;
   let highValue: SegmentReport;
@@ -96,15 +100,12 @@ describe("the workbench's segments against behaviour", () => {
     };
     list = await answer<SegmentsReport>(`/v1/reports/segments?${RANGE}`);
     highValue = await answer<SegmentReport>(`/v1/reports/segments/high_value?${RANGE}`);
-    browser = await launchBrowser();
-    context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
-    context.setDefaultTimeout(10_000);
-    await watchCsp(context);
+    chromium = await workbenchBrowser();
+    context = chromium.context;
   }, 120_000);
 
   afterAll(async () => {
-    await context?.close();
-    await browser?.close();
+    await chromium?.close();
     await server?.close();
   });
 

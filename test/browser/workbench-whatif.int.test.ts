@@ -1,13 +1,17 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Browser, BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WhatIfStatus } from '../../src/service/what-if-service.js';
 import { generatePopulation } from '../../src/sim/population.js';
 import { FIXTURE_RULES, listen, type TestServer, testServer } from '../helpers.js';
-import { launchBrowser } from '../support/browser.js';
-import { openWorkbench, watchCsp, watchPage } from '../support/workbench-page.js';
+import {
+  openWorkbench,
+  type WorkbenchBrowser,
+  watchPage,
+  workbenchBrowser,
+} from '../support/workbench-page.js';
 
 // The workbench's what-if in a real Chromium: choose a candidate, a channel and a volume, run,
 // watch the progress bar, read the two rulesets side by side with the difference, as GET
@@ -30,7 +34,7 @@ describe("the workbench's what-if", () => {
   let dir: string;
   let server: TestServer;
   let origin: string;
-  let browser: Browser;
+  let chromium: WorkbenchBrowser | undefined;
   let context: BrowserContext;
 
   beforeAll(async () => {
@@ -53,14 +57,12 @@ describe("the workbench's what-if", () => {
       payload: { files },
     });
     expect(put.statusCode).toBe(200);
-    browser = await launchBrowser();
-    context = await browser.newContext();
-    await watchCsp(context);
+    chromium = await workbenchBrowser();
+    context = chromium.context;
   }, 120_000);
 
   afterAll(async () => {
-    await context?.close();
-    await browser?.close();
+    await chromium?.close();
     await server?.close();
     await rm(dir, { recursive: true, force: true });
   });

@@ -1,11 +1,33 @@
 import type { BrowserContext, Page } from 'playwright-core';
 import { expect } from 'vitest';
+import { launchBrowser } from './browser.js';
 
 /**
  * The analyst's workbench (/workbench/) in Chromium, for test/browser/workbench-*.int.test.ts:
  * `watchPage` records what must never happen on a page (console errors, script errors, what the
  * Content Security Policy blocked); `openWorkbench` signs in with a key and waits for a section.
  */
+
+/** A Chromium with one context whose pages keep their CSP violations (see watchCsp); close() ends both. */
+export interface WorkbenchBrowser {
+  readonly context: BrowserContext;
+  close(): Promise<void>;
+}
+
+export async function workbenchBrowser(): Promise<WorkbenchBrowser> {
+  const browser = await launchBrowser();
+  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  // A page under test waits for the server's answers, which a busy machine may slow.
+  context.setDefaultTimeout(10_000);
+  await watchCsp(context);
+  return {
+    context,
+    async close() {
+      await context.close();
+      await browser.close();
+    },
+  };
+}
 
 /** Call once per context, before its pages open: CSP violations are kept in `window.cspViolations`. */
 export async function watchCsp(context: BrowserContext): Promise<void> {
