@@ -44,26 +44,7 @@
       const moneyCell = (d) =>
         h('td', { class: 'num' }, d.difference === null ? '—' : signedMoney(d.difference));
 
-      const table = (id, caption, headings, tbody) =>
-        h(
-          'div',
-          { class: 'table-wrap' },
-          h(
-            'table',
-            { id },
-            h('caption', {}, caption),
-            h(
-              'thead',
-              {},
-              h(
-                'tr',
-                {},
-                ...headings.map((t, i) => h('th', { scope: 'col', class: i === 0 ? null : 'num wrap' }, t)),
-              ),
-            ),
-            tbody,
-          ),
-        );
+      const { table } = ctx;
 
       // ---- the test running, and the actions -----------------------------------------------------
       const current = h('p', { id: 'challenger-current' }, 'Loading…');
@@ -99,16 +80,7 @@
       const actions = h('p', { class: 'inline-form' }, stop, promote);
 
       // ---- the comparison ------------------------------------------------------------------------
-      const from = h('input', { id: 'challenger-from', type: 'date', name: 'from' });
-      const to = h('input', { id: 'challenger-to', type: 'date', name: 'to' });
-      const range = h(
-        'form',
-        { class: 'inline-form', id: 'challenger-range' },
-        h('div', { class: 'field' }, h('label', { for: 'challenger-from' }, 'From'), from),
-        h('div', { class: 'field' }, h('label', { for: 'challenger-to' }, 'To'), to),
-        h('button', { type: 'submit' }, 'Show'),
-        h('p', { class: 'hint' }, 'UTC days, inclusive. Empty: the 30 days up to today.'),
-      );
+      const { form: range, query: rangeQuery } = ctx.dateRange('challenger');
       const period = h('p', { id: 'challenger-period' });
       const totalBody = h('tbody');
       const campaignBody = h('tbody');
@@ -150,14 +122,6 @@
           campaignBody,
         ),
       );
-
-      const rangeQuery = () => {
-        const params = new URLSearchParams();
-        if (from.value) params.set('from', from.value);
-        if (to.value) params.set('to', to.value);
-        const text = params.toString();
-        return text === '' ? '' : `?${text}`;
-      };
 
       function showTest(test) {
         if (test === null) {

@@ -192,16 +192,7 @@
       }
 
       // ---- the range ---------------------------------------------------------------------------
-      const from = h('input', { id: 'plan-from', type: 'date', name: 'from' });
-      const to = h('input', { id: 'plan-to', type: 'date', name: 'to' });
-      const form = h(
-        'form',
-        { class: 'inline-form', id: 'plan-range' },
-        h('div', { class: 'field' }, h('label', { for: 'plan-from' }, 'From'), from),
-        h('div', { class: 'field' }, h('label', { for: 'plan-to' }, 'To'), to),
-        h('button', { type: 'submit' }, 'Show'),
-        h('p', { class: 'hint' }, 'UTC days, inclusive. Empty: the 30 days up to today.'),
-      );
+      const { form, query: rangeQuery } = ctx.dateRange('plan');
       const body = h('div', { id: 'plan-goals' });
       container.append(
         form,
@@ -216,12 +207,8 @@
       );
 
       async function show() {
-        const params = new URLSearchParams();
-        if (from.value) params.set('from', from.value);
-        if (to.value) params.set('to', to.value);
-        const query = params.toString();
         ctx.setStatus('Loading…');
-        const report = await ctx.getJson(`/v1/reports/plan${query === '' ? '' : `?${query}`}`);
+        const report = await ctx.getJson(`/v1/reports/plan${rangeQuery()}`);
         if (ctx.signal.aborted) return;
         body.replaceChildren(
           ...(report.goals.length === 0

@@ -67,46 +67,10 @@
 
       /** A table whose columns are figures but for those in `textColumns`. */
       const table = (id, caption, headings, textColumns, tbody) =>
-        h(
-          'div',
-          { class: 'table-wrap' },
-          h(
-            'table',
-            { id },
-            h('caption', {}, caption),
-            h(
-              'thead',
-              {},
-              h(
-                'tr',
-                {},
-                ...headings.map((t, i) =>
-                  h('th', { scope: 'col', class: textColumns.includes(i) ? null : 'num wrap' }, t),
-                ),
-              ),
-            ),
-            tbody,
-          ),
-        );
+        ctx.table(id, caption, headings, tbody, textColumns);
 
       // ---- the range -------------------------------------------------------------------------
-      const from = h('input', { id: 'segments-from', type: 'date', name: 'from' });
-      const to = h('input', { id: 'segments-to', type: 'date', name: 'to' });
-      const form = h(
-        'form',
-        { class: 'inline-form', id: 'segments-range' },
-        h('div', { class: 'field' }, h('label', { for: 'segments-from' }, 'From'), from),
-        h('div', { class: 'field' }, h('label', { for: 'segments-to' }, 'To'), to),
-        h('button', { type: 'submit' }, 'Show'),
-        h('p', { class: 'hint' }, 'UTC days, inclusive. Empty: the 30 days up to today.'),
-      );
-      const rangeQuery = () => {
-        const params = new URLSearchParams();
-        if (from.value) params.set('from', from.value);
-        if (to.value) params.set('to', to.value);
-        const text = params.toString();
-        return text === '' ? '' : `?${text}`;
-      };
+      const { form, query: rangeQuery } = ctx.dateRange('segments');
 
       // ---- the list --------------------------------------------------------------------------
       const population = h('p', { id: 'segments-population' });

@@ -9,7 +9,8 @@
  * ctx gives the section what it needs and nothing else: getJson and send (fetch with the key; an
  * answer that is not 2xx throws an Error with the server's message, its status and details; a
  * refused key signs out),
- * console.js's h() (text only, never HTML from data), announce, setStatus, and an AbortSignal that
+ * console.js's h() (text only, never HTML from data) and the parts sections share (dateRange, table),
+ * announce, setStatus, and an AbortSignal that
  * fires when the user leaves the section, so a slow answer never draws over the next section.
  * No framework, no build step. Guarded by test/browser/workbench-*.int.test.ts.
  */
@@ -76,6 +77,56 @@
     return json;
   }
 
+  /**
+   * A From/To form for a report's UTC days (`<prefix>-range`, `<prefix>-from`, `<prefix>-to`) and
+   * the query string it asks for: empty fields leave the server's default (the 30 days up to today).
+   */
+  function dateRange(prefix) {
+    const from = h('input', { id: `${prefix}-from`, type: 'date', name: 'from' });
+    const to = h('input', { id: `${prefix}-to`, type: 'date', name: 'to' });
+    const form = h(
+      'form',
+      { class: 'inline-form', id: `${prefix}-range` },
+      h('div', { class: 'field' }, h('label', { for: `${prefix}-from` }, 'From'), from),
+      h('div', { class: 'field' }, h('label', { for: `${prefix}-to` }, 'To'), to),
+      h('button', { type: 'submit' }, 'Show'),
+      h('p', { class: 'hint' }, 'UTC days, inclusive. Empty: the 30 days up to today.'),
+    );
+    const query = () => {
+      const params = new URLSearchParams();
+      if (from.value) params.set('from', from.value);
+      if (to.value) params.set('to', to.value);
+      const text = params.toString();
+      return text === '' ? '' : `?${text}`;
+    };
+    return { form, query };
+  }
+
+  /** A table of figures with a caption, in its scrolling wrapper; the columns in `textColumns` are text. */
+  function table(id, caption, headings, tbody, textColumns = [0]) {
+    return h(
+      'div',
+      { class: 'table-wrap' },
+      h(
+        'table',
+        { id },
+        h('caption', {}, caption),
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            ...headings.map((t, i) =>
+              h('th', { scope: 'col', class: textColumns.includes(i) ? null : 'num wrap' }, t),
+            ),
+          ),
+        ),
+        tbody,
+      ),
+    );
+  }
+
   function register(section) {
     if (typeof section?.id !== 'string' || typeof section.render !== 'function') {
       throw new TypeError('a workbench section needs an id, a title and render(container, ctx)');
@@ -119,6 +170,8 @@
       getJson: (path) => request('GET', path, undefined, signal),
       send: (method, path, body) => request(method, path, body, signal),
       h,
+      dateRange,
+      table,
       announce,
       signal,
       setStatus: (text) => {
