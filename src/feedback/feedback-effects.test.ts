@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { DAY_MS } from '../ruleset/time.js';
 import {
+  AFFINITY_BIN_MAX,
+  AFFINITY_BIN_MIN,
+  affinityBinOf,
+  affinityOfBin,
   contactEventOf,
   counterField,
   countersOf,
@@ -71,8 +75,11 @@ describe('countersOf', () => {
       { day: DAY, field: 'gold-card|web|vip|impressions', amount: 1, float: false },
       // What the affinities predicted: the prior, or for entries logged before learning the propensity.
       { day: DAY, field: 'gold-card|web|vip|expected', amount: 0.25, float: true },
+      // ...and its affinity bin: logit(0.25) = −1.10, bin −2; logit(0.1) = −2.20, bin −3.
+      { day: DAY, field: 'gold-card|web|vip|affinityImpressions:-2', amount: 1, float: false },
       { day: DAY, field: 'loan|web|-|impressions', amount: 1, float: false },
       { day: DAY, field: 'loan|web|-|expected', amount: 0.1, float: true },
+      { day: DAY, field: 'loan|web|-|affinityImpressions:-3', amount: 1, float: false },
       { day: DAY, field: 'travel|web|vip|controls', amount: 1, float: false },
     ]);
   });
@@ -169,8 +176,9 @@ describe('parseCounterField', () => {
       metric: 'impressions',
       stage: null,
       bucket: null,
+      bin: null,
     });
-    const suffixed: readonly string[] = ['customersAt', ...DAY_METRICS];
+    const suffixed: readonly string[] = ['customersAt', 'affinityImpressions', ...DAY_METRICS];
     for (const metric of METRICS.filter((m) => !suffixed.includes(m))) {
       expect(parseCounterField(`o|email|seg|${metric}`)?.metric).toBe(metric);
     }
@@ -192,6 +200,7 @@ describe('parseCounterField', () => {
           metric,
           stage: null,
           bucket,
+          bin: null,
         });
       }
     }
@@ -207,6 +216,34 @@ describe('parseCounterField', () => {
     for (const bad of ['leadDays', 'leadDays:', 'leadDays:-1', 'leadDays:1.5', 'leadDays:07', 'leadDays:x'])
       expect(parseCounterField(`o|web|-|${bad}`), bad).toBeNull();
     expect(parseCounterField('o|web|-|leadsPositionBased:7')).toBeNull();
+    for (const bad of [
+      'affinityImpressions',
+      'affinityImpressions:',
+      'affinityImpressions:-0',
+      'affinityImpressions:1.5',
+    ])
+      expect(parseCounterField(`o|web|-|${bad}`), bad).toBeNull();
+  });
+
+  it('reads the affinity bins, `affinityImpressions:<bin>`', () => {
+    for (let bin = AFFINITY_BIN_MIN; bin <= AFFINITY_BIN_MAX; bin++) {
+      const field = counterField('o', 'web', 'vip', `affinityImpressions:${bin}`);
+      expect(parseCounterField(field)).toMatchObject({ metric: 'affinityImpressions', bin, bucket: null });
+    }
+  });
+});
+
+describe('affinityBinOf', () => {
+  it('bins a propensity by the whole part of its logit, the end bins taking what lies beyond', () => {
+    expect(affinityBinOf(0.5)).toBe(0);
+    expect(affinityBinOf(0.25)).toBe(-2);
+    expect(affinityBinOf(0.75)).toBe(1);
+    expect(affinityBinOf(1e-9)).toBe(AFFINITY_BIN_MIN);
+    expect(affinityBinOf(0.9999)).toBe(AFFINITY_BIN_MAX);
+    expect(affinityBinOf(1)).toBe(AFFINITY_BIN_MAX);
+    // The middle of a bin lies in it.
+    for (let bin = AFFINITY_BIN_MIN; bin <= AFFINITY_BIN_MAX; bin++)
+      expect(affinityBinOf(affinityOfBin(bin))).toBe(bin);
   });
 });
 

@@ -5,8 +5,9 @@ import { learningRules } from '../../test/learning-rules.js';
 import { CHANNELS, type Channel, channelIndex } from '../domain/channel.js';
 import { NO_USAGE } from '../domain/contact.js';
 import { type CustomerProfile, profileFromRecord } from '../domain/profile.js';
+import { Rng } from '../domain/random.js';
 import { decide } from '../engine/decide.js';
-import { counterField } from '../feedback/feedback-effects.js';
+import { affinityBinOf, counterField } from '../feedback/feedback-effects.js';
 import { buildRuleset, loadRuleset } from '../ruleset/load.js';
 import type { CompiledOffer, RulesetSnapshot } from '../ruleset/snapshot.js';
 import { cellOf, DEFAULT_LEARNING, LearnedModel, type LearningSettings } from './learned-model.js';
@@ -513,5 +514,87 @@ describe('LearnedModel.build: candidate order', () => {
     ]);
     expect(model.pooled[cell('t', 'web')]).toBeLessThan(model.upper[cell('t', 'web')]!);
     expect(ids(model, 'all')[0]).toBe('t');
+  });
+});
+
+describe('LearnedModel.build: customers of differing affinities (affinity bins)', () => {
+  const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+
+  /**
+   * The counters of `n` impressions of `offerId` on web in `segmentId`, affinities drawn around
+   * `centre` (logit, sd 2), accepted with the world's probability calibrated(affinity, rTrue).
+   * `bins: false`: as written before the counters had affinity bins.
+   */
+  function shown(
+    into: Map<string, number>,
+    rng: Rng,
+    offerId: string,
+    segmentId: string | null,
+    n: number,
+    centre: number,
+    rTrue: number,
+    bins = true,
+  ): void {
+    const bump = (metric: Parameters<typeof counterField>[3], amount: number) => {
+      const field = counterField(offerId, 'web', segmentId, metric);
+      into.set(field, (into.get(field) ?? 0) + amount);
+    };
+    for (let i = 0; i < n; i++) {
+      const a = sigmoid(centre + 2 * rng.normal());
+      bump('impressions', 1);
+      bump('expected', a);
+      if (bins) bump(`affinityImpressions:${affinityBinOf(a)}`, 1);
+      if (rng.next() < calibrated(a, rTrue)) bump('accepts', 1);
+    }
+  }
+
+  it('learns the ratio that moved each customer; the old counters (no bins) learn the ratio of the means', () => {
+    const rng = new Rng('learned-model', 'bins');
+    const withBins = new Map<string, number>();
+    shown(withBins, rng, 'x', null, 20_000, -2, 0.3);
+    const fitted = LearnedModel.build(snapshot, withBins, DEFAULT_LEARNING, NOW).pooled[cell('x', 'web')]!;
+    expect(Math.abs(Math.log(fitted / 0.3))).toBeLessThan(0.1);
+
+    // The same counters without the bins: the ratio of the mean rates, as before the bins.
+    const old = new Map([...withBins].filter(([field]) => !field.includes('affinityImpressions')));
+    const c = old.get('x|web|-|impressions')!;
+    const model = LearnedModel.build(snapshot, old, DEFAULT_LEARNING, NOW);
+    const learned = learnedCell(model, 'x', 'web')!;
+    expect(model.pooled[cell('x', 'web')]).toBe(
+      calibrationRatio(learned.learnedRate, old.get('x|web|-|expected')! / c),
+    );
+    expect(Math.abs(Math.log(model.pooled[cell('x', 'web')]! / 0.3))).toBeGreaterThan(0.2);
+  });
+
+  it('a window half without bins (a deployment within it) still learns, between the two', () => {
+    const rng = new Rng('learned-model', 'mixed');
+    const counts = new Map<string, number>();
+    shown(counts, rng, 'x', null, 10_000, -2, 0.3, false);
+    shown(counts, rng, 'x', null, 10_000, -2, 0.3, true);
+    const r = LearnedModel.build(snapshot, counts, DEFAULT_LEARNING, NOW).pooled[cell('x', 'web')]!;
+    const old = new Map([...counts].filter(([field]) => !field.includes('affinityImpressions')));
+    const before = LearnedModel.build(snapshot, old, DEFAULT_LEARNING, NOW).pooled[cell('x', 'web')]!;
+    expect(Number.isFinite(r)).toBe(true);
+    expect(Math.abs(Math.log(r / 0.3))).toBeLessThan(Math.abs(Math.log(before / 0.3)));
+  });
+
+  it('segments of differing affinities that share a true ratio each learn it, and so does the pool', () => {
+    const rng = new Rng('learned-model', 'segments');
+    const counts = new Map<string, number>();
+    shown(counts, rng, 't', 'seg_a', 20_000, -3, 3);
+    shown(counts, rng, 't', 'seg_b', 20_000, 0, 3);
+    const model = LearnedModel.build(snapshot, counts, DEFAULT_LEARNING, NOW);
+    const tWeb = cell('t', 'web');
+    expect(Math.abs(Math.log(model.pooled[tWeb]! / 3))).toBeLessThan(0.1);
+    for (const s of ['seg_a', 'seg_b'])
+      expect(Math.abs(Math.log(model.ratio(tWeb, ordinal(s)) / 3))).toBeLessThan(0.1);
+  });
+
+  it('with accepts exactly as the affinities predicted, the ratio is 1 (selection is not success)', () => {
+    const rng = new Rng('learned-model', 'as-predicted');
+    const counts = new Map<string, number>();
+    shown(counts, rng, 'x', null, 20_000, -1, 1);
+    const r = LearnedModel.build(snapshot, counts, DEFAULT_LEARNING, NOW).pooled[cell('x', 'web')]!;
+    expect(Math.abs(Math.log(r))).toBeLessThan(0.05);
   });
 });

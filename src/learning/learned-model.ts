@@ -8,7 +8,12 @@
  * Pure: counters and a snapshot in, an immutable model out.
  */
 import { CHANNELS } from '../domain/channel.js';
-import { parseCounterField } from '../feedback/feedback-effects.js';
+import {
+  AFFINITY_BIN_MAX,
+  AFFINITY_BIN_MIN,
+  affinityOfBin,
+  parseCounterField,
+} from '../feedback/feedback-effects.js';
 import type { CandidateList, ChannelIndex, CompiledOffer, RulesetSnapshot } from '../ruleset/snapshot.js';
 import {
   type BetaParams,
@@ -17,6 +22,7 @@ import {
   credibleInterval95,
   DEFAULT_PRIOR_STRENGTH,
   exposurePrior,
+  fitRatio,
   posterior,
   posteriorMean,
 } from './response-rate.js';
@@ -39,6 +45,11 @@ export interface CellCounts {
   accepts: number;
   /** Σ over the impressions of the propensity before learning (what the affinities predicted). */
   expected: number;
+  /**
+   * Impressions by affinity bin (index: bin − AFFINITY_BIN_MIN), or null where the counters have
+   * none (written before the bins were): then the ratio is fitted to the mean affinity alone.
+   */
+  bins: Float64Array | null;
 }
 
 /** One learned cell, for reports and the learning endpoint. */
@@ -54,7 +65,10 @@ export interface LearnedCell {
   readonly learnedRate: number;
   /** Equal-tailed 95% credible interval of the rate (computed on first read: it is not cheap). */
   readonly ci95: readonly [number, number];
-  /** Odds ratio applied to each customer's affinity. */
+  /**
+   * Odds ratio applied to each customer's affinity: the one under which the learned rates of the
+   * cell's impressions add up to learnedRate × impressions.
+   */
   readonly ratio: number;
 }
 
@@ -114,12 +128,18 @@ export class LearnedModel {
       // One corrupt counter must not stop every refresh: it is skipped.
       if (parsed === null || !(amount >= 0 && amount < Number.POSITIVE_INFINITY)) continue;
       const { metric } = parsed;
-      if (metric !== 'impressions' && metric !== 'accepts' && metric !== 'expected') continue;
+      if (
+        metric !== 'impressions' &&
+        metric !== 'accepts' &&
+        metric !== 'expected' &&
+        metric !== 'affinityImpressions'
+      )
+        continue;
       const offer = snapshot.offerById.get(parsed.offerId);
       const ch = CHANNELS.indexOf(parsed.channel as (typeof CHANNELS)[number]);
       if (offer === undefined || ch < 0) continue;
       const cell = cellOf(offer, ch);
-      add(pooledCounts, cell, metric, amount);
+      add(pooledCounts, cell, metric, amount, parsed.bin);
       if (metric === 'accepts') acceptsByChannel[ch]! += amount;
       const segment = parsed.segmentId === null ? undefined : snapshot.segmentById.get(parsed.segmentId);
       if (segment !== undefined && segment.ordinal >= 0) {
@@ -128,7 +148,7 @@ export class LearnedModel {
           bySegment = new Map();
           segmentCounts.set(cell, bySegment);
         }
-        add(bySegment, segment.ordinal, metric, amount);
+        add(bySegment, segment.ordinal, metric, amount, parsed.bin);
       }
     }
 
@@ -182,13 +202,52 @@ export class LearnedModel {
   }
 }
 
-function add(map: Map<number, CellCounts>, key: number, metric: keyof CellCounts, amount: number): void {
+const BINS = AFFINITY_BIN_MAX - AFFINITY_BIN_MIN + 1;
+const BIN_AFFINITIES = Float64Array.from({ length: BINS }, (_, i) => affinityOfBin(i + AFFINITY_BIN_MIN));
+
+function add(
+  map: Map<number, CellCounts>,
+  key: number,
+  metric: 'impressions' | 'accepts' | 'expected' | 'affinityImpressions',
+  amount: number,
+  bin: number | null,
+): void {
   let counts = map.get(key);
   if (counts === undefined) {
-    counts = { impressions: 0, accepts: 0, expected: 0 };
+    counts = { impressions: 0, accepts: 0, expected: 0, bins: null };
     map.set(key, counts);
   }
-  counts[metric] += amount;
+  if (metric !== 'affinityImpressions') counts[metric] += amount;
+  else if (bin !== null && bin >= AFFINITY_BIN_MIN && bin <= AFFINITY_BIN_MAX) {
+    counts.bins ??= new Float64Array(BINS);
+    counts.bins[bin - AFFINITY_BIN_MIN]! += amount;
+  }
+}
+
+/**
+ * The affinities of a cell's impressions, as far as its counters tell: each bin's impressions at one
+ * affinity, all moved by one odds ratio so that they add up to the cell's `expected` (which corrects
+ * the bin's middle for where in it the affinities lie). Impressions counted before the bins were
+ * (a deployment within the learning window) sit at the cell's mean affinity. Null without bins.
+ */
+function affinityMix(
+  counts: CellCounts,
+  expectedRate: number,
+): { affinities: Float64Array; counts: Float64Array } | null {
+  if (counts.bins === null || !(counts.expected > 0)) return null;
+  const affinities = new Float64Array(BINS + 1);
+  const n = new Float64Array(BINS + 1);
+  let binned = 0;
+  for (let i = 0; i < BINS; i++) {
+    affinities[i] = BIN_AFFINITIES[i]!;
+    n[i] = counts.bins[i]!;
+    binned += n[i]!;
+  }
+  affinities[BINS] = expectedRate;
+  n[BINS] = Math.max(0, counts.impressions - binned);
+  const shift = fitRatio(affinities, n, counts.expected);
+  for (let i = 0; i < BINS; i++) affinities[i] = calibrated(affinities[i]!, shift);
+  return { affinities, counts: n };
 }
 
 interface Learned {
@@ -203,19 +262,39 @@ interface Learned {
  * The posterior of a cell's accept rate, with a prior centred on what the affinities predicted for
  * the customers it was shown to (exposurePrior: the engine shows offers to those with the highest
  * affinity, so comparing with the average customer would read selection as success), and the odds
- * ratio of the posterior mean to that prior mean. `scale` moves the prior (a segment's prior is the
- * pooled estimate); the ratio stays relative to the affinities, which is what the engine scales.
+ * ratio that moves those customers' affinities to rates adding up to the posterior mean (fitRatio,
+ * over the cell's affinity bins; the engine applies one ratio to customers of differing affinities,
+ * and the ratio of the mean rates would overstate the high ones). `scale` moves the prior (a
+ * segment's prior is the pooled ratio applied to the segment's own affinities); the ratio stays
+ * relative to the affinities, which is what the engine scales.
  */
 function learn(counts: CellCounts, fallbackRate: number, strength: number, scale = 1): Learned {
   const expectedRate = counts.expected > 0 ? counts.expected / counts.impressions : fallbackRate;
+  const mix = affinityMix(counts, expectedRate);
   const prior = exposurePrior(
-    calibrated(expectedRate, scale) * counts.impressions,
+    mix === null || scale === 1
+      ? calibrated(expectedRate, scale) * counts.impressions
+      : expectedAccepts(mix.affinities, mix.counts, scale),
     counts.impressions,
     fallbackRate,
     strength,
   );
   const post = posterior(prior, counts.accepts, counts.impressions);
-  return { prior, posterior: post, expectedRate, ratio: calibrationRatio(posteriorMean(post), expectedRate) };
+  const rate = posteriorMean(post);
+  // The ratio under which the learned rates of the cell's impressions add up to the posterior's
+  // accepts; without bins, that of the mean rates (the same where all affinities are alike).
+  const ratio =
+    mix === null
+      ? calibrationRatio(rate, expectedRate)
+      : fitRatio(mix.affinities, mix.counts, rate * counts.impressions);
+  return { prior, posterior: post, expectedRate, ratio };
+}
+
+/** Σ counts · calibrated(affinity, ratio): the accepts a ratio predicts for a mix of affinities. */
+function expectedAccepts(affinities: Float64Array, counts: Float64Array, ratio: number): number {
+  let sum = 0;
+  for (let i = 0; i < affinities.length; i++) sum += counts[i]! * calibrated(affinities[i]!, ratio);
+  return sum;
 }
 
 function describe(
@@ -250,7 +329,8 @@ class DescribedCell implements LearnedCell {
   ) {
     this.impressions = counts.impressions;
     this.accepts = counts.accepts;
-    // The rate the ratio is measured against, so that ratio = odds(learnedRate) / odds(expectedRate).
+    // The rate the ratio is measured against: ratio = odds(learnedRate) / odds(expectedRate) where the
+    // cell's customers have alike affinities (and for counters without bins); see learn().
     this.expectedRate = learned.expectedRate;
     this.learnedRate = posteriorMean(learned.posterior);
     this.ratio = learned.ratio;

@@ -10,6 +10,7 @@ import {
   credibleInterval,
   credibleInterval95,
   exposurePrior,
+  fitRatio,
   learnedPropensity,
   posterior,
   posteriorMean,
@@ -371,5 +372,77 @@ describe('learnedPropensity', () => {
     expect(learnedPropensity(0.16, posterior(naive, successes, trials), naive)).toBeGreaterThan(0.25);
     // Without impressions, the fallback.
     expect(posteriorMean(exposurePrior(0, 0, 0.03, 50))).toBeCloseTo(0.03, 12);
+  });
+});
+
+describe('fitRatio', () => {
+  const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+
+  it('recovers the ratio that moved each customer, where the ratio of the mean rates does not', () => {
+    const rng = new Rng('fit-ratio', 'recover');
+    for (let trial = 0; trial < 20; trial++) {
+      // Affinities spread widely (logit sd 2 around 3% to 27%), true ratios well away from 1.
+      const centre = -3.5 + 2.5 * rng.next();
+      const rTrue = rng.next() < 0.5 ? 0.15 + 0.2 * rng.next() : 3 + 3 * rng.next();
+      const n = 20_000;
+      const affinities = new Float64Array(n);
+      let accepts = 0;
+      for (let i = 0; i < n; i++) {
+        affinities[i] = sigmoid(centre + 2 * rng.normal());
+        if (rng.next() < calibrated(affinities[i]!, rTrue)) accepts++;
+      }
+      const fitted = fitRatio(affinities, new Float64Array(n).fill(1), accepts);
+      const meanAffinity = affinities.reduce((sum, a) => sum + a, 0) / n;
+      const old = calibrationRatio(accepts / n, meanAffinity);
+      // Thousands of accepts: the fit is within sampling noise (sd of ln r about 0.03).
+      expect(Math.abs(Math.log(fitted / rTrue)), `trial ${trial}`).toBeLessThan(0.1);
+      expect(Math.abs(Math.log(old / rTrue)), `trial ${trial}`).toBeGreaterThan(0.2);
+    }
+  });
+
+  it('makes the calibrated rates add up to the target', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(fc.double({ min: 0.001, max: 0.99, noNaN: true }), fc.integer({ min: 0, max: 1000 })),
+          {
+            minLength: 1,
+            maxLength: 15,
+          },
+        ),
+        fc.double({ min: 0.01, max: 0.99, noNaN: true }),
+        (groups, rate) => {
+          const affinities = groups.map(([a]) => a);
+          const counts = groups.map(([, c]) => c);
+          const n = counts.reduce((sum, c) => sum + c, 0);
+          const r = fitRatio(affinities, counts, rate * n);
+          expect(r).toBeGreaterThan(0);
+          expect(Number.isFinite(r)).toBe(true);
+          if (n === 0) return expect(r).toBe(1);
+          const sum = affinities.reduce((s, a, i) => s + counts[i]! * calibrated(a, r), 0);
+          expect(Math.abs(sum - rate * n)).toBeLessThan(1e-6 * n);
+        },
+      ),
+    );
+  });
+
+  it('is the ratio of the mean rates where every affinity is the same', () => {
+    expect(fitRatio([0.2, 0.2], [300, 700], 100)).toBeCloseTo(calibrationRatio(0.1, 0.2), 10);
+  });
+
+  it('is exactly 1 without impressions, or where the affinities predict the target exactly', () => {
+    expect(fitRatio([], [], 0)).toBe(1);
+    expect(fitRatio([0.3], [0], 5)).toBe(1);
+    expect(fitRatio([0.25, 0.5], [4, 2], 2)).toBe(1);
+  });
+
+  it('stays finite for targets of none or all impressions', () => {
+    for (const target of [0, 100]) {
+      const r = fitRatio([0.1, 0.6], [50, 50], target);
+      expect(r).toBeGreaterThan(0);
+      expect(Number.isFinite(r)).toBe(true);
+    }
+    expect(fitRatio([0.1, 0.6], [50, 50], 0)).toBeLessThan(1e-3);
+    expect(fitRatio([0.1, 0.6], [50, 50], 100)).toBeGreaterThan(1e3);
   });
 });

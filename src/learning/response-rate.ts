@@ -156,6 +156,65 @@ export function calibrated(affinity: number, ratio: number): number {
 }
 
 /**
+ * The odds ratio r under which a group of impressions is expected to bring `target` accepts:
+ * Σ counts[i] · calibrated(affinities[i], r) = target. Where the affinities of the customers shown an
+ * offer differ, this is the ratio to apply to each of them; calibrationRatio() of the group's mean
+ * rates is not (calibrated() is not linear in the affinity, so the rates it gives would not add up
+ * to the accepts: with affinities 0.1 and 0.9 and a true ratio of 0.22, the mean rates give 0.52).
+ *
+ * The sum is strictly increasing in u = ln r, so Newton's method on u, kept inside a shrinking
+ * bracket (bisection where a step leaves it), converges; at most 100 steps. `target` is clamped
+ * into (ε·n, (1 − ε)·n) and every affinity into (ε, 1 − ε), so the ratio is finite and positive.
+ * A group with no impressions gives 1, and so does a target the affinities already predict exactly.
+ *
+ * @param affinities each group's affinity (e.g. an affinity bin's), in [0, 1]
+ * @param counts each group's impressions (≥ 0), as many as affinities
+ * @param target the accepts to explain, e.g. posterior mean × impressions
+ */
+export function fitRatio(affinities: ArrayLike<number>, counts: ArrayLike<number>, target: number): number {
+  const k = affinities.length;
+  const logits = new Float64Array(k);
+  let n = 0;
+  let atOne = 0;
+  for (let i = 0; i < k; i++) {
+    const a = clampRate(affinities[i]!);
+    logits[i] = Math.log(a / (1 - a));
+    n += counts[i]!;
+    atOne += counts[i]! * a;
+  }
+  if (!(n > 0)) return 1;
+  const t = clampRate(target / n) * n;
+  if (t === atOne) return 1;
+  let lo = -FIT_BOUND;
+  let hi = FIT_BOUND;
+  // Start from the ratio of the means: exact when every affinity is the same.
+  let u = Math.log(calibrationRatio(t / n, atOne / n));
+  if (!(u > lo && u < hi)) u = 0;
+  for (let step = 0; step < 100; step++) {
+    let sum = 0;
+    let slope = 0;
+    for (let i = 0; i < k; i++) {
+      const c = counts[i]!;
+      if (c === 0) continue;
+      const p = 1 / (1 + Math.exp(-(logits[i]! + u)));
+      sum += c * p;
+      slope += c * p * (1 - p);
+    }
+    const f = sum - t;
+    if (f > 0) hi = u;
+    else lo = u;
+    let next = u - f / slope;
+    if (!(next > lo && next < hi)) next = 0.5 * (lo + hi);
+    if (Math.abs(next - u) <= 1e-12) return Math.exp(next);
+    u = next;
+  }
+  return Math.exp(u);
+}
+
+/** |ln r| beyond which no ratio is needed: rates and affinities stay within (ε, 1 − ε), |logit| < 14. */
+const FIT_BOUND = 40;
+
+/**
  * A customer's propensity for an offer on a channel: the customer's affinity, moved by what the
  * offer × channel cell has learned, as the odds ratio of its posterior mean to its prior mean:
  *
