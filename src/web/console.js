@@ -63,5 +63,56 @@
     }, 50);
   }
 
-  window.offerloopConsole = Object.freeze({ ui, h, setStatus, showError, announce });
+  /**
+   * Signing in with an API key alone (the dashboard, the workbench; the agent desktop also asks who
+   * the agent is): the sign-in form, the Sign out button, the key in this tab's sessionStorage under
+   * `storeKey` (never in a URL). `onSignIn(key)` shows the page, `onSignOut()` clears what it drew.
+   * Signs in again with a key kept from before, once the page's scripts have run. Returns
+   * signOut(message), for a key the server refuses.
+   */
+  function keySession({ storeKey, app, onSignIn, onSignOut }) {
+    function signIn(key) {
+      sessionStorage.setItem(storeKey, key);
+      ui.signIn.hidden = true;
+      ui.signOut.hidden = false;
+      app.hidden = false;
+      showError(ui.error, '');
+      showError(ui.signInError, '');
+      setStatus('signed-in', 'Signed in');
+      onSignIn(key);
+    }
+
+    function signOut(message) {
+      sessionStorage.removeItem(storeKey);
+      onSignOut();
+      ui.signIn.hidden = false;
+      ui.signOut.hidden = true;
+      app.hidden = true;
+      setStatus('signed-out', 'Signed out');
+      showError(ui.error, '');
+      showError(ui.signInError, message || '');
+      ui.apiKey.value = '';
+      ui.apiKey.focus();
+    }
+
+    ui.signIn.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const key = ui.apiKey.value.trim();
+      if (!key) {
+        showError(ui.signInError, 'Enter an API key.');
+        ui.apiKey.focus();
+        return;
+      }
+      signIn(key);
+    });
+    ui.signOut.addEventListener('click', () => signOut());
+    document.addEventListener('DOMContentLoaded', () => {
+      const saved = sessionStorage.getItem(storeKey);
+      if (saved) signIn(saved);
+      else ui.apiKey.focus();
+    });
+    return signOut;
+  }
+
+  window.offerloopConsole = Object.freeze({ ui, h, setStatus, showError, announce, keySession });
 })();

@@ -47,7 +47,7 @@
 
   // The top of the page, the elements every console has and the DOM helpers are console.js's
   // (text only, never HTML from data).
-  const { h, setStatus, showError, announce } = window.offerloopConsole;
+  const { h, showError, announce, keySession } = window.offerloopConsole;
   const $ = (id) => document.getElementById(id);
   const ui = {
     ...window.offerloopConsole.ui,
@@ -219,48 +219,23 @@
 
   // ---- signing in and out -----------------------------------------------------------------------
 
-  function signIn(apiKey) {
-    key = apiKey;
-    sessionStorage.setItem(STORE_KEY, apiKey);
-    ui.signIn.hidden = true;
-    ui.signOut.hidden = false;
-    ui.app.hidden = false;
-    showError(ui.error, '');
-    showError(ui.signInError, '');
-    setStatus('signed-in', 'Signed in');
-    route();
-  }
-
-  function signOut(message) {
-    key = null;
-    loadSeq++;
-    destroyCharts();
-    sessionStorage.removeItem(STORE_KEY);
-    ui.signIn.hidden = false;
-    ui.signOut.hidden = true;
-    ui.app.hidden = true;
-    ui.tbody.replaceChildren();
-    ui.listStatus.textContent = '';
-    ui.detailBody.replaceChildren();
-    ui.detailStatus.textContent = '';
-    setStatus('signed-out', 'Signed out');
-    showError(ui.error, '');
-    showError(ui.signInError, message || '');
-    ui.apiKey.value = '';
-    ui.apiKey.focus();
-  }
-
-  ui.signIn.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const apiKey = ui.apiKey.value.trim();
-    if (!apiKey) {
-      showError(ui.signInError, 'Enter an API key.');
-      ui.apiKey.focus();
-      return;
-    }
-    signIn(apiKey);
+  const signOut = keySession({
+    storeKey: STORE_KEY,
+    app: ui.app,
+    onSignIn(apiKey) {
+      key = apiKey;
+      route();
+    },
+    onSignOut() {
+      key = null;
+      loadSeq++;
+      destroyCharts();
+      ui.tbody.replaceChildren();
+      ui.listStatus.textContent = '';
+      ui.detailBody.replaceChildren();
+      ui.detailStatus.textContent = '';
+    },
   });
-  ui.signOut.addEventListener('click', () => signOut());
 
   ui.range.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -1301,7 +1276,4 @@
   // ---- start ------------------------------------------------------------------------------------
 
   defaultRange();
-  const savedKey = sessionStorage.getItem(STORE_KEY);
-  if (savedKey) signIn(savedKey);
-  else ui.apiKey.focus();
 })();

@@ -16,7 +16,7 @@
  */
 (() => {
   const STORE_KEY = 'offerloop.workbench.apiKey';
-  const { h, setStatus, showError, announce } = window.offerloopConsole;
+  const { h, showError, announce, keySession } = window.offerloopConsole;
   const $ = (id) => document.getElementById(id);
   const ui = {
     ...window.offerloopConsole.ui,
@@ -194,55 +194,27 @@
 
   // ---- signing in and out -----------------------------------------------------------------------
 
-  function signIn(apiKey) {
-    key = apiKey;
-    sessionStorage.setItem(STORE_KEY, apiKey);
-    ui.signIn.hidden = true;
-    ui.signOut.hidden = false;
-    ui.app.hidden = false;
-    showError(ui.error, '');
-    showError(ui.signInError, '');
-    setStatus('signed-in', 'Signed in');
-    route();
-    ui.heading.focus();
-  }
-
-  function signOut(message) {
-    key = null;
-    leave();
-    sessionStorage.removeItem(STORE_KEY);
-    ui.signIn.hidden = false;
-    ui.signOut.hidden = true;
-    ui.app.hidden = true;
-    ui.body.replaceChildren();
-    setStatus('signed-out', 'Signed out');
-    showError(ui.error, '');
-    showError(ui.signInError, message || '');
-    ui.apiKey.value = '';
-    ui.apiKey.focus();
-  }
-
-  ui.signIn.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const apiKey = ui.apiKey.value.trim();
-    if (!apiKey) {
-      showError(ui.signInError, 'Enter an API key.');
-      ui.apiKey.focus();
-      return;
-    }
-    signIn(apiKey);
+  const signOut = keySession({
+    storeKey: STORE_KEY,
+    app: ui.app,
+    onSignIn(apiKey) {
+      key = apiKey;
+      route();
+      ui.heading.focus();
+    },
+    onSignOut() {
+      key = null;
+      leave();
+      ui.body.replaceChildren();
+    },
   });
-  ui.signOut.addEventListener('click', () => signOut());
+
   window.addEventListener('hashchange', () => {
     route();
     ui.heading.focus();
   });
 
+  // The section scripts run after this one (deferred, in order) and register before the page signs
+  // in again with a kept key (on DOMContentLoaded, see keySession).
   window.offerloopWorkbench = Object.freeze({ register });
-
-  // The section scripts run after this one (deferred, in order) and before DOMContentLoaded.
-  document.addEventListener('DOMContentLoaded', () => {
-    const saved = sessionStorage.getItem(STORE_KEY);
-    if (saved) signIn(saved);
-  });
 })();
