@@ -534,6 +534,7 @@ function compileTriggers(
         when: when ?? (source.when === undefined ? null : () => false),
         channel: source.channel,
         placement: source.placement ?? null,
+        limit: source.limit ?? 1,
         subscribers: source.notify.includes('subscribers'),
         adviser: source.notify.includes('adviser'),
         webhooks: source.notify

@@ -99,6 +99,12 @@ export const rulesetSchema = {
         when: { $ref: '#/definitions/expression' },
         channel: { $ref: '#/definitions/channel' },
         placement: { $ref: '#/definitions/id' },
+        limit: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 20,
+          description: 'Offers in the decision pushed; default 1: the next best action.',
+        },
         notify: {
           type: 'array',
           minItems: 1,

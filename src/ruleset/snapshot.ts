@@ -207,6 +207,8 @@ export interface CompiledTrigger {
   readonly when: Condition<EvalContext> | null;
   readonly channel: Channel;
   readonly placement: string | null;
+  /** Offers in the decision pushed. */
+  readonly limit: number;
   readonly subscribers: boolean;
   readonly adviser: boolean;
   /** Webhook names (their URLs and secrets are configuration). */

@@ -34,6 +34,8 @@ export interface TriggerSource {
   when?: string;
   channel: Channel;
   placement?: string;
+  /** Offers in the decision pushed; default 1: the next best action. */
+  limit?: number;
   /** `subscribers` (the customer's topic), `adviser` (the customer's adviser's topic), `webhook:<name>`. */
   notify: string[];
 }

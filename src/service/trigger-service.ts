@@ -137,6 +137,7 @@ export class TriggerService {
       customerId: event.customerId,
       channel: trigger.channel,
       placement: trigger.placement ?? undefined,
+      limit: trigger.limit,
       // Offers may read why they are decided: context.trigger, context.eventType.
       context: { trigger: trigger.id, eventType: event.type },
     });
