@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryAdviserBooks } from './adviser-books.js';
+import { MemoryEventDedupe } from './event-dedupe.js';
+import { MemoryWebhookOutbox, type WebhookJob } from './webhook-outbox.js';
+
+describe('MemoryEventDedupe', () => {
+  it('claims an id once within its TTL, again after it, and again once released', async () => {
+    let now = 1_000;
+    const dedupe = new MemoryEventDedupe(() => now);
+    expect(await dedupe.claim('e-1', 100)).toBe(true);
+    expect(await dedupe.claim('e-1', 100)).toBe(false);
+    now += 100;
+    expect(await dedupe.claim('e-1', 100)).toBe(true);
+    await dedupe.release('e-1');
+    expect(await dedupe.claim('e-1', 100)).toBe(true);
+  });
+});
+
+describe('MemoryAdviserBooks', () => {
+  it('a book replaces the last one; a customer moves from another adviser’s book', async () => {
+    const books = new MemoryAdviserBooks();
+    await books.put('adv-1', ['c-1', 'c-2']);
+    await books.put('adv-2', ['c-2', 'c-3']);
+    expect(await books.book('adv-1')).toEqual(['c-1']);
+    expect(await books.adviserOf('c-2')).toBe('adv-2');
+    await books.put('adv-2', ['c-3']);
+    expect(await books.adviserOf('c-2')).toBeNull();
+    expect(await books.book('adv-2')).toEqual(['c-3']);
+    expect(await books.adviserOf('nobody')).toBeNull();
+  });
+});
+
+describe('MemoryWebhookOutbox', () => {
+  const job = (id: string): WebhookJob => ({
+    id,
+    webhook: 'crm',
+    body: '{}',
+    attempts: 0,
+    createdAt: 0,
+    lastError: null,
+  });
+
+  it('takes what is due, leases it, and gives it again when the lease runs out', async () => {
+    const outbox = new MemoryWebhookOutbox();
+    await outbox.add(job('a'), 0);
+    await outbox.add(job('b'), 500);
+    expect((await outbox.take(100, 10, 1000)).map((j) => j.id)).toEqual(['a']);
+    expect(await outbox.take(200, 10, 1000)).toEqual([]);
+    expect((await outbox.take(1100, 10, 1000)).map((j) => j.id)).toEqual(['a', 'b']);
+    await outbox.done(job('a'));
+    await outbox.retry({ ...job('b'), attempts: 1, lastError: 'HTTP 500' }, 5000);
+    expect(await outbox.take(4000, 10, 1000)).toEqual([]);
+    await outbox.dead({ ...job('b'), attempts: 2, lastError: 'HTTP 500' });
+    expect(await outbox.pending()).toBe(0);
+    expect(await outbox.deadLetters(10)).toMatchObject([{ id: 'b', attempts: 2, lastError: 'HTTP 500' }]);
+  });
+});
