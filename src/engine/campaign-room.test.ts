@@ -3,7 +3,7 @@ import { NO_USAGE } from '../domain/contact.js';
 import { profileFromRecord } from '../domain/profile.js';
 import { buildRuleset } from '../ruleset/load.js';
 import { MemoryCapCounters } from '../store/cap-counters.js';
-import { campaignRoom, dearestContact } from './campaign-room.js';
+import { campaignOffersOn, campaignRoom, dearestContact } from './campaign-room.js';
 import { decide } from './decide.js';
 
 const NOW = Date.parse('2026-11-22T12:00:00Z');
@@ -95,6 +95,11 @@ describe('campaignRoom()', () => {
     expect(campaignRoom(snapshot, mailing, 'email', usage, NOW)).toBe(5);
     for (let i = 0; i < 5; i++) usage.record('b', 'mailing', NOW, 0);
     expect(campaignRoom(snapshot, mailing, 'email', usage, NOW)).toBe(0);
+  });
+
+  it("counts the campaign's offers on the channel only", () => {
+    expect(campaignOffersOn(snapshot, mailing, 'email').map((o) => o.id)).toEqual(['a', 'b']);
+    expect(campaignOffersOn(snapshot, mailing, 'web')).toEqual([]);
   });
 
   it('is unbounded for a campaign with no caps and no budget', () => {

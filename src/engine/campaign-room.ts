@@ -1,6 +1,6 @@
 import { type Channel, channelIndex } from '../domain/channel.js';
 import type { CapUsage } from '../domain/contact.js';
-import type { CompiledCampaign, RulesetSnapshot } from '../ruleset/snapshot.js';
+import type { CompiledCampaign, CompiledOffer, RulesetSnapshot } from '../ruleset/snapshot.js';
 
 /**
  * How many more offers of a campaign can be shown on a channel before one of its caps or its
@@ -25,8 +25,7 @@ export function campaignRoom(
   const cost = dearestContact(snapshot, channel);
   if (campaign.budget !== null && cost > 0)
     room = Math.min(room, Math.floor((campaign.budget - usage.campaignSpend(id)) / cost));
-  for (const offer of snapshot.offers) {
-    if (offer.campaign !== campaign || !offer.channels.includes(channel)) continue;
+  for (const offer of campaignOffersOn(snapshot, campaign, channel)) {
     const left = Math.min(
       offer.capTotal - usage.offerTotal(offer.id),
       offer.capPerDay - usage.offerToday(offer.id, now),
@@ -34,6 +33,28 @@ export function campaignRoom(
     if (left > 0) room = Math.min(room, left);
   }
   return Math.max(0, room);
+}
+
+// A campaign's offers on a channel, found once per compiled campaign (a selection asks per decision).
+const campaignOffers = new WeakMap<CompiledCampaign, Map<Channel, readonly CompiledOffer[]>>();
+
+/** A campaign's offers on a channel; empty when it has none there. */
+export function campaignOffersOn(
+  snapshot: RulesetSnapshot,
+  campaign: CompiledCampaign,
+  channel: Channel,
+): readonly CompiledOffer[] {
+  let byChannel = campaignOffers.get(campaign);
+  if (byChannel === undefined) {
+    byChannel = new Map();
+    campaignOffers.set(campaign, byChannel);
+  }
+  let offers = byChannel.get(channel);
+  if (offers === undefined) {
+    offers = snapshot.offers.filter((o) => o.campaign === campaign && o.channels.includes(channel));
+    byChannel.set(channel, offers);
+  }
+  return offers;
 }
 
 /** The most one contact on the channel may cost: the policy's, or a segment's economics. */

@@ -7,7 +7,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { type Channel, channelIndex } from '../domain/channel.js';
 import type { CapUsage } from '../domain/contact.js';
 import type { AttributeValue, CustomerProfile } from '../domain/profile.js';
-import { campaignRoom } from '../engine/campaign-room.js';
+import { campaignOffersOn, campaignRoom } from '../engine/campaign-room.js';
 import { type DecisionRequest, decide } from '../engine/decide.js';
 import { BadRequestError, NotFoundError, OfferloopError } from '../errors.js';
 import type { LearnedModel } from '../learning/learned-model.js';
@@ -401,7 +401,7 @@ function checked(request: SelectionRequest, snapshot: RulesetSnapshot): Compiled
     throw new NotFoundError(`no campaign '${request.campaign}' in the rules in force`);
   if (channelIndex(request.channel) < 0)
     throw new BadRequestError(`channel: unknown channel '${request.channel}'`);
-  if (!snapshot.offers.some((o) => o.campaign === campaign && o.channels.includes(request.channel)))
+  if (campaignOffersOn(snapshot, campaign, request.channel).length === 0)
     throw new BadRequestError(`channel: campaign '${campaign.id}' has no offers on ${request.channel}`);
   const { limit, offers } = request;
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 1))
