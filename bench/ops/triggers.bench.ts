@@ -190,15 +190,19 @@ async function main(): Promise<void> {
   }
   writeFileSync(profiles, `${lines.join('\n')}\n`);
   const receiver = await startReceiver();
-  const ours = await startOfferloop({
-    OFFERLOOP_RULES: path.join(REPO_ROOT, 'test', 'fixtures', 'trigger-rules'),
-    OFFERLOOP_PROFILES: profiles,
-    OFFERLOOP_API_KEYS: `${API_KEY}=decide;rate=10000000`,
-    OFFERLOOP_WS_MAX_SESSIONS_PER_KEY: String(SESSIONS + 10),
-    OFFERLOOP_WEBHOOKS: `crm=${receiver.url}`,
-    OFFERLOOP_WEBHOOK_SECRET_CRM: SECRET,
-    OFFERLOOP_WEBHOOK_RETRY_BASE_MS: '100',
-  });
+  const ours = await startOfferloop(
+    {
+      OFFERLOOP_RULES: path.join(REPO_ROOT, 'test', 'fixtures', 'trigger-rules'),
+      OFFERLOOP_PROFILES: profiles,
+      OFFERLOOP_API_KEYS: `${API_KEY}=decide;rate=10000000`,
+      OFFERLOOP_WS_MAX_SESSIONS_PER_KEY: String(SESSIONS + 10),
+      OFFERLOOP_WEBHOOKS: `crm=${receiver.url}`,
+      OFFERLOOP_WEBHOOK_SECRET_CRM: SECRET,
+      OFFERLOOP_WEBHOOK_RETRY_BASE_MS: '100',
+    },
+    // e.g. BENCH_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof': where an event's CPU goes.
+    { nodeArgs: (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '') },
+  );
   const wsUrl = `${ours.url.replace(/^http/, 'ws')}/v1/ws`;
   say(label, `opening ${SESSIONS} adviser sessions…`);
   const closers: (() => Promise<void>)[] = [];
