@@ -130,6 +130,7 @@ async function reference(fileName: string, format?: 'ndjson' | 'csv') {
     badCount: bad.length,
     bad: bad.slice(0, 20),
     carriedOver: 0,
+    erased: 0,
     relearned: 0,
     deletedKeys: 0,
   };
