@@ -234,19 +234,27 @@ function affinityMix(
   counts: CellCounts,
   expectedRate: number,
 ): { affinities: Float64Array; counts: Float64Array } | null {
-  if (counts.bins === null || !(counts.expected > 0)) return null;
-  const affinities = new Float64Array(BINS + 1);
-  const n = new Float64Array(BINS + 1);
+  const bins = counts.bins;
+  if (bins === null || !(counts.expected > 0)) return null;
+  // Only the bins the cell's customers fell in (a few of the fourteen): the fits loop over them.
+  let used = 0;
   let binned = 0;
   for (let i = 0; i < BINS; i++) {
-    affinities[i] = BIN_AFFINITIES[i]!;
-    n[i] = counts.bins[i]!;
-    binned += n[i]!;
+    if (bins[i]! > 0) used++;
+    binned += bins[i]!;
   }
-  affinities[BINS] = expectedRate;
-  n[BINS] = Math.max(0, counts.impressions - binned);
+  const affinities = new Float64Array(used + 1);
+  const n = new Float64Array(used + 1);
+  let j = 0;
+  for (let i = 0; i < BINS; i++) {
+    if (!(bins[i]! > 0)) continue;
+    affinities[j] = BIN_AFFINITIES[i]!;
+    n[j++] = bins[i]!;
+  }
+  affinities[used] = expectedRate;
+  n[used] = Math.max(0, counts.impressions - binned);
   const shift = fitRatio(affinities, n, counts.expected);
-  for (let i = 0; i < BINS; i++) affinities[i] = calibrated(affinities[i]!, shift);
+  for (let i = 0; i < used; i++) affinities[i] = calibrated(affinities[i]!, shift);
   return { affinities, counts: n };
 }
 

@@ -236,8 +236,9 @@ const FIT_BOUND = 40;
  * nearly always does.
  *
  * Caveat: with the odds the mean over customers of differing affinities is calibrated only to first
- * order (exactly for the customer at the prior mean). And the prior must be centred on the customers
- * the cell's counts come from (see exposurePrior), or the ratio measures selection, not the offer.
+ * order (exactly for the customer at the prior mean): for those, fit the ratio with fitRatio() (the
+ * learned model does, over affinity bins). And the prior must be centred on the customers the
+ * cell's counts come from (see exposurePrior), or the ratio measures selection, not the offer.
  *
  * For Thompson sampling, use calibrated(affinity, calibrationRatio(sampleBeta(...), priorMean)).
  *

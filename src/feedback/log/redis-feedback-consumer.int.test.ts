@@ -192,6 +192,9 @@ describe('RedisFeedbackConsumer', () => {
     expect(withoutExpected(await stats(w.keys), { 'gold-card|web|vip': 0.2, 'loan|web|-': 0.2 })).toEqual({
       'gold-card|web|vip|impressions': 2,
       'loan|web|-|impressions': 2,
+      // Each impression's affinity bin (learning's fit): a propensity of 0.1 has logit −2.2, bin −3.
+      'gold-card|web|vip|affinityImpressions:-3': 2,
+      'loan|web|-|affinityImpressions:-3': 2,
       'travel|web|vip|controls': 2,
       'gold-card|web|vip|views': 1,
       'gold-card|web|vip|clicks': 1,
@@ -287,6 +290,8 @@ describe('RedisFeedbackConsumer', () => {
     expect(withoutExpected(await stats(w.keys), { 'gold-card|web|vip': 2, 'loan|web|-': 2 })).toEqual({
       'gold-card|web|vip|impressions': 20,
       'loan|web|-|impressions': 20,
+      'gold-card|web|vip|affinityImpressions:-3': 20,
+      'loan|web|-|affinityImpressions:-3': 20,
       'travel|web|vip|controls': 20,
       'gold-card|web|vip|accepts': 1,
     });
