@@ -337,6 +337,7 @@ export async function createServices(
       counters,
       clock,
       dir: path.join(path.dirname(config.feedback.spoolDir), 'selections'),
+      erased: stores.erased,
     });
     const demoHistory =
       demoClock === null

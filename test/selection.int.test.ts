@@ -228,6 +228,24 @@ describe.each(setup)('outbound selection on the %s store', (_name, start) => {
     expect(missing.statusCode).toBe(404);
   });
 
+  it('never serves a customer erased since the list was written', async () => {
+    const { status, rows } = await select(app, {
+      campaign: 'newsletter',
+      channel: 'email',
+      withControl: true,
+    });
+    const gone = rows[0]!.customerId;
+    await server.services.erasure.erase(gone);
+    const again = await app.inject({
+      method: 'GET',
+      url: `/v1/selections/${status.id}/rows`,
+      headers: auth('admin-key'),
+    });
+    const ids = parseCsv(again.body).map((r) => r.customerId);
+    expect(ids).toHaveLength(rows.length - 1);
+    expect(ids).not.toContain(gone);
+  });
+
   it('runs one at a time: a second start meanwhile is refused with 409', async () => {
     const [a, b] = await Promise.all([
       post(app, { campaign: 'newsletter', channel: 'email' }),

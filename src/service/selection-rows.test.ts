@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SelectionRow } from './selection-rows.js';
-import { headerOf, lineOf } from './selection-rows.js';
+import { customerOfLine, headerOf, lineOf } from './selection-rows.js';
 
 const row: SelectionRow = {
   customerId: 'cust-1',
@@ -29,5 +29,11 @@ describe('a target list line', () => {
   it('quotes an id with a comma, a quote or a line break', () => {
     const odd = { ...row, customerId: 'a,"b"\nc' };
     expect(lineOf(odd, 'csv').startsWith('"a,""b""\nc",')).toBe(true);
+  });
+
+  it('names its customer back, quoted or not', () => {
+    for (const customerId of ['cust-1', 'a,"b"', '"quoted"'])
+      for (const format of ['csv', 'ndjson'] as const)
+        expect(customerOfLine(lineOf({ ...row, customerId }, format).trimEnd(), format)).toBe(customerId);
   });
 });

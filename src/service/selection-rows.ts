@@ -84,6 +84,22 @@ function csvField(text: string): string {
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
+/** The customer a line of the list names (the first CSV field, or NDJSON's customerId). */
+export function customerOfLine(line: string, format: SelectionFormat): string {
+  if (format === 'ndjson') return (JSON.parse(line) as SelectionRow).customerId;
+  if (!line.startsWith('"')) {
+    const comma = line.indexOf(',');
+    return comma < 0 ? line : line.slice(0, comma);
+  }
+  let id = '';
+  for (let i = 1; i < line.length; i++) {
+    if (line[i] !== '"') id += line[i];
+    else if (line[i + 1] === '"') id += line[++i];
+    else break;
+  }
+  return id;
+}
+
 /** The media type a list is served as. */
 export function mediaTypeOf(format: SelectionFormat): string {
   return format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson';

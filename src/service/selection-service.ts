@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { type Channel, channelIndex } from '../domain/channel.js';
@@ -13,9 +14,10 @@ import { BadRequestError, NotFoundError, OfferloopError } from '../errors.js';
 import type { LearnedModel } from '../learning/learned-model.js';
 import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
 import type { CompiledCampaign, RulesetSnapshot } from '../ruleset/snapshot.js';
+import type { ErasedIds } from '../store/erased-ids.js';
 import type { PopulationSource } from '../store/population-source.js';
 import type { DecisionService } from './decision-service.js';
-import { headerOf, lineOf, rowsOf, type SelectionFormat } from './selection-rows.js';
+import { customerOfLine, headerOf, lineOf, rowsOf, type SelectionFormat } from './selection-rows.js';
 
 export interface SelectionRequest {
   readonly campaign: string;
@@ -76,6 +78,8 @@ export interface SelectionServiceDeps {
   readonly clock: () => number;
   /** Where lists are written for GET /v1/selections/:id/rows. */
   readonly dir: string;
+  /** Erased ids: never decided by a selection, never served from a list written before their erasure. */
+  readonly erased?: Pick<ErasedIds, 'has'> | undefined;
   /** Decisions in flight at once, while no cap or budget is near (default 64). */
   readonly window?: number | undefined;
   /** Milliseconds of work before the run yields to the event loop (default 5). */
@@ -220,13 +224,17 @@ export class SelectionService {
     return { ...this.runOf(id).status };
   }
 
-  /** The file of a finished run's list and its format; 409 while it runs or when it failed. */
-  list(id: string): { readonly file: string; readonly format: SelectionFormat } {
+  /**
+   * A finished run's list, in chunks of lines, without the customers erased since it was written;
+   * 409 while it runs or when it failed.
+   */
+  list(id: string): { readonly lines: AsyncIterable<string>; readonly format: SelectionFormat } {
     const run = this.runOf(id);
     if (run.status.state !== 'done') throw new SelectionNotReadyError(id, run.status.state);
     if (run.file === null)
       throw new NotFoundError(`selection '${id}' was written where its caller asked, not kept here`);
-    return { file: run.file, format: run.status.format };
+    const { format } = run.status;
+    return { lines: keptLines(run.file, format, this.deps.erased), format };
   }
 
   /** Stops a run in progress at its next slice (it ends as failed), and refuses new ones. */
@@ -272,6 +280,8 @@ export class SelectionService {
           status.read++;
           if (policy.requiresConsent && profile.consent[status.channel] !== true) {
             status.noConsent++;
+          } else if (deps.erased?.has(profile.id) === true) {
+            status.unreachable++;
           } else {
             // The history only takes offers away: whom the campaign cannot reach with none, it cannot reach.
             const screened = decide({
@@ -409,4 +419,28 @@ function checked(request: SelectionRequest, snapshot: RulesetSnapshot): Compiled
   if (offers !== undefined && (!Number.isInteger(offers) || offers < 1 || offers > 20))
     throw new BadRequestError(`offers: must be an integer from 1 to 20, got ${offers}`);
   return campaign;
+}
+
+/** Lines kept of a list file, header first, in chunks of about 64 KiB. */
+async function* keptLines(
+  file: string,
+  format: SelectionFormat,
+  erased: Pick<ErasedIds, 'has'> | undefined,
+): AsyncIterable<string> {
+  const input = createInterface({
+    input: createReadStream(file, { encoding: 'utf8' }),
+    crlfDelay: Number.POSITIVE_INFINITY,
+  });
+  let header = format === 'csv';
+  let chunk = '';
+  for await (const line of input) {
+    if (header) header = false;
+    else if (erased?.has(customerOfLine(line, format)) === true) continue;
+    chunk += `${line}\n`;
+    if (chunk.length >= 65_536) {
+      yield chunk;
+      chunk = '';
+    }
+  }
+  if (chunk !== '') yield chunk;
 }

@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { CHANNELS } from '../../domain/channel.js';
 import { mediaTypeOf, SELECTION_FORMATS } from '../../service/selection-rows.js';
@@ -102,8 +102,8 @@ export function selectionRoutes(
       },
     },
     async (request, reply) => {
-      const { file, format } = deps.selections.list(request.params.id);
-      return reply.type(mediaTypeOf(format)).send(createReadStream(file));
+      const { lines, format } = deps.selections.list(request.params.id);
+      return reply.type(mediaTypeOf(format)).send(Readable.from(lines));
     },
   );
 }
