@@ -25,7 +25,7 @@ const FLAGS = {
     min: 1,
     max: 20,
     placeholder: 'K',
-    description: 'offers per contact',
+    description: 'offers of the campaign in one contact',
   },
   format: { type: 'string', default: 'csv', placeholder: 'F', description: SELECTION_FORMATS.join(' or ') },
   out: { type: 'string', placeholder: 'FILE', description: 'where the list goes (default: stdout)' },
@@ -74,16 +74,7 @@ export async function runSelect(
   io: CliIo = processIo,
   env: Env = process.env,
 ): Promise<number> {
-  const args = parseCommand(argv, { name: 'select', usage: SELECT_USAGE }, io, () => {
-    const flags = flagsOnly(argv, FLAGS);
-    checkPopulationFlags(flags);
-    return {
-      ...flags,
-      channel: oneOf('channel', flags.channel, CHANNELS),
-      format: oneOf('format', flags.format, SELECTION_FORMATS),
-      serverEnv: serverEnv(flags, env),
-    };
-  });
+  const args = parseCommand(argv, { name: 'select', usage: SELECT_USAGE }, io, () => selectArgs(argv, env));
   if (typeof args === 'number') return args;
 
   let services: Services | null = null;
@@ -116,6 +107,19 @@ export async function runSelect(
   } finally {
     await services?.close();
   }
+}
+
+/** The flags, checked (a UsageError names the one at fault), and the server's environment they make. */
+function selectArgs(argv: readonly string[], env: Env) {
+  const flags = flagsOnly(argv, FLAGS);
+  checkPopulationFlags(flags);
+  const format = oneOf('format', flags.format, SELECTION_FORMATS);
+  return {
+    ...flags,
+    format,
+    channel: oneOf('channel', flags.channel, CHANNELS),
+    serverEnv: serverEnv(flags, env),
+  };
 }
 
 /**
