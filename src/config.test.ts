@@ -176,6 +176,28 @@ describe('loadConfig', () => {
     ).toThrow(/FEEDBACK_CONVERSION_WINDOW_HOURS must be at least FEEDBACK_REACTION_WINDOW_HOURS/);
   });
 
+  it('reads webhooks by name with their secrets from the environment, and refuses one without a secret', () => {
+    const c = loadConfig({
+      OFFERLOOP_WEBHOOKS: 'crm=https://crm.example/hook, ops-desk=http://127.0.0.1:9000/in',
+      OFFERLOOP_WEBHOOK_SECRET_CRM: 'crm-secret-0123456789',
+      OFFERLOOP_WEBHOOK_SECRET_OPS_DESK: 'ops-secret-0123456789',
+    });
+    expect(c.triggers.webhooks).toEqual([
+      { name: 'crm', url: 'https://crm.example/hook', secret: 'crm-secret-0123456789' },
+      { name: 'ops-desk', url: 'http://127.0.0.1:9000/in', secret: 'ops-secret-0123456789' },
+    ]);
+    expect(c.triggers).toMatchObject({ eventIdTtlMs: 24 * 3_600_000, webhookMaxAttempts: 8 });
+    expect(() => loadConfig({ OFFERLOOP_WEBHOOKS: 'crm=https://crm.example/hook' })).toThrow(
+      /OFFERLOOP_WEBHOOK_SECRET_CRM must be set, at least 16 bytes/,
+    );
+    expect(() =>
+      loadConfig({
+        OFFERLOOP_WEBHOOKS: 'CRM=ftp://x',
+        OFFERLOOP_WEBHOOK_SECRET_CRM: 'crm-secret-0123456789',
+      }),
+    ).toThrow(/OFFERLOOP_WEBHOOKS: 'CRM=ftp:\/\/x' must be name=url/);
+  });
+
   it('never puts a key in the name used for logs', () => {
     const c = loadConfig({ OFFERLOOP_API_KEYS: 'super-secret-key=admin' });
     expect(c.auth.keys[0]?.name).not.toContain('secret');
