@@ -146,6 +146,11 @@ describe.each(setup)('outbound selection on the %s store', (_name, start) => {
       expect(row.expectedValue).toBeCloseTo(row.propensity * 50, 9);
     }
     expect(new Set(rows.map((r) => r.decisionId)).size).toBe(rows.length);
+    // Recorded like any decision: the treated were shown the offer, the control group had it held out.
+    const touch = async (id: string) =>
+      (await server.services.history.lastSeen(id)).events.map((e) => [e.offerId, e.channel, e.outcome]);
+    expect(await touch(treated[0]!.id)).toEqual([['news-offer', 'email', 'impression']]);
+    expect(await touch(control[0]!.id)).toEqual([['news-offer', 'email', 'held_out']]);
   });
 
   it('takes feedback on a row: its decision id closes the loop', async () => {
