@@ -99,9 +99,14 @@ describe('the demo starts with a history', () => {
     for (const id of ['protect-your-home', 'everyday-cover']) {
       expect(interval(id)[0], id).toBeGreaterThan(0);
     }
-    const [low, high] = interval('go-digital');
+    // Doing nothing, go-digital shows no lift: its interval reaches below 0. Whether it also reaches
+    // above 0 is the draw of its ~110 control customers (0 to 12 conversions over seeds): with
+    // OFFERLOOP_DEMO_SEED 1-6 its 95% interval missed 0 in 2 of 6 seeds, both with learning's ratios
+    // of the mean rates (once above, once below) and with the fitted ones (twice below), and any
+    // change to what the demo decides redraws it (seed 42, fitted: [-0.135, -0.010]). A seeded
+    // check, of the half that holds at this seed.
+    const [low] = interval('go-digital');
     expect(low).toBeLessThan(0);
-    expect(high).toBeGreaterThan(0);
   });
 
   it('learning has estimates from the history at once', async () => {
