@@ -9,10 +9,11 @@
 //     push; the server's CPU per event (decision, push, webhook queue and delivery).
 //  3. The webhook receiver (in this process) fails its first two deliveries, then takes every one:
 //     every event's delivery must arrive (the first two after retries), signed.
-// Target: push p99 < 10 ms at 1,000 sessions; no push lost, every webhook delivered.
+// Target: push p99 < 10 ms at 1,000 sessions; no push lost, every webhook delivered. BENCH_WEBHOOKS=0:
+// the trigger notifies the adviser only (what the webhooks cost the pushes).
 // Exits 1 when a push was lost, a request failed, a webhook was not delivered or the server logged an error.
 
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -47,6 +48,19 @@ const WARMUP_EVENTS = Math.min(400, CUSTOMERS - EVENTS);
 const TARGET_P99_MS = 10;
 const SECRET = 'bench-webhook-secret-0123';
 const label = 'triggers';
+/** BENCH_WEBHOOKS=0: the trigger notifies the adviser only, to see what the webhooks cost the pushes. */
+const WEBHOOKS = process.env.BENCH_WEBHOOKS !== '0';
+const FIXTURE_RULES = path.join(REPO_ROOT, 'test', 'fixtures', 'trigger-rules');
+
+/** The fixture rules, or a copy whose triggers notify no webhook. */
+function rulesDir(): string {
+  if (WEBHOOKS) return FIXTURE_RULES;
+  const dir = path.join(tmpdir(), `offerloop-triggers-bench-rules-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  const text = readFileSync(path.join(FIXTURE_RULES, 'rules.yaml'), 'utf8');
+  writeFileSync(path.join(dir, 'rules.yaml'), text.replaceAll(', webhook:crm]', ']'));
+  return dir;
+}
 
 /** Pushes waited for, by event id: resolved with the time the adviser's client read it. */
 const expected = new Map<string, { readonly adviserId: string; readonly resolve: (at: number) => void }>();
@@ -192,7 +206,7 @@ async function main(): Promise<void> {
   const receiver = await startReceiver();
   const ours = await startOfferloop(
     {
-      OFFERLOOP_RULES: path.join(REPO_ROOT, 'test', 'fixtures', 'trigger-rules'),
+      OFFERLOOP_RULES: rulesDir(),
       OFFERLOOP_PROFILES: profiles,
       OFFERLOOP_API_KEYS: `${API_KEY}=decide;rate=10000000`,
       OFFERLOOP_WS_MAX_SESSIONS_PER_KEY: String(SESSIONS + 10),
@@ -219,7 +233,7 @@ async function main(): Promise<void> {
   say(label, `${EVENTS} cart.abandoned events at ${RATE}/s with ${SESSIONS} adviser sessions…`);
   const figures = await run(base, ours.pid, 1, EVENTS);
   // Every delivery (warm-up's too) must arrive; the first two after retries.
-  const deliveries = EVENTS + WARMUP_EVENTS;
+  const deliveries = WEBHOOKS ? EVENTS + WARMUP_EVENTS : 0;
   const deadline = performance.now() + 30_000;
   while (receiver.seen.ids.size < deliveries && performance.now() < deadline) await sleep(100);
   await Promise.all(closers.map((close) => close()));
@@ -247,7 +261,7 @@ async function main(): Promise<void> {
     'server CPU µs per event': tableRow(figures.serverCpuUsPerEvent, 'info'),
     'webhooks delivered / requests (2 failed first)': tableRow(
       `${webhooks.delivered} / ${webhooks.requests}`,
-      `${deliveries} / ${deliveries + 2}`,
+      WEBHOOKS ? `${deliveries} / ${deliveries + 2}` : 'none (BENCH_WEBHOOKS=0)',
       webhooks.delivered === deliveries && webhooks.badSignatures === 0,
     ),
   });
@@ -265,7 +279,7 @@ async function main(): Promise<void> {
   await publishResult(
     label,
     {
-      config: { sessions: SESSIONS, customers: CUSTOMERS, rate: RATE, events: EVENTS },
+      config: { sessions: SESSIONS, customers: CUSTOMERS, rate: RATE, events: EVENTS, webhooks: WEBHOOKS },
       ...figures,
       webhooks,
       problems,
