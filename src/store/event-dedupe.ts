@@ -8,12 +8,22 @@ export interface EventDedupe {
   release(eventId: string): Promise<void>;
 }
 
-/** This server's memory: ids expire `ttlMs` after their claim, swept as new ones come in. */
+/** Ids the embedded store remembers at most (~100 bytes each); past it the oldest is forgotten first. */
+export const MAX_REMEMBERED_IDS = 500_000;
+
+/**
+ * This server's memory: ids expire `ttlMs` after their claim, swept as new ones come in, and at
+ * most `maxIds` are kept, so a flood of events cannot grow the heap without bound (an id older
+ * than the last `maxIds` may then trigger again; Redis keeps every id for its TTL).
+ */
 export class MemoryEventDedupe implements EventDedupe {
   /** Insertion order is claim order, so expired ids are at the front. */
   private readonly seen = new Map<string, number>();
 
-  constructor(private readonly clock: () => number) {}
+  constructor(
+    private readonly clock: () => number,
+    private readonly maxIds = MAX_REMEMBERED_IDS,
+  ) {}
 
   claim(eventId: string, ttlMs: number): Promise<boolean> {
     const now = this.clock();
@@ -24,6 +34,7 @@ export class MemoryEventDedupe implements EventDedupe {
     const expiresAt = this.seen.get(eventId);
     if (expiresAt !== undefined && expiresAt > now) return Promise.resolve(false);
     this.seen.delete(eventId);
+    if (this.seen.size >= this.maxIds) this.seen.delete(this.seen.keys().next().value!);
     this.seen.set(eventId, now + ttlMs);
     return Promise.resolve(true);
   }

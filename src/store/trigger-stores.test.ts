@@ -16,6 +16,15 @@ describe('MemoryEventDedupe', () => {
   });
 });
 
+describe('MemoryEventDedupe bounds', () => {
+  it('keeps at most maxIds, forgetting the oldest first', async () => {
+    const dedupe = new MemoryEventDedupe(() => 0, 2);
+    for (const id of ['a', 'b', 'c']) expect(await dedupe.claim(id, 1000)).toBe(true);
+    expect(await dedupe.claim('c', 1000)).toBe(false);
+    expect(await dedupe.claim('a', 1000)).toBe(true);
+  });
+});
+
 describe('MemoryAdviserBooks', () => {
   it('a book replaces the last one; a customer moves from another adviser’s book', async () => {
     const books = new MemoryAdviserBooks();
