@@ -254,7 +254,7 @@ function affinityMix(
   affinities[used] = expectedRate;
   n[used] = Math.max(0, counts.impressions - binned);
   const shift = fitRatio(affinities, n, counts.expected);
-  for (let i = 0; i < used; i++) affinities[i] = calibrated(affinities[i]!, shift);
+  for (let i = 0; i <= used; i++) affinities[i] = calibrated(affinities[i]!, shift);
   return { affinities, counts: n };
 }
 
