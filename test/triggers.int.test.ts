@@ -233,6 +233,7 @@ describe.each(redisDeployments())('triggers across two servers on %s', (_name, m
     await loadRecords(target, [
       { id: 'c-1', attributes: { adviserId: 'adv-1' }, consent: { sales_force: true } },
       { id: 'c-2', attributes: {}, consent: { sales_force: true } },
+      { id: 'c-3', attributes: {}, consent: { sales_force: true } },
     ]);
     [a, b] = await Promise.all([
       startNode(target, webhookEnv(crm, broken)),
@@ -275,5 +276,26 @@ describe.each(redisDeployments())('triggers across two servers on %s', (_name, m
     const [receipt] = (await post(a, [cart('r-2', 'c-2')])).json().results;
     expect(receipt).toMatchObject({ status: 'triggered', adviserId: 'adv-1' });
     await adviser.next((m) => m.type === 'trigger' && m.eventId === 'r-2');
+  });
+
+  it('a delivery that fails every try is dead-lettered in Redis, seen from either server', async () => {
+    const [receipt] = (
+      await post(a, [
+        { eventId: 'r-3', type: 'transaction.large', customerId: 'c-3', attributes: { amount: 9000 } },
+      ])
+    ).json().results;
+    expect(receipt, JSON.stringify(receipt)).toMatchObject({ status: 'triggered', webhooks: 1 });
+    await broken.requests(3);
+    await eventually(async () => {
+      const dead = await b.app.inject({
+        method: 'GET',
+        url: '/v1/webhooks/dead-letters',
+        headers: auth('admin-key'),
+      });
+      expect(dead.json()).toMatchObject({
+        pending: 0,
+        deadLetters: [{ id: `${receipt.decisionId}:broken`, attempts: 3, lastError: 'HTTP 500' }],
+      });
+    });
   });
 });
