@@ -13,7 +13,7 @@
 // the trigger notifies the adviser only (what the webhooks cost the pushes).
 // Exits 1 when a push was lost, a request failed, a webhook was not delivered or the server logged an error.
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -239,6 +239,7 @@ async function main(): Promise<void> {
   await Promise.all(closers.map((close) => close()));
   await stopServer(ours);
   await receiver.close();
+  rmSync(profiles, { force: true });
 
   const { push, http: h, ...rest } = figures;
   console.table({
