@@ -250,6 +250,8 @@ export async function createServices(
       phones: stores.phones,
       calls: stores.callRegistry,
       journeys,
+      books: stores.adviserBooks,
+      webhookOutbox: stores.webhookOutbox,
       feedbackLog: stores.logTraces,
       local: stores.local,
       announce: stores.announceErasure,
@@ -309,13 +311,14 @@ export async function createServices(
       books: stores.adviserBooks,
       publisher: new WsTriggerPublisher(hub),
       outbox: stores.webhookOutbox,
+      erased: stores.erased,
       queued: () => webhooks.nudge(),
       clock,
       eventIdTtlMs: config.triggers.eventIdTtlMs,
       observer: metrics.triggers,
     });
     metrics.watchWebhooks(() => webhooks.stats);
-    const advisers = new AdviserService({ books: stores.adviserBooks, decisions });
+    const advisers = new AdviserService({ books: stores.adviserBooks, decisions, erased: stores.erased });
     const banners = new BannerService({ rules, decisions });
     const reports = new ReportService({ rules, stats: stores.stats, clock });
     const whatIf = new WhatIfService({

@@ -1,5 +1,6 @@
 import type { Channel } from '../domain/channel.js';
 import type { AdviserBooks } from '../store/adviser-books.js';
+import type { ErasedIds } from '../store/erased-ids.js';
 import type { DecisionResult, DecisionService } from './decision-service.js';
 
 /** One line of an adviser's "customers to contact today": the customer and their next best action. */
@@ -28,6 +29,8 @@ export interface TodayList {
 export interface AdviserServiceDeps {
   readonly books: AdviserBooks;
   readonly decisions: Pick<DecisionService, 'decide'>;
+  /** Erased ids are left out of a book, as a bulk load leaves them out (docs/decisions/0009-erasure.md). */
+  readonly erased: Pick<ErasedIds, 'covers'>;
 }
 
 /** Previews of a book decided at once: enough to keep Redis busy, few enough not to crowd out live decisions. */
@@ -43,8 +46,11 @@ export const MAX_BOOK = 10_000;
 export class AdviserService {
   constructor(private readonly deps: AdviserServiceDeps) {}
 
-  putBook(adviserId: string, customerIds: readonly string[]): Promise<void> {
-    return this.deps.books.put(adviserId, customerIds);
+  /** Answers how many customers the book holds: the ids given, once each, less the erased. */
+  async putBook(adviserId: string, customerIds: readonly string[]): Promise<number> {
+    const kept = [...new Set(customerIds)].filter((id) => !this.deps.erased.covers(id));
+    await this.deps.books.put(adviserId, kept);
+    return kept.length;
   }
 
   book(adviserId: string): Promise<readonly string[]> {

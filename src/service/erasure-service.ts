@@ -6,6 +6,7 @@ import { NotFoundError } from '../errors.js';
 import type { PseudonymOf } from '../feedback/log/log-erasure.js';
 import { pseudonymsOf } from '../feedback/log/log-erasure.js';
 import type { LearnedFacts } from '../learning/profile-learning.js';
+import type { AdviserBooks } from '../store/adviser-books.js';
 import type { CallRegistry, CallState } from '../store/call-registry.js';
 import type { ContactHistoryStore } from '../store/contact-history-store.js';
 import type { ErasedIds, ErasureMessage, TombstoneStore } from '../store/erased-ids.js';
@@ -13,6 +14,7 @@ import type { IdentityLink, IdentityStore } from '../store/identity-store.js';
 import type { LearnedFactsStore } from '../store/learned-facts-store.js';
 import { type PhoneDirectory, phoneOf } from '../store/phone-directory.js';
 import type { ProfileStore } from '../store/profile-store.js';
+import type { CustomerJobs, WebhookOutbox } from '../store/webhook-outbox.js';
 import type { JourneyService, JourneyStep } from './journey-service.js';
 import type { ProfileService } from './profile-service.js';
 
@@ -55,6 +57,10 @@ export interface ErasureServiceDeps {
   readonly phones: PhoneDirectory;
   readonly calls: CallRegistry;
   readonly journeys: JourneyService;
+  /** Advisers' books: the person leaves theirs. */
+  readonly books: Pick<AdviserBooks, 'adviserOf' | 'forget'>;
+  /** Trigger pushes waiting for a webhook, and dead letters: the person's are dropped, not sent. */
+  readonly webhookOutbox: Pick<WebhookOutbox, 'jobsOf' | 'forget'>;
   readonly feedbackLog: LogTraces;
   /** This server's spool and memory. */
   readonly local: LocalTraces;
@@ -67,7 +73,7 @@ export interface ErasureResult {
   readonly erased: boolean;
   /** The ids erased: the customer and the anonymous ids linked to them. */
   readonly ids: number;
-  /** Feedback log entries and records erased or pseudonymised, spool lines pseudonymised. */
+  /** Feedback log entries and records erased or pseudonymised, spool lines pseudonymised, webhook jobs dropped. */
   readonly logTraces: number;
 }
 
@@ -87,6 +93,10 @@ export interface PersonExport {
   readonly journey: readonly JourneyStep[];
   readonly phoneDirectory: readonly string[];
   readonly callsInProgress: readonly CallState[];
+  /** The adviser whose book holds the person (or a linked id), per id. */
+  readonly adviserBooks: readonly { readonly id: string; readonly adviserId: string }[];
+  /** Trigger pushes about the person waiting for a webhook, and those dead-lettered. */
+  readonly webhookDeliveries: CustomerJobs;
   readonly feedbackLog: unknown;
   /** Lines of this server's spool (events kept while Redis was away; other servers have their own). */
   readonly spool: readonly string[];
@@ -160,12 +170,14 @@ export class ErasureService {
       deps.learned.get(customerId),
     ]);
     const ids = [customerId, ...links.map((l) => l.anonymousId)];
-    const [journey, calls, feedbackLog, spool, phones] = await Promise.all([
+    const [journey, calls, feedbackLog, spool, phones, books, webhookDeliveries] = await Promise.all([
       this.wholeJourney(customerId),
       deps.calls.callsOf(ids),
       deps.feedbackLog.export(ids),
       deps.local.spoolLines(ids),
       this.phonesOf(profile, ids),
+      this.booksOf(ids),
+      deps.webhookOutbox.jobsOf(ids),
     ]);
     const known =
       profile !== null ||
@@ -173,7 +185,10 @@ export class ErasureService {
       links.length > 0 ||
       learnedFacts.events.length > 0 ||
       feedbackLog.entries.length > 0 ||
-      spool.length > 0;
+      spool.length > 0 ||
+      books.length > 0 ||
+      webhookDeliveries.pending.length > 0 ||
+      webhookDeliveries.dead.length > 0;
     if (!known) throw new NotFoundError(`nothing is held about '${customerId}'`);
     return {
       customerId,
@@ -185,6 +200,8 @@ export class ErasureService {
       journey,
       phoneDirectory: phones,
       callsInProgress: calls,
+      adviserBooks: books,
+      webhookDeliveries,
       feedbackLog,
       spool,
     };
@@ -196,9 +213,12 @@ export class ErasureService {
     // Keys an in-flight write may have made again after the first pass.
     await Promise.all(ids.flatMap((id) => [deps.history.erase(id), deps.learned.erase(id)]));
     await deps.calls.forgetCustomers(ids);
+    // A book put or a trigger in flight may have added them again since the first pass.
+    await deps.books.forget(ids);
+    const inOutbox = await deps.webhookOutbox.forget(ids);
     const inLog = await deps.feedbackLog.erase(ids, pseudonymOf);
     const inSpool = await deps.local.forget(ids, pseudonymOf);
-    return inLog + inSpool;
+    return inLog + inSpool + inOutbox;
   }
 
   private pseudonyms(ids: readonly string[]): PseudonymOf {
@@ -216,6 +236,13 @@ export class ErasureService {
       before = Date.parse(journey.next);
     }
     return steps;
+  }
+
+  private async booksOf(ids: readonly string[]): Promise<{ id: string; adviserId: string }[]> {
+    const found = await Promise.all(
+      ids.map(async (id) => ({ id, adviserId: await this.deps.books.adviserOf(id) })),
+    );
+    return found.flatMap(({ id, adviserId }) => (adviserId === null ? [] : [{ id, adviserId }]));
   }
 
   private async phonesOf(profile: CustomerProfile | null, ids: readonly string[]): Promise<string[]> {

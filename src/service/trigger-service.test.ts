@@ -4,6 +4,7 @@ import { profileFromRecord } from '../domain/profile.js';
 import type { EngineDecision } from '../engine/decide.js';
 import { buildRuleset } from '../ruleset/load.js';
 import { MemoryAdviserBooks } from '../store/adviser-books.js';
+import { ErasedIds, ErasureHasher } from '../store/erased-ids.js';
 import { MemoryEventDedupe } from '../store/event-dedupe.js';
 import { MemoryProfileStore } from '../store/memory-profile-store.js';
 import { MemoryWebhookOutbox } from '../store/webhook-outbox.js';
@@ -46,7 +47,7 @@ function decisions(answer: (command: DecideCommand) => Partial<EngineDecision> |
   };
 }
 
-function service(decide: ReturnType<typeof decisions>) {
+function service(decide: ReturnType<typeof decisions>, erased = new ErasedIds(ErasureHasher.random())) {
   const published: { customerId: string | null; adviserId: string | null }[] = [];
   const outbox = new MemoryWebhookOutbox();
   const triggers = new TriggerService({
@@ -66,6 +67,7 @@ function service(decide: ReturnType<typeof decisions>) {
       },
     },
     outbox,
+    erased,
     queued: () => {},
     clock: () => NOW,
     eventIdTtlMs: 60_000,
@@ -100,6 +102,24 @@ describe('TriggerService', () => {
     });
     expect(published).toEqual([{ customerId: 'c-1', adviserId: 'adv-1' }]);
     expect(await outbox.pending()).toBe(1);
+    expect((await outbox.jobsOf(['c-1'])).pending).toMatchObject([{ customerId: 'c-1', webhook: 'crm' }]);
+  });
+
+  it("an erased customer's event is refused (erased): nothing decided, pushed, queued or remembered", async () => {
+    const offer = snapshot.offerById.get('cart-loan')!;
+    const decide = decisions(() => ({ offers: [{ offer } as EngineDecision['offers'][number]] }));
+    const erased = new ErasedIds(ErasureHasher.random());
+    erased.addTombstones([erased.tombstoneOf('c-1')]);
+    const { triggers, published, outbox } = service(decide, erased);
+    const receipts = await triggers.record([cart('e-1'), cart('e-2', erased.hasher.pseudonym('c-2'))]);
+    expect(receipts).toEqual([
+      { eventId: 'e-1', status: 'erased' },
+      { eventId: 'e-2', status: 'erased' },
+    ]);
+    expect([decide.asked, published, await outbox.pending()]).toEqual([[], [], 0]);
+    // The id was not claimed: were the tombstone lifted (a new relationship), the event could trigger.
+    erased.removeTombstone(erased.tombstoneOf('c-1'));
+    expect((await triggers.record([cart('e-1')]))[0]!.status).toBe('triggered');
   });
 
   it('no room on the channel is suppressed, nothing eligible no_offer: neither pushes', async () => {

@@ -3,6 +3,7 @@ import { firedTrigger } from '../engine/triggers.js';
 import type { RulesetHolder } from '../ruleset/ruleset-holder.js';
 import type { CompiledTrigger } from '../ruleset/snapshot.js';
 import type { AdviserBooks } from '../store/adviser-books.js';
+import type { ErasedIds } from '../store/erased-ids.js';
 import type { EventDedupe } from '../store/event-dedupe.js';
 import type { ProfileStore } from '../store/profile-store.js';
 import type { WebhookOutbox } from '../store/webhook-outbox.js';
@@ -25,7 +26,8 @@ export interface EventInput {
  * What became of an event: `triggered` (decided and pushed), `no_trigger` (no trigger of its type
  * whose condition holds), `suppressed` (the contact policy leaves no room: a limit reached, or no
  * consent on the channel), `no_offer` (nothing eligible), `duplicate` (its id triggered already),
- * `unknown_customer` (no profile: nothing decided).
+ * `unknown_customer` (no profile: nothing decided), `erased` (the customer was erased: nothing
+ * decided, pushed or kept, not even the event id).
  */
 export type EventStatus =
   | 'triggered'
@@ -33,7 +35,8 @@ export type EventStatus =
   | 'suppressed'
   | 'no_offer'
   | 'duplicate'
-  | 'unknown_customer';
+  | 'unknown_customer'
+  | 'erased';
 export const EVENT_STATUSES: readonly EventStatus[] = [
   'triggered',
   'no_trigger',
@@ -41,6 +44,7 @@ export const EVENT_STATUSES: readonly EventStatus[] = [
   'no_offer',
   'duplicate',
   'unknown_customer',
+  'erased',
 ];
 
 export interface EventReceipt {
@@ -82,6 +86,8 @@ export interface TriggerServiceDeps {
   readonly books: Pick<AdviserBooks, 'adviserOf'>;
   readonly publisher: TriggerPublisher;
   readonly outbox: Pick<WebhookOutbox, 'add'>;
+  /** Erased ids (and pseudonyms): their events are refused (`erased`), nothing is pushed. */
+  readonly erased: Pick<ErasedIds, 'covers'>;
   /** Tells the webhook dispatcher a job is waiting. */
   readonly queued: () => void;
   readonly clock: () => number;
@@ -112,7 +118,9 @@ export class TriggerService {
   }
 
   private async one(event: EventInput): Promise<EventReceipt> {
-    const { dedupe, eventIdTtlMs, observer } = this.deps;
+    const { dedupe, eventIdTtlMs, observer, erased } = this.deps;
+    if (erased.covers(event.customerId))
+      return observed(observer, { eventId: event.eventId, status: 'erased' });
     if (!(await dedupe.claim(event.eventId, eventIdTtlMs))) {
       return observed(observer, { eventId: event.eventId, status: 'duplicate' });
     }
@@ -145,6 +153,8 @@ export class TriggerService {
     // No room left on the channel for this customer (a contact limit, no consent): nothing to push.
     if (decision.engine.limit === 0) return { ...decided, status: 'suppressed', offers: [] };
     if (decision.engine.offers.length === 0) return { ...decided, status: 'no_offer', offers: [] };
+    // Erased while the decision was made: push nothing (the erasure's second sweep takes the rest).
+    if (this.deps.erased.covers(event.customerId)) return { eventId, status: 'erased' };
     const adviserId = trigger.adviser ? await this.adviserOf(event.customerId, profile.attributes) : null;
     const push: TriggerPush = {
       eventId,
@@ -161,7 +171,7 @@ export class TriggerService {
       trigger.subscribers ? event.customerId : null,
       adviserId,
     );
-    const webhooks = await this.queue(trigger, decision, json);
+    const webhooks = await this.queue(trigger, decision, event.customerId, json);
     return {
       ...decided,
       status: 'triggered',
@@ -183,7 +193,12 @@ export class TriggerService {
     return typeof named === 'string' && named !== '' ? named : null;
   }
 
-  private async queue(trigger: CompiledTrigger, decision: DecisionResult, json: string): Promise<number> {
+  private async queue(
+    trigger: CompiledTrigger,
+    decision: DecisionResult,
+    customerId: string,
+    json: string,
+  ): Promise<number> {
     if (trigger.webhooks.length === 0) return 0;
     const now = this.deps.clock();
     for (const webhook of trigger.webhooks) {
@@ -191,6 +206,7 @@ export class TriggerService {
         {
           id: `${decision.decisionId}:${webhook}`,
           webhook,
+          customerId,
           body: json,
           attempts: 0,
           createdAt: now,

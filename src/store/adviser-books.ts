@@ -8,6 +8,8 @@ export interface AdviserBooks {
   put(adviserId: string, customerIds: readonly string[]): Promise<void>;
   book(adviserId: string): Promise<readonly string[]>;
   adviserOf(customerId: string): Promise<string | null>;
+  /** Takes the customers out of every book (erasure); answers how many were in one. */
+  forget(customerIds: readonly string[]): Promise<number>;
 }
 
 export class MemoryAdviserBooks implements AdviserBooks {
@@ -33,5 +35,19 @@ export class MemoryAdviserBooks implements AdviserBooks {
 
   adviserOf(customerId: string): Promise<string | null> {
     return Promise.resolve(this.advisers.get(customerId) ?? null);
+  }
+
+  forget(customerIds: readonly string[]): Promise<number> {
+    let n = 0;
+    for (const customerId of customerIds) {
+      const adviserId = this.advisers.get(customerId);
+      if (adviserId === undefined) continue;
+      this.advisers.delete(customerId);
+      const book = this.books.get(adviserId);
+      book?.delete(customerId);
+      if (book?.size === 0) this.books.delete(adviserId);
+      n++;
+    }
+    return Promise.resolve(n);
   }
 }

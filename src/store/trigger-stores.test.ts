@@ -37,12 +37,22 @@ describe('MemoryAdviserBooks', () => {
     expect(await books.book('adv-2')).toEqual(['c-3']);
     expect(await books.adviserOf('nobody')).toBeNull();
   });
+
+  it('forgets customers from every book (erasure)', async () => {
+    const books = new MemoryAdviserBooks();
+    await books.put('adv-1', ['c-1', 'c-2']);
+    await books.put('adv-2', ['c-3']);
+    expect(await books.forget(['c-1', 'c-3', 'nobody'])).toBe(2);
+    expect([await books.book('adv-1'), await books.book('adv-2')]).toEqual([['c-2'], []]);
+    expect(await books.adviserOf('c-3')).toBeNull();
+  });
 });
 
 describe('MemoryWebhookOutbox', () => {
-  const job = (id: string): WebhookJob => ({
+  const job = (id: string, customerId = 'c-1'): WebhookJob => ({
     id,
     webhook: 'crm',
+    customerId,
     body: '{}',
     attempts: 0,
     createdAt: 0,
@@ -62,5 +72,22 @@ describe('MemoryWebhookOutbox', () => {
     await outbox.dead({ ...job('b'), attempts: 2, lastError: 'HTTP 500' });
     expect(await outbox.pending()).toBe(0);
     expect(await outbox.deadLetters(10)).toMatchObject([{ id: 'b', attempts: 2, lastError: 'HTTP 500' }]);
+  });
+
+  it("finds and forgets a customer's jobs, waiting and dead; a job forgotten in flight stays forgotten", async () => {
+    const outbox = new MemoryWebhookOutbox();
+    await outbox.add(job('a'), 0);
+    await outbox.add(job('b'), 0);
+    await outbox.add(job('c', 'c-2'), 0);
+    const [a] = await outbox.take(0, 1, 1000);
+    await outbox.dead({ ...job('b'), attempts: 3, lastError: 'HTTP 500' });
+    const mine = await outbox.jobsOf(['c-1']);
+    expect([mine.pending.map((j) => j.id), mine.dead.map((j) => j.id)]).toEqual([['a'], ['b']]);
+    expect(await outbox.forget(['c-1'])).toBe(2);
+    // The dispatcher held `a` during the erasure: its retry and its dead letter add nothing.
+    await outbox.retry({ ...a!, attempts: 1 }, 0);
+    await outbox.dead({ ...a!, attempts: 1 });
+    expect(await outbox.jobsOf(['c-1'])).toEqual({ pending: [], dead: [] });
+    expect([await outbox.pending(), await outbox.deadLetters(10)]).toEqual([1, []]);
   });
 });

@@ -3,6 +3,8 @@ export interface WebhookJob {
   readonly id: string;
   /** The webhook's name (OFFERLOOP_WEBHOOKS). */
   readonly webhook: string;
+  /** Whom the push is about: what an erasure or an export finds the job by. */
+  readonly customerId: string;
   /** The JSON body, signed and sent as it is. */
   readonly body: string;
   /** Tries made so far. */
@@ -28,6 +30,18 @@ export interface WebhookOutbox {
   deadLetters(limit: number): Promise<WebhookJob[]>;
   /** Jobs waiting or in flight. */
   pending(): Promise<number>;
+  /** The jobs about these customers, waiting and dead (an export). */
+  jobsOf(customerIds: readonly string[]): Promise<CustomerJobs>;
+  /**
+   * Drops the jobs about these customers, waiting and dead (erasure); answers how many. A job
+   * dropped while a dispatcher holds it stays dropped: its retry() and dead() add nothing.
+   */
+  forget(customerIds: readonly string[]): Promise<number>;
+}
+
+export interface CustomerJobs {
+  readonly pending: readonly WebhookJob[];
+  readonly dead: readonly WebhookJob[];
 }
 
 /** Dead letters kept; older ones are dropped. */
@@ -60,12 +74,12 @@ export class MemoryWebhookOutbox implements WebhookOutbox {
   }
 
   retry(job: WebhookJob, dueAt: number): Promise<void> {
-    this.jobs.set(job.id, { job, dueAt });
+    if (this.jobs.has(job.id)) this.jobs.set(job.id, { job, dueAt });
     return Promise.resolve();
   }
 
   dead(job: WebhookJob): Promise<void> {
-    this.jobs.delete(job.id);
+    if (!this.jobs.delete(job.id)) return Promise.resolve();
     this.letters.unshift(job);
     if (this.letters.length > DEAD_LETTERS_KEPT) this.letters.length = DEAD_LETTERS_KEPT;
     return Promise.resolve();
@@ -77,5 +91,27 @@ export class MemoryWebhookOutbox implements WebhookOutbox {
 
   pending(): Promise<number> {
     return Promise.resolve(this.jobs.size);
+  }
+
+  jobsOf(customerIds: readonly string[]): Promise<CustomerJobs> {
+    const of = new Set(customerIds);
+    return Promise.resolve({
+      pending: [...this.jobs.values()].map((e) => e.job).filter((j) => of.has(j.customerId)),
+      dead: this.letters.filter((j) => of.has(j.customerId)),
+    });
+  }
+
+  forget(customerIds: readonly string[]): Promise<number> {
+    const of = new Set(customerIds);
+    let n = 0;
+    for (const [id, { job }] of this.jobs) {
+      if (!of.has(job.customerId)) continue;
+      this.jobs.delete(id);
+      n++;
+    }
+    const kept = this.letters.filter((j) => !of.has(j.customerId));
+    n += this.letters.length - kept.length;
+    this.letters.splice(0, this.letters.length, ...kept);
+    return Promise.resolve(n);
   }
 }

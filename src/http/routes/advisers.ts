@@ -45,8 +45,8 @@ export function adviserRoutes(
       },
     },
     async (request) => {
-      await deps.advisers.putBook(request.params.id, request.body.customers);
-      return { adviserId: request.params.id, customers: new Set(request.body.customers).size };
+      const customers = await deps.advisers.putBook(request.params.id, request.body.customers);
+      return { adviserId: request.params.id, customers };
     },
   );
   app.get<{ Params: { id: string } }>(

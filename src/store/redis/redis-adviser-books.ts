@@ -20,6 +20,22 @@ end
 return #ARGV - 2
 `);
 
+// KEYS: the customer → adviser hash. ARGV: the prefix of book keys, then the customers: each leaves
+// the book the hash names (a customer is in one book at most).
+const FORGET = new RedisScript(`
+local of, prefix, n = KEYS[1], ARGV[1], 0
+for i = 2, #ARGV do
+  local c = ARGV[i]
+  local adviser = redis.call('HGET', of, c)
+  if adviser then
+    redis.call('SREM', prefix .. adviser, c)
+    redis.call('HDEL', of, c)
+    n = n + 1
+  end
+end
+return n
+`);
+
 /** Advisers' books shared by every server: a set per adviser, and a hash customer → adviser. */
 export class RedisAdviserBooks implements AdviserBooks {
   constructor(
@@ -43,5 +59,13 @@ export class RedisAdviserBooks implements AdviserBooks {
   adviserOf(customerId: string): Promise<string | null> {
     const key = this.keys.adviserOf();
     return this.redis.send<string | null>(key, ['HGET', key, customerId]);
+  }
+
+  forget(customerIds: readonly string[]): Promise<number> {
+    return FORGET.run<number>(
+      this.redis,
+      [this.keys.adviserOf()],
+      [this.keys.adviserBook(''), ...customerIds],
+    );
   }
 }
