@@ -1,10 +1,12 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProfileRecord } from '../src/domain/profile.js';
 import { RedisConnection, type RedisReply } from '../src/store/redis/redis-connection.js';
-import { FIXTURE_PROFILES, type TestServer, testLog, testServer } from './helpers.js';
+import { FIXTURE_PROFILES, FIXTURE_RULES, type TestServer, testLog, testServer } from './helpers.js';
 import {
   eventually,
   FIXTURE_RECORDS,
@@ -16,12 +18,15 @@ import {
   redisTarget,
 } from './support/offerloop-node.js';
 import { type RedisProcess, startRedis } from './support/redis.js';
+import { WebhookReceiver } from './support/webhook-receiver.js';
 
 // Erasure (GDPR Art. 17) and export (Art. 15), docs/decisions/0009-erasure.md: after a person took
 // every road into the system (decisions on two servers, reactions, an outcome, a call by phone
 // number, a linked visitor id, events spooled while Redis was away), an erasure leaves neither their
 // id nor their number in any Redis key or value or spool file, and reloading the old profiles file
-// does not bring them back, while everybody else is untouched.
+// does not bring them back, while everybody else is untouched. The person is also in an adviser's
+// book, and an event of theirs triggered a push whose webhooks failed: one delivery dead-lettered,
+// one still in flight.
 
 const KEYS = 'agent-key=decide+feedback,admin-key=admin,privacy-key=privacy';
 const auth = (key: string) => ({ authorization: `Bearer ${key}` });
@@ -44,6 +49,120 @@ const PERSON_RECORD: ProfileRecord = {
 const RECORDS: readonly ProfileRecord[] = [...FIXTURE_RECORDS, PERSON_RECORD];
 
 type App = TestServer['app'];
+
+/** The test rules and a trigger whose push goes to the adviser and to two webhooks. */
+function rulesWithTrigger(): string {
+  const dir = freshDir('erasure-rules-');
+  for (const name of readdirSync(FIXTURE_RULES)) {
+    copyFileSync(path.join(FIXTURE_RULES, name), path.join(dir, name));
+  }
+  writeFileSync(
+    path.join(dir, 'triggers.yaml'),
+    'triggers:\n  - id: left-cart\n    on: cart.abandoned\n    channel: web\n' +
+      '    notify: [adviser, webhook:broken, webhook:stuck]\n',
+  );
+  return dir;
+}
+
+/** A webhook that takes a delivery and never answers: the job stays in the outbox, in flight. */
+async function stuckWebhook() {
+  let received = 0;
+  const server = createServer(() => {
+    received++;
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    received: () => received,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+type StuckWebhook = Awaited<ReturnType<typeof stuckWebhook>>;
+
+interface Webhooks {
+  readonly broken: WebhookReceiver;
+  readonly stuck: StuckWebhook;
+  readonly env: Record<string, string>;
+}
+
+/**
+ * `broken` answers 500 (dead-lettered at its one try), `stuck` never answers (pending). One try: a
+ * dispatcher's round waits for its slowest delivery, so a retry of `broken` would wait on `stuck`.
+ */
+async function failingWebhooks(rules: string): Promise<Webhooks> {
+  const [broken, stuck] = await Promise.all([WebhookReceiver.start([500]), stuckWebhook()]);
+  return {
+    broken,
+    stuck,
+    env: {
+      OFFERLOOP_RULES: rules,
+      OFFERLOOP_WEBHOOKS: `broken=${broken.url},stuck=${stuck.url}`,
+      OFFERLOOP_WEBHOOK_SECRET_BROKEN: 'broken-secret-0123456789',
+      OFFERLOOP_WEBHOOK_SECRET_STUCK: 'stuck-secret-0123456789',
+      OFFERLOOP_WEBHOOK_RETRY_BASE_MS: '20',
+      OFFERLOOP_WEBHOOK_POLL_MS: '20',
+      OFFERLOOP_WEBHOOK_MAX_ATTEMPTS: '1',
+      OFFERLOOP_WEBHOOK_TIMEOUT_MS: '60000',
+    },
+  };
+}
+
+const ADVISER = 'adv-9';
+
+const postEvent = (app: App, eventId: string, customerId: string) =>
+  app.inject({
+    method: 'POST',
+    url: '/v1/events',
+    headers: auth('agent-key'),
+    payload: { events: [{ eventId, type: 'cart.abandoned', customerId, attributes: { cartValue: 120 } }] },
+  });
+
+const putBook = (app: App, customers: string[]) =>
+  app.inject({
+    method: 'PUT',
+    url: `/v1/advisers/${ADVISER}/book`,
+    headers: auth('admin-key'),
+    payload: { customers },
+  });
+
+/**
+ * The person in an adviser's book, and an event of theirs that triggers a push: its `broken`
+ * delivery dead-lettered, its `stuck` one in flight (pending). Answers the decision id.
+ */
+async function bookAndTrigger(app: App, hooks: Webhooks, eventId: string): Promise<string> {
+  expect((await putBook(app, [PERSON, 'cust-1'])).json()).toEqual({ adviserId: ADVISER, customers: 2 });
+  const [receipt] = (await postEvent(app, eventId, PERSON)).json().results;
+  expect(receipt, JSON.stringify(receipt)).toMatchObject({
+    status: 'triggered',
+    adviserId: ADVISER,
+    webhooks: 2,
+  });
+  await hooks.broken.requests(1);
+  await eventually(async () => {
+    const dead = await app.inject({ url: '/v1/webhooks/dead-letters', headers: auth('admin-key') });
+    expect(dead.json()).toMatchObject({
+      pending: 1,
+      deadLetters: [{ id: `${receipt.decisionId}:broken`, attempts: 1 }],
+    });
+    expect(hooks.stuck.received()).toBe(1);
+  });
+  return receipt.decisionId as string;
+}
+
+/** What the export says of books and webhooks after bookAndTrigger(). */
+function expectBookAndDeliveries(data: {
+  adviserBooks: unknown;
+  webhookDeliveries: { pending: { webhook: string }[]; dead: unknown[] };
+}) {
+  expect(data.adviserBooks).toEqual([{ id: PERSON, adviserId: ADVISER }]);
+  expect(data.webhookDeliveries.pending.map((j) => j.webhook)).toEqual(['stuck']);
+  expect(data.webhookDeliveries.dead).toMatchObject([
+    { webhook: 'broken', customerId: PERSON, attempts: 1, lastError: 'HTTP 500' },
+  ]);
+}
 
 async function decide(app: App, customerId: string, channel = 'web') {
   const res = await app.inject({
@@ -196,23 +315,32 @@ describe.each(redisDeployments())('erasure on %s', (_name, targetOf) => {
   let target: RedisTarget;
   let a: OfferloopNode;
   let b: OfferloopNode;
+  let hooks: Webhooks;
+  const rules = rulesWithTrigger();
   const spoolA = freshDir('erasure-a-');
   const spoolB = freshDir('erasure-b-');
 
   beforeAll(async () => {
     target = targetOf();
+    hooks = await failingWebhooks(rules);
     await loadRecords(target, RECORDS);
-    a = await testServer({ OFFERLOOP_API_KEYS: KEYS, ...target.env, FEEDBACK_SPOOL_DIR: spoolA }, () => NOW);
-    b = await testServer({ OFFERLOOP_API_KEYS: KEYS, ...target.env, FEEDBACK_SPOOL_DIR: spoolB }, () => NOW);
+    const env = { OFFERLOOP_API_KEYS: KEYS, ...target.env, ...hooks.env };
+    a = await testServer({ ...env, FEEDBACK_SPOOL_DIR: spoolA }, () => NOW);
+    b = await testServer({ ...env, FEEDBACK_SPOOL_DIR: spoolB }, () => NOW);
   }, 60_000);
   afterAll(async () => {
+    // The stuck delivery first: a server's dispatcher waits for it when closing.
+    await Promise.all([hooks?.stuck.close(), hooks?.broken.close()]);
     await b?.close();
     await a?.close();
     rmSync(spoolA, { recursive: true, force: true });
     rmSync(spoolB, { recursive: true, force: true });
+    rmSync(rules, { recursive: true, force: true });
   });
 
   it('exports every piece held about the person, and only to the privacy scope', async () => {
+    // An adviser's book and a triggered push its webhooks failed to take, from server B.
+    await bookAndTrigger(b.app, hooks, 'p-cart-1');
     // A visitor first, linked to the customer later: what the visitor did is the customer's.
     await decide(a.app, VISITOR);
     await touch(a.app, PERSON, 'p1');
@@ -263,6 +391,7 @@ describe.each(redisDeployments())('erasure on %s', (_name, targetOf) => {
     );
     expect(customers).toEqual(new Set([PERSON, VISITOR]));
     expect(Object.keys(data.feedbackLog.decisionRecords).length).toBeGreaterThanOrEqual(2);
+    expectBookAndDeliveries(data);
 
     expect((await exportOf(a.app, PERSON, 'admin-key')).statusCode).toBe(403);
     expect((await exportOf(a.app, 'nobody-at-all')).statusCode).toBe(404);
@@ -293,6 +422,11 @@ describe.each(redisDeployments())('erasure on %s', (_name, targetOf) => {
     expect((await dossier(a.app, PERSON)).statusCode).toBe(404);
     expect((await exportOf(a.app, PERSON)).statusCode).toBe(404);
     expect((await dossier(a.app, 'cust-1')).statusCode).toBe(200);
+    // The person left the adviser's book; the adviser's other customer did not.
+    const book = await b.app.inject({ url: `/v1/advisers/${ADVISER}/book`, headers: auth('agent-key') });
+    expect(book.json()).toEqual({ adviserId: ADVISER, customers: ['cust-1'] });
+    const dead = await b.app.inject({ url: '/v1/webhooks/dead-letters', headers: auth('admin-key') });
+    expect(dead.json()).toMatchObject({ pending: 0, deadLetters: [] });
   });
 
   it('records nothing under the id afterwards: decisions are anonymous, feedback and outcomes refused', async () => {
@@ -317,6 +451,12 @@ describe.each(redisDeployments())('erasure on %s', (_name, targetOf) => {
       payload: { anonymousId: VISITOR, customerId: 'cust-1' },
     });
     expect(link.statusCode).toBe(409);
+    // A trigger is refused and pushes nothing; a book put by the CRM leaves the person out.
+    expect((await postEvent(b.app, 'late-cart', PERSON)).json().results).toEqual([
+      { eventId: 'late-cart', status: 'erased' },
+    ]);
+    expect((await putBook(a.app, [PERSON, 'cust-1'])).json()).toEqual({ adviserId: ADVISER, customers: 1 });
+    expect(await a.services.webhookOutbox.pending()).toBe(0);
     // The decision's log entry reaches Redis a moment after its answer.
     await new Promise((r) => setTimeout(r, 300));
     expect(tracesIn(await dumpRedis(target))).toEqual([]);
@@ -475,15 +615,20 @@ describe('erasure of events spooled while Redis was away', () => {
 describe('erasure on the embedded store', () => {
   const dir = freshDir('erasure-embedded-');
   const profilesFile = path.join(dir, 'profiles.ndjson');
-  const env = {
-    OFFERLOOP_API_KEYS: KEYS,
-    OFFERLOOP_PROFILES: profilesFile,
-    OFFERLOOP_TOMBSTONES_FILE: path.join(dir, 'erased'),
-    OFFERLOOP_ERASURE_PEPPER: 'a test pepper of enough bytes',
-  };
+  const rules = rulesWithTrigger();
+  let hooks: Webhooks;
+  let env: Record<string, string>;
   let server: TestServer;
 
   beforeAll(async () => {
+    hooks = await failingWebhooks(rules);
+    env = {
+      OFFERLOOP_API_KEYS: KEYS,
+      OFFERLOOP_PROFILES: profilesFile,
+      OFFERLOOP_TOMBSTONES_FILE: path.join(dir, 'erased'),
+      OFFERLOOP_ERASURE_PEPPER: 'a test pepper of enough bytes',
+      ...hooks.env,
+    };
     writeFileSync(
       profilesFile,
       `${readFileSync(FIXTURE_PROFILES, 'utf8').trimEnd()}\n${JSON.stringify(PERSON_RECORD)}\n`,
@@ -491,12 +636,15 @@ describe('erasure on the embedded store', () => {
     server = await testServer(env, () => NOW);
   });
   afterAll(async () => {
+    await Promise.all([hooks?.stuck.close(), hooks?.broken.close()]);
     await server?.close();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(rules, { recursive: true, force: true });
   });
 
   it('exports, erases every trace in memory, and a restart on the old file does not bring the person back', async () => {
     const { app, services } = server;
+    await bookAndTrigger(app, hooks, 'e-cart-1');
     await decide(app, VISITOR);
     await touch(app, PERSON, 'e1');
     await app.inject({
@@ -517,6 +665,7 @@ describe('erasure on the embedded store', () => {
     expect(exported.phoneDirectory).toEqual(['+15550004321']);
     expect(exported.callsInProgress).toHaveLength(1);
     expect(exported.feedbackLog.entries.length).toBeGreaterThan(3);
+    expectBookAndDeliveries(exported);
 
     const res = await app.inject({
       method: 'DELETE',
@@ -526,6 +675,13 @@ describe('erasure on the embedded store', () => {
     expect(res.json()).toEqual({ erased: true });
     const log = JSON.stringify((services.feedbackLog as unknown as { entries(): unknown[] }).entries());
     expect(TRACES.filter((t) => log.includes(t))).toEqual([]);
+    expect(await services.webhookOutbox.jobsOf([PERSON])).toEqual({ pending: [], dead: [] });
+    expect([await services.webhookOutbox.pending(), await services.webhookOutbox.deadLetters(10)]).toEqual([
+      0,
+      [],
+    ]);
+    expect(await services.advisers.book(ADVISER)).toEqual(['cust-1']);
+    expect((await postEvent(app, 'e-cart-2', PERSON)).json().results[0].status).toBe('erased');
     expect((await exportOf(app, PERSON)).statusCode).toBe(404);
     expect((await exportOf(app, VISITOR)).statusCode).toBe(404);
     const byPhone = await app.inject({
@@ -537,6 +693,7 @@ describe('erasure on the embedded store', () => {
     expect(byPhone.json()).toMatchObject({ customerId: null, customerKnown: false });
     expect(spoolTraces(dir)).toEqual([profilesFile]); // only the CRM's own file names the person
 
+    await hooks.stuck.close(); // its delivery, dropped by the erasure, would hold the close up
     await server.close();
     server = await testServer(env, () => NOW);
     expect((await dossier(server.app, PERSON)).statusCode).toBe(404);
