@@ -237,7 +237,7 @@ export function customerRoutes(
       onRequest: deps.auth.require('privacy'),
       schema: {
         summary:
-          'Everything held about a person (GDPR Art. 15): profile, learned facts, contact history, identity links, journey, phone number, calls in progress, feedback log entries and decision records, this server’s spool lines',
+          'Everything held about a person (GDPR Art. 15): profile, learned facts, contact history, identity links, journey, phone number, calls in progress, adviser’s book, trigger pushes waiting for or dead-lettered by a webhook, feedback log entries and decision records, this server’s spool lines',
         tags: ['customers'],
         security: [{ apiKey: [] }],
         params: idParams,
