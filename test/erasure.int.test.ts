@@ -490,9 +490,12 @@ describe.each(redisDeployments())('erasure on %s', (_name, targetOf) => {
     expect(events.results[0]!.status).toBe('accepted');
   });
 
-  it('leaves nothing behind when decisions and feedback race the erasure on both servers', async () => {
+  it('leaves nothing behind when decisions, feedback, triggers and book puts race the erasure on both servers', async () => {
     const busy = async (app: App, tag: string) => {
       for (let i = 0; i < 10; i++) {
+        // A push to the failing webhooks (on B, before it hears of the erasure), or `erased`.
+        expect((await postEvent(app, `${tag}-cart-${i}`, PERSON)).statusCode).toBe(200);
+        expect((await putBook(app, [PERSON, 'cust-1'])).statusCode).toBe(200);
         const d = await decide(app, PERSON);
         const offerId = d.offers[0]?.offerId ?? 'gold-card';
         const base = { decisionId: d.decisionId, offerId, customerId: PERSON };
