@@ -254,6 +254,8 @@ export async function createServices(
       webhookOutbox: stores.webhookOutbox,
       feedbackLog: stores.logTraces,
       local: stores.local,
+      // Built below; erasures come after start.
+      lists: { forget: (ids) => selections.forget(ids) },
       announce: stores.announceErasure,
     });
     stores.hearErasures((message) => {

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -68,7 +68,20 @@ function parseCsv(body: string): SelectionRow[] {
   });
 }
 
-const setup: [string, () => Promise<{ server: TestServer; stop(): Promise<void> }>][] = [
+/** The server's spool directory, of its own, and where it keeps its lists: beside the spool. */
+function spoolDir(): { env: { FEEDBACK_SPOOL_DIR: string }; lists: string } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'offerloop-selection-spool-'));
+  return { env: { FEEDBACK_SPOOL_DIR: path.join(dir, 'spool') }, lists: path.join(dir, 'selections') };
+}
+
+interface World {
+  readonly server: TestServer;
+  /** The directory of the lists the server keeps. */
+  readonly lists: string;
+  stop(): Promise<void>;
+}
+
+const setup: [string, () => Promise<World>][] = [
   [
     'embedded',
     async () => {
@@ -76,11 +89,12 @@ const setup: [string, () => Promise<{ server: TestServer; stop(): Promise<void> 
       mkdirSync(dir, { recursive: true });
       const profiles = path.join(dir, 'profiles.ndjson');
       writeFileSync(profiles, `${RECORDS.map((r) => JSON.stringify(r)).join('\n')}\n`);
+      const spool = spoolDir();
       const server = await testServer(
-        { OFFERLOOP_API_KEYS: KEYS, OFFERLOOP_PROFILES: profiles, OFFERLOOP_RULES: rulesDir() },
+        { OFFERLOOP_API_KEYS: KEYS, OFFERLOOP_PROFILES: profiles, OFFERLOOP_RULES: rulesDir(), ...spool.env },
         () => NOW,
       );
-      return { server, stop: () => server.close() };
+      return { server, lists: spool.lists, stop: () => server.close() };
     },
   ],
   [
@@ -89,9 +103,11 @@ const setup: [string, () => Promise<{ server: TestServer; stop(): Promise<void> 
       const redis: RedisProcess = await startRedis();
       const target = redisTarget({ url: redis.url });
       await loadRecords(target, RECORDS);
-      const server = await startNode(target, { OFFERLOOP_RULES: rulesDir() });
+      const spool = spoolDir();
+      const server = await startNode(target, { OFFERLOOP_RULES: rulesDir(), ...spool.env });
       return {
         server,
+        lists: spool.lists,
         async stop() {
           await server.close();
           await redis.stop();
@@ -103,10 +119,11 @@ const setup: [string, () => Promise<{ server: TestServer; stop(): Promise<void> 
 
 describe.each(setup)('outbound selection on the %s store', (_name, start) => {
   let server: TestServer;
+  let lists: string;
   let stop: () => Promise<void>;
   let app: FastifyInstance;
   beforeAll(async () => {
-    ({ server, stop } = await start());
+    ({ server, lists, stop } = await start());
     app = server.app;
   }, 30_000);
   afterAll(() => stop?.());
@@ -249,6 +266,20 @@ describe.each(setup)('outbound selection on the %s store', (_name, start) => {
     const ids = parseCsv(again.body).map((r) => r.customerId);
     expect(ids).toHaveLength(rows.length - 1);
     expect(ids).not.toContain(gone);
+    // Nor is the person in any list file this server keeps.
+    const dir = lists;
+    const files = readdirSync(dir);
+    expect(files.length).toBeGreaterThan(0);
+    for (const file of files) {
+      const text = readFileSync(path.join(dir, file), 'utf8');
+      const kept = file.endsWith('.ndjson')
+        ? text
+            .split('\n')
+            .filter(Boolean)
+            .map((line) => (JSON.parse(line) as SelectionRow).customerId)
+        : parseCsv(text).map((r) => r.customerId);
+      expect(kept, file).not.toContain(gone);
+    }
   });
 
   it('runs one at a time: a second start meanwhile is refused with 409', async () => {

@@ -64,6 +64,8 @@ export interface ErasureServiceDeps {
   readonly feedbackLog: LogTraces;
   /** This server's spool and memory. */
   readonly local: LocalTraces;
+  /** Outbound lists this server keeps (selections): rewritten without the ids. */
+  readonly lists: { forget(ids: readonly string[]): Promise<number> };
   /** Tells every other server (they call heard()); a no-op for the embedded store. */
   readonly announce: (message: ErasureMessage) => Promise<void>;
 }
@@ -145,6 +147,7 @@ export class ErasureService {
     // This server's memory copies of the histories too (what it kept while Redis was away).
     await Promise.all(ids.map((id) => this.deps.history.erase(id)));
     await this.deps.local.forget(ids, this.pseudonyms(ids));
+    await this.deps.lists.forget(ids);
     await this.deps.calls.forgetCustomers(ids);
   }
 
@@ -218,7 +221,8 @@ export class ErasureService {
     const inOutbox = await deps.webhookOutbox.forget(ids);
     const inLog = await deps.feedbackLog.erase(ids, pseudonymOf);
     const inSpool = await deps.local.forget(ids, pseudonymOf);
-    return inLog + inSpool + inOutbox;
+    const inLists = await deps.lists.forget(ids);
+    return inLog + inSpool + inOutbox + inLists;
   }
 
   private pseudonyms(ids: readonly string[]): PseudonymOf {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
@@ -148,6 +149,9 @@ export class SelectionService {
   private running: Run | null = null;
   private closed = false;
 
+  /** Ids erased while a list was being written: taken out of it when it ends. */
+  private readonly erasedMeanwhile = new Set<string>();
+
   constructor(private readonly deps: SelectionServiceDeps) {}
 
   /** Starts a selection and answers its status at once: 404 for an unknown campaign, 400 for bad input, 409 while another runs. */
@@ -217,6 +221,22 @@ export class SelectionService {
       if (this.running === placeholder) this.running = null;
       throw err;
     }
+  }
+
+  /**
+   * Erasure: every list kept here is rewritten without the ids (aside, then renamed over it), so
+   * that no file of this server names an erased person; a list being written loses them when it
+   * ends. Answers how many rows went.
+   */
+  async forget(ids: readonly string[]): Promise<number> {
+    const gone = new Set(ids);
+    if (this.running !== null) for (const id of ids) this.erasedMeanwhile.add(id);
+    let rows = 0;
+    for (const run of [...this.runs.values()]) {
+      if (run === this.running || run.file === null) continue;
+      rows += await rewriteWithout(run.file, run.status.format, gone);
+    }
+    return rows;
   }
 
   /** A run's status; 404 for an id this server does not know. */
@@ -318,6 +338,10 @@ export class SelectionService {
       status.state = 'failed';
       status.error = err instanceof Error ? err.message : String(err);
     } finally {
+      if (run.file !== null && this.erasedMeanwhile.size > 0) {
+        await rewriteWithout(run.file, status.format, this.erasedMeanwhile).catch(() => 0);
+      }
+      this.erasedMeanwhile.clear();
       status.seconds = Number(((performance.now() - started) / 1000).toFixed(3));
       status.finishedAt = new Date(deps.clock()).toISOString();
       this.running = null;
@@ -419,6 +443,39 @@ function checked(request: SelectionRequest, snapshot: RulesetSnapshot): Compiled
   if (offers !== undefined && (!Number.isInteger(offers) || offers < 1 || offers > 20))
     throw new BadRequestError(`offers: must be an integer from 1 to 20, got ${offers}`);
   return campaign;
+}
+
+/** Rewrites a list file without the rows of `gone` (aside, then renamed over it); answers how many went. */
+async function rewriteWithout(
+  file: string,
+  format: SelectionFormat,
+  gone: ReadonlySet<string>,
+): Promise<number> {
+  const aside = `${file}.erasing`;
+  const out = createWriteStream(aside);
+  const input = createInterface({
+    input: createReadStream(file, { encoding: 'utf8' }),
+    crlfDelay: Number.POSITIVE_INFINITY,
+  });
+  let header = format === 'csv';
+  let dropped = 0;
+  for await (const line of input) {
+    if (header) header = false;
+    else if (gone.has(customerOfLine(line, format))) {
+      dropped++;
+      continue;
+    }
+    if (!out.write(`${line}\n`)) await once(out, 'drain');
+  }
+  await new Promise<void>((resolve, reject) =>
+    out.end((err?: Error | null) => (err ? reject(err) : resolve())),
+  );
+  if (dropped === 0) {
+    rmSync(aside, { force: true });
+    return 0;
+  }
+  await rename(aside, file);
+  return dropped;
 }
 
 /** Lines kept of a list file, header first, in chunks of about 64 KiB. */
