@@ -6,7 +6,20 @@
 
 import type { Kpi } from '../ruleset/snapshot.js';
 import type { KpiMetric } from '../ruleset/source.js';
-import type { Metrics } from './campaign-report.js';
+
+/**
+ * What the KPIs read of a campaign's report metrics (campaign-report.ts `Metrics` holds them all;
+ * named here so that this module does not import the report that imports it).
+ */
+export interface KpiCounts {
+  readonly impressions: number;
+  readonly accepts: number;
+  readonly conversions: number;
+  readonly revenue: number;
+  readonly customers: number;
+  readonly customerCancels: number;
+  readonly journeys: { readonly customers: { readonly positionBased: number } };
+}
 
 /** A metric's parts: `amount`, over `base` for a rate (null for a count or a revenue). */
 export interface KpiParts {
@@ -24,7 +37,7 @@ export interface KpiProgress {
 }
 
 /** The parts of `metric` in a campaign's metrics. */
-export function kpiParts(metric: KpiMetric, m: Metrics): KpiParts {
+export function kpiParts(metric: KpiMetric, m: KpiCounts): KpiParts {
   switch (metric) {
     case 'accept_rate':
       return { amount: m.accepts, base: m.impressions };
@@ -45,7 +58,7 @@ export function kpiParts(metric: KpiMetric, m: Metrics): KpiParts {
 }
 
 /** The parts of several campaigns' metrics pooled. */
-export function pooledParts(metric: KpiMetric, metrics: readonly Metrics[]): KpiParts {
+export function pooledParts(metric: KpiMetric, metrics: readonly KpiCounts[]): KpiParts {
   let amount = 0;
   let base: number | null = null;
   for (const m of metrics) {
@@ -73,7 +86,7 @@ export function progressOf(actual: number | null, target: number): number | null
 }
 
 /** A KPI's actual and progress over one or more campaigns' metrics. */
-export function kpiProgress(kpi: Kpi, metrics: readonly Metrics[]): KpiProgress {
+export function kpiProgress(kpi: Kpi, metrics: readonly KpiCounts[]): KpiProgress {
   const actual = kpiValue(pooledParts(kpi.metric, metrics));
   return { metric: kpi.metric, target: kpi.target, actual, progress: progressOf(actual, kpi.target) };
 }
