@@ -13,7 +13,12 @@ import {
 import { Metrics } from './metrics.js';
 
 /** A pool of workers in one process: each worker's channel and the primary's view, over emitters. */
-function fakePool(count: number) {
+/**
+ * A primary and `count` workers over in-process channels. A worker's scrape waits `linkTimeoutMs`
+ * for the primary: longer than the primary's collection timeout of each test, as in production
+ * (3 s against 2 s), so a busy machine cannot make a healthy pool look unavailable.
+ */
+function fakePool(count: number, linkTimeoutMs = 5_000) {
   const primary = new EventEmitter();
   const links: WorkerMetricsLink[] = [];
   const metrics: Metrics[] = [];
@@ -37,7 +42,7 @@ function fakePool(count: number) {
     };
     workers.push(worker);
     metrics.push(new Metrics());
-    links.push(WorkerMetricsLink.start(metrics[i]!, channel, String(i), 500));
+    links.push(WorkerMetricsLink.start(metrics[i]!, channel, String(i), linkTimeoutMs));
   }
   const pool: Pool = {
     on: (e, l) => primary.on(e, l),
@@ -75,7 +80,7 @@ describe('a worker pool', () => {
     const { pool, links, metrics } = fakePool(3);
     // Every worker answers: the timeout is only a bound, generous so that a busy machine cannot
     // make a worker's answer look missing (it costs nothing when all answer).
-    const stop = aggregateWorkerMetrics(pool, 10_000);
+    const stop = aggregateWorkerMetrics(pool, 4_000);
     await tick();
     metrics[0]!.httpResponse('POST', '/v1/decisions', 200, performance.now());
     metrics[2]!.httpResponse('POST', '/v1/decisions', 200, performance.now());
@@ -128,7 +133,7 @@ describe('a worker pool', () => {
   });
 
   it('fails the scrape (503) when the primary stops answering', async () => {
-    const { pool, links } = fakePool(1);
+    const { pool, links } = fakePool(1, 500);
     const stop = aggregateWorkerMetrics(pool, 100);
     await tick();
     stop();
