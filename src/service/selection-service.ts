@@ -151,6 +151,8 @@ export class SelectionService {
 
   /** Ids erased while a list was being written: taken out of it when it ends. */
   private readonly erasedMeanwhile = new Set<string>();
+  /** The list rewrites of erasures, one after the other (two on one file would race for its name). */
+  private rewrites: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly deps: SelectionServiceDeps) {}
 
@@ -228,15 +230,20 @@ export class SelectionService {
    * that no file of this server names an erased person; a list being written loses them when it
    * ends. Answers how many rows went.
    */
-  async forget(ids: readonly string[]): Promise<number> {
+  forget(ids: readonly string[]): Promise<number> {
     const gone = new Set(ids);
     if (this.running !== null) for (const id of ids) this.erasedMeanwhile.add(id);
-    let rows = 0;
-    for (const run of [...this.runs.values()]) {
-      if (run === this.running || run.file === null) continue;
-      rows += await rewriteWithout(run.file, run.status.format, gone);
-    }
-    return rows;
+    // One rewrite at a time: an erasure sweeps twice and is also heard back from Redis.
+    const done = this.rewrites.then(async () => {
+      let rows = 0;
+      for (const run of [...this.runs.values()]) {
+        if (run === this.running || run.file === null) continue;
+        rows += await rewriteWithout(run.file, run.status.format, gone);
+      }
+      return rows;
+    });
+    this.rewrites = done.catch(() => 0);
+    return done;
   }
 
   /** A run's status; 404 for an id this server does not know. */
@@ -339,7 +346,10 @@ export class SelectionService {
       status.error = err instanceof Error ? err.message : String(err);
     } finally {
       if (run.file !== null && this.erasedMeanwhile.size > 0) {
-        await rewriteWithout(run.file, status.format, this.erasedMeanwhile).catch(() => 0);
+        const { file } = run;
+        const gone = new Set(this.erasedMeanwhile);
+        this.rewrites = this.rewrites.then(() => rewriteWithout(file, status.format, gone)).catch(() => 0);
+        await this.rewrites;
       }
       this.erasedMeanwhile.clear();
       status.seconds = Number(((performance.now() - started) / 1000).toFixed(3));
@@ -451,7 +461,7 @@ async function rewriteWithout(
   format: SelectionFormat,
   gone: ReadonlySet<string>,
 ): Promise<number> {
-  const aside = `${file}.erasing`;
+  const aside = `${file}.${randomUUID().slice(0, 8)}.erasing`;
   const out = createWriteStream(aside);
   const input = createInterface({
     input: createReadStream(file, { encoding: 'utf8' }),
