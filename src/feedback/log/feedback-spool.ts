@@ -92,6 +92,8 @@ export class FeedbackSpool {
   private readonly closed = new Map<string, number>();
   private closedBytes = 0;
   private closing: Promise<void> | null = null;
+  /** Erasure rewrites, one after the other. */
+  private rewrites: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly dir: string,
@@ -244,7 +246,15 @@ export class FeedbackSpool {
    * being replayed now may be replayed from its old content, which the log pseudonymises again as
    * it reads it (RedisFeedbackLogOptions.erasure). Answers how many lines changed.
    */
-  async rewrite(rewrite: (line: string) => string): Promise<number> {
+  rewrite(rewrite: (line: string) => string): Promise<number> {
+    // One at a time: an erasure sweeps twice and is heard back from Redis, and a second rewrite
+    // would remove the first one's segments aside before it renames them.
+    const done = this.rewrites.then(() => this.rewriteNow(rewrite));
+    this.rewrites = done.catch(() => 0);
+    return done;
+  }
+
+  private async rewriteNow(rewrite: (line: string) => string): Promise<number> {
     await this.rotate();
     for (const name of await readdir(this.dir)) {
       if (name.endsWith('.erasing')) await unlink(path.join(this.dir, name)).catch(() => {});

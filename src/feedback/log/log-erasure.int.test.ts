@@ -79,4 +79,21 @@ describe('FeedbackSpool.rewrite', () => {
     expect(await spool.lines((line) => customerOfSpoolLine(line) === P)).toHaveLength(2);
     await spool.close();
   });
+
+  it('takes rewrites asked for at once one after the other (an erasure is swept twice and heard back)', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'spool-erasure-'));
+    const spool = await FeedbackSpool.open(dir, pino({ level: 'silent' }));
+    for (let i = 0; i < 5; i++) {
+      await spool.append([`d ${decision}`, `o 1 ${other}`]);
+      await spool.rotate();
+    }
+    const counts = await Promise.all(
+      [1, 2, 3].map(() => spool.rewrite((line) => pseudonymiseSpoolLine(line, erase))),
+    );
+    // The first changes the person's five lines; the others find nothing left to change.
+    expect(counts).toEqual([5, 0, 0]);
+    expect(readdirSync(dir).every((n) => n.endsWith('.log'))).toBe(true);
+    expect(await spool.lines((line) => customerOfSpoolLine(line) === P)).toHaveLength(5);
+    await spool.close();
+  });
 });
