@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import keySlot from 'cluster-key-slot';
 import type { Logger } from 'pino';
 import { createClient, createCluster, ErrorReply, RESP_TYPES } from 'redis';
 import type { RedisConfig } from '../../config.js';
@@ -36,6 +37,10 @@ interface Driver {
   subscribe(channel: string, listener: (message: string) => void): Promise<void>;
   /** One client per master (the client itself for one node), for SCAN and INFO. */
   masters(): Promise<Driver[]>;
+  /** Each master's address (host:port) and a PING of it; one entry, '', for one node. */
+  pings(): { readonly address: string; readonly ping: () => Promise<unknown> }[];
+  /** The address of the master that serves `key` now; '' for one node, null if no master serves it. */
+  masterOf(key: string): string | null;
   destroy(): void;
 }
 
@@ -61,9 +66,17 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
   private subscriber: Driver | null = null;
   private readonly channels = new Map<string, (message: string) => void>();
   private healthy = true;
+  /**
+   * Masters (host:port, '' for one node) that failed the last health check: calls for the keys they
+   * serve fail at once, while the other masters go on serving theirs.
+   */
+  private readonly down = new Set<string>();
+  /** When each master last answered a PING. */
+  private readonly lastPong = new Map<string, number>();
   /** The subscriber was replaced and has not subscribed to every channel again yet. */
   private subscriptionsStale = false;
-  private lastPong = Date.now();
+  /** A cluster client being built to replace a hung one; it takes over once connected. */
+  private successor: Driver | null = null;
   private replaced = 0;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
@@ -113,8 +126,21 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
     return this.config.url === null;
   }
 
+  /** Every part of Redis answers (on a cluster: every master). */
   get isUp(): boolean {
     return this.healthy && this.driver.isReady;
+  }
+
+  /**
+   * Whether a call for `key` would be sent: Redis is up or, on a cluster, the master serving the
+   * key's slot is. A keyless call goes to any node.
+   */
+  reaches(key: string | undefined): boolean {
+    if (this.healthy) return this.driver.isReady;
+    if (!this.isCluster) return false;
+    if (key === undefined) return true;
+    const master = this.driver.masterOf(key);
+    return master !== null && !this.down.has(master);
   }
 
   /** Sends one command, routed by `key` in a cluster. Rejects with RedisUnavailableError when Redis is down or late. */
@@ -124,7 +150,7 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
     options: SendOptions = {},
   ): Promise<T> {
     const observer = this.observer;
-    if (!this.isUp) {
+    if (!(this.healthy ? this.driver.isReady : this.reaches(key))) {
       observer?.refused();
       return Promise.reject(new RedisUnavailableError(`Redis is unavailable`));
     }
@@ -168,29 +194,64 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
     clearInterval(this.timer);
     this.driver.destroy();
     this.subscriber?.destroy();
+    this.successor?.destroy();
   }
 
+  /**
+   * Pings every master (the one node) separately, so that on a cluster a dead or hung master makes
+   * only its own slots fail fast, not every call. The connection is `up` when all of them answer.
+   */
   private async check(): Promise<void> {
-    try {
-      await withDeadline(this.driver.send(undefined, ['PING'], false), this.options.pingEveryMs, 'PING');
-      this.lastPong = Date.now();
+    const ms = this.options.pingEveryMs;
+    const masters = this.driver.pings();
+    const answers = await Promise.all(
+      masters.map(({ ping }) =>
+        withDeadline(ping(), ms, 'PING').then(
+          () => null,
+          (err: unknown) => (err as Error).message,
+        ),
+      ),
+    );
+    if (this.closed) return;
+    const now = Date.now();
+    let failure: string | null = masters.length === 0 ? 'no master known' : null;
+    let hung = false;
+    this.down.clear();
+    for (let i = 0; i < masters.length; i++) {
+      const { address } = masters[i]!;
+      const error = answers[i];
+      if (error === null) {
+        this.lastPong.set(address, now);
+        continue;
+      }
+      failure ??= error;
+      this.down.add(address);
+      const last = this.lastPong.get(address);
+      if (last === undefined) this.lastPong.set(address, now);
+      else if (now - last > this.options.hungAfterMs) hung = true;
+    }
+    if (failure === null) {
       // Subscribe again before saying `up`: listeners resynchronise on `up`, and must not miss
       // messages sent after they did.
-      if (this.subscriptionsStale && (await this.resubscribe())) this.emit('up');
+      const resubscribed = this.subscriptionsStale && (await this.resubscribe());
       if (!this.healthy) {
         this.healthy = true;
         this.log.info({ redis: describe(this.config) }, 'Redis is back');
         this.emit('up');
+      } else if (resubscribed) {
+        this.emit('up');
       }
-    } catch (err) {
-      if (this.closed) return;
-      if (this.healthy) {
-        this.healthy = false;
-        this.log.warn({ redis: describe(this.config), err: (err as Error).message }, 'Redis is unavailable');
-        this.emit('down');
-      }
-      if (Date.now() - this.lastPong > this.options.hungAfterMs) this.rebuild();
+      return;
     }
+    if (this.healthy) {
+      this.healthy = false;
+      const part = this.isCluster ? { mastersDown: [...this.down] } : {};
+      this.log.warn({ redis: describe(this.config), ...part, err: failure }, 'Redis is unavailable');
+      // A cluster's subscriber sits on one node, which may be the one lost: subscribe anew once all answer.
+      if (this.isCluster) this.subscriptionsStale = this.channels.size > 0;
+      this.emit('down');
+    }
+    if (hung) this.rebuild();
   }
 
   /**
@@ -199,9 +260,13 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
    * itself, but not one that is open and silent. Guarded by redis-outage.int.test.ts "SIGSTOP".
    */
   private rebuild(): void {
+    for (const address of this.down) this.lastPong.set(address, Date.now());
+    if (this.isCluster) {
+      this.replaceCluster();
+      return;
+    }
     this.log.warn({ redis: describe(this.config) }, 'Redis connection hung: reconnecting');
     this.replaced++;
-    this.lastPong = Date.now();
     const old = [this.driver, this.subscriber];
     this.driver = makeDriver(this.config, this.log);
     this.subscriber = null;
@@ -209,6 +274,40 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
     this.driver.connect().catch(() => {});
     // Subscribing now would wait on the same silent Redis; the health check does it once Redis answers.
     this.subscriptionsStale = this.channels.size > 0;
+  }
+
+  /**
+   * On a cluster the client in use still serves the masters that answer, so it is replaced only
+   * once a new one has connected, which also learns the topology anew: node-redis rediscovers slots
+   * on a MOVED or a reconnect, but a hung master answers neither, nor does the replica promoted in
+   * its place get asked. While the hung master is still in the topology the new client cannot
+   * connect; it is given up and tried again at the next check. Calls in flight on the old client
+   * settle, or pass their deadline, before it is closed.
+   */
+  private replaceCluster(): void {
+    if (this.successor !== null) return;
+    const next = makeDriver(this.config, this.log);
+    this.successor = next;
+    withDeadline(next.connect(), this.options.hungAfterMs, 'connecting to the cluster').then(
+      () => {
+        this.successor = null;
+        if (this.closed) return next.destroy();
+        this.log.warn(
+          { redis: describe(this.config) },
+          'Redis Cluster: a master hung or died, topology read anew',
+        );
+        this.replaced++;
+        const old = this.driver;
+        this.driver = next;
+        setTimeout(() => old.destroy(), 2 * this.config.timeoutMs + 1000).unref();
+        this.subscriptionsStale ||= this.channels.size > 0;
+      },
+      (err: unknown) => {
+        this.successor = null;
+        next.destroy();
+        this.log.debug({ err: (err as Error).message }, 'Redis Cluster: a new client could not connect yet');
+      },
+    );
   }
 
   /** A new subscriber for every channel; false (and stale still) if Redis did not take it. */
@@ -319,6 +418,12 @@ function makeDriver(config: RedisConfig, log: Logger): Driver {
       cluster.sendCommand(key, false, args, buffers ? { typeMapping: BUFFERS } : undefined),
     subscribe: (channel, listener) => cluster.subscribe(channel, listener),
     masters: () => Promise.all(cluster.masters.map(async (m) => clientDriver(await cluster.nodeClient(m)))),
+    pings: () =>
+      cluster.masters.map((m) => ({
+        address: m.address,
+        ping: () => cluster.nodeClient(m).then((client) => client.sendCommand(['PING'])),
+      })),
+    masterOf: (key) => cluster.slots[keySlot(key)]?.master.address ?? null,
     destroy: () => cluster.destroy(),
   };
 }
@@ -341,6 +446,8 @@ function clientDriver(client: NodeClient): Driver {
     send: (_key, args, buffers) => client.sendCommand(args, buffers ? { typeMapping: BUFFERS } : undefined),
     subscribe: (channel, listener) => client.subscribe(channel, listener),
     masters: () => Promise.resolve([self]),
+    pings: () => [{ address: '', ping: () => client.sendCommand(['PING']) }],
+    masterOf: () => '',
     destroy: () => client.destroy(),
   };
   return self;
