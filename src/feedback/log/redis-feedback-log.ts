@@ -231,14 +231,21 @@ const ACCEPTED: FeedbackVerdict = Object.freeze({ status: 'accepted', reason: nu
  *
  * Items that arrive in one tick are written together: one script call per shard and chunk, so a
  * thousand single-event requests cost a handful of round trips. A call that fails or is late
- * sends its items to the spool (fsynced in groups) and switches the log to spooling; when Redis
- * answers again the spool is replayed in order. The replay is idempotent, so an item that did
- * reach Redis before its call timed out is not recorded twice. To keep decisions ahead of the
- * reactions to them, new items go to the spool until the backlog is small, and wait in memory
- * (unacknowledged) while its last segment is replayed.
+ * sends its items to the spool (fsynced in groups) and switches its shard to spooling: on a
+ * cluster the other shards, on masters that answer, go on writing to Redis. When every spooling
+ * shard's master answers again the spool is replayed in order. The replay is idempotent, so an
+ * item that did reach Redis before its call timed out is not recorded twice. A reaction goes to
+ * its decision's shard, so keeping each shard in order keeps decisions ahead of the reactions to
+ * them: a spooling shard's new items go to the spool until the backlog is small, and wait in
+ * memory (unacknowledged) while its last segment is replayed.
  */
 export class RedisFeedbackLog implements FeedbackLog {
-  private mode: 'direct' | 'spooling' | 'draining' = 'direct';
+  /**
+   * Shards whose items go to the spool, each with the failure that put it there (a count that only
+   * grows): a drain puts back to Redis the shards it replayed, not one that failed again meanwhile.
+   */
+  private readonly spooling = new Map<number, number>();
+  private failures = 0;
   /** Checks that found nothing to replay (see ORPHAN_CHECK_EVERY). */
   private idleChecks = 0;
   /** Items waiting to be sent, per shard, and how many in all. */
@@ -287,7 +294,8 @@ export class RedisFeedbackLog implements FeedbackLog {
   ): RedisFeedbackLog {
     const feedbackLog = new RedisFeedbackLog(redis, keys, spool, log, options);
     if (spool.hasBacklog()) {
-      feedbackLog.mode = 'spooling';
+      // Which shards the backlog holds is known only by reading it: all spool until it is replayed.
+      for (let shard = 0; shard < options.shards; shard++) feedbackLog.spoolShard(shard);
       feedbackLog.onUp();
     }
     return feedbackLog;
@@ -317,7 +325,8 @@ export class RedisFeedbackLog implements FeedbackLog {
   }
 
   health(): FeedbackLogHealth {
-    return { mode: this.mode, spool: this.spool.stats(), decisionsLost: this.decisionsLost };
+    const mode = this.draining !== null ? 'draining' : this.spooling.size > 0 ? 'spooling' : 'direct';
+    return { mode, spool: this.spool.stats(), decisionsLost: this.decisionsLost };
   }
 
   async close(): Promise<void> {
@@ -360,7 +369,7 @@ export class RedisFeedbackLog implements FeedbackLog {
   }
 
   private enqueue(item: Item): void {
-    if (this.held !== null) {
+    if (this.held !== null && this.spooling.has(item.shard)) {
       this.held.push(item);
       return;
     }
@@ -376,18 +385,21 @@ export class RedisFeedbackLog implements FeedbackLog {
   }
 
   /**
-   * Sends what is queued: to Redis, a chunk per shard in turn while calls may start (what is left
-   * goes when a call returns: toRedis schedules the next flush), or all to the spool while spooling.
+   * Sends what is queued: a spooling shard's items all to the spool, the others' to Redis, a chunk
+   * per shard in turn while calls may start (what is left goes when a call returns: toRedis
+   * schedules the next flush).
    */
   private readonly flush = (): void => {
     this.scheduled = false;
     if (this.queued === 0) return;
-    if (this.mode !== 'direct') {
+    if (this.spooling.size > 0) {
       const items: Item[] = [];
-      for (const queue of this.queues) for (const item of queue.take(queue.length)) items.push(item);
-      this.queued = 0;
-      this.track(this.toSpool(items));
-      return;
+      for (const shard of this.spooling.keys()) {
+        const queue = this.queues[shard]!;
+        for (const item of queue.take(queue.length)) items.push(item);
+      }
+      this.queued -= items.length;
+      if (items.length > 0) this.track(this.toSpool(items));
     }
     let sent = true;
     while (sent && this.queued > 0 && this.redisCalls < MAX_IN_FLIGHT) {
@@ -414,7 +426,7 @@ export class RedisFeedbackLog implements FeedbackLog {
     try {
       reply = await this.run(shard, items, false, WRITE_DEADLINE_MS);
     } catch (err) {
-      this.startSpooling(err as Error);
+      this.startSpooling(shard, err as Error);
       return this.toSpool(items);
     } finally {
       this.redisCalls--;
@@ -491,35 +503,39 @@ export class RedisFeedbackLog implements FeedbackLog {
   }
 
   /** Whatever failed, the spool keeps the events; only an outage is expected, anything else is logged as a bug. */
-  private startSpooling(err: Error): void {
+  private startSpooling(shard: number, err: Error): void {
     if (!(err instanceof RedisUnavailableError)) {
       // An error reply: a full Redis (OOM) or a bug in the script.
       this.log.error({ err: err.message }, 'feedback log: Redis refused a write');
     }
-    if (this.mode === 'direct') {
-      this.mode = 'spooling';
-      this.log.warn({ err: err.message }, 'feedback log: Redis unreachable, spooling events locally');
-    }
+    if (!this.spooling.has(shard))
+      this.log.warn({ shard, err: err.message }, 'feedback log: Redis unreachable, spooling events locally');
+    this.spoolShard(shard);
+  }
+
+  private spoolShard(shard: number): void {
+    this.spooling.set(shard, ++this.failures);
   }
 
   private readonly onUp = (): void => {
-    if (this.closed || this.draining !== null || !this.redis.isUp) return;
-    if (this.mode === 'direct' && !this.spool.hasBacklog()) {
+    if (this.closed || this.draining !== null) return;
+    if (this.spooling.size === 0 && !this.spool.hasBacklog()) {
       if (++this.idleChecks % ORPHAN_CHECK_EVERY === 0) void this.adoptOrphans();
       return;
     }
+    // A replay would fail on a shard whose master is still away; wait until they all answer.
+    if (!this.redis.isUp) return;
     this.draining = this.drain().finally(() => {
       this.draining = null;
     });
   };
 
   /**
-   * Replays the spool. New items keep going to the spool while the backlog is large; for the last
-   * segment they wait in memory, so that nothing overtakes what was spooled before it.
+   * Replays the spool. A spooling shard's new items keep going to the spool while the backlog is
+   * large; for the last segment they wait in memory, so that nothing overtakes what was spooled
+   * before it. The other shards write to Redis meanwhile.
    */
   private async drain(): Promise<void> {
-    const wasDirect = this.mode === 'direct';
-    this.mode = 'draining';
     try {
       do {
         await this.spool.rotate();
@@ -530,11 +546,12 @@ export class RedisFeedbackLog implements FeedbackLog {
       // Spool writes already under way land in the segment that rotate() closes.
       while (this.inflight.size > 0) await Promise.all(this.inflight);
       await this.spool.rotate();
+      const replayed = this.failures;
       await this.replayClosed();
-      this.mode = 'direct';
-      this.log.info({ wasDirect }, 'feedback log: spool replayed, writing to Redis again');
+      // A shard that failed after the rotate has lines in the open segment: it spools on.
+      for (const [shard, failure] of this.spooling) if (failure <= replayed) this.spooling.delete(shard);
+      this.log.info({ spooling: this.spooling.size }, 'feedback log: spool replayed, writing to Redis again');
     } catch (err) {
-      this.mode = 'spooling';
       if (!this.closed) this.log.warn({ err: (err as Error).message }, 'feedback log: replay interrupted');
     } finally {
       const held = this.held ?? [];
