@@ -99,6 +99,7 @@ import { MemoryWebhookOutbox, type WebhookOutbox } from './store/webhook-outbox.
 import type { WhatIfRunStore } from './store/what-if-run-store.js';
 import { WsCallPublisher } from './ws/call-publisher.js';
 import { PushHub } from './ws/push-hub.js';
+import { watchPushRelay } from './ws/push-relay-metrics.js';
 import { RedisPushRelay } from './ws/redis-push-relay.js';
 import { WsTriggerPublisher } from './ws/trigger-publisher.js';
 
@@ -594,7 +595,8 @@ async function redisStores(
       (id) => identities.forget(id),
     ]);
     const counters = new RedisCapCounters(redis, keys, log, clock);
-    await RedisPushRelay.start(redis, keys, hub, log);
+    const pushRelay = await RedisPushRelay.start(redis, keys, hub, log, { clock });
+    watchPushRelay(metrics.registry, () => pushRelay.stats);
     // A connection of its own: Redis answers a connection's commands in order, and a decision's
     // must not queue behind a flood of feedback scripts.
     const feedbackRedis = await RedisConnection.open(redisConfig, log);
@@ -691,6 +693,7 @@ async function redisStores(
         sync.close();
         clearInterval(tombstoneTimer);
         redis.off('up', onUp);
+        pushRelay.close();
         await counters.close();
         await profiles.close();
         feedbackRedis.close();

@@ -17,6 +17,7 @@
  * - `p:caps:spend`               hash of channel cost spent per campaign, `c:<campaign>`
  * - `p:events`                   pub/sub channel: version flips and per-customer invalidations
  * - `p:push`                     pub/sub channel: pushes to WebSocket sessions on every server
+ * - `p:{push}:log`               stream of the pushes of the last 30 s (capped), for servers that missed them live
  * - `p:call:<callId>`            JSON of a call in progress (CTI events), expiring after 4 hours
  * - `p:phone:<n>`                hash of phone number → customer id, bucket n of PHONE_BUCKETS
  * - `p:candidates`               hash of candidate rulesets for previews: name → JSON of its files
@@ -71,6 +72,7 @@ export class RedisKeys {
   readonly capsSpend = (): string => `${this.prefix}:caps:spend`;
   readonly events = (): string => `${this.prefix}:events`;
   readonly push = (): string => `${this.prefix}:push`;
+  readonly pushStream = (): string => `${this.prefix}:{push}:log`;
   readonly call = (callId: string): string => `${this.prefix}:call:${callId}`;
   readonly phoneBucket = (bucket: number): string => `${this.prefix}:phone:${bucket}`;
   readonly candidates = (): string => `${this.prefix}:candidates`;
