@@ -6,7 +6,6 @@ import type { Config } from './config.js';
 import { ApiKeyAuth } from './http/auth.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { installLoadShedding, limitConnections, OverloadGuard } from './http/overload.js';
-import { RateLimiter } from './http/rate-limiter.js';
 import { adviserRoutes } from './http/routes/advisers.js';
 import { bannerRoutes } from './http/routes/banners.js';
 import { challengerRoutes } from './http/routes/challenger.js';
@@ -82,7 +81,8 @@ export async function buildServer(
   app.setValidatorCompiler(validatorCompiler());
   installErrorHandling(app);
 
-  const auth = new ApiKeyAuth(config.auth.keys, new RateLimiter());
+  // The services' limiter: on Redis, a key's limit holds across servers.
+  const auth = new ApiKeyAuth(config.auth.keys, services.rateLimiter);
   // First: @fastify/websocket must see every route that is added after it.
   const gateway = await WsGateway.register(app, {
     auth,

@@ -19,6 +19,7 @@ import { RedisFeedbackLog } from './feedback/log/redis-feedback-log.js';
 import { RedisLogEraser } from './feedback/log/redis-log-eraser.js';
 import { RedisStatsReader } from './feedback/log/redis-stats-reader.js';
 import { MemoryStatsReader, type StatsReader } from './feedback/stats-reader.js';
+import { RateLimiter } from './http/rate-limiter.js';
 import type { ReadinessCheck } from './http/routes/health.js';
 import { Metrics } from './metrics/metrics.js';
 import type { RulesetVersionStore } from './ruleset/ruleset-history.js';
@@ -89,6 +90,7 @@ import { RedisLearnedFactsStore } from './store/redis/redis-learned-facts-store.
 import { RedisPhoneDirectory } from './store/redis/redis-phone-directory.js';
 import { RedisPopulation } from './store/redis/redis-population.js';
 import { RedisProfileStore } from './store/redis/redis-profile-store.js';
+import { RedisRateSync } from './store/redis/redis-rate-sync.js';
 import { RedisRulesetVersionStore } from './store/redis/redis-ruleset-version-store.js';
 import { erasureHasherOf, RedisTombstoneStore } from './store/redis/redis-tombstones.js';
 import { RedisWebhookOutbox } from './store/redis/redis-webhook-outbox.js';
@@ -147,6 +149,8 @@ export interface Services {
   readonly feedbackLog: FeedbackLog;
   /** This server's metrics (`GET /metrics`), in a registry of its own. */
   readonly metrics: Metrics;
+  /** API keys' rate limits: per server, and across servers on Redis (`store/redis/redis-rate-sync.ts`). */
+  readonly rateLimiter: RateLimiter;
   readonly readiness: ReadinessCheck;
   close(): Promise<void>;
 }
@@ -170,6 +174,7 @@ export async function createServices(
   try {
     const hub = new PushHub();
     const metrics = new Metrics();
+    const rateLimiter = new RateLimiter();
     const stores = config.redis
       ? await redisStores(
           config.redis,
@@ -179,6 +184,7 @@ export async function createServices(
           rules,
           hub,
           metrics,
+          rateLimiter,
           log,
           clock,
         )
@@ -397,6 +403,7 @@ export async function createServices(
       hub,
       feedbackLog,
       metrics,
+      rateLimiter,
       readiness,
       async close() {
         await webhooks.close();
@@ -567,6 +574,7 @@ async function redisStores(
   rules: RulesetHolder,
   hub: PushHub,
   metrics: Metrics,
+  rateLimiter: RateLimiter,
   log: Logger,
   clock: () => number,
 ): Promise<Stores> {
@@ -595,6 +603,8 @@ async function redisStores(
       (id) => identities.forget(id),
     ]);
     const counters = new RedisCapCounters(redis, keys, log, clock);
+    // Keys' rate limits across servers: counts synced off the request path, as the caps are.
+    const rateSync = new RedisRateSync(redis, keys, rateLimiter, log);
     const pushRelay = await RedisPushRelay.start(redis, keys, hub, log, { clock });
     watchPushRelay(metrics.registry, () => pushRelay.stats);
     // A connection of its own: Redis answers a connection's commands in order, and a decision's
@@ -681,6 +691,7 @@ async function redisStores(
           store: profiles.kind,
           redis: redis.isUp ? 'up' : 'unavailable',
           hungConnectionsReplaced: redis.hungConnectionsReplaced,
+          rateLimits: rateSync.mode,
           populationVersion: backing.version,
           customers: await backing.count(),
           memoryTier: profiles.stats(),
@@ -693,6 +704,7 @@ async function redisStores(
         sync.close();
         clearInterval(tombstoneTimer);
         redis.off('up', onUp);
+        rateSync.close();
         pushRelay.close();
         await counters.close();
         await profiles.close();

@@ -42,6 +42,8 @@
  * - `p:{webhooks}:due`           sorted set of webhook deliveries → when due (a lease while in flight)
  * - `p:{webhooks}:jobs`          hash of webhook deliveries: id → JSON (webhook, body, attempts)
  * - `p:{webhooks}:dead`          list of webhook deliveries that failed every try (dead letters), newest first
+ * - `p:{rate-limits}:taken`      hash of requests each API key let through, all servers, ever: field = the
+ *                                key's hash (never the key), `HINCRBY` every 100 ms (expires when no server syncs)
  *
  * Every key of a feedback shard shares the tag `{S}`, so that the intake script can judge an event
  * against its decision and append it to the stream atomically, and a consumer can apply an entry's
@@ -99,4 +101,5 @@ export class RedisKeys {
   readonly webhooksDue = (): string => `${this.prefix}:{webhooks}:due`;
   readonly webhookJobs = (): string => `${this.prefix}:{webhooks}:jobs`;
   readonly webhooksDead = (): string => `${this.prefix}:{webhooks}:dead`;
+  readonly rateTaken = (): string => `${this.prefix}:{rate-limits}:taken`;
 }
