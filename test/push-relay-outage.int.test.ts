@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import keySlot from 'cluster-key-slot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeEnvelope } from '../src/ws/push-envelope.js';
 import { PUSH_MAX_AGE_MS } from '../src/ws/redis-push-relay.js';
@@ -15,7 +16,13 @@ import {
   redisTarget,
 } from './support/offerloop-node.js';
 import { parseExposition } from './support/prometheus-text.js';
-import { type RedisProcess, redisCommand, startRedis } from './support/redis.js';
+import {
+  type RedisClusterProcess,
+  type RedisProcess,
+  redisCommand,
+  startRedis,
+  startRedisCluster,
+} from './support/redis.js';
 import { TestWsClient } from './support/ws-client.js';
 
 // Pushes across a blip of Redis: an agent's desktop holds its socket on server B while call events
@@ -213,5 +220,61 @@ describe('pushes in the stream that B did not hear live', () => {
     expect(await metric(b, 'offerloop_push_received_skipped_total', { reason: 'duplicate' })).toBeGreaterThan(
       0,
     );
+  });
+});
+
+describe('pushes between two servers on a Redis Cluster with replicas', () => {
+  let cluster: RedisClusterProcess;
+  let onCluster: RedisTarget;
+  let ca: OfferloopNode;
+  let cb: OfferloopNode;
+  let clusterDesk: TestWsClient;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster({ masters: 3, replicas: 1 });
+    // As docs/operations.md asks: the other masters serve their slots while one is failed over.
+    for (const url of cluster.nodes) {
+      await redisCommand(Number(new URL(url).port), 'CONFIG', 'SET', 'cluster-require-full-coverage', 'no');
+    }
+    onCluster = redisTarget({ nodes: cluster.nodes });
+    await loadRecords(onCluster, FIXTURE_RECORDS);
+    const startOnCluster = () => testServer({ OFFERLOOP_API_KEYS: KEYS, ...onCluster.env }, () => now);
+    [ca, cb] = await Promise.all([startOnCluster(), startOnCluster()]);
+    clusterDesk = await TestWsClient.open(`ws://127.0.0.1:${await listen(cb.app)}/v1/ws`, {
+      key: 'agent-key',
+    });
+    await clusterDesk.request({ type: 'subscribe', agentId: AGENT });
+  }, 90_000);
+  afterAll(async () => {
+    clusterDesk?.close();
+    await Promise.all([ca?.close(), cb?.close()]);
+    await cluster?.stop();
+  });
+
+  it('a push made while the master of the push stream is dead reaches the desk on B after its replica took over, once', async () => {
+    expect((await callStarted(ca, 'c-live')).statusCode).toBe(200);
+    await clusterDesk.next((m) => m.type === 'call' && m.callId === 'c-live');
+
+    const slot = keySlot(`${onCluster.config.prefix}:{push}:log`);
+    const masters = await cluster.masters();
+    const holder = masters.findIndex((m) => m.slots.some(([first, last]) => slot >= first && slot <= last));
+    expect(holder).toBeGreaterThanOrEqual(0);
+    const killed = await cluster.killMaster(holder);
+    const answer = await callStarted(ca, 'c-dead');
+    expect(answer.statusCode).toBe(200);
+    await eventually(async () => {
+      expect(await metric(ca, 'offerloop_push_relay_retries_total')).toBeGreaterThan(0);
+    }, 10_000);
+    expect(pushesOf(clusterDesk, 'c-dead')).toEqual([]);
+    await cluster.waitForFailover(killed);
+
+    const pushed = await clusterDesk.next((m) => m.type === 'call' && m.callId === 'c-dead', 20_000);
+    expect((pushed.decision as { decisionId: string } | null)?.decisionId).toBe(answer.json().decisionId);
+    await eventually(async () => {
+      expect(await metric(ca, 'offerloop_push_relay_pending')).toBe(0);
+    }, 10_000);
+    expect((await callStarted(ca, 'c-after')).statusCode).toBe(200);
+    await clusterDesk.next((m) => m.type === 'call' && m.callId === 'c-after', 10_000);
+    expect(pushesOf(clusterDesk, 'c-dead')).toEqual([]);
   });
 });
