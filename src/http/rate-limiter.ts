@@ -31,8 +31,12 @@ const MAX_CLIENTS = 100_000;
  * ask). Each other server lets through at most its bucket plus R × L in L, so the extra is at most
  * (N − 1) × R × (1 + L) (every other server bursting a full bucket unheard), and (N − 1) × (R × L + 1)
  * under sustained load (buckets drained). It does not grow with T: a burst is a debt the buckets
- * repay. Per-process limits allowed N × R × (T + 1). Per-client-IP limits of public keys stay per
- * server. Without Redis (or while it is away) each server keeps its local limit, as before.
+ * repay. Per-process limits allowed N × R × (T + 1). A server's first sync (at start, and after an
+ * outage) is a baseline: what the others took in the P + one round trip before it is not charged to
+ * it, once: at most a bucket and R × (P + round trip) each, R × (P + round trip) + 1 each under
+ * sustained load. The servers' rates are assumed equal (a rolling config change makes the bound
+ * the larger rate's). Per-client-IP limits of public keys stay per server. Without Redis (or while
+ * it is away) each server keeps its local limit, as before.
  */
 export class RateLimiter {
   private readonly keys = new Map<string, Bucket>();
