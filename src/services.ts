@@ -90,7 +90,7 @@ import { RedisLearnedFactsStore } from './store/redis/redis-learned-facts-store.
 import { RedisPhoneDirectory } from './store/redis/redis-phone-directory.js';
 import { RedisPopulation } from './store/redis/redis-population.js';
 import { RedisProfileStore } from './store/redis/redis-profile-store.js';
-import { RedisRateSync } from './store/redis/redis-rate-sync.js';
+import { RedisRateSync, watchRateSync } from './store/redis/redis-rate-sync.js';
 import { RedisRulesetVersionStore } from './store/redis/redis-ruleset-version-store.js';
 import { erasureHasherOf, RedisTombstoneStore } from './store/redis/redis-tombstones.js';
 import { RedisWebhookOutbox } from './store/redis/redis-webhook-outbox.js';
@@ -605,6 +605,7 @@ async function redisStores(
     const counters = new RedisCapCounters(redis, keys, log, clock);
     // Keys' rate limits across servers: counts synced off the request path, as the caps are.
     const rateSync = new RedisRateSync(redis, keys, rateLimiter, log);
+    watchRateSync(metrics.registry, rateSync);
     const pushRelay = await RedisPushRelay.start(redis, keys, hub, log, { clock });
     watchPushRelay(metrics.registry, () => pushRelay.stats);
     // A connection of its own: Redis answers a connection's commands in order, and a decision's

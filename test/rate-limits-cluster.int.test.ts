@@ -62,6 +62,9 @@ async function load(ms: number): Promise<{ admitted: number[]; seconds: number }
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 const readiness = async (node: OfferloopNode) =>
   (await node.app.inject({ url: '/health/ready' })).json() as { rateLimits?: string };
+/** A metric of the server without labels, as a scrape would read it. */
+const metric = async (node: OfferloopNode, name: string) =>
+  (await node.services.metrics.registry.getSingleMetric(name)?.get())?.values[0]?.value;
 
 describe('a key rate-limited across two servers on one Redis', () => {
   it('lets through about the rate in all, not twice the rate', async () => {
@@ -73,13 +76,19 @@ describe('a key rate-limited across two servers on one Redis', () => {
     // Not starved either: about R × T, and each server has its share.
     expect(sum(admitted)).toBeGreaterThanOrEqual(RATE * seconds * 0.75);
     for (const a of admitted) expect(a).toBeGreaterThan(0);
-    for (const node of nodes) expect((await readiness(node)).rateLimits).toBe('cluster');
+    for (const node of nodes) {
+      expect((await readiness(node)).rateLimits).toBe('cluster');
+      expect(await metric(node, 'offerloop_rate_limits_local')).toBe(0);
+    }
   });
 
   it('with Redis gone, each server falls back to its own limit', async () => {
     await redis.kill();
-    for (const node of nodes)
+    for (const node of nodes) {
       await eventually(async () => expect((await readiness(node)).rateLimits).toBe('local'));
+      expect(await metric(node, 'offerloop_rate_limits_local')).toBe(1);
+      expect(await metric(node, 'offerloop_rate_limit_fallbacks_total')).toBe(1);
+    }
     // Debts of the first test are refilled: each bucket starts full, as a server's own would.
     await sleep(1500);
     const { admitted, seconds } = await load(LOAD_MS);

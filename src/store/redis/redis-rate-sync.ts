@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
 import { RedisScript } from './redis-script.js';
@@ -39,9 +40,9 @@ const SYNC_TIMEOUT_MS = 1000;
  * it: the limiter decides locally. The error bound is in `http/rate-limiter.ts`.
  *
  * While Redis is away the limits are per server (the local buckets, uncharged): logged once per
- * outage, shown in `/health/ready` (`rateLimits`); the failed calls count in
- * `offerloop_redis_errors_total`. What a server let through meanwhile is never charged to the others
- * later (it would starve them for as long as the outage lasted): the first sync after is a baseline.
+ * outage, shown in `/health/ready` (`rateLimits`) and on `/metrics` (watchRateSync). What a server
+ * let through meanwhile is never charged to the others later (it would starve them for as long as
+ * the outage lasted): the first sync after is a baseline.
  */
 export class RedisRateSync {
   private readonly timer: NodeJS.Timeout;
@@ -49,6 +50,7 @@ export class RedisRateSync {
   private syncing = false;
   private closed = false;
   private current: RateLimitMode = 'cluster';
+  private fellBack = 0;
 
   constructor(
     private readonly redis: RedisConnection,
@@ -62,6 +64,11 @@ export class RedisRateSync {
 
   get mode(): RateLimitMode {
     return this.current;
+  }
+
+  /** Times the limits fell back to per server (Redis away) since start. */
+  get fallbacks(): number {
+    return this.fellBack;
   }
 
   /** One sync: adds this server's takes, charges the others'. Never throws. Public for tests. */
@@ -102,6 +109,7 @@ export class RedisRateSync {
     this.limiter.forgetTotals();
     if (this.current === 'cluster') {
       this.current = 'local';
+      this.fellBack++;
       this.log.warn({ err: why }, 'rate limits per server until Redis answers');
     }
   }
@@ -115,4 +123,25 @@ export class RedisRateSync {
     }
     return field;
   }
+}
+
+/** The sync's state on `/metrics` (docs/metrics.md), read at scrape time. Only servers on Redis sync. */
+export function watchRateSync(registry: Registry, sync: RedisRateSync): void {
+  new Gauge({
+    name: 'offerloop_rate_limits_local',
+    help: "1 while API keys' rate limits hold per server only (Redis away), 0 while they hold across servers.",
+    registers: [registry],
+    collect() {
+      this.set(sync.mode === 'local' ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: 'offerloop_rate_limit_fallbacks_total',
+    help: "Times API keys' rate limits fell back to per server because the sync with Redis failed.",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sync.fallbacks);
+    },
+  });
 }
