@@ -15,9 +15,10 @@ import { ProfileCodec, SymbolCounter } from '../src/store/profile-codec.js';
 import type { BadLine } from '../src/store/profile-file.js';
 import { fileChunks, type ParsedLine, profileLines } from '../src/store/profile-lines.js';
 import { LoadAbortedError, type LoadResult, loadPopulation } from '../src/store/redis/bulk-loader.js';
-import { bucketOf, type PopulationMeta, PopulationVersion } from '../src/store/redis/population-version.js';
+import { bucketKey, type PopulationMeta, PopulationVersion } from '../src/store/redis/population-version.js';
 import { RedisConnection } from '../src/store/redis/redis-connection.js';
 import { RedisKeys } from '../src/store/redis/redis-keys.js';
+import { slotBucketOf } from '../src/store/redis/slot-placement.js';
 import { testLog } from './helpers.js';
 import { type RedisProcess, startRedis } from './support/redis.js';
 
@@ -77,10 +78,11 @@ async function meta(keys: RedisKeys, version: number): Promise<PopulationMeta> {
 
 /** Every bucket of a version as Redis has it (HGETALL), and the version's dictionary. */
 async function population(keys: RedisKeys, version: number) {
-  const { dictionary, buckets: count } = await meta(keys, version);
+  const layout = await meta(keys, version);
+  const { dictionary, buckets: count } = layout;
   const replies = await Promise.all(
     Array.from({ length: count }, (_, b) => {
-      const key = keys.bucket(version, b);
+      const key = bucketKey(keys, { ...layout, version }, b);
       return redis.send<Buffer[]>(key, ['HGETALL', key], { buffers: true });
     }),
   );
@@ -119,7 +121,7 @@ async function reference(fileName: string, format?: 'ndjson' | 'csv') {
       continue;
     }
     customers++;
-    const b = bucketOf(line.record.id, OPTIONS.buckets);
+    const b = slotBucketOf(line.record.id, OPTIONS.buckets);
     buckets[b] ??= {};
     buckets[b][line.record.id] = codec.encodeRecord(line.record).toString('hex');
   }
@@ -247,7 +249,8 @@ describe('loadPopulation', () => {
   it('fails when Redis refuses an HSET, and leaves nothing of the version behind', async () => {
     const keys = freshKeys('wrongtype');
     // Version 1 of this prefix is the next; a string where one of its buckets goes makes HSET fail.
-    await redis.send(undefined, ['SET', keys.bucket(1, 5), 'not a hash']);
+    const bucket = bucketKey(keys, { version: 1, buckets: OPTIONS.buckets, placement: 'slot' }, 5);
+    await redis.send(undefined, ['SET', bucket, 'not a hash']);
     const thrown = await loadPopulation(redis, keys, fileChunks(NDJSON, undefined, 4096), OPTIONS).catch(
       (err: unknown) => err,
     );

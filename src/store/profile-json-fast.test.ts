@@ -6,7 +6,7 @@ import { generatePopulation } from '../sim/population.js';
 import { ProfileCodec, SymbolCounter, SymbolDictionary } from './profile-codec.js';
 import { FAST_BLANK, FAST_ENCODED, FAST_NO, JsonLineEncoder } from './profile-json-fast.js';
 import { validateProfileRecord } from './profile-record.js';
-import { bucketOf } from './redis/population-version.js';
+import { slotBucketOf } from './redis/slot-placement.js';
 
 const BUCKETS = 1024;
 const PRODUCTS = Array.from({ length: 40 }, (_, i) => `prod-${String(i + 1).padStart(2, '0')}`);
@@ -59,7 +59,7 @@ function expectAgreement(line: string, dictionary: SymbolDictionary): number {
     const expected = new ProfileCodec(dictionary).encodeRecord(record!);
     expect(outcome.bytes.toString('hex'), line).toBe(expected.toString('hex'));
     expect(outcome.id).toBe(record!.id);
-    expect(outcome.bucket).toBe(bucketOf(record!.id, BUCKETS));
+    expect(outcome.bucket).toBe(slotBucketOf(record!.id, BUCKETS));
   }
   return outcome.status;
 }

@@ -18,6 +18,7 @@
  */
 import { CHANNELS } from '../domain/channel.js';
 import { FORMAT_VERSION, putNumber, putVarint, TAGS } from './profile-codec.js';
+import { bucketAt, customerSlotOfBytes } from './redis/slot-placement.js';
 
 const TAB = 9;
 const SPACE = 32;
@@ -211,7 +212,11 @@ export class JsonLineEncoder {
         haveId = true;
         this.idStart = this.strStart;
         this.idEnd = this.strEnd;
-        this.bucket = (this.strHash >>> 0) % this.buckets;
+        this.bucket = bucketAt(
+          customerSlotOfBytes(b, this.strStart, this.strEnd),
+          this.strHash >>> 0,
+          this.buckets,
+        );
       } else {
         let section = 0;
         while (section < SECTIONS.length && !this.equals(keyStart, keyEnd, SECTIONS[section]!)) section++;

@@ -8,6 +8,7 @@ import { BucketWriter } from './bucket-writer.js';
 import { chunkContext, type EncodedChunk } from './load-chunk.js';
 import { versionMessage } from './population-sync.js';
 import {
+  bucketKey,
   type PopulationMeta,
   type PopulationVersion,
   readCurrentVersionNumber,
@@ -179,7 +180,8 @@ async function loadVersion(
     redis.send(keys.loadingVersion(), ['PEXPIRE', keys.loadingVersion(), String(LOCK_MS)]).catch(() => {});
   }, LOCK_MS / 3).unref();
   try {
-    const writer = new BucketWriter(redis, (bucket) => keys.bucket(version, bucket), options.maxRate ?? 0);
+    const placed = { version, buckets: options.buckets, placement: 'slot' } as const;
+    const writer = new BucketWriter(redis, (bucket) => bucketKey(keys, placed, bucket), options.maxRate ?? 0);
     // The phone directory is not versioned: an entry written by a load that fails later does no
     // harm, since every lookup is confirmed against the profile in force.
     const phones = new BucketWriter(redis, (bucket) => keys.phoneBucket(bucket), 0);
@@ -192,6 +194,7 @@ async function loadVersion(
     const meta: PopulationMeta = {
       version,
       buckets: options.buckets,
+      placement: 'slot',
       dictionary: written.dictionary.toJSON(),
       customers: written.customers,
       loadedAt: new Date().toISOString(),
@@ -392,8 +395,8 @@ async function carryOverChanges(
   if (ids.length === 0) return 0;
   const old = await readVersion(redis, keys, previous, 0);
   for (const id of ids) {
-    const from = keys.bucket(previous, old.bucketOf(id));
-    const to = keys.bucket(next.version, next.bucketOf(id));
+    const from = old.bucketKeyOf(keys, id);
+    const to = next.bucketKeyOf(keys, id);
     const bytes = await redis.send<Buffer | null>(from, ['HGET', from, id], { buffers: true, timeoutMs: 0 });
     if (bytes === null) await redis.send(to, ['HDEL', to, id], { timeoutMs: 0 });
     else
@@ -417,7 +420,7 @@ async function applyLearnedFacts(
 ): Promise<number> {
   let applied = 0;
   await new RedisLearnedFactsStore(redis, keys).each(async (id, facts) => {
-    const key = keys.bucket(next.version, next.bucketOf(id));
+    const key = next.bucketKeyOf(keys, id);
     const bytes = await redis.send<Buffer | null>(key, ['HGET', key, id], { buffers: true, timeoutMs: 0 });
     if (bytes === null) return;
     const profile = applyFacts(next.codec.decode(id, bytes), facts);

@@ -9,7 +9,7 @@ import { ProfileCodec, type SymbolDictionary } from '../profile-codec.js';
 import type { CsvProfileParser } from '../profile-csv.js';
 import { FAST_BLANK, FAST_ENCODED, JsonLineEncoder } from '../profile-json-fast.js';
 import { parseLine } from '../profile-lines.js';
-import { bucketOf } from './population-version.js';
+import { slotBucketOf } from './slot-placement.js';
 
 /** What a chunk of lines became; line numbers are relative to the chunk (its first line is 1). */
 export interface EncodedChunk {
@@ -168,7 +168,7 @@ class ChunkBuilder {
       return;
     }
     const id = Buffer.from(result.id);
-    this.customer(id, 0, id.length, value, value.length, bucketOf(result.id, this.context.buckets));
+    this.customer(id, 0, id.length, value, value.length, slotBucketOf(result.id, this.context.buckets));
     const phone = result.attributes?.phone;
     if (typeof phone === 'string') this.phone(phone, result.id);
   }

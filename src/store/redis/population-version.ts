@@ -2,12 +2,18 @@ import { stableHash32 } from '../../domain/stable-hash.js';
 import { ProfileCodec, SymbolDictionary } from '../profile-codec.js';
 import type { RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
+import { bucketTag, slotBucketOf } from './slot-placement.js';
 
 /** What a bulk load writes next to its profiles, and servers read when they switch to it. */
 export interface PopulationMeta {
   readonly version: number;
-  /** Profiles are spread over this many hashes; the bucket of a customer is a hash of the id. */
+  /** Profiles are spread over this many hashes. */
   readonly buckets: number;
+  /**
+   * How a customer's bucket is chosen: `slot`, along the cluster slots, next to the customer's
+   * other keys (slot-placement.ts); absent (versions loaded before it), a hash of the id.
+   */
+  readonly placement?: 'slot';
   /** Symbols the profiles of this version are encoded with; fixed once the version is served. */
   readonly dictionary: readonly string[];
   readonly customers: number;
@@ -28,10 +34,32 @@ export class PopulationVersion {
   }
 
   bucketOf(customerId: string): number {
-    return bucketOf(customerId, this.meta.buckets);
+    const { buckets, placement } = this.meta;
+    return placement === 'slot' ? slotBucketOf(customerId, buckets) : bucketOf(customerId, buckets);
+  }
+
+  /** The key of the bucket that holds `customerId`. */
+  bucketKeyOf(keys: RedisKeys, customerId: string): string {
+    return this.bucketKey(keys, this.bucketOf(customerId));
+  }
+
+  /** The key of bucket `bucket`. */
+  bucketKey(keys: RedisKeys, bucket: number): string {
+    return bucketKey(keys, this.meta, bucket);
   }
 }
 
+/** The key of bucket `bucket` of a version: tagged into its first slot, or untagged before placement. */
+export function bucketKey(
+  keys: RedisKeys,
+  meta: Pick<PopulationMeta, 'version' | 'buckets' | 'placement'>,
+  bucket: number,
+): string {
+  const tag = meta.placement === 'slot' ? bucketTag(bucket, meta.buckets) : null;
+  return keys.bucket(meta.version, bucket, tag);
+}
+
+/** A hash of the id into `buckets`: phone buckets, and the buckets of versions loaded before slot placement. */
 export function bucketOf(customerId: string, buckets: number): number {
   return stableHash32(customerId) % buckets;
 }
@@ -91,6 +119,7 @@ export async function currentOrEmptyVersion(
   const meta: PopulationMeta = {
     version,
     buckets: EMPTY_POPULATION_BUCKETS,
+    placement: 'slot',
     dictionary: [],
     customers: 0,
     loadedAt: new Date().toISOString(),

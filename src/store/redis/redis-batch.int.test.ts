@@ -8,6 +8,7 @@ import {
 } from '../../../test/support/offerloop-node.js';
 import type { ContactEvent } from '../../domain/contact.js';
 import { profileFromRecord } from '../../domain/profile.js';
+import type { PopulationVersion } from './population-version.js';
 import { RedisConnection } from './redis-connection.js';
 import { RedisContactHistoryStore } from './redis-contact-history-store.js';
 import { RedisKeys } from './redis-keys.js';
@@ -62,8 +63,8 @@ describe.each(redisDeployments())('calls made together on %s', (_name, makeTarge
     await loadRecords(target, FIXTURE_RECORDS);
     const store = await RedisProfileStore.open(redis, keys);
     const [broken, ...others] = FIXTURE_RECORDS.map((r) => r.id);
-    const population = (store as unknown as { population: { bucketOf(id: string): number } }).population;
-    const bucket = keys.bucket(store.version!, population.bucketOf(broken!));
+    const population = (store as unknown as { population: PopulationVersion }).population;
+    const bucket = population.bucketKeyOf(keys, broken!);
     await redis.send(bucket, ['DEL', bucket]);
     await redis.send(bucket, ['SET', bucket, 'not a hash']);
     const sameBucket = others.filter((id) => population.bucketOf(id) === population.bucketOf(broken!));

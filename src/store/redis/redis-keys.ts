@@ -5,7 +5,9 @@
  * - `p:population:next`          counter that numbers new versions
  * - `p:population:loading`       the version a bulk load is writing now, with a TTL
  * - `p:pop:{V}:meta`             JSON meta of version V: bucket count, symbol dictionary, counts
- * - `p:pop:{V}:b:N`              hash of bucket N of version V: customer id → encoded profile
+ * - `p:pop:V:b:N:{t}`            hash of bucket N of version V: customer id → encoded profile; `{t}`
+ *                                puts it in the slots of its customers (slot-placement.ts; untagged
+ *                                `p:pop:V:b:N` in versions loaded before)
  * - `p:pop:{V}:dirty`            customers changed through the API while V was loading
  * - `p:contacts:{id}`            list of the customer's recent contacts
  * - `p:contacts-rev:{id}`        revision of that list, for compare-and-append
@@ -62,8 +64,11 @@ export class RedisKeys {
   readonly loadingVersion = (): string => `${this.prefix}:population:loading`;
   readonly versionMeta = (version: number): string => `${this.prefix}:pop:{${version}}:meta`;
   readonly versionDirty = (version: number): string => `${this.prefix}:pop:{${version}}:dirty`;
-  /** Buckets are deliberately not tagged: a version's profiles spread over every cluster node. */
-  readonly bucket = (version: number, bucket: number): string => `${this.prefix}:pop:${version}:b:${bucket}`;
+  /** Tagged by slot, not by version: a version's profiles spread over every cluster node, each bucket by its customers' other keys. */
+  readonly bucket = (version: number, bucket: number, tag: string | null): string =>
+    tag === null
+      ? `${this.prefix}:pop:${version}:b:${bucket}`
+      : `${this.prefix}:pop:${version}:b:${bucket}:{${tag}}`;
   readonly contacts = (customerId: string): string => `${this.prefix}:contacts:{${customerId}}`;
   readonly contactsRevision = (customerId: string): string => `${this.prefix}:contacts-rev:{${customerId}}`;
   readonly learned = (customerId: string): string => `${this.prefix}:learned:{${customerId}}`;

@@ -45,7 +45,7 @@ export class RedisPopulation implements PopulationSource {
   }
 
   private bucket(population: PopulationVersion, bucket: number): Promise<Buffer[]> {
-    const key = this.keys.bucket(population.version, bucket);
+    const key = population.bucketKey(this.keys, bucket);
     return this.redis.send<Buffer[]>(key, ['HGETALL', key], { buffers: true, timeoutMs: TIMEOUT_MS });
   }
 }

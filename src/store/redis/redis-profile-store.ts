@@ -151,7 +151,7 @@ export class RedisProfileStore implements ProfileStore {
   async exists(customerId: string): Promise<boolean> {
     const population = this.population;
     if (population === null) return false;
-    const bucket = this.keys.bucket(population.version, population.bucketOf(customerId));
+    const bucket = population.bucketKeyOf(this.keys, customerId);
     return (await this.redis.send<number>(bucket, ['HEXISTS', bucket, customerId])) === 1;
   }
 
@@ -165,7 +165,7 @@ export class RedisProfileStore implements ProfileStore {
         this.markChangedDuringLoad(customerId),
       ]);
       const next = change(before === null ? null : population.codec.decode(customerId, before));
-      const bucket = this.keys.bucket(population.version, population.bucketOf(customerId));
+      const bucket = population.bucketKeyOf(this.keys, customerId);
       const written = await SET_IF_UNCHANGED.run<number>(
         this.redis,
         [bucket],
@@ -180,7 +180,7 @@ export class RedisProfileStore implements ProfileStore {
     const population = this.population;
     if (population === null) return false;
     await this.markChangedDuringLoad(customerId);
-    const bucket = this.keys.bucket(population.version, population.bucketOf(customerId));
+    const bucket = population.bucketKeyOf(this.keys, customerId);
     return (await this.redis.send<number>(bucket, ['HDEL', bucket, customerId])) === 1;
   }
 
@@ -200,9 +200,7 @@ export class RedisProfileStore implements ProfileStore {
   ): Promise<ReadReply> {
     // A bucket of no version (nothing loaded yet) holds nobody.
     const bucket =
-      population === null
-        ? this.keys.bucket(0, 0)
-        : this.keys.bucket(population.version, population.bucketOf(customerId));
+      population === null ? this.keys.bucket(0, 0, null) : population.bucketKeyOf(this.keys, customerId);
     if (this.reads !== null) return this.reads.add({ bucket, customerId, probe });
     if (probe !== null) return Promise.reject(new Error('a read with a history check needs one Redis'));
     return this.redis.send<Buffer | null>(bucket, ['HGET', bucket, customerId], BUFFERS);
