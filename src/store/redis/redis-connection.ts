@@ -159,13 +159,16 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
     const startedAt = observer === null && ms <= 0 ? 0 : performance.now();
     const reply = this.driver.send(key, args, options.buffers ?? false) as Promise<T>;
     if (ms > 0) return withDeadline(reply, ms, args[0], observer, startedAt);
+    const settled = reply.catch((err: unknown) => {
+      throw unavailableUnlessAnswer(err);
+    });
     if (observer !== null) {
-      reply.then(
+      settled.then(
         () => observer.settled(startedAt, null),
         (err: unknown) => observer.settled(startedAt, err instanceof ErrorReply ? 'reply' : 'unavailable'),
       );
     }
-    return reply;
+    return settled;
   }
 
   publish(channel: string, message: string): Promise<number> {
@@ -376,13 +379,29 @@ function withDeadline<T>(
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        // An error reply is Redis answering (e.g. NOSCRIPT); anything else means it is not reachable.
-        const reply = err instanceof ErrorReply;
-        observer?.settled(startedAt, reply ? 'reply' : 'unavailable');
-        reject(reply ? err : new RedisUnavailableError((err as Error).message));
+        const failure = unavailableUnlessAnswer(err);
+        observer?.settled(startedAt, failure instanceof ErrorReply ? 'reply' : 'unavailable');
+        reject(failure);
       },
     );
   });
+}
+
+/**
+ * Error replies that say the part of a cluster holding the key cannot serve it just now: a master
+ * lost and not yet replaced (with cluster-require-full-coverage, every node says CLUSTERDOWN then),
+ * a slot half migrated, a replica still loading.
+ */
+const NOT_SERVING_NOW = /^(CLUSTERDOWN|TRYAGAIN|MASTERDOWN|LOADING) /;
+
+/**
+ * An error reply is Redis answering (e.g. NOSCRIPT), kept as it is, unless it says Redis cannot
+ * serve the key just now; that, and anything else, means Redis is not reachable: callers answer
+ * degraded or spool, as for a timeout.
+ */
+function unavailableUnlessAnswer(err: unknown): Error {
+  if (err instanceof ErrorReply && !NOT_SERVING_NOW.test(err.message)) return err;
+  return err instanceof RedisUnavailableError ? err : new RedisUnavailableError((err as Error).message);
 }
 
 const reconnectStrategy = (retries: number): number => Math.min(50 * 2 ** retries, 2000);
