@@ -99,4 +99,16 @@ describe('a key rate-limited across two servers on one Redis', () => {
     }
     expect(sum(admitted)).toBeGreaterThan(RATE * (seconds + 1) + (SERVERS - 1) * RATE * (1 + L_SECONDS));
   });
+
+  it('with Redis back, the limit holds across servers again, and nobody pays for the outage', async () => {
+    await redis.start();
+    for (const node of nodes) {
+      await eventually(async () => expect((await readiness(node)).rateLimits).toBe('cluster'), 10_000);
+    }
+    const { admitted, seconds } = await load(LOAD_MS);
+    expect(sum(admitted)).toBeLessThanOrEqual(RATE * (seconds + 1) + (SERVERS - 1) * RATE * (1 + L_SECONDS));
+    // What each let through alone during the outage is not charged now: neither is starved.
+    expect(sum(admitted)).toBeGreaterThanOrEqual(RATE * seconds * 0.75);
+    for (const a of admitted) expect(a).toBeGreaterThan(0);
+  });
 });
