@@ -40,14 +40,17 @@ let desk: TestWsClient;
 let deskOnA: TestWsClient;
 
 const AGENT = 'agent-o';
-const start = () => testServer({ OFFERLOOP_API_KEYS: KEYS, ...target.env }, () => now);
+/** A deadline a busy machine meets while the servers start (the default, 100 ms, is for decisions). */
+const REDIS_TIMEOUT_MS = '500';
+const start = () => testServer({ OFFERLOOP_API_KEYS: KEYS, REDIS_TIMEOUT_MS, ...target.env }, () => now);
 
 beforeAll(async () => {
   // Persisted, so that the population (and the push stream) survive the crash, as in production.
   redis = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
   target = redisTarget({ url: redis.url });
   await loadRecords(target, FIXTURE_RECORDS);
-  [a, b] = await Promise.all([start(), start()]);
+  a = await start();
+  b = await start();
   desk = await TestWsClient.open(`ws://127.0.0.1:${await listen(b.app)}/v1/ws`, { key: 'agent-key' });
   await desk.request({ type: 'subscribe', agentId: AGENT });
   deskOnA = await TestWsClient.open(`ws://127.0.0.1:${await listen(a.app)}/v1/ws`, { key: 'agent-key' });
@@ -238,8 +241,10 @@ describe('pushes between two servers on a Redis Cluster with replicas', () => {
     }
     onCluster = redisTarget({ nodes: cluster.nodes });
     await loadRecords(onCluster, FIXTURE_RECORDS);
-    const startOnCluster = () => testServer({ OFFERLOOP_API_KEYS: KEYS, ...onCluster.env }, () => now);
-    [ca, cb] = await Promise.all([startOnCluster(), startOnCluster()]);
+    const startOnCluster = () =>
+      testServer({ OFFERLOOP_API_KEYS: KEYS, REDIS_TIMEOUT_MS, ...onCluster.env }, () => now);
+    ca = await startOnCluster();
+    cb = await startOnCluster();
     clusterDesk = await TestWsClient.open(`ws://127.0.0.1:${await listen(cb.app)}/v1/ws`, {
       key: 'agent-key',
     });
