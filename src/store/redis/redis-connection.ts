@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import keySlot from 'cluster-key-slot';
 import type { Logger } from 'pino';
 import { createClient, createCluster, ErrorReply, RESP_TYPES } from 'redis';
@@ -404,6 +405,14 @@ function unavailableUnlessAnswer(err: unknown): Error {
   return err instanceof RedisUnavailableError ? err : new RedisUnavailableError((err as Error).message);
 }
 
+/**
+ * A multi-key command (our scripts) whose slot is migrating while some of its keys have moved and
+ * others not is answered TRYAGAIN; the migration moves a slot's keys in a few ms, so it is sent
+ * again, within the caller's deadline (node-redis follows MOVED and ASK by itself).
+ */
+const MIGRATION_RETRIES = 5;
+const MIGRATION_RETRY_MS = 10;
+
 const reconnectStrategy = (retries: number): number => Math.min(50 * 2 ** retries, 2000);
 
 function makeDriver(config: RedisConfig, log: Logger): Driver {
@@ -433,8 +442,13 @@ function makeDriver(config: RedisConfig, log: Logger): Driver {
       return cluster.isReady;
     },
     connect: () => cluster.connect(),
-    send: (key, args, buffers) =>
-      cluster.sendCommand(key, false, args, buffers ? { typeMapping: BUFFERS } : undefined),
+    send: function send(key, args, buffers, retries = MIGRATION_RETRIES): Promise<unknown> {
+      const reply = cluster.sendCommand(key, false, args, buffers ? { typeMapping: BUFFERS } : undefined);
+      return reply.catch((err: unknown) => {
+        if (retries === 0 || !(err instanceof ErrorReply) || !err.message.startsWith('TRYAGAIN')) throw err;
+        return sleep(MIGRATION_RETRY_MS).then(() => send(key, args, buffers, retries - 1));
+      });
+    },
     subscribe: (channel, listener) => cluster.subscribe(channel, listener),
     masters: () => Promise.all(cluster.masters.map(async (m) => clientDriver(await cluster.nodeClient(m)))),
     pings: () =>
