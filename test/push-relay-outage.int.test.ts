@@ -1,9 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import keySlot from 'cluster-key-slot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisConnection } from '../src/store/redis/redis-connection.js';
+import { RedisKeys } from '../src/store/redis/redis-keys.js';
 import { encodeEnvelope } from '../src/ws/push-envelope.js';
-import { PUSH_MAX_AGE_MS } from '../src/ws/redis-push-relay.js';
-import { listen, testServer } from './helpers.js';
+import { PushHub } from '../src/ws/push-hub.js';
+import { PUSH_MAX_AGE_MS, RedisPushRelay } from '../src/ws/redis-push-relay.js';
+import { listen, testLog, testServer } from './helpers.js';
 import {
   auth,
   eventually,
@@ -223,6 +226,49 @@ describe('pushes in the stream that B did not hear live', () => {
     expect(await metric(b, 'offerloop_push_received_skipped_total', { reason: 'duplicate' })).toBeGreaterThan(
       0,
     );
+  });
+});
+
+describe('a relay that hears a push after one it missed', () => {
+  it('reads the missed one from the stream at once, then delivers both in order, each once', async () => {
+    // Two relays as the servers build them, with the every-second read out of the way: only the
+    // gap a live message shows can bring the missed push.
+    const keys = new RedisKeys(`${target.config.prefix}-gap`);
+    const options = { clock: () => now, tailCheckMs: 3_600_000 };
+    const connections = await Promise.all([0, 1].map(() => RedisConnection.open(target.config, testLog)));
+    const [hubA, hubB] = [new PushHub(), new PushHub()];
+    const inbox: string[] = [];
+    hubB.subscribe('agent:x', {
+      deliver: (frame) => {
+        inbox.push(frame.toString());
+        return true;
+      },
+    });
+    const relays = [
+      await RedisPushRelay.start(connections[0]!, keys, hubA, testLog, options),
+      await RedisPushRelay.start(connections[1]!, keys, hubB, testLog, options),
+    ];
+    try {
+      hubA.publish(['agent:x'], 'first');
+      await eventually(async () => expect(inbox).toEqual(['first']));
+      // Stored by a relay whose live message B did not hear.
+      await redisCommand(
+        redis.port,
+        'XADD',
+        keys.pushStream(),
+        '*',
+        'e',
+        encodeEnvelope({ serverId: 'quiet', seq: 1, createdAt: now, topics: ['agent:x'], push: 'missed' }),
+      );
+      hubA.publish(['agent:x'], 'second');
+      await eventually(async () => expect(inbox).toEqual(['first', 'missed', 'second']));
+      hubA.publish(['agent:x'], 'third');
+      await eventually(async () => expect(inbox).toEqual(['first', 'missed', 'second', 'third']));
+      expect(relays[1]!.stats).toMatchObject({ replayed: 2, skippedDuplicate: 0 });
+    } finally {
+      for (const relay of relays) relay.close();
+      for (const connection of connections) connection.close();
+    }
   });
 });
 
