@@ -678,7 +678,7 @@ async function redisStores(
       erased,
       tombstones,
       logTraces: redisLogTraces(new RedisLogEraser(feedbackRedis, keys, feedback.shards)),
-      local: spoolTraces(spool),
+      local: spoolTraces(spool, pushRelay),
       announceErasure: async (message) => {
         await redis.publish(keys.erasures(), JSON.stringify(message));
       },
@@ -746,10 +746,16 @@ function redisLogTraces(eraser: RedisLogEraser): LogTraces {
   };
 }
 
-/** This server's spool: a person's lines pseudonymised in place (erasure), or read out (export). */
-function spoolTraces(spool: FeedbackSpool): LocalTraces {
+/**
+ * This server's spool: a person's lines pseudonymised in place (erasure), or read out (export). An
+ * erasure also drops the pushes about the person this server keeps for Redis or finds in the push stream.
+ */
+function spoolTraces(spool: FeedbackSpool, pushes: RedisPushRelay): LocalTraces {
   return {
-    forget: (_ids, pseudonymOf) => spool.rewrite((line) => pseudonymiseSpoolLine(line, pseudonymOf)),
+    forget: async (ids, pseudonymOf) => {
+      await pushes.forget(ids);
+      return spool.rewrite((line) => pseudonymiseSpoolLine(line, pseudonymOf));
+    },
     spoolLines: (ids) =>
       spool.lines((line) => {
         if (!mentions([line], ids)) return false;

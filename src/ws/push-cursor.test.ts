@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PushCursor } from './push-cursor.js';
 import {
+  aboutAnyOf,
   compareStreamIds,
   decodeEnvelope,
   decodeLive,
@@ -25,6 +26,15 @@ describe('push envelopes', () => {
     expect(decodeLive(`5-1\n4-0\n${encodeEnvelope(e)}`)).toEqual(live('5-1', '4-0', e));
     expect(decodeLive('5-1\nno envelope')).toBeNull();
     expect(decodeEnvelope('srv\nx\n0\nt\n{}')).toBeNull();
+  });
+
+  it('are about a person when sent to their topic or naming their id as a JSON string', () => {
+    const about = aboutAnyOf(['cust-1', 'anon-7']);
+    const e = (topics: string[], push: string): PushEnvelope => ({ ...envelope('a', 1), topics, push });
+    expect(about(e(['customer:cust-1'], '{}'))).toBe(true);
+    expect(about(e(['agent:a'], '{"customerId":"cust-1"}'))).toBe(true);
+    expect(about(e(['adviser:b'], '{"links":["anon-7"]}'))).toBe(true);
+    expect(about(e(['customer:cust-10', 'agent:a'], '{"customerId":"cust-10"}'))).toBe(false);
   });
 
   it('orders stream ids by time, then sequence, as numbers', () => {

@@ -63,6 +63,16 @@ export function decodeLive(message: string): LivePush | null {
   return { id: message.slice(0, first), prevId: message.slice(first + 1, second), envelope };
 }
 
+/**
+ * Whether a push is about any of `ids` (an erasure): sent to their customer topic, or naming one of
+ * them as a JSON string (a call's or a trigger's `customerId`, a dossier).
+ */
+export function aboutAnyOf(ids: readonly string[]): (e: PushEnvelope) => boolean {
+  const topics = new Set(ids.map((id) => `customer:${id}`));
+  const quoted = ids.map((id) => JSON.stringify(id));
+  return (e) => e.topics.some((t) => topics.has(t)) || quoted.some((q) => e.push.includes(q));
+}
+
 /** What identifies a push across servers (a retried relay may store it twice). */
 export const pushKey = (e: PushEnvelope): string => `${e.serverId}:${e.seq}`;
 

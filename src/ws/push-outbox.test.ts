@@ -41,3 +41,13 @@ describe('PushOutbox', () => {
     expect(outbox.size).toBe(0);
   });
 });
+
+describe('PushOutbox.forget', () => {
+  it('drops the pushes an erasure picks, without counting them as given up', () => {
+    const outbox = new PushOutbox(10, 30_000);
+    for (let i = 1; i <= 3; i++) outbox.add(push(i, 0));
+    expect(outbox.forget((p) => p.seq === 2)).toBe(1);
+    expect(outbox.due(0, 10).map((p) => p.seq)).toEqual([1, 3]);
+    expect([outbox.droppedExpired, outbox.droppedOverflow]).toEqual([0, 0]);
+  });
+});

@@ -43,6 +43,14 @@ export class PushOutbox {
     if (gone.size > 0) this.pending = this.pending.filter((p) => !gone.has(p));
   }
 
+  /** Drops the pushes `which` picks (an erasure: not counted as given up); answers how many. */
+  forget(which: (push: PushEnvelope) => boolean): number {
+    const kept = this.pending.filter((p) => !which(p));
+    const n = this.pending.length - kept.length;
+    this.pending = kept;
+    return n;
+  }
+
   /** Gives up everything still queued (the server is closing); answers how many. */
   clear(): number {
     const n = this.pending.length;

@@ -5,6 +5,7 @@ import type { RedisKeys } from '../store/redis/redis-keys.js';
 import { RedisScript } from '../store/redis/redis-script.js';
 import { PushCursor } from './push-cursor.js';
 import {
+  aboutAnyOf,
   compareStreamIds,
   decodeEnvelope,
   decodeLive,
@@ -181,6 +182,45 @@ export class RedisPushRelay {
       skippedDuplicate: skips.duplicate,
       skippedExpired: skips.expired,
     };
+  }
+
+  /**
+   * Drops every push about `ids` (an erasure): those waiting here for Redis, and those in the stream,
+   * which would otherwise keep them until trimmed (30 s, a minute at most). Every server runs it when
+   * it hears of the erasure, and the erasing one in each sweep. Answers how many; 0 from the stream
+   * when Redis cannot be read (it forgets them by itself within the minute).
+   */
+  async forget(ids: readonly string[]): Promise<number> {
+    const about = aboutAnyOf(ids);
+    let dropped = this.outbox.forget(about);
+    try {
+      const doomed: string[] = [];
+      for (let from = '-'; ; ) {
+        const entries = await this.redis.send<[string, string[]][]>(
+          this.stream,
+          ['XRANGE', this.stream, from, '+', 'COUNT', String(READ_COUNT)],
+          { timeoutMs: READ_TIMEOUT_MS },
+        );
+        for (const [id, fields] of entries) {
+          const envelope = fields[1] === undefined ? null : decodeEnvelope(fields[1]);
+          if (envelope !== null && about(envelope)) doomed.push(id);
+        }
+        if (entries.length < READ_COUNT) break;
+        from = `(${entries[entries.length - 1]![0]}`;
+      }
+      for (let i = 0; i < doomed.length; i += READ_COUNT) {
+        const chunk = doomed.slice(i, i + READ_COUNT);
+        dropped += await this.redis.send<number>(this.stream, ['XDEL', this.stream, ...chunk], {
+          timeoutMs: READ_TIMEOUT_MS,
+        });
+      }
+    } catch (err) {
+      this.log.warn(
+        { err: (err as Error).message },
+        'push stream not erased now: it forgets within a minute',
+      );
+    }
+    return dropped;
   }
 
   close(): void {
