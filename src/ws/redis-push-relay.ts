@@ -158,8 +158,9 @@ export class RedisPushRelay {
   ): Promise<RedisPushRelay> {
     const relay = new RedisPushRelay(redis, keys.push(), keys.pushStream(), hub, log, options);
     try {
-      // Nothing made before this server started is replayed to it.
-      await relay.readNewest();
+      // Nothing made before this server started is replayed to it. A stream that cannot be read now
+      // (its master away) does not keep the server from starting: the first live push or read sets it.
+      await relay.readNewest().catch(() => {});
       await redis.subscribe(relay.channel, (message) => relay.hear(message));
     } catch (err) {
       relay.close();
