@@ -146,8 +146,11 @@ export interface RedisConfig {
 
 /** The feedback log: decisions and reactions, and the consumers that turn them into aggregates. */
 export interface FeedbackConfig {
-  /** Streams the log is split over (each with its own hash tag). Change only with an empty log. */
-  readonly shards: number;
+  /**
+   * Streams the log is split over (each with its own hash tag); null: as the log records it, or for
+   * a new log 16 on a cluster, 1 on one Redis (feedback-shards.ts). Change only with an empty log.
+   */
+  readonly shards: number | null;
   /** Where events go while Redis is unreachable; one directory per server (several may share it). */
   readonly spoolDir: string;
   /** Reactions (impression, click, accept, reject, dismiss) count within this long after the decision. */
@@ -310,7 +313,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       timeoutMs: int('OFFERLOOP_DECISION_TIMEOUT_MS', 250, 1, 60_000),
     },
     feedback: {
-      shards: int('FEEDBACK_SHARDS', 1, 1, MAX_FEEDBACK_SHARDS),
+      shards: env.FEEDBACK_SHARDS ? int('FEEDBACK_SHARDS', 1, 1, MAX_FEEDBACK_SHARDS) : null,
       spoolDir: path.resolve(cwd, str('FEEDBACK_SPOOL_DIR') ?? '.offerloop/spool'),
       reactionWindowMs: int('FEEDBACK_REACTION_WINDOW_HOURS', 24, 1, 24 * 366) * HOUR_MS,
       conversionWindowMs: int('FEEDBACK_CONVERSION_WINDOW_HOURS', 7 * 24, 1, 24 * 366) * HOUR_MS,

@@ -10,6 +10,7 @@ import { profileFromRecord } from './domain/profile.js';
 import type { AttributionWindows } from './feedback/attribution.js';
 import type { CustomerLoop } from './feedback/log/customer-loop.js';
 import type { FeedbackLog } from './feedback/log/feedback-log.js';
+import { feedbackShards } from './feedback/log/feedback-shards.js';
 import { FeedbackSpool } from './feedback/log/feedback-spool.js';
 import { readStreamLag } from './feedback/log/feedback-stream-lag.js';
 import { customerOfSpoolLine, mentions, pseudonymiseSpoolLine } from './feedback/log/log-erasure.js';
@@ -569,7 +570,7 @@ async function embeddedStores(
 async function redisStores(
   redisConfig: RedisConfig,
   cache: Config['cache'],
-  feedback: FeedbackConfig,
+  configured: FeedbackConfig,
   erasure: ErasureConfig,
   rules: RulesetHolder,
   hub: PushHub,
@@ -583,6 +584,7 @@ async function redisStores(
   const closeOnFailure = [redis];
   try {
     const keys = new RedisKeys(redisConfig.prefix);
+    const feedback = { ...configured, shards: await feedbackShards(redis, keys, configured.shards) };
     const backing = await RedisProfileStore.open(redis, keys);
     const profiles = new TieredProfileStore(backing, { maxBytes: cache.maxBytes });
     const tombstones = new RedisTombstoneStore(redis, keys);
@@ -774,7 +776,7 @@ async function startConsumers(
   keys: RedisKeys,
   history: ContactHistoryStore,
   loop: CustomerLoop,
-  feedback: FeedbackConfig,
+  feedback: FeedbackConfig & { readonly shards: number },
   log: Logger,
 ): Promise<RedisFeedbackConsumer[]> {
   const consumers: RedisFeedbackConsumer[] = [];

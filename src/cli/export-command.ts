@@ -18,7 +18,7 @@ const FLAGS = {
     min: 1,
     max: MAX_FEEDBACK_SHARDS,
     placeholder: 'N',
-    description: 'shards of the feedback log (default: $FEEDBACK_SHARDS or 1)',
+    description: 'shards of the feedback log (default: $FEEDBACK_SHARDS, else as the log records it)',
   },
   since: {
     type: 'string',
@@ -87,7 +87,7 @@ export async function runExport(
     };
   });
   if (typeof args === 'number') return args;
-  const { redisConfig, shards, sinceMs, untilMs, out } = args;
+  const { redisConfig, sinceMs, untilMs, out } = args;
 
   const started = performance.now();
   const tmp = `${out}.tmp`;
@@ -102,6 +102,7 @@ export async function runExport(
     // The file first: a path that cannot be written should fail before Redis is bothered.
     writer = await LineWriter.open(tmp);
     redis = await RedisConnection.open(redisConfig, log);
+    const shards = args.shards ?? (await recordedShards(redis, keys));
     const progress = new Progress(io.stderr, 'export');
     const end = untilMs === null ? '+' : `${untilMs}-${MAX_SEQ}`;
     for (let shard = 0; shard < shards; shard++) {
@@ -229,9 +230,15 @@ export function parseTime(flag: string, text: string): number {
   return ms;
 }
 
-function envShards(env: Env): number {
+/** The shard count the log records (feedback-shards.ts); 1 for a log written before it did. */
+async function recordedShards(redis: RedisConnection, keys: RedisKeys): Promise<number> {
+  const recorded = await redis.send<string | null>(keys.feedbackShards(), ['GET', keys.feedbackShards()]);
+  return recorded === null ? 1 : Number(recorded);
+}
+
+function envShards(env: Env): number | null {
   const raw = env.FEEDBACK_SHARDS;
-  if (raw === undefined || raw === '') return 1;
+  if (raw === undefined || raw === '') return null;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > MAX_FEEDBACK_SHARDS)
     throw new UsageError(`FEEDBACK_SHARDS must be an integer from 1 to ${MAX_FEEDBACK_SHARDS}, got '${raw}'`);

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import pino from 'pino';
 import { type Config, loadConfig } from '../config.js';
 import { ConfigError, RulesetError } from '../errors.js';
+import { feedbackShards } from '../feedback/log/feedback-shards.js';
 import { RedisFeedbackConsumer } from '../feedback/log/redis-feedback-consumer.js';
 import { RulesetHolder } from '../ruleset/ruleset-holder.js';
 import { CustomerLoopService } from '../service/customer-loop-service.js';
@@ -102,13 +103,14 @@ export async function runWorker(
       erased,
     });
     const name = `${hostname()}-${process.pid}`;
+    const shards = await feedbackShards(redis, keys, config.feedback.shards);
     const consumer = await RedisFeedbackConsumer.start(redis, keys, history, log, {
-      shards: config.feedback.shards,
+      shards,
       name,
       retentionMs: config.feedback.retentionMs,
       loop,
     });
-    log.info({ name, shards: config.feedback.shards }, 'offerloop worker consuming the feedback log');
+    log.info({ name, shards }, 'offerloop worker consuming the feedback log');
     const signal = await nextSignal();
     log.info({ signal, ...consumer.stats() }, 'worker shutting down');
     await consumer.close();

@@ -28,6 +28,7 @@
  * - `p:challenger`               JSON of the champion/challenger test in progress (candidate, files, share)
  * - `p:challenger-changes`       pub/sub channel: the test started, stopped or promoted (read it again)
  * - `p:whatif:<id>`             JSON of a what-if run's last status (progress, then its report), for a day
+ * - `p:fb:shards`                how many shards the feedback log has, fixed by the first server to write it
  * - `p:fb:{S}:log`               stream of shard S of the feedback log: decisions and feedback
  * - `p:fb:{S}:d:<decisionId>`    hash: a decision's customer, offers and reactions, for attribution
  * - `p:fb:{S}:d:o:<eventId>`     an outcome's event id, seen (idempotency), for the conversion window
@@ -88,6 +89,7 @@ export class RedisKeys {
   readonly challenger = (): string => `${this.prefix}:challenger`;
   readonly challengerChannel = (): string => `${this.prefix}:challenger-changes`;
   readonly whatIf = (id: string): string => `${this.prefix}:whatif:${id}`;
+  readonly feedbackShards = (): string => `${this.prefix}:fb:shards`;
   readonly feedbackLog = (shard: number): string => `${this.prefix}:fb:{${shard}}:log`;
   /** Prefix of the decision records of a shard; the record of decision D is this + D. */
   readonly feedbackDecisionPrefix = (shard: number): string => `${this.prefix}:fb:{${shard}}:d:`;
