@@ -1,6 +1,6 @@
 // Faults benchmark: a Redis Cluster of 3 masters and 3 replicas losing a node under a steady load.
 // BENCH_CUSTOMERS customers loaded with `offerloop load --cluster`, one Offerloop server on
-// REDIS_CLUSTER_NODES (FEEDBACK_SHARDS=8, so that the feedback log spreads over the masters), and an
+// REDIS_CLUSTER_NODES (FEEDBACK_SHARDS unset: the count the log records, 16 on a new cluster), and an
 // open-loop load at a fixed rate (not closed-loop saturation): POST /v1/decisions for random
 // customers, and POST /v1/feedback of one event each, reactions to the decisions answered (one
 // reaction per shown offer, a second or more after it) and purchases (outcomes) by random customers.
@@ -83,7 +83,6 @@ const WARMUP_CLEAN_S = 5;
 const WARMUP_MAX_S = 120;
 /** A phase whose steady period had more degraded than this is marked disturbed (a busy machine). */
 const DISTURBED_SHARE = 0.05;
-const SHARDS = 8;
 const PREFIX = 'offerloop';
 const REQUEST_TIMEOUT_MS = 5_000;
 /** A reaction is sent at least this long after its decision, which is logged asynchronously. */
@@ -404,7 +403,22 @@ async function profileSlots(cluster: RedisClusterProcess): Promise<Map<string, n
   return slots;
 }
 
-function shareOf(node: ClusterNode, profiles: ReadonlyMap<string, number>) {
+/** Where customers' profiles are (slot of each one's bucket), and the feedback log's shard count. */
+interface Holdings {
+  readonly profiles: ReadonlyMap<string, number>;
+  readonly shards: number;
+}
+
+/** The shard count the feedback log records (`fb:shards`, written by the first server); 1 before it did. */
+async function recordedShards(cluster: RedisClusterProcess): Promise<number> {
+  const key = new RedisKeys(PREFIX).feedbackShards();
+  const slot = keySlot(key);
+  const owner = (await cluster.masters()).find((m) => m.slots.some(([a, b]) => a <= slot && slot <= b))!;
+  const value = bulks(await redisCommand(owner.port, 'GET', key))[0];
+  return value === undefined ? 1 : Number(value);
+}
+
+function shareOf(node: ClusterNode, { profiles, shards: count }: Holdings) {
   const keys = new RedisKeys(PREFIX);
   const onNode = (slot: number) => node.slots.some(([a, b]) => a <= slot && slot <= b);
   let customers = 0;
@@ -417,14 +431,14 @@ function shareOf(node: ClusterNode, profiles: ReadonlyMap<string, number>) {
     if (history || (profile !== undefined && onNode(profile))) customers++;
   }
   let shards = 0;
-  for (let s = 0; s < SHARDS; s++) if (onNode(keySlot(keys.feedbackLog(s)))) shards++;
+  for (let s = 0; s < count; s++) if (onNode(keySlot(keys.feedbackLog(s)))) shards++;
   return {
     slotShare: round(node.slotCount / 16_384, 3),
     /** Customers whose contact history is on the node (read by every decision of theirs). */
     contactsShare: round(contacts / CUSTOMERS, 3),
     /** Customers whose contact history or profile bucket is on it (a profile may be in the memory tier). */
     customerShare: round(customers / CUSTOMERS, 3),
-    feedbackShards: `${shards}/${SHARDS}`,
+    feedbackShards: `${shards}/${count}`,
   };
 }
 
@@ -467,7 +481,7 @@ async function runPhase(
   phase: Phase,
   cluster: RedisClusterProcess,
   traffic: Traffic,
-  profiles: ReadonlyMap<string, number>,
+  holdings: Holdings,
 ): Promise<PhaseRecord> {
   say(label, `${phase}: ${STEADY_S} s of steady load…`);
   await sleep(STEADY_S * 1000);
@@ -557,7 +571,7 @@ async function runPhase(
     endAt,
     rejoinEndAt: traffic.now(),
     node: String(node.port),
-    share: shareOf(node, profiles),
+    share: shareOf(node, holdings),
     extra,
   };
 }
@@ -664,7 +678,10 @@ async function drained(server: Server, spoolDir: string): Promise<{ ms: number; 
 }
 
 /** Event ids of the feedback (`t=f`) and outcome (`t=o`) entries of every shard's stream, in order. */
-async function loggedEventIds(cluster: RedisClusterProcess): Promise<{ ids: string[]; decisions: number }> {
+async function loggedEventIds(
+  cluster: RedisClusterProcess,
+  shards: number,
+): Promise<{ ids: string[]; decisions: number }> {
   const client = createCluster({ rootNodes: cluster.nodes.map((url) => ({ url })) });
   client.on('error', () => {});
   await client.connect();
@@ -672,7 +689,7 @@ async function loggedEventIds(cluster: RedisClusterProcess): Promise<{ ids: stri
   const ids: string[] = [];
   let decisions = 0;
   try {
-    for (let shard = 0; shard < SHARDS; shard++) {
+    for (let shard = 0; shard < shards; shard++) {
       const key = keys.feedbackLog(shard);
       let start = '-';
       for (;;) {
@@ -739,11 +756,11 @@ async function main(): Promise<void> {
       OFFERLOOP_API_KEYS: `${API_KEY}=decide+feedback`,
       OFFERLOOP_RULES: data.rules,
       FEEDBACK_SPOOL_DIR: spoolDir,
-      FEEDBACK_SHARDS: String(SHARDS),
       // Faults, not overload: on a small machine a sync or a reshard takes the CPU, and 503s for a
       // late event loop would hide what the cluster did (as feedback-durability.int.test.ts).
       OFFERLOOP_MAX_EVENT_LOOP_DELAY_MS: '0',
     });
+    const holdings: Holdings = { profiles, shards: await recordedShards(cluster) };
     const traffic = new Traffic(server.url, products);
     say(
       label,
@@ -756,7 +773,7 @@ async function main(): Promise<void> {
     try {
       warmup = await warmUp(traffic);
       say(label, `warm-up: ${warmup.seconds} s, ${warmup.clean ? 'clean' : 'NOT clean'} at its end`);
-      for (const phase of PHASES) records.push(await runPhase(phase, cluster, traffic, profiles));
+      for (const phase of PHASES) records.push(await runPhase(phase, cluster, traffic, holdings));
     } catch (err) {
       phaseError = err instanceof Error ? err : new Error(String(err));
       problems.push(`a phase failed: ${phaseError.message.split('\n')[0]}`);
@@ -783,7 +800,7 @@ async function main(): Promise<void> {
 
     say(label, 'waiting for the spool to drain…');
     const drain = await drained(server, spoolDir);
-    const logged = await loggedEventIds(cluster);
+    const logged = await loggedEventIds(cluster, holdings.shards);
     const loss = lossReport(traffic, logged.ids);
     const serverLogs = { ...server.logs };
     await stopServer(server);
@@ -836,7 +853,7 @@ async function main(): Promise<void> {
           decisionRate: DECISION_RATE,
           feedbackRate: FEEDBACK_RATE,
           nodeTimeoutMs: NODE_TIMEOUT_MS,
-          feedbackShards: SHARDS,
+          feedbackShards: holdings.shards,
           phases: PHASES,
         },
         phases: summaries,
