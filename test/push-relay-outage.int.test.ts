@@ -230,7 +230,7 @@ describe('pushes in the stream that B did not hear live', () => {
 });
 
 describe('a relay that hears a push after one it missed', () => {
-  it('reads the missed one from the stream at once, then delivers both in order, each once', async () => {
+  it('reads the missed one from the stream at once, then delivers both in order, each once; and one never stored', async () => {
     // Two relays as the servers build them, with the every-second read out of the way: only the
     // gap a live message shows can bring the missed push.
     const keys = new RedisKeys(`${target.config.prefix}-gap`);
@@ -265,6 +265,21 @@ describe('a relay that hears a push after one it missed', () => {
       hubA.publish(['agent:x'], 'third');
       await eventually(async () => expect(inbox).toEqual(['first', 'missed', 'second', 'third']));
       expect(relays[1]!.stats).toMatchObject({ replayed: 2, skippedDuplicate: 0 });
+      // Published, but not in the stream (its master failed over before the replica had it): B
+      // reads the stream once, delivers it as it is, and goes on with what follows.
+      const orphan = encodeEnvelope({
+        serverId: 'lost',
+        seq: 1,
+        createdAt: now,
+        topics: ['agent:x'],
+        push: 'orphan',
+      });
+      await redisCommand(redis.port, 'PUBLISH', keys.push(), `9999999999999-0\n9999999999998-0\n${orphan}`);
+      await eventually(async () => expect(inbox.at(-1)).toBe('orphan'));
+      hubA.publish(['agent:x'], 'fourth');
+      await eventually(async () =>
+        expect(inbox).toEqual(['first', 'missed', 'second', 'third', 'orphan', 'fourth']),
+      );
     } finally {
       for (const relay of relays) relay.close();
       for (const connection of connections) connection.close();
