@@ -75,6 +75,7 @@ import { MemoryPhoneDirectory, type PhoneDirectory } from './store/phone-directo
 import { MemoryPopulation, type PopulationSource } from './store/population-source.js';
 import { readProfilesFile } from './store/profile-file.js';
 import type { ProfileStore } from './store/profile-store.js';
+import { warnOfClusterSettings } from './store/redis/cluster-settings.js';
 import { PopulationSync } from './store/redis/population-sync.js';
 import { RedisAdviserBooks } from './store/redis/redis-adviser-books.js';
 import { RedisCallRegistry } from './store/redis/redis-call-registry.js';
@@ -581,6 +582,7 @@ async function redisStores(
 ): Promise<Stores> {
   const redis = await RedisConnection.open(redisConfig, log);
   redis.instrument(metrics.redisCalls('main'));
+  await warnOfClusterSettings(redis, log);
   const closeOnFailure = [redis];
   try {
     const keys = new RedisKeys(redisConfig.prefix);
@@ -692,7 +694,8 @@ async function redisStores(
         degraded: !redis.isUp,
         details: {
           store: profiles.kind,
-          redis: redis.isUp ? 'up' : 'unavailable',
+          redis: redis.state,
+          ...(redis.isCluster && !redis.isUp ? { redisMastersDown: redis.mastersDown } : {}),
           hungConnectionsReplaced: redis.hungConnectionsReplaced,
           rateLimits: rateSync.mode,
           populationVersion: backing.version,

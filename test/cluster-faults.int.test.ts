@@ -1,13 +1,14 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ProfileRecord } from '../src/domain/profile.js';
 import { RedisConnection, type RedisReply } from '../src/store/redis/redis-connection.js';
 import { RedisKeys } from '../src/store/redis/redis-keys.js';
 import { postDecision, testLog } from './helpers.js';
 import {
   auth,
+  eventually,
   loadRecords,
   type OfferloopNode,
   type RedisTarget,
@@ -85,7 +86,14 @@ interface Answer {
   readonly degraded: boolean;
 }
 
-/** Steady traffic until stop(): decisions over every customer, an impression event for each one shown. */
+/** The traffic of the test running: stopped after it, however it ends, so the next starts clean. */
+let running: { stop(): Promise<void> } | null = null;
+afterEach(async () => {
+  await running?.stop();
+  running = null;
+});
+
+/** Steady traffic until stop(): decisions over every customer, a click for the first offer of each. */
 function traffic() {
   const answers: Answer[] = [];
   const acknowledged = new Set<string>();
@@ -119,6 +127,12 @@ function traffic() {
     }
   };
   const workers = Array.from({ length: CONCURRENCY }, worker);
+  running = {
+    async stop() {
+      stopped = true;
+      await Promise.all(workers);
+    },
+  };
   return {
     answers,
     acknowledged,
@@ -209,7 +223,12 @@ describe('a Redis Cluster of 3 masters and 3 replicas under steady decisions and
     const load = traffic();
     await sleep(1000);
     const killedAt = Date.now();
-    await cluster.killMaster(0);
+    const killed = await cluster.killMaster(0);
+    // Until the replica takes over, readiness names the master lost, and the rest still serving.
+    await eventually(async () => {
+      const ready = (await node.app.inject({ url: '/health/ready' })).json();
+      expect(ready).toMatchObject({ redis: 'partial', redisMastersDown: [`127.0.0.1:${killed.port}`] });
+    }, 3000);
     const { ms } = await cluster.waitForFailover();
     await sleep(4000);
     await load.stop();

@@ -76,6 +76,8 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
   private readonly lastPong = new Map<string, number>();
   /** The subscriber was replaced and has not subscribed to every channel again yet. */
   private subscriptionsStale = false;
+  /** Masters known at the last health check. */
+  private masters = 0;
   /** A cluster client being built to replace a hung one; it takes over once connected. */
   private successor: Driver | null = null;
   private replaced = 0;
@@ -130,6 +132,17 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
   /** Every part of Redis answers (on a cluster: every master). */
   get isUp(): boolean {
     return this.healthy && this.driver.isReady;
+  }
+
+  /** The masters (host:port) that failed the last health check; on one Redis, [''] while it is down. */
+  get mastersDown(): readonly string[] {
+    return [...this.down];
+  }
+
+  /** `partial`: a cluster some of whose masters answer, so some customers are served from Redis. */
+  get state(): 'up' | 'partial' | 'unavailable' {
+    if (this.isUp) return 'up';
+    return this.isCluster && this.down.size > 0 && this.down.size < this.masters ? 'partial' : 'unavailable';
   }
 
   /**
@@ -217,6 +230,7 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
       ),
     );
     if (this.closed) return;
+    this.masters = masters.length;
     const now = Date.now();
     let failure: string | null = masters.length === 0 ? 'no master known' : null;
     let hung = false;
