@@ -317,15 +317,20 @@ describe('pushes between two servers on a Redis Cluster with replicas', () => {
     await cluster?.stop();
   });
 
-  it('a push made while the master of the push stream is dead reaches the desk on B after its replica took over, once', async () => {
-    expect((await callStarted(ca, 'c-live')).statusCode).toBe(200);
-    await clusterDesk.next((m) => m.type === 'call' && m.callId === 'c-live');
-
+  /** The index (in masters()) of the master serving the push stream's slot now. */
+  async function holderOfStream(): Promise<number> {
     const slot = keySlot(`${onCluster.config.prefix}:{push}:log`);
     const masters = await cluster.masters();
     const holder = masters.findIndex((m) => m.slots.some(([first, last]) => slot >= first && slot <= last));
     expect(holder).toBeGreaterThanOrEqual(0);
-    const killed = await cluster.killMaster(holder);
+    return holder;
+  }
+
+  it('a push made while the master of the push stream is dead reaches the desk on B after its replica took over, once', async () => {
+    expect((await callStarted(ca, 'c-live')).statusCode).toBe(200);
+    await clusterDesk.next((m) => m.type === 'call' && m.callId === 'c-live');
+
+    const killed = await cluster.killMaster(await holderOfStream());
     const answer = await callStarted(ca, 'c-dead');
     expect(answer.statusCode).toBe(200);
     await eventually(async () => {
@@ -342,5 +347,26 @@ describe('pushes between two servers on a Redis Cluster with replicas', () => {
     expect((await callStarted(ca, 'c-after')).statusCode).toBe(200);
     await clusterDesk.next((m) => m.type === 'call' && m.callId === 'c-after', 10_000);
     expect(pushesOf(clusterDesk, 'c-dead')).toEqual([]);
-  });
+    // Back as the replica of its successor, for the next failover.
+    await cluster.restart(killed);
+  }, 60_000);
+  it('a push made while the master of the push stream hangs (SIGSTOP) reaches the desk on B after the failover, once', async () => {
+    const paused = await cluster.pauseMaster(await holderOfStream());
+    try {
+      const answer = await callStarted(ca, 'c-hung');
+      expect(answer.statusCode).toBe(200);
+      await eventually(async () => {
+        expect(await metric(ca, 'offerloop_push_relay_pending')).toBe(1);
+      }, 10_000);
+      await cluster.waitForFailover(paused);
+      const pushed = await clusterDesk.next((m) => m.type === 'call' && m.callId === 'c-hung', 20_000);
+      expect((pushed.decision as { decisionId: string } | null)?.decisionId).toBe(answer.json().decisionId);
+    } finally {
+      // Back as a replica of its successor; what it was sent while stopped may run now (a second copy).
+      await cluster.resumeMaster(paused);
+    }
+    expect((await callStarted(ca, 'c-hung-after')).statusCode).toBe(200);
+    await clusterDesk.next((m) => m.type === 'call' && m.callId === 'c-hung-after', 15_000);
+    expect(pushesOf(clusterDesk, 'c-hung')).toEqual([]);
+  }, 60_000);
 });
