@@ -15,7 +15,7 @@ import {
   redisTarget,
   startNode,
 } from './support/offerloop-node.js';
-import { type RedisClusterProcess, redisCommand, startRedisCluster } from './support/redis.js';
+import { type RedisClusterProcess, startRedisCluster } from './support/redis.js';
 
 // One server deciding and taking feedback on a Redis Cluster of 3 masters and 3 replicas while a
 // master dies, hangs or gives slots away: no request fails, no acknowledged event is lost, and a
@@ -61,9 +61,7 @@ let rulesDir: string;
 let next = 0;
 
 beforeAll(async () => {
-  cluster = await startRedisCluster({ masters: 3, replicas: 1 });
-  for (const url of cluster.nodes)
-    await redisCommand(Number(new URL(url).port), 'CONFIG', 'SET', 'cluster-require-full-coverage', 'no');
+  cluster = await startRedisCluster({ masters: 3, replicas: 1, fullCoverage: false });
   target = redisTarget({ nodes: cluster.nodes });
   await loadRecords(target, records);
   rulesDir = await mkdtemp(path.join(tmpdir(), 'offerloop-cluster-rules-'));

@@ -70,6 +70,11 @@ export interface StartRedisClusterOptions {
    * default 15000). A SIGSTOPped master is failed over the same way once it is silent that long.
    */
   readonly nodeTimeoutMs?: number;
+  /**
+   * cluster-require-full-coverage (default true, as Redis'). Offerloop asks operators to turn it off:
+   * on, every node refuses every command while a lost master's slots are not served yet.
+   */
+  readonly fullCoverage?: boolean;
 }
 
 export interface RedisClusterProcess {
@@ -473,6 +478,7 @@ export async function startRedisCluster(
     '--cluster-enabled', 'yes',
     '--cluster-config-file', 'nodes.conf',
     '--cluster-node-timeout', String(nodeTimeoutMs),
+    '--cluster-require-full-coverage', options.fullCoverage === false ? 'no' : 'yes',
   ];
   const nodes: ManagedRedis[] = [];
   try {

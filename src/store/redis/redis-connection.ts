@@ -134,7 +134,7 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
     return this.healthy && this.driver.isReady;
   }
 
-  /** The masters (host:port) that failed the last health check; on one Redis, [''] while it is down. */
+  /** The masters (host:port) that failed the last health check (on one Redis: '' while it is down). */
   get mastersDown(): readonly string[] {
     return [...this.down];
   }
@@ -164,7 +164,7 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
     options: SendOptions = {},
   ): Promise<T> {
     const observer = this.observer;
-    if (!(this.healthy ? this.driver.isReady : this.reaches(key))) {
+    if (!this.reaches(key)) {
       observer?.refused();
       return Promise.reject(new RedisUnavailableError(`Redis is unavailable`));
     }
