@@ -216,6 +216,31 @@ async function expectNothingLost(acknowledged: ReadonlySet<string>): Promise<voi
   });
 }
 
+/**
+ * Stops the traffic, prints what it met since the fault at `from`, and checks what every fault must
+ * keep: no request failed, no acknowledged event lost. The window ends with the last degraded
+ * decision (`recovery`: while the failover lasted) or when the traffic stopped (`end`).
+ */
+async function finish(
+  load: ReturnType<typeof traffic>,
+  what: string,
+  from: number,
+  until: 'recovery' | 'end',
+) {
+  const stoppedAt = Date.now();
+  await load.stop();
+  const recovered = recoveredAt(load.answers, from);
+  const during = window(load.answers, from, until === 'end' ? stoppedAt : Math.max(recovered, from + 1));
+  console.log(
+    `[cluster-faults] ${what}: recovered after ${recovered - from} ms, ${during.answered} decisions ` +
+      `meanwhile, ${(during.degradedShare * 100).toFixed(1)} % degraded, ${load.acknowledged.size} events acknowledged`,
+  );
+  expect(load.answers.filter((a) => a.status !== 200)).toEqual([]);
+  expect(load.unexpected).toEqual([]);
+  await expectNothingLost(load.acknowledged);
+  return { ...during, recoveredAfterMs: recovered - from };
+}
+
 describe('a Redis Cluster of 3 masters and 3 replicas under steady decisions and feedback', () => {
   it('loses a master (SIGKILL): its share degraded while its replica takes over, nothing failed or lost', async () => {
     const load = traffic();
@@ -229,21 +254,11 @@ describe('a Redis Cluster of 3 masters and 3 replicas under steady decisions and
     }, 3000);
     const { ms } = await cluster.waitForFailover();
     await sleep(4000);
-    await load.stop();
-    const recovered = recoveredAt(load.answers, killedAt);
-    const during = window(load.answers, killedAt, Math.max(recovered, killedAt + 1));
-    console.log(
-      `[cluster-faults] master killed: failover ${ms} ms, recovered after ${recovered - killedAt} ms, ` +
-        `${during.answered} decisions meanwhile, ${(during.degradedShare * 100).toFixed(1)} % degraded, ` +
-        `${load.acknowledged.size} events acknowledged`,
-    );
-    expect(load.answers.filter((a) => a.status !== 200)).toEqual([]);
-    expect(load.unexpected).toEqual([]);
+    const during = await finish(load, `master killed (failover ${ms} ms)`, killedAt, 'recovery');
     // The fault did reach the decisions of the master's customers, and only theirs.
     expect(during.degradedShare).toBeGreaterThan(0);
     expect(during.degradedShare).toBeLessThanOrEqual(0.5);
-    expect(recovered - killedAt).toBeLessThan(10_000);
-    await expectNothingLost(load.acknowledged);
+    expect(during.recoveredAfterMs).toBeLessThan(10_000);
   }, 90_000);
 
   it('has a master hung (SIGSTOP): its share degraded, the others served, nothing failed or lost', async () => {
@@ -254,19 +269,9 @@ describe('a Redis Cluster of 3 masters and 3 replicas under steady decisions and
     await sleep(2500);
     await cluster.resumeMaster(paused);
     await sleep(3000);
-    await load.stop();
-    const recovered = recoveredAt(load.answers, pausedAt);
-    const during = window(load.answers, pausedAt, Math.max(recovered, pausedAt + 1));
-    console.log(
-      `[cluster-faults] master hung: recovered after ${recovered - pausedAt} ms, ` +
-        `${during.answered} decisions meanwhile, ${(during.degradedShare * 100).toFixed(1)} % degraded`,
-    );
-    expect(load.answers.filter((a) => a.status !== 200)).toEqual([]);
-    expect(load.unexpected).toEqual([]);
-    // The fault did reach the decisions of the master's customers, and only theirs.
+    const during = await finish(load, 'master hung', pausedAt, 'recovery');
     expect(during.degradedShare).toBeGreaterThan(0);
     expect(during.degradedShare).toBeLessThanOrEqual(0.5);
-    await expectNothingLost(load.acknowledged);
   }, 90_000);
 
   it('moves slots with their keys (ASK, MOVED) under load: nothing fails or is lost, next to nothing degrades', async () => {
@@ -275,19 +280,12 @@ describe('a Redis Cluster of 3 masters and 3 replicas under steady decisions and
     const from = Date.now();
     await cluster.reshard({ slots: 1500, from: 0, to: 1 });
     await sleep(1000);
-    await load.stop();
-    const during = window(load.answers, from, Date.now());
-    console.log(
-      `[cluster-faults] reshard of 1,500 slots: ${during.answered} decisions meanwhile, ` +
-        `${(during.degradedShare * 100).toFixed(1)} % degraded`,
-    );
-    expect(load.answers.filter((a) => a.status !== 200)).toEqual([]);
-    expect(load.unexpected).toEqual([]);
+    const during = await finish(load, 'reshard of 1,500 slots', from, 'end');
     // A slot's keys move in a few ms, and a script caught between them is sent again (TRYAGAIN); a
     // decision whose reads wait behind a MIGRATE may still pass its deadline now and then.
     expect(during.degradedShare).toBeLessThan(0.01);
-    await expectNothingLost(load.acknowledged);
   }, 90_000);
+
   it('takes a new node into the cluster (slots moved to it) and a replica promoted by hand, under load: nothing fails or is lost', async () => {
     const load = traffic();
     await sleep(500);
@@ -295,15 +293,7 @@ describe('a Redis Cluster of 3 masters and 3 replicas under steady decisions and
     await cluster.addNode({ slots: 1000 });
     await cluster.failover(0);
     await sleep(1000);
-    await load.stop();
-    const during = window(load.answers, from, Date.now());
-    console.log(
-      `[cluster-faults] node added, replica promoted: ${during.answered} decisions meanwhile, ` +
-        `${(during.degradedShare * 100).toFixed(1)} % degraded`,
-    );
-    expect(load.answers.filter((a) => a.status !== 200)).toEqual([]);
-    expect(load.unexpected).toEqual([]);
+    const during = await finish(load, 'node added, replica promoted', from, 'end');
     expect(during.degradedShare).toBeLessThan(0.01);
-    await expectNothingLost(load.acknowledged);
   }, 90_000);
 });

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProfileRecord } from '../src/domain/profile.js';
 import { RedisConnection, type RedisReply } from '../src/store/redis/redis-connection.js';
+import { RedisKeys } from '../src/store/redis/redis-keys.js';
 import { FIXTURE_PROFILES, FIXTURE_RULES, type TestServer, testLog, testServer } from './helpers.js';
 import {
   eventually,
@@ -281,21 +282,29 @@ function freshDir(prefix: string): string {
   return mkdtempSync(path.join(tmpdir(), prefix));
 }
 
-/** Waits until the consumer group has processed every entry of the (one-shard) log. */
+/** Waits until the consumer group has processed every entry of every shard of the log. */
 async function logProcessed(target: RedisTarget) {
   const redis = await RedisConnection.open({ ...target.config, timeoutMs: 5000 }, testLog);
-  const log = `${target.config.prefix}:fb:{0}:log`;
+  const keys = new RedisKeys(target.config.prefix);
   try {
+    const shards = Number(await redis.send<string>(keys.feedbackShards(), ['GET', keys.feedbackShards()]));
     await eventually(async () => {
-      const [last] =
-        (await redis.send<[string, string[]][]>(log, ['XREVRANGE', log, '+', '-', 'COUNT', '1'])) ?? [];
-      const groups = (await redis.send<RedisReply[][]>(log, ['XINFO', 'GROUPS', log])).map((flat) => {
-        const g: Record<string, RedisReply> = {};
-        for (let i = 0; i + 1 < flat.length; i += 2) g[String(flat[i])] = flat[i + 1]!;
-        return g;
-      });
-      expect(groups.length).toBeGreaterThan(0);
-      for (const g of groups) expect([g.pending, g['last-delivered-id']]).toEqual([0, last?.[0]]);
+      let written = 0;
+      for (let shard = 0; shard < shards; shard++) {
+        const log = keys.feedbackLog(shard);
+        const [last] =
+          (await redis.send<[string, string[]][]>(log, ['XREVRANGE', log, '+', '-', 'COUNT', '1'])) ?? [];
+        if (last === undefined) continue; // a shard nothing was written to
+        written++;
+        const groups = (await redis.send<RedisReply[][]>(log, ['XINFO', 'GROUPS', log])).map((flat) => {
+          const g: Record<string, RedisReply> = {};
+          for (let i = 0; i + 1 < flat.length; i += 2) g[String(flat[i])] = flat[i + 1]!;
+          return g;
+        });
+        expect(groups.length).toBeGreaterThan(0);
+        for (const g of groups) expect([g.pending, g['last-delivered-id']]).toEqual([0, last[0]]);
+      }
+      expect(written).toBeGreaterThan(0);
     }, 10_000);
   } finally {
     redis.close();
