@@ -76,7 +76,7 @@ export class RedisRateSync {
     if (this.syncing || this.closed) return;
     const taken = this.limiter.drainTaken();
     if (taken.length === 0) return;
-    if (!this.redis.isUp) return this.fallBack('Redis is unavailable');
+    if (!this.redis.reaches(this.keys.rateTaken())) return this.fallBack('Redis is unavailable');
     this.syncing = true;
     const args: string[] = [TTL_S];
     for (const [name, n] of taken) args.push(this.fieldOf(name), String(n));
