@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { testLog } from '../../../test/helpers.js';
 import { redisDeployments } from '../../../test/support/offerloop-node.js';
+import type { RedisConfig } from '../../config.js';
 import { RateLimiter } from '../../http/rate-limiter.js';
 import { RedisConnection } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
@@ -11,19 +12,24 @@ import { RedisRateSync } from './redis-rate-sync.js';
 
 const KEY = 'shared-secret-api-key';
 const RATE = 10;
+
+/** Two servers' connections, limiters and syncs on one deployment. */
+async function twoServers(config: RedisConfig) {
+  const keys = new RedisKeys(config.prefix);
+  const redisA = await RedisConnection.open(config, testLog);
+  const redisB = await RedisConnection.open(config, testLog);
+  const a = new RateLimiter();
+  const b = new RateLimiter();
+  const syncA = new RedisRateSync(redisA, keys, a, testLog, NEVER_MS);
+  const syncB = new RedisRateSync(redisB, keys, b, testLog, NEVER_MS);
+  return { keys, redisA, redisB, a, b, syncA, syncB };
+}
 /** Long enough that only the test's own sync() calls sync. */
 const NEVER_MS = 3_600_000;
 
 describe.each(redisDeployments())('Redis rate sync on %s', (_name, target) => {
   it("charges each server's bucket with what the other took", async () => {
-    const { config } = target();
-    const keys = new RedisKeys(config.prefix);
-    const redisA = await RedisConnection.open(config, testLog);
-    const redisB = await RedisConnection.open(config, testLog);
-    const a = new RateLimiter();
-    const b = new RateLimiter();
-    const syncA = new RedisRateSync(redisA, keys, a, testLog, NEVER_MS);
-    const syncB = new RedisRateSync(redisB, keys, b, testLog, NEVER_MS);
+    const { keys, redisA, redisB, a, b, syncA, syncB } = await twoServers(target().config);
     try {
       // Both see the key (one request each), and their first syncs are baselines.
       expect(a.takeForKey(KEY, RATE, 0)).toBe(0);
@@ -57,14 +63,7 @@ describe.each(redisDeployments())('Redis rate sync on %s', (_name, target) => {
   });
 
   it('a server that cannot reach Redis keeps its own limit, and the others are not charged for it', async () => {
-    const { config } = target();
-    const keys = new RedisKeys(config.prefix);
-    const redisA = await RedisConnection.open(config, testLog);
-    const redisB = await RedisConnection.open(config, testLog);
-    const a = new RateLimiter();
-    const b = new RateLimiter();
-    const syncA = new RedisRateSync(redisA, keys, a, testLog, NEVER_MS);
-    const syncB = new RedisRateSync(redisB, keys, b, testLog, NEVER_MS);
+    const { redisA, redisB, a, b, syncA, syncB } = await twoServers(target().config);
     try {
       a.takeForKey(KEY, RATE, 0);
       b.takeForKey(KEY, RATE, 0);
