@@ -64,7 +64,18 @@ function findRoot(dir: string): string {
 // Knobs and results.
 
 /** The only knobs: how long, how many rounds, how many connections, how big. */
-export type Knob = 'DURATION' | 'ROUNDS' | 'CONNECTIONS' | 'CUSTOMERS' | 'TRANSACTIONS' | 'SESSIONS';
+export type Knob =
+  | 'DURATION'
+  | 'ROUNDS'
+  | 'CONNECTIONS'
+  | 'CUSTOMERS'
+  | 'TRANSACTIONS'
+  | 'SESSIONS'
+  // The faults bench's own.
+  | 'DECISION_RATE'
+  | 'FEEDBACK_RATE'
+  | 'RECOVERY_S'
+  | 'NODE_TIMEOUT_MS';
 
 /** BENCH_<name> as a positive number, or the bench's default. */
 export function knob(name: Knob, fallback: number): number {

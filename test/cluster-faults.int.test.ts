@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ProfileRecord } from '../src/domain/profile.js';
-import { RedisConnection, type RedisReply } from '../src/store/redis/redis-connection.js';
+import { decodeLogEntry, fieldsOf } from '../src/feedback/log-entry.js';
+import { RedisConnection } from '../src/store/redis/redis-connection.js';
 import { RedisKeys } from '../src/store/redis/redis-keys.js';
+import { streamPages } from '../src/store/redis/stream-pages.js';
 import { postDecision, testLog } from './helpers.js';
 import {
   auth,
@@ -188,16 +190,11 @@ async function eventIdsInLog(): Promise<Set<string>> {
   try {
     const ids = new Set<string>();
     for (let shard = 0; shard < SHARDS; shard++) {
-      const log = keys.feedbackLog(shard);
-      const entries = (await redis.send<RedisReply>(log, [
-        'XRANGE',
-        log,
-        '-',
-        '+',
-      ])) as unknown as readonly (readonly [string, readonly string[]])[];
-      for (const [, flat] of entries) {
-        const type = flat[flat.indexOf('t') + 1];
-        if (type === 'f') ids.add((JSON.parse(flat[flat.indexOf('e') + 1]!) as { eventId: string }).eventId);
+      for await (const page of streamPages(redis, keys.feedbackLog(shard))) {
+        for (const [, flat] of page) {
+          const entry = decodeLogEntry(fieldsOf(flat));
+          if (entry.kind === 'feedback') ids.add(entry.event.eventId);
+        }
       }
     }
     return ids;

@@ -113,7 +113,12 @@ async function expectDeliveredOnceAfter(callId: string, recover: () => Promise<v
   }, 10_000);
   expect(pushesOf(desk, callId)).toEqual([]);
   await recover();
+  const backAt = Date.now();
   const pushed = await desk.next((m) => m.type === 'call' && m.callId === callId, 15_000);
+  // The figure docs/channels.md quotes (printed, not asserted: speed belongs to bench/).
+  console.log(
+    `[push-relay-outage] ${callId}: on the desk on B ${Date.now() - backAt} ms after Redis was back`,
+  );
   expect(pushed).toMatchObject({ event: 'call.started', agentId: AGENT });
   expect((pushed.decision as { decisionId: string }).decisionId).toBe(answer.json().decisionId);
   await expectBackToNormal(marker);
@@ -338,8 +343,12 @@ describe('pushes between two servers on a Redis Cluster with replicas', () => {
     }, 10_000);
     expect(pushesOf(clusterDesk, 'c-dead')).toEqual([]);
     await cluster.waitForFailover(killed);
+    const failedOverAt = Date.now();
 
     const pushed = await clusterDesk.next((m) => m.type === 'call' && m.callId === 'c-dead', 20_000);
+    console.log(
+      `[push-relay-outage] c-dead: on the desk on B ${Date.now() - failedOverAt} ms after the failover`,
+    );
     expect((pushed.decision as { decisionId: string } | null)?.decisionId).toBe(answer.json().decisionId);
     await eventually(async () => {
       expect(await metric(ca, 'offerloop_push_relay_pending')).toBe(0);
@@ -359,7 +368,11 @@ describe('pushes between two servers on a Redis Cluster with replicas', () => {
         expect(await metric(ca, 'offerloop_push_relay_pending')).toBe(1);
       }, 10_000);
       await cluster.waitForFailover(paused);
+      const failedOverAt = Date.now();
       const pushed = await clusterDesk.next((m) => m.type === 'call' && m.callId === 'c-hung', 20_000);
+      console.log(
+        `[push-relay-outage] c-hung: on the desk on B ${Date.now() - failedOverAt} ms after the failover`,
+      );
       expect((pushed.decision as { decisionId: string } | null)?.decisionId).toBe(answer.json().decisionId);
     } finally {
       // Back as a replica of its successor; what it was sent while stopped may run now (a second copy).

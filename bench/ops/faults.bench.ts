@@ -39,17 +39,16 @@ import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import keySlot from 'cluster-key-slot';
-import { createCluster } from 'redis';
+import pino from 'pino';
 import { CHANNELS } from '../../src/domain/channel.js';
 import { Rng, round } from '../../src/domain/random.js';
+import { recordedFeedbackShards } from '../../src/feedback/log/feedback-shards.js';
+import { decodeLogEntry, fieldsOf } from '../../src/feedback/log-entry.js';
 import { loadRuleset } from '../../src/ruleset/load.js';
+import { RedisConnection } from '../../src/store/redis/redis-connection.js';
 import { RedisKeys } from '../../src/store/redis/redis-keys.js';
-import {
-  type ClusterNode,
-  type RedisClusterProcess,
-  redisCommand,
-  startRedisCluster,
-} from '../../test/support/redis.js';
+import { streamPages } from '../../src/store/redis/stream-pages.js';
+import { type ClusterNode, type RedisClusterProcess, startRedisCluster } from '../../test/support/redis.js';
 import {
   API_KEY,
   generatedData,
@@ -70,10 +69,10 @@ const ALL_PHASES: readonly Phase[] = ['kill', 'hang', 'reshard', 'failover'];
 
 const CUSTOMERS = Math.floor(knob('CUSTOMERS', 20_000));
 const STEADY_S = knob('DURATION', 10);
-const DECISION_RATE = rate('BENCH_DECISION_RATE', 300);
-const FEEDBACK_RATE = rate('BENCH_FEEDBACK_RATE', 100);
-const RECOVERY_S = rate('BENCH_RECOVERY_S', 20);
-const NODE_TIMEOUT_MS = Math.round(rate('BENCH_NODE_TIMEOUT_MS', 2000));
+const DECISION_RATE = knob('DECISION_RATE', 300);
+const FEEDBACK_RATE = knob('FEEDBACK_RATE', 100);
+const RECOVERY_S = knob('RECOVERY_S', 20);
+const NODE_TIMEOUT_MS = Math.round(knob('NODE_TIMEOUT_MS', 2000));
 const PHASES = phases(process.env.BENCH_PHASES);
 const HANG_S = 8;
 /** Seconds after a killed node restarted, before the next phase. */
@@ -115,14 +114,6 @@ function sourceState(): { head: string; srcChanged: string[] } {
       .split('\n')
       .filter((l) => l.trim() !== ''),
   };
-}
-
-function rate(name: string, fallback: number): number {
-  const raw = process.env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got '${raw}'`);
-  return n;
 }
 
 function phases(raw: string | undefined): readonly Phase[] {
@@ -362,44 +353,41 @@ class Traffic {
 // ---------------------------------------------------------------------------------------------
 // What the faulted master holds: its share of slots, and of customers whose decision touches it.
 
-/** The bulk strings of a raw RESP reply, in order (keys and ids here hold no CR or LF). */
-function bulks(reply: string): string[] {
-  const lines = reply.split('\r\n');
-  const out: string[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    if (lines[i]!.startsWith('$') && lines[i] !== '$-1') out.push(lines[++i]!);
+/** A connection of the bench's own to the cluster, for what it reads of Redis (not the server's). */
+async function withCluster<T>(
+  cluster: RedisClusterProcess,
+  read: (redis: RedisConnection, keys: RedisKeys) => Promise<T>,
+): Promise<T> {
+  const config = { url: null, clusterNodes: cluster.nodes, prefix: PREFIX, timeoutMs: 5_000 };
+  const redis = await RedisConnection.open(config, pino({ level: 'silent' }));
+  try {
+    return await read(redis, new RedisKeys(PREFIX));
+  } finally {
+    redis.close();
   }
-  return out;
 }
 
 /**
  * The slot of each customer's profile bucket, read from Redis (SCAN of the current version's
  * buckets on every master, HKEYS of each): whatever the placement of buckets, this is where it is.
  */
-async function profileSlots(cluster: RedisClusterProcess): Promise<Map<string, number>> {
-  const keys = new RedisKeys(PREFIX);
-  const masters = await cluster.masters();
-  const ownerPort = (key: string) => {
-    const slot = keySlot(key);
-    return masters.find((m) => m.slots.some(([a, b]) => a <= slot && slot <= b))!.port;
-  };
-  const version = Number(
-    bulks(await redisCommand(ownerPort(keys.currentVersion()), 'GET', keys.currentVersion()))[0],
-  );
+async function profileSlots(redis: RedisConnection, keys: RedisKeys): Promise<Map<string, number>> {
+  const version = await redis.send<string>(keys.currentVersion(), ['GET', keys.currentVersion()]);
   const pattern = `${PREFIX}:pop:${version}:b:*`;
   const slots = new Map<string, number>();
-  for (const m of masters) {
+  await redis.eachMaster(async (send) => {
     let cursor = '0';
     do {
-      const [next, ...found] = bulks(
-        await redisCommand(m.port, 'SCAN', cursor, 'MATCH', pattern, 'COUNT', '1000'),
-      );
-      cursor = next ?? '0';
+      const [next, found] = (await send(['SCAN', cursor, 'MATCH', pattern, 'COUNT', '1000'])) as [
+        string,
+        string[],
+      ];
+      cursor = next;
       for (const key of found) {
-        for (const id of bulks(await redisCommand(m.port, 'HKEYS', key))) slots.set(id, keySlot(key));
+        for (const id of (await send(['HKEYS', key])) as string[]) slots.set(id, keySlot(key));
       }
     } while (cursor !== '0');
-  }
+  });
   return slots;
 }
 
@@ -407,15 +395,6 @@ async function profileSlots(cluster: RedisClusterProcess): Promise<Map<string, n
 interface Holdings {
   readonly profiles: ReadonlyMap<string, number>;
   readonly shards: number;
-}
-
-/** The shard count the feedback log records (`fb:shards`, written by the first server); 1 before it did. */
-async function recordedShards(cluster: RedisClusterProcess): Promise<number> {
-  const key = new RedisKeys(PREFIX).feedbackShards();
-  const slot = keySlot(key);
-  const owner = (await cluster.masters()).find((m) => m.slots.some(([a, b]) => a <= slot && slot <= b))!;
-  const value = bulks(await redisCommand(owner.port, 'GET', key))[0];
-  return value === undefined ? 1 : Number(value);
 }
 
 function shareOf(node: ClusterNode, { profiles, shards: count }: Holdings) {
@@ -677,35 +656,22 @@ async function drained(server: Server, spoolDir: string): Promise<{ ms: number; 
   throw new Error(`the spool did not drain in 120 s; last health: ${JSON.stringify(last)}`);
 }
 
-/** Event ids of the feedback (`t=f`) and outcome (`t=o`) entries of every shard's stream, in order. */
+/** Event ids of the feedback and outcome entries of every shard's stream, in order, and the decisions. */
 async function loggedEventIds(
-  cluster: RedisClusterProcess,
+  redis: RedisConnection,
+  keys: RedisKeys,
   shards: number,
 ): Promise<{ ids: string[]; decisions: number }> {
-  const client = createCluster({ rootNodes: cluster.nodes.map((url) => ({ url })) });
-  client.on('error', () => {});
-  await client.connect();
-  const keys = new RedisKeys(PREFIX);
   const ids: string[] = [];
   let decisions = 0;
-  try {
-    for (let shard = 0; shard < shards; shard++) {
-      const key = keys.feedbackLog(shard);
-      let start = '-';
-      for (;;) {
-        const page = (await client.xRange(key, start, '+', { COUNT: 5000 })) ?? [];
-        for (const { message } of page) {
-          const fields = message as unknown as Record<string, string>;
-          if (fields.t === 'd') decisions++;
-          else if (fields.t === 'f' || fields.t === 'o')
-            ids.push((JSON.parse(fields.e ?? '{}') as { eventId: string }).eventId);
-        }
-        if (page.length < 5000) break;
-        start = `(${page.at(-1)!.id}`;
+  for (let shard = 0; shard < shards; shard++) {
+    for await (const page of streamPages(redis, keys.feedbackLog(shard))) {
+      for (const [, flat] of page) {
+        const entry = decodeLogEntry(fieldsOf(flat));
+        if (entry.kind === 'decision') decisions++;
+        else ids.push(entry.event.eventId);
       }
     }
-  } finally {
-    await client.close();
   }
   return { ids, decisions };
 }
@@ -752,7 +718,7 @@ async function main(): Promise<void> {
       {},
     );
     if (code !== 0) throw new Error(`offerloop load --cluster failed with exit code ${code}`);
-    const profiles = await profileSlots(cluster);
+    const profiles = await withCluster(cluster, profileSlots);
     if (profiles.size !== CUSTOMERS)
       throw new Error(`found ${profiles.size} profiles in Redis, not ${CUSTOMERS}`);
     const server = await startOfferloop({
@@ -765,7 +731,7 @@ async function main(): Promise<void> {
       // late event loop would hide what the cluster did (as feedback-durability.int.test.ts).
       OFFERLOOP_MAX_EVENT_LOOP_DELAY_MS: '0',
     });
-    const holdings: Holdings = { profiles, shards: await recordedShards(cluster) };
+    const holdings: Holdings = { profiles, shards: await withCluster(cluster, recordedFeedbackShards) };
     const traffic = new Traffic(server.url, products);
     say(
       label,
@@ -805,7 +771,7 @@ async function main(): Promise<void> {
 
     say(label, 'waiting for the spool to drain…');
     const drain = await drained(server, spoolDir);
-    const logged = await loggedEventIds(cluster, holdings.shards);
+    const logged = await withCluster(cluster, (redis, keys) => loggedEventIds(redis, keys, holdings.shards));
     const loss = lossReport(traffic, logged.ids);
     const serverLogs = { ...server.logs };
     await stopServer(server);

@@ -2,10 +2,12 @@ import { rename, rm } from 'node:fs/promises';
 import pino from 'pino';
 import { MAX_FEEDBACK_SHARDS } from '../config.js';
 import type { LogEntry } from '../feedback/feedback-event.js';
+import { recordedFeedbackShards } from '../feedback/log/feedback-shards.js';
 import { decodeLogEntry, fieldsOf, type LogEntryFields } from '../feedback/log-entry.js';
 import { parseDate } from '../ruleset/time.js';
-import { RedisConnection, type RedisReply } from '../store/redis/redis-connection.js';
+import { RedisConnection } from '../store/redis/redis-connection.js';
 import { RedisKeys } from '../store/redis/redis-keys.js';
+import { streamPages } from '../store/redis/stream-pages.js';
 import { type CliIo, flagsOnly, formatFlags, parseCommand, processIo, UsageError } from './args.js';
 import { LineWriter } from './line-writer.js';
 import { formatCount, Progress } from './progress.js';
@@ -55,8 +57,6 @@ ${formatFlags(FLAGS)}
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** Entries per XRANGE call: large enough to amortise the round trip, small enough to stay responsive. */
-const PAGE = 1000;
 /** The largest sequence number of a stream id: `<ms>-MAX_SEQ` is the last possible id of a millisecond. */
 const MAX_SEQ = '18446744073709551615';
 
@@ -102,12 +102,12 @@ export async function runExport(
     // The file first: a path that cannot be written should fail before Redis is bothered.
     writer = await LineWriter.open(tmp);
     redis = await RedisConnection.open(redisConfig, log);
-    const shards = args.shards ?? (await recordedShards(redis, keys));
+    const shards = args.shards ?? (await recordedFeedbackShards(redis, keys));
     const progress = new Progress(io.stderr, 'export');
     const end = untilMs === null ? '+' : `${untilMs}-${MAX_SEQ}`;
     for (let shard = 0; shard < shards; shard++) {
       const key = keys.feedbackLog(shard);
-      for await (const page of readRange(redis, key, `${sinceMs}-0`, end)) {
+      for await (const page of streamPages(redis, key, `${sinceMs}-0`, end)) {
         let text = '';
         for (const [id, flat] of page) {
           const line = exportLine(id, shard, fieldsOf(flat));
@@ -144,41 +144,6 @@ export async function runExport(
   } finally {
     redis?.close();
   }
-}
-
-type StreamEntry = readonly [id: string, fields: readonly string[]];
-
-/** Pages of XRANGE start..end; each page starts just after the last id of the previous one. */
-async function* readRange(
-  redis: RedisConnection,
-  key: string,
-  start: string,
-  end: string,
-): AsyncGenerator<StreamEntry[]> {
-  for (;;) {
-    let reply: RedisReply;
-    try {
-      reply = await redis.send<RedisReply>(key, ['XRANGE', key, start, end, 'COUNT', String(PAGE)]);
-    } catch (err) {
-      throw new Error(`reading ${key}: ${(err as Error).message}`);
-    }
-    const page = streamEntries(reply, key);
-    if (page.length > 0) yield page;
-    if (page.length < PAGE) return;
-    // Exclusive start (Redis 6.2+): an id can be the last of its millisecond, so `id+1` is not an id.
-    start = `(${page[page.length - 1]![0]}`;
-  }
-}
-
-function streamEntries(reply: RedisReply, key: string): StreamEntry[] {
-  if (!Array.isArray(reply)) throw new Error(`reading ${key}: XRANGE answered no list`);
-  return reply.map((entry: RedisReply): StreamEntry => {
-    if (Array.isArray(entry) && typeof entry[0] === 'string' && Array.isArray(entry[1])) {
-      const fields = entry[1] as readonly RedisReply[];
-      if (fields.every((f) => typeof f === 'string')) return [entry[0], fields as readonly string[]];
-    }
-    throw new Error(`reading ${key}: XRANGE answered an entry that is not [id, fields]`);
-  });
 }
 
 type ExportLine =
@@ -228,12 +193,6 @@ export function parseTime(flag: string, text: string): number {
   const ms = parseDate(text);
   if (ms === null || ms < 0) throw bad();
   return ms;
-}
-
-/** The shard count the log records (feedback-shards.ts); 1 for a log written before it did. */
-async function recordedShards(redis: RedisConnection, keys: RedisKeys): Promise<number> {
-  const recorded = await redis.send<string | null>(keys.feedbackShards(), ['GET', keys.feedbackShards()]);
-  return recorded === null ? 1 : Number(recorded);
 }
 
 function envShards(env: Env): number | null {

@@ -39,3 +39,10 @@ export async function feedbackShards(
     );
   return count;
 }
+
+/** The shard count the log records, for readers (export, benches): 1 for a log older than the record. */
+export async function recordedFeedbackShards(redis: RedisConnection, keys: RedisKeys): Promise<number> {
+  const key = keys.feedbackShards();
+  const recorded = await redis.send<string | null>(key, ['GET', key]);
+  return recorded === null ? 1 : Number(recorded);
+}

@@ -231,6 +231,10 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
     );
     if (this.closed) return;
     this.masters = masters.length;
+    // A failover or a reshard retires addresses: forget them, so the map holds today's masters only.
+    if (this.lastPong.size > masters.length)
+      for (const address of this.lastPong.keys())
+        if (!masters.some((m) => m.address === address)) this.lastPong.delete(address);
     const now = Date.now();
     let failure: string | null = masters.length === 0 ? 'no master known' : null;
     let hung = false;

@@ -44,7 +44,7 @@ describe('slot placement of profile buckets', () => {
       const bucket = keys.bucket(7, slotBucketOf(id, buckets), bucketTag(slotBucketOf(id, buckets), buckets));
       if (masterOf(keySlot(bucket)) !== masterOf(keySlot(keys.contacts(id)))) apart++;
     }
-    // Two buckets of 1,024 lie astride a boundary of the masters' slot runs.
-    expect(apart / ids.length).toBeLessThan(0.005);
+    // Two buckets of 1,024 lie astride a boundary of the masters' slot runs: 0.1 % of customers (ADR 0010).
+    expect(apart / ids.length).toBeLessThan(0.002);
   });
 });
