@@ -375,18 +375,10 @@ async function profileSlots(redis: RedisConnection, keys: RedisKeys): Promise<Ma
   const version = await redis.send<string>(keys.currentVersion(), ['GET', keys.currentVersion()]);
   const pattern = `${PREFIX}:pop:${version}:b:*`;
   const slots = new Map<string, number>();
-  await redis.eachMaster(async (send) => {
-    let cursor = '0';
-    do {
-      const [next, found] = (await send(['SCAN', cursor, 'MATCH', pattern, 'COUNT', '1000'])) as [
-        string,
-        string[],
-      ];
-      cursor = next;
-      for (const key of found) {
-        for (const id of (await send(['HKEYS', key])) as string[]) slots.set(id, keySlot(key));
-      }
-    } while (cursor !== '0');
+  await redis.scan(pattern, async (found, send) => {
+    for (const key of found) {
+      for (const id of (await send(['HKEYS', key])) as string[]) slots.set(id, keySlot(key));
+    }
   });
   return slots;
 }

@@ -437,23 +437,14 @@ async function deleteVersions(
   doomed: (version: number) => boolean,
 ): Promise<number> {
   const prefix = keys.versionMeta(0).slice(0, keys.versionMeta(0).indexOf('{'));
-  const counts = await redis.eachMaster(async (send) => {
-    let deleted = 0;
-    let cursor = '0';
-    do {
-      const [next, found] = (await send(['SCAN', cursor, 'MATCH', `${prefix}*`, 'COUNT', '1000'])) as [
-        string,
-        string[],
-      ];
-      cursor = next;
-      const stale = found.filter((key) => doomed(versionOfKey(key, prefix)));
-      // One key per UNLINK: keys of one call must share a slot in a cluster. UNLINK frees memory in the background.
-      await Promise.all(stale.map((key) => send(['UNLINK', key])));
-      deleted += stale.length;
-    } while (cursor !== '0');
-    return deleted;
+  let deleted = 0;
+  await redis.scan(`${prefix}*`, async (found, send) => {
+    const stale = found.filter((key) => doomed(versionOfKey(key, prefix)));
+    // One key per UNLINK: keys of one call must share a slot in a cluster. UNLINK frees memory in the background.
+    await Promise.all(stale.map((key) => send(['UNLINK', key])));
+    deleted += stale.length;
   });
-  return counts.reduce((a, b) => a + b, 0);
+  return deleted;
 }
 
 /** `p:pop:{12}:meta` and `p:pop:12:b:7` are both of version 12. */

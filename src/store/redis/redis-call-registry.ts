@@ -43,24 +43,15 @@ export class RedisCallRegistry implements CallRegistry {
   /** Calls in Redis (every master scanned: calls in progress are few) of any of the ids. */
   async callsOf(customerIds: readonly string[]): Promise<CallState[]> {
     const pattern = this.keys.call('*');
-    const found = await this.redis.eachMaster(async (send) => {
-      const calls: CallState[] = [];
-      let cursor = '0';
-      do {
-        const [next, keys] = (await send(['SCAN', cursor, 'MATCH', pattern, 'COUNT', '1000'])) as [
-          string,
-          string[],
-        ];
-        cursor = next;
-        for (const key of keys) {
-          const json = (await send(['GET', key])) as string | null;
-          const call = json === null ? null : (JSON.parse(json) as CallState);
-          if (call?.customerId != null && customerIds.includes(call.customerId)) calls.push(call);
-        }
-      } while (cursor !== '0');
-      return calls;
+    const calls: CallState[] = [];
+    await this.redis.scan(pattern, async (keys, send) => {
+      for (const key of keys) {
+        const json = (await send(['GET', key])) as string | null;
+        const call = json === null ? null : (JSON.parse(json) as CallState);
+        if (call?.customerId != null && customerIds.includes(call.customerId)) calls.push(call);
+      }
     });
-    return found.flat();
+    return calls;
   }
 
   async forgetCustomers(customerIds: readonly string[]): Promise<number> {

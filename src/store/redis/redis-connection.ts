@@ -205,6 +205,27 @@ export class RedisConnection extends EventEmitter<ConnectionEvents> {
     );
   }
 
+  /**
+   * The keys matching `pattern` on every master (SCAN, a page at a time), each page handed to
+   * `visit` with that master's `send` for what to do with them. Off the request path.
+   */
+  async scan(
+    pattern: string,
+    visit: (keys: readonly string[], send: (args: RedisArg[]) => Promise<RedisReply>) => Promise<void>,
+  ): Promise<void> {
+    await this.eachMaster(async (send) => {
+      let cursor = '0';
+      do {
+        const [next, found] = (await send(['SCAN', cursor, 'MATCH', pattern, 'COUNT', '1000'])) as [
+          string,
+          string[],
+        ];
+        cursor = next;
+        if (found.length > 0) await visit(found, send);
+      } while (cursor !== '0');
+    });
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

@@ -70,24 +70,15 @@ export class RedisLearnedFactsStore implements LearnedFactsStore {
 
   async each(visit: (customerId: string, facts: LearnedFacts) => Promise<void>): Promise<number> {
     const pattern = `${this.keys.learned('')}`.replace('{}', '{*}');
-    const counts = await this.redis.eachMaster(async (send) => {
-      let visited = 0;
-      let cursor = '0';
-      do {
-        const [next, found] = (await send(['SCAN', cursor, 'MATCH', pattern, 'COUNT', '1000'])) as [
-          string,
-          string[],
-        ];
-        cursor = next;
-        for (const key of found) {
-          const id = key.slice(key.indexOf('{') + 1, key.lastIndexOf('}'));
-          await visit(id, parse((await send(['GET', key])) as string | null));
-          visited++;
-        }
-      } while (cursor !== '0');
-      return visited;
+    let visited = 0;
+    await this.redis.scan(pattern, async (found, send) => {
+      for (const key of found) {
+        const id = key.slice(key.indexOf('{') + 1, key.lastIndexOf('}'));
+        await visit(id, parse((await send(['GET', key])) as string | null));
+        visited++;
+      }
     });
-    return counts.reduce((a, b) => a + b, 0);
+    return visited;
   }
 }
 
