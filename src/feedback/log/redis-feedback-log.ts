@@ -21,28 +21,32 @@ import type { FeedbackSpool } from './feedback-spool.js';
 // the shard's stream, atomically, for a whole group of items at once. The rules are judge()'s
 // (attribution.ts), in the same order; feedback-log.contract.int.test.ts holds the two together.
 //
-// KEYS: [1] the shard's log stream, [2] its stream of rejected replays.
+// KEYS: [1] the shard's log stream, [2] its stream of rejected replays, then the record of each
+// item but r, in order: a decision's or a reaction's decision record `<prefix><decisionId>`, an
+// outcome's `<prefix>o:<eventId>` (all of the shard's tag). Every key the script touches is
+// declared, so that while its slot migrates Redis redirects or retries the call (ASK, TRYAGAIN)
+// instead of letting the script read a record that has moved, or not yet, as missing.
 // ARGV: [1] reaction window ms, [2] conversion window ms, [3] clock skew ms, [4] '1': keep
 // rejected events (a replay, whose clients were already answered; a duplicate is no rejection
-// there, but the replay being idempotent), [5] prefix of decision records (same tag as KEYS),
-// [6] the server's time now (ms), then items, each field sent once:
+// there, but the replay being idempotent), [5] the server's time now (ms), then items, each field
+// sent once:
 //   r, receivedAt: when the server received the events that follow (until the next r)
 //   d, decisionId, meta `at|channel|customerId`, n, entry JSON, n × (offerId, offer tag)
 //   <type>, eventId, decisionId, offerId, customerId, at, value: a reaction (type impression,
 //     click, …) whose ids need no escaping in JSON (reactionArgs): its entry JSON is made here
 //   j, type, eventId, decisionId, offerId, customerId, at, event JSON: any other reaction
 //   o, eventId, outcome JSON (an outcome: checked by the service, deduplicated here by its event
-//     id, whose record `<prefix>o:<eventId>` lives as long as a conversion window)
+//     id, whose record lives as long as a conversion window)
 // Returns { codes, reasons… }: one status code per item but r (STATUS_OF_CODE), then the reason of
 // every item not accepted, in order ('' for a decision already recorded). A decision is recorded
 // once: a replayed one whose record exists is skipped (one that showed nothing has no record; see
 // docs/decisions/0003-feedback-log.md).
 // Every time here is the server's clock: a record's expiry is given to Redis as a duration from
-// ARGV[6], never as an absolute time, so Redis' own clock may differ (docs/decisions/0006-clocks.md).
+// ARGV[5], never as an absolute time, so Redis' own clock may differ (docs/decisions/0006-clocks.md).
 const INTAKE = new RedisScript(`
 local log, rejected = KEYS[1], KEYS[2]
 local reactionMs, conversionMs, skew = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local keepRejected, prefix, now = ARGV[4] == '1', ARGV[5], tonumber(ARGV[6])
+local keepRejected, now = ARGV[4] == '1', tonumber(ARGV[5])
 local terminal = { accept = 'accepted', reject = 'rejected', dismiss = 'dismissed' }
 local code = { duplicate = 'd', unknown_decision = 'u', unknown_offer = 'o', too_late = 't', conflict = 'c' }
 
@@ -81,7 +85,8 @@ end
 local codes = {}
 local out = { '' }
 local received = 0
-local i = 7
+local i = 6
+local k = 2
 local last = #ARGV
 while i <= last do
   local tag = ARGV[i]
@@ -89,7 +94,8 @@ while i <= last do
     received = tonumber(ARGV[i + 1])
     i = i + 2
   elseif tag == 'o' then
-    local key = prefix .. 'o:' .. ARGV[i + 1]
+    k = k + 1
+    local key = KEYS[k]
     if redis.call('SET', key, '1', 'NX', 'PX', conversionMs + skew) then
       redis.call('XADD', log, '*', 't', 'o', 'e', ARGV[i + 2])
       codes[#codes + 1] = 'a'
@@ -99,7 +105,8 @@ while i <= last do
     end
     i = i + 3
   elseif tag == 'd' then
-    local key, n = prefix .. ARGV[i + 1], tonumber(ARGV[i + 3])
+    k = k + 1
+    local key, n = KEYS[k], tonumber(ARGV[i + 3])
     if n > 0 and redis.call('EXISTS', key) == 1 then
       codes[#codes + 1] = 'd'
       out[#out + 1] = ''
@@ -136,7 +143,8 @@ while i <= last do
         .. '","customerId":"' .. customerId .. '","type":"' .. kind .. '","value":' .. ARGV[i + 6] .. ',"at":' .. at .. '}'
       i = i + 7
     end
-    local key = prefix .. decisionId
+    k = k + 1
+    local key = KEYS[k]
     -- A terminal reaction has one slot per offer (r:); others one per offer and type (n:).
     local reaction, mark = 'n:' .. offerId .. ':' .. kind, '1'
     if terminal[kind] then reaction, mark = 'r:' .. offerId, kind end
@@ -174,6 +182,8 @@ const STATUS_OF_CODE: Readonly<Record<string, FeedbackStatus>> = {
  */
 interface Item {
   readonly shard: number;
+  /** The key of its record (a decision's, or an outcome's id), declared to the script. */
+  readonly record: string;
   readonly args: readonly string[];
   /** The event; null for a decision (its spool line is its entry JSON, in args). */
   readonly event: SubmittedEvent | null;
@@ -346,11 +356,22 @@ export class RedisFeedbackLog implements FeedbackLog {
   /** A reaction goes to its decision's shard; an outcome, which has none, to its customer's. */
   private itemOf(event: SubmittedEvent, receivedAt: number, batch: Batch | null, index: number): Item {
     if (isOutcome(event)) {
+      const shard = this.shardOf(event.customerId);
       const args = ['o', event.eventId, JSON.stringify(event)];
-      return { shard: this.shardOf(event.customerId), args, event, receivedAt, batch, index };
+      return {
+        shard,
+        record: `${this.prefixes[shard]}o:${event.eventId}`,
+        args,
+        event,
+        receivedAt,
+        batch,
+        index,
+      };
     }
+    const shard = this.shardOf(event.decisionId);
     return {
-      shard: this.shardOf(event.decisionId),
+      shard,
+      record: this.prefixes[shard] + event.decisionId,
       args: reactionArgs(event),
       event,
       receivedAt,
@@ -361,7 +382,16 @@ export class RedisFeedbackLog implements FeedbackLog {
 
   private decisionItem(entry: DecisionLogEntry, json: string): Item {
     const shard = this.shardOf(entry.decisionId);
-    return { shard, args: decisionArgs(entry, json), event: null, receivedAt: 0, batch: null, index: 0 };
+    const record = this.prefixes[shard] + entry.decisionId;
+    return {
+      shard,
+      record,
+      args: decisionArgs(entry, json),
+      event: null,
+      receivedAt: 0,
+      batch: null,
+      index: 0,
+    };
   }
 
   private shardOf(id: string): number {
@@ -452,7 +482,7 @@ export class RedisFeedbackLog implements FeedbackLog {
    * to its length: a chunk is over a thousand arguments.
    */
   private run(shard: number, items: readonly Item[], replay: boolean, timeoutMs: number): Promise<string[]> {
-    let length = 11;
+    let length = 10 + items.length;
     let receivedAt = -1;
     for (const item of items) {
       if (item.event !== null && item.receivedAt !== receivedAt) {
@@ -463,19 +493,19 @@ export class RedisFeedbackLog implements FeedbackLog {
     }
     const [log, rejected] = this.streams[shard]!;
     const command = new Array<string>(length);
-    // EVALSHA sha (INTAKE.send fills them in), the keys, the head.
+    // EVALSHA sha (INTAKE.send fills them in), the keys (the streams, each item's record), the head.
     command[0] = '';
     command[1] = '';
-    command[2] = '2';
+    command[2] = String(2 + items.length);
     command[3] = log;
     command[4] = rejected;
-    command[5] = this.head[0]!;
-    command[6] = this.head[1]!;
-    command[7] = this.head[2]!;
-    command[8] = replay ? '1' : '0';
-    command[9] = this.prefixes[shard]!;
-    command[10] = String(this.options.clock());
-    let at = 11;
+    let at = 5;
+    for (const item of items) command[at++] = item.record;
+    command[at++] = this.head[0]!;
+    command[at++] = this.head[1]!;
+    command[at++] = this.head[2]!;
+    command[at++] = replay ? '1' : '0';
+    command[at++] = String(this.options.clock());
     receivedAt = -1;
     for (const item of items) {
       if (item.event !== null && item.receivedAt !== receivedAt) {
