@@ -2,10 +2,6 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    // Two files at a time even on two cores: most integration files wait on Redis, a failover, a
-    // browser or a child process, not on the CPU (the suite took 772 s one at a time, 508 s two).
-    maxWorkers: 2,
-    minWorkers: 1,
     projects: [
       {
         test: {
